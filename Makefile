@@ -1,0 +1,45 @@
+# sanasend-bot: every task a developer or CI runs goes through here.
+GO        ?= go
+BIN       := bin/sanasend-bot
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+PLATFORMS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64
+
+.PHONY: all build test demo bench lint cross clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sanasend-bot
+
+## test: the whole suite with the race detector; it runs the real Node.js stand-in.
+test:
+	@command -v node >/dev/null 2>&1 || { echo "make test: node (Node.js 20) is not on PATH: install it, the tests run the real stand-in service"; exit 1; }
+	@command -v npm >/dev/null 2>&1 || { echo "make test: npm is not on PATH: it comes with Node.js"; exit 1; }
+	$(GO) test -race -count=1 -timeout 8m ./...
+
+## demo: the console on the bundled stand-in service (examples/whatsapp-service).
+demo: build
+	@command -v node >/dev/null 2>&1 || { echo "make demo: node (Node.js 20) is not on PATH"; exit 1; }
+	./$(BIN) console -config examples/sanasend-bot.yaml
+
+## bench: logs against GNU tail on a 1 GiB file, process-table scan, status latency.
+bench:
+	$(GO) run ./internal/benchlogs
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./manager/
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+cross:
+	@for p in $(PLATFORMS); do \
+		echo "build $$p"; \
+		GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o /dev/null ./cmd/sanasend-bot || exit 1; \
+		GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) vet ./... || exit 1; \
+	done
+
+clean:
+	rm -rf bin .demo-state

@@ -1,0 +1,207 @@
+package bot
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Verb is the first word of a command.
+type Verb string
+
+// The commands of SPEC.md section 4.
+const (
+	VerbHelp     Verb = "help"
+	VerbStatus   Verb = "status"
+	VerbStart    Verb = "start"
+	VerbStop     Verb = "stop"
+	VerbRestart  Verb = "restart"
+	VerbLogs     Verb = "logs"
+	VerbPS       Verb = "ps"
+	VerbSessions Verb = "sessions"
+	VerbDoctor   Verb = "doctor"
+)
+
+// MaxCommandLen bounds what is parsed at all; Slack caps slash command text
+// well below this.
+const MaxCommandLen = 1000
+
+// DefaultLogLines is what `logs` shows without a count.
+const DefaultLogLines = 50
+
+// maxLogLines mirrors manager.MaxLogLines; kept here so parsing needs no
+// service.
+const maxLogLines = 1000
+
+// Command is a parsed command line.
+type Command struct {
+	Verb    Verb
+	Service string // "" = the default service
+	Lines   int    // logs: how many lines
+	All     bool   // logs: include the health-poll lines
+	Filter  string // logs: literal, case-insensitive
+	Topic   Verb   // help: the command asked about
+}
+
+// Confirmable reports whether the command needs a confirmation.
+func (c Command) Confirmable() bool { return c.Verb == VerbStop || c.Verb == VerbRestart }
+
+// String renders the command as it would be typed.
+func (c Command) String() string {
+	parts := []string{string(c.Verb)}
+	if c.Service != "" {
+		parts = append(parts, c.Service)
+	}
+	if c.Verb == VerbLogs {
+		if c.All {
+			parts = append(parts, "all")
+		}
+		parts = append(parts, strconv.Itoa(c.Lines))
+		if c.Filter != "" {
+			parts = append(parts, c.Filter)
+		}
+	}
+	if c.Verb == VerbHelp && c.Topic != "" {
+		parts = append(parts, string(c.Topic))
+	}
+	return strings.Join(parts, " ")
+}
+
+// commandSpec is one row of the command table: usage and one line of help.
+type commandSpec struct {
+	verb  Verb
+	usage string
+	help  string
+}
+
+var commandSpecs = []commandSpec{
+	{VerbStatus, "status [service]", "state, health, uptime, processes and last action"},
+	{VerbStart, "start [service]", "start the service and wait until it is healthy"},
+	{VerbStop, "stop [service]", "stop the whole process tree (asks for confirmation)"},
+	{VerbRestart, "restart [service]", "stop, then start (asks for confirmation)"},
+	{VerbLogs, "logs [service] [all] [N] [filter]", "last N log lines (default 50, max 1000), optional case-insensitive filter; `all` includes the health-check lines"},
+	{VerbPS, "ps [service]", "the service's process tree: PID, PPID, CPU, memory, age, command"},
+	{VerbSessions, "sessions [service]", "last session restoration, auth dirs, missing auth, stale Chromium locks"},
+	{VerbDoctor, "doctor [service]", "run the troubleshooting checks: node, npm, dir, port, log, health, disk"},
+	{VerbHelp, "help [command]", "this list"},
+}
+
+func specOf(v Verb) (commandSpec, bool) {
+	i := slices.IndexFunc(commandSpecs, func(s commandSpec) bool { return s.verb == v })
+	if i < 0 {
+		return commandSpec{}, false
+	}
+	return commandSpecs[i], true
+}
+
+// UsageError is a command that could not be parsed. Its message is safe to
+// show and says what is expected.
+type UsageError struct {
+	Msg   string
+	Usage string // "logs [service] [all] [N] [filter]", or "" for an unknown verb
+}
+
+func (e *UsageError) Error() string {
+	if e.Usage == "" {
+		return e.Msg
+	}
+	return e.Msg + "; usage: " + e.Usage
+}
+
+// Parse reads a command line. services are the known service names, so that
+// `logs whatsapp 20` and `logs 20 whatsapp` can be told apart: a service
+// name is only ever the first argument. Nothing is executed here.
+func Parse(text string, services []string) (Command, error) {
+	if len(text) > MaxCommandLen {
+		return Command{}, &UsageError{Msg: fmt.Sprintf("command too long (%d characters, at most %d)", len(text), MaxCommandLen)}
+	}
+	fields := strings.Fields(text)
+	if len(fields) == 0 {
+		return Command{Verb: VerbHelp}, nil
+	}
+	verb := Verb(strings.ToLower(fields[0]))
+	spec, ok := specOf(verb)
+	if !ok {
+		return Command{}, &UsageError{Msg: fmt.Sprintf("unknown command %q: try `help`", capText(fields[0], 40))}
+	}
+	args := fields[1:]
+	cmd := Command{Verb: verb}
+	usage := func(format string, a ...any) (Command, error) {
+		return Command{}, &UsageError{Msg: fmt.Sprintf(format, a...), Usage: spec.usage}
+	}
+	if verb == VerbHelp {
+		if len(args) > 1 {
+			return usage("help takes at most one command")
+		}
+		if len(args) == 1 {
+			topic := Verb(strings.ToLower(args[0]))
+			if _, ok := specOf(topic); !ok {
+				return usage("unknown command %q", capText(args[0], 40))
+			}
+			cmd.Topic = topic
+		}
+		return cmd, nil
+	}
+	if len(args) > 0 && slices.Contains(services, args[0]) {
+		cmd.Service = args[0]
+		args = args[1:]
+	}
+	if verb != VerbLogs {
+		if len(args) > 0 {
+			if cmd.Service == "" && len(args) == 1 && looksLikeName(args[0]) {
+				return usage("unknown service %q (services: %s)", capText(args[0], 40), strings.Join(services, ", "))
+			}
+			return usage("unexpected %q", capText(strings.Join(args, " "), 40))
+		}
+		return cmd, nil
+	}
+	cmd.Lines = DefaultLogLines
+	if len(args) > 0 && strings.EqualFold(args[0], "all") {
+		cmd.All = true
+		args = args[1:]
+	}
+	if len(args) > 0 && isNumber(args[0]) {
+		n, err := strconv.Atoi(args[0])
+		if err != nil || n < 1 || n > maxLogLines {
+			return usage("N must be between 1 and %d, not %s", maxLogLines, capText(args[0], 20))
+		}
+		cmd.Lines = n
+		args = args[1:]
+	}
+	// The filter is the rest of the line as typed (single spaces): a
+	// literal, never a pattern.
+	cmd.Filter = strings.Join(args, " ")
+	return cmd, nil
+}
+
+func isNumber(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func looksLikeName(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// capText shortens user text before it is echoed back.
+func capText(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
+}

@@ -1,0 +1,100 @@
+package bot
+
+import (
+	"errors"
+	"time"
+
+	"github.com/sanasend/sanasend-bot/manager"
+)
+
+// Kind says what a Reply holds and so how a front end renders it.
+type Kind string
+
+const (
+	KindHelp      Kind = "help"
+	KindUsage     Kind = "usage"    // the command could not be parsed: Text says why
+	KindRefused   Kind = "refused"  // the user may not use the bot here
+	KindRejected  Kind = "rejected" // a confirmation click that does nothing: Text says why
+	KindBusy      Kind = "busy"     // another action runs: Text says who, what, since when
+	KindError     Kind = "error"
+	KindConfirm   Kind = "confirm" // ask the requester to confirm Confirm
+	KindCancelled Kind = "cancelled"
+	KindOutcome   Kind = "outcome" // an action ran: Outcome
+	KindStatus    Kind = "status"
+	KindLogs      Kind = "logs"
+	KindProcesses Kind = "processes"
+	KindSessions  Kind = "sessions"
+	KindDoctor    Kind = "doctor"
+)
+
+// Reply is the structured answer to a Request. Exactly the fields of its
+// Kind are set.
+type Reply struct {
+	Kind    Kind
+	Service string
+	Text    string
+	Err     error
+	At      time.Time
+
+	Help      []HelpLine
+	Confirm   *Pending
+	Outcome   *Outcome
+	Status    *manager.Status
+	Logs      *manager.LogResult
+	LogQuery  manager.LogQuery
+	Processes []manager.Process
+	Sessions  *manager.SessionsReport
+	Checks    []manager.Check
+}
+
+// HelpLine is one command of the help.
+type HelpLine struct{ Usage, Text string }
+
+// Outcome is what an action did.
+type Outcome struct {
+	Action  manager.Action
+	Service string
+	By      manager.Actor
+	Took    time.Duration
+	Start   *manager.StartResult
+	Stop    *manager.StopResult
+	Err     error
+}
+
+// OK reports whether the action reached its goal.
+func (o *Outcome) OK() bool {
+	if o.Err != nil {
+		return false
+	}
+	if o.Action == manager.ActionStop {
+		return o.Stop != nil && len(o.Stop.Survivors) == 0
+	}
+	return o.Start != nil && o.Start.Healthy
+}
+
+// outcome is the audit word for a reply.
+func (r Reply) outcome() string {
+	switch r.Kind {
+	case KindConfirm:
+		return "confirmation_requested"
+	case KindOutcome:
+		if r.Outcome.OK() {
+			return "ok"
+		}
+		var pre *manager.PreconditionError
+		if errors.As(r.Outcome.Err, &pre) || errors.Is(r.Outcome.Err, manager.ErrAlreadyRunning) {
+			return "refused"
+		}
+		return "failed"
+	case KindError:
+		return "error"
+	case KindBusy:
+		return "busy"
+	case KindUsage:
+		return "usage"
+	case KindRefused:
+		return "refused"
+	default:
+		return "ok"
+	}
+}

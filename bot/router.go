@@ -1,0 +1,291 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sanasend/sanasend-bot/manager"
+)
+
+// Service is what the bot needs of one supervised service. *manager.Service
+// implements it for a service on this host; a service on another host can
+// implement it too.
+type Service interface {
+	Name() string
+	Status(ctx context.Context) (manager.Status, error)
+	Start(ctx context.Context, by manager.Actor, progress func(string)) (manager.StartResult, error)
+	Stop(ctx context.Context, by manager.Actor, progress func(string)) (manager.StopResult, error)
+	Restart(ctx context.Context, by manager.Actor, progress func(string)) (manager.RestartResult, error)
+	Logs(ctx context.Context, q manager.LogQuery) (manager.LogResult, error)
+	Processes(ctx context.Context) ([]manager.Process, error)
+	Sessions(ctx context.Context) (manager.SessionsReport, error)
+	Doctor(ctx context.Context) []manager.Check
+}
+
+var _ Service = (*manager.Service)(nil)
+
+// Directory finds services by name.
+type Directory interface {
+	Names() []string
+	// Lookup returns the named service; "" means the only one.
+	Lookup(name string) (Service, error)
+}
+
+// Authorizer decides whether a user may use the bot from a channel. The
+// error, when not nil, is shown to the user: it must not leak internals.
+type Authorizer interface {
+	Authorize(ctx context.Context, user manager.Actor, channel string) error
+}
+
+// Request is one thing an operator did: typed a command or clicked a button.
+type Request struct {
+	User    manager.Actor
+	Channel string
+	Source  string // "console", "slack"
+	Text    string // the command line, for Handle
+	// Progress, when set, receives the steps of a slow action ("stopping",
+	// "starting", "healthy in 2.1s") so the front end can update its
+	// message.
+	Progress func(step string)
+}
+
+// Router runs commands: one parser, one set of rules, every front end.
+type Router struct {
+	dir      Directory
+	auth     Authorizer
+	confirms *ConfirmStore
+	audit    zerolog.Logger
+	now      func() time.Time
+	handlers map[Verb]handler
+}
+
+type handler func(ctx context.Context, req Request, cmd Command, svc Service) Reply
+
+// RouterConfig holds the router's dependencies.
+type RouterConfig struct {
+	Services       Directory
+	Auth           Authorizer
+	ConfirmTimeout time.Duration
+	// Audit receives one JSON line per command, click and refusal.
+	Audit zerolog.Logger
+	Now   func() time.Time
+}
+
+// NewRouter validates its dependencies and returns a router.
+func NewRouter(cfg RouterConfig) (*Router, error) {
+	if cfg.Services == nil || cfg.Auth == nil {
+		return nil, errors.New("new router: services and authorizer are required")
+	}
+	if cfg.ConfirmTimeout <= 0 {
+		return nil, errors.New("new router: confirm timeout must be positive")
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	r := &Router{dir: cfg.Services, auth: cfg.Auth, audit: cfg.Audit, now: now,
+		confirms: NewConfirmStore(cfg.ConfirmTimeout, now)}
+	r.handlers = map[Verb]handler{
+		VerbStatus:   r.status,
+		VerbStart:    r.start,
+		VerbStop:     r.askConfirmation,
+		VerbRestart:  r.askConfirmation,
+		VerbLogs:     r.logs,
+		VerbPS:       r.ps,
+		VerbSessions: r.sessions,
+		VerbDoctor:   r.doctor,
+	}
+	return r, nil
+}
+
+// Confirmations exposes the token store, so a front end can expire prompts.
+func (r *Router) Confirmations() *ConfirmStore { return r.confirms }
+
+// Handle parses and runs one command line.
+func (r *Router) Handle(ctx context.Context, req Request) Reply {
+	began := time.Now()
+	if err := r.auth.Authorize(ctx, req.User, req.Channel); err != nil {
+		reply := Reply{Kind: KindRefused, Text: err.Error()}
+		r.record(req, "command", capText(req.Text, 200), "", "refused", began, err)
+		return reply
+	}
+	cmd, err := Parse(req.Text, r.dir.Names())
+	if err != nil {
+		r.record(req, "command", capText(req.Text, 200), "", "usage", began, err)
+		return Reply{Kind: KindUsage, Text: err.Error()}
+	}
+	if cmd.Verb == VerbHelp {
+		r.record(req, "command", cmd.String(), "", "ok", began, nil)
+		return Reply{Kind: KindHelp, Help: helpFor(cmd.Topic)}
+	}
+	svc, err := r.dir.Lookup(cmd.Service)
+	if err != nil {
+		r.record(req, "command", cmd.String(), cmd.Service, "usage", began, err)
+		return Reply{Kind: KindUsage, Text: err.Error()}
+	}
+	reply := r.handlers[cmd.Verb](ctx, req, cmd, svc)
+	reply.Service = svc.Name()
+	r.record(req, "command", cmd.String(), svc.Name(), reply.outcome(), began, reply.Err)
+	return reply
+}
+
+// Confirm runs the action behind token, if the clicker may.
+func (r *Router) Confirm(ctx context.Context, req Request, token string) Reply {
+	began := time.Now()
+	if err := r.auth.Authorize(ctx, req.User, req.Channel); err != nil {
+		r.record(req, "confirm", "", "", "refused", began, err)
+		return Reply{Kind: KindRefused, Text: err.Error()}
+	}
+	p, err := r.confirms.Take(token, req.User.ID)
+	if err != nil {
+		r.record(req, "confirm", p.Command.String(), p.Service, "rejected", began, err)
+		return Reply{Kind: KindRejected, Text: err.Error(), Service: p.Service}
+	}
+	reply := r.run(ctx, req, p.Command, p.Service)
+	r.record(req, "confirm", p.Command.String(), p.Service, reply.outcome(), began, reply.Err)
+	return reply
+}
+
+// Cancel withdraws the action behind token.
+func (r *Router) Cancel(ctx context.Context, req Request, token string) Reply {
+	began := time.Now()
+	if err := r.auth.Authorize(ctx, req.User, req.Channel); err != nil {
+		r.record(req, "cancel", "", "", "refused", began, err)
+		return Reply{Kind: KindRefused, Text: err.Error()}
+	}
+	p, err := r.confirms.Cancel(token, req.User.ID)
+	if err != nil {
+		r.record(req, "cancel", p.Command.String(), p.Service, "rejected", began, err)
+		return Reply{Kind: KindRejected, Text: err.Error(), Service: p.Service}
+	}
+	r.record(req, "cancel", p.Command.String(), p.Service, "cancelled", began, nil)
+	return Reply{Kind: KindCancelled, Service: p.Service,
+		Text: fmt.Sprintf("%s %s cancelled by %s; nothing was done", p.Command.Verb, p.Service, req.User)}
+}
+
+// run executes a confirmed stop or restart.
+func (r *Router) run(ctx context.Context, req Request, cmd Command, name string) Reply {
+	svc, err := r.dir.Lookup(name)
+	if err != nil {
+		return Reply{Kind: KindError, Text: err.Error(), Err: err, Service: name}
+	}
+	out := &Outcome{Action: manager.Action(cmd.Verb), Service: name, By: req.User}
+	began := time.Now()
+	switch cmd.Verb {
+	case VerbStop:
+		res, err := svc.Stop(ctx, req.User, req.Progress)
+		out.Stop, out.Err = &res, err
+	case VerbRestart:
+		res, err := svc.Restart(ctx, req.User, req.Progress)
+		out.Stop, out.Start, out.Err = &res.Stop, &res.Start, err
+	default:
+		return Reply{Kind: KindError, Text: "nothing to confirm for " + string(cmd.Verb), Service: name}
+	}
+	out.Took = time.Since(began)
+	return outcomeReply(out)
+}
+
+func (r *Router) askConfirmation(_ context.Context, req Request, cmd Command, svc Service) Reply {
+	if b := busyOf(svc); b != nil {
+		return Reply{Kind: KindBusy, Text: b.Error(), Err: b}
+	}
+	p := r.confirms.Issue(cmd, svc.Name(), req.User.ID, req.Channel)
+	return Reply{Kind: KindConfirm, Confirm: &p}
+}
+
+// busyOf reports an action in progress, when the service can tell.
+func busyOf(svc Service) *manager.BusyError {
+	if b, ok := svc.(interface{ Busy() *manager.BusyError }); ok {
+		return b.Busy()
+	}
+	return nil
+}
+
+func (r *Router) start(ctx context.Context, req Request, _ Command, svc Service) Reply {
+	began := time.Now()
+	res, err := svc.Start(ctx, req.User, req.Progress)
+	return outcomeReply(&Outcome{Action: manager.ActionStart, Service: svc.Name(), By: req.User,
+		Start: &res, Err: err, Took: time.Since(began)})
+}
+
+func (r *Router) status(ctx context.Context, _ Request, _ Command, svc Service) Reply {
+	st, err := svc.Status(ctx)
+	if err != nil {
+		return errorReply(err)
+	}
+	return Reply{Kind: KindStatus, Status: &st}
+}
+
+func (r *Router) logs(ctx context.Context, _ Request, cmd Command, svc Service) Reply {
+	q := manager.LogQuery{Lines: cmd.Lines, Filter: cmd.Filter, IncludeHealth: cmd.All}
+	res, err := svc.Logs(ctx, q)
+	if err != nil {
+		return errorReply(err)
+	}
+	return Reply{Kind: KindLogs, Logs: &res, LogQuery: q}
+}
+
+func (r *Router) ps(ctx context.Context, _ Request, _ Command, svc Service) Reply {
+	procs, err := svc.Processes(ctx)
+	if err != nil {
+		return errorReply(err)
+	}
+	return Reply{Kind: KindProcesses, Processes: procs, At: r.now()}
+}
+
+func (r *Router) sessions(ctx context.Context, _ Request, _ Command, svc Service) Reply {
+	rep, err := svc.Sessions(ctx)
+	if err != nil {
+		return errorReply(err)
+	}
+	return Reply{Kind: KindSessions, Sessions: &rep, At: r.now()}
+}
+
+func (r *Router) doctor(ctx context.Context, _ Request, _ Command, svc Service) Reply {
+	return Reply{Kind: KindDoctor, Checks: svc.Doctor(ctx)}
+}
+
+func errorReply(err error) Reply {
+	return Reply{Kind: KindError, Text: err.Error(), Err: err}
+}
+
+func outcomeReply(o *Outcome) Reply {
+	kind := KindOutcome
+	var busy *manager.BusyError
+	if errors.As(o.Err, &busy) {
+		return Reply{Kind: KindBusy, Text: busy.Error(), Err: o.Err}
+	}
+	return Reply{Kind: kind, Outcome: o, Err: o.Err}
+}
+
+// record writes the audit line of one command, click or refusal.
+func (r *Router) record(req Request, what, command, service, outcome string, began time.Time, err error) {
+	ev := r.audit.Info()
+	if err != nil && outcome != "ok" {
+		ev = r.audit.Warn()
+	}
+	ev = ev.Bool("audit", true).Str("source", req.Source).Str("kind", what).
+		Str("user_id", req.User.ID).Str("user_name", req.User.Name).Str("channel", req.Channel).
+		Str("command", command).Str("service", service).Str("outcome", outcome).
+		Int64("duration_ms", time.Since(began).Milliseconds())
+	if err != nil {
+		ev = ev.Str("error", capText(strings.TrimSpace(err.Error()), 300))
+	}
+	ev.Msg("audit")
+}
+
+// helpFor lists every command, or one.
+func helpFor(topic Verb) []HelpLine {
+	var out []HelpLine
+	for _, s := range commandSpecs {
+		if topic == "" || s.verb == topic {
+			out = append(out, HelpLine{Usage: s.usage, Text: s.help})
+		}
+	}
+	return out
+}

@@ -1,0 +1,121 @@
+// Command sanasend-bot supervises the SanaSend WhatsApp service on this host
+// and puts its controls in chat. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		var exit exitError
+		if errors.As(err, &exit) {
+			os.Exit(int(exit))
+		}
+		fmt.Fprintln(os.Stderr, "sanasend-bot:", err)
+		os.Exit(1)
+	}
+}
+
+// exitError ends the program with a status and no further message: the
+// command already said why.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+const usage = `usage: sanasend-bot [-config PATH] <command> [flags]
+
+commands:
+  console   the bot's commands in this terminal (flags: -user NAME)
+  check     validate the config and the host; exit 0 only if every check passes
+  version   print version, commit and Go version
+
+-config defaults to $SANASEND_CONFIG, else sanasend-bot.yaml; it may come
+before or after the command.
+`
+
+// run is the whole program, callable from tests: it returns instead of
+// exiting, and stops when ctx is cancelled.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	configPath, rest, err := splitConfigFlag(args)
+	if err != nil {
+		fmt.Fprint(stderr, usage)
+		return err
+	}
+	if len(rest) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitError(2)
+	}
+	cmd, cmdArgs := rest[0], rest[1:]
+	switch cmd {
+	case "console":
+		return runConsole(ctx, configPath, cmdArgs, stdin, stdout)
+	case "check":
+		return runCheck(ctx, configPath, cmdArgs, stdout)
+	case "version":
+		fmt.Fprintln(stdout, versionString())
+		return nil
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+// splitConfigFlag takes -config out of args wherever it is, so that it may
+// come before or after the command, and returns the rest.
+func splitConfigFlag(args []string) (path string, rest []string, err error) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, value, hasValue := a, "", false
+		if k, v, ok := cutFlag(a); ok {
+			name, value, hasValue = k, v, true
+		}
+		if name != "-config" && name != "--config" {
+			rest = append(rest, a)
+			continue
+		}
+		if !hasValue {
+			if i+1 >= len(args) {
+				return "", nil, errors.New("-config needs a path")
+			}
+			i++
+			value = args[i]
+		}
+		path = value
+	}
+	if path == "" {
+		path = os.Getenv("SANASEND_CONFIG")
+	}
+	if path == "" {
+		path = "sanasend-bot.yaml"
+	}
+	return path, rest, nil
+}
+
+func cutFlag(a string) (name, value string, ok bool) {
+	for i := 0; i < len(a); i++ {
+		if a[i] == '=' {
+			return a[:i], a[i+1:], true
+		}
+	}
+	return a, "", false
+}
+
+func newFlagSet(name string, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	return fs
+}

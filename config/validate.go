@@ -1,0 +1,291 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+var (
+	serviceNameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	digitsRE       = regexp.MustCompile(`^[0-9]+$`)
+	digestRE       = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
+	commandRE      = regexp.MustCompile(`^/[a-z0-9_-]{1,31}$`)
+	channelIDRE    = regexp.MustCompile(`^[CGD][A-Z0-9]{2,}$`)
+	userIDRE       = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
+	usergroupIDRE  = regexp.MustCompile(`^S[A-Z0-9]{2,}$`)
+	reservedPrefix = []string{"SLACK_", "SANASEND_"}
+	logLevels      = []string{"trace", "debug", "info", "warn", "error", "fatal", "panic", "disabled"}
+	logFormats     = []string{"json", "console"}
+)
+
+// minDuration is the shortest interval or timeout accepted. Tests use it.
+const minDuration = time.Second
+
+// problems collects FieldErrors, citing the YAML line of each path.
+type problems struct {
+	c    *Config
+	errs []*FieldError
+}
+
+func (p *problems) add(path, format string, args ...any) {
+	p.errs = append(p.errs, &FieldError{Path: path, Line: p.c.line(path), Msg: fmt.Sprintf(format, args...)})
+}
+
+func (p *problems) err() error {
+	errs := make([]error, len(p.errs))
+	for i, e := range p.errs {
+		errs[i] = e
+	}
+	return joinSorted(errs)
+}
+
+// Validate checks the rules that do not need Slack or the host. It expects
+// what Parse produces (absolute dirs, defaults applied); for a Config built
+// in code, start from Default(). It returns every problem found, joined with
+// errors.Join, each a *FieldError; nil when the config is valid.
+func (c *Config) Validate() error {
+	p := &problems{c: c, errs: c.validate()}
+	return p.err()
+}
+
+func (c *Config) validate() []*FieldError {
+	p := &problems{c: c}
+	c.validateSlack(p)
+	c.validateServices(p)
+	c.validateMonitor(p)
+
+	if !slices.Contains(logLevels, c.Log.Level) {
+		p.add("log.level", "%q is not a log level: use one of %s", c.Log.Level, strings.Join(logLevels, ", "))
+	}
+	if !slices.Contains(logFormats, c.Log.Format) {
+		p.add("log.format", "%q is not a log format: use json or console", c.Log.Format)
+	}
+	checkAbsDir(p, "state_dir", c.StateDir)
+	return p.errs
+}
+
+func (c *Config) validateSlack(p *problems) {
+	s := &c.Slack
+	if s.APIURL != "" {
+		checkHTTPURL(p, "slack.api_url", s.APIURL)
+	}
+	if _, port, err := net.SplitHostPort(s.Listen); err != nil {
+		p.add("slack.listen", "%q is not an address: use host:port or :port, e.g. :8080", s.Listen)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		p.add("slack.listen", "%q has no valid port: use host:port or :port, e.g. :8080", s.Listen)
+	}
+	if !commandRE.MatchString(s.Command) {
+		p.add("slack.command", "%q is not a slash command: use a / and up to 31 lowercase letters, digits, - or _, e.g. /sanasend", s.Command)
+	}
+	if s.AlertsChannel != "" {
+		checkID(p, "slack.alerts_channel", s.AlertsChannel, channelIDRE, "a channel ID (C..., G... or D...)")
+	}
+	for i, id := range s.AllowedChannels {
+		checkID(p, fmt.Sprintf("slack.allowed_channels[%d]", i), id, channelIDRE, "a channel ID (C..., G... or D...)")
+	}
+	for i, id := range s.Staff.Users {
+		checkID(p, fmt.Sprintf("slack.staff.users[%d]", i), id, userIDRE, "a user ID (U... or W...)")
+	}
+	for i, id := range s.Staff.Usergroups {
+		checkID(p, fmt.Sprintf("slack.staff.usergroups[%d]", i), id, usergroupIDRE, "a user group ID (S...)")
+	}
+	checkDuration(p, "slack.confirm_timeout", s.ConfirmTimeout)
+}
+
+func (c *Config) validateServices(p *problems) {
+	if len(c.Services) == 0 {
+		p.add("services", "at least one service is required")
+		return
+	}
+	names := map[string]int{}
+	endpoints := map[string]int{}
+	for i := range c.Services {
+		s := &c.Services[i]
+		at := func(key string) string { return fmt.Sprintf("services[%d].%s", i, key) }
+
+		switch {
+		case s.Name == "":
+			p.add(at("name"), "is required when there are several services")
+		case !serviceNameRE.MatchString(s.Name):
+			p.add(at("name"), "%q is not a valid name: use up to 32 lowercase letters, digits, - and _, starting with a letter or digit", s.Name)
+		case s.Name == "all" || digitsRE.MatchString(s.Name):
+			p.add(at("name"), "%q is reserved: commands read it as an argument (logs all, logs 50)", s.Name)
+		default:
+			if j, dup := names[s.Name]; dup {
+				p.add(at("name"), "%q is already the name of services[%d]", s.Name, j)
+			} else {
+				names[s.Name] = i
+			}
+		}
+
+		checkAbsDir(p, at("dir"), s.Dir)
+
+		if u, ok := checkHTTPURL(p, at("url"), s.URL); ok {
+			ep := strings.ToLower(u.Hostname()) + ":" + strconv.Itoa(s.Port())
+			if j, dup := endpoints[ep]; dup {
+				p.add(at("url"), "%q is the same host and port as services[%d].url", s.URL, j)
+			} else {
+				endpoints[ep] = i
+			}
+		}
+
+		switch {
+		case len(s.Start) == 0:
+			p.add(at("start"), `must not be empty: give the command as a list, e.g. ["npm", "start"]`)
+		case s.Start[0] == "":
+			p.add(at("start[0]"), "the program to run must not be empty")
+		}
+		if s.LogFile == "" {
+			p.add(at("log_file"), "must not be empty")
+		}
+		if s.AuthDir == "" {
+			p.add(at("auth_dir"), "must not be empty")
+		}
+		for _, k := range slices.Sorted(maps.Keys(s.Env)) {
+			path := joinKey(at("env"), k)
+			switch {
+			case !envNameRE.MatchString(k):
+				p.add(path, "%q is not a valid variable name: use letters, digits and _, not starting with a digit", k)
+			case hasReservedPrefix(k):
+				p.add(path, "%s is reserved: the bot removes SLACK_* variables from the service's environment and sets SANASEND_* itself", k)
+			}
+		}
+		checkDuration(p, at("start_timeout"), s.StartTimeout)
+		checkDuration(p, at("stop_timeout"), s.StopTimeout)
+	}
+}
+
+func (c *Config) validateMonitor(p *problems) {
+	m := &c.Monitor
+	checkDuration(p, "monitor.interval", m.Interval)
+	checkDuration(p, "monitor.timeout", m.Timeout)
+	checkDuration(p, "monitor.repeat_interval", m.RepeatInterval)
+	checkDuration(p, "monitor.restoration_timeout", m.RestorationTimeout)
+	checkAtLeastOne(p, "monitor.failure_threshold", m.FailureThreshold)
+	checkAtLeastOne(p, "monitor.success_threshold", m.SuccessThreshold)
+	checkAtLeastOne(p, "monitor.auto_restart_max_per_hour", m.AutoRestartMax)
+	if m.DigestAt != "" && !digestRE.MatchString(m.DigestAt) {
+		p.add("monitor.digest_at", `%q is not a time of day: use "HH:MM" (24-hour, local time), e.g. "09:00", or "" for no digest`, m.DigestAt)
+	}
+}
+
+// ValidateSlack checks what the serve command needs on top of Validate: a
+// bot token (xoxb-), an app token (xapp-) for Socket Mode or else a signing
+// secret for HTTP mode, and the alerts channel. Token values never appear in
+// its errors.
+func (c *Config) ValidateSlack() error {
+	p := &problems{c: c}
+	s := &c.Slack
+	switch {
+	case s.BotToken == "":
+		p.add("slack.bot_token", "is required: the Bot User OAuth Token (xoxb-...) from the app's OAuth & Permissions page%s", c.fromEnv("slack.bot_token"))
+	case strings.HasPrefix(s.BotToken, "xapp-"):
+		p.add("slack.bot_token", "(value hidden) is an app-level token (xapp-): it belongs in slack.app_token; bot_token is the Bot User OAuth Token (xoxb-...)")
+	case strings.HasPrefix(s.BotToken, "xoxp-"):
+		p.add("slack.bot_token", "(value hidden) is a user token (xoxp-): use the Bot User OAuth Token (xoxb-...)")
+	case !strings.HasPrefix(s.BotToken, "xoxb-"):
+		p.add("slack.bot_token", "(value hidden) does not start with xoxb-: use the Bot User OAuth Token from the app's OAuth & Permissions page")
+	}
+	if s.AppToken != "" && !strings.HasPrefix(s.AppToken, "xapp-") {
+		p.add("slack.app_token", "(value hidden) does not start with xapp-: use an app-level token with the connections:write scope (Basic Information > App-Level Tokens)")
+	}
+	if s.AppToken == "" && s.SigningSecret == "" {
+		p.add("slack.signing_secret", "is required in HTTP mode (no slack.app_token): the Signing Secret from the app's Basic Information page%s", c.fromEnv("slack.signing_secret"))
+	}
+	if s.AlertsChannel == "" {
+		p.add("slack.alerts_channel", "is required: the ID (C...) of the channel where alerts go")
+	}
+	return p.err()
+}
+
+// fromEnv tells where an empty value came from: "; it comes from
+// ${SLACK_BOT_TOKEN}, which is empty".
+func (c *Config) fromEnv(path string) string {
+	refs := c.refs[path]
+	if len(refs) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; it is set from ${%s}, which is empty", strings.Join(refs, "}, ${"))
+}
+
+func checkDuration(p *problems, path string, d time.Duration) {
+	if d < minDuration {
+		p.add(path, "%s is too short: the minimum is %s", d, minDuration)
+	}
+}
+
+func checkAtLeastOne(p *problems, path string, n int) {
+	if n < 1 {
+		p.add(path, "%d is too small: the minimum is 1", n)
+	}
+}
+
+func checkAbsDir(p *problems, path, dir string) {
+	switch {
+	case dir == "":
+		p.add(path, "is required")
+	case strings.HasPrefix(dir, "~"):
+		p.add(path, "%q: ~ is not expanded: use an absolute path, or ${HOME}/...", dir)
+	case !filepath.IsAbs(dir):
+		p.add(path, "%q is not an absolute path", dir)
+	}
+}
+
+// checkHTTPURL checks that s is an absolute http or https URL with a host,
+// no credentials, query or fragment, and a valid port if any.
+func checkHTTPURL(p *problems, path, s string) (*url.URL, bool) {
+	u, err := url.Parse(s)
+	if err != nil {
+		p.add(path, "%q is not a URL", s)
+		return nil, false
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		p.add(path, "%q is not an http or https URL, e.g. http://127.0.0.1:3000", s)
+	case u.Host == "" || u.Hostname() == "":
+		p.add(path, "%q has no host, e.g. http://127.0.0.1:3000", s)
+	case u.User != nil:
+		p.add(path, "must not contain credentials: URLs are shown in Slack and in logs")
+	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		p.add(path, "%q must not have a query or fragment", s)
+	case u.Port() != "" && !validPort(u.Port()):
+		p.add(path, "%q has an invalid port: use 1 to 65535", s)
+	default:
+		return u, true
+	}
+	return nil, false
+}
+
+func validPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 1 && n <= 65535
+}
+
+func checkID(p *problems, path, id string, re *regexp.Regexp, what string) {
+	if re.MatchString(id) {
+		return
+	}
+	hint := ""
+	if strings.HasPrefix(id, "#") || strings.HasPrefix(id, "@") || (id != "" && strings.ToUpper(id) != id) {
+		hint = ": use the ID, not the name (in Slack: open the details and copy the ID at the bottom)"
+	}
+	p.add(path, "%q is not %s%s", id, what, hint)
+}
+
+func hasReservedPrefix(k string) bool {
+	up := strings.ToUpper(k)
+	for _, pre := range reservedPrefix {
+		if strings.HasPrefix(up, pre) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,512 @@
+'use strict';
+
+/**
+ * Stand-in for SanaSend's WhatsApp service (Express + whatsapp-web.js).
+ *
+ * It behaves, as seen from the host, like the real service: the same HTTP
+ * health endpoint, the same winston log lines, the same session-restoration
+ * sequence, and one detached (fake) Chromium process tree per session, with
+ * LocalAuth profile directories and Chromium's singleton lock symlinks.
+ * Only Node.js built-ins are used, so `npm start` works without `npm install`.
+ *
+ * Configuration is by environment variable; see README.md for the full list.
+ */
+
+const fs = require('node:fs');
+const http = require('node:http');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
+const { setTimeout: sleep } = require('node:timers/promises');
+
+const { createLogger } = require('./logger');
+
+/** The service directory (parent of src/): every relative path resolves against it. */
+const SERVICE_DIR = path.resolve(__dirname, '..');
+const FAKE_CHROMIUM = path.join(__dirname, 'fake-chromium.js');
+
+/** Where the real service's Django API lives; only used in error messages. */
+const DJANGO_HOST = '127.0.0.1';
+const DJANGO_PORT = 8000;
+
+/** Puppeteer gives up on a browser that did not print its DevTools URL after this long. */
+const BROWSER_LAUNCH_TIMEOUT_MS = 30000;
+/** How long a graceful stop waits for the active clients' browsers. */
+const SHUTDOWN_GRACE_MS = 3000;
+
+const SESSION_ID_RE = /^[A-Za-z0-9_-]+$/;
+
+// ---------------------------------------------------------------------------
+// Configuration
+// ---------------------------------------------------------------------------
+
+/** Reports a configuration error and exits before anything else happens. */
+function configError(message) {
+  process.stderr.write(`whatsapp-service: ${message}\n`);
+  process.exit(1);
+}
+
+/** Reads a non-negative integer from the environment. */
+function envInt(env, name, fallback, { max = Number.MAX_SAFE_INTEGER } = {}) {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw.trim()) || Number(raw) > max) {
+    configError(`${name}=${JSON.stringify(raw)} is not an integer between 0 and ${max}`);
+  }
+  return Number(raw);
+}
+
+/** Reads a boolean flag: "1", "true", "yes" and "on" are true. */
+function envFlag(env, name) {
+  return /^(1|true|yes|on)$/i.test(String(env[name] || '').trim());
+}
+
+/** Resolves a path from the environment against the service directory. */
+function envPath(env, name, fallback) {
+  return path.resolve(SERVICE_DIR, env[name] || fallback);
+}
+
+function readConfig(env) {
+  const logFormat = (env.LOG_FORMAT || 'json').toLowerCase();
+  if (logFormat !== 'json' && logFormat !== 'text') {
+    configError(`LOG_FORMAT=${JSON.stringify(env.LOG_FORMAT)} must be "json" or "text"`);
+  }
+  return {
+    port: envInt(env, 'PORT', 3000, { max: 65535 }),
+    host: env.HOST || '127.0.0.1',
+    logDir: envPath(env, 'LOG_DIR', 'logs'),
+    logFormat,
+    authDir: envPath(env, 'AUTH_DIR', '.wwebjs_auth'),
+    sessionsFile: envPath(env, 'SESSIONS_FILE', 'data/active-sessions.json'),
+    restoreDelayMs: envInt(env, 'RESTORE_DELAY_MS', 5000),
+    restoreStepMs: envInt(env, 'RESTORE_STEP_MS', 300),
+    followupMs: envInt(env, 'FOLLOWUP_MS', 500),
+    startDelayMs: envInt(env, 'FAKE_START_DELAY_MS', 0),
+    crashAfterMs: envInt(env, 'FAKE_CRASH_AFTER_MS', 0),
+    crashAtStart: envFlag(env, 'FAKE_CRASH'),
+    ignoreSigterm: envFlag(env, 'FAKE_IGNORE_SIGTERM'),
+    unhealthy: envFlag(env, 'FAKE_UNHEALTHY'),
+    hangHealth: envFlag(env, 'FAKE_HANG_HEALTH'),
+    badJson: envFlag(env, 'FAKE_BAD_JSON'),
+    djangoDown: envFlag(env, 'FAKE_DJANGO_DOWN'),
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Realistic errors
+// ---------------------------------------------------------------------------
+
+/** Paths as they appear in the real service's stack traces. */
+const NM = path.join(SERVICE_DIR, 'node_modules');
+const SRC = path.join(SERVICE_DIR, 'src');
+const PPTR = `${NM}/puppeteer-core/lib/cjs/puppeteer`;
+const WA_BUNDLE = 'https://static.whatsapp.net/rsrc.php/v4iTN84/yR/l/en_GB-j/';
+
+/**
+ * The stack of a whatsapp-web.js/puppeteer failure: the page-side frames of
+ * WhatsApp Web's minified bundles, then the Node side down to the service's
+ * session manager. Several KiB, like the real ones.
+ */
+function puppeteerStack(header) {
+  const page = [
+    `${WA_BUNDLE}Ol0GqxYSmpyKdxXoSy3CWAc_qoeHFIgPdnUkKGxdaEsWc5tOWsHKv1XN1Gtq0IYwGRR3zW4jMMYu1O9FjWkG0nv.js:2079:1398`,
+    `${WA_BUNDLE}3pKQ5Bbv1Yf2Ii3U9ZaR27VhvYDR5ofzwaFZNCPcgL9nz3_aXDVmuEHdWr8yRw1vSpwzl0p4EMJbtMGxpYkSFLR.js:384:2217`,
+    `${WA_BUNDLE}7tZdG8I2FZQ4vYAyuI0YTVpOPmCKspRojQx1SvoqJGHxzC47Jc1rPO4WzQdvT2mRTp2LzbycHfY1UzcJ1iLq9ys.js:119:905`,
+    `${WA_BUNDLE}Ol0GqxYSmpyKdxXoSy3CWAc_qoeHFIgPdnUkKGxdaEsWc5tOWsHKv1XN1Gtq0IYwGRR3zW4jMMYu1O9FjWkG0nv.js:1867:51`,
+  ];
+  const node = [
+    `__puppeteer_evaluation_script__:5:42`,
+    `ExecutionContext._ExecutionContext_evaluate (${PPTR}/cdp/ExecutionContext.js:391:19)`,
+    `process.processTicksAndRejections (node:internal/process/task_queues:95:5)`,
+    `async ExecutionContext.evaluate (${PPTR}/cdp/ExecutionContext.js:277:16)`,
+    `async IsolatedWorld.evaluate (${PPTR}/cdp/IsolatedWorld.js:100:16)`,
+    `async CdpFrame.evaluate (${PPTR}/api/Frame.js:364:20)`,
+    `async CdpFrame.<anonymous> (${PPTR}/util/decorators.js:109:27)`,
+    `async CdpPage.evaluate (${PPTR}/api/Page.js:835:20)`,
+    `async Client.inject (${NM}/whatsapp-web.js/src/Client.js:116:9)`,
+    `async Client.initialize (${NM}/whatsapp-web.js/src/Client.js:349:9)`,
+    `async CdpPage.waitForFunction (${PPTR}/api/Page.js:1429:16)`,
+    `async WaitTask.rerun (${PPTR}/common/WaitTask.js:112:28)`,
+    `async LocalAuth.afterBrowserInitialized (${NM}/whatsapp-web.js/src/authStrategies/LocalAuth.js:48:9)`,
+    `async Client.initialize (${NM}/whatsapp-web.js/src/Client.js:318:9)`,
+    `async SessionManager.createClient (${SRC}/services/sessionManager.js:187:7)`,
+    `async SessionManager.restoreSession (${SRC}/services/sessionManager.js:142:22)`,
+    `async SessionManager.restoreAllSessions (${SRC}/services/sessionManager.js:96:24)`,
+    `async Timeout._onTimeout (${SRC}/server.js:71:5)`,
+  ];
+  return [header, ...page.map((f) => `    at ${f}`), ...node.map((f) => `    at ${f}`)].join('\n');
+}
+
+/** An Error as thrown by puppeteer when an evaluation in WhatsApp Web fails. */
+function puppeteerError(message) {
+  const err = new Error(message);
+  err.name = 'ProtocolError';
+  err.stack = puppeteerStack(`ProtocolError: ${message}`);
+  return err;
+}
+
+/** The error a refused TCP connection to Django produces (with Node's enumerable fields). */
+function connRefusedError() {
+  const err = new Error(`connect ECONNREFUSED ${DJANGO_HOST}:${DJANGO_PORT}`);
+  Object.assign(err, {
+    errno: -111,
+    code: 'ECONNREFUSED',
+    syscall: 'connect',
+    address: DJANGO_HOST,
+    port: DJANGO_PORT,
+  });
+  err.stack = [
+    `Error: ${err.message}`,
+    `    at TCPConnectWrap.afterConnect [as oncomplete] (node:net:1607:16)`,
+    `    at async DjangoClient.getActiveSessions (${SRC}/services/djangoClient.js:34:22)`,
+    `    at async SessionManager.restoreAllSessions (${SRC}/services/sessionManager.js:71:24)`,
+    `    at async Timeout._onTimeout (${SRC}/server.js:71:5)`,
+  ].join('\n');
+  return err;
+}
+
+// ---------------------------------------------------------------------------
+// FAKE_CRASH: dies while loading, before a logger exists
+// ---------------------------------------------------------------------------
+
+/** What Node prints when `require('whatsapp-web.js')` fails (no node_modules). */
+function crashAtStart() {
+  const requireStack = [`${SRC}/services/sessionManager.js`, `${SRC}/server.js`];
+  process.stderr.write(
+    [
+      'node:internal/modules/cjs/loader:1228',
+      '  throw err;',
+      '  ^',
+      '',
+      "Error: Cannot find module 'whatsapp-web.js'",
+      'Require stack:',
+      ...requireStack.map((p) => `- ${p}`),
+      '    at Module._resolveFilename (node:internal/modules/cjs/loader:1225:15)',
+      '    at Module._load (node:internal/modules/cjs/loader:1051:27)',
+      '    at Module.require (node:internal/modules/cjs/loader:1311:19)',
+      '    at require (node:internal/modules/helpers:179:18)',
+      `    at Object.<anonymous> (${requireStack[0]}:1:30)`,
+      '    at Module._compile (node:internal/modules/cjs/loader:1469:14)',
+      '    at Module._extensions..js (node:internal/modules/cjs/loader:1548:10)',
+      '    at Module.load (node:internal/modules/cjs/loader:1288:32)',
+      '    at Module._load (node:internal/modules/cjs/loader:1104:12)',
+      '    at Module.require (node:internal/modules/cjs/loader:1311:19) {',
+      "  code: 'MODULE_NOT_FOUND',",
+      `  requireStack: [ ${requireStack.map((p) => `'${p}'`).join(', ')} ]`,
+      '}',
+      '',
+      `Node.js ${process.version}`,
+      '',
+    ].join('\n'),
+  );
+  process.exit(3);
+}
+
+// ---------------------------------------------------------------------------
+// Sessions: the "Django answer" and one fake Chromium per session
+// ---------------------------------------------------------------------------
+
+class SessionManager {
+  constructor({ config, logger }) {
+    this.config = config;
+    this.logger = logger;
+    /** Restored sessions: id -> { child, after }. Only these are destroyed on shutdown. */
+    this.clients = new Map();
+    /** Every browser launched, restored or not (the failed ones keep running). */
+    this.browsers = new Set();
+    this.stopping = false;
+  }
+
+  /** Stands in for GET <django>/api/whatsapp/active-sessions/. */
+  async fetchActiveSessions() {
+    if (this.config.djangoDown) throw connRefusedError();
+    const text = await fs.promises.readFile(this.config.sessionsFile, 'utf8');
+    const sessions = JSON.parse(text);
+    if (!Array.isArray(sessions)) {
+      throw new Error(`Invalid response from Django: expected a list of sessions in ${this.config.sessionsFile}`);
+    }
+    return sessions;
+  }
+
+  /**
+   * Launches the fake Chromium of a session the way puppeteer does: detached
+   * (own session and process group), environment inherited, stderr read until
+   * the DevTools URL appears. Resolves with the child; rejects with
+   * puppeteer's "Failed to launch the browser process!" when it exits first.
+   */
+  launchBrowser(sessionId) {
+    const userDataDir = path.join(this.config.authDir, `session-${sessionId}`);
+    const child = spawn(
+      process.execPath,
+      [FAKE_CHROMIUM, '--type=browser', `--user-data-dir=${userDataDir}`, `--session=${sessionId}`],
+      { cwd: SERVICE_DIR, detached: true, env: process.env, shell: false, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    this.browsers.add(child);
+    child.once('exit', () => this.browsers.delete(child));
+
+    return new Promise((resolve, reject) => {
+      let stderr = '';
+      let settled = false;
+      const settle = (err) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve(child);
+      };
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        settle(new Error(`Timed out after ${BROWSER_LAUNCH_TIMEOUT_MS} ms while waiting for the WS endpoint URL to appear in stdout!`));
+      }, BROWSER_LAUNCH_TIMEOUT_MS);
+
+      child.stderr.setEncoding('utf8');
+      child.stderr.on('data', (chunk) => {
+        if (settled) return; // keep draining, ignore
+        stderr += chunk;
+        if (/DevTools listening on ws:\/\/\S+/.test(stderr)) settle(null);
+      });
+      child.once('error', (err) => settle(err));
+      child.once('exit', (code, signal) => {
+        const output = stderr.trim().replace(/\s*\n\s*/g, ' ');
+        settle(new Error(`Failed to launch the browser process! ${output || `code: ${code}, signal: ${signal}`}`));
+      });
+    });
+  }
+
+  /**
+   * Restores one session. Resolves { success, error }; throws when the
+   * restore blows up (the entry's "error" outcome).
+   */
+  async restoreSession(entry) {
+    const sessionId = entry && entry.session_id;
+    if (typeof sessionId !== 'string' || !SESSION_ID_RE.test(sessionId)) {
+      throw new Error(`Invalid session id ${JSON.stringify(sessionId)}`);
+    }
+    if (!['ok', 'fail', 'error'].includes(entry.restore)) {
+      throw new Error(`Invalid restore outcome ${JSON.stringify(entry.restore)} for session ${sessionId}`);
+    }
+
+    let child;
+    try {
+      child = await this.launchBrowser(sessionId);
+    } catch (err) {
+      return { success: false, error: err.message };
+    }
+
+    await sleep(this.config.restoreStepMs);
+
+    switch (entry.restore) {
+      case 'ok':
+        this.clients.set(sessionId, { child, after: entry.after });
+        child.once('exit', (code, signal) => {
+          if (this.stopping || !this.clients.has(sessionId)) return;
+          this.clients.delete(sessionId);
+          this.logger.warn(`Client ${sessionId} disconnected: browser exited (${signal || `code ${code}`})`);
+        });
+        return { success: true };
+      case 'fail':
+        // The real service logs `undefined` after its 30 s authentication timeout.
+        return { success: false, error: entry.reason === 'undefined' ? undefined : entry.reason };
+      default:
+        throw puppeteerError(entry.reason || 'Protocol error (Runtime.callFunctionOn): Target closed.');
+    }
+  }
+
+  /** Restores every active session, in order; returns the result object the service logs. */
+  async restoreAllSessions() {
+    const { logger } = this;
+    logger.info('Starting session restoration...');
+
+    let sessions;
+    try {
+      sessions = await this.fetchActiveSessions();
+    } catch (error) {
+      logger.error('Failed to restore sessions:', error);
+      return { restored: 0, failed: 0, total: 0, error: error.message };
+    }
+
+    logger.info(`Found ${sessions.length} sessions to restore`);
+    let restored = 0;
+    let failed = 0;
+    const restoredIds = [];
+    for (const entry of sessions) {
+      if (this.stopping) break;
+      const sessionId = entry && entry.session_id;
+      logger.info(`Restoring session: ${sessionId} (${entry && entry.instance_name})`);
+      try {
+        const result = await this.restoreSession(entry);
+        if (result.success) {
+          restored++;
+          restoredIds.push(sessionId);
+          logger.info(`✓ Session restored: ${sessionId}`);
+        } else {
+          failed++;
+          // The reason is passed twice, as the real service does: winston
+          // spreads the string into keys "0", "1", ... of the JSON line.
+          logger.warn(`✗ Failed to restore session ${sessionId}: ${result.error}`, result.error);
+        }
+      } catch (error) {
+        failed++;
+        logger.error(`✗ Error restoring session ${sessionId}:`, error);
+      }
+    }
+    logger.info(`Session restoration complete: ${restored} restored, ${failed} failed`);
+    this.scheduleFollowUps(restoredIds);
+    return { restored, failed, total: sessions.length };
+  }
+
+  /** "Restored" is not "connected": the client later reports ready or asks for a QR scan. */
+  scheduleFollowUps(sessionIds) {
+    setTimeout(() => {
+      for (const id of sessionIds) {
+        const client = this.clients.get(id);
+        if (!client || this.stopping) continue;
+        if (client.after === 'ready') this.logger.info(`Client ${id} is ready`);
+        else if (client.after === 'qr') this.logger.info(`QR code generated for session ${id}`);
+      }
+    }, this.config.followupMs).unref();
+  }
+
+  /** Destroys the active clients: SIGTERM to their browsers, wait at most `graceMs`. */
+  async destroyAll(graceMs) {
+    this.stopping = true;
+    const waits = [];
+    for (const { child } of this.clients.values()) {
+      if (child.exitCode !== null || child.signalCode !== null) continue;
+      waits.push(new Promise((resolve) => child.once('exit', resolve)));
+      try {
+        process.kill(child.pid, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
+    }
+    this.clients.clear();
+    let timer;
+    await Promise.race([Promise.all(waits), new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// HTTP
+// ---------------------------------------------------------------------------
+
+function sendJson(res, status, body) {
+  const payload = JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(payload),
+    'X-Powered-By': 'Express',
+  });
+  res.end(payload);
+}
+
+function createServer({ config, logger }) {
+  return http.createServer((req, res) => {
+    // Express' req.path: the URL without its query string.
+    const pathname = (req.url || '/').split('?')[0];
+    logger.info(`${req.method} ${pathname}`);
+
+    try {
+      // Express routing is case-insensitive and ignores one trailing slash;
+      // a GET route also answers HEAD.
+      if (/^\/health\/?$/i.test(pathname) && (req.method === 'GET' || req.method === 'HEAD')) {
+        if (config.hangHealth) return; // never answer, keep the socket open
+        if (config.badJson) {
+          res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8' });
+          res.end('{"success":true,"status":"healthy","uptime":');
+          return;
+        }
+        const healthy = !config.unhealthy;
+        sendJson(res, healthy ? 200 : 503, {
+          success: healthy,
+          status: healthy ? 'healthy' : 'unhealthy',
+          uptime: process.uptime(),
+          timestamp: new Date().toISOString(),
+        });
+        return;
+      }
+      sendJson(res, 404, { success: false, error: 'Endpoint not found' });
+    } catch (error) {
+      logger.error('Request failed:', error);
+      if (!res.headersSent) sendJson(res, 500, { success: false, error: 'Internal server error' });
+      else res.destroy();
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------
+
+async function main() {
+  const config = readConfig(process.env);
+  if (config.crashAtStart) crashAtStart();
+
+  const logger = createLogger({
+    dir: config.logDir,
+    format: config.logFormat,
+    defaultMeta: { service: 'whatsapp-service' },
+  });
+
+  // Nothing may leave the service half-alive: log and exit.
+  process.on('uncaughtException', (error) => {
+    logger.error('Uncaught Exception:', error);
+    process.exit(1);
+  });
+  process.on('unhandledRejection', (reason) => {
+    logger.error('Unhandled Rejection:', reason instanceof Error ? reason : new Error(String(reason)));
+    process.exit(1);
+  });
+
+  const sessions = new SessionManager({ config, logger });
+  const server = createServer({ config, logger });
+
+  let shuttingDown = false;
+  const shutdown = async (signal) => {
+    if (signal === 'SIGTERM' && config.ignoreSigterm) {
+      logger.warn('Ignoring SIGTERM');
+      return;
+    }
+    if (shuttingDown) return;
+    shuttingDown = true;
+    logger.info(`Received ${signal}, shutting down gracefully...`);
+    if (server.listening) {
+      server.close();
+      server.closeAllConnections();
+    }
+    await sessions.destroyAll(SHUTDOWN_GRACE_MS);
+    logger.info('Shutdown complete');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+
+  if (config.startDelayMs > 0) await sleep(config.startDelayMs);
+  if (shuttingDown) return;
+
+  server.on('error', (error) => {
+    if (error.code === 'EADDRINUSE') logger.error(`Port ${config.port} is already in use`);
+    else logger.error(`Cannot listen on ${config.host}:${config.port}:`, error);
+    process.exit(1);
+  });
+
+  server.listen(config.port, config.host, () => {
+    const { port } = server.address();
+    logger.info(`WhatsApp Service running on port ${port}`);
+
+    setTimeout(async () => {
+      logger.info('Initiating session restoration...');
+      const result = await sessions.restoreAllSessions();
+      if (!shuttingDown) logger.info(`Session restoration result: ${JSON.stringify(result)}`);
+    }, config.restoreDelayMs);
+
+    if (config.crashAfterMs > 0) {
+      setTimeout(() => {
+        // A crash while running: an exception nobody catches.
+        throw puppeteerError('Protocol error (Target.setAutoAttach): Target closed');
+      }, config.crashAfterMs);
+    }
+  });
+}
+
+main();

@@ -1,0 +1,115 @@
+package manager
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"syscall"
+	"time"
+)
+
+// maxHealthBody caps how much of a health answer is read: the real answer is
+// about 100 bytes, and a confused service must not make the bot allocate.
+const maxHealthBody = 64 << 10
+
+// healthAnswer is the body of GET /health (SPEC.md section 6).
+type healthAnswer struct {
+	Success bool    `json:"success"`
+	Status  string  `json:"status"`
+	Uptime  float64 `json:"uptime"`
+}
+
+// ParseHealth interprets one answer of GET /health. It never fails: a bad
+// answer is a Health with OK false and a Reason.
+func ParseHealth(code int, body []byte) Health {
+	h := Health{StatusCode: code}
+	var a healthAnswer
+	if err := json.Unmarshal(body, &a); err != nil {
+		if code != http.StatusOK {
+			h.Reason = fmt.Sprintf("HTTP %d", code)
+		} else {
+			h.Reason = "bad JSON: " + capString(err.Error(), 80)
+		}
+		return h
+	}
+	h.Status = a.Status
+	if a.Uptime > 0 && a.Uptime < 1e10 {
+		h.Uptime = time.Duration(a.Uptime * float64(time.Second))
+	}
+	switch {
+	case code != http.StatusOK:
+		h.Reason = fmt.Sprintf("HTTP %d", code)
+		if a.Status != "" {
+			h.Reason += ", status " + capString(a.Status, 40)
+		}
+	case a.Status != "healthy":
+		h.Reason = fmt.Sprintf("status %q", capString(a.Status, 40))
+	default:
+		h.OK = true
+	}
+	return h
+}
+
+// CheckHealth asks url (the service's /health) once, within timeout.
+func CheckHealth(ctx context.Context, client *http.Client, url string, timeout time.Duration) Health {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return Health{Reason: "bad health URL: " + err.Error()}
+	}
+	req.Header.Set("User-Agent", "sanasend-bot")
+	resp, err := client.Do(req)
+	if err != nil {
+		return Health{Latency: time.Since(start), Reason: describeDialError(err, timeout), Refused: isRefused(err)}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHealthBody))
+	h := ParseHealth(resp.StatusCode, body)
+	h.Latency = time.Since(start)
+	if err != nil && h.OK {
+		h.OK = false
+		h.Reason = describeDialError(err, timeout)
+	}
+	return h
+}
+
+func isRefused(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED)
+}
+
+func describeDialError(err error, timeout time.Duration) string {
+	var netErr net.Error
+	switch {
+	case isRefused(err):
+		return "connection refused"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
+		errors.As(err, &netErr) && netErr.Timeout():
+		return fmt.Sprintf("timeout after %s", timeout)
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	default:
+		return capString(err.Error(), 120)
+	}
+}
+
+// newHealthClient returns a client for loopback health checks: no proxy (an
+// HTTP_PROXY in the bot's environment must not intercept 127.0.0.1), no
+// keep-alive surprises across service restarts.
+func newHealthClient() *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:               nil,
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			MaxIdleConnsPerHost: 2,
+			IdleConnTimeout:     30 * time.Second,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}

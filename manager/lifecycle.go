@@ -1,0 +1,604 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/shirou/gopsutil/v4/process"
+)
+
+// ErrAlreadyRunning is returned by Start when the service runs.
+var ErrAlreadyRunning = errors.New("already running")
+
+// PreconditionError lists the start preconditions that failed, each with its
+// own message.
+type PreconditionError struct {
+	Service string
+	Failed  []Check
+}
+
+func (e *PreconditionError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "start %s: ", e.Service)
+	for i, c := range e.Failed {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s: %s", c.Name, c.Detail)
+	}
+	return b.String()
+}
+
+// StartResult says how a start went.
+type StartResult struct {
+	PID           int32
+	Healthy       bool
+	TimeToHealthy time.Duration
+	LastHealth    Health
+	// Exited is true when the service exited before it became healthy;
+	// ExitCode (or Signal) and OutputTail say how.
+	Exited     bool
+	ExitCode   int
+	Signal     string
+	OutputTail []string
+	// LeftoversEnded are processes of an earlier run found by their marker
+	// and ended before the start.
+	LeftoversEnded []Process
+	// LocksRemoved are stale Chromium singleton locks removed before the
+	// start.
+	LocksRemoved []string
+	// LogOffset is the log's size when the start began.
+	LogOffset  int64
+	OutputPath string
+}
+
+// StopResult says how a stop went.
+type StopResult struct {
+	WasRunning bool
+	Graceful   bool // the main process group exited on SIGTERM
+	Forced     bool // SIGKILL was needed for the main group
+	Duration   time.Duration
+	Stopped    []Process // every process that was ended
+	// Leftovers are processes that outlived the main group (a Chromium of a
+	// session that failed to restore, a reparented crash handler) and were
+	// ended afterwards.
+	Leftovers []Process
+	// Survivors are processes of the service still alive after everything:
+	// the stop failed.
+	Survivors []Process
+}
+
+// RestartResult combines the stop and the start of a restart.
+type RestartResult struct {
+	Stop  StopResult
+	Start StartResult
+}
+
+// Start starts the service and waits until it is healthy, up to the start
+// timeout. It refuses when the service runs or a precondition fails
+// (*PreconditionError), and when another action runs (*BusyError).
+func (s *Service) Start(ctx context.Context, by Actor, progress func(string)) (StartResult, error) {
+	if err := s.begin(ActionStart, by); err != nil {
+		return StartResult{}, err
+	}
+	began := time.Now()
+	res, err := s.start(ctx, ActionStart, by, progress)
+	s.end(ActionRecord{Action: ActionStart, By: by, At: s.now(), Duration: time.Since(began),
+		OK: err == nil && res.Healthy, Result: describeStart(res, err)})
+	return res, err
+}
+
+// Stop stops every process of the service: SIGTERM to the main process
+// group, SIGKILL after the stop timeout, then every process of the tree
+// still alive wherever it was reparented. Stopping a stopped service is not
+// an error: WasRunning says so.
+func (s *Service) Stop(ctx context.Context, by Actor, progress func(string)) (StopResult, error) {
+	if err := s.begin(ActionStop, by); err != nil {
+		return StopResult{}, err
+	}
+	began := time.Now()
+	res, err := s.stop(ctx, ActionStop, by, progress)
+	s.end(ActionRecord{Action: ActionStop, By: by, At: s.now(), Duration: time.Since(began),
+		OK: err == nil && len(res.Survivors) == 0, Result: describeStop(res, err)})
+	return res, err
+}
+
+// Restart stops the service (if it runs) and starts it. A restart of a
+// stopped service is a start; StopResult.WasRunning says so.
+func (s *Service) Restart(ctx context.Context, by Actor, progress func(string)) (RestartResult, error) {
+	if err := s.begin(ActionRestart, by); err != nil {
+		return RestartResult{}, err
+	}
+	began := time.Now()
+	var res RestartResult
+	var err error
+	res.Stop, err = s.stop(ctx, ActionRestart, by, progress)
+	if err == nil && len(res.Stop.Survivors) > 0 {
+		err = fmt.Errorf("restart %s: %d processes survived the stop; not starting", s.cfg.Name, len(res.Stop.Survivors))
+	}
+	if err == nil {
+		res.Start, err = s.start(ctx, ActionRestart, by, progress)
+	}
+	result := describeStop(res.Stop, nil) + "; " + describeStart(res.Start, err)
+	if !res.Stop.WasRunning {
+		result = "was not running; " + describeStart(res.Start, err)
+	}
+	s.end(ActionRecord{Action: ActionRestart, By: by, At: s.now(), Duration: time.Since(began),
+		OK: err == nil && res.Start.Healthy, Result: result})
+	return res, err
+}
+
+func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(string)) (StartResult, error) {
+	var res StartResult
+	snap, err := s.look(ctx)
+	if err != nil {
+		return res, fmt.Errorf("start %s: %w", s.cfg.Name, err)
+	}
+	if snap.root != nil {
+		return res, fmt.Errorf("start %s: %w (pid %d since %s)", s.cfg.Name, ErrAlreadyRunning,
+			snap.root.pid, snap.root.created.Format(time.RFC3339))
+	}
+	s.progress(progress, a, by, "checking preconditions")
+	env := s.serviceEnv("")
+	if failed := Failed(Preconditions(ctx, CheckEnv{
+		Dir: s.cfg.Dir, Start: s.cfg.Start, Env: env, HostPort: s.hostPort,
+		LogPath: s.cfg.LogFile, Timeout: s.cfg.HealthTimeout,
+	})); len(failed) > 0 {
+		return res, &PreconditionError{Service: s.cfg.Name, Failed: failed}
+	}
+
+	// Processes left by an earlier run (a crash leaves its Chromiums) hold
+	// profile locks and memory: end them first.
+	if len(snap.members) > 0 {
+		s.progress(progress, a, by, fmt.Sprintf("ending %d processes left by an earlier run", len(snap.members)))
+		ended, survivors := s.endProcesses(ctx, snap, s.grace)
+		res.LeftoversEnded = ended
+		if len(survivors) > 0 {
+			return res, fmt.Errorf("start %s: %d processes of an earlier run survive: %s", s.cfg.Name,
+				len(survivors), describeProcesses(survivors))
+		}
+	}
+	removed, err := s.removeStaleLocks(ctx)
+	if err != nil {
+		return res, fmt.Errorf("start %s: %w", s.cfg.Name, err)
+	}
+	res.LocksRemoved = removed
+
+	res.LogOffset = fileSize(s.cfg.LogFile)
+	s.progress(progress, a, by, "starting")
+	out, outOffset, err := s.openOutput()
+	if err != nil {
+		return res, fmt.Errorf("start %s: %w", s.cfg.Name, err)
+	}
+	res.OutputPath = s.output
+	runID := newRunID()
+	marker := s.key + "/" + runID
+	path, err := LookPathIn(s.cfg.Start[0], s.cfg.Dir, env)
+	if err != nil {
+		out.Close()
+		return res, fmt.Errorf("start %s: %w", s.cfg.Name, err)
+	}
+	cmd := exec.Command(path, s.cfg.Start[1:]...)
+	cmd.Args[0] = s.cfg.Start[0]
+	cmd.Dir = s.cfg.Dir
+	cmd.Env = append(env, MarkerEnv+"="+marker)
+	cmd.Stdout = out
+	cmd.Stderr = out
+	detach(cmd)
+	err = cmd.Start()
+	out.Close() // the child holds its own descriptor
+	if err != nil {
+		return res, fmt.Errorf("start %s: %w", s.cfg.Name, err)
+	}
+	pid := int32(cmd.Process.Pid)
+	res.PID = pid
+	ch := &child{pid: pid, done: make(chan struct{})}
+	created := processCreated(ctx, pid)
+	s.mu.Lock()
+	s.child = ch
+	s.startedHere = true
+	s.persisted.Run = &runRecord{PID: pid, Created: created, RunID: runID, Marker: marker, Dir: s.cfg.Dir,
+		Argv: s.cfg.Start, StartedAt: s.now(), StartedBy: by}
+	s.persisted.StoppedOnPurpose = false
+	p := s.persisted
+	s.mu.Unlock()
+	if err := s.state.save(p); err != nil {
+		s.log.Error().Err(err).Msg("save pid file")
+	}
+	s.events.publish(Event{Service: s.cfg.Name, Kind: EventActionBegun, At: s.now(), Action: a, By: by,
+		PID: pid, LogOffset: res.LogOffset, Detail: "started"})
+	go s.reap(cmd, ch)
+
+	s.progress(progress, a, by, fmt.Sprintf("started pid %d, waiting for health", pid))
+	began := time.Now()
+	deadline := began.Add(s.cfg.StartTimeout)
+	wait := 50 * time.Millisecond
+	for {
+		h := s.healthWithin(ctx, time.Until(deadline))
+		res.LastHealth = h
+		if h.OK {
+			res.Healthy = true
+			res.TimeToHealthy = time.Since(began)
+			s.progress(progress, a, by, fmt.Sprintf("healthy in %s", res.TimeToHealthy.Round(100*time.Millisecond)))
+			return res, nil
+		}
+		if !time.Now().Before(deadline) {
+			return res, fmt.Errorf("start %s: not healthy after %s (last check: %s); pid %d is still running",
+				s.cfg.Name, s.cfg.StartTimeout, h.Reason, pid)
+		}
+		timer := time.NewTimer(min(wait, time.Until(deadline)))
+		select {
+		case <-ch.done:
+			timer.Stop()
+			res.Exited = true
+			res.ExitCode, res.Signal = ch.exitCode, ch.signal
+			res.OutputTail = tailFrom(s.output, outOffset, 20)
+			return res, fmt.Errorf("start %s: exited before it became healthy (%s)", s.cfg.Name, exitText(ch.exitCode, ch.signal))
+		case <-ctx.Done():
+			timer.Stop()
+			return res, fmt.Errorf("start %s: %w; pid %d is still running", s.cfg.Name, ctx.Err(), pid)
+		case <-timer.C:
+		}
+		wait = min(wait*2, 250*time.Millisecond)
+	}
+}
+
+func (s *Service) healthWithin(ctx context.Context, left time.Duration) Health {
+	timeout := min(s.cfg.HealthTimeout, max(left, 100*time.Millisecond))
+	return CheckHealth(ctx, s.client, s.HealthURL(), timeout)
+}
+
+// reap waits for a process this bot started and publishes its exit. Without
+// it the process would stay a zombie.
+func (s *Service) reap(cmd *exec.Cmd, ch *child) {
+	err := cmd.Wait()
+	ch.exitCode, ch.signal = exitStatus(cmd.ProcessState, err)
+	s.mu.Lock()
+	intended := s.busy != nil && (s.busy.Action == ActionStop || s.busy.Action == ActionRestart)
+	if s.child == ch {
+		s.child = nil
+	}
+	s.mu.Unlock()
+	close(ch.done)
+	s.log.Info().Int32("pid", ch.pid).Int("exit_code", ch.exitCode).Str("signal", ch.signal).
+		Bool("intended", intended).Msg("service process exited")
+	s.events.publish(Event{Service: s.cfg.Name, Kind: EventExited, At: s.now(), PID: ch.pid,
+		ExitCode: ch.exitCode, Signal: ch.signal, Intended: intended,
+		Detail: exitText(ch.exitCode, ch.signal)})
+}
+
+func (s *Service) stop(ctx context.Context, a Action, by Actor, progress func(string)) (StopResult, error) {
+	var res StopResult
+	began := time.Now()
+	snap, err := s.look(ctx)
+	if err != nil {
+		return res, fmt.Errorf("stop %s: %w", s.cfg.Name, err)
+	}
+	if len(snap.members) == 0 {
+		return res, nil
+	}
+	res.WasRunning = snap.root != nil
+	s.events.publish(Event{Service: s.cfg.Name, Kind: EventActionBegun, At: s.now(), Action: a, By: by})
+	if snap.root != nil {
+		s.progress(progress, a, by, fmt.Sprintf("stopping (SIGTERM to process group %d)", snap.root.pgid))
+		res.Graceful, res.Forced = s.stopMainGroup(ctx, snap)
+	}
+	// Everything else of the tree: reparented helpers and the browsers the
+	// service does not close on shutdown.
+	again, err := s.look(ctx)
+	if err != nil {
+		return res, fmt.Errorf("stop %s: %w", s.cfg.Name, err)
+	}
+	if len(again.members) > 0 {
+		s.progress(progress, a, by, fmt.Sprintf("ending %d leftover processes", len(again.members)))
+		res.Leftovers, res.Survivors = s.endProcesses(ctx, again, s.grace)
+	}
+	for pid, why := range snap.members {
+		if e := snap.tab.byPID[pid]; e != nil {
+			res.Stopped = append(res.Stopped, Process{PID: pid, PPID: e.ppid, PGID: e.pgid, Started: e.created, Why: why})
+		}
+	}
+	res.Duration = time.Since(began)
+	if len(res.Survivors) > 0 {
+		return res, fmt.Errorf("stop %s: %d processes survived: %s", s.cfg.Name, len(res.Survivors), describeProcesses(res.Survivors))
+	}
+	return res, nil
+}
+
+// stopMainGroup sends SIGTERM to the root's process group (npm, sh, node),
+// waits up to the stop timeout, then SIGKILLs the group.
+func (s *Service) stopMainGroup(ctx context.Context, snap snapshot) (graceful, forced bool) {
+	pgid := snap.root.pgid
+	group := make(map[int32]time.Time)
+	for pid := range snap.members {
+		if e := snap.tab.byPID[pid]; e.pgid == pgid {
+			group[pid] = e.created
+		}
+	}
+	if pgid <= 1 || pgid == snap.tab.selfPGID {
+		// Not in a group of its own (adopted from elsewhere): signal
+		// the processes one by one.
+		for pid := range group {
+			_ = signalPID(pid, sigTerm)
+		}
+	} else if err := signalGroup(pgid, sigTerm); err != nil {
+		s.log.Warn().Err(err).Int32("pgid", pgid).Msg("SIGTERM process group")
+	}
+	if waitGone(ctx, group, time.Now().Add(s.cfg.StopTimeout)) {
+		return true, false
+	}
+	s.log.Warn().Int32("pgid", pgid).Dur("after", s.cfg.StopTimeout).Msg("stop timeout: SIGKILL")
+	if pgid > 1 && pgid != snap.tab.selfPGID {
+		_ = signalGroup(pgid, sigKill)
+	}
+	for pid := range group {
+		_ = signalPID(pid, sigKill)
+	}
+	waitGone(ctx, group, time.Now().Add(2*time.Second))
+	return false, true
+}
+
+// endProcesses ends the given members: SIGTERM to each (and to the groups
+// they lead), grace, then SIGKILL, and a final scan. It returns what it
+// ended and what survived. Processes that appear meanwhile (a crash
+// handler forking) are found by the rescan.
+func (s *Service) endProcesses(ctx context.Context, snap snapshot, grace time.Duration) (ended, survivors []Process) {
+	targets := make(map[int32]time.Time)
+	for pid := range snap.members {
+		e := snap.tab.byPID[pid]
+		targets[pid] = e.created
+		ended = append(ended, processInfo(ctx, e, snap.members[pid]))
+	}
+	signalMembers := func(sig syscall.Signal) {
+		for pid := range targets {
+			_ = signalPID(pid, sig)
+		}
+	}
+	signalMembers(sigTerm)
+	if !waitGone(ctx, targets, time.Now().Add(grace)) {
+		signalMembers(sigKill)
+		waitGone(ctx, targets, time.Now().Add(2*time.Second))
+	}
+	// Rescan: a process may have forked between the scan and the signals.
+	for range 3 {
+		again, err := s.look(ctx)
+		if err != nil || len(again.members) == 0 {
+			return ended, nil
+		}
+		left := s.liveMembers(ctx, again)
+		if len(left) == 0 {
+			return ended, nil
+		}
+		more := make(map[int32]time.Time)
+		for _, p := range left {
+			more[p.PID] = p.Started
+			_ = signalPID(p.PID, sigKill)
+			if !slices.ContainsFunc(ended, func(q Process) bool { return q.PID == p.PID }) {
+				ended = append(ended, p)
+			}
+		}
+		if waitGone(ctx, more, time.Now().Add(2*time.Second)) {
+			return ended, nil
+		}
+		survivors = left
+	}
+	return ended, survivors
+}
+
+func (s *Service) liveMembers(ctx context.Context, snap snapshot) []Process {
+	var out []Process
+	for pid, why := range snap.members {
+		e := snap.tab.byPID[pid]
+		if isZombie(ctx, e.p) {
+			continue
+		}
+		out = append(out, processInfo(ctx, e, why))
+	}
+	return out
+}
+
+// waitGone polls until every process has exited (or is a zombie) or the
+// deadline passes. It reports whether all are gone.
+func waitGone(ctx context.Context, procs map[int32]time.Time, deadline time.Time) bool {
+	for {
+		alive := false
+		for pid, created := range procs {
+			if processAlive(ctx, pid, created) {
+				alive = true
+				break
+			}
+		}
+		if !alive {
+			return true
+		}
+		if !time.Now().Before(deadline) || ctx.Err() != nil {
+			return false
+		}
+		t := time.NewTimer(min(50*time.Millisecond, time.Until(deadline)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// processAlive reports whether pid runs and is the process that started at
+// created (PID reuse), not counting zombies.
+func processAlive(ctx context.Context, pid int32, created time.Time) bool {
+	p, err := process.NewProcessWithContext(ctx, pid)
+	if err != nil {
+		return false
+	}
+	if !created.IsZero() {
+		ms, err := p.CreateTimeWithContext(ctx)
+		if err != nil || !time.UnixMilli(ms).Equal(created) {
+			return false
+		}
+	}
+	return !isZombie(ctx, p)
+}
+
+func processCreated(ctx context.Context, pid int32) time.Time {
+	p, err := process.NewProcessWithContext(ctx, pid)
+	if err != nil {
+		return time.Time{}
+	}
+	ms, err := p.CreateTimeWithContext(ctx)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
+
+// removeStaleLocks removes the Chromium singleton locks whose holder is dead,
+// exactly those, and returns their paths.
+func (s *Service) removeStaleLocks(ctx context.Context) ([]string, error) {
+	host, _ := os.Hostname()
+	dirs, err := ScanAuthDirs(s.cfg.AuthDir, host, func(pid int) bool {
+		return processAlive(ctx, int32(pid), time.Time{})
+	})
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("scan auth dirs: %w", err)
+	}
+	removed, err := RemoveStaleLocks(dirs)
+	if err != nil {
+		return removed, fmt.Errorf("remove stale locks: %w", err)
+	}
+	return removed, nil
+}
+
+// serviceEnv is the environment the service gets: the bot's, minus every
+// SLACK_* variable, any variable holding a configured secret, and any
+// SANASEND_* variable of the bot's own, plus the configured env.
+func (s *Service) serviceEnv(marker string) []string {
+	env := make([]string, 0, len(s.baseEnv)+len(s.cfg.Env)+1)
+	for _, kv := range s.baseEnv {
+		name, value, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "SLACK_") || strings.HasPrefix(name, "SANASEND_") {
+			continue
+		}
+		if value != "" && slices.Contains(s.cfg.Secrets, value) {
+			continue
+		}
+		if _, overridden := s.cfg.Env[name]; overridden {
+			continue
+		}
+		env = append(env, kv)
+	}
+	for _, name := range sortedKeys(s.cfg.Env) {
+		env = append(env, name+"="+s.cfg.Env[name])
+	}
+	if marker != "" {
+		env = append(env, MarkerEnv+"="+marker)
+	}
+	return env
+}
+
+// openOutput opens the capture file for the service's stdout and stderr,
+// rotating it once past 10 MiB so it cannot fill the disk.
+func (s *Service) openOutput() (*os.File, int64, error) {
+	if err := os.MkdirAll(filepath.Dir(s.output), 0o750); err != nil {
+		return nil, 0, fmt.Errorf("output capture: %w", err)
+	}
+	if fi, err := os.Stat(s.output); err == nil && fi.Size() > 10<<20 {
+		_ = os.Rename(s.output, s.output+".1")
+	}
+	f, err := os.OpenFile(s.output, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, 0, fmt.Errorf("output capture: %w", err)
+	}
+	off, _ := f.Seek(0, io.SeekEnd)
+	return f, off, nil
+}
+
+// OutputPath is the file holding the service's captured stdout and stderr.
+func (s *Service) OutputPath() string { return s.output }
+
+func tailFrom(path string, offset int64, n int) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.Size() < offset {
+		return nil
+	}
+	res, err := TailLines(io.NewSectionReader(f, offset, fi.Size()-offset), fi.Size()-offset,
+		LogQuery{Lines: n, IncludeHealth: true})
+	if err != nil {
+		return nil
+	}
+	return res.Lines
+}
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+func exitStatus(ps *os.ProcessState, err error) (code int, signal string) {
+	if ps == nil {
+		return -1, ""
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return -1, ws.Signal().String()
+	}
+	return ps.ExitCode(), ""
+}
+
+func exitText(code int, signal string) string {
+	if signal != "" {
+		return "killed by signal: " + signal
+	}
+	return fmt.Sprintf("exit code %d", code)
+}
+
+func describeStart(r StartResult, err error) string {
+	switch {
+	case err != nil:
+		return err.Error()
+	case r.Healthy:
+		return fmt.Sprintf("healthy in %s", r.TimeToHealthy.Round(100*time.Millisecond))
+	default:
+		return "not healthy"
+	}
+}
+
+func describeStop(r StopResult, err error) string {
+	switch {
+	case err != nil:
+		return err.Error()
+	case !r.WasRunning && len(r.Leftovers) > 0:
+		return fmt.Sprintf("was not running; ended %d leftover processes", len(r.Leftovers))
+	case !r.WasRunning:
+		return "was not running"
+	case r.Forced:
+		return fmt.Sprintf("forced (SIGKILL) in %s", r.Duration.Round(100*time.Millisecond))
+	case r.Graceful || len(r.Leftovers) > 0:
+		return fmt.Sprintf("stopped gracefully in %s", r.Duration.Round(100*time.Millisecond))
+	default:
+		return fmt.Sprintf("stopped in %s", r.Duration.Round(100*time.Millisecond))
+	}
+}
+
+func describeProcesses(ps []Process) string {
+	parts := make([]string, 0, len(ps))
+	for _, p := range ps {
+		parts = append(parts, fmt.Sprintf("pid %d (%s)", p.PID, capString(p.Command, 60)))
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,52 @@
+//go:build !windows
+
+package manager
+
+import (
+	"errors"
+	"os/exec"
+	"syscall"
+)
+
+// detach puts the service in its own session and process group, so that the
+// bot's exit, a Ctrl-C in the bot's terminal, or systemd stopping the bot
+// never reaches it.
+func detach(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+}
+
+func getpgid(pid int32) int32 {
+	g, err := syscall.Getpgid(int(pid))
+	if err != nil {
+		return 0
+	}
+	return int32(g)
+}
+
+// signalGroup sends sig to every process of group pgid.
+func signalGroup(pgid int32, sig syscall.Signal) error {
+	if pgid <= 1 {
+		return errors.New("refusing to signal process group <= 1")
+	}
+	err := syscall.Kill(-int(pgid), sig)
+	if errors.Is(err, syscall.ESRCH) {
+		return nil
+	}
+	return err
+}
+
+func signalPID(pid int32, sig syscall.Signal) error {
+	if pid <= 1 {
+		return errors.New("refusing to signal pid <= 1")
+	}
+	err := syscall.Kill(int(pid), sig)
+	if errors.Is(err, syscall.ESRCH) {
+		return nil
+	}
+	return err
+}
+
+const (
+	sigTerm = syscall.SIGTERM
+	sigKill = syscall.SIGKILL
+)

@@ -1,0 +1,82 @@
+package manager
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// runRecord identifies the run of a service that the bot started, so that a
+// later bot process can adopt it. The start time defeats PID reuse.
+type runRecord struct {
+	PID       int32     `json:"pid"`
+	Created   time.Time `json:"created"` // the process's own start time, from the OS
+	RunID     string    `json:"run_id"`
+	Marker    string    `json:"marker"`
+	Dir       string    `json:"dir"`
+	Argv      []string  `json:"argv"`
+	StartedAt time.Time `json:"started_at"`
+	StartedBy Actor     `json:"started_by"`
+}
+
+// persisted is what the bot keeps about one service in its state dir.
+type persisted struct {
+	Run        *runRecord    `json:"run,omitempty"`
+	LastAction *ActionRecord `json:"last_action,omitempty"`
+	// StoppedOnPurpose is true after a stop through the bot and false after
+	// any start: a service found stopped is only an outage when this is false.
+	StoppedOnPurpose bool `json:"stopped_on_purpose"`
+}
+
+type stateFile struct{ path string }
+
+func (s stateFile) load() (persisted, error) {
+	var p persisted
+	data, err := os.ReadFile(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return p, nil
+	}
+	if err != nil {
+		return p, fmt.Errorf("read state %s: %w", s.path, err)
+	}
+	if err := json.Unmarshal(data, &p); err != nil {
+		return persisted{}, fmt.Errorf("read state %s: %w", s.path, err)
+	}
+	return p, nil
+}
+
+// save writes atomically: a crash mid-write leaves the old state, never half
+// a file.
+func (s stateFile) save(p persisted) error {
+	data, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(s.path), 0o750); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(s.path), ".state-*")
+	if err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("save state: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("save state: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), s.path); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+package manager
+
+import (
+	"fmt"
+	"time"
+)
+
+// State is the health of a service as SPEC.md section 5 defines it.
+type State string
+
+const (
+	// StateHealthy: GET /health answered 200 with status "healthy".
+	StateHealthy State = "healthy"
+	// StateUnhealthy: a process of the service or its port is alive, but the
+	// health check fails (slow, non-200, malformed, not "healthy").
+	StateUnhealthy State = "unhealthy"
+	// StateStopped: no process of the service and the port refuses connections.
+	StateStopped State = "stopped"
+)
+
+// Actor is whoever asked for an action: a Slack user, a console operator, or
+// the bot itself (auto-restart).
+type Actor struct {
+	ID   string // Slack user ID, "console:<user>", or "bot"
+	Name string // display name, e.g. "alice"
+}
+
+func (a Actor) String() string {
+	if a.Name != "" {
+		return a.Name
+	}
+	return a.ID
+}
+
+// Action names what is being done to a service.
+type Action string
+
+const (
+	ActionStart   Action = "start"
+	ActionStop    Action = "stop"
+	ActionRestart Action = "restart"
+)
+
+// ActionRecord remembers the last action done through the bot on a service.
+type ActionRecord struct {
+	Action   Action        `json:"action"`
+	By       Actor         `json:"by"`
+	At       time.Time     `json:"at"`
+	Duration time.Duration `json:"duration"`
+	OK       bool          `json:"ok"`
+	Result   string        `json:"result"` // one line: "healthy in 2.1s", "forced after 10s"
+}
+
+// Health is the outcome of one GET <url>/health.
+type Health struct {
+	OK         bool          // 200 and status "healthy"
+	StatusCode int           // 0 when no HTTP answer
+	Status     string        // the "status" field of the answer
+	Uptime     time.Duration // the service's own uptime, from the answer
+	Latency    time.Duration
+	// Reason explains a failure in words an on-call engineer reads at 3 a.m.:
+	// "connection refused", "timeout after 5s", "HTTP 503", "bad JSON: ...".
+	Reason string
+	// Refused is true when nothing listens on the port.
+	Refused bool
+}
+
+// Process is one process of a service's tree.
+type Process struct {
+	PID        int32
+	PPID       int32
+	PGID       int32
+	CPUPercent float64 // average over the process's life
+	RSS        uint64  // bytes
+	Started    time.Time
+	Command    string // the command line, capped
+	// Why says how it was found: "root", "marker", "child", "group".
+	Why string
+}
+
+// Status is everything the status card shows.
+type Status struct {
+	Service   string
+	URL       string
+	State     State
+	Health    Health
+	Since     time.Time     // when the root process started; zero if stopped
+	Uptime    time.Duration // from the root process's start time
+	Processes []Process     // the service's tree, root first
+	Adopted   bool          // running but not started by this bot process
+	// Busy is set while an action runs.
+	Busy       *BusyError
+	LastAction *ActionRecord
+	// Restoration is the latest session restoration found in the log.
+	Restoration *Restoration
+	CheckedAt   time.Time
+}
+
+// BusyError is returned when an action is requested while another one runs on
+// the same service. Its message says who is doing what, since when.
+type BusyError struct {
+	Service string
+	Action  Action
+	By      Actor
+	Since   time.Time
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("%s is busy: %s by %s since %s", e.Service, e.Action, e.By, e.Since.Format("15:04:05"))
+}
