@@ -288,10 +288,12 @@ func Parse(data []byte, path string, lookupEnv func(string) (string, bool)) (*Co
 		base = abs
 	}
 
+	root, err := parseYAML(data)
+	if err != nil {
+		return nil, newLoadError(c.path, []error{err})
+	}
 	d := newDecoder(lookupEnv)
-	if root, err := parseYAML(data); err != nil {
-		d.errs = append(d.errs, err)
-	} else if root != nil {
+	if root != nil {
 		d.decode(root, reflectValue(&c), "", 0)
 	}
 	c.lines, c.refs = d.lines, d.refs
@@ -301,6 +303,12 @@ func Parse(data []byte, path string, lookupEnv func(string) (string, bool)) (*Co
 	for _, e := range c.validate() {
 		if !d.failed(e.Path) {
 			errs = append(errs, e)
+		}
+	}
+	secrets := c.secretValues()
+	for _, e := range errs {
+		if fe, ok := e.(*FieldError); ok {
+			fe.Msg = redact(fe.Msg, secrets)
 		}
 	}
 	if len(errs) > 0 {

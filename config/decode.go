@@ -144,8 +144,8 @@ func (d *decoder) resolve(n *yaml.Node, path string) (_ *yaml.Node, done func())
 		return nil, noop
 	}
 	d.active[n] = true
-	target, done := d.resolve(n.Alias, path)
-	return target, func() { done(); delete(d.active, n) }
+	target, inner := d.resolve(n.Alias, path)
+	return target, func() { inner(); delete(d.active, n) }
 }
 
 // decode decodes n onto v, which holds the value's current (default)
@@ -195,16 +195,22 @@ func describe(n *yaml.Node, path string) string {
 	case yaml.SequenceNode:
 		return "a list"
 	case yaml.ScalarNode:
-		return show(path, n.Value)
+		return showValue(path, n.Value, nil)
 	}
 	return "something else"
 }
 
-// show quotes a value for an error message, or hides it when path holds a
-// secret.
-func show(path, value string) string {
+// showValue quotes a value for an error message, or hides it: the value of
+// a secret key, and any value taken from a SLACK_* variable (the bot treats
+// them all as secrets and keeps them from the service), are never shown.
+func showValue(path, value string, refs []string) string {
 	if isSecret(path) {
 		return "(value hidden)"
+	}
+	for _, r := range refs {
+		if hasReservedPrefix(r) {
+			return "(value hidden)"
+		}
 	}
 	return strconv.Quote(value)
 }
@@ -217,6 +223,18 @@ func isSecret(path string) bool {
 		return true
 	}
 	return strings.Contains(path, ".env.") || strings.Contains(path, ".env[")
+}
+
+// redact replaces every secret in msg with "(value hidden)": a safety net
+// under showValue for values that embed a secret.
+func redact(msg string, secrets []string) string {
+	for _, s := range secrets {
+		msg = strings.ReplaceAll(msg, s, "(value hidden)")
+		if q := strconv.Quote(s); q[1:len(q)-1] != s {
+			msg = strings.ReplaceAll(msg, q[1:len(q)-1], "(value hidden)")
+		}
+	}
+	return msg
 }
 
 // entry is one key: value pair of a mapping, after merges.
@@ -421,7 +439,7 @@ func (d *decoder) scalarText(n *yaml.Node, path string, line int, want string) (
 		if p.name != "" {
 			d.fail(path, line, "${%s} is not set", p.name)
 		} else {
-			d.fail(path, line, "%s: %s", show(path, n.Value), p.msg)
+			d.fail(path, line, "%s: %s", showValue(path, n.Value, nil), p.msg)
 		}
 	}
 	return s, len(problems) == 0
@@ -442,10 +460,14 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string, line 
 	if !ok {
 		return
 	}
-	// Show where an expanded value came from: `"ten" (from ${INTERVAL})`.
-	shown := show(path, s)
-	if s != raw && !isSecret(path) {
-		shown += " (from " + strconv.Quote(raw) + ")"
+	// Show where an expanded value came from: `"ten" (from "${INTERVAL}")`.
+	shown := showValue(path, s, d.refs[path])
+	if s != raw {
+		if shown == "(value hidden)" {
+			shown = showValue(path, raw, nil)
+		} else {
+			shown += " (from " + showValue(path, raw, nil) + ")"
+		}
 	}
 	switch {
 	case v.Type() == durationType:

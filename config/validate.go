@@ -31,12 +31,21 @@ const minDuration = time.Second
 
 // problems collects FieldErrors, citing the YAML line of each path.
 type problems struct {
-	c    *Config
-	errs []*FieldError
+	c       *Config
+	secrets []string
+	errs    []*FieldError
 }
 
+func newProblems(c *Config) *problems { return &problems{c: c, secrets: c.secretValues()} }
+
 func (p *problems) add(path, format string, args ...any) {
-	p.errs = append(p.errs, &FieldError{Path: path, Line: p.c.line(path), Msg: fmt.Sprintf(format, args...)})
+	msg := redact(fmt.Sprintf(format, args...), p.secrets)
+	p.errs = append(p.errs, &FieldError{Path: path, Line: p.c.line(path), Msg: msg})
+}
+
+// show quotes the value at path for a message, unless it must stay hidden.
+func (p *problems) show(path, value string) string {
+	return showValue(path, value, p.c.refs[path])
 }
 
 func (p *problems) err() error {
@@ -57,16 +66,16 @@ func (c *Config) Validate() error {
 }
 
 func (c *Config) validate() []*FieldError {
-	p := &problems{c: c}
+	p := newProblems(c)
 	c.validateSlack(p)
 	c.validateServices(p)
 	c.validateMonitor(p)
 
 	if !slices.Contains(logLevels, c.Log.Level) {
-		p.add("log.level", "%q is not a log level: use one of %s", c.Log.Level, strings.Join(logLevels, ", "))
+		p.add("log.level", "%s is not a log level: use one of %s", p.show("log.level", c.Log.Level), strings.Join(logLevels, ", "))
 	}
 	if !slices.Contains(logFormats, c.Log.Format) {
-		p.add("log.format", "%q is not a log format: use json or console", c.Log.Format)
+		p.add("log.format", "%s is not a log format: use json or console", p.show("log.format", c.Log.Format))
 	}
 	checkAbsDir(p, "state_dir", c.StateDir)
 	return p.errs
@@ -78,12 +87,12 @@ func (c *Config) validateSlack(p *problems) {
 		checkHTTPURL(p, "slack.api_url", s.APIURL)
 	}
 	if _, port, err := net.SplitHostPort(s.Listen); err != nil {
-		p.add("slack.listen", "%q is not an address: use host:port or :port, e.g. :8080", s.Listen)
+		p.add("slack.listen", "%s is not an address: use host:port or :port, e.g. :8080", p.show("slack.listen", s.Listen))
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		p.add("slack.listen", "%q has no valid port: use host:port or :port, e.g. :8080", s.Listen)
+		p.add("slack.listen", "%s has no valid port: use host:port or :port, e.g. :8080", p.show("slack.listen", s.Listen))
 	}
 	if !commandRE.MatchString(s.Command) {
-		p.add("slack.command", "%q is not a slash command: use a / and up to 31 lowercase letters, digits, - or _, e.g. /sanasend", s.Command)
+		p.add("slack.command", "%s is not a slash command: use a / and up to 31 lowercase letters, digits, - or _, e.g. /sanasend", p.show("slack.command", s.Command))
 	}
 	if s.AlertsChannel != "" {
 		checkID(p, "slack.alerts_channel", s.AlertsChannel, channelIDRE, "a channel ID (C..., G... or D...)")
@@ -115,12 +124,12 @@ func (c *Config) validateServices(p *problems) {
 		case s.Name == "":
 			p.add(at("name"), "is required when there are several services")
 		case !serviceNameRE.MatchString(s.Name):
-			p.add(at("name"), "%q is not a valid name: use up to 32 lowercase letters, digits, - and _, starting with a letter or digit", s.Name)
+			p.add(at("name"), "%s is not a valid name: use up to 32 lowercase letters, digits, - and _, starting with a letter or digit", p.show(at("name"), s.Name))
 		case s.Name == "all" || digitsRE.MatchString(s.Name):
-			p.add(at("name"), "%q is reserved: commands read it as an argument (logs all, logs 50)", s.Name)
+			p.add(at("name"), "%s is reserved: commands read it as an argument (logs all, logs 50)", p.show(at("name"), s.Name))
 		default:
 			if j, dup := names[s.Name]; dup {
-				p.add(at("name"), "%q is already the name of services[%d]", s.Name, j)
+				p.add(at("name"), "%s is already the name of services[%d]", p.show(at("name"), s.Name), j)
 			} else {
 				names[s.Name] = i
 			}
@@ -131,7 +140,7 @@ func (c *Config) validateServices(p *problems) {
 		if u, ok := checkHTTPURL(p, at("url"), s.URL); ok {
 			ep := strings.ToLower(u.Hostname()) + ":" + strconv.Itoa(s.Port())
 			if j, dup := endpoints[ep]; dup {
-				p.add(at("url"), "%q is the same host and port as services[%d].url", s.URL, j)
+				p.add(at("url"), "%s is the same host and port as services[%d].url", p.show(at("url"), s.URL), j)
 			} else {
 				endpoints[ep] = i
 			}
@@ -173,7 +182,7 @@ func (c *Config) validateMonitor(p *problems) {
 	checkAtLeastOne(p, "monitor.success_threshold", m.SuccessThreshold)
 	checkAtLeastOne(p, "monitor.auto_restart_max_per_hour", m.AutoRestartMax)
 	if m.DigestAt != "" && !digestRE.MatchString(m.DigestAt) {
-		p.add("monitor.digest_at", `%q is not a time of day: use "HH:MM" (24-hour, local time), e.g. "09:00", or "" for no digest`, m.DigestAt)
+		p.add("monitor.digest_at", `%s is not a time of day: use "HH:MM" (24-hour, local time), e.g. "09:00", or "" for no digest`, p.show("monitor.digest_at", m.DigestAt))
 	}
 }
 
@@ -182,7 +191,7 @@ func (c *Config) validateMonitor(p *problems) {
 // secret for HTTP mode, and the alerts channel. Token values never appear in
 // its errors.
 func (c *Config) ValidateSlack() error {
-	p := &problems{c: c}
+	p := newProblems(c)
 	s := &c.Slack
 	switch {
 	case s.BotToken == "":
@@ -204,6 +213,29 @@ func (c *Config) ValidateSlack() error {
 		p.add("slack.alerts_channel", "is required: the ID (C...) of the channel where alerts go")
 	}
 	return p.err()
+}
+
+// secretValues returns the values that must never appear in an error: the
+// Slack secrets and the service env values, those at least 8 bytes long (a
+// shorter one would hide ordinary words of the messages; real tokens and
+// passwords are longer).
+func (c *Config) secretValues() []string {
+	var out []string
+	for _, s := range c.Secrets() {
+		if len(s) >= 8 {
+			out = append(out, s)
+		}
+	}
+	for _, s := range c.Services {
+		for _, v := range s.Env {
+			if len(v) >= 8 {
+				out = append(out, v)
+			}
+		}
+	}
+	// Longest first, so that a secret containing another is hidden whole.
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
 }
 
 // fromEnv tells where an empty value came from: "; it comes from
@@ -233,9 +265,9 @@ func checkAbsDir(p *problems, path, dir string) {
 	case dir == "":
 		p.add(path, "is required")
 	case strings.HasPrefix(dir, "~"):
-		p.add(path, "%q: ~ is not expanded: use an absolute path, or ${HOME}/...", dir)
+		p.add(path, "%s: ~ is not expanded: use an absolute path, or ${HOME}/...", p.show(path, dir))
 	case !filepath.IsAbs(dir):
-		p.add(path, "%q is not an absolute path", dir)
+		p.add(path, "%s is not an absolute path", p.show(path, dir))
 	}
 }
 
@@ -244,20 +276,20 @@ func checkAbsDir(p *problems, path, dir string) {
 func checkHTTPURL(p *problems, path, s string) (*url.URL, bool) {
 	u, err := url.Parse(s)
 	if err != nil {
-		p.add(path, "%q is not a URL", s)
+		p.add(path, "%s is not a URL, e.g. http://127.0.0.1:3000", p.show(path, s))
 		return nil, false
 	}
 	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		p.add(path, "%q is not an http or https URL, e.g. http://127.0.0.1:3000", s)
-	case u.Host == "" || u.Hostname() == "":
-		p.add(path, "%q has no host, e.g. http://127.0.0.1:3000", s)
 	case u.User != nil:
 		p.add(path, "must not contain credentials: URLs are shown in Slack and in logs")
+	case u.Scheme != "http" && u.Scheme != "https":
+		p.add(path, "%s is not an http or https URL, e.g. http://127.0.0.1:3000", p.show(path, s))
+	case u.Host == "" || u.Hostname() == "":
+		p.add(path, "%s has no host, e.g. http://127.0.0.1:3000", p.show(path, s))
 	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
-		p.add(path, "%q must not have a query or fragment", s)
+		p.add(path, "%s must not have a query or fragment", p.show(path, s))
 	case u.Port() != "" && !validPort(u.Port()):
-		p.add(path, "%q has an invalid port: use 1 to 65535", s)
+		p.add(path, "%s has an invalid port: use 1 to 65535", p.show(path, s))
 	default:
 		return u, true
 	}
@@ -277,7 +309,7 @@ func checkID(p *problems, path, id string, re *regexp.Regexp, what string) {
 	if strings.HasPrefix(id, "#") || strings.HasPrefix(id, "@") || (id != "" && strings.ToUpper(id) != id) {
 		hint = ": use the ID, not the name (in Slack: open the details and copy the ID at the bottom)"
 	}
-	p.add(path, "%q is not %s%s", id, what, hint)
+	p.add(path, "%s is not %s%s", p.show(path, id), what, hint)
 }
 
 func hasReservedPrefix(k string) bool {

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -120,19 +121,29 @@ func Failed(checks []Check) []Check {
 // DoctorChecks runs the seed guide's troubleshooting list for real: node and
 // npm versions, the service dir, the start command, the port and who holds
 // it, the log file, the log dir and the disk space of the service's
-// filesystem. It starts node and npm (argv, with e.Env, no stdin, a timeout)
-// and modifies nothing. Health, processes and sessions are not its business.
+// filesystem, in that order. It starts node and npm (argv, with e.Env, no
+// stdin, a timeout) and modifies nothing. The checks run concurrently, so
+// the whole takes about as long as the slowest (npm, or the port owner
+// search on a host with many processes). Health, processes and sessions are
+// not its business.
 func DoctorChecks(ctx context.Context, e CheckEnv) []Check {
-	return []Check{
-		checkNode(ctx, e),
-		checkNPM(ctx, e),
-		checkServiceDir(e),
-		checkStartCommand(e),
-		checkPortOwner(ctx, e),
-		checkLogFile(e),
-		checkLogDirWritable(e),
-		checkDiskSpace(ctx, e),
+	checks := []func() Check{
+		func() Check { return checkNode(ctx, e) },
+		func() Check { return checkNPM(ctx, e) },
+		func() Check { return checkServiceDir(e) },
+		func() Check { return checkStartCommand(e) },
+		func() Check { return checkPortOwner(ctx, e) },
+		func() Check { return checkLogFile(e) },
+		func() Check { return checkLogDirWritable(e) },
+		func() Check { return checkDiskSpace(ctx, e) },
 	}
+	out := make([]Check, len(checks))
+	var wg sync.WaitGroup
+	for i, check := range checks {
+		wg.Go(func() { out[i] = check() })
+	}
+	wg.Wait()
+	return out
 }
 
 // --- service dir -----------------------------------------------------------
@@ -212,7 +223,7 @@ func LookPathIn(file, dir string, env []string) (string, error) {
 			return "", fmt.Errorf("%s is not executable (%s)", file, p)
 		}
 		if errors.Is(firstErr, fs.ErrNotExist) {
-			if file != p {
+			if !filepath.IsAbs(file) && dir != "" {
 				return "", fmt.Errorf("%s not found in %s", file, dir)
 			}
 			return "", fmt.Errorf("%s not found", file)
@@ -345,7 +356,10 @@ func checkLogDirWritable(e CheckEnv) Check {
 	if existing != dir {
 		return c.ok(fmt.Sprintf("%s does not exist yet; %s is writable", dir, existing))
 	}
-	if fi, err := os.Stat(e.LogPath); err == nil && !fi.IsDir() {
+	if fi, err := os.Stat(e.LogPath); err == nil {
+		if fi.IsDir() {
+			return c.fail(e.LogPath+" is a directory", "fix services[].log_file")
+		}
 		if err := fileWritable(e.LogPath); err != nil {
 			return c.fail(fmt.Sprintf("%s is not writable: %s", e.LogPath, checkErrLine(err)), hintLogDir)
 		}
@@ -388,6 +402,10 @@ func checkLogFile(e CheckEnv) Check {
 		return c.fail(checkErrLine(err), "make it readable by the user the bot runs as")
 	case fi.IsDir():
 		return c.fail(e.LogPath+" is a directory", "fix services[].log_file")
+	case !fi.Mode().IsRegular():
+		// Opening a FIFO would block; the bot reads the log as a file.
+		return c.warn(fmt.Sprintf("%s is not a regular file (%s)", e.LogPath, fi.Mode().Type()),
+			"point services[].log_file at the file the service writes")
 	}
 	f, err := os.Open(e.LogPath)
 	if err != nil {

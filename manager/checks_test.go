@@ -159,6 +159,12 @@ func TestPreconditions(t *testing.T) {
 			e.LogPath = filepath.Join(f, "logs", "combined.log")
 			return map[string]want{"log dir writable": {VerdictFail, f + " is not a directory"}}
 		}},
+		{"log path is a directory", func(t *testing.T, e *CheckEnv, base string) map[string]want {
+			if err := os.MkdirAll(e.LogPath, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			return map[string]want{"log dir writable": {VerdictFail, e.LogPath + " is a directory"}}
+		}},
 		{"log dir exists", func(t *testing.T, e *CheckEnv, base string) map[string]want {
 			if err := os.MkdirAll(filepath.Dir(e.LogPath), 0o755); err != nil {
 				t.Fatal(err)
@@ -210,7 +216,7 @@ func TestPreconditions(t *testing.T) {
 	}
 }
 
-func TestFailed(t *testing.T) {
+func TestCheckFailed(t *testing.T) {
 	in := []Check{
 		{Name: "a", Verdict: VerdictOK},
 		{Name: "b", Verdict: VerdictFail},
@@ -226,11 +232,14 @@ func TestFailed(t *testing.T) {
 	}
 }
 
-func TestLookPathIn(t *testing.T) {
+func TestCheckLookPathIn(t *testing.T) {
 	skipOnWindows(t)
 	base := t.TempDir()
 	a, b := filepath.Join(base, "a"), filepath.Join(base, "b")
 	good := writeScript(t, b, "tool", "exit 0")
+	if err := os.Mkdir(a, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(a, "tool"), []byte("not executable"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -250,9 +259,9 @@ func TestLookPathIn(t *testing.T) {
 		env       []string
 		want      string // path, or "error: <substring>"
 	}{
-		{"tool", "", []string{pathAB}, good},                                  // skips a non-executable file
-		{"adir", "", []string{pathAB}, filepath.Join(b, "adir")},              // skips a directory
-		{"tool", "", []string{"PATH=/nonexistent", pathAB}, good},             // the last PATH wins
+		{"tool", "", []string{pathAB}, good},                      // skips a non-executable file
+		{"adir", "", []string{pathAB}, filepath.Join(b, "adir")},  // skips a directory
+		{"tool", "", []string{"PATH=/nonexistent", pathAB}, good}, // the last PATH wins
 		{"tool", "", []string{pathAB, "PATH=/nonexistent"}, "error: not found on PATH (PATH=/nonexistent)"},
 		{"reltool", base, []string{"PATH=rel:."}, "error: reltool not found on PATH"}, // relative entries skipped
 		{good, "", nil, good},
@@ -336,7 +345,7 @@ func TestDoctorNodeAndNPMVersions(t *testing.T) {
 			want{VerdictFail, "node not found on PATH (PATH="}, want{VerdictOK, "10.0.0"}},
 		// The shell's child keeps the pipe open after the shell is killed:
 		// WaitDelay must end the wait.
-		{"hangs", "sleep 5; echo v20.0.0", "sleep 5", 300 * time.Millisecond,
+		{"hangs", "SLEEP 5; echo v20.0.0", "SLEEP 5", 300 * time.Millisecond,
 			want{VerdictFail, "node --version: no answer after 300ms"}, want{VerdictFail, "npm --version: no answer after 300ms"}},
 		{"npm gets the update notifier off and no stdin", "echo v20.0.0",
 			`[ "$NPM_CONFIG_UPDATE_NOTIFIER" = false ] || { echo notifier on; exit 1; }; read line && exit 2; echo 11.0.0`, 0,
@@ -344,14 +353,20 @@ func TestDoctorNodeAndNPMVersions(t *testing.T) {
 		{"floods its output", "i=0; while [ $i -lt 2000 ]; do echo v20.0.0-$i; i=$((i+1)); done", "echo 10.0.0", 0,
 			want{VerdictOK, "v20.0.0-0 ("}, want{VerdictOK, "10.0.0"}},
 	}
+	// The service env's PATH holds only the fakes: the scripts name sleep by
+	// its path.
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e, base := baseEnv(t)
 			bin := filepath.Join(base, "bin")
 			if tt.node != "" {
-				writeScript(t, bin, "node", tt.node)
+				writeScript(t, bin, "node", strings.ReplaceAll(tt.node, "SLEEP", sleep))
 			}
-			writeScript(t, bin, "npm", tt.npm)
+			writeScript(t, bin, "npm", strings.ReplaceAll(tt.npm, "SLEEP", sleep))
 			e.Timeout = tt.timeout
 			start := time.Now()
 			got := DoctorChecks(context.Background(), e)
@@ -387,6 +402,14 @@ func TestDoctorLogFile(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, want{VerdictFail, "is a directory"}},
+		{"a fifo is not opened", func(t *testing.T, p string) {
+			if runtime.GOOS == "windows" {
+				t.Skip("no fifos")
+			}
+			if err := exec.Command("mkfifo", p).Run(); err != nil {
+				t.Skipf("mkfifo: %v", err)
+			}
+		}, want{VerdictWarn, "is not a regular file"}},
 		{"unreadable", func(t *testing.T, p string) {
 			if runtime.GOOS == "windows" || os.Geteuid() == 0 {
 				t.Skip("root reads anything")
@@ -436,7 +459,7 @@ func TestDoctorDiskSpace(t *testing.T) {
 	}
 }
 
-func TestDiskVerdict(t *testing.T) {
+func TestCheckDiskVerdict(t *testing.T) {
 	const (
 		mib = uint64(1) << 20
 		gib = uint64(1) << 30

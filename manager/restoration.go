@@ -85,7 +85,10 @@ type Restoration struct {
 	StartedAt time.Time
 	Found     int              // "Found N sessions to restore"; -1 if no such line
 	Sessions  []SessionOutcome // one per session ID, in the order first seen
-	Complete  bool             // "Session restoration complete: R restored, F failed" seen
+	// Complete is true once "Session restoration complete: R restored, F
+	// failed" is seen, or a "Session restoration result" line with counts
+	// and no error.
+	Complete bool
 	// Restored and Failed come from the completion line; until it is seen they
 	// are counted from Sessions (Failed counts both failed and error).
 	Restored, Failed int
@@ -216,6 +219,9 @@ func (r Restoration) Summary() string {
 		if !r.Done() {
 			b.WriteString(" (no completion line yet)")
 		}
+	}
+	if r.Truncated && r.Found >= 0 {
+		b.WriteString(" (log starts mid-restoration)")
 	}
 	return b.String()
 }

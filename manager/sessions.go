@@ -18,8 +18,9 @@ import (
 type AuthDir struct {
 	SessionID string
 	Path      string
-	// ModTime is the newest modification time found in the directory (the
-	// directory itself included) within the bounded walk.
+	// ModTime is the newest modification time of the directory itself and
+	// of the files and directories under it, within the bounded walk
+	// (symlinks, such as Chromium's locks, do not count).
 	ModTime time.Time
 	Size    int64 // bytes of regular files, within the bounded walk
 	Files   int   // regular files, within the bounded walk
@@ -170,15 +171,17 @@ func authWalk(d *AuthDir, maxEntries int) {
 				if ierr != nil {
 					continue
 				}
-				if fi.ModTime().After(d.ModTime) {
-					d.ModTime = fi.ModTime()
-				}
 				switch {
 				case fi.Mode().IsRegular():
 					d.Files++
 					d.Size += fi.Size()
 				case fi.IsDir():
 					stack = append(stack, filepath.Join(dir, e.Name()))
+				default:
+					continue // symlinks, sockets: not measured
+				}
+				if fi.ModTime().After(d.ModTime) {
+					d.ModTime = fi.ModTime()
 				}
 			}
 			if err != nil {
@@ -197,47 +200,51 @@ func authLocks(dir, id, host string, alive func(int) bool) []ChromiumLock {
 	var locks []ChromiumLock
 	var lock *ChromiumLock // the SingletonLock, once judged
 	for _, name := range []string{chromiumLock, chromiumSocket, chromiumCookie} {
-		path := filepath.Join(dir, name)
-		fi, err := os.Lstat(path)
-		if err != nil {
+		l, ok := authLock(filepath.Join(dir, name), id, host, alive, lock)
+		if !ok {
 			continue
-		}
-		l := ChromiumLock{SessionID: id, Path: path}
-		if fi.Mode()&fs.ModeSymlink == 0 {
-			l.Why = "not a symlink: left alone"
-			locks = append(locks, l)
-			continue
-		}
-		target, err := os.Readlink(path)
-		if err != nil {
-			l.Why = "unreadable symlink: left alone"
-			locks = append(locks, l)
-			continue
-		}
-		l.Target = target
-		if name == chromiumLock {
-			l.Host, l.PID, l.Stale, l.Why = judgeChromiumLock(target, host, alive)
-		} else {
-			switch {
-			case lock == nil:
-				l.Why = "no SingletonLock beside it: harmless, left alone"
-			case lock.Target == "":
-				l.Why = "its SingletonLock is not a lock symlink: left alone"
-			case lock.Stale:
-				l.Host, l.PID, l.Stale = lock.Host, lock.PID, true
-				l.Why = "its SingletonLock is stale: " + lock.Why
-			default:
-				l.Host, l.PID = lock.Host, lock.PID
-				l.Why = "its SingletonLock is not stale"
-			}
 		}
 		locks = append(locks, l)
 		if name == chromiumLock {
-			judged := l
-			lock = &judged
+			lock = &l
 		}
 	}
 	return locks
+}
+
+// authLock judges one Singleton* entry; ok is false when there is none.
+// lock is the judged SingletonLock of the same dir, nil if there is none.
+func authLock(path, id, host string, alive func(int) bool, lock *ChromiumLock) (l ChromiumLock, ok bool) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return l, false
+	}
+	l = ChromiumLock{SessionID: id, Path: path}
+	if fi.Mode()&fs.ModeSymlink == 0 {
+		l.Why = "not a symlink: left alone"
+		return l, true
+	}
+	if l.Target, err = os.Readlink(path); err != nil {
+		l.Why = "unreadable symlink: left alone"
+		return l, true
+	}
+	if filepath.Base(path) == chromiumLock {
+		l.Host, l.PID, l.Stale, l.Why = judgeChromiumLock(l.Target, host, alive)
+		return l, true
+	}
+	switch {
+	case lock == nil:
+		l.Why = "no SingletonLock beside it: harmless, left alone"
+	case lock.Target == "":
+		l.Why = "its SingletonLock is not a lock symlink: left alone"
+	case lock.Stale:
+		l.Host, l.PID, l.Stale = lock.Host, lock.PID, true
+		l.Why = "its SingletonLock is stale: " + lock.Why
+	default:
+		l.Host, l.PID = lock.Host, lock.PID
+		l.Why = "its SingletonLock is not stale"
+	}
+	return l, true
 }
 
 // judgeChromiumLock reads a SingletonLock target "<host>-<pid>" (the host
@@ -276,9 +283,10 @@ func RemoveStaleLocks(dirs []AuthDir) (removed []string, err error) {
 	var errs []error
 	for _, d := range dirs {
 		var lock *ChromiumLock
+		li := -1
 		for i := range d.Locks {
 			if filepath.Base(d.Locks[i].Path) == chromiumLock {
-				lock = &d.Locks[i]
+				lock, li = &d.Locks[i], i
 			}
 		}
 		if lock == nil || !lock.Stale {
@@ -298,12 +306,11 @@ func RemoveStaleLocks(dirs []AuthDir) (removed []string, err error) {
 		} else if _, lerr := os.Lstat(lock.Path); !errors.Is(lerr, fs.ErrNotExist) {
 			continue // changed since the scan (a new Chromium took it): leave the dir alone
 		}
-		for _, l := range d.Locks {
-			name := filepath.Base(l.Path)
-			if !l.Stale || (name != chromiumSocket && name != chromiumCookie) {
+		for i, l := range d.Locks {
+			if i == li || !l.Stale {
 				continue
 			}
-			if !authLockOf(d, l) {
+			if name := filepath.Base(l.Path); name == chromiumLock || !authLockOf(d, l) {
 				errs = append(errs, fmt.Errorf("remove stale lock: refusing %s: not a Chromium lock of %s", l.Path, d.Path))
 				continue
 			}

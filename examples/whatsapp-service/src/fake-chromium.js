@@ -12,7 +12,8 @@
  *                           symlinks in the user data dir), writes a few
  *                           profile files, starts a renderer and a crash
  *                           handler, then prints `DevTools listening on ws://...`
- *                           on stderr, which is what puppeteer waits for.
+ *                           on stderr, which is what puppeteer waits for:
+ *                           when the service sees it, the whole tree exists.
  *                           On SIGTERM/SIGINT/SIGHUP it stops its renderer,
  *                           removes its lock symlinks and exits 0. A SIGKILL
  *                           leaves the symlinks behind (stale locks).
@@ -44,6 +45,8 @@ const { spawn } = require('node:child_process');
 const EXIT_PROFILE_IN_USE = 21;
 /** How often renderer and crash handler look at their browser. */
 const POLL_MS = 500;
+/** How long a browser waits for its crash handler to report. */
+const CRASHPAD_START_TIMEOUT_MS = 10000;
 
 const SINGLETON_LINKS = ['SingletonLock', 'SingletonSocket', 'SingletonCookie'];
 
@@ -214,6 +217,35 @@ function spawnSelf(type, extraArgs, options) {
   });
 }
 
+/**
+ * Starts the crash handler through the double-forking launcher and waits
+ * until the launcher reports on a handshake descriptor (fd 3) that the handler
+ * exists, or gives up after a while: a browser without crash reporting still
+ * works.
+ */
+function startCrashpad(common) {
+  const launcher = spawnSelf('crashpad-launcher', [...common, `--browser-pid=${process.pid}`], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+  });
+  launcher.unref();
+  const handshake = launcher.stdio[3];
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      handshake.destroy();
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      writeStderr(`${chromiumLogPrefix('WARNING', 'crashpad_client_linux.cc(468)')}crash handler did not start\n`);
+      done();
+    }, CRASHPAD_START_TIMEOUT_MS);
+    handshake.on('data', done);
+    handshake.on('end', done); // the launcher died before reporting
+    handshake.on('error', done);
+  });
+}
+
 async function runBrowser(args) {
   const userDataDir = path.resolve(args['user-data-dir'] || '');
   const sessionId = args.session || 'unknown';
@@ -257,12 +289,15 @@ async function runBrowser(args) {
     fs.symlinkSync(target, link);
   }
 
+  // Like Chromium, the crash handler is up before the browser announces
+  // itself: once the service sees the DevTools URL, the whole tree exists.
+  // Its two process start-ups are the slow part, so the rest goes meanwhile.
   writeProfile(userDataDir, sessionId);
-
+  const crashpadUp = startCrashpad(common);
   renderer = spawnSelf('renderer', [...common, '--renderer-client-id=5']);
-  spawnSelf('crashpad-launcher', [...common, `--browser-pid=${process.pid}`], { detached: true }).unref();
-
   const devtools = await listenDevTools();
+  await crashpadUp;
+
   writeStderr(
     `\nDevTools listening on ws://127.0.0.1:${devtools.address().port}/devtools/browser/${crypto.randomUUID()}\n`,
   );
@@ -278,11 +313,17 @@ function runRenderer() {
   }, POLL_MS);
 }
 
-function runCrashpadLauncher(args) {
+function runCrashpadLauncher() {
   // Second half of the double fork: the handler gets a new session and, once
-  // we exit, a new parent.
+  // we exit, a new parent. spawn() returns once the handler has been exec'd,
+  // so it already shows up in ps and /proc when the browser hears from us.
   const handlerArgs = process.argv.slice(2).filter((a) => !a.startsWith('--type='));
   spawnSelf('crashpad-handler', handlerArgs, { detached: true }).unref();
+  try {
+    fs.writeSync(3, 'ready\n'); // the handshake descriptor set up by the browser
+  } catch {
+    /* started by hand, or the browser stopped listening */
+  }
   process.exit(0);
 }
 
@@ -310,10 +351,10 @@ function main() {
       });
       break;
     case 'renderer':
-      runRenderer(args);
+      runRenderer();
       break;
     case 'crashpad-launcher':
-      runCrashpadLauncher(args);
+      runCrashpadLauncher();
       break;
     case 'crashpad-handler':
       runCrashpadHandler(args);

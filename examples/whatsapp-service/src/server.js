@@ -112,6 +112,10 @@ function puppeteerStack(header) {
     `${WA_BUNDLE}3pKQ5Bbv1Yf2Ii3U9ZaR27VhvYDR5ofzwaFZNCPcgL9nz3_aXDVmuEHdWr8yRw1vSpwzl0p4EMJbtMGxpYkSFLR.js:384:2217`,
     `${WA_BUNDLE}7tZdG8I2FZQ4vYAyuI0YTVpOPmCKspRojQx1SvoqJGHxzC47Jc1rPO4WzQdvT2mRTp2LzbycHfY1UzcJ1iLq9ys.js:119:905`,
     `${WA_BUNDLE}Ol0GqxYSmpyKdxXoSy3CWAc_qoeHFIgPdnUkKGxdaEsWc5tOWsHKv1XN1Gtq0IYwGRR3zW4jMMYu1O9FjWkG0nv.js:1867:51`,
+    `${WA_BUNDLE}QbY2fV1oCkV6u0mX0qL4pA3wJr9sT5hN8eG7dZ1cB2xY6vK3nM4jH9gF0aS8dP7oI6uT5rE4wQ3yL2kJ1hG0fD.js:58:6612`,
+    `new Promise (<anonymous>)`,
+    `${WA_BUNDLE}QbY2fV1oCkV6u0mX0qL4pA3wJr9sT5hN8eG7dZ1cB2xY6vK3nM4jH9gF0aS8dP7oI6uT5rE4wQ3yL2kJ1hG0fD.js:58:6219`,
+    `${WA_BUNDLE}3pKQ5Bbv1Yf2Ii3U9ZaR27VhvYDR5ofzwaFZNCPcgL9nz3_aXDVmuEHdWr8yRw1vSpwzl0p4EMJbtMGxpYkSFLR.js:1102:3311`,
   ];
   const node = [
     `__puppeteer_evaluation_script__:5:42`,
@@ -124,10 +128,6 @@ function puppeteerStack(header) {
     `async CdpPage.evaluate (${PPTR}/api/Page.js:835:20)`,
     `async Client.inject (${NM}/whatsapp-web.js/src/Client.js:116:9)`,
     `async Client.initialize (${NM}/whatsapp-web.js/src/Client.js:349:9)`,
-    `async CdpPage.waitForFunction (${PPTR}/api/Page.js:1429:16)`,
-    `async WaitTask.rerun (${PPTR}/common/WaitTask.js:112:28)`,
-    `async LocalAuth.afterBrowserInitialized (${NM}/whatsapp-web.js/src/authStrategies/LocalAuth.js:48:9)`,
-    `async Client.initialize (${NM}/whatsapp-web.js/src/Client.js:318:9)`,
     `async SessionManager.createClient (${SRC}/services/sessionManager.js:187:7)`,
     `async SessionManager.restoreSession (${SRC}/services/sessionManager.js:142:22)`,
     `async SessionManager.restoreAllSessions (${SRC}/services/sessionManager.js:96:24)`,
@@ -144,24 +144,15 @@ function puppeteerError(message) {
   return err;
 }
 
-/** The error a refused TCP connection to Django produces (with Node's enumerable fields). */
+/** The error a refused TCP connection to Django produces. */
 function connRefusedError() {
-  const err = new Error(`connect ECONNREFUSED ${DJANGO_HOST}:${DJANGO_PORT}`);
-  Object.assign(err, {
+  return Object.assign(new Error(`connect ECONNREFUSED ${DJANGO_HOST}:${DJANGO_PORT}`), {
     errno: -111,
     code: 'ECONNREFUSED',
     syscall: 'connect',
     address: DJANGO_HOST,
     port: DJANGO_PORT,
   });
-  err.stack = [
-    `Error: ${err.message}`,
-    `    at TCPConnectWrap.afterConnect [as oncomplete] (node:net:1607:16)`,
-    `    at async DjangoClient.getActiveSessions (${SRC}/services/djangoClient.js:34:22)`,
-    `    at async SessionManager.restoreAllSessions (${SRC}/services/sessionManager.js:71:24)`,
-    `    at async Timeout._onTimeout (${SRC}/server.js:71:5)`,
-  ].join('\n');
-  return err;
 }
 
 // ---------------------------------------------------------------------------
@@ -320,7 +311,9 @@ class SessionManager {
     try {
       sessions = await this.fetchActiveSessions();
     } catch (error) {
-      logger.error('Failed to restore sessions:', error);
+      // The real service passes the message, not the error: winston spreads
+      // the string into keys "0", "1", ... and the line has no stack.
+      logger.error('Failed to restore sessions:', error.message);
       return { restored: 0, failed: 0, total: 0, error: error.message };
     }
 
@@ -340,9 +333,7 @@ class SessionManager {
           logger.info(`✓ Session restored: ${sessionId}`);
         } else {
           failed++;
-          // The reason is passed twice, as the real service does: winston
-          // spreads the string into keys "0", "1", ... of the JSON line.
-          logger.warn(`✗ Failed to restore session ${sessionId}: ${result.error}`, result.error);
+          logger.warn(`✗ Failed to restore session ${sessionId}: ${result.error}`);
         }
       } catch (error) {
         failed++;
