@@ -176,13 +176,13 @@ func checkStartCommand(e CheckEnv) Check {
 	}
 	path, err := LookPathIn(e.Start[0], e.Dir, e.Env)
 	if err != nil {
-		return c.fail(err.Error(), startHint(e.Start[0], err))
+		return c.fail(err.Error(), checkStartHint(e.Start[0], err))
 	}
 	return c.ok(fmt.Sprintf("%s (%s)", checkArgv(e.Start), path))
 }
 
-func startHint(name string, err error) string {
-	if errors.Is(err, errNotExecutable) {
+func checkStartHint(name string, err error) string {
+	if errors.Is(err, errCheckNotExecutable) {
 		return "make it executable (chmod +x) or fix services[].start"
 	}
 	if name == "npm" || name == "node" {
@@ -191,8 +191,8 @@ func startHint(name string, err error) string {
 	return "install it, put it on the PATH the service gets (services[].env), or fix services[].start"
 }
 
-// errNotExecutable marks a start command that exists but cannot be run.
-var errNotExecutable = errors.New("not executable")
+// errCheckNotExecutable marks a start command that exists but cannot be run.
+var errCheckNotExecutable = errors.New("not executable")
 
 // LookPathIn resolves file the way the service's start would: a name with a
 // path separator is taken as is, relative to dir when not absolute (as
@@ -210,8 +210,8 @@ func LookPathIn(file, dir string, env []string) (string, error) {
 			p = filepath.Join(dir, p)
 		}
 		var firstErr error
-		for _, cand := range execCandidates(p, env) {
-			err := isExecutable(cand)
+		for _, cand := range checkExecCandidates(p, env) {
+			err := checkIsExecutable(cand)
 			if err == nil {
 				return cand, nil
 			}
@@ -219,7 +219,7 @@ func LookPathIn(file, dir string, env []string) (string, error) {
 				firstErr = err
 			}
 		}
-		if errors.Is(firstErr, errNotExecutable) {
+		if errors.Is(firstErr, errCheckNotExecutable) {
 			return "", fmt.Errorf("%s is not executable (%s)", file, p)
 		}
 		if errors.Is(firstErr, fs.ErrNotExist) {
@@ -236,8 +236,8 @@ func LookPathIn(file, dir string, env []string) (string, error) {
 		if d == "" || !filepath.IsAbs(d) {
 			continue
 		}
-		for _, cand := range execCandidates(filepath.Join(d, file), env) {
-			if isExecutable(cand) == nil {
+		for _, cand := range checkExecCandidates(filepath.Join(d, file), env) {
+			if checkIsExecutable(cand) == nil {
 				return cand, nil
 			}
 		}
@@ -252,7 +252,7 @@ func LookPathIn(file, dir string, env []string) (string, error) {
 func checkEnvLookup(env []string, key string) (string, bool) {
 	for i := len(env) - 1; i >= 0; i-- {
 		k, v, ok := strings.Cut(env[i], "=")
-		if ok && envKeyEqual(k, key) {
+		if ok && checkEnvKeyEqual(k, key) {
 			return v, true
 		}
 	}
@@ -336,7 +336,7 @@ func checkLogDirWritable(e CheckEnv) Check {
 		return c.warn("no log file configured", "set services[].log_file")
 	}
 	dir := filepath.Dir(e.LogPath)
-	existing, err := nearestExisting(dir)
+	existing, err := checkNearestExisting(dir)
 	if err != nil {
 		return c.fail(checkErrLine(err), hintLogDir)
 	}
@@ -347,7 +347,7 @@ func checkLogDirWritable(e CheckEnv) Check {
 	if !fi.IsDir() {
 		return c.fail(fmt.Sprintf("%s is not a directory (log file %s)", existing, e.LogPath), hintLogDir)
 	}
-	if err := dirWritable(existing); err != nil {
+	if err := checkDirWritable(existing); err != nil {
 		if existing != dir {
 			return c.fail(fmt.Sprintf("%s does not exist and %s is not writable: %s", dir, existing, checkErrLine(err)), hintLogDir)
 		}
@@ -360,16 +360,16 @@ func checkLogDirWritable(e CheckEnv) Check {
 		if fi.IsDir() {
 			return c.fail(e.LogPath+" is a directory", "fix services[].log_file")
 		}
-		if err := fileWritable(e.LogPath); err != nil {
+		if err := checkFileWritable(e.LogPath); err != nil {
 			return c.fail(fmt.Sprintf("%s is not writable: %s", e.LogPath, checkErrLine(err)), hintLogDir)
 		}
 	}
 	return c.ok(dir)
 }
 
-// nearestExisting returns p or its nearest ancestor that exists (as any kind
+// checkNearestExisting returns p or its nearest ancestor that exists (as any kind
 // of file).
-func nearestExisting(p string) (string, error) {
+func checkNearestExisting(p string) (string, error) {
 	for {
 		_, err := os.Stat(p)
 		if err == nil {
@@ -423,14 +423,14 @@ func checkLogFile(e CheckEnv) Check {
 
 // --- node and npm ----------------------------------------------------------
 
-var versionRE = regexp.MustCompile(`^v?(\d+)\.(\d+)\.(\d+)\S*$`)
+var checkVersionRE = regexp.MustCompile(`^v?(\d+)\.(\d+)\.(\d+)\S*$`)
 
-// parseVersion finds the first line of out that is a version ("v20.20.2",
+// checkParseVersion finds the first line of out that is a version ("v20.20.2",
 // "11.19.1") and returns it with its major number.
-func parseVersion(out string) (version string, major int, ok bool) {
+func checkParseVersion(out string) (version string, major int, ok bool) {
 	for line := range strings.SplitSeq(out, "\n") {
 		line = strings.TrimSpace(line)
-		m := versionRE.FindStringSubmatch(line)
+		m := checkVersionRE.FindStringSubmatch(line)
 		if m == nil {
 			continue
 		}
@@ -451,9 +451,9 @@ func checkNode(ctx context.Context, e CheckEnv) Check {
 	if err != nil {
 		return c.fail(err.Error(), hintNode)
 	}
-	v, major, ok := parseVersion(out)
+	v, major, ok := checkParseVersion(out)
 	if !ok {
-		return c.warn(fmt.Sprintf("%s --version printed %q", path, checkCap(firstLine(out), 80)), hintNode)
+		return c.warn(fmt.Sprintf("%s --version printed %q", path, checkCap(checkFirstLine(out), 80)), hintNode)
 	}
 	detail := fmt.Sprintf("%s (%s)", v, path)
 	if major < NodeMinMajor {
@@ -471,9 +471,9 @@ func checkNPM(ctx context.Context, e CheckEnv) Check {
 	if err != nil {
 		return c.fail(err.Error(), hintNPM)
 	}
-	v, _, ok := parseVersion(out)
+	v, _, ok := checkParseVersion(out)
 	if !ok {
-		return c.warn(fmt.Sprintf("%s --version printed %q", path, checkCap(firstLine(out), 80)), hintNPM)
+		return c.warn(fmt.Sprintf("%s --version printed %q", path, checkCap(checkFirstLine(out), 80)), hintNPM)
 	}
 	return c.ok(fmt.Sprintf("%s (%s)", v, path))
 }
@@ -508,7 +508,7 @@ func runVersion(ctx context.Context, e CheckEnv, name string, extraEnv ...string
 	}
 	if err != nil {
 		msg := fmt.Sprintf("%s --version: %s", name, checkErrLine(err))
-		if l := firstLine(stderr.String()); l != "" {
+		if l := checkFirstLine(stderr.String()); l != "" {
 			msg += ": " + checkCap(l, 200)
 		}
 		return path, "", errors.New(msg)
@@ -552,7 +552,7 @@ func checkDiskSpace(ctx context.Context, e CheckEnv) Check {
 	if p == "" || p == "." {
 		return c.warn("no service dir configured", hintServiceDir)
 	}
-	p, err := nearestExisting(p)
+	p, err := checkNearestExisting(p)
 	if err != nil {
 		return c.fail(checkErrLine(err), hintServiceDir)
 	}
@@ -624,10 +624,10 @@ func (c Check) fail(detail, hint string) Check {
 
 // checkErrLine makes err one line.
 func checkErrLine(err error) string {
-	return firstLine(err.Error())
+	return checkFirstLine(err.Error())
 }
 
-func firstLine(s string) string {
+func checkFirstLine(s string) string {
 	s = strings.TrimSpace(s)
 	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
 		s = strings.TrimSpace(s[:i])

@@ -14,9 +14,9 @@ import (
 	"time"
 )
 
-// writeScript writes an executable /bin/sh script for the test (production
+// checkWriteScript writes an executable /bin/sh script for the test (production
 // code never runs a shell).
-func writeScript(t *testing.T, dir, name, body string) string {
+func checkWriteScript(t *testing.T, dir, name, body string) string {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -28,7 +28,7 @@ func writeScript(t *testing.T, dir, name, body string) string {
 	return p
 }
 
-func skipOnWindows(t *testing.T) {
+func checkSkipOnWindows(t *testing.T) {
 	t.Helper()
 	if runtime.GOOS == "windows" {
 		t.Skip("uses /bin/sh scripts and unix permissions")
@@ -46,13 +46,13 @@ func findCheck(t *testing.T, checks []Check, name string) Check {
 	return Check{}
 }
 
-// want is what a test expects of one named check.
-type want struct {
+// checkWant is what a test expects of one named check.
+type checkWant struct {
 	verdict Verdict
 	detail  string // substring of Detail; "" = any
 }
 
-func assertChecks(t *testing.T, checks []Check, wants map[string]want) {
+func assertChecks(t *testing.T, checks []Check, wants map[string]checkWant) {
 	t.Helper()
 	for name, w := range wants {
 		c := findCheck(t, checks, name)
@@ -71,9 +71,9 @@ func assertChecks(t *testing.T, checks []Check, wants map[string]want) {
 	}
 }
 
-// baseEnv is a service that passes every precondition: a dir, a start
+// checkBaseEnv is a service that passes every precondition: a dir, a start
 // command on a PATH of the test's own, a free port, a log dir to be created.
-func baseEnv(t *testing.T) (CheckEnv, string) {
+func checkBaseEnv(t *testing.T) (CheckEnv, string) {
 	t.Helper()
 	base := t.TempDir()
 	dir := filepath.Join(base, "svc")
@@ -81,97 +81,97 @@ func baseEnv(t *testing.T) (CheckEnv, string) {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(base, "bin")
-	writeScript(t, bin, "fakestart", "exit 0")
+	checkWriteScript(t, bin, "fakestart", "exit 0")
 	return CheckEnv{
 		Dir:      dir,
 		Start:    []string{"fakestart", "start"},
 		Env:      []string{"HOME=" + base, "PATH=" + bin},
-		HostPort: "127.0.0.1:" + freePort(t),
+		HostPort: "127.0.0.1:" + checkFreePort(t),
 		LogPath:  filepath.Join(dir, "logs", "combined.log"),
 		Timeout:  10 * time.Second,
 	}, base
 }
 
 func TestPreconditions(t *testing.T) {
-	skipOnWindows(t)
+	checkSkipOnWindows(t)
 	tests := []struct {
 		name  string
-		setup func(t *testing.T, e *CheckEnv, base string) map[string]want
+		setup func(t *testing.T, e *CheckEnv, base string) map[string]checkWant
 	}{
-		{"all ok", func(t *testing.T, e *CheckEnv, base string) map[string]want {
+		{"all ok", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
 			_, port, _ := net.SplitHostPort(e.HostPort)
-			return map[string]want{
+			return map[string]checkWant{
 				"service dir":      {VerdictOK, e.Dir},
 				"start command":    {VerdictOK, "fakestart start (" + filepath.Join(base, "bin", "fakestart") + ")"},
 				"port " + port:     {VerdictOK, "is free"},
 				"log dir writable": {VerdictOK, "does not exist yet; " + e.Dir + " is writable"},
 			}
 		}},
-		{"missing dir", func(t *testing.T, e *CheckEnv, base string) map[string]want {
+		{"missing dir", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
 			e.Dir = filepath.Join(base, "nope")
-			return map[string]want{"service dir": {VerdictFail, e.Dir + " does not exist"}}
+			return map[string]checkWant{"service dir": {VerdictFail, e.Dir + " does not exist"}}
 		}},
-		{"dir is a file", func(t *testing.T, e *CheckEnv, base string) map[string]want {
+		{"dir is a file", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
 			e.Dir = filepath.Join(base, "file")
 			if err := os.WriteFile(e.Dir, nil, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			return map[string]want{"service dir": {VerdictFail, e.Dir + " is not a directory"}}
+			return map[string]checkWant{"service dir": {VerdictFail, e.Dir + " is not a directory"}}
 		}},
-		{"start binary missing from PATH", func(t *testing.T, e *CheckEnv, base string) map[string]want {
+		{"start binary missing from PATH", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
 			e.Start = []string{"npmx", "start"}
-			return map[string]want{"start command": {VerdictFail, "npmx not found on PATH (PATH=" + filepath.Join(base, "bin") + ")"}}
+			return map[string]checkWant{"start command": {VerdictFail, "npmx not found on PATH (PATH=" + filepath.Join(base, "bin") + ")"}}
 		}},
-		{"no PATH in the service env", func(t *testing.T, e *CheckEnv, base string) map[string]want {
+		{"no PATH in the service env", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
 			e.Env = nil
-			return map[string]want{"start command": {VerdictFail, "fakestart not found: PATH is empty"}}
+			return map[string]checkWant{"start command": {VerdictFail, "fakestart not found: PATH is empty"}}
 		}},
-		{"no start command", func(t *testing.T, e *CheckEnv, base string) map[string]want {
+		{"no start command", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
 			e.Start = nil
-			return map[string]want{"start command": {VerdictFail, "no start command"}}
+			return map[string]checkWant{"start command": {VerdictFail, "no start command"}}
 		}},
-		{"relative start resolved against Dir", func(t *testing.T, e *CheckEnv, base string) map[string]want {
-			p := writeScript(t, e.Dir, "run.sh", "exit 0")
+		{"relative start resolved against Dir", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
+			p := checkWriteScript(t, e.Dir, "run.sh", "exit 0")
 			e.Start = []string{"./run.sh"}
-			return map[string]want{"start command": {VerdictOK, "./run.sh (" + p + ")"}}
+			return map[string]checkWant{"start command": {VerdictOK, "./run.sh (" + p + ")"}}
 		}},
-		{"relative start missing", func(t *testing.T, e *CheckEnv, base string) map[string]want {
+		{"relative start missing", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
 			e.Start = []string{"./run.sh"}
-			return map[string]want{"start command": {VerdictFail, "./run.sh not found in " + e.Dir}}
+			return map[string]checkWant{"start command": {VerdictFail, "./run.sh not found in " + e.Dir}}
 		}},
-		{"relative start not executable", func(t *testing.T, e *CheckEnv, base string) map[string]want {
+		{"relative start not executable", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
 			if err := os.WriteFile(filepath.Join(e.Dir, "run.sh"), []byte("#!/bin/sh\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			e.Start = []string{"./run.sh"}
-			return map[string]want{"start command": {VerdictFail, "./run.sh is not executable"}}
+			return map[string]checkWant{"start command": {VerdictFail, "./run.sh is not executable"}}
 		}},
-		{"port in use by this process", func(t *testing.T, e *CheckEnv, base string) map[string]want {
-			_, port := listenLocal(t)
+		{"port in use by this process", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
+			_, port := checkListenLocal(t)
 			e.HostPort = "127.0.0.1:" + port
-			return map[string]want{"port " + port: {VerdictFail, fmt.Sprintf("in use by pid %d (", os.Getpid())}}
+			return map[string]checkWant{"port " + port: {VerdictFail, fmt.Sprintf("in use by pid %d (", os.Getpid())}}
 		}},
-		{"log dir under a regular file", func(t *testing.T, e *CheckEnv, base string) map[string]want {
+		{"log dir under a regular file", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
 			f := filepath.Join(base, "file")
 			if err := os.WriteFile(f, nil, 0o644); err != nil {
 				t.Fatal(err)
 			}
 			e.LogPath = filepath.Join(f, "logs", "combined.log")
-			return map[string]want{"log dir writable": {VerdictFail, f + " is not a directory"}}
+			return map[string]checkWant{"log dir writable": {VerdictFail, f + " is not a directory"}}
 		}},
-		{"log path is a directory", func(t *testing.T, e *CheckEnv, base string) map[string]want {
+		{"log path is a directory", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
 			if err := os.MkdirAll(e.LogPath, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			return map[string]want{"log dir writable": {VerdictFail, e.LogPath + " is a directory"}}
+			return map[string]checkWant{"log dir writable": {VerdictFail, e.LogPath + " is a directory"}}
 		}},
-		{"log dir exists", func(t *testing.T, e *CheckEnv, base string) map[string]want {
+		{"log dir exists", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
 			if err := os.MkdirAll(filepath.Dir(e.LogPath), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			return map[string]want{"log dir writable": {VerdictOK, filepath.Dir(e.LogPath)}}
+			return map[string]checkWant{"log dir writable": {VerdictOK, filepath.Dir(e.LogPath)}}
 		}},
-		{"unwritable log dir", func(t *testing.T, e *CheckEnv, base string) map[string]want {
+		{"unwritable log dir", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
 			if os.Geteuid() == 0 {
 				t.Skip("root can write anyway; the regular-file parent case covers the failure")
 			}
@@ -180,9 +180,9 @@ func TestPreconditions(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { os.Chmod(logs, 0o755) })
-			return map[string]want{"log dir writable": {VerdictFail, logs + " is not writable"}}
+			return map[string]checkWant{"log dir writable": {VerdictFail, logs + " is not writable"}}
 		}},
-		{"unwritable parent of an absent log dir", func(t *testing.T, e *CheckEnv, base string) map[string]want {
+		{"unwritable parent of an absent log dir", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
 			if os.Geteuid() == 0 {
 				t.Skip("root can write anyway")
 			}
@@ -190,12 +190,12 @@ func TestPreconditions(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { os.Chmod(e.Dir, 0o755) })
-			return map[string]want{"log dir writable": {VerdictFail, "does not exist and " + e.Dir + " is not writable"}}
+			return map[string]checkWant{"log dir writable": {VerdictFail, "does not exist and " + e.Dir + " is not writable"}}
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e, base := baseEnv(t)
+			e, base := checkBaseEnv(t)
 			wants := tt.setup(t, &e, base)
 			got := Preconditions(context.Background(), e)
 			if len(got) != 4 {
@@ -233,10 +233,10 @@ func TestCheckFailed(t *testing.T) {
 }
 
 func TestCheckLookPathIn(t *testing.T) {
-	skipOnWindows(t)
+	checkSkipOnWindows(t)
 	base := t.TempDir()
 	a, b := filepath.Join(base, "a"), filepath.Join(base, "b")
-	good := writeScript(t, b, "tool", "exit 0")
+	good := checkWriteScript(t, b, "tool", "exit 0")
 	if err := os.Mkdir(a, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -246,8 +246,8 @@ func TestCheckLookPathIn(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(a, "adir"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	writeScript(t, b, "adir", "exit 0")
-	writeScript(t, filepath.Join(base, "rel"), "reltool", "exit 0")
+	checkWriteScript(t, b, "adir", "exit 0")
+	checkWriteScript(t, filepath.Join(base, "rel"), "reltool", "exit 0")
 	link := filepath.Join(base, "link")
 	if err := os.Symlink(good, link); err != nil {
 		t.Fatal(err)
@@ -298,7 +298,7 @@ func TestDoctorChecksRealNodeAndNPM(t *testing.T) {
 		Dir:      t.TempDir(),
 		Start:    []string{"npm", "start"},
 		Env:      os.Environ(),
-		HostPort: "127.0.0.1:" + freePort(t),
+		HostPort: "127.0.0.1:" + checkFreePort(t),
 		LogPath:  filepath.Join(t.TempDir(), "combined.log"),
 		Timeout:  30 * time.Second,
 	}
@@ -322,36 +322,36 @@ func TestDoctorChecksRealNodeAndNPM(t *testing.T) {
 }
 
 func TestDoctorNodeAndNPMVersions(t *testing.T) {
-	skipOnWindows(t)
+	checkSkipOnWindows(t)
 	tests := []struct {
 		name    string
 		node    string // script body; "" = no node on PATH
 		npm     string
 		timeout time.Duration
-		node18  want
-		npmWant want
+		node18  checkWant
+		npmWant checkWant
 	}{
 		{"node 16 is too old", "echo v16.0.0", "echo 8.19.4", 0,
-			want{VerdictWarn, "v16.0.0 ("}, want{VerdictOK, "8.19.4 ("}},
+			checkWant{VerdictWarn, "v16.0.0 ("}, checkWant{VerdictOK, "8.19.4 ("}},
 		{"node 20", "echo v20.20.2", "echo 10.9.0", 0,
-			want{VerdictOK, "v20.20.2 ("}, want{VerdictOK, "10.9.0 ("}},
+			checkWant{VerdictOK, "v20.20.2 ("}, checkWant{VerdictOK, "10.9.0 ("}},
 		{"node 18 is enough", "echo v18.0.0", "echo 10.9.0", 0,
-			want{VerdictOK, "v18.0.0 ("}, want{VerdictOK, "10.9.0"}},
+			checkWant{VerdictOK, "v18.0.0 ("}, checkWant{VerdictOK, "10.9.0"}},
 		{"garbage", "echo hello", "echo; echo 'npm WARN x' >&2; echo 10.1.0", 0,
-			want{VerdictWarn, `--version printed "hello"`}, want{VerdictOK, "10.1.0"}},
+			checkWant{VerdictWarn, `--version printed "hello"`}, checkWant{VerdictOK, "10.1.0"}},
 		{"fails", "echo boom >&2; exit 3", "exit 1", 0,
-			want{VerdictFail, "node --version: exit status 3: boom"}, want{VerdictFail, "npm --version: exit status 1"}},
+			checkWant{VerdictFail, "node --version: exit status 3: boom"}, checkWant{VerdictFail, "npm --version: exit status 1"}},
 		{"missing", "", "echo 10.0.0", 0,
-			want{VerdictFail, "node not found on PATH (PATH="}, want{VerdictOK, "10.0.0"}},
+			checkWant{VerdictFail, "node not found on PATH (PATH="}, checkWant{VerdictOK, "10.0.0"}},
 		// The shell's child keeps the pipe open after the shell is killed:
 		// WaitDelay must end the wait.
 		{"hangs", "SLEEP 5; echo v20.0.0", "SLEEP 5", 300 * time.Millisecond,
-			want{VerdictFail, "node --version: no answer after 300ms"}, want{VerdictFail, "npm --version: no answer after 300ms"}},
+			checkWant{VerdictFail, "node --version: no answer after 300ms"}, checkWant{VerdictFail, "npm --version: no answer after 300ms"}},
 		{"npm gets the update notifier off and no stdin", "echo v20.0.0",
 			`[ "$NPM_CONFIG_UPDATE_NOTIFIER" = false ] || { echo notifier on; exit 1; }; read line && exit 2; echo 11.0.0`, 0,
-			want{VerdictOK, "v20.0.0"}, want{VerdictOK, "11.0.0"}},
+			checkWant{VerdictOK, "v20.0.0"}, checkWant{VerdictOK, "11.0.0"}},
 		{"floods its output", "i=0; while [ $i -lt 2000 ]; do echo v20.0.0-$i; i=$((i+1)); done", "echo 10.0.0", 0,
-			want{VerdictOK, "v20.0.0-0 ("}, want{VerdictOK, "10.0.0"}},
+			checkWant{VerdictOK, "v20.0.0-0 ("}, checkWant{VerdictOK, "10.0.0"}},
 	}
 	// The service env's PATH holds only the fakes: the scripts name sleep by
 	// its path.
@@ -361,12 +361,12 @@ func TestDoctorNodeAndNPMVersions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e, base := baseEnv(t)
+			e, base := checkBaseEnv(t)
 			bin := filepath.Join(base, "bin")
 			if tt.node != "" {
-				writeScript(t, bin, "node", strings.ReplaceAll(tt.node, "SLEEP", sleep))
+				checkWriteScript(t, bin, "node", strings.ReplaceAll(tt.node, "SLEEP", sleep))
 			}
-			writeScript(t, bin, "npm", strings.ReplaceAll(tt.npm, "SLEEP", sleep))
+			checkWriteScript(t, bin, "npm", strings.ReplaceAll(tt.npm, "SLEEP", sleep))
 			e.Timeout = tt.timeout
 			start := time.Now()
 			got := DoctorChecks(context.Background(), e)
@@ -375,7 +375,7 @@ func TestDoctorNodeAndNPMVersions(t *testing.T) {
 					t.Errorf("DoctorChecks took %s with a %s timeout", d, tt.timeout)
 				}
 			}
-			assertChecks(t, got, map[string]want{"node": tt.node18, "npm": tt.npmWant})
+			assertChecks(t, got, map[string]checkWant{"node": tt.node18, "npm": tt.npmWant})
 		})
 	}
 }
@@ -385,9 +385,9 @@ func TestDoctorLogFile(t *testing.T) {
 	tests := []struct {
 		name  string
 		setup func(t *testing.T, logPath string)
-		want  want
+		want  checkWant
 	}{
-		{"missing", func(t *testing.T, p string) {}, want{VerdictWarn, "no log yet"}},
+		{"missing", func(t *testing.T, p string) {}, checkWant{VerdictWarn, "no log yet"}},
 		{"present", func(t *testing.T, p string) {
 			if err := os.WriteFile(p, make([]byte, 2048), 0o644); err != nil {
 				t.Fatal(err)
@@ -396,12 +396,12 @@ func TestDoctorLogFile(t *testing.T) {
 			if err := os.Chtimes(p, mod, mod); err != nil {
 				t.Fatal(err)
 			}
-		}, want{VerdictOK, "2.0 KiB, last written 2m ago (2026-11-28 14:09:50)"}},
+		}, checkWant{VerdictOK, "2.0 KiB, last written 2m ago (2026-11-28 14:09:50)"}},
 		{"a directory", func(t *testing.T, p string) {
 			if err := os.Mkdir(p, 0o755); err != nil {
 				t.Fatal(err)
 			}
-		}, want{VerdictFail, "is a directory"}},
+		}, checkWant{VerdictFail, "is a directory"}},
 		{"a fifo is not opened", func(t *testing.T, p string) {
 			if runtime.GOOS == "windows" {
 				t.Skip("no fifos")
@@ -409,7 +409,7 @@ func TestDoctorLogFile(t *testing.T) {
 			if err := exec.Command("mkfifo", p).Run(); err != nil {
 				t.Skipf("mkfifo: %v", err)
 			}
-		}, want{VerdictWarn, "is not a regular file"}},
+		}, checkWant{VerdictWarn, "is not a regular file"}},
 		{"unreadable", func(t *testing.T, p string) {
 			if runtime.GOOS == "windows" || os.Geteuid() == 0 {
 				t.Skip("root reads anything")
@@ -417,36 +417,36 @@ func TestDoctorLogFile(t *testing.T) {
 			if err := os.WriteFile(p, []byte("x"), 0o200); err != nil {
 				t.Fatal(err)
 			}
-		}, want{VerdictFail, "permission denied"}},
+		}, checkWant{VerdictFail, "permission denied"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e, _ := baseEnv(t)
+			e, _ := checkBaseEnv(t)
 			e.LogPath = filepath.Join(e.Dir, "combined.log")
 			e.Now = func() time.Time { return now }
 			tt.setup(t, e.LogPath)
 			got := DoctorChecks(context.Background(), e)
-			assertChecks(t, got, map[string]want{"log file": tt.want})
+			assertChecks(t, got, map[string]checkWant{"log file": tt.want})
 		})
 	}
 }
 
 func TestDoctorPort(t *testing.T) {
-	e, _ := baseEnv(t)
+	e, _ := checkBaseEnv(t)
 	_, port, _ := net.SplitHostPort(e.HostPort)
-	assertChecks(t, DoctorChecks(context.Background(), e), map[string]want{
+	assertChecks(t, DoctorChecks(context.Background(), e), map[string]checkWant{
 		"port " + port: {VerdictWarn, "nothing listens on " + e.HostPort},
 	})
 
-	_, port = listenLocal(t)
+	_, port = checkListenLocal(t)
 	e.HostPort = "127.0.0.1:" + port
-	assertChecks(t, DoctorChecks(context.Background(), e), map[string]want{
+	assertChecks(t, DoctorChecks(context.Background(), e), map[string]checkWant{
 		"port " + port: {VerdictOK, fmt.Sprintf("in use by pid %d (", os.Getpid())},
 	})
 }
 
 func TestDoctorDiskSpace(t *testing.T) {
-	e, _ := baseEnv(t)
+	e, _ := checkBaseEnv(t)
 	c := findCheck(t, DoctorChecks(context.Background(), e), "disk space")
 	if !strings.Contains(c.Detail, " free of ") || !strings.HasSuffix(c.Detail, " at "+e.Dir) {
 		t.Errorf("disk space = %s %q; want \"<n> free of <m> (<p>%%) at %s\"", c.Verdict, c.Detail, e.Dir)
@@ -507,9 +507,9 @@ func TestCheckParseVersion(t *testing.T) {
 		{"version v20.1.1", "", 0, false},
 	}
 	for _, tt := range tests {
-		v, major, ok := parseVersion(tt.in)
+		v, major, ok := checkParseVersion(tt.in)
 		if v != tt.version || major != tt.major || ok != tt.ok {
-			t.Errorf("parseVersion(%q) = %q, %d, %v; want %q, %d, %v", tt.in, v, major, ok, tt.version, tt.major, tt.ok)
+			t.Errorf("checkParseVersion(%q) = %q, %d, %v; want %q, %d, %v", tt.in, v, major, ok, tt.version, tt.major, tt.ok)
 		}
 	}
 }

@@ -13,9 +13,9 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// dirWritable: Windows has no access(2); a directory is taken as writable
+// checkDirWritable: Windows has no access(2); a directory is taken as writable
 // unless it carries the read-only attribute. ACLs are not evaluated.
-func dirWritable(dir string) error {
+func checkDirWritable(dir string) error {
 	fi, err := os.Stat(dir)
 	if err != nil {
 		return err
@@ -26,24 +26,24 @@ func dirWritable(dir string) error {
 	return nil
 }
 
-func fileWritable(file string) error { return dirWritable(file) }
+func checkFileWritable(file string) error { return checkDirWritable(file) }
 
-// isExecutable: a regular file; whether it runs is the extension's business
-// (see execCandidates).
-func isExecutable(path string) error {
+// checkIsExecutable: a regular file; whether it runs is the extension's business
+// (see checkExecCandidates).
+func checkIsExecutable(path string) error {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return err
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file: %w", path, errNotExecutable)
+		return fmt.Errorf("%s is not a regular file: %w", path, errCheckNotExecutable)
 	}
 	return nil
 }
 
-// execCandidates tries path as is when it has an extension of PATHEXT, else
+// checkExecCandidates tries path as is when it has an extension of PATHEXT, else
 // path plus each of them (npm -> npm.cmd), as os/exec does.
-func execCandidates(path string, env []string) []string {
+func checkExecCandidates(path string, env []string) []string {
 	pathext, _ := checkEnvLookup(env, "PATHEXT")
 	var exts []string
 	for _, e := range strings.Split(strings.ToLower(pathext), ";") {
@@ -71,9 +71,9 @@ func execCandidates(path string, env []string) []string {
 	return out
 }
 
-// envKeyEqual: environment keys are case-insensitive on Windows ("Path").
-func envKeyEqual(a, b string) bool { return strings.EqualFold(a, b) }
+// checkEnvKeyEqual: environment keys are case-insensitive on Windows ("Path").
+func checkEnvKeyEqual(a, b string) bool { return strings.EqualFold(a, b) }
 
-func isAddrInUse(err error) bool {
+func checkAddrInUse(err error) bool {
 	return errors.Is(err, windows.WSAEADDRINUSE) || errors.Is(err, syscall.EADDRINUSE)
 }

@@ -42,7 +42,7 @@ func PortFree(hostPort string) (bool, error) {
 	}
 	l, err := net.Listen("tcp", hostPort)
 	if err != nil {
-		if isAddrInUse(err) {
+		if checkAddrInUse(err) {
 			return false, nil
 		}
 		return false, fmt.Errorf("cannot listen on %s: %w", hostPort, err)
@@ -183,5 +183,5 @@ func portOwnerCmdline(ctx context.Context, pid int32) string {
 	if err != nil || s == "" {
 		s, _ = p.NameWithContext(ctx)
 	}
-	return checkCap(firstLine(s), 200)
+	return checkCap(checkFirstLine(s), 200)
 }

@@ -13,8 +13,8 @@ import (
 	psnet "github.com/shirou/gopsutil/v4/net"
 )
 
-// listenLocal listens on 127.0.0.1:0 for the test's life and returns the port.
-func listenLocal(t testing.TB) (net.Listener, string) {
+// checkListenLocal listens on 127.0.0.1:0 for the test's life and returns the port.
+func checkListenLocal(t testing.TB) (net.Listener, string) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -25,8 +25,8 @@ func listenLocal(t testing.TB) (net.Listener, string) {
 	return l, port
 }
 
-// freePort returns a port that was free a moment ago.
-func freePort(t testing.TB) string {
+// checkFreePort returns a port that was free a moment ago.
+func checkFreePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -38,8 +38,8 @@ func freePort(t testing.TB) string {
 }
 
 func TestPortFree(t *testing.T) {
-	_, busy := listenLocal(t)
-	free := freePort(t)
+	_, busy := checkListenLocal(t)
+	free := checkFreePort(t)
 	tests := []struct {
 		hostPort string
 		want     bool
@@ -60,7 +60,7 @@ func TestPortFree(t *testing.T) {
 }
 
 func TestPortFreeOtherErrors(t *testing.T) {
-	for _, hp := range []string{"nonsense", "192.0.2.1:" + freePort(t)} { // TEST-NET-1 is not on this host
+	for _, hp := range []string{"nonsense", "192.0.2.1:" + checkFreePort(t)} { // TEST-NET-1 is not on this host
 		got, err := PortFree(hp)
 		if err == nil || got {
 			t.Errorf("PortFree(%q) = %v, %v; want false and an error", hp, got, err)
@@ -69,7 +69,7 @@ func TestPortFreeOtherErrors(t *testing.T) {
 }
 
 func TestPortOwnerFindsThisProcess(t *testing.T) {
-	_, port := listenLocal(t)
+	_, port := checkListenLocal(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, host := range []string{"127.0.0.1", "localhost", "", "0.0.0.0"} {
@@ -88,7 +88,7 @@ func TestPortOwnerFindsThisProcess(t *testing.T) {
 }
 
 func TestPortOwnerNobody(t *testing.T) {
-	hp := "127.0.0.1:" + freePort(t)
+	hp := "127.0.0.1:" + checkFreePort(t)
 	pid, cmdline, ok, err := PortOwner(context.Background(), hp)
 	if err != nil || ok {
 		t.Errorf("PortOwner(%q) = %d, %q, %v, %v; want not found", hp, pid, cmdline, ok, err)
@@ -139,7 +139,7 @@ func TestPortListeners(t *testing.T) {
 // BenchmarkPortOwner measures one lookup on this host as it is: its cost grows
 // with the number of processes and of their file descriptors.
 func BenchmarkPortOwner(b *testing.B) {
-	_, port := listenLocal(b)
+	_, port := checkListenLocal(b)
 	hp := "127.0.0.1:" + port
 	ctx := context.Background()
 	for b.Loop() {

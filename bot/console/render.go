@@ -107,8 +107,10 @@ func RestorationLine(r manager.Restoration) string {
 	switch {
 	case r.Error != "":
 		return "failed: " + cut(r.Error, 120)
+	case !r.Done() && r.StartedAt.IsZero() && len(r.Sessions) == 0:
+		return "not begun yet (the service restores sessions a few seconds after it starts)"
 	case !r.Done():
-		return fmt.Sprintf("in progress: %d of %s sessions seen", len(r.Sessions), foundText(r.Found))
+		return fmt.Sprintf("in progress: %d of %s sessions handled", handled(r), foundText(r.Found))
 	}
 	s := fmt.Sprintf("%s found: %d restored, %d failed", foundText(r.Found), r.Restored, r.Failed)
 	if ready, qr := len(r.RestoredSessions())-len(r.Pending())-len(r.NeedQR()), len(r.NeedQR()); ready > 0 || qr > 0 {
@@ -118,6 +120,17 @@ func RestorationLine(r manager.Restoration) string {
 		s += " at " + r.CompletedAt.Format("15:04:05")
 	}
 	return s
+}
+
+// handled counts the sessions whose restoration has an outcome.
+func handled(r manager.Restoration) int {
+	n := 0
+	for _, o := range r.Sessions {
+		if o.Result != manager.SessionRestoring {
+			n++
+		}
+	}
+	return n
 }
 
 func foundText(n int) string {
@@ -142,7 +155,7 @@ func renderLogs(b *strings.Builder, r bot.Reply) {
 		b.WriteByte('\n')
 	}
 	if l.Exhausted && len(l.Lines) < r.LogQuery.Lines {
-		fmt.Fprintf(b, "(start of file: only %d lines)\n", len(l.Lines))
+		fmt.Fprintf(b, "(start of file: only %s)\n", plural(len(l.Lines), "line"))
 	}
 	if l.ScanLimit {
 		fmt.Fprintf(b, "(searched the last %s of the log only)\n", Bytes(uint64(l.Scanned)))
@@ -318,6 +331,13 @@ func Bytes(n uint64) string {
 	default:
 		return fmt.Sprintf("%d B", n)
 	}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }
 
 func cut(s string, n int) string {

@@ -64,13 +64,12 @@ func stopStarted(ctx context.Context, m *manager.Manager, by manager.Actor, out 
 		if !s.StartedHere() {
 			continue
 		}
-		fmt.Fprintf(out, "demo: stopping %s, which this console started…\n", s.Name())
 		res, err := s.Stop(ctx, by, nil)
 		switch {
 		case err != nil:
 			fmt.Fprintf(out, "demo: stop %s: %v\n", s.Name(), err)
-		default:
-			fmt.Fprintf(out, "demo: %s stopped (%d processes)\n", s.Name(), len(res.Stopped))
+		case len(res.Stopped) > 0:
+			fmt.Fprintf(out, "demo: stopped %s, which this console started (%d processes)\n", s.Name(), len(res.Stopped))
 		}
 	}
 }

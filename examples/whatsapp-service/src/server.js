@@ -200,10 +200,12 @@ class SessionManager {
   constructor({ config, logger }) {
     this.config = config;
     this.logger = logger;
-    /** Restored sessions: id -> { child, after }. Only these are destroyed on shutdown. */
+    /**
+     * The active clients: restored sessions, id -> { child, after }. Only
+     * these are destroyed on shutdown; the browsers of failed sessions keep
+     * running, as with the real service.
+     */
     this.clients = new Map();
-    /** Every browser launched, restored or not (the failed ones keep running). */
-    this.browsers = new Set();
     this.stopping = false;
   }
 
@@ -231,8 +233,6 @@ class SessionManager {
       [FAKE_CHROMIUM, '--type=browser', `--user-data-dir=${userDataDir}`, `--session=${sessionId}`],
       { cwd: SERVICE_DIR, detached: true, env: process.env, shell: false, stdio: ['ignore', 'ignore', 'pipe'] },
     );
-    this.browsers.add(child);
-    child.once('exit', () => this.browsers.delete(child));
 
     return new Promise((resolve, reject) => {
       let stderr = '';

@@ -1,0 +1,350 @@
+package bot
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sanasend/sanasend-bot/manager"
+)
+
+// fakeService records what was asked of it. The real manager is exercised
+// by the manager package's integration tests and by cmd's end-to-end test.
+type fakeService struct {
+	name    string
+	mu      sync.Mutex
+	calls   []string
+	busy    *manager.BusyError
+	stopErr error
+	hold    chan struct{} // when set, Stop and Restart wait on it
+}
+
+func (f *fakeService) record(c string) {
+	f.mu.Lock()
+	f.calls = append(f.calls, c)
+	f.mu.Unlock()
+}
+
+func (f *fakeService) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+func (f *fakeService) Name() string { return f.name }
+func (f *fakeService) Busy() *manager.BusyError {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.busy
+}
+
+func (f *fakeService) Status(context.Context) (manager.Status, error) {
+	f.record("status")
+	return manager.Status{Service: f.name, State: manager.StateHealthy}, nil
+}
+
+func (f *fakeService) Start(_ context.Context, by manager.Actor, progress func(string)) (manager.StartResult, error) {
+	f.record("start by " + by.ID)
+	if progress != nil {
+		progress("starting")
+	}
+	return manager.StartResult{PID: 42, Healthy: true, TimeToHealthy: time.Second}, nil
+}
+
+func (f *fakeService) Stop(_ context.Context, by manager.Actor, _ func(string)) (manager.StopResult, error) {
+	if f.hold != nil {
+		<-f.hold
+	}
+	f.record("stop by " + by.ID)
+	return manager.StopResult{WasRunning: true, Graceful: true}, f.stopErr
+}
+
+func (f *fakeService) Restart(_ context.Context, by manager.Actor, _ func(string)) (manager.RestartResult, error) {
+	if f.hold != nil {
+		<-f.hold
+	}
+	f.record("restart by " + by.ID)
+	return manager.RestartResult{Stop: manager.StopResult{WasRunning: true, Graceful: true},
+		Start: manager.StartResult{PID: 43, Healthy: true}}, nil
+}
+
+func (f *fakeService) Logs(_ context.Context, q manager.LogQuery) (manager.LogResult, error) {
+	f.record(fmt.Sprintf("logs %d %q all=%v", q.Lines, q.Filter, q.IncludeHealth))
+	return manager.LogResult{Lines: []string{"a", "b"}}, nil
+}
+
+func (f *fakeService) Processes(context.Context) ([]manager.Process, error) {
+	f.record("ps")
+	return []manager.Process{{PID: 42, Command: "npm start"}}, nil
+}
+
+func (f *fakeService) Sessions(context.Context) (manager.SessionsReport, error) {
+	f.record("sessions")
+	return manager.SessionsReport{}, nil
+}
+
+func (f *fakeService) Doctor(context.Context) []manager.Check {
+	f.record("doctor")
+	return []manager.Check{{Name: "node", Verdict: manager.VerdictOK, Detail: "v20"}}
+}
+
+type fakeDirectory struct{ services []*fakeService }
+
+func (d fakeDirectory) Names() []string {
+	var out []string
+	for _, s := range d.services {
+		out = append(out, s.name)
+	}
+	return out
+}
+
+func (d fakeDirectory) Lookup(name string) (Service, error) {
+	if name == "" && len(d.services) == 1 {
+		return d.services[0], nil
+	}
+	for _, s := range d.services {
+		if s.name == name {
+			return s, nil
+		}
+	}
+	return nil, fmt.Errorf("no service %q", name)
+}
+
+// allowList authorises the listed user IDs.
+type allowList map[string]bool
+
+func (a allowList) Authorize(_ context.Context, u manager.Actor, _ string) error {
+	if !a[u.ID] {
+		return errors.New("sorry, only SanaSend staff may use this command")
+	}
+	return nil
+}
+
+var (
+	alice = manager.Actor{ID: "U0ALICE", Name: "alice"}
+	bob   = manager.Actor{ID: "U0BOB", Name: "bob"}
+	eve   = manager.Actor{ID: "U0EVE", Name: "eve"}
+)
+
+type routerFixture struct {
+	r     *Router
+	svc   *fakeService
+	audit *bytes.Buffer
+	clock *fakeClock
+}
+
+func newRouterFixture(t *testing.T) routerFixture {
+	t.Helper()
+	svc := &fakeService{name: "whatsapp"}
+	var buf bytes.Buffer
+	clock := newFakeClock()
+	r, err := NewRouter(RouterConfig{
+		Services:       fakeDirectory{services: []*fakeService{svc}},
+		Auth:           allowList{alice.ID: true, bob.ID: true},
+		ConfirmTimeout: 2 * time.Minute,
+		Audit:          zerolog.New(&syncWriter{w: &buf}),
+		Now:            clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return routerFixture{r: r, svc: svc, audit: &buf, clock: clock}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// auditLines parses the audit records written so far.
+func (f routerFixture) auditLines(t *testing.T) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(f.audit.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func req(u manager.Actor, text string) Request {
+	return Request{User: u, Channel: "C1", Source: "test", Text: text}
+}
+
+func TestRouterRunsReadCommands(t *testing.T) {
+	tests := []struct {
+		text string
+		kind Kind
+		call string
+	}{
+		{"status", KindStatus, "status"},
+		{"logs 20 Failed", KindLogs, `logs 20 "Failed" all=false`},
+		{"logs all 5", KindLogs, `logs 5 "" all=true`},
+		{"ps", KindProcesses, "ps"},
+		{"sessions", KindSessions, "sessions"},
+		{"doctor", KindDoctor, "doctor"},
+		{"start", KindOutcome, "start by U0ALICE"},
+	}
+	for _, tc := range tests {
+		f := newRouterFixture(t)
+		got := f.r.Handle(context.Background(), req(alice, tc.text))
+		if got.Kind != tc.kind || got.Service != "whatsapp" {
+			t.Errorf("Handle(%q) = %s for %q; want %s for whatsapp (%s)", tc.text, got.Kind, got.Service, tc.kind, got.Text)
+		}
+		if calls := f.svc.Calls(); len(calls) != 1 || calls[0] != tc.call {
+			t.Errorf("Handle(%q) called %q; want %q", tc.text, calls, tc.call)
+		}
+		lines := f.auditLines(t)
+		if len(lines) != 1 || lines[0]["audit"] != true || lines[0]["user_id"] != "U0ALICE" ||
+			lines[0]["service"] != "whatsapp" || lines[0]["outcome"] != "ok" || lines[0]["channel"] != "C1" {
+			t.Errorf("Handle(%q) audit = %v", tc.text, lines)
+		}
+	}
+}
+
+func TestRouterBadInputChangesNothing(t *testing.T) {
+	for _, text := range []string{"reboot", "restart now", "logs 5000", "stop whatsapp now"} {
+		f := newRouterFixture(t)
+		got := f.r.Handle(context.Background(), req(alice, text))
+		if got.Kind != KindUsage || got.Text == "" {
+			t.Errorf("Handle(%q) = %s %q; want a usage message", text, got.Kind, got.Text)
+		}
+		if calls := f.svc.Calls(); len(calls) != 0 {
+			t.Errorf("Handle(%q) called %v", text, calls)
+		}
+		if lines := f.auditLines(t); len(lines) != 1 || lines[0]["outcome"] != "usage" {
+			t.Errorf("Handle(%q) audit = %v; want one usage record", text, lines)
+		}
+	}
+}
+
+func TestRouterRefusesStrangersEverything(t *testing.T) {
+	f := newRouterFixture(t)
+	for _, text := range []string{"status", "start", "stop", "restart", "logs", "ps", "sessions", "doctor", "help"} {
+		got := f.r.Handle(context.Background(), req(eve, text))
+		if got.Kind != KindRefused {
+			t.Errorf("Handle(eve, %q) = %s; want refused", text, got.Kind)
+		}
+	}
+	if calls := f.svc.Calls(); len(calls) != 0 {
+		t.Errorf("a stranger caused %v", calls)
+	}
+	for _, l := range f.auditLines(t) {
+		if l["outcome"] != "refused" || l["user_id"] != "U0EVE" {
+			t.Errorf("audit = %v; want refused for eve", l)
+		}
+	}
+}
+
+func TestRouterStopNeedsTheRequestersConfirmation(t *testing.T) {
+	f := newRouterFixture(t)
+	ask := f.r.Handle(context.Background(), req(alice, "stop"))
+	if ask.Kind != KindConfirm || ask.Confirm == nil {
+		t.Fatalf("stop = %s; want a confirmation", ask.Kind)
+	}
+	if calls := f.svc.Calls(); len(calls) != 0 {
+		t.Fatalf("stop ran before confirmation: %v", calls)
+	}
+	token := ask.Confirm.Token
+
+	if got := f.r.Confirm(context.Background(), req(bob, ""), token); got.Kind != KindRejected {
+		t.Errorf("confirm by bob = %s; want rejected", got.Kind)
+	}
+	if got := f.r.Confirm(context.Background(), req(eve, ""), token); got.Kind != KindRefused {
+		t.Errorf("confirm by eve = %s; want refused", got.Kind)
+	}
+	got := f.r.Confirm(context.Background(), req(alice, ""), token)
+	if got.Kind != KindOutcome || !got.Outcome.OK() {
+		t.Fatalf("confirm by alice = %s %+v", got.Kind, got.Outcome)
+	}
+	again := f.r.Confirm(context.Background(), req(alice, ""), token)
+	if again.Kind != KindRejected || !strings.Contains(again.Text, "already used") {
+		t.Errorf("second confirm = %s %q; want rejected, already used", again.Kind, again.Text)
+	}
+	if calls := f.svc.Calls(); len(calls) != 1 || calls[0] != "stop by U0ALICE" {
+		t.Errorf("calls = %v; want one stop by alice", calls)
+	}
+}
+
+func TestRouterConcurrentConfirmationsRunOnce(t *testing.T) {
+	f := newRouterFixture(t)
+	ask := f.r.Handle(context.Background(), req(alice, "restart"))
+	var ran atomic.Int32
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if got := f.r.Confirm(context.Background(), req(alice, ""), ask.Confirm.Token); got.Kind == KindOutcome {
+				ran.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if ran.Load() != 1 || len(f.svc.Calls()) != 1 {
+		t.Fatalf("%d outcomes, calls %v; want exactly one restart", ran.Load(), f.svc.Calls())
+	}
+}
+
+func TestRouterExpiredAndCancelledConfirmationsRunNothing(t *testing.T) {
+	f := newRouterFixture(t)
+	expired := f.r.Handle(context.Background(), req(alice, "restart"))
+	cancelled := f.r.Handle(context.Background(), req(alice, "stop"))
+	if got := f.r.Cancel(context.Background(), req(alice, ""), cancelled.Confirm.Token); got.Kind != KindCancelled {
+		t.Fatalf("cancel = %s", got.Kind)
+	}
+	f.clock.Advance(2 * time.Minute)
+	for name, token := range map[string]string{"expired": expired.Confirm.Token, "cancelled": cancelled.Confirm.Token,
+		"forged": strings.Repeat("ab", 16)} {
+		if got := f.r.Confirm(context.Background(), req(alice, ""), token); got.Kind != KindRejected {
+			t.Errorf("%s token: %s; want rejected", name, got.Kind)
+		}
+	}
+	if calls := f.svc.Calls(); len(calls) != 0 {
+		t.Errorf("calls = %v; want none", calls)
+	}
+}
+
+func TestRouterBusyServiceSaysWhoWhatSinceWhen(t *testing.T) {
+	f := newRouterFixture(t)
+	since := time.Date(2026, 11, 28, 3, 4, 5, 0, time.UTC)
+	f.svc.busy = &manager.BusyError{Service: "whatsapp", Action: manager.ActionRestart, By: bob, Since: since}
+	got := f.r.Handle(context.Background(), req(alice, "stop"))
+	if got.Kind != KindBusy {
+		t.Fatalf("stop while busy = %s; want busy", got.Kind)
+	}
+	for _, want := range []string{"restart", "bob", "03:04:05"} {
+		if !strings.Contains(got.Text, want) {
+			t.Errorf("busy text %q lacks %q", got.Text, want)
+		}
+	}
+}
+
+func TestRouterHelpListsEveryCommand(t *testing.T) {
+	f := newRouterFixture(t)
+	got := f.r.Handle(context.Background(), req(alice, "help"))
+	if got.Kind != KindHelp || len(got.Help) != len(commandSpecs) {
+		t.Fatalf("help = %s with %d lines; want %d", got.Kind, len(got.Help), len(commandSpecs))
+	}
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// demoCopy copies the stand-in and writes a config for it on a free port,
+// the way examples/sanasend-bot.yaml does for `make demo`.
+func demoCopy(t *testing.T) (configPath string) {
+	t.Helper()
+	for _, bin := range []string{"node", "npm"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Fatalf("%s is not on PATH: this test runs the real stand-in service", bin)
+		}
+	}
+	root := t.TempDir()
+	src, _ := filepath.Abs("../../examples/whatsapp-service")
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if rel == "logs" || rel == ".wwebjs_auth" || rel == "node_modules" {
+			return filepath.SkipDir
+		}
+		target := filepath.Join(root, "whatsapp-service", rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cfg := fmt.Sprintf(`services:
+  - name: whatsapp
+    dir: whatsapp-service
+    url: http://127.0.0.1:%d
+    env:
+      PORT: "%d"
+      RESTORE_DELAY_MS: "100"
+      RESTORE_STEP_MS: "20"
+      FOLLOWUP_MS: "30"
+      NPM_CONFIG_UPDATE_NOTIFIER: "false"
+    start_timeout: 20s
+    stop_timeout: 5s
+monitor:
+  timeout: 2s
+demo:
+  stop_on_exit: true
+`, port, port)
+	configPath = filepath.Join(root, "sanasend-bot.yaml")
+	if err := os.WriteFile(configPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return configPath
+}
+
+// TestConsoleAsANewUser types what the README's quick start suggests and
+// checks each answer makes sense and that nothing is left running.
+func TestConsoleAsANewUser(t *testing.T) {
+	configPath := demoCopy(t)
+	// `sessions` waits for the restoration: wait a moment with a command
+	// that takes time by itself (doctor runs node and npm).
+	script := strings.Join([]string{
+		"status", "start", "logs 20", "doctor", "sessions", "ps",
+		"restart", "y", "stop", "n", "stop", "y", "status", "quit",
+	}, "\n") + "\n"
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := run(ctx, []string{"console", "-config", configPath, "-user", "alice"}, strings.NewReader(script), &out, &out); err != nil {
+		t.Fatalf("console: %v\n%s", err, out.String())
+	}
+	got := out.String()
+	for _, want := range []string{
+		"whatsapp: 🔴 STOPPED",
+		"connection refused",
+		"✓ start whatsapp by alice",
+		"WhatsApp Service running on port",
+		"✓ node",
+		"auth dirs",
+		"node src/server.js",
+		"restart whatsapp? This stops every process of the service, then starts it again",
+		"✓ restart whatsapp by alice",
+		"stop whatsapp cancelled by alice; nothing was done",
+		"✓ stop whatsapp by alice",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("console output lacks %q", want)
+		}
+	}
+	if strings.Count(got, "🔴 STOPPED") != 2 {
+		t.Errorf("want STOPPED before start and after stop")
+	}
+	if t.Failed() {
+		t.Logf("console output:\n%s", got)
+	}
+	if left := psGrep(t, filepath.Dir(configPath)); left != "" {
+		t.Errorf("processes left:\n%s", left)
+	}
+}
+
+// TestDemoStopsWhatItStartedOnExit: the demo console leaves nothing behind.
+func TestDemoStopsWhatItStartedOnExit(t *testing.T) {
+	configPath := demoCopy(t)
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-config", configPath, "console"}, strings.NewReader("start\n"), &out, &out); err != nil {
+		t.Fatalf("console: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "demo: stopped whatsapp, which this console started") {
+		t.Errorf("output lacks the demo stop:\n%s", out.String())
+	}
+	if left := psGrep(t, filepath.Dir(configPath)); left != "" {
+		t.Errorf("processes left:\n%s", left)
+	}
+}
+
+// psGrep lists live processes whose command line mentions dir.
+func psGrep(t *testing.T, dir string) string {
+	t.Helper()
+	out, err := exec.Command("ps", "-eo", "pid=,stat=,args=").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 2 && !strings.HasPrefix(f[1], "Z") && strings.Contains(line, dir) {
+			left = append(left, line)
+		}
+	}
+	return strings.Join(left, "\n")
+}
+
+func TestUsageAndVersion(t *testing.T) {
+	tests := []struct {
+		args    []string
+		wantErr bool
+		want    string
+	}{
+		{[]string{"version"}, false, "sanasend-bot "},
+		{[]string{"-config", "x.yaml", "version"}, false, "go1."},
+		{[]string{"help"}, false, "usage: sanasend-bot"},
+		{nil, true, "usage: sanasend-bot"},
+		{[]string{"frobnicate"}, true, "usage: sanasend-bot"},
+		{[]string{"version", "-config"}, true, "usage"},
+	}
+	for _, tc := range tests {
+		var out bytes.Buffer
+		err := run(context.Background(), tc.args, strings.NewReader(""), &out, &out)
+		if (err != nil) != tc.wantErr || !strings.Contains(out.String(), tc.want) {
+			t.Errorf("run(%q) = %v, %q; want error %v and %q", tc.args, err, out.String(), tc.wantErr, tc.want)
+		}
+	}
+}
+
+func TestBadConfigNamesKeyValueAndReason(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(path, []byte("services:\n  - dir: /tmp\n    stop_timeout: ten\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"console", "-config", path}, strings.NewReader(""), &out, &out)
+	if err == nil || !strings.Contains(err.Error(), `services[0].stop_timeout: "ten" is not a duration`) {
+		t.Errorf("run with a bad config = %v; want the key path, value and reason", err)
+	}
+}
