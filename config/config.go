@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -294,7 +295,7 @@ func Parse(data []byte, path string, lookupEnv func(string) (string, bool)) (*Co
 	}
 	d := newDecoder(lookupEnv)
 	if root != nil {
-		d.decode(root, reflectValue(&c), "", 0)
+		d.decode(root, reflect.ValueOf(&c).Elem(), "", 0)
 	}
 	c.lines, c.refs = d.lines, d.refs
 	c.finish(base)

@@ -602,7 +602,19 @@ func TestSecretsNeverInErrors(t *testing.T) {
 		"DB_PASSWORD":          "SECRET4-db-password",
 	}
 	configs := []string{
-		// Secrets with the wrong prefixes, and in the wrong places.
+		// A valid file with tokens of the wrong kinds: ValidateSlack fails.
+		`
+slack:
+  bot_token: ${SLACK_BOT_TOKEN}
+  signing_secret: ${SLACK_SIGNING_SECRET}
+  app_token: ${SLACK_APP_TOKEN}
+  alerts_channel: C0ALERTS
+services:
+  - dir: /s
+    env:
+      DB_PASSWORD: ${DB_PASSWORD}
+`,
+		// Secrets in the wrong places.
 		`
 slack:
   bot_token: ${SLACK_BOT_TOKEN}

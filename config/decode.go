@@ -121,8 +121,6 @@ var (
 	serviceType  = reflect.TypeFor[Service]()
 )
 
-func reflectValue(c *Config) reflect.Value { return reflect.ValueOf(c).Elem() }
-
 // resolve follows an alias. It returns nil (after reporting) for a cycle or
 // when the visit budget is spent. done must be called when the node has been
 // decoded.

@@ -27,7 +27,7 @@ func startHealthy(t *testing.T, s *Service) StartResult {
 	if !res.Healthy || res.PID == 0 {
 		t.Fatalf("start = %+v; want healthy with a pid", res)
 	}
-	waitFor(t, "session restoration to complete", 15*time.Second, func() bool {
+	waitFor(t, "session restoration to complete", 40*time.Second, func() bool {
 		return logContains(s, "Session restoration complete")
 	})
 	return res
@@ -60,7 +60,7 @@ func TestStartThenGracefulStopLeavesNothing(t *testing.T) {
 		t.Errorf("first process = %d; want the root %d", st.Processes[0].PID, res.PID)
 	}
 	var procs []Process
-	waitFor(t, "4 fake browsers with renderers and crash handlers", 10*time.Second, func() bool {
+	waitFor(t, "4 fake browsers with renderers and crash handlers", 20*time.Second, func() bool {
 		procs, _ = s.Processes(context.Background())
 		return countCommands(procs, "--type=browser") == 4 && countCommands(procs, "--type=renderer") == 4 &&
 			countCommands(procs, "--type=crashpad-handler") == 4
@@ -106,7 +106,7 @@ func TestStartThenGracefulStopLeavesNothing(t *testing.T) {
 
 func TestStopForcedWhenServiceIgnoresSIGTERM(t *testing.T) {
 	t.Parallel()
-	s := testService(t, map[string]string{"FAKE_IGNORE_SIGTERM": "1"}, func(c *ServiceConfig) {
+	s := testService(t, with(twoSessions(t), map[string]string{"FAKE_IGNORE_SIGTERM": "1"}), func(c *ServiceConfig) {
 		c.StopTimeout = time.Second
 	})
 	startHealthy(t, s)
@@ -134,7 +134,7 @@ func TestStopForcedWhenServiceIgnoresSIGTERM(t *testing.T) {
 
 func TestStopNeverTouchesADecoy(t *testing.T) {
 	t.Parallel()
-	s := testService(t, nil)
+	s := testService(t, twoSessions(t))
 	// A `node src/server.js` of the same stand-in in another directory,
 	// started by hand: same command, not ours.
 	decoyDir := standinDir(t)
@@ -161,7 +161,7 @@ func TestStopNeverTouchesADecoy(t *testing.T) {
 
 func TestRestartGivesNewPIDAndEndsOldTree(t *testing.T) {
 	t.Parallel()
-	s := testService(t, nil)
+	s := testService(t, twoSessions(t))
 	first := startHealthy(t, s)
 	old, _ := s.Processes(context.Background())
 
@@ -189,7 +189,7 @@ func TestRestartGivesNewPIDAndEndsOldTree(t *testing.T) {
 
 func TestRestartOfStoppedServiceStartsIt(t *testing.T) {
 	t.Parallel()
-	s := testService(t, nil)
+	s := testService(t, twoSessions(t))
 	res, err := s.Restart(context.Background(), alice, nil)
 	if err != nil {
 		t.Fatalf("restart: %v", err)
@@ -202,7 +202,7 @@ func TestRestartOfStoppedServiceStartsIt(t *testing.T) {
 func TestSecondManagerAdoptsAndStops(t *testing.T) {
 	t.Parallel()
 	dir := standinDir(t)
-	cfg := testServiceConfig(t, dir, nil)
+	cfg := testServiceConfig(t, dir, twoSessions(t))
 	first := newTestServiceFrom(t, cfg)
 	res := startHealthy(t, first)
 	procs, _ := first.Processes(context.Background())
@@ -305,7 +305,7 @@ func TestStartPreconditionsNameEachFailure(t *testing.T) {
 
 func TestSecondActionIsToldWhoHoldsTheService(t *testing.T) {
 	t.Parallel()
-	s := testService(t, map[string]string{"FAKE_START_DELAY_MS": "1500"})
+	s := testService(t, with(twoSessions(t), map[string]string{"FAKE_START_DELAY_MS": "1500"}))
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -333,11 +333,11 @@ func TestSecondActionIsToldWhoHoldsTheService(t *testing.T) {
 
 func TestStartEndsLeftoversOfACrashAndRemovesStaleLocks(t *testing.T) {
 	t.Parallel()
-	s := testService(t, nil)
+	s := testService(t, twoSessions(t))
 	first := startHealthy(t, s)
 	waitFor(t, "fake browsers", 10*time.Second, func() bool {
 		procs, _ := s.Processes(context.Background())
-		return countCommands(procs, "--type=browser") == 4
+		return countCommands(procs, "--type=browser") == 2
 	})
 	events, unsubscribe := s.Subscribe(16)
 	defer unsubscribe()

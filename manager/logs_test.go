@@ -554,7 +554,19 @@ func TestTailCleaner(t *testing.T) {
 var refANSI = regexp.MustCompile("\x1b\\[[0-?]*[ -/]*[@-~]?|\x1b\\][^\x07\x1b]*(?:\x07|\x1b\\\\)?|\x1b[ -/]*[0-~]?")
 
 func refClean(raw string) string {
-	return strings.ToValidUTF8(refANSI.ReplaceAllString(raw, ""), "\uFFFD")
+	// Not ReplaceAllString: on lines of a few KiB it runs the backtracker,
+	// which clears a bitmap the size of the line at each match.
+	var b strings.Builder
+	for s := raw; ; {
+		loc := refANSI.FindReaderIndex(strings.NewReader(s))
+		if loc == nil {
+			b.WriteString(s)
+			break
+		}
+		b.WriteString(s[:loc[0]])
+		s = s[loc[1]:]
+	}
+	return strings.ToValidUTF8(b.String(), "\uFFFD")
 }
 
 // refTail is the naive reference: the whole file split into lines, read

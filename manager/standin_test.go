@@ -82,6 +82,31 @@ func freeTCPPort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// twoSessions makes the stand-in restore one session that works and one that
+// fails (whose browser outlives a graceful stop): the smallest tree that has
+// every kind of process, for tests that do not count sessions.
+func twoSessions(t *testing.T) map[string]string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sessions.json")
+	data := `[{"session_id":"user_1_instance_main","instance_name":"main","restore":"ok","after":"ready"},` +
+		`{"session_id":"user_2_instance_old","instance_name":"old","restore":"fail","reason":"undefined"}]`
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{"SESSIONS_FILE": path}
+}
+
+func with(a, b map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}
+
 // testService is a Service on a private copy of the stand-in, with fast
 // timings. env adds knobs (FAKE_IGNORE_SIGTERM, ...). Cleanup stops it and
 // fails the test if any process of its tree is left.
@@ -98,7 +123,15 @@ func testService(t *testing.T, env map[string]string, mutate ...func(*ServiceCon
 func testServiceConfig(t *testing.T, dir string, env map[string]string) ServiceConfig {
 	t.Helper()
 	port := freeTCPPort(t)
+	// A short private TMPDIR: a killed fake Chromium leaves its socket dir
+	// there, as the real one does, and socket paths are limited to 108 bytes.
+	tmp, err := os.MkdirTemp("", "ss")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(tmp) })
 	e := map[string]string{
+		"TMPDIR":                     tmp,
 		"PORT":                       strconv.Itoa(port),
 		"RESTORE_DELAY_MS":           "150",
 		"RESTORE_STEP_MS":            "30",
