@@ -40,6 +40,7 @@ type Command struct {
 	Service string // "" = the default service
 	Lines   int    // logs: how many lines
 	All     bool   // logs: include the health-poll lines
+	Output  bool   // logs: the service's captured stdout/stderr instead of its log
 	Filter  string // logs: literal, case-insensitive
 	Topic   Verb   // help: the command asked about
 }
@@ -56,6 +57,9 @@ func (c Command) String() string {
 	if c.Verb == VerbLogs {
 		if c.All {
 			parts = append(parts, "all")
+		}
+		if c.Output {
+			parts = append(parts, "output")
 		}
 		parts = append(parts, strconv.Itoa(c.Lines))
 		if c.Filter != "" {
@@ -80,7 +84,7 @@ var commandSpecs = []commandSpec{
 	{VerbStart, "start [service]", "start the service and wait until it is healthy"},
 	{VerbStop, "stop [service]", "stop the whole process tree (asks for confirmation)"},
 	{VerbRestart, "restart [service]", "stop, then start (asks for confirmation)"},
-	{VerbLogs, "logs [service] [all] [N] [filter]", "last N log lines (default 50, max 1000), optional case-insensitive filter; `all` includes the health-check lines"},
+	{VerbLogs, "logs [service] [all] [output] [N] [filter]", "last N log lines (default 50, max 1000), optional case-insensitive filter; `all` includes the health-check lines, `output` reads the service's stdout/stderr"},
 	{VerbPS, "ps [service]", "the service's process tree: PID, PPID, CPU, memory, age, command"},
 	{VerbSessions, "sessions [service]", "last session restoration, auth dirs, missing auth, stale Chromium locks"},
 	{VerbDoctor, "doctor [service]", "run the troubleshooting checks: node, npm, dir, port, log, health, disk"},
@@ -157,8 +161,16 @@ func Parse(text string, services []string) (Command, error) {
 		return cmd, nil
 	}
 	cmd.Lines = DefaultLogLines
-	if len(args) > 0 && strings.EqualFold(args[0], "all") {
-		cmd.All = true
+keywords:
+	for len(args) > 0 {
+		switch {
+		case strings.EqualFold(args[0], "all") && !cmd.All:
+			cmd.All = true
+		case strings.EqualFold(args[0], "output") && !cmd.Output:
+			cmd.Output = true
+		default:
+			break keywords
+		}
 		args = args[1:]
 	}
 	if len(args) > 0 && isNumber(args[0]) {

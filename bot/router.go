@@ -22,6 +22,8 @@ type Service interface {
 	Stop(ctx context.Context, by manager.Actor, progress func(string)) (manager.StopResult, error)
 	Restart(ctx context.Context, by manager.Actor, progress func(string)) (manager.RestartResult, error)
 	Logs(ctx context.Context, q manager.LogQuery) (manager.LogResult, error)
+	// Output reads the service's captured stdout and stderr like Logs.
+	Output(ctx context.Context, q manager.LogQuery) (manager.LogResult, error)
 	Processes(ctx context.Context) ([]manager.Process, error)
 	Sessions(ctx context.Context) (manager.SessionsReport, error)
 	Doctor(ctx context.Context) []manager.Check
@@ -223,7 +225,11 @@ func (r *Router) status(ctx context.Context, _ Request, _ Command, svc Service) 
 
 func (r *Router) logs(ctx context.Context, _ Request, cmd Command, svc Service) Reply {
 	q := manager.LogQuery{Lines: cmd.Lines, Filter: cmd.Filter, IncludeHealth: cmd.All}
-	res, err := svc.Logs(ctx, q)
+	read := svc.Logs
+	if cmd.Output {
+		read = svc.Output
+	}
+	res, err := read(ctx, q)
 	if err != nil {
 		return errorReply(err)
 	}

@@ -82,6 +82,11 @@ func (f *fakeService) Logs(_ context.Context, q manager.LogQuery) (manager.LogRe
 	return manager.LogResult{Lines: []string{"a", "b"}}, nil
 }
 
+func (f *fakeService) Output(_ context.Context, q manager.LogQuery) (manager.LogResult, error) {
+	f.record(fmt.Sprintf("output %d %q", q.Lines, q.Filter))
+	return manager.LogResult{Lines: []string{"npm ERR!"}}, nil
+}
+
 func (f *fakeService) Processes(context.Context) ([]manager.Process, error) {
 	f.record("ps")
 	return []manager.Process{{PID: 42, Command: "npm start"}}, nil
@@ -201,6 +206,7 @@ func TestRouterRunsReadCommands(t *testing.T) {
 		{"status", KindStatus, "status"},
 		{"logs 20 Failed", KindLogs, `logs 20 "Failed" all=false`},
 		{"logs all 5", KindLogs, `logs 5 "" all=true`},
+		{"logs output 7 ERR", KindLogs, `output 7 "ERR"`},
 		{"ps", KindProcesses, "ps"},
 		{"sessions", KindSessions, "sessions"},
 		{"doctor", KindDoctor, "doctor"},

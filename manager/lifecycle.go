@@ -12,8 +12,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/shirou/gopsutil/v4/process"
 )
 
 // ErrAlreadyRunning is returned by Start when the service runs.
@@ -397,11 +395,7 @@ func (s *Service) endProcesses(ctx context.Context, snap snapshot, grace time.Du
 func (s *Service) liveMembers(ctx context.Context, snap snapshot) []Process {
 	var out []Process
 	for pid, why := range snap.members {
-		e := snap.tab.byPID[pid]
-		if isZombie(ctx, e.p) {
-			continue
-		}
-		out = append(out, processInfo(ctx, e, why))
+		out = append(out, processInfo(ctx, snap.tab.byPID[pid], why))
 	}
 	return out
 }
@@ -432,32 +426,9 @@ func waitGone(ctx context.Context, procs map[int32]time.Time, deadline time.Time
 	}
 }
 
-// processAlive reports whether pid runs and is the process that started at
-// created (PID reuse), not counting zombies.
-func processAlive(ctx context.Context, pid int32, created time.Time) bool {
-	p, err := process.NewProcessWithContext(ctx, pid)
-	if err != nil {
-		return false
-	}
-	if !created.IsZero() {
-		ms, err := p.CreateTimeWithContext(ctx)
-		if err != nil || !time.UnixMilli(ms).Equal(created) {
-			return false
-		}
-	}
-	return !isZombie(ctx, p)
-}
-
 func processCreated(ctx context.Context, pid int32) time.Time {
-	p, err := process.NewProcessWithContext(ctx, pid)
-	if err != nil {
-		return time.Time{}
-	}
-	ms, err := p.CreateTimeWithContext(ctx)
-	if err != nil {
-		return time.Time{}
-	}
-	return time.UnixMilli(ms)
+	created, _, _ := procState(ctx, pid)
+	return created
 }
 
 // removeStaleLocks removes the Chromium singleton locks whose holder is dead,

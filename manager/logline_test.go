@@ -8,12 +8,12 @@ import (
 	"unicode/utf8"
 )
 
-func localTime(y int, mo time.Month, d, h, mi, s int) time.Time {
+func logLineLocal(y int, mo time.Month, d, h, mi, s int) time.Time {
 	return time.Date(y, mo, d, h, mi, s, 0, time.Local)
 }
 
 func TestParseLogLine(t *testing.T) {
-	ts := localTime(2026, 11, 28, 14, 9, 58)
+	ts := logLineLocal(2026, 11, 28, 14, 9, 58)
 	longStack := "Error: boom\n" + strings.Repeat("    at f (/srv/x.js:1:2)\n", 400)
 	tests := []struct {
 		name   string
@@ -35,7 +35,7 @@ func TestParseLogLine(t *testing.T) {
 		},
 		{
 			name:   "json with stack",
-			line:   `{"level":"error","message":"boom","service":"whatsapp-service","stack":` + jsonQuote(longStack) + `,"timestamp":"2026-11-28 14:09:58"}`,
+			line:   `{"level":"error","message":"boom","service":"whatsapp-service","stack":` + logLineQuote(longStack) + `,"timestamp":"2026-11-28 14:09:58"}`,
 			want:   LogLine{Time: ts, Level: "error", Message: "boom", Stack: longStack, Service: "whatsapp-service", JSON: true},
 			wantOK: true,
 		},
@@ -171,7 +171,7 @@ func sameLogLine(a, b LogLine) bool {
 	return reflect.DeepEqual(a, b)
 }
 
-func jsonQuote(s string) string {
+func logLineQuote(s string) string {
 	var b strings.Builder
 	b.WriteByte('"')
 	for _, r := range s {

@@ -2,10 +2,12 @@ package manager
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"unicode"
 	"unicode/utf8"
 )
@@ -142,8 +144,10 @@ func ReadLogTail(path string, q LogQuery) (LogResult, error) {
 //
 // r is read backwards from size in blocks of 64 KiB into one buffer, and
 // reading stops when enough lines are found, so memory depends on neither
-// the file's size nor its lines' lengths. Only lines whose start lies within
-// the last MaxScanBytes bytes are examined (see LogResult.ScanLimit).
+// the file's size nor its lines' lengths. Only the last MaxScanBytes bytes
+// are read: a line is examined when the newline before it lies within them
+// (or it is the first line, the whole file lying within them); see
+// LogResult.ScanLimit.
 func TailLines(r io.ReaderAt, size int64, q LogQuery) (LogResult, error) {
 	return tailLines(r, size, q, tailBlockBytes, MaxScanBytes)
 }
@@ -158,6 +162,8 @@ func TailLines(r io.ReaderAt, size int64, q LogQuery) (LogResult, error) {
 // re-reading them. A block without a newline belongs to a line longer than a
 // block: the blocks before it are scanned for the newline that starts the
 // line, and the line's first bytes are then read again with one ReadAt.
+// With a filter, a block that needs no cleaning is searched as a whole
+// (takeMatching) and only the lines holding the filter are looked at.
 func tailLines(r io.ReaderAt, size int64, q LogQuery, block int, maxScan int64) (LogResult, error) {
 	var res LogResult
 	if err := q.Validate(); err != nil {
@@ -181,9 +187,15 @@ type tailer struct {
 	res   *LogResult
 	buf   []byte // the block
 	nls   []int  // newline offsets in the block
+	hits  []int  // offsets of the filter in the block
 	start []byte // the start of a line longer than a block
 	clean tailCleaner
-	fold  []byte // scratch for case folding
+	fold  []byte // scratch for case folding a line
+	// blockFold is the block case folded, for takeMatching.
+	blockFold []byte
+	// anchor is the index in filter of its rarest byte in the first block
+	// searched; -1 until then.
+	anchor int
 	// filter is q.Filter folded as the line will be: ASCII-lowered, or
 	// lowered rune by rune when foldRunes.
 	filter    []byte
@@ -192,7 +204,7 @@ type tailer struct {
 }
 
 func newTailer(r io.ReaderAt, q LogQuery, block int, res *LogResult) *tailer {
-	t := &tailer{r: r, q: q, res: res, buf: make([]byte, block)}
+	t := &tailer{r: r, q: q, res: res, buf: make([]byte, block), anchor: -1}
 	if q.Filter != "" {
 		t.foldRunes = !tailIsASCII(q.Filter)
 		t.filter = t.lower(nil, []byte(q.Filter))
@@ -223,19 +235,18 @@ func (t *tailer) run(size, maxScan int64) error {
 			lineEnd--
 		}
 		if !long {
-			// data ends at lineEnd: take its complete lines, newest first.
-			t.nls = tailNewlines(t.nls[:0], data)
-			hi := len(data)
-			for k := len(t.nls) - 1; k >= 0; k-- {
-				if t.takeWhole(data[t.nls[k]+1 : hi]) {
-					return nil
-				}
-				hi = t.nls[k]
+			// data ends at lineEnd: the lines after its first newline are
+			// complete.
+			hi := bytes.IndexByte(data, '\n')
+			if hi < 0 {
+				hi = len(data)
+			} else if t.takeLines(data[hi+1:]) {
+				return nil
 			}
 			lineEnd = bs + int64(hi)
 			switch {
 			case bs == 0:
-				t.res.Exhausted = !t.takeWhole(data[:hi])
+				t.res.Exhausted = !t.takeWhole(data[:hi], false)
 				return nil
 			case bs == floor:
 				t.res.ScanLimit = true
@@ -289,7 +300,7 @@ func (t *tailer) takeStart(start, end int64, data []byte, bs int64) (bool, error
 	n := min(end-start, tailRawLineBytes)
 	truncated := end-start > tailRawLineBytes
 	if i := start - bs; i+n <= int64(len(data)) {
-		return t.take(data[i:i+n], truncated), nil
+		return t.take(data[i:i+n], truncated, false), nil
 	}
 	if t.start == nil {
 		t.start = make([]byte, tailRawLineBytes)
@@ -298,37 +309,101 @@ func (t *tailer) takeStart(start, end int64, data []byte, bs int64) (bool, error
 	if err != nil {
 		return false, err
 	}
-	return t.take(raw, truncated), nil
+	return t.take(raw, truncated, false), nil
 }
 
-// takeWhole takes a line that is wholly in memory.
-func (t *tailer) takeWhole(line []byte) bool {
-	if len(line) > tailRawLineBytes {
-		return t.take(line[:tailRawLineBytes], true)
+// takeLines takes the lines of b, newest first: b holds whole lines
+// separated by "\n". It returns true when enough lines are kept.
+//
+// When b needs no cleaning (no ESC, valid UTF-8), a cleaned line is a part
+// of the raw line, so a line can only match an ASCII filter if the raw line
+// holds it: b is folded and searched for the filter as a whole, and only the
+// lines holding it are looked at. A rare filter then costs a folding pass and
+// a vectorised search per block instead of work per line.
+func (t *tailer) takeLines(b []byte) bool {
+	clean := bytes.IndexByte(b, 0x1b) < 0 && utf8.Valid(b)
+	if clean && t.filter != nil && !t.foldRunes {
+		return t.takeMatching(b)
 	}
-	return t.take(line, false)
+	t.nls = tailNewlines(t.nls[:0], b)
+	hi := len(b)
+	for k := len(t.nls) - 1; k >= 0; k-- {
+		if t.takeWhole(b[t.nls[k]+1:hi], clean) {
+			return true
+		}
+		hi = t.nls[k]
+	}
+	return t.takeWhole(b[:hi], clean)
+}
+
+// takeMatching is takeLines for clean lines and an ASCII filter.
+func (t *tailer) takeMatching(b []byte) bool {
+	t.blockFold = tailFoldASCII(t.blockFold[:0], b)
+	if t.anchor < 0 {
+		t.anchor = tailRarestByte(t.filter, t.blockFold)
+	}
+	t.hits = t.hits[:0]
+	for i := 0; ; {
+		j := tailIndexAt(t.blockFold[i:], t.filter, t.anchor)
+		if j < 0 {
+			break
+		}
+		t.hits = append(t.hits, i+j)
+		i += j + 1
+	}
+	hi := len(b) // lines from hi on are taken
+	for k := len(t.hits) - 1; k >= 0; k-- {
+		h := t.hits[k]
+		if h >= hi {
+			continue // in a line already taken
+		}
+		lo := bytes.LastIndexByte(b[:h], '\n') + 1
+		end := bytes.IndexByte(b[h:hi], '\n')
+		if end < 0 {
+			end = hi
+		} else {
+			end += h
+		}
+		if t.takeWhole(b[lo:end], true) {
+			return true
+		}
+		hi = lo
+	}
+	return false
+}
+
+// takeWhole takes a line that is wholly in memory; clean says that it holds
+// no ESC and is valid UTF-8.
+func (t *tailer) takeWhole(line []byte, clean bool) bool {
+	if len(line) > tailRawLineBytes {
+		return t.take(line[:tailRawLineBytes], true, clean)
+	}
+	return t.take(line, false, clean)
 }
 
 // take cleans one line, newest first, and keeps it if it matches. raw is the
-// line without its "\n"; truncated says that raw is only its start. It
-// returns true when enough lines are kept.
-func (t *tailer) take(raw []byte, truncated bool) bool {
+// line without its "\n"; truncated says that raw is only its start; clean
+// that it needs no cleaning. It returns true when enough lines are kept.
+func (t *tailer) take(raw []byte, truncated, clean bool) bool {
 	if !truncated && len(raw) > 0 && raw[len(raw)-1] == '\r' {
 		raw = raw[:len(raw)-1]
 	}
-	text := t.clean.clean(raw)
+	text := raw
+	if !clean {
+		text = t.clean.clean(raw)
+	}
 	cut := truncated || len(text) > MaxLineBytes
 	if cut {
 		text = tailCutRunes(text, MaxLineBytes-len(tailEllipsis))
-	}
-	if !t.q.IncludeHealth && isHealthPollLine(text) {
-		return false
 	}
 	if t.filter != nil {
 		t.fold = t.lower(t.fold[:0], text)
 		if !bytes.Contains(t.fold, t.filter) {
 			return false
 		}
+	}
+	if !t.q.IncludeHealth && isHealthPollLine(text) {
+		return false
 	}
 	s := string(text)
 	if cut {
@@ -342,10 +417,7 @@ func (t *tailer) take(raw []byte, truncated bool) bool {
 // lower appends b folded for the filter to dst.
 func (t *tailer) lower(dst, b []byte) []byte {
 	if !t.foldRunes {
-		for _, c := range b {
-			dst = append(dst, tailASCIILower[c])
-		}
-		return dst
+		return tailFoldASCII(dst, b)
 	}
 	for i := 0; i < len(b); {
 		if c := b[i]; c < utf8.RuneSelf {
@@ -369,6 +441,67 @@ var tailASCIILower = func() (t [256]byte) {
 	}
 	return t
 }()
+
+// tailRarestByte returns the index of the byte of sep that is the least
+// frequent in sample.
+func tailRarestByte(sep, sample []byte) int {
+	var count [256]int
+	for _, c := range sample {
+		count[c]++
+	}
+	best := 0
+	for i, c := range sep {
+		if count[c] < count[sep[best]] {
+			best = i
+		}
+	}
+	return best
+}
+
+// tailIndexAt is bytes.Index(s, sep), but it looks for candidates with the
+// vectorised bytes.IndexByte on sep[anchor], a byte chosen to be rare.
+// bytes.Index uses sep[0], and "error" in a JSON log finds an "e" every 15
+// bytes: this made the search the main cost of a rare filter.
+func tailIndexAt(s, sep []byte, anchor int) int {
+	c := sep[anchor]
+	for i := anchor; i < len(s); {
+		j := bytes.IndexByte(s[i:], c)
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if start := i - anchor; start+len(sep) <= len(s) && bytes.Equal(s[start:start+len(sep)], sep) {
+			return start
+		}
+		i++
+	}
+	return -1
+}
+
+// tailFoldASCII appends b with ASCII letters lowered to dst, 8 bytes at a
+// time: for each byte with the high bit clear, adding 0x80-'A' sets the high
+// bit when it is >= 'A', adding 0x80-'Z'-1 when it is > 'Z'; no sum carries
+// into the next byte.
+func tailFoldASCII(dst, b []byte) []byte {
+	const (
+		ones = 0x0101010101010101
+		high = 0x8080808080808080
+	)
+	n := len(dst)
+	dst = slices.Grow(dst, len(b))[:n+len(b)]
+	out := dst[n:]
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		low := x &^ high
+		upper := (low + (0x80-'A')*ones) &^ (low + (0x80-'Z'-1)*ones) &^ x & high
+		binary.LittleEndian.PutUint64(out[i:], x|upper>>2)
+	}
+	for ; i < len(b); i++ {
+		out[i] = tailASCIILower[b[i]]
+	}
+	return dst
+}
 
 func tailIsASCII(s string) bool {
 	for i := 0; i < len(s); i++ {

@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -305,6 +306,11 @@ func TestTailLinesGenerated(t *testing.T) {
 			name: "colour codes fill the read start", data: strings.Repeat("\x1b[1mx", tailRawLineBytes/5+1) + "\n", q: LogQuery{Lines: 1},
 			want: []string{strings.Repeat("x", tailRawLineBytes/5) + "…"}, wantCut: 1,
 		},
+		{
+			name: "one byte past the read start, line longer than a block", data: strings.Repeat("\x1b[1mx", tailRawLineBytes/5) + "y\n",
+			block: 1024, q: LogQuery{Lines: 1},
+			want: []string{strings.Repeat("x", tailRawLineBytes/5) + "…"}, wantCut: 1,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -487,7 +493,7 @@ func TestTailLinesReadErrors(t *testing.T) {
 	}
 }
 
-func TestIsHealthPollLine(t *testing.T) {
+func TestTailHealthPollLine(t *testing.T) {
 	tests := []struct {
 		line string
 		want bool
@@ -550,21 +556,23 @@ func TestTailCleaner(t *testing.T) {
 	}
 }
 
-// refANSI is the escape-sequence grammar of tailStripANSI as a regexp.
-var refANSI = regexp.MustCompile("\x1b\\[[0-?]*[ -/]*[@-~]?|\x1b\\][^\x07\x1b]*(?:\x07|\x1b\\\\)?|\x1b[ -/]*[0-~]?")
+// refANSI is the escape-sequence grammar of tailStripANSI as a regexp,
+// anchored: refClean tries it at each ESC.
+var refANSI = regexp.MustCompile("^(?:\x1b\\[[0-?]*[ -/]*[@-~]?|\x1b\\][^\x07\x1b]*(?:\x07|\x1b\\\\)?|\x1b[ -/]*[0-~]?)")
 
 func refClean(raw string) string {
-	// Not ReplaceAllString: on lines of a few KiB it runs the backtracker,
-	// which clears a bitmap the size of the line at each match.
 	var b strings.Builder
 	for s := raw; ; {
-		loc := refANSI.FindReaderIndex(strings.NewReader(s))
-		if loc == nil {
+		i := strings.IndexByte(s, 0x1b)
+		if i < 0 {
 			b.WriteString(s)
 			break
 		}
-		b.WriteString(s[:loc[0]])
-		s = s[loc[1]:]
+		b.WriteString(s[:i])
+		// A reader, not a string: it keeps regexp from clearing a bitmap
+		// the size of the rest of the line at each call.
+		loc := refANSI.FindReaderIndex(strings.NewReader(s[i:]))
+		s = s[i+loc[1]:]
 	}
 	return strings.ToValidUTF8(b.String(), "\uFFFD")
 }
@@ -675,7 +683,7 @@ func randomLog(rng *rand.Rand, soup string, block int, long bool) string {
 		winstonLine("info", "GET /health", "00:00"),
 		winstonLine("info", "GET /health?p=1", "00:00"),
 		winstonLine("info", "GET /healthz", "00:00"),
-		"2026-11-28 14:09:58 \x1b[32minfo\x1b[39m: GET /health",
+		"2026-11-28 14:09:58 info: GET /health",
 		"2026-11-28 14:09:58 error: boom",
 		"",
 	}
@@ -711,12 +719,17 @@ func randomLog(rng *rand.Rand, soup string, block int, long bool) string {
 	return b.String()
 }
 
-// tokenSoup returns n bytes of random tokens, without newlines.
-func tokenSoup(rng *rand.Rand, n int) string {
+// tokenSoup returns n bytes of random tokens, without newlines; plain ones
+// hold no ESC and no invalid UTF-8, so that whole blocks need no cleaning.
+func tokenSoup(rng *rand.Rand, n int, plain bool) string {
 	tokens := []string{
 		"a", "b", "x", " ", " ", "error", "ERROR", "Error", "ärger", "ÄRGER", "Straße", "STRASSE", "✓", "é",
+		"session", " restored", "user_12_instance_main", `{"level":"info",`, "2026-11-28 14:09:58", "0", "1", "2",
 		"\xff", "\xe2\x82", "\xc3", "\uFFFD", "\x1b[31m", "\x1b[0m", "\x1b]0;t\x07", "\x1b(B", "\r", "\t",
 		"GET /health", ": ", `"message":"`,
+	}
+	if plain {
+		tokens = slices.DeleteFunc(tokens, func(s string) bool { return strings.Contains(s, "\x1b") || !utf8.ValidString(s) })
 	}
 	var b strings.Builder
 	for b.Len() < n {
@@ -727,19 +740,19 @@ func tokenSoup(rng *rand.Rand, n int) string {
 
 func TestTailLinesMatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(20261128, 1))
-	soup := tokenSoup(rng, 4*tailRawLineBytes)
+	soups := []string{tokenSoup(rng, 4*tailRawLineBytes, false), tokenSoup(rng, 4*tailRawLineBytes, true)}
 	// The default block is covered by TestTailLinesGenerated: lines around
 	// twice its size would make these files large.
 	blocks := []int{1, 2, 3, 7, 16, 100, 1000, 4096, 10000}
 	filters := []string{"", "", "", "e", "error", "ERR", "ärger", "STRASSE", "straße", "✓", "\uFFFD", "health", "31m", "x a"}
-	iterations := 3000
+	iterations := 1500
 	if testing.Short() {
-		iterations = 300
+		iterations = 200
 	}
 	for i := range iterations {
 		block := blocks[rng.IntN(len(blocks))]
 		// Blocks of a few bytes make a read per byte: keep their lines short.
-		data := randomLog(rng, soup, block, block >= 100)
+		data := randomLog(rng, soups[rng.IntN(2)], block, block >= 100)
 		q := LogQuery{
 			Lines:         1 + rng.IntN(12),
 			Filter:        filters[rng.IntN(len(filters))],
@@ -781,4 +794,43 @@ func truncateForLog(s string) string {
 		return s[:1000] + "..." + s[len(s)-1000:]
 	}
 	return s
+}
+
+func TestTailFoldASCII(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	for n := range 40 {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.IntN(256))
+		}
+		b = append(b, "AZ@[az`{\x80\xc1\xdaÄ"...)
+		want := make([]byte, len(b))
+		for i, c := range b {
+			want[i] = c
+			if 'A' <= c && c <= 'Z' {
+				want[i] = c + 'a' - 'A'
+			}
+		}
+		if got := tailFoldASCII([]byte("prefix"), b); string(got) != "prefix"+string(want) {
+			t.Errorf("tailFoldASCII(%q) = %q; want %q", b, got[6:], want)
+		}
+	}
+}
+
+func TestTailIndexAt(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	for range 2000 {
+		s := make([]byte, rng.IntN(60))
+		for i := range s {
+			s[i] = "abc"[rng.IntN(3)]
+		}
+		sep := make([]byte, 1+rng.IntN(4))
+		for i := range sep {
+			sep[i] = "abc"[rng.IntN(3)]
+		}
+		anchor := rng.IntN(len(sep))
+		if got, want := tailIndexAt(s, sep, anchor), bytes.Index(s, sep); got != want {
+			t.Fatalf("tailIndexAt(%q, %q, %d) = %d; want %d", s, sep, anchor, got, want)
+		}
+	}
 }

@@ -2,10 +2,7 @@ package manager
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -20,13 +17,16 @@ import (
 // the technique of Jenkins' ProcessTreeKiller.
 const MarkerEnv = "SANASEND_SERVICE"
 
-// procEntry is one row of a process-table snapshot.
-type procEntry struct {
+// procRow is one row of a process-table snapshot.
+type procRow struct {
 	pid, ppid, pgid int32
 	created         time.Time
+	zombie          bool
 	marker          string // value of MarkerEnv, "" when absent or unreadable
-	p               *process.Process
 }
+
+// procEntry is a live process of a snapshot.
+type procEntry = procRow
 
 // procTable is one scan of the host's process table: enough to find a
 // service's processes without a recursive walk (a PPID map, not a walk of
@@ -39,34 +39,25 @@ type procTable struct {
 }
 
 // scanProcesses reads the process table once. Processes that vanish during
-// the scan are skipped.
+// the scan, and zombies (exited, waiting to be reaped: nothing to stop),
+// are left out.
 func scanProcesses(ctx context.Context) (*procTable, error) {
-	pids, err := process.PidsWithContext(ctx)
+	rows, err := listProcs(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list processes: %w", err)
+		return nil, err
 	}
 	t := &procTable{
-		byPID:    make(map[int32]*procEntry, len(pids)),
-		children: make(map[int32][]int32, len(pids)),
+		byPID:    make(map[int32]*procEntry, len(rows)),
+		children: make(map[int32][]int32, len(rows)),
 		self:     make(map[int32]bool),
 	}
-	for _, pid := range pids {
-		if pid <= 1 {
+	for i := range rows {
+		e := &rows[i]
+		if e.zombie {
 			continue
 		}
-		p, err := process.NewProcessWithContext(ctx, pid)
-		if err != nil {
-			continue
-		}
-		ppid, err := p.PpidWithContext(ctx)
-		if err != nil {
-			continue
-		}
-		ms, _ := p.CreateTimeWithContext(ctx)
-		e := &procEntry{pid: pid, ppid: ppid, pgid: getpgid(pid), created: time.UnixMilli(ms), p: p}
-		e.marker = readMarker(ctx, p)
-		t.byPID[pid] = e
-		t.children[ppid] = append(t.children[ppid], pid)
+		t.byPID[e.pid] = e
+		t.children[e.ppid] = append(t.children[e.ppid], e.pid)
 	}
 	// The bot's own ancestry is excluded from every service, whatever its
 	// environment says: a bot started from a shell that happens to carry the
@@ -81,30 +72,6 @@ func scanProcesses(ctx context.Context) (*procTable, error) {
 	}
 	t.selfPGID = getpgid(int32(os.Getpid()))
 	return t, nil
-}
-
-func readMarker(ctx context.Context, p *process.Process) string {
-	env, err := p.EnvironWithContext(ctx)
-	if err != nil {
-		return ""
-	}
-	prefix := MarkerEnv + "="
-	for _, kv := range env {
-		if strings.HasPrefix(kv, prefix) {
-			return kv[len(prefix):]
-		}
-	}
-	return ""
-}
-
-// alive reports whether pid is in the table with the given start time. A
-// zero start time matches any.
-func (t *procTable) alive(pid int32, created time.Time) bool {
-	e, ok := t.byPID[pid]
-	if !ok {
-		return false
-	}
-	return created.IsZero() || e.created.Equal(created)
 }
 
 // serviceMembers returns the processes that belong to the service whose
@@ -156,26 +123,19 @@ func (t *procTable) serviceMembers(key string, extra ...int32) map[int32]string 
 // processInfo fills the details shown by ps and the status card.
 func processInfo(ctx context.Context, e *procEntry, why string) Process {
 	pr := Process{PID: e.pid, PPID: e.ppid, PGID: e.pgid, Started: e.created, Why: why}
-	if cpu, err := e.p.CPUPercentWithContext(ctx); err == nil {
-		pr.CPUPercent = cpu
-	}
-	if mem, err := e.p.MemoryInfoWithContext(ctx); err == nil {
-		pr.RSS = mem.RSS
-	}
-	if cmd, err := e.p.CmdlineWithContext(ctx); err == nil {
-		pr.Command = capString(cmd, 300)
-	}
+	processDetails(ctx, &pr)
 	return pr
 }
 
-// isZombie reports whether the process has exited and waits to be reaped: it
-// holds no resources and cannot be signalled away, so it counts as gone.
-func isZombie(ctx context.Context, p *process.Process) bool {
-	st, err := p.StatusWithContext(ctx)
-	if err != nil {
-		return errors.Is(err, process.ErrorProcessNotRunning)
+// processAlive reports whether pid runs and is the process that started at
+// created (a reused PID is another process), not counting zombies. A zero
+// created matches any start time.
+func processAlive(ctx context.Context, pid int32, created time.Time) bool {
+	started, zombie, ok := procState(ctx, pid)
+	if !ok || zombie {
+		return false
 	}
-	return slices.Contains(st, process.Zombie)
+	return created.IsZero() || started.Equal(created)
 }
 
 func capString(s string, n int) string {
@@ -190,3 +150,13 @@ func capString(s string, n int) string {
 }
 
 func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// cmdlineOf returns a process's argv.
+func cmdlineOf(ctx context.Context, pid int32) ([]string, error) {
+	process.EnableBootTimeCache(true)
+	p, err := process.NewProcessWithContext(ctx, pid)
+	if err != nil {
+		return nil, err
+	}
+	return p.CmdlineSliceWithContext(ctx)
+}

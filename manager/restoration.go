@@ -154,6 +154,9 @@ func (r Restoration) sessionsWhere(keep func(SessionOutcome) bool) []SessionOutc
 // "4 found: 3 restored (2 ready, 1 needs a QR scan), 1 failed".
 func (r Restoration) Summary() string {
 	if r.Error != "" {
+		if len(r.Sessions) > 0 {
+			return fmt.Sprintf("restoration failed: %s (after %d restored, %d failed)", r.Error, r.Restored, r.Failed)
+		}
 		return "restoration failed: " + r.Error
 	}
 	if r.Found < 0 && len(r.Sessions) == 0 && !r.Complete && r.Total < 0 {

@@ -14,16 +14,16 @@ import (
 )
 
 // at parses "2006-01-02 15:04:05" in local time, as the service writes it.
-func at(t *testing.T, s string) time.Time {
+func restAt(t *testing.T, s string) time.Time {
 	t.Helper()
 	tm, err := time.ParseInLocation("2006-01-02 15:04:05", s, time.Local)
 	if err != nil {
-		t.Fatalf("at(%q): %v", s, err)
+		t.Fatalf("restAt(%q): %v", s, err)
 	}
 	return tm
 }
 
-func fmtTime(t time.Time) string {
+func restFmtTime(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
@@ -34,11 +34,11 @@ func fmtTime(t time.Time) string {
 // comparison shows what differs.
 func dumpRestoration(r Restoration) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "ServiceStarted=%s StartedAt=%s Found=%d\n", fmtTime(r.ServiceStarted), fmtTime(r.StartedAt), r.Found)
-	fmt.Fprintf(&b, "Complete=%v Restored=%d Failed=%d Total=%d CompletedAt=%s\n", r.Complete, r.Restored, r.Failed, r.Total, fmtTime(r.CompletedAt))
+	fmt.Fprintf(&b, "ServiceStarted=%s StartedAt=%s Found=%d\n", restFmtTime(r.ServiceStarted), restFmtTime(r.StartedAt), r.Found)
+	fmt.Fprintf(&b, "Complete=%v Restored=%d Failed=%d Total=%d CompletedAt=%s\n", r.Complete, r.Restored, r.Failed, r.Total, restFmtTime(r.CompletedAt))
 	fmt.Fprintf(&b, "Error=%q Truncated=%v\n", r.Error, r.Truncated)
 	for _, o := range r.Sessions {
-		fmt.Fprintf(&b, "  %s instance=%q %s cause=%q connection=%q at=%s\n", o.ID, o.Instance, o.Result, o.Cause, o.Connection, fmtTime(o.At))
+		fmt.Fprintf(&b, "  %s instance=%q %s cause=%q connection=%q at=%s\n", o.ID, o.Instance, o.Result, o.Cause, o.Connection, restFmtTime(o.At))
 	}
 	return b.String()
 }
@@ -58,7 +58,7 @@ type restorationFixture struct {
 }
 
 func restorationFixtures(t *testing.T) []restorationFixture {
-	day := func(s string) time.Time { return at(t, "2026-11-28 "+s) }
+	day := func(s string) time.Time { return restAt(t, "2026-11-28 "+s) }
 	completeSessions := []SessionOutcome{
 		{ID: "user_12_instance_main", Instance: "main", Result: SessionRestored, Connection: ConnectionReady, At: day("14:10:04")},
 		{ID: "user_31_instance_sales", Instance: "sales", Result: SessionFailed, Cause: "undefined", At: day("14:10:34")},
@@ -92,8 +92,8 @@ func restorationFixtures(t *testing.T) []restorationFixture {
 		{
 			name: "django_down",
 			want: Restoration{
-				ServiceStarted: at(t, "2026-11-29 09:00:01"), StartedAt: at(t, "2026-11-29 09:00:06"), Found: -1,
-				Total: 0, Error: "connect ECONNREFUSED 127.0.0.1:8000", CompletedAt: at(t, "2026-11-29 09:00:06"),
+				ServiceStarted: restAt(t, "2026-11-29 09:00:01"), StartedAt: restAt(t, "2026-11-29 09:00:06"), Found: -1,
+				Total: 0, Error: "connect ECONNREFUSED 127.0.0.1:8000", CompletedAt: restAt(t, "2026-11-29 09:00:06"),
 			},
 			wantOK:      true,
 			wantSummary: "restoration failed: connect ECONNREFUSED 127.0.0.1:8000",
@@ -162,7 +162,7 @@ func TestLastRestorationChunkSizes(t *testing.T) {
 	}
 }
 
-func readFixture(t *testing.T, name string) []byte {
+func restReadFixture(t *testing.T, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "restoration", name))
 	if err != nil {
@@ -171,7 +171,7 @@ func readFixture(t *testing.T, name string) []byte {
 	return b
 }
 
-func writeTemp(t *testing.T, data []byte) string {
+func restWriteTemp(t *testing.T, data []byte) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "combined.log")
 	if err := os.WriteFile(path, data, 0o600); err != nil {
@@ -184,7 +184,7 @@ func writeTemp(t *testing.T, data []byte) string {
 // must not break the reading.
 func TestLastRestorationLongLines(t *testing.T) {
 	fx := restorationFixtures(t)[0] // complete
-	src := readFixture(t, "complete.json.log")
+	src := restReadFixture(t, "complete.json.log")
 	big := func(n int) []byte {
 		stack := "Error: unhandled rejection\\n" + strings.Repeat("    at Object.<anonymous> (/srv/sanasend/whatsapp-service/src/x.js:1:2)\\n", n/70)
 		return []byte(`{"level":"error","message":"Unhandled rejection","service":"whatsapp-service","stack":"` + stack + `","timestamp":"2026-11-28 14:10:40"}` + "\n")
@@ -197,7 +197,7 @@ func TestLastRestorationLongLines(t *testing.T) {
 		}
 		out = append(out, line...)
 	}
-	path := writeTemp(t, out)
+	path := restWriteTemp(t, out)
 	got, ok, err := LastRestoration(path)
 	if err != nil || !ok {
 		t.Fatalf("LastRestoration = ok %v, err %v; want ok", ok, err)
@@ -207,7 +207,7 @@ func TestLastRestorationLongLines(t *testing.T) {
 	// A long line that is itself a restoration line is read whole.
 	stack := strings.Repeat("    at f (/srv/x.js:1:2)\\n", 200<<10/25)
 	line := `{"level":"error","message":"✗ Error restoring session user_1_instance_a: Evaluation failed: boom","stack":"Error: Evaluation failed: boom\n` + stack + `","timestamp":"2026-11-28 14:10:40"}` + "\n"
-	path = writeTemp(t, []byte("2026-11-28 14:10:00 info: Starting session restoration...\n"+line))
+	path = restWriteTemp(t, []byte("2026-11-28 14:10:00 info: Starting session restoration...\n"+line))
 	got, ok, err = LastRestoration(path)
 	if err != nil || !ok || len(got.Sessions) != 1 || got.Sessions[0].Cause != "Evaluation failed: boom" {
 		t.Fatalf("LastRestoration(200 KiB error line) = %s, %v, %v; want user_1_instance_a with its cause", dumpRestoration(got), ok, err)
@@ -215,7 +215,7 @@ func TestLastRestorationLongLines(t *testing.T) {
 }
 
 func TestLastRestorationCap(t *testing.T) {
-	src := readFixture(t, "complete.json.log")
+	src := restReadFixture(t, "complete.json.log")
 	health := []byte(`{"level":"info","message":"GET /health","service":"whatsapp-service","timestamp":"2026-11-28 15:00:00"}` + "\n")
 
 	// The block is more than maxBack from the end, with only health polls after it.
@@ -223,7 +223,7 @@ func TestLastRestorationCap(t *testing.T) {
 	for range 2000 {
 		data = append(data, health...)
 	}
-	path := writeTemp(t, data)
+	path := restWriteTemp(t, data)
 	if got, ok, err := lastRestoration(path, 4096, 64<<10); err != nil || ok {
 		t.Errorf("lastRestoration(block beyond the cap) = %s, %v, %v; want ok=false, no error", dumpRestoration(got), ok, err)
 	}
@@ -235,7 +235,7 @@ func TestLastRestorationCap(t *testing.T) {
 	// The cap cuts the block: what is within it comes back as Truncated.
 	i := bytes.Index(src, []byte("Restoring session: user_9_instance_ops"))
 	i = bytes.LastIndexByte(src[:i], '\n') + 1
-	path = writeTemp(t, src)
+	path = restWriteTemp(t, src)
 	got, ok, err := lastRestoration(path, 100, int64(len(src)-i))
 	if err != nil || !ok {
 		t.Fatalf("lastRestoration(cut block) = ok %v, err %v; want ok", ok, err)
@@ -251,7 +251,7 @@ func TestLastRestorationNoBlock(t *testing.T) {
 		"2026-11-28 14:00:00 info: GET /health\n",
 		`{"level":"info","message":"Client user_1_instance_a is ready","timestamp":"2026-11-28 14:00:00"}` + "\n",
 	} {
-		got, ok, err := LastRestoration(writeTemp(t, []byte(data)))
+		got, ok, err := LastRestoration(restWriteTemp(t, []byte(data)))
 		if err != nil || ok {
 			t.Errorf("LastRestoration(%q) = %s, %v, %v; want ok=false, no error", data, dumpRestoration(got), ok, err)
 		}
@@ -277,10 +277,10 @@ func TestLastRestorationKeepsServiceStart(t *testing.T) {
 	b.WriteString("2026-11-28 14:00:05 info: Starting session restoration...\n")
 	b.WriteString("2026-11-28 14:00:05 info: Found 0 sessions to restore\n")
 	b.WriteString("2026-11-28 14:00:05 info: Session restoration complete: 0 restored, 0 failed\n")
-	got, ok, err := lastRestoration(writeTemp(t, []byte(b.String())), 512, restorationMaxBack)
+	got, ok, err := lastRestoration(restWriteTemp(t, []byte(b.String())), 512, restorationMaxBack)
 	want := Restoration{
-		ServiceStarted: at(t, "2026-11-28 14:00:00"), StartedAt: at(t, "2026-11-28 14:00:05"),
-		Found: 0, Complete: true, Total: -1, CompletedAt: at(t, "2026-11-28 14:00:05"),
+		ServiceStarted: restAt(t, "2026-11-28 14:00:00"), StartedAt: restAt(t, "2026-11-28 14:00:05"),
+		Found: 0, Complete: true, Total: -1, CompletedAt: restAt(t, "2026-11-28 14:00:05"),
 	}
 	if err != nil || !ok {
 		t.Fatalf("lastRestoration = ok %v, err %v", ok, err)
@@ -292,7 +292,7 @@ func TestLastRestorationKeepsServiceStart(t *testing.T) {
 }
 
 func TestRestorationParser(t *testing.T) {
-	ts := func(s string) time.Time { return at(t, "2026-11-28 "+s) }
+	ts := func(s string) time.Time { return restAt(t, "2026-11-28 "+s) }
 	tests := []struct {
 		name  string
 		lines []string
@@ -514,6 +514,7 @@ func TestRestorationSummary(t *testing.T) {
 		{Restoration{Found: -1, Total: -1, StartedAt: time.Unix(1, 0)}, "restoration started, no sessions found yet"},
 		{Restoration{Found: 0, Total: -1}, "0 found: nothing to restore"},
 		{Restoration{Found: -1, Total: 0, Error: "boom"}, "restoration failed: boom"},
+		{Restoration{Found: 3, Total: -1, Error: "boom", Restored: 1, Sessions: []SessionOutcome{s("a", SessionRestored, "")}}, "restoration failed: boom (after 1 restored, 0 failed)"},
 		{
 			Restoration{Found: 4, Total: 4, Complete: true, Restored: 3, Failed: 1, Sessions: []SessionOutcome{
 				s("a", SessionRestored, ConnectionReady), s("b", SessionRestored, ConnectionReady),
@@ -599,15 +600,19 @@ func TestSessionOutcomeLikelyCause(t *testing.T) {
 	}
 }
 
+// Seeds are kept short: the fuzzer minimizes every new input, and that is
+// slow on inputs of several KiB.
 func FuzzRestorationFeed(f *testing.F) {
-	for _, name := range []string{"complete.json.log", "django_down.text.log", "truncated.json.log"} {
-		b, err := os.ReadFile(filepath.Join("testdata", "restoration", name))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(string(b))
+	for _, seed := range []string{
+		"WhatsApp Service running on port 3000\nInitiating session restoration...\nStarting session restoration...\nFound 2 sessions to restore",
+		"Restoring session: a (x)\n✓ Session restored: a\nClient a is ready\nQR code generated for session a",
+		"✗ Failed to restore session b: undefined\n✗ Error restoring session c: boom\nSession restoration complete: 1 restored, 2 failed",
+		`{"failed":1,"level":"info","message":"Session restoration result:","restored":2,"total":3}`,
+		`{"0":"x","level":"error","message":"Failed to restore sessions:","stack":"Error: x"}` + "\nSession restoration result: {\"error\":\"x\"}",
+		"2026-11-28 14:09:58 info: Found 1 session to restore\nClient is ready\nâœ— Error restoring session",
+	} {
+		f.Add(seed)
 	}
-	f.Add("Client is ready\nâœ— Error restoring session\nSession restoration result: {\"total\":")
 	f.Fuzz(func(t *testing.T, data string) {
 		p := NewRestorationParser()
 		for _, l := range strings.Split(data, "\n") {

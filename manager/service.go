@@ -295,7 +295,7 @@ func (s *Service) findUnrecordedRoot(ctx context.Context, tab *procTable) *procE
 		if parent, ok := tab.byPID[e.ppid]; ok && strings.HasPrefix(parent.marker, prefix) {
 			continue
 		}
-		cmd, err := e.p.CmdlineSliceWithContext(ctx)
+		cmd, err := cmdlineOf(ctx, e.pid)
 		if err != nil || !commandMatches(cmd, s.cfg.Start) {
 			continue
 		}

@@ -15,10 +15,10 @@ import (
 	"time"
 )
 
-const testHost = "build-host"
+const authTestHost = "build-host"
 
-// testAlive is a real process check: signal 0.
-func testAlive(pid int) bool {
+// authTestAlive is a real process check: signal 0.
+func authTestAlive(pid int) bool {
 	p, err := os.FindProcess(pid)
 	if err != nil {
 		return false
@@ -28,10 +28,10 @@ func testAlive(pid int) bool {
 }
 
 // deadPID finds a pid that no process has.
-func deadPID(t *testing.T) int {
+func authDeadPID(t *testing.T) int {
 	t.Helper()
 	for pid := 999_999; pid > 1000; pid-- {
-		if !testAlive(pid) {
+		if !authTestAlive(pid) {
 			return pid
 		}
 	}
@@ -39,14 +39,14 @@ func deadPID(t *testing.T) int {
 	return 0
 }
 
-func skipNoSymlinks(t *testing.T) {
+func authSkipNoSymlinks(t *testing.T) {
 	t.Helper()
 	if runtime.GOOS == "windows" {
 		t.Skip("Chromium singleton symlinks are a POSIX thing")
 	}
 }
 
-func mkdirs(t *testing.T, paths ...string) {
+func authMkdirs(t *testing.T, paths ...string) {
 	t.Helper()
 	for _, p := range paths {
 		if err := os.MkdirAll(p, 0o755); err != nil {
@@ -55,15 +55,15 @@ func mkdirs(t *testing.T, paths ...string) {
 	}
 }
 
-func writeFile(t *testing.T, path string, size int) {
+func authWriteFile(t *testing.T, path string, size int) {
 	t.Helper()
-	mkdirs(t, filepath.Dir(path))
+	authMkdirs(t, filepath.Dir(path))
 	if err := os.WriteFile(path, []byte(strings.Repeat("x", size)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func symlink(t *testing.T, target, path string) {
+func authSymlink(t *testing.T, target, path string) {
 	t.Helper()
 	if err := os.Symlink(target, path); err != nil {
 		t.Fatal(err)
@@ -79,72 +79,72 @@ type authFixture struct {
 // makeAuthDirs lays out an auth dir with one session per case.
 func makeAuthDirs(t *testing.T) authFixture {
 	t.Helper()
-	skipNoSymlinks(t)
-	fx := authFixture{root: filepath.Join(t.TempDir(), ".wwebjs_auth"), live: os.Getpid(), dead: deadPID(t)}
+	authSkipNoSymlinks(t)
+	fx := authFixture{root: filepath.Join(t.TempDir(), ".wwebjs_auth"), live: os.Getpid(), dead: authDeadPID(t)}
 	s := func(name string) string { return filepath.Join(fx.root, name) }
 	old := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 	newest := time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC)
 
 	// A Chromium running now holds this one.
 	d := s("session-user_1_instance_live")
-	writeFile(t, filepath.Join(d, "Default", "Preferences"), 100)
-	writeFile(t, filepath.Join(d, "Default", "Cookies"), 200)
-	symlink(t, fmt.Sprintf("%s-%d", testHost, fx.live), filepath.Join(d, "SingletonLock"))
-	symlink(t, "/tmp/.org.chromium.Chromium.live01/SingletonSocket", filepath.Join(d, "SingletonSocket"))
-	symlink(t, "1111111111", filepath.Join(d, "SingletonCookie"))
+	authWriteFile(t, filepath.Join(d, "Default", "Preferences"), 100)
+	authWriteFile(t, filepath.Join(d, "Default", "Cookies"), 200)
+	authSymlink(t, fmt.Sprintf("%s-%d", authTestHost, fx.live), filepath.Join(d, "SingletonLock"))
+	authSymlink(t, "/tmp/.org.chromium.Chromium.live01/SingletonSocket", filepath.Join(d, "SingletonSocket"))
+	authSymlink(t, "1111111111", filepath.Join(d, "SingletonCookie"))
 
 	// Left behind by a Chromium that was killed.
 	d = s("session-user_2_instance_dead")
-	writeFile(t, filepath.Join(d, "Default", "Preferences"), 10)
-	symlink(t, fmt.Sprintf("%s-%d", testHost, fx.dead), filepath.Join(d, "SingletonLock"))
-	symlink(t, "/tmp/.org.chromium.Chromium.dead02/SingletonSocket", filepath.Join(d, "SingletonSocket"))
-	symlink(t, "2222222222", filepath.Join(d, "SingletonCookie"))
-	mustChtimes(t, filepath.Join(d, "Default", "Preferences"), newest)
+	authWriteFile(t, filepath.Join(d, "Default", "Preferences"), 10)
+	authSymlink(t, fmt.Sprintf("%s-%d", authTestHost, fx.dead), filepath.Join(d, "SingletonLock"))
+	authSymlink(t, "/tmp/.org.chromium.Chromium.dead02/SingletonSocket", filepath.Join(d, "SingletonSocket"))
+	authSymlink(t, "2222222222", filepath.Join(d, "SingletonCookie"))
+	authChtimes(t, filepath.Join(d, "Default", "Preferences"), newest)
 
 	// The old guide's naming; taken on another host (a container renamed).
 	d = s("session_user_3_instance_other")
-	writeFile(t, filepath.Join(d, "Default", "Local State"), 5)
-	symlink(t, fmt.Sprintf("other-host-%d", fx.live), filepath.Join(d, "SingletonLock"))
-	symlink(t, "3333333333", filepath.Join(d, "SingletonCookie"))
+	authWriteFile(t, filepath.Join(d, "Default", "Local State"), 5)
+	authSymlink(t, fmt.Sprintf("other-host-%d", fx.live), filepath.Join(d, "SingletonLock"))
+	authSymlink(t, "3333333333", filepath.Join(d, "SingletonCookie"))
 
 	// A regular file named SingletonLock: never touched, nor its companion.
 	d = s("session-user_4_instance_file")
-	writeFile(t, filepath.Join(d, "Default", "Preferences"), 1)
-	writeFile(t, filepath.Join(d, "SingletonLock"), 12)
-	symlink(t, "/tmp/.org.chromium.Chromium.file04/SingletonSocket", filepath.Join(d, "SingletonSocket"))
+	authWriteFile(t, filepath.Join(d, "Default", "Preferences"), 1)
+	authWriteFile(t, filepath.Join(d, "SingletonLock"), 12)
+	authSymlink(t, "/tmp/.org.chromium.Chromium.file04/SingletonSocket", filepath.Join(d, "SingletonSocket"))
 
 	// Empty: nothing to restore from.
-	mkdirs(t, s("session-user_5_instance_empty"))
-	mustChtimes(t, s("session-user_5_instance_empty"), old)
+	authMkdirs(t, s("session-user_5_instance_empty"))
+	authChtimes(t, s("session-user_5_instance_empty"), old)
 
 	// A socket without a lock: harmless, left alone.
 	d = s("session-user_6_instance_orphan")
-	mkdirs(t, filepath.Join(d, "Default"))
-	symlink(t, "/tmp/.org.chromium.Chromium.orph06/SingletonSocket", filepath.Join(d, "SingletonSocket"))
+	authMkdirs(t, filepath.Join(d, "Default"))
+	authSymlink(t, "/tmp/.org.chromium.Chromium.orph06/SingletonSocket", filepath.Join(d, "SingletonSocket"))
 
 	// A lock whose target is not <host>-<pid>.
 	d = s("session-user_7_instance_garbage")
-	writeFile(t, filepath.Join(d, "Default", "x"), 1)
-	symlink(t, "garbage", filepath.Join(d, "SingletonLock"))
+	authWriteFile(t, filepath.Join(d, "Default", "x"), 1)
+	authSymlink(t, "garbage", filepath.Join(d, "SingletonLock"))
 
 	// A symlink inside a profile is not followed.
 	outside := filepath.Join(t.TempDir(), "outside")
-	writeFile(t, filepath.Join(outside, "big"), 5000)
-	symlink(t, outside, filepath.Join(s("session-user_1_instance_live"), "Default", "link"))
+	authWriteFile(t, filepath.Join(outside, "big"), 5000)
+	authSymlink(t, outside, filepath.Join(s("session-user_1_instance_live"), "Default", "link"))
 
 	// Not session dirs.
-	mkdirs(t, s("not-a-session"), s("session-"), s("session"))
-	writeFile(t, s("session-file"), 3)
-	symlink(t, s("session-user_1_instance_live"), s("session-user_8_instance_link"))
+	authMkdirs(t, s("not-a-session"), s("session-"), s("session"))
+	authWriteFile(t, s("session-file"), 3)
+	authSymlink(t, s("session-user_1_instance_live"), s("session-user_8_instance_link"))
 
 	for _, name := range []string{"session-user_1_instance_live", "session-user_2_instance_dead"} {
-		mustChtimes(t, filepath.Join(fx.root, name), old)
-		mustChtimes(t, filepath.Join(fx.root, name, "Default"), old)
+		authChtimes(t, filepath.Join(fx.root, name), old)
+		authChtimes(t, filepath.Join(fx.root, name, "Default"), old)
 	}
 	return fx
 }
 
-func mustChtimes(t *testing.T, path string, tm time.Time) {
+func authChtimes(t *testing.T, path string, tm time.Time) {
 	t.Helper()
 	if err := os.Chtimes(path, tm, tm); err != nil {
 		t.Fatal(err)
@@ -153,7 +153,7 @@ func mustChtimes(t *testing.T, path string, tm time.Time) {
 
 func TestScanAuthDirs(t *testing.T) {
 	fx := makeAuthDirs(t)
-	dirs, err := ScanAuthDirs(fx.root, testHost, testAlive)
+	dirs, err := ScanAuthDirs(fx.root, authTestHost, authTestAlive)
 	if err != nil {
 		t.Fatalf("ScanAuthDirs: %v", err)
 	}
@@ -175,15 +175,15 @@ func TestScanAuthDirs(t *testing.T) {
 	live, dead := fx.live, fx.dead
 	want := []dirWant{
 		{ID: "user_1_instance_live", Name: "session-user_1_instance_live", Files: 2, Size: 300, Profile: true, Locks: []lockWant{
-			{"SingletonLock", fmt.Sprintf("%s-%d", testHost, live), testHost, live, false, fmt.Sprintf("held by pid %d, which is running", live)},
-			{"SingletonSocket", "/tmp/.org.chromium.Chromium.live01/SingletonSocket", testHost, live, false, "its SingletonLock is not stale"},
-			{"SingletonCookie", "1111111111", testHost, live, false, "its SingletonLock is not stale"},
+			{"SingletonLock", fmt.Sprintf("%s-%d", authTestHost, live), authTestHost, live, false, fmt.Sprintf("held by pid %d, which is running", live)},
+			{"SingletonSocket", "/tmp/.org.chromium.Chromium.live01/SingletonSocket", authTestHost, live, false, "its SingletonLock is not stale"},
+			{"SingletonCookie", "1111111111", authTestHost, live, false, "its SingletonLock is not stale"},
 		}},
 		{ID: "user_2_instance_dead", Name: "session-user_2_instance_dead", Files: 1, Size: 10, Profile: true,
 			WantModTime: time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC), Locks: []lockWant{
-				{"SingletonLock", fmt.Sprintf("%s-%d", testHost, dead), testHost, dead, true, fmt.Sprintf("pid %d is not running", dead)},
-				{"SingletonSocket", "/tmp/.org.chromium.Chromium.dead02/SingletonSocket", testHost, dead, true, fmt.Sprintf("its SingletonLock is stale: pid %d is not running", dead)},
-				{"SingletonCookie", "2222222222", testHost, dead, true, fmt.Sprintf("its SingletonLock is stale: pid %d is not running", dead)},
+				{"SingletonLock", fmt.Sprintf("%s-%d", authTestHost, dead), authTestHost, dead, true, fmt.Sprintf("pid %d is not running", dead)},
+				{"SingletonSocket", "/tmp/.org.chromium.Chromium.dead02/SingletonSocket", authTestHost, dead, true, fmt.Sprintf("its SingletonLock is stale: pid %d is not running", dead)},
+				{"SingletonCookie", "2222222222", authTestHost, dead, true, fmt.Sprintf("its SingletonLock is stale: pid %d is not running", dead)},
 			}},
 		{ID: "user_3_instance_other", Name: "session_user_3_instance_other", Files: 1, Size: 5, Profile: true, Locks: []lockWant{
 			{"SingletonLock", fmt.Sprintf("other-host-%d", live), "other-host", live, true, "held by host other-host"},
@@ -235,12 +235,12 @@ func TestScanAuthDirs(t *testing.T) {
 
 func TestRemoveStaleLocks(t *testing.T) {
 	fx := makeAuthDirs(t)
-	dirs, err := ScanAuthDirs(fx.root, testHost, testAlive)
+	dirs, err := ScanAuthDirs(fx.root, authTestHost, authTestAlive)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Everything under the auth dir before, by path and kind.
-	before := listTree(t, fx.root)
+	before := authListTree(t, fx.root)
 
 	removed, err := RemoveStaleLocks(dirs)
 	if err != nil {
@@ -258,7 +258,7 @@ func TestRemoveStaleLocks(t *testing.T) {
 		t.Errorf("RemoveStaleLocks removed\n%q\nwant\n%q", removed, want)
 	}
 	// Exactly those are gone; everything else is as it was.
-	after := listTree(t, fx.root)
+	after := authListTree(t, fx.root)
 	for path, kind := range before {
 		_, gone := after[path]
 		gone = !gone
@@ -281,7 +281,7 @@ func TestRemoveStaleLocks(t *testing.T) {
 }
 
 // listTree maps every path under root (symlinks not followed) to its kind.
-func listTree(t *testing.T, root string) map[string]string {
+func authListTree(t *testing.T, root string) map[string]string {
 	t.Helper()
 	out := make(map[string]string)
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
@@ -310,7 +310,7 @@ func listTree(t *testing.T, root string) map[string]string {
 // companions of that dir.
 func TestRemoveStaleLocksRechecks(t *testing.T) {
 	fx := makeAuthDirs(t)
-	dirs, err := ScanAuthDirs(fx.root, testHost, testAlive)
+	dirs, err := ScanAuthDirs(fx.root, authTestHost, authTestAlive)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,19 +319,19 @@ func TestRemoveStaleLocksRechecks(t *testing.T) {
 	if err := os.Remove(retaken); err != nil {
 		t.Fatal(err)
 	}
-	symlink(t, fmt.Sprintf("%s-%d", testHost, fx.live), retaken)
+	authSymlink(t, fmt.Sprintf("%s-%d", authTestHost, fx.live), retaken)
 	replaced := p("session_user_3_instance_other", "SingletonLock")
 	if err := os.Remove(replaced); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, replaced, 4)
-	before := listTree(t, fx.root)
+	authWriteFile(t, replaced, 4)
+	before := authListTree(t, fx.root)
 
 	removed, err := RemoveStaleLocks(dirs)
 	if err != nil || len(removed) != 0 {
 		t.Errorf("RemoveStaleLocks = %q, %v; want nothing removed, no error", removed, err)
 	}
-	if after := listTree(t, fx.root); !reflect.DeepEqual(after, before) {
+	if after := authListTree(t, fx.root); !reflect.DeepEqual(after, before) {
 		t.Errorf("the tree changed:\n%v\nwant\n%v", after, before)
 	}
 }
@@ -339,15 +339,15 @@ func TestRemoveStaleLocksRechecks(t *testing.T) {
 // A hand-made AuthDir cannot make it remove anything but a Singleton*
 // symlink at the top of its own dir.
 func TestRemoveStaleLocksRefuses(t *testing.T) {
-	skipNoSymlinks(t)
+	authSkipNoSymlinks(t)
 	root := t.TempDir()
 	dir := filepath.Join(root, "session-a")
-	mkdirs(t, filepath.Join(dir, "SingletonLock"), filepath.Join(root, "elsewhere")) // a directory named SingletonLock
-	symlink(t, "h-1", filepath.Join(root, "elsewhere", "SingletonLock"))
+	authMkdirs(t, filepath.Join(dir, "SingletonLock"), filepath.Join(root, "elsewhere")) // a directory named SingletonLock
+	authSymlink(t, "h-1", filepath.Join(root, "elsewhere", "SingletonLock"))
 	gone := filepath.Join(root, "session-b") // its lock is already gone
-	mkdirs(t, gone)
-	symlink(t, "x", filepath.Join(gone, "NotALock"))
-	before := listTree(t, root)
+	authMkdirs(t, gone)
+	authSymlink(t, "x", filepath.Join(gone, "NotALock"))
+	before := authListTree(t, root)
 	tests := []struct {
 		name    string
 		d       AuthDir
@@ -370,7 +370,7 @@ func TestRemoveStaleLocksRefuses(t *testing.T) {
 			t.Errorf("%s: RemoveStaleLocks = %q, %v; want nothing removed, error %v", tt.name, removed, err, tt.wantErr)
 		}
 	}
-	if after := listTree(t, root); !reflect.DeepEqual(after, before) {
+	if after := authListTree(t, root); !reflect.DeepEqual(after, before) {
 		t.Errorf("the tree changed:\n%v\nwant\n%v", after, before)
 	}
 }
@@ -379,9 +379,9 @@ func TestScanAuthDirsCap(t *testing.T) {
 	root := t.TempDir()
 	d := filepath.Join(root, "session-big")
 	for i := range 60 {
-		writeFile(t, filepath.Join(d, "Default", fmt.Sprintf("sub%d", i%3), fmt.Sprintf("f%d", i)), 10)
+		authWriteFile(t, filepath.Join(d, "Default", fmt.Sprintf("sub%d", i%3), fmt.Sprintf("f%d", i)), 10)
 	}
-	dirs, err := scanAuthDirs(root, testHost, testAlive, 25)
+	dirs, err := scanAuthDirs(root, authTestHost, authTestAlive, 25)
 	if err != nil || len(dirs) != 1 {
 		t.Fatalf("scanAuthDirs = %v, %v; want one dir", dirs, err)
 	}
@@ -390,7 +390,7 @@ func TestScanAuthDirsCap(t *testing.T) {
 		t.Errorf("capped scan = {Capped %v, Empty %v, Files %d, Size %d}; want Capped, not Empty, 0 < Files <= 25, Size = 10*Files",
 			got.Capped, got.Empty, got.Files, got.Size)
 	}
-	dirs, err = scanAuthDirs(root, testHost, testAlive, AuthDirMaxEntries)
+	dirs, err = scanAuthDirs(root, authTestHost, authTestAlive, AuthDirMaxEntries)
 	if err != nil || dirs[0].Capped || dirs[0].Files != 60 || dirs[0].Size != 600 {
 		t.Errorf("full scan = %+v, %v; want 60 files, 600 bytes, not capped", dirs[0], err)
 	}
@@ -398,18 +398,18 @@ func TestScanAuthDirsCap(t *testing.T) {
 
 func TestScanAuthDirsErrors(t *testing.T) {
 	root := t.TempDir()
-	if dirs, err := ScanAuthDirs(filepath.Join(root, "missing"), testHost, testAlive); !errors.Is(err, fs.ErrNotExist) || dirs != nil {
+	if dirs, err := ScanAuthDirs(filepath.Join(root, "missing"), authTestHost, authTestAlive); !errors.Is(err, fs.ErrNotExist) || dirs != nil {
 		t.Errorf("ScanAuthDirs(missing) = %v, %v; want nil, fs.ErrNotExist", dirs, err)
 	}
 	file := filepath.Join(root, "file")
-	writeFile(t, file, 1)
-	if _, err := ScanAuthDirs(file, testHost, testAlive); err == nil || errors.Is(err, fs.ErrNotExist) {
+	authWriteFile(t, file, 1)
+	if _, err := ScanAuthDirs(file, authTestHost, authTestAlive); err == nil || errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("ScanAuthDirs(file) error = %v; want a not-a-directory error", err)
 	}
-	if _, err := ScanAuthDirs(root, testHost, nil); err == nil {
+	if _, err := ScanAuthDirs(root, authTestHost, nil); err == nil {
 		t.Errorf("ScanAuthDirs(alive nil) error = nil; want an error")
 	}
-	if dirs, err := ScanAuthDirs(root, testHost, testAlive); err != nil || len(dirs) != 0 {
+	if dirs, err := ScanAuthDirs(root, authTestHost, authTestAlive); err != nil || len(dirs) != 0 {
 		t.Errorf("ScanAuthDirs(no sessions) = %v, %v; want none, no error", dirs, err)
 	}
 }
@@ -417,14 +417,14 @@ func TestScanAuthDirsErrors(t *testing.T) {
 // The configured auth dir may itself be a symlink; an unknown host name
 // makes no lock stale.
 func TestScanAuthDirsSymlinkedRootUnknownHost(t *testing.T) {
-	skipNoSymlinks(t)
+	authSkipNoSymlinks(t)
 	real := filepath.Join(t.TempDir(), "real")
 	d := filepath.Join(real, "session-a")
-	mkdirs(t, d)
-	symlink(t, fmt.Sprintf("%s-%d", testHost, deadPID(t)), filepath.Join(d, "SingletonLock"))
+	authMkdirs(t, d)
+	authSymlink(t, fmt.Sprintf("%s-%d", authTestHost, authDeadPID(t)), filepath.Join(d, "SingletonLock"))
 	link := filepath.Join(t.TempDir(), "auth")
-	symlink(t, real, link)
-	dirs, err := ScanAuthDirs(link, "", testAlive)
+	authSymlink(t, real, link)
+	dirs, err := ScanAuthDirs(link, "", authTestAlive)
 	if err != nil || len(dirs) != 1 || len(dirs[0].Locks) != 1 {
 		t.Fatalf("ScanAuthDirs(symlinked root) = %+v, %v; want one dir with one lock", dirs, err)
 	}

@@ -1,3 +1,5 @@
+//go:build !windows
+
 package manager
 
 import (
@@ -7,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,7 +23,7 @@ import (
 
 // standinDir copies the stand-in into a fresh directory, so every test has
 // its own logs and auth dirs.
-func standinDir(t *testing.T) string {
+func standinDir(t testing.TB) string {
 	t.Helper()
 	requireNode(t)
 	src, err := filepath.Abs("../examples/whatsapp-service")
@@ -59,11 +60,8 @@ func copyTree(src, dst string) error {
 	})
 }
 
-func requireNode(t *testing.T) {
+func requireNode(t testing.TB) {
 	t.Helper()
-	if runtime.GOOS == "windows" {
-		t.Skip("the stand-in's process tree is POSIX")
-	}
 	for _, bin := range []string{"node", "npm"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			t.Fatalf("%s is not on PATH: the tests run the real stand-in service (Node.js 20)", bin)
@@ -72,7 +70,7 @@ func requireNode(t *testing.T) {
 }
 
 // freeTCPPort returns a loopback port nobody listens on right now.
-func freeTCPPort(t *testing.T) int {
+func freeTCPPort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -85,7 +83,7 @@ func freeTCPPort(t *testing.T) int {
 // twoSessions makes the stand-in restore one session that works and one that
 // fails (whose browser outlives a graceful stop): the smallest tree that has
 // every kind of process, for tests that do not count sessions.
-func twoSessions(t *testing.T) map[string]string {
+func twoSessions(t testing.TB) map[string]string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "sessions.json")
 	data := `[{"session_id":"user_1_instance_main","instance_name":"main","restore":"ok","after":"ready"},` +
@@ -110,7 +108,7 @@ func with(a, b map[string]string) map[string]string {
 // testService is a Service on a private copy of the stand-in, with fast
 // timings. env adds knobs (FAKE_IGNORE_SIGTERM, ...). Cleanup stops it and
 // fails the test if any process of its tree is left.
-func testService(t *testing.T, env map[string]string, mutate ...func(*ServiceConfig)) *Service {
+func testService(t testing.TB, env map[string]string, mutate ...func(*ServiceConfig)) *Service {
 	t.Helper()
 	dir := standinDir(t)
 	cfg := testServiceConfig(t, dir, env)
@@ -120,7 +118,7 @@ func testService(t *testing.T, env map[string]string, mutate ...func(*ServiceCon
 	return newTestServiceFrom(t, cfg)
 }
 
-func testServiceConfig(t *testing.T, dir string, env map[string]string) ServiceConfig {
+func testServiceConfig(t testing.TB, dir string, env map[string]string) ServiceConfig {
 	t.Helper()
 	port := freeTCPPort(t)
 	// A short private TMPDIR: a killed fake Chromium leaves its socket dir
@@ -156,7 +154,7 @@ func testServiceConfig(t *testing.T, dir string, env map[string]string) ServiceC
 	}
 }
 
-func newTestServiceFrom(t *testing.T, cfg ServiceConfig) *Service {
+func newTestServiceFrom(t testing.TB, cfg ServiceConfig) *Service {
 	t.Helper()
 	s, err := NewService(cfg, Options{Logger: zerolog.New(zerolog.NewTestWriter(t)), LeftoverGrace: time.Second})
 	if err != nil {
@@ -168,7 +166,7 @@ func newTestServiceFrom(t *testing.T, cfg ServiceConfig) *Service {
 
 // cleanupService stops whatever is left of the service and fails the test
 // when a process carrying its marker survives.
-func cleanupService(t *testing.T, s *Service) {
+func cleanupService(t testing.TB, s *Service) {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := s.Stop(ctx, Actor{ID: "test-cleanup"}, nil); err != nil {
@@ -183,7 +181,7 @@ func cleanupService(t *testing.T, s *Service) {
 }
 
 // markedProcesses lists the live processes that carry the service's marker.
-func markedProcesses(t *testing.T, key string) []int32 {
+func markedProcesses(t testing.TB, key string) []int32 {
 	t.Helper()
 	tab, err := scanProcesses(context.Background())
 	if err != nil {
@@ -191,7 +189,7 @@ func markedProcesses(t *testing.T, key string) []int32 {
 	}
 	var out []int32
 	for pid, e := range tab.byPID {
-		if strings.HasPrefix(e.marker, key+"/") && !isZombie(context.Background(), e.p) {
+		if strings.HasPrefix(e.marker, key+"/") {
 			out = append(out, pid)
 		}
 	}
@@ -199,7 +197,7 @@ func markedProcesses(t *testing.T, key string) []int32 {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {

@@ -1,0 +1,411 @@
+// Command benchlogs measures manager.ReadLogTail against GNU tail on a large
+// winston log: each reader runs as its own process, several times, and the
+// median wall time and peak RSS are printed with their ratio to tail's.
+//
+//	go run ./internal/benchlogs [-dir DIR] [-runs N]
+//
+// The logs, $BENCH_DIR/combined.log (1 GiB) and combined-64m.log (64 MiB),
+// are written once and reused while their size is right; BENCH_DIR defaults
+// to ${TMPDIR:-/tmp}/sanasend-bench. Ours runs as this program re-executed
+// with a hidden first argument, writing the lines to stdout (/dev/null), as
+// tail does.
+//
+// It runs on Linux only: it needs GNU tail and ru_maxrss in KiB.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sanasend/sanasend-bot/manager"
+)
+
+// childArg, as the first argument, makes the program a reader measured by
+// its parent: childArg PATH LINES FILTER all|hidden, or childArg -noop.
+const childArg = "-benchlogs-child"
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == childArg {
+		if err := child(os.Args[2:], os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, "benchlogs child:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "benchlogs:", err)
+		os.Exit(1)
+	}
+}
+
+// child reads the tail of a log as "logs" would and writes the lines to
+// stdout, and a summary to stderr for the parent.
+func child(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 1 && args[0] == "-noop" {
+		return nil // start-up cost only
+	}
+	if len(args) != 4 {
+		return fmt.Errorf("want PATH LINES FILTER all|hidden, got %q", args)
+	}
+	n, err := strconv.Atoi(args[1])
+	if err != nil {
+		return err
+	}
+	res, err := manager.ReadLogTail(args[0], manager.LogQuery{Lines: n, Filter: args[2], IncludeHealth: args[3] == "all"})
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(stdout, 64<<10)
+	for _, l := range res.Lines {
+		w.WriteString(l)
+		w.WriteByte('\n')
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stderr, "%d %d %d %v %v\n", len(res.Lines), res.Cut, res.Scanned, res.Exhausted, res.ScanLimit)
+	return err
+}
+
+const (
+	bigSize   = 1 << 30
+	smallSize = 64 << 20
+	tailLines = 1000
+	filter    = "error"
+)
+
+func run(args []string, stdout io.Writer) error {
+	dir := os.Getenv("BENCH_DIR")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "sanasend-bench") // $TMPDIR or /tmp
+	}
+	fs := flag.NewFlagSet("benchlogs", flag.ContinueOnError)
+	fs.StringVar(&dir, "dir", dir, "where the logs are written and kept ($BENCH_DIR)")
+	runs := fs.Int("runs", 7, "measured runs of each reader (the median is shown)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if runtime.GOOS != "linux" {
+		return fmt.Errorf("runs on Linux only (GNU tail, ru_maxrss in KiB), not %s", runtime.GOOS)
+	}
+	if *runs < 1 {
+		return fmt.Errorf("-runs must be at least 1, got %d", *runs)
+	}
+	tail, err := exec.LookPath("tail")
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(stdout, "benchlogs: %s/%s, %d CPUs, %s; median of %d runs after one warm-up; page cache warm\n",
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), *runs)
+	type result struct {
+		name    string
+		size    int64
+		medians map[string]sample
+	}
+	var results []result
+	for _, f := range []struct {
+		name string
+		size int64
+	}{{"combined.log", bigSize}, {"combined-64m.log", smallSize}} {
+		path := filepath.Join(dir, f.name)
+		t0 := time.Now()
+		made, err := ensureLog(path, f.size)
+		if err != nil {
+			return err
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			return err
+		}
+		how := "reused"
+		if made {
+			how = fmt.Sprintf("generated in %.1fs", time.Since(t0).Seconds())
+		}
+		fmt.Fprintf(stdout, "\n%s: %d bytes (%s)\n", path, fi.Size(), how)
+
+		readers := []reader{
+			{"tail -n 1000 (reference)", []string{tail, "-n", strconv.Itoa(tailLines), path}},
+			{"ours: logs all 1000", []string{self, childArg, path, strconv.Itoa(tailLines), "", "all"}},
+			{"ours: logs 1000 (health hidden)", []string{self, childArg, path, strconv.Itoa(tailLines), "", "hidden"}},
+			{"ours: logs 1000 " + filter, []string{self, childArg, path, strconv.Itoa(tailLines), filter, "hidden"}},
+			{"ours: start-up only, no read", []string{self, childArg, "-noop"}},
+		}
+		if err := checkSameAsTail(readers[0].argv, readers[1].argv, stdout); err != nil {
+			return err
+		}
+		medians, err := measureAll(readers, *runs)
+		if err != nil {
+			return err
+		}
+		printTable(stdout, readers, medians)
+		results = append(results, result{f.name, fi.Size(), medians})
+	}
+
+	big, small := results[0].medians, results[1].medians
+	fmt.Fprintf(stdout, "\npeak RSS, 1 GiB file / 64 MiB file (1.00 = independent of file size):\n")
+	for _, name := range []string{"tail -n 1000 (reference)", "ours: logs all 1000", "ours: logs 1000 (health hidden)", "ours: logs 1000 " + filter} {
+		fmt.Fprintf(stdout, "  %-34s %6d KiB / %6d KiB = %.2f\n", name, big[name].rssKiB, small[name].rssKiB,
+			float64(big[name].rssKiB)/float64(small[name].rssKiB))
+	}
+	ratio := big["ours: logs all 1000"].wall.Seconds() / big["tail -n 1000 (reference)"].wall.Seconds()
+	verdict := "met"
+	if ratio > 1.5 {
+		verdict = "NOT met"
+	}
+	fmt.Fprintf(stdout, "goal \"logs all 1000\" within 1.5x tail's time on 1 GiB: %.2fx, %s\n", ratio, verdict)
+	return nil
+}
+
+type reader struct {
+	name string
+	argv []string
+}
+
+type sample struct {
+	wall   time.Duration
+	rssKiB int64
+	info   string // the child's summary: lines, cut, bytes scanned, exhausted, scan limit
+}
+
+// measureAll runs each reader once to warm up, then runs times, the readers
+// taking turns so that drift in the machine hits them alike. It returns the
+// median wall time and the median peak RSS of each.
+func measureAll(readers []reader, runs int) (map[string]sample, error) {
+	walls := map[string][]time.Duration{}
+	rss := map[string][]int64{}
+	info := map[string]string{}
+	for i := -1; i < runs; i++ {
+		for _, r := range readers {
+			s, err := measure(r.argv)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", r.name, err)
+			}
+			if i < 0 {
+				continue
+			}
+			walls[r.name] = append(walls[r.name], s.wall)
+			rss[r.name] = append(rss[r.name], s.rssKiB)
+			info[r.name] = s.info
+		}
+	}
+	med := map[string]sample{}
+	for _, r := range readers {
+		slices.Sort(walls[r.name])
+		slices.Sort(rss[r.name])
+		med[r.name] = sample{walls[r.name][runs/2], rss[r.name][runs/2], info[r.name]}
+	}
+	return med, nil
+}
+
+// measure runs argv with stdout on /dev/null and returns its wall time, its
+// peak RSS and what it wrote to stderr.
+func measure(argv []string) (sample, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	err := cmd.Run()
+	wall := time.Since(start)
+	if err != nil {
+		return sample{}, fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return sample{wall: wall, rssKiB: maxRSSKiB(cmd.ProcessState), info: strings.TrimSpace(stderr.String())}, nil
+}
+
+// maxRSSKiB is ru_maxrss of the process, in KiB on Linux. It goes through
+// reflect so that the program still compiles where syscall.Rusage has no
+// Maxrss (Windows), to say there that it runs on Linux only.
+func maxRSSKiB(ps *os.ProcessState) int64 {
+	v := reflect.ValueOf(ps.SysUsage())
+	if v.Kind() != reflect.Pointer || v.IsNil() {
+		return 0
+	}
+	f := v.Elem().FieldByName("Maxrss")
+	if !f.IsValid() || !f.CanInt() {
+		return 0
+	}
+	return f.Int()
+}
+
+func printTable(w io.Writer, readers []reader, med map[string]sample) {
+	ref := med[readers[0].name]
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "reader\ttime\tx tail\tpeak RSS\tx tail\tlines\tcut\tread\texhausted\tscan limit\t")
+	for _, r := range readers {
+		s := med[r.name]
+		cols := []string{"-", "-", "-", "-", "-"}
+		if f := strings.Fields(s.info); len(f) == 5 {
+			n, _ := strconv.ParseInt(f[2], 10, 64)
+			cols = []string{f[0], f[1], fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)), f[3], f[4]}
+		}
+		fmt.Fprintf(tw, "%s\t%.2f ms\t%.2f\t%d KiB\t%.2f\t%s\t\n", r.name,
+			float64(s.wall.Microseconds())/1000, s.wall.Seconds()/ref.wall.Seconds(),
+			s.rssKiB, float64(s.rssKiB)/float64(ref.rssKiB), strings.Join(cols, "\t"))
+	}
+	tw.Flush()
+}
+
+// checkSameAsTail runs tail and ours once with their output kept and checks
+// that ours is tail's, but for lines cut to MaxLineBytes.
+func checkSameAsTail(tailArgv, oursArgv []string, w io.Writer) error {
+	want, err := exec.Command(tailArgv[0], tailArgv[1:]...).Output()
+	if err != nil {
+		return fmt.Errorf("tail: %w", err)
+	}
+	got, err := exec.Command(oursArgv[0], oursArgv[1:]...).Output()
+	if err != nil {
+		return fmt.Errorf("ours: %w", err)
+	}
+	wantLines := strings.Split(strings.TrimSuffix(string(want), "\n"), "\n")
+	gotLines := strings.Split(strings.TrimSuffix(string(got), "\n"), "\n")
+	if len(gotLines) != len(wantLines) {
+		return fmt.Errorf("ours gave %d lines, tail %d", len(gotLines), len(wantLines))
+	}
+	cut := 0
+	for i, g := range gotLines {
+		if g == wantLines[i] {
+			continue
+		}
+		if p, ok := strings.CutSuffix(g, "…"); ok && len(g) <= manager.MaxLineBytes && strings.HasPrefix(wantLines[i], p) {
+			cut++
+			continue
+		}
+		return fmt.Errorf("line %d: ours %.80q, tail %.80q", i+1, g, wantLines[i])
+	}
+	fmt.Fprintf(w, "check: ours (logs all 1000) = tail -n 1000: %d lines, %d of them cut to MaxLineBytes\n", len(gotLines), cut)
+	return nil
+}
+
+// ensureLog writes a log of size bytes (and at most one line more) at path
+// unless one is there. It writes to a temporary file renamed at the end, so
+// that an interrupted run leaves no short log behind.
+func ensureLog(path string, size int64) (made bool, err error) {
+	if fi, err := os.Stat(path); err == nil && fi.Size() >= size && fi.Size() < size+maxGenLine {
+		return false, nil
+	}
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return false, err
+	}
+	defer os.Remove(tmp) // after a rename, a no-op
+	w := bufio.NewWriterSize(f, 4<<20)
+	g := newGenerator()
+	var line []byte
+	for n := int64(0); n < size; n += int64(len(line)) {
+		line = g.next(line[:0])
+		w.Write(line)
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return false, err
+	}
+	if err := f.Close(); err != nil {
+		return false, err
+	}
+	return true, os.Rename(tmp, path)
+}
+
+// maxGenLine bounds a generated line: 60 stack frames of under 120 bytes.
+const maxGenLine = 16 << 10
+
+// generator writes a winston JSON log like the service's (SPEC.md section
+// 6): keys in alphabetical order, local time; half of the lines are the
+// bot's own GET /health polls, one in a thousand an error with a stack of
+// 2 to 6 KiB.
+type generator struct {
+	rng   *rand.Rand
+	ts    time.Time
+	stamp []byte
+	n     int
+}
+
+func newGenerator() *generator {
+	return &generator{rng: rand.New(rand.NewPCG(2026, 11)), ts: time.Date(2026, 11, 1, 0, 0, 0, 0, time.Local)}
+}
+
+var (
+	routes = []string{
+		"GET /sessions/%s/status", "POST /sessions/%s/send-message", "POST /sessions/%s/send-media",
+		"GET /sessions/%s/qr", "POST /sessions/%s/start", "DELETE /sessions/%s", "GET /sessions",
+	}
+	frames = []string{
+		"at CDPSession.send (/srv/whatsapp-service/node_modules/puppeteer/lib/cjs/puppeteer/common/Connection.js:218:35)",
+		"at ExecutionContext._evaluateInternal (/srv/whatsapp-service/node_modules/puppeteer/lib/cjs/puppeteer/common/ExecutionContext.js:221:26)",
+		"at Client.initialize (/srv/whatsapp-service/node_modules/whatsapp-web.js/src/Client.js:113:9)",
+		"at async SessionManager.restore (/srv/whatsapp-service/src/services/sessionManager.js:87:13)",
+		"at process.processTicksAndRejections (node:internal/process/task_queues:95:5)",
+	}
+)
+
+func (g *generator) next(b []byte) []byte {
+	if g.n%20 == 0 {
+		g.ts = g.ts.Add(time.Second)
+		g.stamp = g.ts.AppendFormat(g.stamp[:0], "2006-01-02 15:04:05")
+	}
+	g.n++
+	id := "user_" + strconv.Itoa(g.rng.IntN(500)) + "_instance_" + []string{"main", "shop", "support", "b"}[g.rng.IntN(4)]
+	level, msg, stack := "info", "", ""
+	switch r := g.rng.IntN(1000); {
+	case r < 500:
+		msg = "GET /health"
+	case r < 850:
+		msg = fmt.Sprintf(routes[g.rng.IntN(len(routes))], id)
+	case r < 900:
+		msg = "Message sent to 4915" + strconv.Itoa(10000000+g.rng.IntN(90000000)) + " via " + id
+	case r < 940:
+		msg = "Restoring session: " + id + " (main)"
+	case r < 975:
+		msg = "✓ Session restored: " + id
+	case r < 985:
+		msg = "Client " + id + " is ready"
+	case r < 992:
+		msg = "QR code generated for session " + id
+	case r < 999:
+		level, msg = "warn", "✗ Failed to restore session "+id+": undefined"
+	default:
+		level, msg = "error", "✗ Error restoring session "+id+": Protocol error (Target.setAutoAttach): Target closed."
+		var sb strings.Builder
+		sb.WriteString("Error: Protocol error (Target.setAutoAttach): Target closed.")
+		for range 20 + g.rng.IntN(40) {
+			sb.WriteString(`\n    `)
+			sb.WriteString(frames[g.rng.IntN(len(frames))])
+		}
+		stack = sb.String()
+	}
+	b = append(b, `{"level":"`...)
+	b = append(b, level...)
+	b = append(b, `","message":"`...)
+	b = append(b, msg...)
+	b = append(b, `","service":"whatsapp-service",`...)
+	if stack != "" {
+		b = append(b, `"stack":"`...)
+		b = append(b, stack...)
+		b = append(b, `",`...)
+	}
+	b = append(b, `"timestamp":"`...)
+	b = append(b, g.stamp...)
+	return append(b, "\"}\n"...)
+}

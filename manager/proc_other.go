@@ -1,0 +1,85 @@
+//go:build !linux
+
+package manager
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/shirou/gopsutil/v4/process"
+)
+
+// listProcs reads every process of the host once through gopsutil.
+func listProcs(ctx context.Context) ([]procRow, error) {
+	process.EnableBootTimeCache(true)
+	pids, err := process.PidsWithContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
+	rows := make([]procRow, 0, len(pids))
+	for _, pid := range pids {
+		if pid <= 1 {
+			continue
+		}
+		p, err := process.NewProcessWithContext(ctx, pid)
+		if err != nil {
+			continue
+		}
+		ppid, err := p.PpidWithContext(ctx)
+		if err != nil {
+			continue
+		}
+		ms, _ := p.CreateTimeWithContext(ctx)
+		row := procRow{pid: pid, ppid: ppid, pgid: getpgid(pid), created: time.UnixMilli(ms)}
+		if st, err := p.StatusWithContext(ctx); err == nil && slices.Contains(st, process.Zombie) {
+			row.zombie = true
+		}
+		if !row.zombie {
+			if env, err := p.EnvironWithContext(ctx); err == nil {
+				for _, kv := range env {
+					if v, ok := strings.CutPrefix(kv, MarkerEnv+"="); ok {
+						row.marker = v
+					}
+				}
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+func procState(ctx context.Context, pid int32) (created time.Time, zombie, ok bool) {
+	process.EnableBootTimeCache(true)
+	p, err := process.NewProcessWithContext(ctx, pid)
+	if err != nil {
+		return time.Time{}, false, false
+	}
+	ms, err := p.CreateTimeWithContext(ctx)
+	if err != nil {
+		return time.Time{}, false, false
+	}
+	st, err := p.StatusWithContext(ctx)
+	return time.UnixMilli(ms), err == nil && slices.Contains(st, process.Zombie), true
+}
+
+// processDetails fills CPU% (over the process's life), RSS and the command
+// line through gopsutil.
+func processDetails(ctx context.Context, pr *Process) {
+	process.EnableBootTimeCache(true)
+	p, err := process.NewProcessWithContext(ctx, pr.PID)
+	if err != nil {
+		return
+	}
+	if cpu, err := p.CPUPercentWithContext(ctx); err == nil {
+		pr.CPUPercent = cpu
+	}
+	if mem, err := p.MemoryInfoWithContext(ctx); err == nil {
+		pr.RSS = mem.RSS
+	}
+	if cmd, err := p.CmdlineWithContext(ctx); err == nil {
+		pr.Command = capString(cmd, 300)
+	}
+}
