@@ -69,7 +69,7 @@ func renderStatus(b *strings.Builder, st *manager.Status, now time.Time) {
 		if st.Adopted {
 			who = ", adopted: not started by this bot process"
 		}
-		row("uptime", "%s (since %s%s)", Duration(st.Uptime), st.Since.Local().Format("2006-01-02 15:04:05"), who)
+		row("uptime", "%s (since %s%s)", Duration(st.Uptime), st.Since.In(now.Location()).Format("2006-01-02 15:04:05"), who)
 	}
 	if len(st.Processes) > 0 {
 		var cpu float64
@@ -98,12 +98,12 @@ func renderStatus(b *strings.Builder, st *manager.Status, now time.Time) {
 		row("last action", "%s by %s %s ago (%s: %s)", a.Action, a.By, Duration(now.Sub(a.At)), result, a.Result)
 	}
 	if r := st.Restoration; r != nil {
-		row("restoration", "%s", RestorationLine(*r))
+		row("restoration", "%s", RestorationLine(*r, now.Location()))
 	}
 }
 
 // RestorationLine summarises a restoration in one line.
-func RestorationLine(r manager.Restoration) string {
+func RestorationLine(r manager.Restoration, loc *time.Location) string {
 	switch {
 	case r.Error != "":
 		return "failed: " + cut(r.Error, 120)
@@ -114,10 +114,10 @@ func RestorationLine(r manager.Restoration) string {
 	}
 	s := fmt.Sprintf("%s found: %d restored, %d failed", foundText(r.Found), r.Restored, r.Failed)
 	if ready, qr := len(r.RestoredSessions())-len(r.Pending())-len(r.NeedQR()), len(r.NeedQR()); ready > 0 || qr > 0 {
-		s += fmt.Sprintf(" (%d ready, %d need a QR scan)", ready, qr)
+		s += fmt.Sprintf(" (%d ready, %d %s a QR scan)", ready, qr, map[bool]string{true: "needs", false: "need"}[qr == 1])
 	}
 	if !r.CompletedAt.IsZero() {
-		s += " at " + r.CompletedAt.Format("15:04:05")
+		s += " at " + r.CompletedAt.In(loc).Format("15:04:05")
 	}
 	return s
 }
@@ -161,7 +161,7 @@ func renderLogs(b *strings.Builder, r bot.Reply) {
 		fmt.Fprintf(b, "(searched the last %s of the log only)\n", Bytes(uint64(l.Scanned)))
 	}
 	if l.Cut > 0 {
-		fmt.Fprintf(b, "(%d long lines cut to %d bytes)\n", l.Cut, manager.MaxLineBytes)
+		fmt.Fprintf(b, "(%s cut to %d bytes)\n", plural(l.Cut, "long line"), manager.MaxLineBytes)
 	}
 }
 
@@ -170,7 +170,7 @@ func renderProcesses(b *strings.Builder, svc string, ps []manager.Process, now t
 		fmt.Fprintf(b, "%s: no process is running\n", svc)
 		return
 	}
-	fmt.Fprintf(b, "%s: %d processes\n", svc, len(ps))
+	fmt.Fprintf(b, "%s: %s\n", svc, plural(len(ps), "process"))
 	fmt.Fprintf(b, "%7s %7s %6s %9s %8s  %s\n", "PID", "PPID", "CPU%", "RSS", "AGE", "COMMAND")
 	for _, p := range ps {
 		fmt.Fprintf(b, "%7d %7d %6.1f %9s %8s  %s\n", p.PID, p.PPID, p.CPUPercent, Bytes(p.RSS),
@@ -181,7 +181,7 @@ func renderProcesses(b *strings.Builder, svc string, ps []manager.Process, now t
 func renderSessions(b *strings.Builder, svc string, rep *manager.SessionsReport, now time.Time) {
 	if rep.HaveRestoration {
 		r := rep.Restoration
-		fmt.Fprintf(b, "%s: last restoration: %s\n", svc, RestorationLine(r))
+		fmt.Fprintf(b, "%s: last restoration: %s\n", svc, RestorationLine(r, now.Location()))
 		for _, o := range r.Sessions {
 			state := string(o.Result)
 			switch {
@@ -253,20 +253,20 @@ func outcomeDetail(o *bot.Outcome) string {
 		case !st.WasRunning:
 			parts = append(parts, "was not running")
 		case st.Forced:
-			parts = append(parts, fmt.Sprintf("did not stop on SIGTERM within the stop timeout: killed (SIGKILL), %d processes in %s", len(st.Stopped), Duration(st.Duration)))
+			parts = append(parts, fmt.Sprintf("did not stop on SIGTERM within the stop timeout: killed (SIGKILL), %s in %s", plural(len(st.Stopped), "process"), Duration(st.Duration)))
 		default:
-			parts = append(parts, fmt.Sprintf("stopped gracefully, %d processes in %s", len(st.Stopped), Duration(st.Duration)))
+			parts = append(parts, fmt.Sprintf("stopped gracefully, %s in %s", plural(len(st.Stopped), "process"), Duration(st.Duration)))
 		}
 		if len(st.Leftovers) > 0 {
-			parts = append(parts, fmt.Sprintf("ended %d processes that outlived it", len(st.Leftovers)))
+			parts = append(parts, fmt.Sprintf("ended %s that outlived it", plural(len(st.Leftovers), "process")))
 		}
 	}
 	if s := o.Start; s != nil && (o.Action != manager.ActionStop) {
 		if len(s.LeftoversEnded) > 0 {
-			parts = append(parts, fmt.Sprintf("ended %d processes left by an earlier run", len(s.LeftoversEnded)))
+			parts = append(parts, fmt.Sprintf("ended %s left by an earlier run", plural(len(s.LeftoversEnded), "process")))
 		}
 		if len(s.LocksRemoved) > 0 {
-			parts = append(parts, fmt.Sprintf("removed %d stale Chromium locks", len(s.LocksRemoved)))
+			parts = append(parts, fmt.Sprintf("removed %s", plural(len(s.LocksRemoved), "stale Chromium lock")))
 		}
 		if s.Healthy {
 			parts = append(parts, fmt.Sprintf("pid %d healthy in %s", s.PID, Duration(s.TimeToHealthy)))
@@ -336,6 +336,9 @@ func Bytes(n uint64) string {
 func plural(n int, word string) string {
 	if n == 1 {
 		return "1 " + word
+	}
+	if strings.HasSuffix(word, "s") {
+		return fmt.Sprintf("%d %ses", n, word)
 	}
 	return fmt.Sprintf("%d %ss", n, word)
 }

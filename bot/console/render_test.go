@@ -1,0 +1,192 @@
+package console
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sanasend/sanasend-bot/bot"
+	"github.com/sanasend/sanasend-bot/manager"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+var (
+	now   = time.Date(2026, 11, 28, 3, 10, 0, 0, time.UTC)
+	alice = manager.Actor{ID: "U0ALICE", Name: "alice"}
+)
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update once)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s: got\n%s\nwant\n%s", name, got, want)
+	}
+}
+
+func TestRenderGolden(t *testing.T) {
+	started := now.Add(-2*time.Hour - 13*time.Minute)
+	restoration := manager.Restoration{
+		StartedAt: started.Add(5 * time.Second), Found: 4, Complete: true, Restored: 3, Failed: 1, Total: 4,
+		CompletedAt: started.Add(15 * time.Second),
+		Sessions: []manager.SessionOutcome{
+			{ID: "user_12_instance_main", Result: manager.SessionRestored, Connection: manager.ConnectionReady},
+			{ID: "user_27_instance_sales", Result: manager.SessionRestored, Connection: manager.ConnectionReady},
+			{ID: "user_31_instance_support", Result: manager.SessionRestored, Connection: manager.ConnectionQR},
+			{ID: "user_45_instance_promo", Result: manager.SessionFailed, Cause: "undefined"},
+		},
+	}
+	procs := []manager.Process{
+		{PID: 4242, PPID: 1, CPUPercent: 0.4, RSS: 58 << 20, Started: started, Command: "npm start"},
+		{PID: 4250, PPID: 4242, CPUPercent: 0, RSS: 2 << 20, Started: started, Command: "sh -c node src/server.js"},
+		{PID: 4251, PPID: 4250, CPUPercent: 3.2, RSS: 120 << 20, Started: started, Command: "node src/server.js"},
+		{PID: 4300, PPID: 4251, CPUPercent: 1.5, RSS: 300 << 20, Started: started.Add(6 * time.Second), Command: "chrome --type=browser --user-data-dir=/srv/wa/.wwebjs_auth/session-user_12_instance_main"},
+	}
+	tests := []struct {
+		name  string
+		reply bot.Reply
+	}{
+		{"status-healthy", bot.Reply{Kind: bot.KindStatus, Status: &manager.Status{
+			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateHealthy,
+			Health: manager.Health{OK: true, StatusCode: 200, Status: "healthy", Latency: 1200 * time.Microsecond},
+			Since:  started, Uptime: now.Sub(started), Processes: procs,
+			LastAction:  &manager.ActionRecord{Action: manager.ActionRestart, By: alice, At: started.Add(-time.Second), OK: true, Result: "stopped gracefully in 1.1s; healthy in 2.3s"},
+			Restoration: &restoration,
+		}}},
+		{"status-stopped", bot.Reply{Kind: bot.KindStatus, Status: &manager.Status{
+			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateStopped,
+			Health: manager.Health{Reason: "connection refused", Refused: true},
+			Busy:   &manager.BusyError{Service: "whatsapp", Action: manager.ActionStart, By: alice, Since: now.Add(-3 * time.Second)},
+		}}},
+		{"status-unhealthy", bot.Reply{Kind: bot.KindStatus, Status: &manager.Status{
+			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateUnhealthy,
+			Health: manager.Health{StatusCode: 503, Reason: "HTTP 503, status unhealthy"}, Since: started, Uptime: now.Sub(started),
+			Processes: procs[:3], Adopted: true,
+		}}},
+		{"outcome-restart", bot.Reply{Kind: bot.KindOutcome, Outcome: &bot.Outcome{
+			Action: manager.ActionRestart, Service: "whatsapp", By: alice, Took: 6200 * time.Millisecond,
+			Stop:  &manager.StopResult{WasRunning: true, Graceful: true, Duration: 1100 * time.Millisecond, Stopped: procs, Leftovers: procs[3:]},
+			Start: &manager.StartResult{PID: 5000, Healthy: true, TimeToHealthy: 2300 * time.Millisecond, LocksRemoved: []string{"/srv/wa/.wwebjs_auth/session-x/SingletonLock"}},
+		}}},
+		{"outcome-start-crashed", bot.Reply{Kind: bot.KindOutcome, Outcome: &bot.Outcome{
+			Action: manager.ActionStart, Service: "whatsapp", By: alice, Took: 900 * time.Millisecond,
+			Start: &manager.StartResult{PID: 5000, Exited: true, ExitCode: 3, OutputPath: "/var/lib/sanasend/whatsapp/output.log",
+				OutputTail: []string{"> whatsapp-service@1.0.0 start", "> node src/server.js", "Error: Cannot find module 'whatsapp-web.js'"}},
+			Err: errors.New("start whatsapp: exited before it became healthy (exit code 3)"),
+		}}},
+		{"outcome-stop-forced-survivor", bot.Reply{Kind: bot.KindOutcome, Outcome: &bot.Outcome{
+			Action: manager.ActionStop, Service: "whatsapp", By: alice, Took: 12 * time.Second,
+			Stop: &manager.StopResult{WasRunning: true, Forced: true, Duration: 12 * time.Second, Stopped: procs,
+				Survivors: procs[3:]},
+			Err: errors.New("stop whatsapp: 1 processes survived: pid 4300 (chrome)"),
+		}}},
+		{"logs", bot.Reply{Kind: bot.KindLogs, Service: "whatsapp", LogQuery: manager.LogQuery{Lines: 3, Filter: "restore"},
+			Logs: &manager.LogResult{Path: "/srv/wa/logs/combined.log", Lines: []string{"a restore line", "b restore line"}, Exhausted: true, Cut: 1}}},
+		{"processes", bot.Reply{Kind: bot.KindProcesses, Service: "whatsapp", Processes: procs}},
+		{"processes-none", bot.Reply{Kind: bot.KindProcesses, Service: "whatsapp"}},
+		{"sessions", bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: &manager.SessionsReport{
+			Restoration: restoration, HaveRestoration: true, MissingAuth: []string{"user_45_instance_promo"},
+			AuthDirs: []manager.AuthDir{
+				{SessionID: "user_12_instance_main", Size: 42 << 20, Files: 312, HasProfile: true, ModTime: now.Add(-time.Hour)},
+				{SessionID: "user_45_instance_promo", Empty: true, ModTime: now.Add(-72 * time.Hour)},
+			},
+			StaleLocks: []manager.ChromiumLock{{Path: "/srv/wa/.wwebjs_auth/session-user_12_instance_main/SingletonLock", Target: "host-999", Why: "pid 999 is not running", Stale: true}},
+		}}},
+		{"doctor", bot.Reply{Kind: bot.KindDoctor, Service: "whatsapp", Checks: []manager.Check{
+			{Name: "node", Verdict: manager.VerdictOK, Detail: "v20.20.2 (/usr/bin/node)"},
+			{Name: "port 3000", Verdict: manager.VerdictWarn, Detail: "nothing listens", Hint: "the service is down: `start` it"},
+			{Name: "health", Verdict: manager.VerdictFail, Detail: "connection refused", Hint: "`start` it"},
+		}}},
+		{"usage", bot.Reply{Kind: bot.KindUsage, Text: "unexpected \"please\"; usage: stop [service]"}},
+		{"refused", bot.Reply{Kind: bot.KindRefused, Text: "sorry, only SanaSend staff may use this command"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			golden(t, tc.name, Render(tc.reply, now))
+		})
+	}
+}
+
+func TestDuration(t *testing.T) {
+	tests := []struct {
+		in   time.Duration
+		want string
+	}{
+		{-time.Second, "0s"},
+		{2345 * time.Millisecond, "2.3s"},
+		{4*time.Minute + 12*time.Second, "4m12s"},
+		{2*time.Hour + 13*time.Minute + 20*time.Second, "2h13m"},
+		{3*24*time.Hour + 4*time.Hour, "3d4h"},
+	}
+	for _, tc := range tests {
+		if got := Duration(tc.in); got != tc.want {
+			t.Errorf("Duration(%s) = %q; want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// scripted answers as a router would, recording what the console asked.
+type scripted struct {
+	asked []string
+}
+
+func (s *scripted) Handle(_ context.Context, r bot.Request) bot.Reply {
+	s.asked = append(s.asked, "handle "+r.Text+" as "+r.User.ID)
+	if r.Text == "stop" {
+		return bot.Reply{Kind: bot.KindConfirm, Confirm: &bot.Pending{Token: "t1", Command: bot.Command{Verb: bot.VerbStop}, Service: "whatsapp"}}
+	}
+	return bot.Reply{Kind: bot.KindHelp}
+}
+
+func (s *scripted) Confirm(_ context.Context, r bot.Request, token string) bot.Reply {
+	s.asked = append(s.asked, "confirm "+token)
+	return bot.Reply{Kind: bot.KindCancelled, Text: "confirmed"}
+}
+
+func (s *scripted) Cancel(_ context.Context, r bot.Request, token string) bot.Reply {
+	s.asked = append(s.asked, "cancel "+token)
+	return bot.Reply{Kind: bot.KindCancelled, Text: "cancelled"}
+}
+
+func TestConsoleAsksBeforeDestructiveActions(t *testing.T) {
+	tests := []struct {
+		input string
+		want  []string
+	}{
+		{"stop\ny\nquit\n", []string{"handle stop as U0ALICE", "confirm t1"}},
+		{"stop\nYES\n", []string{"handle stop as U0ALICE", "confirm t1"}},
+		{"stop\n\n", []string{"handle stop as U0ALICE", "cancel t1"}},
+		{"stop\nnope\nhelp\n", []string{"handle stop as U0ALICE", "cancel t1", "handle help as U0ALICE"}},
+		{"stop\n", []string{"handle stop as U0ALICE", "cancel t1"}}, // end of input is a no
+		{"\n  \nhelp\nquit\nstop\n", []string{"handle help as U0ALICE"}},
+	}
+	for _, tc := range tests {
+		s := &scripted{}
+		var out bytes.Buffer
+		if err := New(s, alice, strings.NewReader(tc.input), &out, func() time.Time { return now }).Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(s.asked, "|") != strings.Join(tc.want, "|") {
+			t.Errorf("input %q: asked %q; want %q", tc.input, s.asked, tc.want)
+		}
+		if strings.Contains(tc.input, "stop") && !strings.Contains(out.String(), "[y/N]") && len(tc.want) > 1 {
+			t.Errorf("input %q: no [y/N] prompt in %q", tc.input, out.String())
+		}
+	}
+}
