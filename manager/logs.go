@@ -670,7 +670,9 @@ var (
 // format prints "<timestamp> <level>: <message>"; the timestamp holds no ": ".
 func isHealthPollLine(line []byte) bool {
 	if len(line) > 0 && line[0] == '{' {
-		i := bytes.Index(line, tailJSONHealth)
+		// Anchored on the rare "G": the '"' that bytes.Index would look
+		// for is everywhere in JSON.
+		i := tailIndexAt(line, tailJSONHealth, len(`"message":"`))
 		if i < 0 {
 			return false
 		}
@@ -685,7 +687,7 @@ func isHealthPollLine(line []byte) bool {
 			return false
 		}
 		q := bytes.IndexByte(rest, '"')
-		return q > 0 && bytes.IndexAny(rest[:q], " \\") < 0
+		return q > 0 && !bytes.ContainsAny(rest[:q], " \\")
 	}
 	i := bytes.Index(line, tailColonSpace)
 	if i < 0 {

@@ -82,7 +82,7 @@ func child(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	w := bufio.NewWriterSize(stdout, 64<<10)
+	w := bufio.NewWriterSize(stdout, 32<<10)
 	for _, l := range res.Lines {
 		w.WriteString(l)
 		w.WriteByte('\n')
@@ -235,14 +235,21 @@ func measureAll(readers []reader, runs int) (map[string]sample, error) {
 			}
 		}
 	}
+	noPtrace := false // ptrace failed (a container may forbid it): use ru_maxrss
 	for range memRuns {
 		for _, r := range readers {
 			kib, err := peakRSS(r.argv)
 			if err != nil {
-				return nil, fmt.Errorf("%s: peak RSS: %w", r.name, err)
+				if !noPtrace {
+					fmt.Fprintf(os.Stderr, "benchlogs: peak RSS under ptrace: %s: %v; showing ru_maxrss, which holds this program's own peak\n", r.name, err)
+				}
+				noPtrace = true
 			}
 			hwm[r.name] = append(hwm[r.name], kib)
 		}
+	}
+	if noPtrace {
+		hwm = maxrss
 	}
 	med := map[string]sample{}
 	for _, r := range readers {
