@@ -49,6 +49,10 @@ func New(h Handler, user manager.Actor, in io.Reader, out io.Writer, now func() 
 // command that is running when ctx is cancelled finishes first: an action
 // is never abandoned half-done.
 func (c *Console) Run(ctx context.Context) error {
+	// The reader goroutine ends when Run does; one blocked reading a
+	// terminal ends with the process.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	lines := make(chan string)
 	readErr := make(chan error, 1)
 	go func() {
