@@ -33,7 +33,7 @@ func Render(r bot.Reply, now time.Time) string {
 		renderOutcome(&b, r.Outcome)
 	case bot.KindConfirm:
 		// The prompt itself is written by the console loop.
-		b.WriteString(confirmQuestion(r.Confirm))
+		b.WriteString(bot.ConfirmQuestion(r.Confirm))
 	case bot.KindUsage, bot.KindRejected, bot.KindBusy, bot.KindError:
 		fmt.Fprintf(&b, "✗ %s\n", r.Text)
 	case bot.KindRefused:
@@ -69,7 +69,7 @@ func renderStatus(b *strings.Builder, st *manager.Status, now time.Time) {
 		if st.Adopted {
 			who = ", adopted: not started by this bot process"
 		}
-		row("uptime", "%s (since %s%s)", Duration(st.Uptime), st.Since.In(now.Location()).Format("2006-01-02 15:04:05"), who)
+		row("uptime", "%s (since %s%s)", bot.HumanDuration(st.Uptime), st.Since.In(now.Location()).Format("2006-01-02 15:04:05"), who)
 	}
 	if len(st.Processes) > 0 {
 		var cpu float64
@@ -78,13 +78,13 @@ func renderStatus(b *strings.Builder, st *manager.Status, now time.Time) {
 			cpu += p.CPUPercent
 			rss += p.RSS
 		}
-		row("processes", "%d, %.1f%% CPU, %s RSS in all (`ps` lists them)", len(st.Processes), cpu, Bytes(rss))
+		row("processes", "%d, %.1f%% CPU, %s RSS in all (`ps` lists them)", len(st.Processes), cpu, bot.HumanBytes(rss))
 		for i, p := range st.Processes {
 			if i == 3 {
 				row("", "…")
 				break
 			}
-			row("", "pid %-7d %5.1f%% %9s  %s", p.PID, p.CPUPercent, Bytes(p.RSS), cut(p.Command, 60))
+			row("", "pid %-7d %5.1f%% %9s  %s", p.PID, p.CPUPercent, bot.HumanBytes(p.RSS), cutText(p.Command, 60))
 		}
 	}
 	if st.Busy != nil {
@@ -95,49 +95,11 @@ func renderStatus(b *strings.Builder, st *manager.Status, now time.Time) {
 		if !a.OK {
 			result = "FAILED"
 		}
-		row("last action", "%s by %s %s ago (%s: %s)", a.Action, a.By, Duration(now.Sub(a.At)), result, a.Result)
+		row("last action", "%s by %s %s ago (%s: %s)", a.Action, a.By, bot.HumanDuration(now.Sub(a.At)), result, a.Result)
 	}
 	if r := st.Restoration; r != nil {
-		row("restoration", "%s", RestorationLine(*r, now.Location()))
+		row("restoration", "%s", bot.RestorationLine(*r, now.Location()))
 	}
-}
-
-// RestorationLine summarises a restoration in one line.
-func RestorationLine(r manager.Restoration, loc *time.Location) string {
-	switch {
-	case r.Error != "":
-		return "failed: " + cut(r.Error, 120)
-	case !r.Done() && r.StartedAt.IsZero() && len(r.Sessions) == 0:
-		return "not begun yet (the service restores sessions a few seconds after it starts)"
-	case !r.Done():
-		return fmt.Sprintf("in progress: %d of %s sessions handled", handled(r), foundText(r.Found))
-	}
-	s := fmt.Sprintf("%s found: %d restored, %d failed", foundText(r.Found), r.Restored, r.Failed)
-	if ready, qr := len(r.RestoredSessions())-len(r.Pending())-len(r.NeedQR()), len(r.NeedQR()); ready > 0 || qr > 0 {
-		s += fmt.Sprintf(" (%d ready, %d %s a QR scan)", ready, qr, map[bool]string{true: "needs", false: "need"}[qr == 1])
-	}
-	if !r.CompletedAt.IsZero() {
-		s += " at " + r.CompletedAt.In(loc).Format("15:04:05")
-	}
-	return s
-}
-
-// handled counts the sessions whose restoration has an outcome.
-func handled(r manager.Restoration) int {
-	n := 0
-	for _, o := range r.Sessions {
-		if o.Result != manager.SessionRestoring {
-			n++
-		}
-	}
-	return n
-}
-
-func foundText(n int) string {
-	if n < 0 {
-		return "?"
-	}
-	return fmt.Sprint(n)
 }
 
 func renderLogs(b *strings.Builder, r bot.Reply) {
@@ -155,13 +117,13 @@ func renderLogs(b *strings.Builder, r bot.Reply) {
 		b.WriteByte('\n')
 	}
 	if l.Exhausted && len(l.Lines) < r.LogQuery.Lines {
-		fmt.Fprintf(b, "(start of file: only %s)\n", plural(len(l.Lines), "line"))
+		fmt.Fprintf(b, "(start of file: only %s)\n", bot.Plural(len(l.Lines), "line"))
 	}
 	if l.ScanLimit {
-		fmt.Fprintf(b, "(searched the last %s of the log only)\n", Bytes(uint64(l.Scanned)))
+		fmt.Fprintf(b, "(searched the last %s of the log only)\n", bot.HumanBytes(uint64(l.Scanned)))
 	}
 	if l.Cut > 0 {
-		fmt.Fprintf(b, "(%s cut to %d bytes)\n", plural(l.Cut, "long line"), manager.MaxLineBytes)
+		fmt.Fprintf(b, "(%s cut to %d bytes)\n", bot.Plural(l.Cut, "long line"), manager.MaxLineBytes)
 	}
 }
 
@@ -170,23 +132,23 @@ func renderProcesses(b *strings.Builder, svc string, ps []manager.Process, now t
 		fmt.Fprintf(b, "%s: no process is running\n", svc)
 		return
 	}
-	fmt.Fprintf(b, "%s: %s\n", svc, plural(len(ps), "process"))
+	fmt.Fprintf(b, "%s: %s\n", svc, bot.Plural(len(ps), "process"))
 	fmt.Fprintf(b, "%7s %7s %6s %9s %8s  %s\n", "PID", "PPID", "CPU%", "RSS", "AGE", "COMMAND")
 	for _, p := range ps {
-		fmt.Fprintf(b, "%7d %7d %6.1f %9s %8s  %s\n", p.PID, p.PPID, p.CPUPercent, Bytes(p.RSS),
-			Duration(now.Sub(p.Started)), cut(p.Command, 100))
+		fmt.Fprintf(b, "%7d %7d %6.1f %9s %8s  %s\n", p.PID, p.PPID, p.CPUPercent, bot.HumanBytes(p.RSS),
+			bot.HumanDuration(now.Sub(p.Started)), cutText(p.Command, 100))
 	}
 }
 
 func renderSessions(b *strings.Builder, svc string, rep *manager.SessionsReport, now time.Time) {
 	if rep.HaveRestoration {
 		r := rep.Restoration
-		fmt.Fprintf(b, "%s: last restoration: %s\n", svc, RestorationLine(r, now.Location()))
+		fmt.Fprintf(b, "%s: last restoration: %s\n", svc, bot.RestorationLine(r, now.Location()))
 		for _, o := range r.Sessions {
 			state := string(o.Result)
 			switch {
 			case o.Result == manager.SessionFailed || o.Result == manager.SessionError:
-				state += ": " + cut(o.LikelyCause(), 120)
+				state += ": " + cutText(o.LikelyCause(), 120)
 			case o.Connection == manager.ConnectionReady:
 				state += ", connected"
 			case o.Connection == manager.ConnectionQR:
@@ -208,8 +170,8 @@ func renderSessions(b *strings.Builder, svc string, rep *manager.SessionsReport,
 			} else if !d.HasProfile {
 				note = "  no Default/ profile"
 			}
-			fmt.Fprintf(b, "  %-32s %9s  %5d files  changed %s ago%s\n", d.SessionID, Bytes(uint64(d.Size)), d.Files,
-				Duration(now.Sub(d.ModTime)), note)
+			fmt.Fprintf(b, "  %-32s %9s  %5d files  changed %s ago%s\n", d.SessionID, bot.HumanBytes(uint64(d.Size)), d.Files,
+				bot.HumanDuration(now.Sub(d.ModTime)), note)
 		}
 	}
 	if len(rep.MissingAuth) > 0 {
@@ -234,52 +196,8 @@ func renderChecks(b *strings.Builder, svc string, checks []manager.Check) {
 	}
 }
 
-// OutcomeLine is the one-line summary of an action, as posted to the alerts
-// channel: "restart whatsapp by alice: healthy in 2.3s".
-func OutcomeLine(o *bot.Outcome) string {
-	mark := "✓"
-	if !o.OK() {
-		mark = "✗"
-	}
-	return fmt.Sprintf("%s %s %s by %s in %s: %s", mark, o.Action, o.Service, o.By, Duration(o.Took), outcomeDetail(o))
-}
-
-func outcomeDetail(o *bot.Outcome) string {
-	var parts []string
-	if st := o.Stop; st != nil {
-		switch {
-		case !st.WasRunning && o.Action == manager.ActionRestart:
-			parts = append(parts, "was not running, started it")
-		case !st.WasRunning:
-			parts = append(parts, "was not running")
-		case st.Forced:
-			parts = append(parts, fmt.Sprintf("did not stop on SIGTERM within the stop timeout: killed (SIGKILL), %s in %s", plural(len(st.Stopped), "process"), Duration(st.Duration)))
-		default:
-			parts = append(parts, fmt.Sprintf("stopped gracefully, %s in %s", plural(len(st.Stopped), "process"), Duration(st.Duration)))
-		}
-		if len(st.Leftovers) > 0 {
-			parts = append(parts, fmt.Sprintf("ended %s that outlived it", plural(len(st.Leftovers), "process")))
-		}
-	}
-	if s := o.Start; s != nil && (o.Action != manager.ActionStop) {
-		if len(s.LeftoversEnded) > 0 {
-			parts = append(parts, fmt.Sprintf("ended %s left by an earlier run", plural(len(s.LeftoversEnded), "process")))
-		}
-		if len(s.LocksRemoved) > 0 {
-			parts = append(parts, fmt.Sprintf("removed %s", plural(len(s.LocksRemoved), "stale Chromium lock")))
-		}
-		if s.Healthy {
-			parts = append(parts, fmt.Sprintf("pid %d healthy in %s", s.PID, Duration(s.TimeToHealthy)))
-		}
-	}
-	if o.Err != nil {
-		parts = append(parts, o.Err.Error())
-	}
-	return strings.Join(parts, "; ")
-}
-
 func renderOutcome(b *strings.Builder, o *bot.Outcome) {
-	b.WriteString(OutcomeLine(o))
+	b.WriteString(bot.OutcomeLine(o))
 	b.WriteByte('\n')
 	if s := o.Start; s != nil && s.Exited && len(s.OutputTail) > 0 {
 		fmt.Fprintf(b, "last output (%s):\n", s.OutputPath)
@@ -289,61 +207,12 @@ func renderOutcome(b *strings.Builder, o *bot.Outcome) {
 	}
 	if st := o.Stop; st != nil {
 		for _, p := range st.Survivors {
-			fmt.Fprintf(b, "  still alive: pid %d %s\n", p.PID, cut(p.Command, 80))
+			fmt.Fprintf(b, "  still alive: pid %d %s\n", p.PID, cutText(p.Command, 80))
 		}
 	}
 }
 
-func confirmQuestion(p *bot.Pending) string {
-	what := "stops every process of the service"
-	if p.Command.Verb == bot.VerbRestart {
-		what = "stops every process of the service, then starts it again"
-	}
-	return fmt.Sprintf("%s %s? This %s; WhatsApp sessions disconnect meanwhile.", p.Command.Verb, p.Service, what)
-}
-
-// Duration prints a duration the way people read it: 4m12s, 2h13m, 3d4h, 2.3s.
-func Duration(d time.Duration) string {
-	switch {
-	case d < 0:
-		return "0s"
-	case d < 10*time.Second:
-		return d.Round(100 * time.Millisecond).String()
-	case d < time.Hour:
-		return d.Round(time.Second).String()
-	case d < 48*time.Hour:
-		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
-	default:
-		days := int(d / (24 * time.Hour))
-		return fmt.Sprintf("%dd%dh", days, int((d%(24*time.Hour))/time.Hour))
-	}
-}
-
-// Bytes prints a size in binary units.
-func Bytes(n uint64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	default:
-		return fmt.Sprintf("%d B", n)
-	}
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	if strings.HasSuffix(word, "s") {
-		return fmt.Sprintf("%d %ses", n, word)
-	}
-	return fmt.Sprintf("%d %ss", n, word)
-}
-
-func cut(s string, n int) string {
+func cutText(s string, n int) string {
 	r := []rune(s)
 	if len(r) <= n {
 		return s

@@ -123,24 +123,6 @@ func TestRenderGolden(t *testing.T) {
 	}
 }
 
-func TestDuration(t *testing.T) {
-	tests := []struct {
-		in   time.Duration
-		want string
-	}{
-		{-time.Second, "0s"},
-		{2345 * time.Millisecond, "2.3s"},
-		{4*time.Minute + 12*time.Second, "4m12s"},
-		{2*time.Hour + 13*time.Minute + 20*time.Second, "2h13m"},
-		{3*24*time.Hour + 4*time.Hour, "3d4h"},
-	}
-	for _, tc := range tests {
-		if got := Duration(tc.in); got != tc.want {
-			t.Errorf("Duration(%s) = %q; want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
 // scripted answers as a router would, recording what the console asked.
 type scripted struct {
 	asked []string
