@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,114 +13,19 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/sanasend/sanasend-bot/internal/fakeservice"
 	"github.com/sanasend/sanasend-bot/manager"
 )
 
-// fakeService records what was asked of it. The real manager is exercised
-// by the manager package's integration tests and by cmd's end-to-end test.
-type fakeService struct {
-	name    string
-	mu      sync.Mutex
-	calls   []string
-	busy    *manager.BusyError
-	stopErr error
-	hold    chan struct{} // when set, Stop and Restart wait on it
-}
-
-func (f *fakeService) record(c string) {
-	f.mu.Lock()
-	f.calls = append(f.calls, c)
-	f.mu.Unlock()
-}
-
-func (f *fakeService) Calls() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.calls...)
-}
-
-func (f *fakeService) Name() string { return f.name }
-func (f *fakeService) Busy() *manager.BusyError {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.busy
-}
-
-func (f *fakeService) Status(context.Context) (manager.Status, error) {
-	f.record("status")
-	return manager.Status{Service: f.name, State: manager.StateHealthy}, nil
-}
-
-func (f *fakeService) Start(_ context.Context, by manager.Actor, progress func(string)) (manager.StartResult, error) {
-	f.record("start by " + by.ID)
-	if progress != nil {
-		progress("starting")
-	}
-	return manager.StartResult{PID: 42, Healthy: true, TimeToHealthy: time.Second}, nil
-}
-
-func (f *fakeService) Stop(_ context.Context, by manager.Actor, _ func(string)) (manager.StopResult, error) {
-	if f.hold != nil {
-		<-f.hold
-	}
-	f.record("stop by " + by.ID)
-	return manager.StopResult{WasRunning: true, Graceful: true}, f.stopErr
-}
-
-func (f *fakeService) Restart(_ context.Context, by manager.Actor, _ func(string)) (manager.RestartResult, error) {
-	if f.hold != nil {
-		<-f.hold
-	}
-	f.record("restart by " + by.ID)
-	return manager.RestartResult{Stop: manager.StopResult{WasRunning: true, Graceful: true},
-		Start: manager.StartResult{PID: 43, Healthy: true}}, nil
-}
-
-func (f *fakeService) Logs(_ context.Context, q manager.LogQuery) (manager.LogResult, error) {
-	f.record(fmt.Sprintf("logs %d %q all=%v", q.Lines, q.Filter, q.IncludeHealth))
-	return manager.LogResult{Lines: []string{"a", "b"}}, nil
-}
-
-func (f *fakeService) Output(_ context.Context, q manager.LogQuery) (manager.LogResult, error) {
-	f.record(fmt.Sprintf("output %d %q", q.Lines, q.Filter))
-	return manager.LogResult{Lines: []string{"npm ERR!"}}, nil
-}
-
-func (f *fakeService) Processes(context.Context) ([]manager.Process, error) {
-	f.record("ps")
-	return []manager.Process{{PID: 42, Command: "npm start"}}, nil
-}
-
-func (f *fakeService) Sessions(context.Context) (manager.SessionsReport, error) {
-	f.record("sessions")
-	return manager.SessionsReport{}, nil
-}
-
-func (f *fakeService) Doctor(context.Context) []manager.Check {
-	f.record("doctor")
-	return []manager.Check{{Name: "node", Verdict: manager.VerdictOK, Detail: "v20"}}
-}
-
-type fakeDirectory struct{ services []*fakeService }
-
-func (d fakeDirectory) Names() []string {
-	var out []string
-	for _, s := range d.services {
-		out = append(out, s.name)
-	}
-	return out
-}
+// fakeDirectory adapts fakeservice.Directory to Directory.
+type fakeDirectory struct{ fakeservice.Directory }
 
 func (d fakeDirectory) Lookup(name string) (Service, error) {
-	if name == "" && len(d.services) == 1 {
-		return d.services[0], nil
+	s, err := d.Get(name)
+	if err != nil {
+		return nil, err
 	}
-	for _, s := range d.services {
-		if s.name == name {
-			return s, nil
-		}
-	}
-	return nil, fmt.Errorf("no service %q", name)
+	return s, nil
 }
 
 // allowList authorises the listed user IDs.
@@ -142,18 +46,18 @@ var (
 
 type routerFixture struct {
 	r     *Router
-	svc   *fakeService
+	svc   *fakeservice.Service
 	audit *bytes.Buffer
 	clock *fakeClock
 }
 
 func newRouterFixture(t *testing.T) routerFixture {
 	t.Helper()
-	svc := &fakeService{name: "whatsapp"}
+	svc := fakeservice.New("whatsapp")
 	var buf bytes.Buffer
 	clock := newFakeClock()
 	r, err := NewRouter(RouterConfig{
-		Services:       fakeDirectory{services: []*fakeService{svc}},
+		Services:       fakeDirectory{fakeservice.Directory{svc}},
 		Auth:           allowList{alice.ID: true, bob.ID: true},
 		ConfirmTimeout: 2 * time.Minute,
 		Audit:          zerolog.New(&syncWriter{w: &buf}),
@@ -335,7 +239,7 @@ func TestRouterExpiredAndCancelledConfirmationsRunNothing(t *testing.T) {
 func TestRouterBusyServiceSaysWhoWhatSinceWhen(t *testing.T) {
 	f := newRouterFixture(t)
 	since := time.Date(2026, 11, 28, 3, 4, 5, 0, time.UTC)
-	f.svc.busy = &manager.BusyError{Service: "whatsapp", Action: manager.ActionRestart, By: bob, Since: since}
+	f.svc.SetBusy(&manager.BusyError{Service: "whatsapp", Action: manager.ActionRestart, By: bob, Since: since})
 	got := f.r.Handle(context.Background(), req(alice, "stop"))
 	if got.Kind != KindBusy {
 		t.Fatalf("stop while busy = %s; want busy", got.Kind)

@@ -36,7 +36,9 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e))
 const usage = `usage: sanasend-bot [-config PATH] <command> [flags]
 
 commands:
+  serve     the bot: Slack (Socket Mode with an app token, else HTTP) and the monitor
   console   the bot's commands in this terminal (flags: -user NAME)
+  manifest  print the Slack app manifest for this config (flags: -url https://...)
   check     validate the config and the host; exit 0 only if every check passes
   version   print version, commit and Go version
 
@@ -58,8 +60,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	cmd, cmdArgs := rest[0], rest[1:]
 	switch cmd {
+	case "serve":
+		return runServe(ctx, configPath, cmdArgs, stdout)
 	case "console":
 		return runConsole(ctx, configPath, cmdArgs, stdin, stdout)
+	case "manifest":
+		return runManifest(configPath, cmdArgs, stdout)
 	case "check":
 		return runCheck(ctx, configPath, cmdArgs, stdout)
 	case "version":

@@ -17,6 +17,11 @@ import (
 // demoCopy copies the stand-in and writes a config for it on a free port,
 // the way examples/sanasend-bot.yaml does for `make demo`.
 func demoCopy(t *testing.T) (configPath string) {
+	return demoCopyWith(t, "")
+}
+
+// demoCopyWith is demoCopy with extra top-level YAML (a slack section).
+func demoCopyWith(t *testing.T, extra string) (configPath string) {
 	t.Helper()
 	for _, bin := range []string{"node", "npm"} {
 		if _, err := exec.LookPath(bin); err != nil {
@@ -68,7 +73,7 @@ monitor:
   timeout: 2s
 demo:
   stop_on_exit: true
-`, port, port)
+`, port, port) + extra
 	configPath = filepath.Join(root, "sanasend-bot.yaml")
 	if err := os.WriteFile(configPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/sanasend/sanasend-bot/bot"
+	"github.com/sanasend/sanasend-bot/bot/slackbot"
+	"github.com/sanasend/sanasend-bot/config"
+)
+
+// runServe is the bot: the Slack front end (Socket Mode when an app token
+// is set, else HTTP) over the router. On SIGINT/SIGTERM it stops accepting
+// requests, finishes the action in flight and returns; the supervised
+// service keeps running.
+func runServe(ctx context.Context, configPath string, args []string, stdout io.Writer) error {
+	fs := newFlagSet("serve", stdout)
+	if err := fs.Parse(args); err != nil {
+		return exitError(2)
+	}
+	cfg, err := config.Load(configPath)
+	if err != nil {
+		return err
+	}
+	if err := cfg.ValidateSlack(); err != nil {
+		return fmt.Errorf("config %s: %w", cfg.Path(), err)
+	}
+	log, err := newLogger(cfg, stdout)
+	if err != nil {
+		return err
+	}
+	m, err := newManager(cfg, log)
+	if err != nil {
+		return err
+	}
+	api := slackbot.NewClient(cfg.Slack.BotToken, cfg.Slack.APIURL)
+	staff, err := slackbot.NewStaff(slackbot.StaffConfig{
+		Usergroups: cfg.Slack.Staff.Usergroups, Users: cfg.Slack.Staff.Users,
+		AllowedChannels: cfg.Slack.AllowedChannels, Command: cfg.Slack.Command, Refresh: 5 * time.Minute,
+	}, api, log, clockwork.NewRealClock())
+	if err != nil {
+		return err
+	}
+	router, err := bot.NewRouter(bot.RouterConfig{
+		Services: directory{m}, Auth: staff, ConfirmTimeout: cfg.Slack.ConfirmTimeout, Audit: log,
+	})
+	if err != nil {
+		return err
+	}
+	front, err := slackbot.New(slackbot.Config{
+		SigningSecret: cfg.Slack.SigningSecret, Command: cfg.Slack.Command,
+		AlertsChannel: cfg.Slack.AlertsChannel, Logger: log,
+	}, router, api)
+	if err != nil {
+		return err
+	}
+	if err := staff.Start(ctx); err != nil {
+		return err
+	}
+	defer staff.Stop()
+
+	ln, err := net.Listen("tcp", cfg.Slack.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Slack.Listen, err)
+	}
+	mux := http.NewServeMux()
+	if cfg.Slack.SocketMode() {
+		// Socket Mode needs no public URL; /healthz stays for the
+		// container's health check.
+		mux.Handle("GET /healthz", front.Handler())
+	} else {
+		mux.Handle("/", front.Handler())
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	mode := "http"
+	if cfg.Slack.SocketMode() {
+		mode = "socket"
+	}
+	log.Info().Str("mode", mode).Str("listen", ln.Addr().String()).Strs("services", m.Names()).Msg("serving")
+
+	socketDone := make(chan error, 1)
+	if cfg.Slack.SocketMode() {
+		sapi := slackbot.NewClient(cfg.Slack.BotToken, cfg.Slack.APIURL, slackbot.WithAppToken(cfg.Slack.AppToken))
+		client := socketmode.New(sapi)
+		go func() { socketDone <- front.RunSocketMode(ctx, client) }()
+	}
+	expiryDone := make(chan struct{})
+	go func() { defer close(expiryDone); expirePrompts(ctx, router, front) }()
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	log.Info().Msg("shutting down: finishing the work in flight")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	if cfg.Slack.SocketMode() {
+		<-socketDone
+	}
+	front.Wait()
+	<-expiryDone
+	log.Info().Msg("stopped; the services keep running")
+	return nil
+}
+
+// expirePrompts closes confirmation prompts nobody answered, so no
+// live-looking button stays behind.
+func expirePrompts(ctx context.Context, router *bot.Router, front *slackbot.Front) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if expired := router.Confirmations().Expired(); len(expired) > 0 {
+				front.ExpirePrompts(ctx, expired)
+			}
+		}
+	}
+}
