@@ -64,7 +64,13 @@ type Front struct {
 	work   sync.WaitGroup
 
 	mu      sync.Mutex
-	prompts map[string]*responder // confirmation token -> where its prompt was posted
+	prompts map[string]prompt // confirmation token -> its prompt
+}
+
+// prompt is a confirmation prompt that was posted: what it asks and where.
+type prompt struct {
+	pending bot.Pending
+	resp    *responder
 }
 
 // New returns a front end. It makes no network call.
@@ -79,7 +85,7 @@ func New(cfg Config, router Router, api Poster) (*Front, error) {
 		cfg.Workers = 8
 	}
 	f := &Front{cfg: cfg, router: router, api: api, log: cfg.Logger, now: cfg.Now, client: cfg.HTTPClient,
-		slots: make(chan struct{}, cfg.Workers), prompts: make(map[string]*responder)}
+		slots: make(chan struct{}, cfg.Workers), prompts: make(map[string]prompt)}
 	if f.now == nil {
 		f.now = time.Now
 	}
@@ -135,7 +141,7 @@ func (f *Front) deliver(ctx context.Context, resp *responder, channel, userID st
 	msg := Render(reply, f.now())
 	if reply.Kind == bot.KindConfirm && reply.Confirm != nil {
 		f.mu.Lock()
-		f.prompts[reply.Confirm.Token] = resp
+		f.prompts[reply.Confirm.Token] = prompt{pending: *reply.Confirm, resp: resp}
 		f.mu.Unlock()
 	}
 	if msg.Upload != nil {
@@ -211,13 +217,13 @@ func (f *Front) handleConfirmation(ctx context.Context, resp *responder, req bot
 	switch reply.Kind {
 	case bot.KindRejected, bot.KindRefused:
 		private := f.newResponder(resp.url)
-		private.final(ctx, Message{Text: reply.Text, Ephemeral: true})
+		private.final(ctx, Render(reply, f.now()))
 		if errors.Is(reply.Err, bot.ErrTokenExpired) {
-			f.closePrompt(ctx, token, "expired: type the command again")
+			f.closePrompt(ctx, token, "expired: type the command again", nil)
 		}
 		return
 	case bot.KindCancelled:
-		f.closePrompt(ctx, token, reply.Text)
+		f.closePrompt(ctx, token, reply.Text, resp)
 		return
 	}
 	f.forgetPrompt(token)
@@ -225,19 +231,22 @@ func (f *Front) handleConfirmation(ctx context.Context, resp *responder, req bot
 }
 
 // closePrompt replaces a confirmation prompt so that no live-looking button
-// remains.
-func (f *Front) closePrompt(ctx context.Context, token, why string) {
+// remains: through via (the click's own response URL) when given, else
+// through the URL the prompt was posted with.
+func (f *Front) closePrompt(ctx context.Context, token, why string, via *responder) {
 	f.mu.Lock()
-	resp := f.prompts[token]
+	p, ok := f.prompts[token]
 	delete(f.prompts, token)
 	f.mu.Unlock()
-	if resp == nil {
+	if !ok {
 		return
 	}
+	resp := p.resp
+	if via != nil {
+		resp = via
+	}
 	resp.replace = true
-	resp.final(ctx, Message{Text: why, Blocks: []slack.Block{
-		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, "~confirmation closed~ "+escapeText(why), false, false), nil, nil),
-	}})
+	resp.final(ctx, ConfirmClosed(p.pending, why))
 }
 
 func (f *Front) forgetPrompt(token string) {
@@ -250,7 +259,7 @@ func (f *Front) forgetPrompt(token string) {
 // runs it periodically.
 func (f *Front) ExpirePrompts(ctx context.Context, expired []bot.Pending) {
 	for _, p := range expired {
-		f.closePrompt(ctx, p.Token, fmt.Sprintf("%s %s expired after nobody confirmed it; nothing was done", p.Command.Verb, p.Service))
+		f.closePrompt(ctx, p.Token, "expired without confirmation; nothing was done", nil)
 	}
 }
 

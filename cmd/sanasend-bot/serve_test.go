@@ -64,7 +64,7 @@ func click(t *testing.T, base, user, channel, actionID, value, responseURL strin
 		"user":         map[string]any{"id": user, "name": strings.ToLower(user)},
 		"channel":      map[string]any{"id": channel},
 		"response_url": responseURL,
-		"actions":      []map[string]any{{"action_id": actionID, "value": value, "type": "button"}},
+		"actions":      []map[string]any{{"action_id": actionID, "block_id": "b1", "value": value, "type": "button"}},
 	})
 	form := url.Values{"payload": {string(payload)}}
 	if resp := signedPost(t, base+"/slack/interactions", "application/x-www-form-urlencoded", form.Encode()); resp.StatusCode != 200 {
