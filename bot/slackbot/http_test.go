@@ -65,7 +65,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newFrontFixture(t *testing.T) *frontFixture {
+func newFrontFixture(t testing.TB) *frontFixture {
 	t.Helper()
 	fake := fakeslack.New(t)
 	fake.SetUsergroupMembers("S0STAFF", "U0GROUPIE")

@@ -172,11 +172,13 @@ func NewStaff(cfg StaffConfig, api UsergroupsAPI, log zerolog.Logger, clock cloc
 }
 
 // Start schedules Refresh every cfg.Refresh on a gocron scheduler driven by
-// the Staff's clock: the first run at once, never two at the same time (a
-// refresh still running when the next is due makes that one skip). It
-// returns once scheduled, without waiting for the first refresh; until that
-// succeeds only cfg.Users are staff. Refreshes stop when ctx is done or on
-// Stop. With no user groups configured there is nothing to schedule.
+// the Staff's clock: the first run at once, never two at the same time. A
+// run due while the previous one is still going waits for it (singleton
+// wait mode) rather than being dropped; as a run is abandoned after one
+// period, at most one ever waits. Start returns once scheduled, without
+// waiting for the first refresh; until that succeeds only cfg.Users are
+// staff. Refreshes stop when ctx is done or on Stop. With no user groups
+// configured there is nothing to schedule.
 func (s *Staff) Start(ctx context.Context) error {
 	s.schedMu.Lock()
 	defer s.schedMu.Unlock()
@@ -195,7 +197,7 @@ func (s *Staff) Start(ctx context.Context) error {
 		gocron.NewTask(s.staffRefreshJob),
 		gocron.WithName("staff refresh"),
 		gocron.WithContext(ctx),
-		gocron.WithSingletonMode(gocron.LimitModeReschedule),
+		gocron.WithSingletonMode(gocron.LimitModeWait),
 		gocron.WithStartAt(gocron.WithStartImmediately()),
 	)
 	if err != nil {
@@ -294,7 +296,8 @@ func (s *Staff) Refresh(ctx context.Context) error {
 	if len(planUpgrade) > 0 {
 		s.log.Error().Strs("usergroups", planUpgrade).Str("error", errPlanUpgradeRequired).
 			Msg("staff: Slack user groups need a paid Slack plan (usergroups.users.list answered plan_upgrade_required), " +
-				"so members of slack.staff.usergroups are not staff; slack.staff.users works on every plan: list the staff's user IDs there")
+				"so slack.staff.usergroups cannot be read and members of a group never read are not staff; " +
+				"slack.staff.users works on every plan: list the staff's user IDs there")
 	}
 	return errors.Join(errs...)
 }

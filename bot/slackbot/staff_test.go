@@ -383,6 +383,16 @@ func TestStaffSchedulerRefreshesEveryFiveMinutes(t *testing.T) {
 	if err := s.Start(context.Background()); err == nil {
 		t.Error("second Start = nil; want an error")
 	}
+	// staffAwaitTimer waits until the scheduler has set the next run's timer
+	// on the fake clock.
+	staffAwaitTimer := func(run int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := clock.BlockUntilContext(ctx, 1); err != nil {
+			t.Fatalf("after run %d the scheduler set no timer: %v", run, err)
+		}
+	}
 
 	// First run at once, without moving the clock.
 	staffWaitCall(t, api)
@@ -391,24 +401,22 @@ func TestStaffSchedulerRefreshesEveryFiveMinutes(t *testing.T) {
 
 	api.set("S1", []string{"U3"}, nil)
 	for run := 2; run <= 3; run++ {
-		// The next run is a timer on the fake clock: wait for it to be set,
-		// then move time by one period.
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := clock.BlockUntilContext(ctx, 1); err != nil {
-			cancel()
-			t.Fatalf("run %d: the scheduler set no timer: %v", run, err)
-		}
-		cancel()
+		staffAwaitTimer(run - 1)
+		clock.Advance(DefaultStaffRefresh - time.Second)
 		if n := api.callCount(); n != run-1 {
-			t.Fatalf("before advancing: %d calls; want %d", n, run-1)
+			t.Fatalf("%s after run %d: %d calls; want %d", DefaultStaffRefresh-time.Second, run-1, n, run-1)
 		}
-		clock.Advance(DefaultStaffRefresh)
+		// Past the due time, as a real clock would be by the time the run is
+		// rescheduled (a frozen clock exactly at the due instant can make
+		// gocron schedule the same instant twice).
+		clock.Advance(time.Second + time.Millisecond)
 		staffWaitCall(t, api)
 	}
 	staffWaitFor(t, "the new member list", func() bool {
 		return s.Authorize(context.Background(), manager.Actor{ID: "U3"}, "C1") == nil
 	})
 	staffWant(t, s, "U2", "C1", ErrNotStaff)
+	staffAwaitTimer(3)
 	if err := s.Stop(); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}

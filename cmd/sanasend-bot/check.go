@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/sanasend/sanasend-bot/bot/slackbot"
 	"github.com/sanasend/sanasend-bot/config"
 	"github.com/sanasend/sanasend-bot/manager"
 )
@@ -27,9 +28,8 @@ func runCheck(ctx context.Context, configPath string, args []string, out io.Writ
 		return err
 	}
 	failed := 0
-	for _, s := range m.Services() {
-		fmt.Fprintf(out, "service %s (%s)\n", s.Name(), s.Config().Dir)
-		for _, c := range s.HostChecks(ctx) {
+	printChecks := func(checks []manager.Check) {
+		for _, c := range checks {
 			mark := "✓"
 			switch c.Verdict {
 			case manager.VerdictWarn:
@@ -39,7 +39,24 @@ func runCheck(ctx context.Context, configPath string, args []string, out io.Writ
 				failed++
 			}
 			fmt.Fprintf(out, "  %s %-16s %s\n", mark, c.Name, c.Detail)
+			if c.Hint != "" && c.Verdict != manager.VerdictOK {
+				fmt.Fprintf(out, "    %-16s → %s\n", "", c.Hint)
+			}
 		}
+	}
+	if cfg.Slack.BotToken != "" {
+		fmt.Fprintln(out, "slack")
+		api := slackbot.NewClient(cfg.Slack.BotToken, cfg.Slack.APIURL)
+		printChecks(slackbot.SlackChecks(ctx, api, func(ctx context.Context) ([]string, error) {
+			return slackbot.GrantedScopes(ctx, nil, cfg.Slack.APIURL, cfg.Slack.BotToken)
+		}, slackbot.SlackCheckConfig{AlertsChannel: cfg.Slack.AlertsChannel, Usergroups: cfg.Slack.Staff.Usergroups,
+			Users: cfg.Slack.Staff.Users}))
+	} else {
+		fmt.Fprintln(out, "slack: no bot token configured (console only); `serve` needs slack.bot_token")
+	}
+	for _, s := range m.Services() {
+		fmt.Fprintf(out, "service %s (%s)\n", s.Name(), s.Config().Dir)
+		printChecks(s.HostChecks(ctx))
 	}
 	if failed > 0 {
 		fmt.Fprintf(out, "%d checks failed\n", failed)

@@ -2,12 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os/user"
 
+	"github.com/jonboulle/clockwork"
+	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
+
 	"github.com/sanasend/sanasend-bot/bot"
 	"github.com/sanasend/sanasend-bot/bot/console"
+	"github.com/sanasend/sanasend-bot/bot/slackbot"
 	"github.com/sanasend/sanasend-bot/config"
 	"github.com/sanasend/sanasend-bot/manager"
 )
@@ -18,7 +24,7 @@ func runConsole(ctx context.Context, configPath string, args []string, stdin io.
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		name = u.Username
 	}
-	userName := fs.String("user", name, "who you are in the audit log")
+	userName := fs.String("user", name, "who you are: a name for the audit log (a local operator, always staff), or a Slack user ID (U...) to try the staff rules as that user")
 	if err := fs.Parse(args); err != nil {
 		return exitError(2)
 	}
@@ -39,9 +45,21 @@ func runConsole(ctx context.Context, configPath string, args []string, stdin io.
 	if err != nil {
 		return err
 	}
+	actor := manager.Actor{ID: "console:" + *userName, Name: *userName}
+	var auth bot.Authorizer = localOperator{}
+	if looksLikeSlackUser(*userName) {
+		// Impersonate a Slack user: the same staff rules as in Slack,
+		// with the groups resolved once if a bot token is configured.
+		actor = manager.Actor{ID: *userName, Name: *userName}
+		staff, err := consoleStaff(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		auth = staff
+	}
 	router, err := bot.NewRouter(bot.RouterConfig{
 		Services:       directory{m},
-		Auth:           localOperator{},
+		Auth:           auth,
 		ConfirmTimeout: cfg.Slack.ConfirmTimeout,
 		Audit:          log,
 	})
@@ -49,7 +67,6 @@ func runConsole(ctx context.Context, configPath string, args []string, stdin io.
 		return err
 	}
 	fmt.Fprintf(stdout, "config %s; services: %v; the bot's log and audit trail: %s\n", cfg.Path(), m.Names(), logFile.Name())
-	actor := manager.Actor{ID: "console:" + *userName, Name: *userName}
 	runErr := console.New(router, actor, stdin, stdout, nil).Run(ctx)
 	if cfg.Demo.StopOnExit {
 		stopStarted(context.WithoutCancel(ctx), m, actor, stdout)
@@ -72,4 +89,45 @@ func stopStarted(ctx context.Context, m *manager.Manager, by manager.Actor, out 
 			fmt.Fprintf(out, "demo: stopped %s, which this console started (%d processes)\n", s.Name(), len(res.Stopped))
 		}
 	}
+}
+
+// looksLikeSlackUser reports whether s is a Slack user ID (U… or W…).
+func looksLikeSlackUser(s string) bool {
+	if len(s) < 3 || (s[0] != 'U' && s[0] != 'W') {
+		return false
+	}
+	for _, r := range s[1:] {
+		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// consoleStaff is the staff list of the config, its groups resolved once
+// through Slack when a bot token is configured.
+func consoleStaff(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*slackbot.Staff, error) {
+	var api slackbot.UsergroupsAPI = noGroups{}
+	if cfg.Slack.BotToken != "" {
+		api = slackbot.NewClient(cfg.Slack.BotToken, cfg.Slack.APIURL)
+	}
+	staff, err := slackbot.NewStaff(slackbot.StaffConfig{Usergroups: cfg.Slack.Staff.Usergroups, Users: cfg.Slack.Staff.Users,
+		Command: cfg.Slack.Command}, api, log, clockwork.NewRealClock())
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.Slack.Staff.Usergroups) > 0 {
+		if err := staff.Refresh(ctx); err != nil {
+			log.Warn().Err(err).Msg("resolve staff user groups")
+		}
+	}
+	return staff, nil
+}
+
+// noGroups answers for user groups when there is no Slack token: nobody is
+// a member, so only staff.users count.
+type noGroups struct{}
+
+func (noGroups) GetUserGroupMembersContext(context.Context, string, ...slack.GetUserGroupMembersOption) ([]string, error) {
+	return nil, errors.New("no slack.bot_token: user groups cannot be resolved")
 }

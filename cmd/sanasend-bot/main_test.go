@@ -16,12 +16,12 @@ import (
 
 // demoCopy copies the stand-in and writes a config for it on a free port,
 // the way examples/sanasend-bot.yaml does for `make demo`.
-func demoCopy(t *testing.T) (configPath string) {
+func demoCopy(t testing.TB) (configPath string) {
 	return demoCopyWith(t, "")
 }
 
 // demoCopyWith is demoCopy with extra top-level YAML (a slack section).
-func demoCopyWith(t *testing.T, extra string) (configPath string) {
+func demoCopyWith(t testing.TB, extra string) (configPath string) {
 	t.Helper()
 	for _, bin := range []string{"node", "npm"} {
 		if _, err := exec.LookPath(bin); err != nil {
@@ -142,7 +142,7 @@ func TestDemoStopsWhatItStartedOnExit(t *testing.T) {
 }
 
 // psGrep lists live processes whose command line mentions dir.
-func psGrep(t *testing.T, dir string) string {
+func psGrep(t testing.TB, dir string) string {
 	t.Helper()
 	out, err := exec.Command("ps", "-eo", "pid=,stat=,args=").Output()
 	if err != nil {
@@ -189,5 +189,28 @@ func TestBadConfigNamesKeyValueAndReason(t *testing.T) {
 	err := run(context.Background(), []string{"console", "-config", path}, strings.NewReader(""), &out, &out)
 	if err == nil || !strings.Contains(err.Error(), `services[0].stop_timeout: "ten" is not a duration`) {
 		t.Errorf("run with a bad config = %v; want the key path, value and reason", err)
+	}
+}
+
+// TestConsoleImpersonatesSlackUsers: `console -user U...` applies the staff
+// rules of the config, so they can be tried without Slack.
+func TestConsoleImpersonatesSlackUsers(t *testing.T) {
+	configPath := demoCopyWith(t, "slack:\n  staff:\n    users: [U0ALICE]\n")
+	tests := []struct {
+		user string
+		want string
+	}{
+		{"U0ALICE", "whatsapp: 🔴 STOPPED"},
+		{"U0EVE", "⛔ Sorry, only"},
+		{"maria", "whatsapp: 🔴 STOPPED"}, // a local operator is staff
+	}
+	for _, tc := range tests {
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"console", "-config", configPath, "-user", tc.user}, strings.NewReader("status\n"), &out, &out); err != nil {
+			t.Fatalf("console -user %s: %v", tc.user, err)
+		}
+		if !strings.Contains(out.String(), tc.want) {
+			t.Errorf("console -user %s: status answered\n%s\nwant %q", tc.user, out.String(), tc.want)
+		}
 	}
 }

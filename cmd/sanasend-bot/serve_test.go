@@ -21,6 +21,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/sanasend/sanasend-bot/config"
 	"github.com/sanasend/sanasend-bot/internal/fakeslack"
 	"github.com/sanasend/sanasend-bot/manager"
 )
@@ -28,18 +29,14 @@ import (
 const testSigningSecret = "8f742231b10e8888abcd99yyyzzz85a5"
 
 // signedPost sends body to url signed as Slack signs its requests.
-func signedPost(t *testing.T, target, contentType, body string) *http.Response {
+func signedPost(t testing.TB, target, contentType, body string) *http.Response {
 	t.Helper()
-	ts := strconv.FormatInt(time.Now().Unix(), 10)
-	mac := hmac.New(sha256.New, []byte(testSigningSecret))
-	fmt.Fprintf(mac, "v0:%s:%s", ts, body)
 	req, err := http.NewRequest(http.MethodPost, target, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("X-Slack-Request-Timestamp", ts)
-	req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(mac.Sum(nil)))
+	signRequest(req, body, time.Now())
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +45,16 @@ func signedPost(t *testing.T, target, contentType, body string) *http.Response {
 	return resp
 }
 
-func slashCommand(t *testing.T, base, user, channel, text, responseURL string) {
+// signRequest signs req as Slack does, with the test signing secret.
+func signRequest(req *http.Request, body string, at time.Time) {
+	ts := strconv.FormatInt(at.Unix(), 10)
+	mac := hmac.New(sha256.New, []byte(testSigningSecret))
+	fmt.Fprintf(mac, "v0:%s:%s", ts, body)
+	req.Header.Set("X-Slack-Request-Timestamp", ts)
+	req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(mac.Sum(nil)))
+}
+
+func slashCommand(t testing.TB, base, user, channel, text, responseURL string) {
 	t.Helper()
 	form := url.Values{"command": {"/sanasend"}, "text": {text}, "user_id": {user}, "user_name": {strings.ToLower(user)},
 		"channel_id": {channel}, "response_url": {responseURL}, "team_id": {"T0TEAM"}}
@@ -133,7 +139,7 @@ type serveFixture struct {
 	logs       *lockedBuffer
 }
 
-func startServe(t *testing.T) serveFixture {
+func startServe(t testing.TB) serveFixture {
 	t.Helper()
 	fake := fakeslack.New(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -189,7 +195,7 @@ func startServe(t *testing.T) serveFixture {
 
 // stopService stops the stand-in through a manager of its own, as a new bot
 // process would (adoption), and fails if anything is left.
-func stopService(t *testing.T, configPath string) {
+func stopService(t testing.TB, configPath string) {
 	t.Helper()
 	s := adoptService(t, configPath)
 	if _, err := s.Stop(context.Background(), manager.Actor{ID: "test"}, nil); err != nil {
@@ -200,26 +206,17 @@ func stopService(t *testing.T, configPath string) {
 	}
 }
 
-func adoptService(t *testing.T, configPath string) *manager.Service {
+func adoptService(t testing.TB, configPath string) *manager.Service {
 	t.Helper()
-	dir := filepath.Dir(configPath)
-	data, err := os.ReadFile(configPath)
+	cfg, err := config.Load(configPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var port string
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "url: http://127.0.0.1:"); ok {
-			port = v
-		}
+	m, err := newManager(cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
 	}
-	svcDir := filepath.Join(dir, "whatsapp-service")
-	s, err := manager.NewService(manager.ServiceConfig{
-		Name: "whatsapp", Dir: svcDir, URL: "http://127.0.0.1:" + port, Start: []string{"npm", "start"},
-		LogFile: filepath.Join(svcDir, "logs", "combined.log"), AuthDir: filepath.Join(svcDir, ".wwebjs_auth"),
-		StartTimeout: 20 * time.Second, StopTimeout: 5 * time.Second, HealthTimeout: 2 * time.Second,
-		StateDir: filepath.Join(dir, "sanasend-state", "whatsapp"),
-	}, manager.Options{Logger: zerolog.Nop()})
+	s, err := m.Lookup("")
 	if err != nil {
 		t.Fatal(err)
 	}
