@@ -41,9 +41,14 @@ type Config struct {
 	Command string
 	// AlertsChannel receives the outcome of every action.
 	AlertsChannel string
-	// Workers bounds how many commands run at once; 0 means 8. Requests
-	// beyond wait for a worker; their acknowledgement never does.
+	// Workers bounds how many slash commands run at once; 0 means 2.
+	// Commands beyond wait for a worker, up to Backlog of them; past that
+	// the acknowledgement itself says the bot is busy, so a flood never
+	// delays the acknowledgements nor grows memory without bound. Button
+	// clicks (confirmations) never wait for a worker and are never shed.
 	Workers int
+	// Backlog is how many slash commands may wait for a worker; 0 means 64.
+	Backlog int
 	// HTTPClient posts to response URLs; nil means a client with a 10 s
 	// timeout.
 	HTTPClient *http.Client
@@ -61,6 +66,7 @@ type Front struct {
 	now    func() time.Time
 	client *http.Client
 	slots  chan struct{}
+	queued chan struct{} // one token per command accepted and not finished
 	work   sync.WaitGroup
 
 	mu      sync.Mutex
@@ -82,10 +88,14 @@ func New(cfg Config, router Router, api Poster) (*Front, error) {
 		cfg.Command = "/sanasend"
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 8
+		cfg.Workers = 2
+	}
+	if cfg.Backlog <= 0 {
+		cfg.Backlog = 64
 	}
 	f := &Front{cfg: cfg, router: router, api: api, log: cfg.Logger, now: cfg.Now, client: cfg.HTTPClient,
-		slots: make(chan struct{}, cfg.Workers), prompts: make(map[string]prompt)}
+		slots: make(chan struct{}, cfg.Workers), queued: make(chan struct{}, cfg.Workers+cfg.Backlog),
+		prompts: make(map[string]prompt)}
 	if f.now == nil {
 		f.now = time.Now
 	}
@@ -105,14 +115,48 @@ type slashCommand struct {
 	Command, Text, UserID, UserName, ChannelID, ResponseURL string
 }
 
-// dispatch runs fn on a worker, after the acknowledgement. ctx is detached
-// from the request: the work outlives it.
-func (f *Front) dispatch(fn func(ctx context.Context)) {
+// busyText is the acknowledgement of a command shed under a flood.
+const busyText = "⏳ The bot is answering many commands right now; nothing was done. Try again in a moment."
+
+// dispatchCommand runs a slash command on a worker, after the
+// acknowledgement. It reports false, running nothing, when the backlog is
+// full. The work's context is detached from the request: it outlives it.
+func (f *Front) dispatchCommand(fn func(ctx context.Context)) bool {
+	select {
+	case f.queued <- struct{}{}:
+	default:
+		return false
+	}
 	f.work.Add(1)
 	go func() {
 		defer f.work.Done()
+		defer func() { <-f.queued }()
 		f.slots <- struct{}{}
 		defer func() { <-f.slots }()
+		fn(context.Background())
+	}()
+	return true
+}
+
+// acceptCommand dispatches a slash command: `start`, which holds on for up
+// to the start timeout, runs at once like a click; every other command
+// (they answer in milliseconds, stop and restart only ask for a
+// confirmation) goes to the workers.
+func (f *Front) acceptCommand(sc slashCommand) bool {
+	run := func(ctx context.Context) { f.handleCommand(ctx, sc) }
+	if firstWord(sc.Text) == string(bot.VerbStart) {
+		f.dispatchClick(run)
+		return true
+	}
+	return f.dispatchCommand(run)
+}
+
+// dispatchClick runs a button click at once: clicks are rare, and a
+// confirmation must never wait behind a flood of status commands.
+func (f *Front) dispatchClick(fn func(ctx context.Context)) {
+	f.work.Add(1)
+	go func() {
+		defer f.work.Done()
 		fn(context.Background())
 	}()
 }

@@ -66,8 +66,14 @@ func (f *Front) serveCommand(w http.ResponseWriter, r *http.Request) {
 	}
 	// Acknowledge at once with an empty 200: Slack shows nothing, and the
 	// answer follows through the response URL.
+	if !f.acceptCommand(sc) {
+		f.log.Warn().Bool("audit", true).Str("kind", "command").Str("user_id", sc.UserID).Str("channel", sc.ChannelID).
+			Str("command", capLog(sc.Text)).Str("outcome", "shed").Msg("audit")
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(slack.WebhookMessage{ResponseType: slack.ResponseTypeEphemeral, Text: busyText})
+		return
+	}
 	w.WriteHeader(http.StatusOK)
-	f.dispatch(func(ctx context.Context) { f.handleCommand(ctx, sc) })
 }
 
 func (f *Front) serveInteraction(w http.ResponseWriter, r *http.Request) {
@@ -86,5 +92,5 @@ func (f *Front) serveInteraction(w http.ResponseWriter, r *http.Request) {
 	if cb.Type != slack.InteractionTypeBlockActions {
 		return
 	}
-	f.dispatch(func(ctx context.Context) { f.handleAction(ctx, cb) })
+	f.dispatchClick(func(ctx context.Context) { f.handleAction(ctx, cb) })
 }

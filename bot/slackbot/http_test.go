@@ -366,3 +366,39 @@ func TestBusyServiceAnswersWhoWhatSince(t *testing.T) {
 		}
 	}
 }
+
+// TestFloodIsShedInTheAck: past the backlog, the acknowledgement itself
+// says the bot is busy; nothing runs for that command, and clicks are never
+// shed.
+func TestFloodIsShedInTheAck(t *testing.T) {
+	f := newFrontFixture(t)
+	f.front.cfg.Workers, f.front.cfg.Backlog = 1, 1
+	f.front.slots, f.front.queued = make(chan struct{}, 1), make(chan struct{}, 2)
+	f.svc.Hold = make(chan struct{})
+	first := f.command(t, "U0ALICE", "status")  // runs, held
+	second := f.command(t, "U0ALICE", "status") // waits for the worker
+	body := commandBody("U0ALICE", "status", f.fake.NewResponseURL())
+	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/slack/commands", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	sign(req, body, time.Now())
+	resp, err := f.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shed map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&shed)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || shed["response_type"] != "ephemeral" || !strings.Contains(fmt.Sprint(shed["text"]), "nothing was done") {
+		t.Errorf("third command acknowledged with %d %v; want an ephemeral busy answer", resp.StatusCode, shed)
+	}
+	close(f.svc.Hold)
+	f.fake.WaitResponseURLPosts(t, first, 1, 5*time.Second)
+	f.fake.WaitResponseURLPosts(t, second, 1, 5*time.Second)
+	f.front.Wait()
+	if calls := f.svc.Calls(); len(calls) != 2 {
+		t.Errorf("calls = %v; want the two accepted statuses", calls)
+	}
+	if !strings.Contains(f.audit.String(), `"outcome":"shed"`) {
+		t.Error("no audit record for the shed command")
+	}
+}

@@ -50,21 +50,29 @@ func (f *Front) RunSocketMode(ctx context.Context, client *socketmode.Client) er
 func (f *Front) socketEvent(client *socketmode.Client, evt socketmode.Event) {
 	switch evt.Type {
 	case socketmode.EventTypeSlashCommand:
-		f.ack(client, evt)
 		cmd, ok := evt.Data.(slack.SlashCommand)
 		if !ok {
+			f.ack(client, evt)
 			return
 		}
 		sc := slashCommand{Command: cmd.Command, Text: cmd.Text, UserID: cmd.UserID, UserName: cmd.UserName,
 			ChannelID: cmd.ChannelID, ResponseURL: cmd.ResponseURL}
-		f.dispatch(func(ctx context.Context) { f.handleCommand(ctx, sc) })
+		if !f.acceptCommand(sc) {
+			f.log.Warn().Bool("audit", true).Str("kind", "command").Str("user_id", sc.UserID).Str("channel", sc.ChannelID).
+				Str("command", capLog(sc.Text)).Str("outcome", "shed").Msg("audit")
+			if evt.Request != nil {
+				_ = client.Ack(*evt.Request, slack.WebhookMessage{ResponseType: slack.ResponseTypeEphemeral, Text: busyText})
+			}
+			return
+		}
+		f.ack(client, evt)
 	case socketmode.EventTypeInteractive:
 		f.ack(client, evt)
 		cb, ok := evt.Data.(slack.InteractionCallback)
 		if !ok || cb.Type != slack.InteractionTypeBlockActions {
 			return
 		}
-		f.dispatch(func(ctx context.Context) { f.handleAction(ctx, cb) })
+		f.dispatchClick(func(ctx context.Context) { f.handleAction(ctx, cb) })
 	case socketmode.EventTypeEventsAPI:
 		f.ack(client, evt) // not subscribed to any; acknowledged so Slack does not retry
 	case socketmode.EventTypeConnected:

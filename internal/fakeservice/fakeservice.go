@@ -23,7 +23,8 @@ type Service struct {
 	calls   []string
 	busy    *manager.BusyError
 	stopErr error
-	// Hold, when set, makes Stop and Restart wait until it is closed.
+	// Hold, when set, makes Status, Stop and Restart wait until it is
+	// closed.
 	Hold chan struct{}
 }
 
@@ -66,6 +67,9 @@ func (f *Service) Busy() *manager.BusyError {
 }
 
 func (f *Service) Status(context.Context) (manager.Status, error) {
+	if f.Hold != nil {
+		<-f.Hold
+	}
 	f.record("status")
 	return manager.Status{Service: f.name, URL: "http://127.0.0.1:3000", State: manager.StateHealthy,
 		Health: manager.Health{OK: true, StatusCode: 200, Status: "healthy"}}, nil
