@@ -24,10 +24,13 @@ demo: build
 	@command -v node >/dev/null 2>&1 || { echo "make demo: node (Node.js 20) is not on PATH"; exit 1; }
 	./$(BIN) console -config examples/sanasend-bot.yaml
 
-## bench: logs against GNU tail on a 1 GiB file, process-table scan, status latency.
+## bench: logs against GNU tail on a 1 GiB file, process-table scan against ps,
+## status latency, and the acknowledgement of signed slash commands.
 bench:
 	$(GO) run ./internal/benchlogs
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./manager/
+	$(GO) test -run '^$$' -bench 'ProcessTable|Status|Tail' -benchmem -benchtime 2s ./manager/
+	$(GO) test -run '^$$' -bench 'SlashCommandAck' -benchmem ./bot/slackbot/
+	$(GO) test -run '^$$' -bench 'ServeStatusAck' -benchmem -benchtime 3s ./cmd/sanasend-bot/
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
