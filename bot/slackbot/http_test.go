@@ -402,3 +402,21 @@ func TestFloodIsShedInTheAck(t *testing.T) {
 		t.Error("no audit record for the shed command")
 	}
 }
+
+// TestLongLogsGoAsAFile: logs longer than a message are attached as a file,
+// and the message says how many lines it shows of how many.
+func TestLongLogsGoAsAFile(t *testing.T) {
+	f := newFrontFixture(t)
+	post := f.fake.WaitResponseURLPosts(t, f.command(t, "U0ALICE", "logs 1000"), 1, 5*time.Second)[0]
+	f.front.Wait()
+	uploads := f.fake.Uploads()
+	if len(uploads) != 1 || uploads[0].Channel != "C0OPS" {
+		t.Fatalf("uploads = %+v; want one file in the channel", uploads)
+	}
+	if got := strings.Count(string(uploads[0].Content), "\n") + 1; got < 1000 || !strings.Contains(string(uploads[0].Content), "line 1000 of the fake log") {
+		t.Errorf("file holds %d lines; want all 1000", got)
+	}
+	if text := postText(post); !strings.Contains(text, "of 1000 lines") || !strings.Contains(text, "line 1000 of the fake log") {
+		t.Errorf("message %s does not say what it shows of the 1000 lines", text)
+	}
+}

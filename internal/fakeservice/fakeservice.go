@@ -109,7 +109,12 @@ func (f *Service) Restart(_ context.Context, by manager.Actor, progress func(str
 
 func (f *Service) Logs(_ context.Context, q manager.LogQuery) (manager.LogResult, error) {
 	f.record(fmt.Sprintf("logs %d %q all=%v", q.Lines, q.Filter, q.IncludeHealth))
-	return manager.LogResult{Lines: []string{"a", "b"}}, nil
+	// As many lines as asked, each about as long as a real winston line.
+	lines := make([]string, q.Lines)
+	for i := range lines {
+		lines[i] = fmt.Sprintf(`{"level":"info","message":"line %d of the fake log","service":"whatsapp-service","timestamp":"2026-11-28 03:00:00"}`, i+1)
+	}
+	return manager.LogResult{Path: "/srv/whatsapp-service/logs/combined.log", Lines: lines}, nil
 }
 
 func (f *Service) Output(_ context.Context, q manager.LogQuery) (manager.LogResult, error) {
