@@ -18,7 +18,6 @@ import (
 func BenchmarkSlashCommandAck(b *testing.B) {
 	f := newFrontFixture(b)
 	h := f.front.Handler()
-	body := commandBody("U0ALICE", "status", f.fake.NewResponseURL())
 	var mu sync.Mutex
 	var lat []time.Duration
 	b.ReportAllocs()
@@ -26,6 +25,7 @@ func BenchmarkSlashCommandAck(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		var mine []time.Duration
 		for pb.Next() {
+			body := commandBody("U0ALICE", "status", f.fake.NewResponseURL())
 			req := httptest.NewRequest(http.MethodPost, "/slack/commands", strings.NewReader(body))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			sign(req, body, time.Now())
