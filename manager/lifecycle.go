@@ -14,6 +14,10 @@ import (
 	"time"
 )
 
+// leftoverSettle is how long processes outside the main group get to exit
+// by themselves after a graceful stop before they count as leftovers.
+const leftoverSettle = 2 * time.Second
+
 // ErrAlreadyRunning is returned by Start when the service runs.
 var ErrAlreadyRunning = errors.New("already running")
 
@@ -289,6 +293,19 @@ func (s *Service) stop(ctx context.Context, a Action, by Actor, progress func(st
 	if snap.root != nil {
 		s.progress(progress, a, by, fmt.Sprintf("stopping (SIGTERM to process group %d)", snap.root.pgid))
 		res.Graceful, res.Forced = s.stopMainGroup(ctx, snap)
+	}
+	// A graceful shutdown closes the browsers of the active sessions, and
+	// they take a moment to go: let them, so that only what the service
+	// really left behind (the browser of a session that failed to
+	// restore) counts as a leftover.
+	if res.Graceful {
+		rest := make(map[int32]time.Time)
+		for pid := range snap.members {
+			if e := snap.tab.byPID[pid]; e.pgid != snap.root.pgid {
+				rest[pid] = e.created
+			}
+		}
+		waitGone(ctx, rest, time.Now().Add(min(leftoverSettle, s.cfg.StopTimeout)))
 	}
 	// Everything else of the tree: reparented helpers and the browsers the
 	// service does not close on shutdown.

@@ -84,12 +84,16 @@ func readStat(pid int32, buf []byte) (procStat, []byte, error) {
 	if len(fields) > 21 {
 		rss, _ = strconv.ParseInt(string(fields[21]), 10, 64)
 	}
+	// bootTime sets clockTicks the first time: call it in a statement of
+	// its own, so clockTicks is read after it (the order of a call and a
+	// variable read within one expression is unspecified).
+	boot := bootTime()
 	st := procStat{
 		cpuTicks: utime + stime,
 		rssPages: rss,
 		ppid:     int32(ppid),
 		pgid:     int32(pgid),
-		created:  time.UnixMilli(bootTime() + start*1000/clockTicks),
+		created:  time.UnixMilli(boot + start*1000/clockTicks),
 		zombie:   fields[0][0] == 'Z' || fields[0][0] == 'X',
 	}
 	return st, buf, nil

@@ -1,0 +1,763 @@
+package alerts
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sanasend/sanasend-bot/manager"
+)
+
+// Rules are the alert rules of one service (SPEC.md section 5, the monitor.*
+// keys). Their semantics follow gatus: an alert after FailureThreshold
+// consecutive failed checks, "resolved" after SuccessThreshold consecutive
+// healthy ones, a reminder every RepeatInterval until acknowledged.
+type Rules struct {
+	// FailureThreshold is the number of consecutive failed health checks
+	// before an alert; below 1 counts as 1. An unexpected exit alerts at once.
+	FailureThreshold int
+	// SuccessThreshold is the number of consecutive healthy checks that
+	// resolve an open incident; below 1 counts as 1.
+	SuccessThreshold int
+	// RepeatInterval is the time between reminders of an open, unacknowledged
+	// incident; 0 means no reminders.
+	RepeatInterval time.Duration
+	// AutoRestart turns on self-healing: after an alert the tracker asks for
+	// restarts with exponential backoff, at most AutoRestartMax in any
+	// sliding hour, then gives up.
+	AutoRestart bool
+	// AutoRestartMax is the most auto-restarts in any sliding hour; below 1
+	// counts as 3.
+	AutoRestartMax int
+	// AutoRestartBackoff is the wait before the first auto-restart of an
+	// incident; it doubles after each failed one. 0 or less counts as 30s.
+	AutoRestartBackoff time.Duration
+}
+
+// trackerNormal returns r with the documented defaults filled in. The config
+// layer validates; the tracker only refuses to misbehave on zero values.
+func (r Rules) trackerNormal() Rules {
+	if r.FailureThreshold < 1 {
+		r.FailureThreshold = 1
+	}
+	if r.SuccessThreshold < 1 {
+		r.SuccessThreshold = 1
+	}
+	if r.RepeatInterval < 0 {
+		r.RepeatInterval = 0
+	}
+	if r.AutoRestartMax < 1 {
+		r.AutoRestartMax = 3
+	}
+	if r.AutoRestartBackoff <= 0 {
+		r.AutoRestartBackoff = 30 * time.Second
+	}
+	return r
+}
+
+// AutoRestartActor is who the monitor names in ActionBegun and ActionEnded
+// when it carries out an auto_restart decision. The tracker recognises it by
+// its ID.
+var AutoRestartActor = manager.Actor{ID: "bot", Name: "auto-restart"}
+
+// trackerUptimeSlack is how far the service's reported uptime may fall behind
+// the expected value (last uptime + time since) before the tracker concludes
+// that the service restarted: it absorbs request latency and clock jitter.
+const trackerUptimeSlack = 5 * time.Second
+
+// Ack records who acknowledged an incident and when.
+type Ack struct {
+	By manager.Actor
+	At time.Time
+}
+
+// Incident is one outage of one service, from the alert to its resolution.
+// Every Decision carries a full copy, so a renderer needs nothing else.
+type Incident struct {
+	Service string
+	// ID increases per service from 1; 0 means "no incident".
+	ID   int
+	Open bool
+	// State and Reason are the latest seen: "stopped", "connection refused".
+	State  manager.State
+	Reason string
+	// Since is the first failed check (or the exit) of the outage.
+	Since time.Time
+	// Failures counts the failed checks of the outage, those before the
+	// alert included.
+	Failures int
+	Acked    *Ack
+	// Exit is the exit code or signal when a process the bot started exited
+	// unexpectedly during the outage: "exit code 1", "killed by SIGKILL".
+	Exit string
+	// Updates counts the update decisions posted in the alert's thread.
+	Updates    int
+	ResolvedAt time.Time
+	// ResolvedBy is whoever's start or restart through the bot (or stop,
+	// which closes the incident on purpose) ended the outage; nil when it
+	// healed by itself.
+	ResolvedBy *manager.Actor
+	// AutoRestarts counts the auto-restarts asked for during the outage.
+	AutoRestarts int
+	// NextAutoRestart is when the next auto-restart is due; zero when none
+	// is planned (off, in flight, given up, or resolved).
+	NextAutoRestart time.Time
+	// GaveUp is set once auto-restart has given up on this incident.
+	GaveUp bool
+}
+
+// Lasted is how long the incident lasted: until ResolvedAt when resolved,
+// until now otherwise.
+func (i Incident) Lasted(now time.Time) time.Duration {
+	if !i.ResolvedAt.IsZero() {
+		return i.ResolvedAt.Sub(i.Since)
+	}
+	return now.Sub(i.Since)
+}
+
+// trackerClone returns i with its pointers copied, so a Decision never
+// changes after it was returned.
+func trackerClone(i Incident) Incident {
+	if i.Acked != nil {
+		a := *i.Acked
+		i.Acked = &a
+	}
+	if i.ResolvedBy != nil {
+		b := *i.ResolvedBy
+		i.ResolvedBy = &b
+	}
+	return i
+}
+
+// DecisionKind says what the monitor must do with a Decision.
+type DecisionKind string
+
+const (
+	// DecisionOpen: post a new alert (and remember its message for the thread).
+	DecisionOpen DecisionKind = "open"
+	// DecisionUpdate: post Text in the alert's thread and edit the alert to
+	// show the Incident as it is now.
+	DecisionUpdate DecisionKind = "update"
+	// DecisionResolve: post Text in the thread and edit the alert to resolved.
+	DecisionResolve DecisionKind = "resolve"
+	// DecisionRemind: the incident is still open and nobody acknowledged it.
+	DecisionRemind DecisionKind = "remind"
+	// DecisionAnnounce: a line in the channel that is not about an alert
+	// (intended actions, external restarts, maintenance).
+	DecisionAnnounce DecisionKind = "announce"
+	// DecisionAutoRestart: restart the service now, as AutoRestartActor, and
+	// report it through ActionBegun and ActionEnded. Text announces it.
+	DecisionAutoRestart DecisionKind = "auto_restart"
+	// DecisionGiveUp: auto-restart stops trying for this incident; say so
+	// loudly.
+	DecisionGiveUp DecisionKind = "give_up"
+)
+
+// Decision is one thing to do now.
+type Decision struct {
+	Kind DecisionKind
+	// Incident is the service's incident after this decision; for an
+	// announce without an incident only Service is set.
+	Incident Incident
+	// Text is one human line, e.g. "restart by alice (through the bot): no
+	// alert" or "resolved after 4m12s, restarted by alice".
+	Text string
+	// Backoff, for auto_restart only, is the wait that preceded this attempt.
+	// It is for the announcement: the restart is due now, not after Backoff.
+	Backoff time.Duration
+}
+
+// Tracker applies the alert rules to one service. It is a pure state
+// machine: no I/O, no goroutines, no clock; time comes with every input and
+// each input returns what to do now. It is not safe for concurrent use: the
+// monitor feeds it from one goroutine.
+type Tracker struct {
+	service string
+	rules   Rules
+
+	// stopped is the intent: the service was stopped through the bot and
+	// stays quiet until started.
+	stopped bool
+	action  *trackerAction
+
+	// Consecutive checks outside actions, intent and maintenance.
+	failures     int
+	successes    int
+	firstFailure time.Time
+	lastState    manager.State // "" before the first check
+
+	// Uptime baseline from the last healthy check; zero when unknown or
+	// invalidated by a failure, an exit or an action.
+	uptime   time.Duration
+	uptimeAt time.Time
+
+	inc        Incident // the open incident, valid when inc.Open
+	lastID     int
+	remindFrom time.Time
+	// resolver is credited when health resolves an incident after a start
+	// or restart through the bot that ended without success.
+	resolver *manager.Actor
+
+	autoDelay    time.Duration // wait before the next auto-restart
+	autoAttempts []time.Time   // auto-restarts asked for, within the last hour
+
+	maint trackerMaint
+}
+
+type trackerAction struct {
+	action manager.Action
+	by     manager.Actor
+	since  time.Time
+}
+
+// trackerMaint is a maintenance window and what happened during it.
+type trackerMaint struct {
+	on        bool
+	until     time.Time
+	by        manager.Actor
+	reason    string
+	failures  int
+	exits     int
+	down      time.Duration
+	downSince time.Time
+	actions   []trackerCount
+	external  int
+}
+
+type trackerCount struct {
+	label string // "restart by alice"
+	n     int
+}
+
+// NewTracker returns the tracker of one service. stoppedOnPurpose is the
+// intent recorded in the state dir: true when the last action through the
+// bot was a stop, so the service stays quiet until started. now is when the
+// tracker starts observing.
+func NewTracker(service string, r Rules, stoppedOnPurpose bool, now time.Time) *Tracker {
+	r = r.trackerNormal()
+	return &Tracker{
+		service:    service,
+		rules:      r,
+		stopped:    stoppedOnPurpose,
+		autoDelay:  r.AutoRestartBackoff,
+		remindFrom: now,
+	}
+}
+
+// Snapshot returns the open incident, or an Incident with only Service set
+// (ID 0, Open false) when there is none.
+func (t *Tracker) Snapshot() Incident {
+	if !t.inc.Open {
+		return Incident{Service: t.service}
+	}
+	return trackerClone(t.inc)
+}
+
+// Health takes one health check: state and reason as manager.Health gives
+// them, uptime the service's own uptime from /health (0 when unknown).
+func (t *Tracker) Health(now time.Time, state manager.State, reason string, uptime time.Duration) []Decision {
+	ds := t.trackerExpire(now)
+	if state == manager.StateHealthy {
+		return append(ds, t.trackerHealthy(now, uptime)...)
+	}
+	return append(ds, t.trackerFailing(now, state, reason)...)
+}
+
+func (t *Tracker) trackerHealthy(now time.Time, uptime time.Duration) []Decision {
+	var ds []Decision
+	t.lastState = manager.StateHealthy
+	t.failures, t.firstFailure = 0, time.Time{}
+	if t.maint.on {
+		t.maint.trackerUp(now)
+	}
+	if t.action != nil {
+		// The action's outcome is the truth while it runs: ActionEnded decides.
+		t.uptime = 0
+		return nil
+	}
+
+	if uptime > 0 && t.uptime > 0 {
+		expected := t.uptime + now.Sub(t.uptimeAt)
+		if uptime+trackerUptimeSlack < expected {
+			var text string
+			if uptime < t.uptime {
+				text = fmt.Sprintf("%s restarted outside the bot (uptime went from %s to %s)",
+					t.service, trackerDuration(t.uptime), trackerDuration(uptime))
+			} else {
+				text = fmt.Sprintf("%s restarted outside the bot (uptime %s, expected about %s)",
+					t.service, trackerDuration(uptime), trackerDuration(expected))
+			}
+			if t.maint.on {
+				t.maint.external++
+			} else {
+				ds = append(ds, t.trackerDecision(DecisionAnnounce, text))
+			}
+		}
+	}
+	t.uptime, t.uptimeAt = uptime, now
+
+	if t.stopped {
+		t.stopped = false
+		if !t.maint.on {
+			ds = append(ds, t.trackerDecision(DecisionAnnounce, fmt.Sprintf(
+				"%s is running again although it was stopped through the bot: alerts are on again", t.service)))
+		}
+	}
+
+	if !t.inc.Open {
+		return ds
+	}
+	t.successes++
+	if t.successes < t.rules.SuccessThreshold {
+		return ds
+	}
+	text := "resolved after " + trackerDuration(now.Sub(t.inc.Since))
+	by := t.resolver
+	if by != nil {
+		text += ", after the restart by " + by.String()
+	}
+	return append(ds, t.trackerResolve(now, by, text))
+}
+
+func (t *Tracker) trackerFailing(now time.Time, state manager.State, reason string) []Decision {
+	if state == "" {
+		state = manager.StateUnhealthy
+	}
+	healthyBefore := t.successes
+	t.successes = 0
+	t.uptime = 0
+	t.lastState = state
+	if t.maint.on {
+		t.maint.trackerDown(now)
+	}
+	if t.action != nil || t.stopped {
+		return nil // intent, not an outage
+	}
+	if t.maint.on {
+		// Muted: counted for the summary; thresholds start again at its end.
+		t.maint.failures++
+		if t.inc.Open {
+			t.inc.Failures++
+			t.inc.State, t.inc.Reason = state, reason
+		}
+		return nil
+	}
+
+	if t.failures == 0 {
+		t.firstFailure = now
+	}
+	t.failures++
+	if t.inc.Open {
+		t.inc.Failures++
+		t.inc.Reason = reason
+		switch {
+		case t.inc.State != state:
+			t.inc.State = state
+			return []Decision{t.trackerUpdate(fmt.Sprintf("%s is now %s: %s", t.service, state, reason))}
+		case healthyBefore > 0:
+			return []Decision{t.trackerUpdate(fmt.Sprintf("%s is %s again after %d healthy %s: %s",
+				t.service, state, healthyBefore, trackerPlural(healthyBefore, "check"), reason))}
+		}
+		return nil
+	}
+	if t.failures < t.rules.FailureThreshold {
+		return nil
+	}
+	text := fmt.Sprintf("%s is %s: %s (since %s, %d failed %s)", t.service, state, reason,
+		t.firstFailure.Format("15:04:05"), t.failures, trackerPlural(t.failures, "check"))
+	return t.trackerOpen(now, Incident{State: state, Reason: reason, Since: t.firstFailure, Failures: t.failures}, text)
+}
+
+// Exited takes the unexpected exit of a process the bot started (the
+// manager's EventExited with Intended false). It is a fact, not a blip: it
+// alerts at once, whatever the thresholds, unless an action through the bot
+// runs or the service was stopped on purpose.
+func (t *Tracker) Exited(now time.Time, detail string) []Decision {
+	ds := t.trackerExpire(now)
+	if t.action != nil || t.stopped {
+		return ds
+	}
+	t.uptime = 0
+	t.successes = 0
+	t.resolver = nil
+	t.lastState = manager.StateStopped
+	reason := "exited unexpectedly (" + detail + ")"
+	if t.maint.on {
+		t.maint.exits++
+		t.maint.trackerDown(now)
+		if t.inc.Open {
+			t.inc.State, t.inc.Reason, t.inc.Exit = manager.StateStopped, reason, detail
+		}
+		return ds
+	}
+	if t.failures == 0 {
+		t.firstFailure = now
+	}
+	t.failures++
+	if t.inc.Open {
+		t.inc.State, t.inc.Reason, t.inc.Exit = manager.StateStopped, reason, detail
+		return append(ds, t.trackerUpdate(t.service+" "+reason))
+	}
+	return append(ds, t.trackerOpen(now, Incident{
+		State: manager.StateStopped, Reason: reason, Since: t.firstFailure, Failures: t.failures, Exit: detail,
+	}, t.service+" "+reason)...)
+}
+
+// ActionBegun takes the start of an action through the bot. A stop records
+// the intent; a start or restart clears it. Checks and exits while it runs
+// raise nothing.
+func (t *Tracker) ActionBegun(now time.Time, a manager.Action, by manager.Actor) []Decision {
+	ds := t.trackerExpire(now)
+	t.action = &trackerAction{action: a, by: by, since: now}
+	t.trackerForget()
+	switch a {
+	case manager.ActionStop:
+		t.stopped = true
+	case manager.ActionStart, manager.ActionRestart:
+		t.stopped = false
+	}
+	if t.maint.on {
+		t.maint.trackerAction(a, by)
+	}
+	if by.ID == AutoRestartActor.ID {
+		t.inc.NextAutoRestart = time.Time{} // in flight; auto_restart announced it
+		return ds
+	}
+	if t.maint.on {
+		return ds
+	}
+	what := fmt.Sprintf("%s by %s (through the bot)", a, by)
+	if t.inc.Open {
+		return append(ds, t.trackerUpdate(what))
+	}
+	if a == manager.ActionStop {
+		return append(ds, t.trackerDecision(DecisionAnnounce, what+": no alert until it is started again"))
+	}
+	return append(ds, t.trackerDecision(DecisionAnnounce, what+": no alert"))
+}
+
+// ActionEnded takes the end of an action through the bot. A start or restart
+// that ends well resolves an open incident, crediting by; a stop that ends
+// well closes it on purpose. A failed one is posted in the incident's thread.
+func (t *Tracker) ActionEnded(now time.Time, a manager.Action, by manager.Actor, ok bool, detail string) []Decision {
+	ds := t.trackerExpire(now)
+	t.action = nil
+	t.trackerForget()
+	if a == manager.ActionStart || a == manager.ActionRestart {
+		t.stopped = false
+	}
+	if !t.inc.Open {
+		return ds
+	}
+	lasted := trackerDuration(now.Sub(t.inc.Since))
+	if ok {
+		switch a {
+		case manager.ActionStop:
+			return append(ds, t.trackerResolve(now, &by, fmt.Sprintf(
+				"closed after %s: stopped by %s through the bot, no alert until it is started again", lasted, by)))
+		default:
+			return append(ds, t.trackerResolve(now, &by, fmt.Sprintf(
+				"resolved after %s, %s by %s", lasted, trackerPast(a), by)))
+		}
+	}
+	if a != manager.ActionStop {
+		b := by
+		t.resolver = &b
+	}
+	text := fmt.Sprintf("%s by %s failed", a, by)
+	if detail != "" {
+		text += ": " + detail
+	}
+	giveUp := t.trackerScheduleAuto(now)
+	if !t.inc.NextAutoRestart.IsZero() {
+		text += "; next auto-restart in " + trackerDuration(t.autoDelay)
+	}
+	if !t.maint.on {
+		ds = append(ds, t.trackerUpdate(text))
+	}
+	return append(ds, giveUp...)
+}
+
+// Acknowledge records that by is on it: shown on the alert, no more
+// reminders. Auto-restart goes on.
+func (t *Tracker) Acknowledge(now time.Time, by manager.Actor) []Decision {
+	ds := t.trackerExpire(now)
+	if !t.inc.Open {
+		return append(ds, t.trackerDecision(DecisionAnnounce,
+			fmt.Sprintf("nothing to acknowledge: %s has no open alert", t.service)))
+	}
+	if a := t.inc.Acked; a != nil {
+		return append(ds, t.trackerDecision(DecisionAnnounce,
+			fmt.Sprintf("already acknowledged by %s at %s", a.By, a.At.Format("15:04:05"))))
+	}
+	t.inc.Acked = &Ack{By: by, At: now}
+	return append(ds, t.trackerUpdate("acknowledged by "+by.String()))
+}
+
+// Maintenance starts, extends or (until zero or not after now) ends a
+// maintenance window. During it no alert opens, no reminder goes out and
+// nothing is announced; what happened is summarised at its end.
+func (t *Tracker) Maintenance(now time.Time, until time.Time, by manager.Actor, reason string) []Decision {
+	ds := t.trackerExpire(now)
+	if until.IsZero() || !until.After(now) {
+		if !t.maint.on {
+			return append(ds, t.trackerDecision(DecisionAnnounce, "no maintenance to end"))
+		}
+		return append(ds, t.trackerEndMaint(now, &by))
+	}
+	window := "until " + until.Format("15:04") + " by " + by.String()
+	if reason != "" {
+		window += ": " + reason
+	}
+	if t.maint.on {
+		t.maint.until, t.maint.by, t.maint.reason = until, by, reason
+		return append(ds, t.trackerDecision(DecisionAnnounce, "maintenance extended "+window))
+	}
+	t.maint = trackerMaint{on: true, until: until, by: by, reason: reason}
+	if t.lastState != "" && t.lastState != manager.StateHealthy {
+		t.maint.downSince = now
+	}
+	return append(ds, t.trackerDecision(DecisionAnnounce, "maintenance "+window+"; alerts and reminders are muted"))
+}
+
+// Tick lets time pass: it ends an expired maintenance window, sends a due
+// reminder and asks for a due auto-restart. Call it every few seconds.
+func (t *Tracker) Tick(now time.Time) []Decision {
+	ds := t.trackerExpire(now)
+	if !t.inc.Open || t.maint.on {
+		return ds
+	}
+	if r := t.rules.RepeatInterval; r > 0 && t.inc.Acked == nil && now.Sub(t.remindFrom) >= r {
+		t.remindFrom = now
+		ds = append(ds, t.trackerDecision(DecisionRemind, fmt.Sprintf(
+			"%s still %s after %s: %s (since %s, not acknowledged)", t.service, t.inc.State,
+			trackerDuration(now.Sub(t.inc.Since)), t.inc.Reason, t.inc.Since.Format("15:04:05"))))
+	}
+	next := t.inc.NextAutoRestart
+	if !t.rules.AutoRestart || t.inc.GaveUp || next.IsZero() || now.Before(next) || t.action != nil || t.stopped {
+		return ds
+	}
+	if n := t.trackerAttempts(now); n >= t.rules.AutoRestartMax {
+		return append(ds, t.trackerGiveUp(n))
+	}
+	t.autoAttempts = append(t.autoAttempts, now)
+	t.inc.AutoRestarts++
+	waited := t.autoDelay
+	t.autoDelay *= 2
+	// Planned again in case no action follows (the monitor could not start
+	// it); ActionBegun clears this and ActionEnded plans the next.
+	t.inc.NextAutoRestart = now.Add(t.autoDelay)
+	d := t.trackerDecision(DecisionAutoRestart, fmt.Sprintf(
+		"auto-restart of %s, attempt %d (at most %d an hour), after %s", t.service,
+		t.inc.AutoRestarts, t.rules.AutoRestartMax, trackerDuration(waited)))
+	d.Backoff = waited
+	return append(ds, d)
+}
+
+// trackerForget resets what an action through the bot makes meaningless:
+// consecutive checks and the uptime baseline.
+func (t *Tracker) trackerForget() {
+	t.failures, t.successes, t.firstFailure = 0, 0, time.Time{}
+	t.uptime = 0
+	t.resolver = nil
+}
+
+// trackerOpen opens an incident from the fields of proto and plans the first
+// auto-restart.
+func (t *Tracker) trackerOpen(now time.Time, proto Incident, text string) []Decision {
+	t.lastID++
+	proto.Service, proto.ID, proto.Open = t.service, t.lastID, true
+	t.inc = proto
+	t.remindFrom = now
+	t.autoDelay = t.rules.AutoRestartBackoff
+	t.resolver = nil
+	giveUp := t.trackerScheduleAuto(now)
+	if !t.inc.NextAutoRestart.IsZero() {
+		text += "; auto-restart in " + trackerDuration(t.autoDelay)
+	}
+	return append([]Decision{t.trackerDecision(DecisionOpen, text)}, giveUp...)
+}
+
+// trackerScheduleAuto plans the next auto-restart autoDelay from now, or
+// gives up when that attempt would exceed AutoRestartMax in its hour.
+func (t *Tracker) trackerScheduleAuto(now time.Time) []Decision {
+	if !t.rules.AutoRestart || !t.inc.Open || t.inc.GaveUp || t.stopped {
+		return nil
+	}
+	next := now.Add(t.autoDelay)
+	if n := t.trackerAttempts(next); n >= t.rules.AutoRestartMax {
+		return []Decision{t.trackerGiveUp(n)}
+	}
+	t.inc.NextAutoRestart = next
+	return nil
+}
+
+// trackerAttempts counts the auto-restarts in the hour before at, and drops
+// those that can no longer count.
+func (t *Tracker) trackerAttempts(at time.Time) int {
+	n := 0
+	kept := t.autoAttempts[:0]
+	for _, a := range t.autoAttempts {
+		if at.Sub(a) < time.Hour {
+			kept = append(kept, a)
+			n++
+		}
+	}
+	t.autoAttempts = kept
+	return n
+}
+
+func (t *Tracker) trackerGiveUp(n int) Decision {
+	t.inc.GaveUp = true
+	t.inc.NextAutoRestart = time.Time{}
+	return t.trackerDecision(DecisionGiveUp, fmt.Sprintf(
+		"auto-restart gave up: %d %s in the last hour (at most %d) and %s is still %s; a person must act",
+		n, trackerPlural(n, "restart"), t.rules.AutoRestartMax, t.service, t.inc.State))
+}
+
+// trackerResolve closes the open incident.
+func (t *Tracker) trackerResolve(now time.Time, by *manager.Actor, text string) Decision {
+	t.inc.Open = false
+	t.inc.ResolvedAt = now
+	if by != nil {
+		b := *by
+		t.inc.ResolvedBy = &b
+	}
+	t.inc.NextAutoRestart = time.Time{}
+	d := Decision{Kind: DecisionResolve, Incident: trackerClone(t.inc), Text: text}
+	t.inc = Incident{}
+	t.resolver = nil
+	t.autoDelay = t.rules.AutoRestartBackoff
+	return d
+}
+
+func (t *Tracker) trackerUpdate(text string) Decision {
+	t.inc.Updates++
+	return t.trackerDecision(DecisionUpdate, text)
+}
+
+func (t *Tracker) trackerDecision(k DecisionKind, text string) Decision {
+	return Decision{Kind: k, Incident: t.Snapshot(), Text: text}
+}
+
+// trackerExpire ends the maintenance window when now has reached its end.
+func (t *Tracker) trackerExpire(now time.Time) []Decision {
+	if !t.maint.on || now.Before(t.maint.until) {
+		return nil
+	}
+	return []Decision{t.trackerEndMaint(t.maint.until, nil)}
+}
+
+// trackerEndMaint ends the maintenance window at end, by a person or (by nil)
+// because it expired, and summarises it. Thresholds count afresh from here.
+func (t *Tracker) trackerEndMaint(end time.Time, by *manager.Actor) Decision {
+	m := t.maint
+	t.maint = trackerMaint{}
+	m.trackerUp(end)
+
+	window := "until " + m.until.Format("15:04") + " by " + m.by.String()
+	if m.reason != "" {
+		window += ": " + m.reason
+	}
+	var b strings.Builder
+	if by != nil {
+		fmt.Fprintf(&b, "maintenance ended by %s (was %s)", by, window)
+	} else {
+		fmt.Fprintf(&b, "maintenance over (was %s)", window)
+	}
+	b.WriteString("; during maintenance: " + m.trackerSummary())
+
+	t.failures, t.successes, t.firstFailure = 0, 0, time.Time{}
+	switch {
+	case t.inc.Open:
+		t.remindFrom = end
+		if !t.inc.NextAutoRestart.IsZero() {
+			t.inc.NextAutoRestart = end.Add(t.autoDelay)
+		}
+		fmt.Fprintf(&b, "; the alert for %s is still open", t.service)
+	case t.lastState != "" && t.lastState != manager.StateHealthy && !t.stopped && t.action == nil:
+		fmt.Fprintf(&b, "; %s is still %s: alert after %d failed %s", t.service, t.lastState,
+			t.rules.FailureThreshold, trackerPlural(t.rules.FailureThreshold, "check"))
+	}
+	return t.trackerDecision(DecisionAnnounce, b.String())
+}
+
+func (m *trackerMaint) trackerDown(now time.Time) {
+	if m.downSince.IsZero() {
+		m.downSince = now
+	}
+}
+
+func (m *trackerMaint) trackerUp(now time.Time) {
+	if !m.downSince.IsZero() {
+		m.down += now.Sub(m.downSince)
+		m.downSince = time.Time{}
+	}
+}
+
+func (m *trackerMaint) trackerAction(a manager.Action, by manager.Actor) {
+	label := fmt.Sprintf("%s by %s", a, by)
+	for i := range m.actions {
+		if m.actions[i].label == label {
+			m.actions[i].n++
+			return
+		}
+	}
+	m.actions = append(m.actions, trackerCount{label: label, n: 1})
+}
+
+// trackerSummary says what happened during a maintenance window:
+// "2 failures, down 3m10s in all, 1 restart by alice".
+func (m *trackerMaint) trackerSummary() string {
+	var parts []string
+	if m.failures > 0 || m.exits == 0 {
+		parts = append(parts, fmt.Sprintf("%d %s", m.failures, trackerPlural(m.failures, "failure")))
+	}
+	if m.exits > 0 {
+		parts = append(parts, fmt.Sprintf("%d unexpected %s", m.exits, trackerPlural(m.exits, "exit")))
+	}
+	if m.down > 0 {
+		parts = append(parts, "down "+trackerDuration(m.down)+" in all")
+	}
+	for _, c := range m.actions {
+		verb, who, _ := strings.Cut(c.label, " by ")
+		parts = append(parts, fmt.Sprintf("%d %s by %s", c.n, trackerPlural(c.n, verb), who))
+	}
+	if m.external > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s outside the bot", m.external, trackerPlural(m.external, "restart")))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// trackerPast is the participle of an action: "restarted".
+func trackerPast(a manager.Action) string {
+	switch a {
+	case manager.ActionStop:
+		return "stopped"
+	case manager.ActionStart:
+		return "started"
+	case manager.ActionRestart:
+		return "restarted"
+	}
+	return string(a) + " done"
+}
+
+func trackerPlural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
+
+// trackerDuration formats d to the second without trailing zero units:
+// "4m12s", "3h", "1h0m5s", "12s".
+func trackerDuration(d time.Duration) string {
+	s := d.Round(time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
