@@ -374,9 +374,7 @@ func (o *Outbox) Enqueue(it Item) error {
 	q.items = append(q.items, e)
 	o.notifyLocked()
 	err := o.writeLocked(outboxRecord{Rec: outboxRecEnqueued, At: o.clock.Now(), Item: &it})
-	if o.run != nil && !q.sending {
-		o.startLocked(it.Channel, q)
-	}
+
 	if err != nil {
 		return fmt.Errorf("outbox: enqueue %q: queued in memory only: journal: %w", it.ID, err)
 	}
@@ -541,7 +539,7 @@ func (o *Outbox) deliver(ctx context.Context, it Item, t outboxTarget) (res outb
 	for attempt := 1; ; attempt++ {
 		channel, ts, err := o.attempt(ctx, it, t, blocks)
 		if err == nil && ts == "" {
-			err = errors.New("slack answered ok without a ts")
+			err = outboxErrNoTS
 		}
 		if err == nil {
 			if attempt > 1 {
@@ -641,6 +639,10 @@ func outboxDecodeBlocks(raw json.RawMessage) ([]slack.Block, error) {
 	return blocks.BlockSet, nil
 }
 
+// outboxErrNoTS is an ok answer without a ts, which Slack does not send;
+// it is retried like a garbled answer.
+var outboxErrNoTS = errors.New("slack answered ok without a ts")
+
 // outboxTransientCodes are the ok:false answers that are worth retrying.
 var outboxTransientCodes = map[string]bool{
 	"internal_error":      true,
@@ -668,6 +670,8 @@ func outboxClassify(err error) (retry bool, code string, wait time.Duration) {
 		code := "http_" + strconv.Itoa(sc.Code)
 		permanent := sc.Code >= 400 && sc.Code < 500 && sc.Code != http.StatusTooManyRequests && sc.Code != http.StatusRequestTimeout
 		return !permanent, code, 0
+	case errors.Is(err, outboxErrNoTS):
+		return true, "no_ts", 0
 	case errors.Is(err, context.DeadlineExceeded):
 		return true, "timeout", 0
 	default:

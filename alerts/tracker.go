@@ -194,8 +194,9 @@ type Tracker struct {
 	inc        Incident // the open incident, valid when inc.Open
 	lastID     int
 	remindFrom time.Time
-	// resolver is credited when health resolves an incident after a start
-	// or restart through the bot that ended without success.
+	// resolver is credited when health resolves an incident right after a
+	// start or restart through the bot that ended without success (slow to
+	// become healthy), with no failed check in between.
 	resolver *manager.Actor
 
 	autoDelay    time.Duration // wait before the next auto-restart
@@ -326,6 +327,7 @@ func (t *Tracker) trackerFailing(now time.Time, state manager.State, reason stri
 	healthyBefore := t.successes
 	t.successes = 0
 	t.uptime = 0
+	t.resolver = nil // a failure since: the restart did not do it
 	t.lastState = state
 	if t.maint.on {
 		t.maint.trackerDown(now)

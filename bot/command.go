@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Verb is the first word of a command.
@@ -21,7 +22,13 @@ const (
 	VerbPS       Verb = "ps"
 	VerbSessions Verb = "sessions"
 	VerbDoctor   Verb = "doctor"
+	VerbAck      Verb = "ack"
+	VerbMaint    Verb = "maintenance"
 )
+
+// MaxMaintenance bounds a maintenance window: a forgotten one must not mute
+// alerts for ever.
+const MaxMaintenance = 7 * 24 * time.Hour
 
 // MaxCommandLen bounds what is parsed at all; Slack caps slash command text
 // well below this.
@@ -43,6 +50,10 @@ type Command struct {
 	Output  bool   // logs: the service's captured stdout/stderr instead of its log
 	Filter  string // logs: literal, case-insensitive
 	Topic   Verb   // help: the command asked about
+	// Maintenance: the window's length (0 with Off) and why.
+	Window time.Duration
+	Off    bool
+	Reason string
 }
 
 // Confirmable reports whether the command needs a confirmation.
@@ -64,6 +75,16 @@ func (c Command) String() string {
 		parts = append(parts, strconv.Itoa(c.Lines))
 		if c.Filter != "" {
 			parts = append(parts, c.Filter)
+		}
+	}
+	if c.Verb == VerbMaint {
+		if c.Off {
+			parts = append(parts, "off")
+		} else {
+			parts = append(parts, c.Window.String())
+			if c.Reason != "" {
+				parts = append(parts, c.Reason)
+			}
 		}
 	}
 	if c.Verb == VerbHelp && c.Topic != "" {
@@ -88,6 +109,8 @@ var commandSpecs = []commandSpec{
 	{VerbPS, "ps [service]", "the service's process tree: PID, PPID, CPU, memory, age, command"},
 	{VerbSessions, "sessions [service]", "last session restoration, auth dirs, missing auth, stale Chromium locks"},
 	{VerbDoctor, "doctor [service]", "run the troubleshooting checks: node, npm, dir, port, log, health, disk"},
+	{VerbAck, "ack [service]", "acknowledge the open alert: reminders stop, your name is shown"},
+	{VerbMaint, "maintenance [service] <duration>|off [reason]", "mute alerts for a window (e.g. `maintenance 30m deploy`), or end it"},
 	{VerbHelp, "help [command]", "this list"},
 }
 
@@ -150,6 +173,24 @@ func Parse(text string, services []string) (Command, error) {
 	if len(args) > 0 && slices.Contains(services, args[0]) {
 		cmd.Service = args[0]
 		args = args[1:]
+	}
+	if verb == VerbMaint {
+		if len(args) == 0 {
+			return usage("say how long, e.g. `maintenance 30m deploy`, or `maintenance off`")
+		}
+		if strings.EqualFold(args[0], "off") {
+			cmd.Off = true
+			if len(args) > 1 {
+				return usage("unexpected %q after off", capText(strings.Join(args[1:], " "), 40))
+			}
+			return cmd, nil
+		}
+		d, err := time.ParseDuration(args[0])
+		if err != nil || d < time.Minute || d > MaxMaintenance {
+			return usage("%q is not a duration between 1m and %s (e.g. 30m, 2h)", capText(args[0], 20), MaxMaintenance)
+		}
+		cmd.Window, cmd.Reason = d, capText(strings.Join(args[1:], " "), 200)
+		return cmd, nil
 	}
 	if verb != VerbLogs {
 		if len(args) > 0 {

@@ -74,6 +74,17 @@ func (s *ConfirmStore) Issue(cmd Command, service, requester, channel string) Pe
 	return p
 }
 
+// IssueOpen records an action any authorised user may confirm, valid for
+// ttl: the Restart button of an alert, whose confirmation is Slack's dialog.
+func (s *ConfirmStore) IssueOpen(cmd Command, service string, ttl time.Duration) Pending {
+	p := s.Issue(cmd, service, "", "")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p.Expires = s.now().Add(ttl)
+	s.pending[p.Token] = p
+	return p
+}
+
 // Take consumes the token for user: it succeeds once, for the requester,
 // before expiry. A click by someone else leaves the token usable by the
 // requester.
@@ -102,7 +113,7 @@ func (s *ConfirmStore) settle(token, user string, then error) (Pending, error) {
 		s.spent[token] = spent{err: ErrTokenExpired, by: "nobody", at: p.Expires, expires: p.Expires.Add(s.ttl)}
 		return p, ErrTokenExpired
 	}
-	if user != p.Requester {
+	if p.Requester != "" && user != p.Requester {
 		return p, ErrNotRequester
 	}
 	delete(s.pending, token)

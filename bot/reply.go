@@ -19,6 +19,7 @@ const (
 	KindError     Kind = "error"
 	KindConfirm   Kind = "confirm" // ask the requester to confirm Confirm
 	KindCancelled Kind = "cancelled"
+	KindDone      Kind = "done"    // a small command did what was asked: Text says what
 	KindOutcome   Kind = "outcome" // an action ran: Outcome
 	KindStatus    Kind = "status"
 	KindLogs      Kind = "logs"

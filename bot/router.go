@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -44,6 +45,12 @@ type Authorizer interface {
 	Authorize(ctx context.Context, user manager.Actor, channel string) error
 }
 
+// Alerts is what the router needs of the monitor, when one runs.
+type Alerts interface {
+	Acknowledge(ctx context.Context, service string, by manager.Actor) error
+	Maintenance(ctx context.Context, service string, until time.Time, by manager.Actor, reason string) error
+}
+
 // Request is one thing an operator did: typed a command or clicked a button.
 type Request struct {
 	User    manager.Actor
@@ -64,6 +71,9 @@ type Router struct {
 	audit    zerolog.Logger
 	now      func() time.Time
 	handlers map[Verb]handler
+
+	alertsMu sync.RWMutex
+	alerts   Alerts
 }
 
 type handler func(ctx context.Context, req Request, cmd Command, svc Service) Reply
@@ -101,8 +111,62 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 		VerbPS:       r.ps,
 		VerbSessions: r.sessions,
 		VerbDoctor:   r.doctor,
+		VerbAck:      r.ack,
+		VerbMaint:    r.maintenance,
 	}
 	return r, nil
+}
+
+// SetAlerts connects the monitor (it is built after the router, which it
+// needs for alert tokens).
+func (r *Router) SetAlerts(a Alerts) {
+	r.alertsMu.Lock()
+	r.alerts = a
+	r.alertsMu.Unlock()
+}
+
+func (r *Router) alertsOrNil() Alerts {
+	r.alertsMu.RLock()
+	defer r.alertsMu.RUnlock()
+	return r.alerts
+}
+
+// alertTokenTTL is how long an alert's Restart button works.
+const alertTokenTTL = 24 * time.Hour
+
+// AlertToken issues the token behind an alert's Restart button: single use,
+// any staff member, 24 hours.
+func (r *Router) AlertToken(service string) string {
+	return r.confirms.IssueOpen(Command{Verb: VerbRestart, Service: service}, service, alertTokenTTL).Token
+}
+
+func (r *Router) ack(ctx context.Context, req Request, _ Command, svc Service) Reply {
+	a := r.alertsOrNil()
+	if a == nil {
+		return Reply{Kind: KindError, Text: "alerts are not running in this mode"}
+	}
+	if err := a.Acknowledge(ctx, svc.Name(), req.User); err != nil {
+		return errorReply(err)
+	}
+	return Reply{Kind: KindDone, Text: fmt.Sprintf("%s acknowledged the alert on %s", req.User, svc.Name())}
+}
+
+func (r *Router) maintenance(ctx context.Context, req Request, cmd Command, svc Service) Reply {
+	a := r.alertsOrNil()
+	if a == nil {
+		return Reply{Kind: KindError, Text: "alerts are not running in this mode"}
+	}
+	var until time.Time
+	if !cmd.Off {
+		until = r.now().Add(cmd.Window)
+	}
+	if err := a.Maintenance(ctx, svc.Name(), until, req.User, cmd.Reason); err != nil {
+		return errorReply(err)
+	}
+	if cmd.Off {
+		return Reply{Kind: KindDone, Text: fmt.Sprintf("maintenance of %s ended by %s", svc.Name(), req.User)}
+	}
+	return Reply{Kind: KindDone, Text: fmt.Sprintf("%s: alerts muted until %s by %s", svc.Name(), until.Format("15:04"), req.User)}
 }
 
 // Confirmations exposes the token store, so a front end can expire prompts.

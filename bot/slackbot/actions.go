@@ -8,4 +8,5 @@ const (
 	ActionRefresh = "sanasend_refresh" // value: service name; re-renders the status card
 	ActionLogs    = "sanasend_logs"    // value: service name; last 50 log lines
 	ActionRestart = "sanasend_restart" // value: service name; asks for confirmation like `restart`
+	ActionAck     = "sanasend_ack"     // value: service name; acknowledges its open alert
 )

@@ -95,7 +95,7 @@ func Render(r bot.Reply, now time.Time) Message {
 		return blocksShort("✗ "+blocksEscape(r.Text), false)
 	case bot.KindError:
 		return blocksShort("✗ "+blocksEscape(r.Text), false)
-	case bot.KindCancelled:
+	case bot.KindCancelled, bot.KindDone:
 		return blocksShort(blocksEscape(r.Text), false)
 	}
 	// An unknown kind, or a kind without its field: say what there is

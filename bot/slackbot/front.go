@@ -238,6 +238,14 @@ func (f *Front) handleAction(ctx context.Context, cb slack.InteractionCallback) 
 	case ActionRestart:
 		req.Text = "restart " + a.Value
 		f.deliver(ctx, resp, channel, user.ID, f.router.Handle(ctx, req))
+	case ActionAck:
+		// The alert itself is edited by the monitor; the clicker gets
+		// a private word.
+		req.Text = "ack " + a.Value
+		reply := f.router.Handle(ctx, req)
+		msg := Render(reply, f.now())
+		msg.Ephemeral = true
+		resp.final(ctx, msg)
 	default:
 		f.log.Warn().Str("action_id", capLog(a.ActionID)).Msg("unknown button")
 	}

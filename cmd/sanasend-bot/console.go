@@ -66,6 +66,15 @@ func runConsole(ctx context.Context, configPath string, args []string, stdin io.
 	if err != nil {
 		return err
 	}
+	monitor, err := newMonitor(cfg, m, consoleAlerts(stdout), log)
+	if err != nil {
+		return err
+	}
+	router.SetAlerts(monitor)
+	if err := monitor.Start(ctx); err != nil {
+		return err
+	}
+	defer monitor.Stop()
 	fmt.Fprintf(stdout, "config %s; services: %v; the bot's log and audit trail: %s\n", cfg.Path(), m.Names(), logFile.Name())
 	runErr := console.New(router, actor, stdin, stdout, nil).Run(ctx)
 	if cfg.Demo.StopOnExit {

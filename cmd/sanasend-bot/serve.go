@@ -67,6 +67,24 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 	}
 	defer staff.Stop()
 
+	outbox, notifier, err := slackAlerts(cfg, m, router, log)
+	if err != nil {
+		return err
+	}
+	monitor, err := newMonitor(cfg, m, notifier, log)
+	if err != nil {
+		return err
+	}
+	router.SetAlerts(monitor)
+	outboxCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))
+	outboxDone := make(chan struct{})
+	go func() { defer close(outboxDone); outbox.Run(outboxCtx) }()
+	defer func() { stopOutbox(); <-outboxDone }()
+	if err := monitor.Start(ctx); err != nil {
+		return err
+	}
+	defer monitor.Stop()
+
 	ln, err := net.Listen("tcp", cfg.Slack.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Slack.Listen, err)

@@ -274,10 +274,11 @@ func TestServeRestartFromSlack(t *testing.T) {
 			t.Errorf("old process alive after restart: %d %s", p.PID, p.Command)
 		}
 	}
+	// The outcome of each action, besides the monitor's announcements.
 	var notices []string
 	for _, c := range f.fake.WaitCalls(t, "chat.postMessage", 2, 10*time.Second) {
-		if c.Form.Get("channel") == "C0ALERTS" {
-			notices = append(notices, c.Form.Get("text"))
+		if text := c.Form.Get("text"); c.Form.Get("channel") == "C0ALERTS" && strings.HasPrefix(text, "✓") {
+			notices = append(notices, text)
 		}
 	}
 	if len(notices) != 2 || !strings.Contains(notices[1], "restart whatsapp") || !strings.Contains(notices[1], "U0ALICE") {

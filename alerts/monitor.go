@@ -1,0 +1,370 @@
+package alerts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-co-op/gocron/v2"
+	"github.com/jonboulle/clockwork"
+	"github.com/rs/zerolog"
+
+	"github.com/sanasend/sanasend-bot/manager"
+)
+
+// Service is what the monitor needs of a supervised service.
+// *manager.Service implements it.
+type Service interface {
+	Name() string
+	Health(ctx context.Context) manager.Health
+	Subscribe(buffer int) (<-chan manager.Event, func())
+	StoppedOnPurpose() bool
+	Restart(ctx context.Context, by manager.Actor, progress func(string)) (manager.RestartResult, error)
+	Config() manager.ServiceConfig
+}
+
+var _ Service = (*manager.Service)(nil)
+
+// Notice is one message of the monitor: a new alert, an edit of it, a
+// reply in its thread, or an announcement. Where it goes (the Slack outbox,
+// the console) is the Notifier's business.
+type Notice struct {
+	// ID is unique; Ref is the ID of the alert an update or reply belongs to.
+	ID, Ref string
+	Op      Op
+	Service string
+	Kind    DecisionKind
+	// Text is the whole message as one human line or a few.
+	Text string
+	// Incident is set for messages about an incident.
+	Incident *Incident
+	// Restoration is set for a restoration summary.
+	Restoration *RestorationSummary
+}
+
+// Notifier delivers notices.
+type Notifier interface {
+	Notify(n Notice) error
+}
+
+// MonitorConfig configures the monitor.
+type MonitorConfig struct {
+	Interval           time.Duration // between health checks
+	Rules              Rules
+	RestorationTimeout time.Duration
+	// TickEvery is how often reminders, maintenance ends and auto-restarts
+	// are looked at; 0 means 5 s.
+	TickEvery time.Duration
+	Clock     clockwork.Clock
+	Logger    zerolog.Logger
+}
+
+// Monitor watches services: a health check every interval on a gocron
+// scheduler (singleton mode: a slow check never overlaps the next), an
+// immediate check when a process the bot started exits, the alert rules of
+// a Tracker per service, and a restoration summary after every start.
+type Monitor struct {
+	cfg      MonitorConfig
+	notifier Notifier
+	log      zerolog.Logger
+	clock    clockwork.Clock
+	watched  []*watched
+
+	sched  gocron.Scheduler
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// watched is one service under watch.
+type watched struct {
+	svc Service
+	job gocron.Job
+
+	mu      sync.Mutex // guards tracker: the tracker is not concurrent
+	tracker *Tracker
+	seq     int // notice sequence number
+}
+
+// NewMonitor validates its configuration; it starts nothing.
+func NewMonitor(cfg MonitorConfig, services []Service, n Notifier) (*Monitor, error) {
+	if cfg.Interval < time.Second {
+		return nil, fmt.Errorf("new monitor: interval %s is under 1s", cfg.Interval)
+	}
+	if n == nil {
+		return nil, errors.New("new monitor: a notifier is required")
+	}
+	if cfg.TickEvery <= 0 {
+		cfg.TickEvery = 5 * time.Second
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clockwork.NewRealClock()
+	}
+	m := &Monitor{cfg: cfg, notifier: n, log: cfg.Logger, clock: cfg.Clock}
+	for _, s := range services {
+		m.watched = append(m.watched, &watched{svc: s,
+			tracker: NewTracker(s.Name(), cfg.Rules, s.StoppedOnPurpose(), cfg.Clock.Now())})
+	}
+	return m, nil
+}
+
+// Start schedules the health checks and follows the services' events. It
+// returns once everything is scheduled.
+func (m *Monitor) Start(ctx context.Context) error {
+	sched, err := gocron.NewScheduler(gocron.WithClock(m.clock), gocron.WithLocation(time.Local))
+	if err != nil {
+		return fmt.Errorf("start monitor: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	m.sched, m.cancel = sched, cancel
+	for _, w := range m.watched {
+		w := w
+		j, err := sched.NewJob(gocron.DurationJob(m.cfg.Interval),
+			gocron.NewTask(func() { m.check(ctx, w, "poll") }),
+			gocron.WithName("health "+w.svc.Name()),
+			gocron.WithSingletonMode(gocron.LimitModeReschedule),
+			gocron.WithStartAt(gocron.WithStartImmediately()))
+		if err != nil {
+			cancel()
+			return fmt.Errorf("start monitor: schedule %s: %w", w.svc.Name(), err)
+		}
+		w.job = j
+		events, unsubscribe := w.svc.Subscribe(64)
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			defer unsubscribe()
+			m.follow(ctx, w, events)
+		}()
+	}
+	if _, err := sched.NewJob(gocron.DurationJob(m.cfg.TickEvery), gocron.NewTask(func() { m.tick(ctx) }),
+		gocron.WithName("tick"), gocron.WithSingletonMode(gocron.LimitModeReschedule)); err != nil {
+		cancel()
+		return fmt.Errorf("start monitor: schedule tick: %w", err)
+	}
+	sched.Start()
+	return nil
+}
+
+// Stop ends the schedule and waits for every goroutine of the monitor.
+func (m *Monitor) Stop() error {
+	if m.cancel == nil {
+		return nil
+	}
+	m.cancel()
+	err := m.sched.Shutdown()
+	m.wg.Wait()
+	return err
+}
+
+// check asks one service's health and feeds the result to its tracker.
+func (m *Monitor) check(ctx context.Context, w *watched, why string) {
+	h := w.svc.Health(ctx)
+	if ctx.Err() != nil {
+		return
+	}
+	state := manager.StateHealthy
+	switch {
+	case h.OK:
+	case h.Refused:
+		state = manager.StateStopped
+	default:
+		state = manager.StateUnhealthy
+	}
+	m.log.Debug().Str("service", w.svc.Name()).Str("why", why).Str("state", string(state)).Str("reason", h.Reason).Msg("health")
+	w.mu.Lock()
+	ds := w.tracker.Health(m.clock.Now(), state, h.Reason, h.Uptime)
+	w.mu.Unlock()
+	m.act(ctx, w, ds)
+}
+
+// follow turns the service's events into tracker inputs: an unexpected
+// exit alerts at once (and a health check runs now), actions through the
+// bot are intent, and every start is followed by a restoration summary.
+func (m *Monitor) follow(ctx context.Context, w *watched, events <-chan manager.Event) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-events:
+			if !ok {
+				return
+			}
+			now := m.clock.Now()
+			var ds []Decision
+			w.mu.Lock()
+			switch e.Kind {
+			case manager.EventExited:
+				if !e.Intended {
+					ds = w.tracker.Exited(now, e.Detail)
+				}
+			case manager.EventActionBegun:
+				if e.Detail != "started" { // the begin of a stop or restart
+					ds = w.tracker.ActionBegun(now, e.Action, e.By)
+				}
+			case manager.EventActionEnded:
+				ds = w.tracker.ActionEnded(now, e.Action, e.By, e.OK, e.Detail)
+			}
+			w.mu.Unlock()
+			m.act(ctx, w, ds)
+			switch {
+			case e.Kind == manager.EventExited && !e.Intended && w.job != nil:
+				// A crash is a fact: confirm the state now, not at the
+				// next poll.
+				_ = w.job.RunNow()
+			case e.Kind == manager.EventActionBegun && e.Detail == "started":
+				m.wg.Add(1)
+				go func() {
+					defer m.wg.Done()
+					m.summarise(ctx, w, e)
+				}()
+			}
+		}
+	}
+}
+
+// tick lets every tracker look at the time: reminders, maintenance ends,
+// auto-restarts due.
+func (m *Monitor) tick(ctx context.Context) {
+	for _, w := range m.watched {
+		w.mu.Lock()
+		ds := w.tracker.Tick(m.clock.Now())
+		w.mu.Unlock()
+		m.act(ctx, w, ds)
+	}
+}
+
+// Acknowledge records that by is on the open incident of service.
+func (m *Monitor) Acknowledge(ctx context.Context, service string, by manager.Actor) error {
+	w, err := m.find(service)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	ds := w.tracker.Acknowledge(m.clock.Now(), by)
+	w.mu.Unlock()
+	m.act(ctx, w, ds)
+	return nil
+}
+
+// Maintenance mutes service ("" = every service) until until; a zero until
+// ends the window.
+func (m *Monitor) Maintenance(ctx context.Context, service string, until time.Time, by manager.Actor, reason string) error {
+	for _, w := range m.watched {
+		if service != "" && w.svc.Name() != service {
+			continue
+		}
+		w.mu.Lock()
+		ds := w.tracker.Maintenance(m.clock.Now(), until, by, reason)
+		w.mu.Unlock()
+		m.act(ctx, w, ds)
+	}
+	return nil
+}
+
+// Incident returns the current incident of service.
+func (m *Monitor) Incident(service string) (Incident, error) {
+	w, err := m.find(service)
+	if err != nil {
+		return Incident{}, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.tracker.Snapshot(), nil
+}
+
+func (m *Monitor) find(service string) (*watched, error) {
+	for _, w := range m.watched {
+		if w.svc.Name() == service || (service == "" && len(m.watched) == 1) {
+			return w, nil
+		}
+	}
+	return nil, fmt.Errorf("no service %q under watch", service)
+}
+
+// act carries out decisions: notices for the notifier, auto-restarts.
+func (m *Monitor) act(ctx context.Context, w *watched, ds []Decision) {
+	for _, d := range ds {
+		n := m.notice(w, d)
+		if err := m.notifier.Notify(n); err != nil {
+			m.log.Error().Err(err).Str("service", w.svc.Name()).Str("notice", n.ID).Msg("notify")
+		}
+		if d.Kind == DecisionAutoRestart {
+			m.wg.Add(1)
+			go func() {
+				defer m.wg.Done()
+				// The restart reports itself through the manager's
+				// events: begun, ended, and the restoration summary.
+				if _, err := w.svc.Restart(ctx, AutoRestartActor, nil); err != nil {
+					m.log.Error().Err(err).Str("service", w.svc.Name()).Msg("auto-restart")
+				}
+			}()
+		}
+	}
+}
+
+// notice turns a decision into a message with stable IDs: the alert of
+// incident N of a service is "<service>-incident-N", and everything about it
+// refers to that ID.
+func (m *Monitor) notice(w *watched, d Decision) Notice {
+	w.mu.Lock()
+	w.seq++
+	seq := w.seq
+	w.mu.Unlock()
+	inc := d.Incident
+	alertID := fmt.Sprintf("%s-incident-%d", w.svc.Name(), inc.ID)
+	n := Notice{Service: w.svc.Name(), Kind: d.Kind, Text: d.Text}
+	if inc.ID > 0 {
+		n.Incident = &inc
+	}
+	switch {
+	case d.Kind == DecisionOpen:
+		n.ID, n.Op = alertID, OpPost
+	case inc.ID > 0 && d.Kind != DecisionAnnounce:
+		n.ID, n.Op, n.Ref = fmt.Sprintf("%s-%d-%s-%d", alertID, m.clock.Now().UnixNano(), d.Kind, seq), OpReply, alertID
+	default:
+		n.ID, n.Op = fmt.Sprintf("%s-announce-%d-%d", w.svc.Name(), m.clock.Now().UnixNano(), seq), OpPost
+	}
+	return n
+}
+
+// RestorationSummary is what the log told about one start's sessions.
+type RestorationSummary struct {
+	Result FollowResult
+	// AuthDir says, per failed session, whether its auth dir exists: a
+	// missing one means a QR scan is needed.
+	AuthDir map[string]bool
+	PID     int32
+}
+
+// summarise follows the log after a start and posts the restoration
+// summary, or a warning with what was seen when it does not complete in
+// time.
+func (m *Monitor) summarise(ctx context.Context, w *watched, e manager.Event) {
+	cfg := w.svc.Config()
+	res, err := FollowRestoration(ctx, FollowConfig{Path: cfg.LogFile, Offset: e.LogOffset,
+		Timeout: m.cfg.RestorationTimeout, Clock: m.clock})
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		m.log.Warn().Err(err).Str("service", w.svc.Name()).Msg("follow the restoration")
+	}
+	sum := &RestorationSummary{Result: res, AuthDir: map[string]bool{}, PID: e.PID}
+	host := ""
+	dirs, _ := manager.ScanAuthDirs(cfg.AuthDir, host, func(int) bool { return true })
+	for _, o := range res.Restoration.FailedSessions() {
+		_, ok := manager.BuildSessionsReport(res.Restoration, true, dirs).AuthDirFor(o.ID)
+		sum.AuthDir[o.ID] = ok
+	}
+	w.mu.Lock()
+	w.seq++
+	seq := w.seq
+	w.mu.Unlock()
+	n := Notice{ID: fmt.Sprintf("%s-restoration-%d-%d", w.svc.Name(), e.At.UnixNano(), seq), Op: OpPost,
+		Service: w.svc.Name(), Kind: "restoration", Restoration: sum, Text: RestorationText(w.svc.Name(), sum)}
+	if err := m.notifier.Notify(n); err != nil {
+		m.log.Error().Err(err).Str("service", w.svc.Name()).Msg("notify restoration")
+	}
+}

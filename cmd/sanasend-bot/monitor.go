@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"io"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/rs/zerolog"
+
+	"github.com/sanasend/sanasend-bot/alerts"
+	"github.com/sanasend/sanasend-bot/bot/slackbot"
+	"github.com/sanasend/sanasend-bot/config"
+	"github.com/sanasend/sanasend-bot/manager"
+)
+
+// newMonitor builds the health monitor of every service, delivering to n.
+func newMonitor(cfg *config.Config, m *manager.Manager, n alerts.Notifier, log zerolog.Logger) (*alerts.Monitor, error) {
+	var services []alerts.Service
+	for _, s := range m.Services() {
+		services = append(services, s)
+	}
+	return alerts.NewMonitor(alerts.MonitorConfig{
+		Interval: cfg.Monitor.Interval,
+		Rules: alerts.Rules{
+			FailureThreshold: cfg.Monitor.FailureThreshold, SuccessThreshold: cfg.Monitor.SuccessThreshold,
+			RepeatInterval: cfg.Monitor.RepeatInterval, AutoRestart: cfg.Monitor.AutoRestart,
+			AutoRestartMax: cfg.Monitor.AutoRestartMax,
+		},
+		RestorationTimeout: cfg.Monitor.RestorationTimeout,
+		Clock:              clockwork.NewRealClock(),
+		Logger:             log,
+	}, services, n)
+}
+
+// slackAlerts is the Slack side of the monitor: the outbox (durable, in the
+// state dir, with its own retry policy: the client does not retry) and the
+// notifier that fills it.
+func slackAlerts(cfg *config.Config, m *manager.Manager, tokens alerts.TokenIssuer, log zerolog.Logger) (*alerts.Outbox, *alerts.SlackNotifier, error) {
+	api := slackbot.NewClient(cfg.Slack.BotToken, cfg.Slack.APIURL, slackbot.WithRetryPolicy(slackbot.RetryPolicy{}))
+	outbox, err := alerts.OpenOutbox(alerts.OutboxConfig{Dir: cfg.StateDir, Logger: log}, api)
+	if err != nil {
+		return nil, nil, err
+	}
+	n := &alerts.SlackNotifier{Outbox: outbox, Channel: cfg.Slack.AlertsChannel, Tokens: tokens,
+		Tail: lastErrorLines(m), Clock: clockwork.NewRealClock()}
+	return outbox, n, nil
+}
+
+// lastErrorLines returns the last error lines of a service's log, for an
+// alert.
+func lastErrorLines(m *manager.Manager) alerts.LogTail {
+	return func(service string) []string {
+		s, err := m.Lookup(service)
+		if err != nil {
+			return nil
+		}
+		res, err := s.Logs(context.Background(), manager.LogQuery{Lines: 5, Filter: "error"})
+		if err != nil {
+			return nil
+		}
+		return res.Lines
+	}
+}
+
+// consoleAlerts prints the monitor's notices inline in the console.
+func consoleAlerts(out io.Writer) *alerts.ConsoleNotifier {
+	return &alerts.ConsoleNotifier{Out: out, Clock: clockwork.NewRealClock()}
+}
