@@ -374,7 +374,9 @@ func (o *Outbox) Enqueue(it Item) error {
 	q.items = append(q.items, e)
 	o.notifyLocked()
 	err := o.writeLocked(outboxRecord{Rec: outboxRecEnqueued, At: o.clock.Now(), Item: &it})
-
+	if o.run != nil && !q.sending {
+		o.startLocked(it.Channel, q)
+	}
 	if err != nil {
 		return fmt.Errorf("outbox: enqueue %q: queued in memory only: journal: %w", it.ID, err)
 	}

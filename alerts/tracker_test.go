@@ -703,6 +703,24 @@ func TestTrackerTransitions(t *testing.T) {
 			},
 		},
 		{
+			name: "auto-restart asked for but never begun (the monitor could not): asked again after the doubled backoff, gives up at the limit",
+			rules: trackerWith(func(r *Rules) {
+				r.RepeatInterval = 0
+				r.AutoRestart, r.AutoRestartMax, r.AutoRestartBackoff = true, 2, 30*time.Second
+			}),
+			steps: []trackerStep{
+				{at: 0, in: trackerDown()},
+				{at: 30 * time.Second, in: trackerDown(), want: []string{"open"}},
+				{at: 60 * time.Second, in: trackerTick(), want: []string{"auto_restart"}},
+				{at: 119 * time.Second, in: trackerTick()},
+				{at: 120 * time.Second, in: trackerTick(),
+					want: []string{"auto_restart: auto-restart of whatsapp, attempt 2 (at most 2 an hour), after 1m"}},
+				{at: 240 * time.Second, in: trackerTick(),
+					want: []string{"give_up: auto-restart gave up: 2 restarts in the last hour (at most 2) and whatsapp is still stopped; a person must act"}},
+				{at: 2 * time.Hour, in: trackerTick()},
+			},
+		},
+		{
 			name: "auto-restart: health recovers before it is due, no restart",
 			rules: trackerWith(func(r *Rules) {
 				r.AutoRestart, r.AutoRestartMax, r.AutoRestartBackoff = true, 3, 30*time.Second

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os/user"
+	"sync"
 
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
@@ -32,6 +33,8 @@ func runConsole(ctx context.Context, configPath string, args []string, stdin io.
 	if err != nil {
 		return err
 	}
+	// The console and the monitor's alerts write to the same terminal.
+	stdout = &syncWriter{w: stdout}
 	logFile, err := openLogFile(cfg, "console.log")
 	if err != nil {
 		return err
@@ -139,4 +142,16 @@ type noGroups struct{}
 
 func (noGroups) GetUserGroupMembersContext(context.Context, string, ...slack.GetUserGroupMembersOption) ([]string, error) {
 	return nil, errors.New("no slack.bot_token: user groups cannot be resolved")
+}
+
+// syncWriter serialises writes from several goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
