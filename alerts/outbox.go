@@ -157,6 +157,17 @@ type outboxRecord struct {
 // process died, before the outbox wrote it down as delivered, is sent
 // again by the next process. One Outbox, in one process, per Dir.
 //
+// The journal is JSON lines, appended and fsync'd on every change:
+//
+//	{"rec":"enqueued","at":...,"item":{"id":...,"channel":...,"op":"post","text":...,"blocks":[...],"enqueued":...}}
+//	{"rec":"delivered","at":...,"id":...,"channel":"C0...","ts":"1732770000.000100","thread_ts":...}
+//	{"rec":"dead","at":...,"item":{...},"error":"channel_not_found"}
+//
+// OpenOutbox replays it (a torn last line is ignored with a warning) and
+// rewrites it atomically, as does a write once it has grown past 1 MiB:
+// the delivered and dead records of the last 30 days of activity, then the
+// pending items in order.
+//
 // Its methods are safe for concurrent use.
 type Outbox struct {
 	api            Poster
@@ -242,13 +253,13 @@ func OpenOutbox(cfg OutboxConfig, api Poster) (*Outbox, error) {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("open outbox: %w", err)
 	}
-	o.replay(data)
-	for _, e := range o.pendingInOrder() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.replayLocked(data)
+	for _, e := range o.pendingInOrderLocked() {
 		q := o.queueLocked(e.item.Channel)
 		q.items = append(q.items, e)
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
 	// Rewriting at once drops what is done, and a torn last line that the
 	// next append would otherwise be glued to.
 	if err := o.compactLocked(); err != nil {
@@ -260,11 +271,11 @@ func OpenOutbox(cfg OutboxConfig, api Poster) (*Outbox, error) {
 	return o, nil
 }
 
-// replay rebuilds the state from the journal's content. A line that does
+// replayLocked rebuilds the state from the journal's content. A line that does
 // not decode is skipped with a warning: a torn last line is what a crash
 // mid-write leaves; anything else is damage that must not stop the bot
 // from alerting.
-func (o *Outbox) replay(data []byte) {
+func (o *Outbox) replayLocked(data []byte) {
 	lines := bytes.Split(data, []byte("\n"))
 	for i, line := range lines {
 		if len(bytes.TrimSpace(line)) == 0 {
@@ -279,7 +290,7 @@ func (o *Outbox) replay(data []byte) {
 			}
 			continue
 		}
-		o.apply(rec)
+		o.applyLocked(rec)
 	}
 }
 
@@ -293,8 +304,8 @@ func (r outboxRecord) valid() bool {
 	return false
 }
 
-// apply applies one journal record to the state, as replay does.
-func (o *Outbox) apply(rec outboxRecord) {
+// applyLocked applies one journal record to the state, as replay does.
+func (o *Outbox) applyLocked(rec outboxRecord) {
 	switch rec.Rec {
 	case outboxRecEnqueued:
 		if !o.knownLocked(rec.Item.ID) {
@@ -317,7 +328,7 @@ func (o *Outbox) knownLocked(id string) bool {
 	return pending || sent || dead
 }
 
-func (o *Outbox) pendingInOrder() []*outboxEntry {
+func (o *Outbox) pendingInOrderLocked() []*outboxEntry {
 	out := make([]*outboxEntry, 0, len(o.pending))
 	for _, e := range o.pending {
 		out = append(out, e)
@@ -541,7 +552,7 @@ func (o *Outbox) deliver(ctx context.Context, it Item, t outboxTarget) (res outb
 	for attempt := 1; ; attempt++ {
 		channel, ts, err := o.attempt(ctx, it, t, blocks)
 		if err == nil && ts == "" {
-			err = outboxErrNoTS
+			err = errOutboxNoTS
 		}
 		if err == nil {
 			if attempt > 1 {
@@ -641,9 +652,9 @@ func outboxDecodeBlocks(raw json.RawMessage) ([]slack.Block, error) {
 	return blocks.BlockSet, nil
 }
 
-// outboxErrNoTS is an ok answer without a ts, which Slack does not send;
+// errOutboxNoTS is an ok answer without a ts, which Slack does not send;
 // it is retried like a garbled answer.
-var outboxErrNoTS = errors.New("slack answered ok without a ts")
+var errOutboxNoTS = errors.New("slack answered ok without a ts")
 
 // outboxTransientCodes are the ok:false answers that are worth retrying.
 var outboxTransientCodes = map[string]bool{
@@ -672,7 +683,7 @@ func outboxClassify(err error) (retry bool, code string, wait time.Duration) {
 		code := "http_" + strconv.Itoa(sc.Code)
 		permanent := sc.Code >= 400 && sc.Code < 500 && sc.Code != http.StatusTooManyRequests && sc.Code != http.StatusRequestTimeout
 		return !permanent, code, 0
-	case errors.Is(err, outboxErrNoTS):
+	case errors.Is(err, errOutboxNoTS):
 		return true, "no_ts", 0
 	case errors.Is(err, context.DeadlineExceeded):
 		return true, "timeout", 0
@@ -840,7 +851,7 @@ func (o *Outbox) compactLocked() error {
 	for _, d := range o.deadSortedLocked() {
 		_ = enc.Encode(outboxRecord{Rec: outboxRecDead, At: d.At, Item: &d.Item, Code: d.Code})
 	}
-	for _, e := range o.pendingInOrder() {
+	for _, e := range o.pendingInOrderLocked() {
 		_ = enc.Encode(outboxRecord{Rec: outboxRecEnqueued, At: e.item.Enqueued, Item: &e.item})
 	}
 

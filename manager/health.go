@@ -94,21 +94,24 @@ func describeDialError(err error, timeout time.Duration) string {
 		return fmt.Sprintf("timeout after %s", timeout)
 	case errors.Is(err, syscall.ECONNRESET):
 		return "connection reset"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed without an answer"
 	default:
 		return capString(err.Error(), 120)
 	}
 }
 
 // newHealthClient returns a client for loopback health checks: no proxy (an
-// HTTP_PROXY in the bot's environment must not intercept 127.0.0.1), no
-// keep-alive surprises across service restarts.
+// HTTP_PROXY in the bot's environment must not intercept 127.0.0.1), and a
+// fresh connection for every check: a kept-alive connection to a service
+// that just died answers EOF instead of "connection refused", which would
+// call a dead service unhealthy.
 func newHealthClient() *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
-			Proxy:               nil,
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-			MaxIdleConnsPerHost: 2,
-			IdleConnTimeout:     30 * time.Second,
+			Proxy:             nil,
+			DialContext:       (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			DisableKeepAlives: true,
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}

@@ -49,6 +49,10 @@ type Config struct {
 	Workers int
 	// Backlog is how many slash commands may wait for a worker; 0 means 64.
 	Backlog int
+	// Announce, when set, delivers the outcome notices for the alerts
+	// channel (serve puts them in the alerts outbox, which never drops a
+	// message); nil posts them directly.
+	Announce func(Message) error
 	// HTTPClient posts to response URLs; nil means a client with a 10 s
 	// timeout.
 	HTTPClient *http.Client
@@ -197,8 +201,13 @@ func (f *Front) deliver(ctx context.Context, resp *responder, channel, userID st
 	resp.final(ctx, msg)
 	if reply.Kind == bot.KindOutcome && f.cfg.AlertsChannel != "" && channel != f.cfg.AlertsChannel {
 		notice := OutcomeNotice(reply.Outcome, userID)
-		_, _, err := f.api.PostMessageContext(ctx, f.cfg.AlertsChannel,
-			slack.MsgOptionText(notice.Text, false), slack.MsgOptionBlocks(notice.Blocks...))
+		var err error
+		if f.cfg.Announce != nil {
+			err = f.cfg.Announce(notice)
+		} else {
+			_, _, err = f.api.PostMessageContext(ctx, f.cfg.AlertsChannel,
+				slack.MsgOptionText(notice.Text, false), slack.MsgOptionBlocks(notice.Blocks...))
+		}
 		if err != nil {
 			f.log.Error().Err(err).Str("channel", f.cfg.AlertsChannel).Msg("post outcome to the alerts channel")
 		}

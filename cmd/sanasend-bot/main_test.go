@@ -69,11 +69,12 @@ func demoCopyWith(t testing.TB, extra string) (configPath string) {
       NPM_CONFIG_UPDATE_NOTIFIER: "false"
     start_timeout: 20s
     stop_timeout: 5s
-monitor:
-  timeout: 2s
 demo:
   stop_on_exit: true
 `, port, port) + extra
+	if !strings.Contains(extra, "monitor:") {
+		cfg += "monitor:\n  timeout: 2s\n"
+	}
 	configPath = filepath.Join(root, "sanasend-bot.yaml")
 	if err := os.WriteFile(configPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,8 +11,10 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
+	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/bot"
 	"github.com/sanasend/sanasend-bot/bot/slackbot"
 	"github.com/sanasend/sanasend-bot/config"
@@ -55,9 +58,14 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 	if err != nil {
 		return err
 	}
+	outbox, notifier, err := slackAlerts(cfg, m, router, log)
+	if err != nil {
+		return err
+	}
 	front, err := slackbot.New(slackbot.Config{
 		SigningSecret: cfg.Slack.SigningSecret, Command: cfg.Slack.Command,
 		AlertsChannel: cfg.Slack.AlertsChannel, Logger: log,
+		Announce: func(m slackbot.Message) error { return announce(outbox, cfg.Slack.AlertsChannel, m) },
 	}, router, api)
 	if err != nil {
 		return err
@@ -67,10 +75,6 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 	}
 	defer staff.Stop()
 
-	outbox, notifier, err := slackAlerts(cfg, m, router, log)
-	if err != nil {
-		return err
-	}
 	monitor, err := newMonitor(cfg, m, notifier, log)
 	if err != nil {
 		return err
@@ -79,7 +83,13 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 	outboxCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))
 	outboxDone := make(chan struct{})
 	go func() { defer close(outboxDone); outbox.Run(outboxCtx) }()
-	defer func() { stopOutbox(); <-outboxDone }()
+	defer func() {
+		stopOutbox()
+		<-outboxDone
+		if err := outbox.Close(); err != nil {
+			log.Error().Err(err).Msg("close the outbox journal")
+		}
+	}()
 	if err := monitor.Start(ctx); err != nil {
 		return err
 	}
@@ -151,4 +161,14 @@ func expirePrompts(ctx context.Context, router *bot.Router, front *slackbot.Fron
 			}
 		}
 	}
+}
+
+// announce puts an action's outcome in the alerts outbox.
+func announce(outbox *alerts.Outbox, channel string, m slackbot.Message) error {
+	blocks, err := json.Marshal(slack.Blocks{BlockSet: m.Blocks})
+	if err != nil {
+		return fmt.Errorf("announce: %w", err)
+	}
+	return outbox.Enqueue(alerts.Item{ID: fmt.Sprintf("outcome-%d", time.Now().UnixNano()), Channel: channel,
+		Op: alerts.OpPost, Text: m.Text, Blocks: blocks, Enqueued: time.Now()})
 }

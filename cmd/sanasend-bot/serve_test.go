@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -141,6 +142,13 @@ type serveFixture struct {
 
 func startServe(t testing.TB) serveFixture {
 	t.Helper()
+	return startServeWith(t, "")
+}
+
+// startServeWith runs serve with extra YAML in the config (a monitor
+// section).
+func startServeWith(t testing.TB, extra string) serveFixture {
+	t.Helper()
 	fake := fakeslack.New(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -148,7 +156,8 @@ func startServe(t testing.TB) serveFixture {
 	}
 	listen := l.Addr().String()
 	l.Close()
-	configPath := demoCopyWith(t, fmt.Sprintf(`slack:
+	configPath := demoCopyWith(t, fmt.Sprintf(`state_dir: sanasend-state
+slack:
   bot_token: xoxb-test
   signing_secret: %s
   api_url: %s
@@ -156,7 +165,7 @@ func startServe(t testing.TB) serveFixture {
   alerts_channel: C0ALERTS
   staff:
     users: [U0ALICE]
-`, testSigningSecret, fake.APIURL(), listen))
+`, testSigningSecret, fake.APIURL(), listen)+extra)
 	logs := &lockedBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -299,6 +308,143 @@ func waitPost(t *testing.T, fake *fakeslack.Server, responseURL, want string, ti
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no post containing %q to %s within %s; got %v", want, responseURL, timeout, posts)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestCrashAlerts: kill -9 the service the bot started -> an alert within
+// 3 s although the health interval is 30 s (the exit is a fact); press
+// Restart on the alert -> the service is back and the alert is resolved;
+// after the start a restoration summary with the right counts and failed
+// IDs.
+func TestCrashAlerts(t *testing.T) {
+	f := startServeWith(t, "monitor:\n  interval: 30s\n  timeout: 2s\n  failure_threshold: 2\n  restoration_timeout: 20s\n")
+	startURL := f.fake.NewResponseURL()
+	slashCommand(t, f.base, "U0ALICE", "C0OPS", "start", startURL)
+	waitPost(t, f.fake, startURL, "start whatsapp", 30*time.Second)
+
+	// The restoration summary of the stand-in's demo sessions.
+	summary := waitAlertsChannel(t, f.fake, "session restoration", 30*time.Second)
+	for _, want := range []string{"4 found", "3 restored", "1 failed", "user_45_instance_promo", "Authentication failure", "user_31_instance_support needs a QR scan"} {
+		if !strings.Contains(summary.Form.Get("text"), want) {
+			t.Errorf("restoration summary %q lacks %q", summary.Form.Get("text"), want)
+		}
+	}
+
+	procs, err := adoptService(t, f.configPath).Processes(context.Background())
+	if err != nil || len(procs) == 0 {
+		t.Fatalf("processes: %v, %v", procs, err)
+	}
+	killed := time.Now()
+	if err := syscall.Kill(-int(procs[0].PGID), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	alert := waitAlertsChannel(t, f.fake, "STOPPED", 10*time.Second)
+	latency := alert.At.Sub(killed)
+	t.Logf("crash to alert (started by the bot, interval 30s): %s", latency)
+	if latency > 3*time.Second {
+		t.Errorf("alert %s after the crash; want within 3s", latency)
+	}
+	if text := alert.Form.Get("text"); !strings.Contains(text, "killed") {
+		t.Errorf("alert %q does not say how it died", text)
+	}
+
+	// Restart from the alert's button: any staff member, after Slack's
+	// confirm dialog.
+	var token string
+	for _, b := range alert.Blocks() {
+		for _, el := range anySlice(b["elements"]) {
+			if m, ok := el.(map[string]any); ok && m["action_id"] == "sanasend_confirm" {
+				token, _ = m["value"].(string)
+				if m["confirm"] == nil {
+					t.Error("the alert's Restart button has no confirm dialog")
+				}
+			}
+		}
+	}
+	if token == "" {
+		t.Fatalf("no Restart button on the alert: %v", alert.Blocks())
+	}
+	clickURL := f.fake.NewResponseURL()
+	click(t, f.base, "U0ALICE", "C0ALERTS", "sanasend_confirm", token, clickURL)
+	waitPost(t, f.fake, clickURL, "restart whatsapp", 60*time.Second)
+	resolved := waitAlertsChannel(t, f.fake, "resolved after", 20*time.Second)
+	if resolved.Form.Get("thread_ts") == "" {
+		t.Errorf("resolution %q not in the alert's thread", resolved.Form.Get("text"))
+	}
+}
+
+func anySlice(v any) []any {
+	s, _ := v.([]any)
+	return s
+}
+
+// waitAlertsChannel waits for a message in the alerts channel containing
+// want.
+func waitAlertsChannel(t *testing.T, fake *fakeslack.Server, want string, timeout time.Duration) fakeslack.Call {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		for _, c := range fake.Calls("chat.postMessage") {
+			if c.Param("channel") == "C0ALERTS" && strings.Contains(c.Param("text"), want) {
+				return c
+			}
+		}
+		if time.Now().After(deadline) {
+			var seen []string
+			for _, c := range fake.Calls("chat.postMessage") {
+				seen = append(seen, c.Param("text"))
+			}
+			t.Fatalf("no message with %q in the alerts channel within %s; seen %q", want, timeout, seen)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestCrashOfAdoptedServiceAlerts: a service the bot did not start (it was
+// running before the bot) is watched by health checks alone: kill -9 ->
+// alert within interval x failure_threshold + timeout.
+func TestCrashOfAdoptedServiceAlerts(t *testing.T) {
+	const interval, threshold, timeout = 2 * time.Second, 2, 2 * time.Second
+	f := startServeWith(t, fmt.Sprintf("monitor:\n  interval: %s\n  timeout: %s\n  failure_threshold: %d\n", interval, timeout, threshold))
+	// Started by another bot process: this one adopts it.
+	other := adoptService(t, f.configPath)
+	if _, err := other.Start(context.Background(), manager.Actor{ID: "U0BOB", Name: "bob"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	procs, err := other.Processes(context.Background())
+	if err != nil || len(procs) == 0 {
+		t.Fatalf("processes: %v, %v", procs, err)
+	}
+	// The bot must have seen it healthy first: wait for its first checks
+	// (the poll runs at once, then every interval).
+	waitHealthChecks(t, f, 2, 3*interval)
+	killed := time.Now()
+	if err := syscall.Kill(-int(procs[0].PGID), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	alert := waitAlertsChannel(t, f.fake, "STOPPED", 3*interval*threshold)
+	latency := alert.At.Sub(killed)
+	limit := interval*threshold + timeout
+	t.Logf("crash to alert (adopted, interval %s, threshold %d): %s", interval, threshold, latency)
+	if latency > limit {
+		t.Errorf("alert %s after the crash; want within %s", latency, limit)
+	}
+}
+
+// waitHealthChecks waits until the stand-in logged n health requests.
+func waitHealthChecks(t *testing.T, f serveFixture, n int, timeout time.Duration) {
+	t.Helper()
+	logPath := filepath.Join(filepath.Dir(f.configPath), "whatsapp-service", "logs", "combined.log")
+	deadline := time.Now().Add(timeout)
+	for {
+		data, _ := os.ReadFile(logPath)
+		if strings.Count(string(data), `"GET /health"`) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than %d health checks in %s", n, timeout)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
