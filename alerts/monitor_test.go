@@ -1,0 +1,184 @@
+package alerts
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+
+	"github.com/sanasend/sanasend-bot/manager"
+)
+
+// monitorService is a scriptable service for the monitor's wiring tests.
+type monitorService struct {
+	mu      sync.Mutex
+	health  manager.Health
+	checks  int
+	events  chan manager.Event
+	onPurp  bool
+	restart int
+}
+
+func newMonitorService() *monitorService {
+	return &monitorService{health: manager.Health{OK: true, StatusCode: 200, Status: "healthy"}, events: make(chan manager.Event, 16)}
+}
+
+func (s *monitorService) Name() string { return "whatsapp" }
+func (s *monitorService) Health(context.Context) manager.Health {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checks++
+	return s.health
+}
+func (s *monitorService) setHealth(h manager.Health) {
+	s.mu.Lock()
+	s.health = h
+	s.mu.Unlock()
+}
+func (s *monitorService) Checks() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.checks
+}
+func (s *monitorService) Subscribe(int) (<-chan manager.Event, func()) { return s.events, func() {} }
+func (s *monitorService) StoppedOnPurpose() bool                       { return s.onPurp }
+func (s *monitorService) Restart(context.Context, manager.Actor, func(string)) (manager.RestartResult, error) {
+	s.mu.Lock()
+	s.restart++
+	s.mu.Unlock()
+	return manager.RestartResult{}, nil
+}
+func (s *monitorService) Config() manager.ServiceConfig {
+	return manager.ServiceConfig{Name: "whatsapp", LogFile: "/nonexistent/combined.log", AuthDir: "/nonexistent/auth"}
+}
+
+// recorder records notices.
+type recorder struct {
+	mu      sync.Mutex
+	notices []Notice
+}
+
+func (r *recorder) Notify(n Notice) error {
+	r.mu.Lock()
+	r.notices = append(r.notices, n)
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *recorder) kinds() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, n := range r.notices {
+		out = append(out, string(n.Kind))
+	}
+	return out
+}
+
+func waitCond(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func startTestMonitor(t *testing.T, svc *monitorService, rules Rules) (*Monitor, *recorder, *clockwork.FakeClock) {
+	t.Helper()
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 11, 28, 3, 0, 0, 0, time.UTC))
+	rec := &recorder{}
+	m, err := NewMonitor(MonitorConfig{Interval: 30 * time.Second, Rules: rules, RestorationTimeout: time.Minute,
+		TickEvery: 5 * time.Second, Clock: clock, Logger: zerolog.Nop()}, []Service{svc}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.Stop(); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+		goleak.VerifyNone(t)
+	})
+	return m, rec, clock
+}
+
+// TestMonitorPollsEveryIntervalAndAlertsAtThreshold drives gocron with a
+// fake clock: a check at once, then one per interval; two failures open
+// one alert.
+func TestMonitorPollsEveryIntervalAndAlertsAtThreshold(t *testing.T) {
+	svc := newMonitorService()
+	_, rec, clock := startTestMonitor(t, svc, Rules{FailureThreshold: 2, SuccessThreshold: 1})
+	waitCond(t, "the first check", func() bool { return svc.Checks() == 1 })
+
+	svc.setHealth(manager.Health{Refused: true, Reason: "connection refused"})
+	for want := 2; want <= 3; want++ {
+		if err := clock.BlockUntilContext(context.Background(), 2); err != nil { // health job and tick
+			t.Fatal(err)
+		}
+		clock.Advance(30 * time.Second)
+		waitCond(t, "the next check", func() bool { return svc.Checks() >= want })
+	}
+	waitCond(t, "the alert", func() bool { return strings.Contains(strings.Join(rec.kinds(), ","), "open") })
+	if got := strings.Join(rec.kinds(), ","); got != "open" {
+		t.Errorf("notices = %s; want one open after two failed checks", got)
+	}
+	inc := rec.notices[0].Incident
+	if inc == nil || inc.State != manager.StateStopped || inc.Reason != "connection refused" || rec.notices[0].Op != OpPost {
+		t.Errorf("alert = %+v", rec.notices[0])
+	}
+}
+
+// TestMonitorExitAlertsAtOnce: an unexpected exit alerts without waiting
+// for the next poll, and triggers a check now.
+func TestMonitorExitAlertsAtOnce(t *testing.T) {
+	svc := newMonitorService()
+	_, rec, _ := startTestMonitor(t, svc, Rules{FailureThreshold: 5})
+	waitCond(t, "the first check", func() bool { return svc.Checks() == 1 })
+	svc.setHealth(manager.Health{Refused: true, Reason: "connection refused"})
+	svc.events <- manager.Event{Kind: manager.EventExited, PID: 42, ExitCode: -1, Signal: "killed", Detail: "killed by signal: killed"}
+	waitCond(t, "the alert", func() bool { return len(rec.kinds()) > 0 })
+	if rec.notices[0].Kind != DecisionOpen || !strings.Contains(rec.notices[0].Incident.Exit, "killed") {
+		t.Errorf("first notice = %+v; want an alert with the exit", rec.notices[0])
+	}
+	waitCond(t, "a check right after the exit", func() bool { return svc.Checks() >= 2 })
+}
+
+// TestMonitorIntendedStopIsQuiet: a stop through the bot is announced and
+// raises no alert, however long the service stays down.
+func TestMonitorIntendedStopIsQuiet(t *testing.T) {
+	svc := newMonitorService()
+	_, rec, clock := startTestMonitor(t, svc, Rules{FailureThreshold: 1})
+	waitCond(t, "the first check", func() bool { return svc.Checks() == 1 })
+	alice := manager.Actor{ID: "U0ALICE", Name: "alice"}
+	svc.events <- manager.Event{Kind: manager.EventActionBegun, Action: manager.ActionStop, By: alice}
+	svc.events <- manager.Event{Kind: manager.EventExited, Intended: true, Detail: "killed by signal: terminated"}
+	svc.events <- manager.Event{Kind: manager.EventActionEnded, Action: manager.ActionStop, By: alice, OK: true}
+	waitCond(t, "the announcement", func() bool { return len(rec.kinds()) >= 1 })
+	svc.setHealth(manager.Health{Refused: true, Reason: "connection refused"})
+	for i := 0; i < 3; i++ {
+		if err := clock.BlockUntilContext(context.Background(), 2); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(30 * time.Second)
+		n := svc.Checks()
+		waitCond(t, "a check", func() bool { return svc.Checks() > n })
+	}
+	for _, k := range rec.kinds() {
+		if k == string(DecisionOpen) {
+			t.Fatalf("notices = %v; an intended stop raised an alert", rec.kinds())
+		}
+	}
+	if !strings.Contains(rec.notices[0].Text, "alice") {
+		t.Errorf("announcement %q does not say who stopped it", rec.notices[0].Text)
+	}
+}
