@@ -59,6 +59,8 @@ type MonitorConfig struct {
 	TickEvery time.Duration
 	Clock     clockwork.Clock
 	Logger    zerolog.Logger
+	// DigestAt is the local time ("HH:MM") of the daily digest; "" = none.
+	DigestAt string
 }
 
 // Monitor watches services: a health check every interval on a gocron
@@ -71,6 +73,7 @@ type Monitor struct {
 	log      zerolog.Logger
 	clock    clockwork.Clock
 	watched  []*watched
+	history  *History // for the daily digest (digest.go)
 
 	sched  gocron.Scheduler
 	cancel context.CancelFunc
@@ -102,6 +105,13 @@ func NewMonitor(cfg MonitorConfig, services []Service, n Notifier) (*Monitor, er
 		cfg.Clock = clockwork.NewRealClock()
 	}
 	m := &Monitor{cfg: cfg, notifier: n, log: cfg.Logger, clock: cfg.Clock}
+	// Digest hook: the history it summarises; a bad DigestAt fails early.
+	m.history = NewHistory(cfg.Clock.Now, cfg.Interval)
+	if cfg.DigestAt != "" {
+		if _, _, err := digestParse(cfg.DigestAt); err != nil {
+			return nil, fmt.Errorf("new monitor: %w", err)
+		}
+	}
 	for _, s := range services {
 		m.watched = append(m.watched, &watched{svc: s,
 			tracker: NewTracker(s.Name(), cfg.Rules, s.StoppedOnPurpose(), cfg.Clock.Now())})
@@ -143,6 +153,10 @@ func (m *Monitor) Start(ctx context.Context) error {
 		cancel()
 		return fmt.Errorf("start monitor: schedule tick: %w", err)
 	}
+	if err := m.scheduleDigest(sched); err != nil { // digest hook
+		cancel()
+		return fmt.Errorf("start monitor: schedule digest: %w", err)
+	}
 	sched.Start()
 	return nil
 }
@@ -173,8 +187,10 @@ func (m *Monitor) check(ctx context.Context, w *watched, why string) {
 		state = manager.StateUnhealthy
 	}
 	m.log.Debug().Str("service", w.svc.Name()).Str("why", why).Str("state", string(state)).Str("reason", h.Reason).Msg("health")
+	now := m.clock.Now()
+	m.history.Check(w.svc.Name(), now, state == manager.StateHealthy) // digest hook
 	w.mu.Lock()
-	ds := w.tracker.Health(m.clock.Now(), state, h.Reason, h.Uptime)
+	ds := w.tracker.Health(now, state, h.Reason, h.Uptime)
 	w.mu.Unlock()
 	m.act(ctx, w, ds)
 }
@@ -205,6 +221,7 @@ func (m *Monitor) follow(ctx context.Context, w *watched, events <-chan manager.
 				}
 			case manager.EventActionEnded:
 				ds = w.tracker.ActionEnded(now, e.Action, e.By, e.OK, e.Detail)
+				m.history.Action(now, w.svc.Name(), e.Action, e.By, e.OK) // digest hook
 			}
 			w.mu.Unlock()
 			m.act(ctx, w, ds)
@@ -286,6 +303,7 @@ func (m *Monitor) find(service string) (*watched, error) {
 // act carries out decisions: notices for the notifier, auto-restarts.
 func (m *Monitor) act(ctx context.Context, w *watched, ds []Decision) {
 	for _, d := range ds {
+		m.history.Decision(m.clock.Now(), d) // digest hook
 		n := m.notice(w, d)
 		if err := m.notifier.Notify(n); err != nil {
 			m.log.Error().Err(err).Str("service", w.svc.Name()).Str("notice", n.ID).Msg("notify")
@@ -362,6 +380,7 @@ func (m *Monitor) summarise(ctx context.Context, w *watched, e manager.Event) {
 	w.seq++
 	seq := w.seq
 	w.mu.Unlock()
+	m.history.Restoration(m.clock.Now(), w.svc.Name(), sum) // digest hook
 	n := Notice{ID: fmt.Sprintf("%s-restoration-%d-%d", w.svc.Name(), e.At.UnixNano(), seq), Op: OpPost,
 		Service: w.svc.Name(), Kind: "restoration", Restoration: sum, Text: RestorationText(w.svc.Name(), sum)}
 	if err := m.notifier.Notify(n); err != nil {

@@ -29,6 +29,7 @@ func newMonitor(cfg *config.Config, m *manager.Manager, n alerts.Notifier, log z
 		RestorationTimeout: cfg.Monitor.RestorationTimeout,
 		Clock:              clockwork.NewRealClock(),
 		Logger:             log,
+		DigestAt:           cfg.Monitor.DigestAt,
 	}, services, n)
 }
 

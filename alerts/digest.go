@@ -1,0 +1,524 @@
+package alerts
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-co-op/gocron/v2"
+
+	"github.com/sanasend/sanasend-bot/manager"
+)
+
+// historyKeep is how much a History remembers: two digests' worth, so a
+// digest sent late still sees its whole day.
+const historyKeep = 48 * time.Hour
+
+// digestWindow is the span of a digest.
+const digestWindow = 24 * time.Hour
+
+// History records what the monitor saw, for the daily digest: health checks,
+// incidents, actions and restorations. It keeps the last 48 h (older records
+// are dropped on every record) and is safe for concurrent use.
+//
+// Uptime is time-weighted: the state of a health check holds until the next
+// check of the service (or until now for the latest one). A gap between two
+// checks longer than 3 times the check interval means the monitor was not
+// looking (the bot was down, the machine asleep): that span counts as
+// unknown, neither up nor down, and the uptime percentage is the healthy
+// share of the known time only.
+type History struct {
+	now    func() time.Time
+	maxGap time.Duration // 0: no gap is too long
+
+	mu           sync.Mutex
+	checks       map[string][]historyCheck
+	incidents    map[historyIncidentKey]*historyIncident
+	actions      []historyAction
+	autoRestarts []historyEvent
+	giveUps      []historyEvent
+	restorations []historyRestoration
+}
+
+type historyCheck struct {
+	at      time.Time
+	healthy bool
+}
+
+type historyIncidentKey struct {
+	service string
+	id      int
+}
+
+type historyIncident struct {
+	since, resolved time.Time // resolved is zero while open
+	by              *manager.Actor
+}
+
+type historyAction struct {
+	at      time.Time
+	service string
+	action  manager.Action
+	by      string
+	ok      bool
+}
+
+type historyEvent struct {
+	at      time.Time
+	service string
+}
+
+type historyRestoration struct {
+	at      time.Time
+	service string
+	line    string
+	failed  []string
+}
+
+// NewHistory returns an empty history. now is the clock (pruning, and the
+// end of the latest check's span); interval is the monitor's health-check
+// interval: a gap of more than 3 intervals between checks counts as unknown
+// (0 turns that off).
+func NewHistory(now func() time.Time, interval time.Duration) *History {
+	if now == nil {
+		now = time.Now
+	}
+	return &History{now: now, maxGap: 3 * interval, checks: map[string][]historyCheck{},
+		incidents: map[historyIncidentKey]*historyIncident{}}
+}
+
+// Check records one health check of service.
+func (h *History) Check(service string, at time.Time, healthy bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cs := h.checks[service]
+	// Checks arrive in order; an immediate check racing a poll may not.
+	i := sort.Search(len(cs), func(i int) bool { return cs[i].at.After(at) })
+	cs = append(cs, historyCheck{})
+	copy(cs[i+1:], cs[i:])
+	cs[i] = historyCheck{at: at, healthy: healthy}
+	h.checks[service] = cs
+	h.prune()
+}
+
+// Decision records a decision of a service's tracker: the incident it
+// carries (opened, resolved with its duration and resolver), auto-restarts
+// and give-ups.
+func (h *History) Decision(at time.Time, d Decision) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	inc := d.Incident
+	if inc.ID > 0 {
+		k := historyIncidentKey{inc.Service, inc.ID}
+		r := h.incidents[k]
+		if r == nil {
+			r = &historyIncident{since: inc.Since}
+			if r.since.IsZero() {
+				r.since = at
+			}
+			h.incidents[k] = r
+		}
+		if !inc.Open {
+			r.resolved = inc.ResolvedAt
+			if r.resolved.IsZero() {
+				r.resolved = at
+			}
+			if inc.ResolvedBy != nil {
+				by := *inc.ResolvedBy
+				r.by = &by
+			}
+		}
+	}
+	switch d.Kind {
+	case DecisionAutoRestart:
+		h.autoRestarts = append(h.autoRestarts, historyEvent{at, inc.Service})
+	case DecisionGiveUp:
+		h.giveUps = append(h.giveUps, historyEvent{at, inc.Service})
+	}
+	h.prune()
+}
+
+// Action records the end of a start, stop or restart of service and who did
+// it.
+func (h *History) Action(at time.Time, service string, a manager.Action, by manager.Actor, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.actions = append(h.actions, historyAction{at: at, service: service, action: a, by: by.String(), ok: ok})
+	h.prune()
+}
+
+// Restoration records the restoration summary of a start of service.
+func (h *History) Restoration(at time.Time, service string, s *RestorationSummary) {
+	if s == nil {
+		return
+	}
+	r := s.Result.Restoration
+	line := r.Summary()
+	if s.Result.TimedOut && r.Error == "" {
+		line = "did not complete in time, seen: " + line
+	}
+	var failed []string
+	for _, o := range r.FailedSessions() {
+		failed = append(failed, o.ID)
+	}
+	if len(failed) > 0 {
+		line += " (" + strings.Join(failed, ", ") + ")"
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.restorations = append(h.restorations, historyRestoration{at: at, service: service, line: line, failed: failed})
+	h.prune()
+}
+
+// prune drops what is older than historyKeep. It keeps the latest check
+// before the cut when its span reaches into the kept time. h.mu is held.
+func (h *History) prune() {
+	cut := h.now().Add(-historyKeep)
+	for s, cs := range h.checks {
+		i := sort.Search(len(cs), func(i int) bool { return !cs[i].at.Before(cut) })
+		if i > 0 && i < len(cs) && (h.maxGap == 0 || cs[i].at.Sub(cs[i-1].at) <= h.maxGap) {
+			i--
+		}
+		switch {
+		case i == len(cs):
+			delete(h.checks, s)
+		case i > 0:
+			h.checks[s] = append(cs[:0], cs[i:]...)
+		}
+	}
+	for k, r := range h.incidents {
+		if !r.resolved.IsZero() && r.resolved.Before(cut) {
+			delete(h.incidents, k)
+		}
+	}
+	h.actions = historyPrune(h.actions, cut, func(a historyAction) time.Time { return a.at })
+	h.autoRestarts = historyPrune(h.autoRestarts, cut, func(e historyEvent) time.Time { return e.at })
+	h.giveUps = historyPrune(h.giveUps, cut, func(e historyEvent) time.Time { return e.at })
+	h.restorations = historyPrune(h.restorations, cut, func(r historyRestoration) time.Time { return r.at })
+}
+
+func historyPrune[T any](xs []T, cut time.Time, at func(T) time.Time) []T {
+	i := 0
+	for i < len(xs) && at(xs[i]).Before(cut) {
+		i++
+	}
+	if i == 0 {
+		return xs
+	}
+	return append(xs[:0], xs[i:]...)
+}
+
+// Digest is the summary of the 24 h before To.
+type Digest struct {
+	From, To time.Time
+	Services []ServiceDigest // by name
+}
+
+// ServiceDigest is one service's day.
+type ServiceDigest struct {
+	Service string
+	// UptimePercent is the healthy share of Known; 0 when Known is 0.
+	UptimePercent float64
+	// Known is the part of the window covered by health checks (see History).
+	Known time.Duration
+	// Incidents counts the incidents that overlap the window; Downtime is
+	// their total time within the window, Longest the longest of them
+	// (within the window too). OpenIncidents counts those still open at To.
+	Incidents     int
+	OpenIncidents int
+	Downtime      time.Duration
+	Longest       time.Duration
+	// Actions are the starts, stops and restarts by action and person.
+	Actions      []ActionCount
+	AutoRestarts int // auto-restarts the tracker asked for
+	GiveUps      int // times auto-restart gave up
+	Restorations int
+	// LastRestoration is the latest restoration as one line: "4 found: 3
+	// restored, 1 failed (user_45_instance_promo)".
+	LastRestoration string
+	// FailedSessions are the failed sessions of the latest restoration.
+	FailedSessions []string
+}
+
+// ActionCount is how many times By did Action; Failed of them did not
+// succeed.
+type ActionCount struct {
+	Action manager.Action
+	By     string
+	Count  int
+	Failed int
+}
+
+// Digest summarises the 24 h before to.
+func (h *History) Digest(to time.Time) Digest {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	from := to.Add(-digestWindow)
+	now := h.now()
+	in := func(t time.Time) bool { return !t.Before(from) && !t.After(to) }
+	byName := map[string]*ServiceDigest{}
+	get := func(s string) *ServiceDigest {
+		if byName[s] == nil {
+			byName[s] = &ServiceDigest{Service: s}
+		}
+		return byName[s]
+	}
+
+	for s, cs := range h.checks {
+		var known, up time.Duration
+		for i, c := range cs {
+			end := now
+			if i+1 < len(cs) {
+				end = cs[i+1].at
+			}
+			if end.Before(c.at) || (h.maxGap > 0 && end.Sub(c.at) > h.maxGap) {
+				continue // unknown
+			}
+			d := historyOverlap(c.at, end, from, to)
+			known += d
+			if c.healthy {
+				up += d
+			}
+		}
+		if known == 0 && !historyAnyIn(cs, in) {
+			continue
+		}
+		sd := get(s)
+		sd.Known = known
+		if known > 0 {
+			sd.UptimePercent = 100 * float64(up) / float64(known)
+		}
+	}
+	for k, r := range h.incidents {
+		end := r.resolved
+		if end.IsZero() || end.After(to) {
+			end = to
+		}
+		if r.since.After(to) || end.Before(from) {
+			continue
+		}
+		sd := get(k.service)
+		sd.Incidents++
+		if r.resolved.IsZero() || r.resolved.After(to) {
+			sd.OpenIncidents++
+		}
+		d := historyOverlap(r.since, end, from, to)
+		sd.Downtime += d
+		sd.Longest = max(sd.Longest, d)
+	}
+	counts := map[string]map[[2]string]*ActionCount{}
+	for _, a := range h.actions {
+		if !in(a.at) {
+			continue
+		}
+		get(a.service)
+		if counts[a.service] == nil {
+			counts[a.service] = map[[2]string]*ActionCount{}
+		}
+		k := [2]string{string(a.action), a.by}
+		c := counts[a.service][k]
+		if c == nil {
+			c = &ActionCount{Action: a.action, By: a.by}
+			counts[a.service][k] = c
+		}
+		c.Count++
+		if !a.ok {
+			c.Failed++
+		}
+	}
+	for s, cs := range counts {
+		sd := get(s)
+		for _, c := range cs {
+			sd.Actions = append(sd.Actions, *c)
+		}
+		sort.Slice(sd.Actions, func(i, j int) bool {
+			a, b := sd.Actions[i], sd.Actions[j]
+			if a.Action != b.Action {
+				return digestActionOrder(a.Action) < digestActionOrder(b.Action)
+			}
+			if a.Count != b.Count {
+				return a.Count > b.Count
+			}
+			return a.By < b.By
+		})
+	}
+	for _, e := range h.autoRestarts {
+		if in(e.at) {
+			get(e.service).AutoRestarts++
+		}
+	}
+	for _, e := range h.giveUps {
+		if in(e.at) {
+			get(e.service).GiveUps++
+		}
+	}
+	for _, r := range h.restorations { // in time order
+		if !in(r.at) {
+			continue
+		}
+		sd := get(r.service)
+		sd.Restorations++
+		sd.LastRestoration = r.line
+		sd.FailedSessions = append([]string(nil), r.failed...)
+	}
+
+	d := Digest{From: from, To: to}
+	for _, sd := range byName {
+		d.Services = append(d.Services, *sd)
+	}
+	sort.Slice(d.Services, func(i, j int) bool { return d.Services[i].Service < d.Services[j].Service })
+	return d
+}
+
+// historyOverlap is the length of [a, b] within [from, to].
+func historyOverlap(a, b, from, to time.Time) time.Duration {
+	if a.Before(from) {
+		a = from
+	}
+	if b.After(to) {
+		b = to
+	}
+	if !b.After(a) {
+		return 0
+	}
+	return b.Sub(a)
+}
+
+func historyAnyIn(cs []historyCheck, in func(time.Time) bool) bool {
+	for _, c := range cs {
+		if in(c.at) {
+			return true
+		}
+	}
+	return false
+}
+
+func digestActionOrder(a manager.Action) int {
+	switch a {
+	case manager.ActionRestart:
+		return 0
+	case manager.ActionStart:
+		return 1
+	case manager.ActionStop:
+		return 2
+	}
+	return 3
+}
+
+// DigestText renders a digest for the channel: a header and a line per
+// service, e.g.
+//
+//	📊 Daily digest 27 Nov 09:00 – 28 Nov 09:00
+//	• whatsapp: 99.82% up, 1 incident (down 4m12s in all, longest 4m12s); restarts: 2 by alice, 1 by auto-restart; 3 restorations, last: 4 found: 3 restored, 1 failed (user_45_instance_promo)
+func DigestText(d Digest) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "📊 Daily digest %s – %s", d.From.Format("2 Jan 15:04"), d.To.Format("2 Jan 15:04"))
+	if len(d.Services) == 0 {
+		b.WriteString("\nnothing recorded")
+	}
+	window := d.To.Sub(d.From)
+	for _, s := range d.Services {
+		fmt.Fprintf(&b, "\n• %s: ", s.Service)
+		switch {
+		case s.Known == 0:
+			b.WriteString("no health data")
+		default:
+			fmt.Fprintf(&b, "%s up", digestPercent(s.UptimePercent))
+			if s.Known < window*99/100 {
+				fmt.Fprintf(&b, " (of %s checked)", humanDuration(s.Known))
+			}
+		}
+		switch s.Incidents {
+		case 0:
+			b.WriteString(", no incidents")
+		default:
+			fmt.Fprintf(&b, ", %s (down %s in all, longest %s", digestCount(s.Incidents, "incident", "incidents"),
+				humanDuration(s.Downtime), humanDuration(s.Longest))
+			if s.OpenIncidents > 0 {
+				fmt.Fprintf(&b, ", %d still open", s.OpenIncidents)
+			}
+			b.WriteString(")")
+		}
+		for _, a := range []manager.Action{manager.ActionRestart, manager.ActionStart, manager.ActionStop} {
+			var parts []string
+			for _, c := range s.Actions {
+				if c.Action != a {
+					continue
+				}
+				p := fmt.Sprintf("%d by %s", c.Count, c.By)
+				if c.Failed > 0 {
+					p += fmt.Sprintf(" (%d failed)", c.Failed)
+				}
+				parts = append(parts, p)
+			}
+			if len(parts) > 0 {
+				fmt.Fprintf(&b, "; %ss: %s", a, strings.Join(parts, ", "))
+			}
+		}
+		if s.GiveUps > 0 {
+			fmt.Fprintf(&b, "; auto-restart gave up %s", digestCount(s.GiveUps, "time", "times"))
+		}
+		switch s.Restorations {
+		case 0:
+		case 1:
+			fmt.Fprintf(&b, "; 1 restoration: %s", s.LastRestoration)
+		default:
+			fmt.Fprintf(&b, "; %d restorations, last: %s", s.Restorations, s.LastRestoration)
+		}
+	}
+	return b.String()
+}
+
+// digestPercent shows two decimals, never rounding a downtime away to 100%.
+func digestPercent(p float64) string {
+	s := fmt.Sprintf("%.2f%%", p)
+	if s == "100.00%" && p < 100 {
+		return "99.99%"
+	}
+	return s
+}
+
+func digestCount(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// digestParse parses MonitorConfig.DigestAt: "HH:MM", 24-hour.
+func digestParse(at string) (hour, minute int, err error) {
+	t, err := time.Parse("15:04", at)
+	if err != nil || len(at) != 5 {
+		return 0, 0, fmt.Errorf("digest time %q is not HH:MM", at)
+	}
+	return t.Hour(), t.Minute(), nil
+}
+
+// scheduleDigest adds the daily digest job when DigestAt is set. The cron
+// runs in the scheduler's location (time.Local).
+func (m *Monitor) scheduleDigest(sched gocron.Scheduler) error {
+	if m.cfg.DigestAt == "" {
+		return nil
+	}
+	hour, minute, err := digestParse(m.cfg.DigestAt)
+	if err != nil {
+		return err
+	}
+	_, err = sched.NewJob(gocron.CronJob(fmt.Sprintf("%d %d * * *", minute, hour), false),
+		gocron.NewTask(m.sendDigest), gocron.WithName("digest"),
+		gocron.WithSingletonMode(gocron.LimitModeReschedule))
+	return err
+}
+
+// sendDigest posts the digest of the 24 h before now, to the minute (a job
+// that fires a moment late still covers 09:00 – 09:00).
+func (m *Monitor) sendDigest() {
+	to := m.clock.Now().Truncate(time.Minute)
+	n := Notice{ID: "digest-" + to.Format("2006-01-02"), Op: OpPost, Kind: "digest",
+		Text: DigestText(m.history.Digest(to))}
+	if err := m.notifier.Notify(n); err != nil {
+		m.log.Error().Err(err).Str("notice", n.ID).Msg("notify digest")
+	}
+}

@@ -1,0 +1,364 @@
+package alerts
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+
+	"github.com/sanasend/sanasend-bot/manager"
+)
+
+var (
+	digestFrom = time.Date(2025, 11, 27, 9, 0, 0, 0, time.UTC)
+	digestTo   = digestFrom.Add(24 * time.Hour)
+)
+
+// digestChecks records a check every 30 s over the whole window, unhealthy
+// where down says so and skipped where skip says so.
+func digestChecks(h *History, service string, down, skip func(time.Time) bool) {
+	for at := digestFrom; !at.After(digestTo); at = at.Add(30 * time.Second) {
+		if skip != nil && skip(at) {
+			continue
+		}
+		h.Check(service, at, down == nil || !down(at))
+	}
+}
+
+func digestBetween(a, b time.Time) func(time.Time) bool {
+	return func(t time.Time) bool { return !t.Before(a) && t.Before(b) }
+}
+
+func digestAt(hh, mm, ss int) time.Time {
+	return time.Date(2025, 11, 27, hh, mm, ss, 0, time.UTC)
+}
+
+func TestHistoryUptimeWithOutage(t *testing.T) {
+	h := NewHistory(func() time.Time { return digestTo }, 30*time.Second)
+	digestChecks(h, "whatsapp", digestBetween(digestAt(10, 0, 0), digestAt(10, 4, 0)), nil)
+
+	d := h.Digest(digestTo)
+	if !d.From.Equal(digestFrom) || !d.To.Equal(digestTo) || len(d.Services) != 1 {
+		t.Fatalf("digest = %+v", d)
+	}
+	s := d.Services[0]
+	if s.Known != 24*time.Hour {
+		t.Errorf("known = %s, want 24h", s.Known)
+	}
+	want := 100 * (1 - 4.0/1440)
+	if diff := s.UptimePercent - want; diff > 1e-9 || diff < -1e-9 {
+		t.Errorf("uptime = %v, want %v", s.UptimePercent, want)
+	}
+	if got, w := DigestText(d), "📊 Daily digest 27 Nov 09:00 – 28 Nov 09:00\n• whatsapp: 99.72% up, no incidents"; got != w {
+		t.Errorf("text =\n%s\nwant\n%s", got, w)
+	}
+}
+
+func TestHistoryGapIsUnknownNotDown(t *testing.T) {
+	h := NewHistory(func() time.Time { return digestTo }, 30*time.Second)
+	// The bot was down 12:00-14:00: no checks at all in between.
+	digestChecks(h, "whatsapp", nil, func(at time.Time) bool { return at.After(digestAt(12, 0, 0)) && at.Before(digestAt(14, 0, 0)) })
+	s := h.Digest(digestTo).Services[0]
+	if s.Known != 22*time.Hour || s.UptimePercent != 100 {
+		t.Fatalf("known %s, uptime %v; want 22h, 100", s.Known, s.UptimePercent)
+	}
+	if got, w := DigestText(h.Digest(digestTo)), "📊 Daily digest 27 Nov 09:00 – 28 Nov 09:00\n• whatsapp: 100.00% up (of 22h0m checked), no incidents"; got != w {
+		t.Errorf("text =\n%s\nwant\n%s", got, w)
+	}
+
+	// A gap of up to 3 intervals still counts, with the earlier state.
+	h = NewHistory(func() time.Time { return digestTo }, 30*time.Second)
+	digestChecks(h, "whatsapp", digestBetween(digestAt(12, 0, 0), digestAt(12, 0, 1)),
+		func(at time.Time) bool { return at.After(digestAt(12, 0, 0)) && at.Before(digestAt(12, 1, 30)) })
+	s = h.Digest(digestTo).Services[0]
+	if s.Known != 24*time.Hour || s.UptimePercent != 100*(1-1.5/1440) {
+		t.Fatalf("known %s, uptime %v; want 24h and 90 s down", s.Known, s.UptimePercent)
+	}
+
+	// The latest check holds until now, unless it is older than 3 intervals.
+	now := digestAt(9, 3, 0)
+	h = NewHistory(func() time.Time { return now }, time.Minute)
+	h.Check("whatsapp", digestAt(9, 0, 0), true)
+	h.Check("whatsapp", digestAt(9, 1, 0), false)
+	if s := h.Digest(now).Services[0]; s.Known != 3*time.Minute || s.UptimePercent < 33.3 || s.UptimePercent > 33.4 {
+		t.Errorf("fresh latest check: known %s, uptime %v; want 3m, 33.33", s.Known, s.UptimePercent)
+	}
+	now = digestAt(9, 10, 0)
+	if s := h.Digest(now).Services[0]; s.Known != time.Minute || s.UptimePercent != 100 {
+		t.Errorf("stale latest check: known %s, uptime %v; want 1m, 100", s.Known, s.UptimePercent)
+	}
+}
+
+func TestHistoryIncidentsActionsAndRestorations(t *testing.T) {
+	h := NewHistory(func() time.Time { return digestTo }, 30*time.Second)
+	digestChecks(h, "whatsapp", digestBetween(digestAt(10, 0, 0), digestAt(10, 4, 0)), nil)
+	alice := manager.Actor{ID: "U1", Name: "alice"}
+	bob := manager.Actor{ID: "U2", Name: "bob"}
+
+	inc := Incident{Service: "whatsapp", ID: 7, Open: true, Since: digestAt(10, 0, 0)}
+	h.Decision(digestAt(10, 0, 0), Decision{Kind: DecisionOpen, Incident: inc})
+	inc.AutoRestarts = 1
+	h.Decision(digestAt(10, 1, 0), Decision{Kind: DecisionAutoRestart, Incident: inc})
+	inc.Open, inc.ResolvedAt, inc.ResolvedBy = false, digestAt(10, 4, 12), &alice
+	h.Decision(digestAt(10, 4, 12), Decision{Kind: DecisionResolve, Incident: inc})
+	h.Decision(digestAt(11, 0, 0), Decision{Kind: DecisionAnnounce, Incident: Incident{Service: "whatsapp"}})
+
+	h.Action(digestAt(10, 1, 30), "whatsapp", manager.ActionRestart, AutoRestartActor, false)
+	h.Action(digestAt(10, 4, 0), "whatsapp", manager.ActionRestart, alice, true)
+	h.Action(digestAt(15, 0, 0), "whatsapp", manager.ActionRestart, alice, true)
+	h.Action(digestAt(16, 0, 0), "whatsapp", manager.ActionStop, bob, true)
+	h.Action(digestAt(16, 5, 0), "whatsapp", manager.ActionStart, bob, true)
+	h.Action(digestFrom.Add(-time.Minute), "whatsapp", manager.ActionRestart, bob, true) // before the window
+
+	ok := manager.Restoration{Found: 2, Restored: 2, Complete: true, Total: -1}
+	last := manager.Restoration{Found: 4, Restored: 3, Failed: 1, Complete: true, Total: -1,
+		Sessions: []manager.SessionOutcome{{ID: "user_45_instance_promo", Result: manager.SessionFailed}}}
+	h.Restoration(digestAt(10, 2, 0), "whatsapp", &RestorationSummary{Result: FollowResult{Restoration: ok}})
+	h.Restoration(digestAt(10, 5, 0), "whatsapp", &RestorationSummary{Result: FollowResult{Restoration: ok}})
+	h.Restoration(digestAt(16, 6, 0), "whatsapp", &RestorationSummary{Result: FollowResult{Restoration: last}})
+
+	d := h.Digest(digestTo)
+	s := d.Services[0]
+	if s.Incidents != 1 || s.Downtime != 4*time.Minute+12*time.Second || s.Longest != s.Downtime || s.OpenIncidents != 0 {
+		t.Errorf("incidents %d (open %d), down %s, longest %s", s.Incidents, s.OpenIncidents, s.Downtime, s.Longest)
+	}
+	if s.AutoRestarts != 1 || s.Restorations != 3 || len(s.FailedSessions) != 1 || s.FailedSessions[0] != "user_45_instance_promo" {
+		t.Errorf("auto-restarts %d, restorations %d, failed %v", s.AutoRestarts, s.Restorations, s.FailedSessions)
+	}
+	wantActions := []ActionCount{
+		{Action: manager.ActionRestart, By: "alice", Count: 2},
+		{Action: manager.ActionRestart, By: "auto-restart", Count: 1, Failed: 1},
+		{Action: manager.ActionStart, By: "bob", Count: 1},
+		{Action: manager.ActionStop, By: "bob", Count: 1},
+	}
+	if len(s.Actions) != len(wantActions) {
+		t.Fatalf("actions = %+v", s.Actions)
+	}
+	for i := range wantActions {
+		if s.Actions[i] != wantActions[i] {
+			t.Errorf("action %d = %+v, want %+v", i, s.Actions[i], wantActions[i])
+		}
+	}
+	want := "📊 Daily digest 27 Nov 09:00 – 28 Nov 09:00\n" +
+		"• whatsapp: 99.72% up, 1 incident (down 4m12s in all, longest 4m12s); " +
+		"restarts: 2 by alice, 1 by auto-restart (1 failed); starts: 1 by bob; stops: 1 by bob; " +
+		"3 restorations, last: 4 found: 3 restored, 1 failed (user_45_instance_promo)"
+	if got := DigestText(d); got != want {
+		t.Errorf("text =\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestHistoryDigestOpenIncidentAndOneRestoration(t *testing.T) {
+	h := NewHistory(func() time.Time { return digestTo }, time.Minute)
+	since := digestTo.Add(-time.Hour)
+	inc := Incident{Service: "whatsapp", ID: 1, Open: true, Since: since}
+	h.Decision(since, Decision{Kind: DecisionOpen, Incident: inc})
+	h.Decision(since.Add(10*time.Minute), Decision{Kind: DecisionGiveUp, Incident: inc})
+	h.Restoration(since, "whatsapp", &RestorationSummary{Result: FollowResult{TimedOut: true,
+		Restoration: manager.Restoration{Found: 3, Restored: 1, Total: -1}}})
+	// An incident resolved before the window is not in it.
+	old := Incident{Service: "whatsapp", ID: 9, Since: digestFrom.Add(-3 * time.Hour), ResolvedAt: digestFrom.Add(-2 * time.Hour)}
+	h.Decision(old.ResolvedAt, Decision{Kind: DecisionResolve, Incident: old})
+
+	want := "📊 Daily digest 27 Nov 09:00 – 28 Nov 09:00\n" +
+		"• whatsapp: no health data, 1 incident (down 1h0m in all, longest 1h0m, 1 still open); " +
+		"auto-restart gave up 1 time; 1 restoration: did not complete in time, seen: 3 found: 1 restored, 0 failed, 2 in progress (no completion line yet)"
+	if got := DigestText(h.Digest(digestTo)); got != want {
+		t.Errorf("text =\n%s\nwant\n%s", got, want)
+	}
+	if got, w := DigestText(Digest{From: digestFrom, To: digestTo}), "📊 Daily digest 27 Nov 09:00 – 28 Nov 09:00\nnothing recorded"; got != w {
+		t.Errorf("empty digest = %q", got)
+	}
+}
+
+func TestHistoryPrunesAfter48h(t *testing.T) {
+	now := digestFrom
+	h := NewHistory(func() time.Time { return now }, time.Minute)
+	h.Check("whatsapp", now, true)
+	h.Action(now, "whatsapp", manager.ActionStop, manager.Actor{Name: "bob"}, true)
+	now = now.Add(49 * time.Hour)
+	h.Check("whatsapp", now, true)
+	h.Check("whatsapp", now.Add(time.Minute), true)
+	h.mu.Lock()
+	checks, actions := len(h.checks["whatsapp"]), len(h.actions)
+	h.mu.Unlock()
+	if checks != 2 || actions != 0 {
+		t.Errorf("after pruning: %d checks, %d actions; want 2, 0", checks, actions)
+	}
+}
+
+func TestHistoryConcurrent(t *testing.T) {
+	h := NewHistory(func() time.Time { return digestTo }, time.Second)
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 200 {
+				at := digestFrom.Add(time.Duration(j) * time.Second)
+				h.Check("whatsapp", at, j%2 == 0)
+				h.Action(at, "whatsapp", manager.ActionRestart, manager.Actor{Name: "alice"}, true)
+				h.Decision(at, Decision{Kind: DecisionOpen, Incident: Incident{Service: "whatsapp", ID: i + 1, Open: true, Since: at}})
+				_ = DigestText(h.Digest(digestTo))
+			}
+		}()
+	}
+	wg.Wait()
+	if s := h.Digest(digestTo).Services[0]; s.Actions[0].Count != 800 || s.Incidents != 4 {
+		t.Errorf("after concurrent records: %+v", s)
+	}
+}
+
+// digestService is a Service whose first health check fails and every
+// later one passes; the test sends its events.
+type digestService struct {
+	checks atomic.Int32
+	once   sync.Once
+	events chan manager.Event
+}
+
+func (s *digestService) Name() string { return "whatsapp" }
+func (s *digestService) Health(context.Context) manager.Health {
+	if s.checks.Add(1) == 1 {
+		return manager.Health{Refused: true, Reason: "connection refused"}
+	}
+	return manager.Health{OK: true}
+}
+func (s *digestService) Subscribe(int) (<-chan manager.Event, func()) {
+	return s.events, func() { s.once.Do(func() { close(s.events) }) }
+}
+func (s *digestService) StoppedOnPurpose() bool { return false }
+func (s *digestService) Restart(context.Context, manager.Actor, func(string)) (manager.RestartResult, error) {
+	return manager.RestartResult{}, nil
+}
+func (s *digestService) Config() manager.ServiceConfig { return manager.ServiceConfig{} }
+
+// digestNotifier records notices and hands them to the test.
+type digestNotifier struct {
+	mu      sync.Mutex
+	notices []Notice
+	ch      chan Notice
+}
+
+func (n *digestNotifier) Notify(x Notice) error {
+	n.mu.Lock()
+	n.notices = append(n.notices, x)
+	n.mu.Unlock()
+	n.ch <- x
+	return nil
+}
+
+// wait returns the next notice of kind, skipping others.
+func (n *digestNotifier) wait(t *testing.T, ctx context.Context, kind DecisionKind) Notice {
+	t.Helper()
+	for {
+		select {
+		case x := <-n.ch:
+			if x.Kind == kind {
+				return x
+			}
+		case <-ctx.Done():
+			t.Fatalf("no %s notice: %v", kind, ctx.Err())
+		}
+	}
+}
+
+func (n *digestNotifier) count(kind DecisionKind) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c := 0
+	for _, x := range n.notices {
+		if x.Kind == kind {
+			c++
+		}
+	}
+	return c
+}
+
+func TestMonitorSendsDailyDigest(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	start := time.Date(2025, 11, 28, 8, 57, 0, 0, time.Local)
+	clock := clockwork.NewFakeClockAt(start)
+	svc := &digestService{events: make(chan manager.Event)}
+	rec := &digestNotifier{ch: make(chan Notice, 64)}
+	// One health poll only (the immediate one): gocron's singleton mode
+	// skips a poll that fires while the previous one is still returning,
+	// and nothing tells the test when a poll has returned, so a second
+	// poll would make the test racy. The rest comes through events.
+	m, err := NewMonitor(MonitorConfig{Interval: time.Hour, Rules: Rules{FailureThreshold: 1, SuccessThreshold: 1},
+		TickEvery: time.Hour, Clock: clock, Logger: zerolog.Nop(), DigestAt: "09:00"}, []Service{svc}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			_ = m.Stop()
+		}
+	}()
+
+	// 08:57 the immediate check fails: an incident opens.
+	rec.wait(t, ctx, DecisionOpen)
+	// Timers: the health poll, the tick and the digest.
+	if err := clock.BlockUntilContext(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute) // 08:58, nothing due: alice restarts it
+	alice := manager.Actor{ID: "U1", Name: "alice"}
+	for _, e := range []manager.Event{
+		{Service: "whatsapp", Kind: manager.EventActionBegun, Action: manager.ActionRestart, By: alice},
+		{Service: "whatsapp", Kind: manager.EventActionEnded, Action: manager.ActionRestart, By: alice, OK: true},
+	} {
+		select {
+		case svc.events <- e:
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		}
+	}
+	rec.wait(t, ctx, DecisionResolve)
+	clock.Advance(2 * time.Minute) // 09:00: the digest
+	n := rec.wait(t, ctx, "digest")
+	want := "📊 Daily digest 27 Nov 09:00 – 28 Nov 09:00\n" +
+		"• whatsapp: 0.00% up (of 3m0s checked), 1 incident (down 1m0s in all, longest 1m0s); restarts: 1 by alice"
+	if n.Text != want || n.ID != "digest-2025-11-28" || n.Op != OpPost {
+		t.Errorf("digest notice = %+v\nwant text\n%s", n, want)
+	}
+	// Every job is waiting again (the digest for tomorrow): no second one.
+	if err := clock.BlockUntilContext(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	stopped = true
+	if err := m.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if c := rec.count("digest"); c != 1 {
+		t.Errorf("%d digest notices, want 1", c)
+	}
+}
+
+func TestMonitorDigestConfig(t *testing.T) {
+	if _, err := NewMonitor(MonitorConfig{Interval: time.Minute, DigestAt: "9h"}, nil, &digestNotifier{}); err == nil {
+		t.Error("DigestAt 9h accepted")
+	}
+	for at, want := range map[string][2]int{"09:00": {9, 0}, "23:59": {23, 59}, "00:05": {0, 5}} {
+		h, m, err := digestParse(at)
+		if err != nil || h != want[0] || m != want[1] {
+			t.Errorf("digestParse(%q) = %d, %d, %v", at, h, m, err)
+		}
+	}
+	for _, at := range []string{"24:00", "9:00", "09:60", ""} {
+		if _, _, err := digestParse(at); err == nil {
+			t.Errorf("digestParse(%q) accepted", at)
+		}
+	}
+}
