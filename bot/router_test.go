@@ -258,3 +258,66 @@ func TestRouterHelpListsEveryCommand(t *testing.T) {
 		t.Fatalf("help = %s with %d lines; want %d", got.Kind, len(got.Help), len(commandSpecs))
 	}
 }
+
+// fakeAlerts records what the router asked of the monitor.
+type fakeAlerts struct{ calls []string }
+
+func (a *fakeAlerts) Acknowledge(_ context.Context, service string, by manager.Actor) error {
+	a.calls = append(a.calls, "ack "+service+" by "+by.ID)
+	return nil
+}
+
+func (a *fakeAlerts) Maintenance(_ context.Context, service string, until time.Time, by manager.Actor, reason string) error {
+	u := "off"
+	if !until.IsZero() {
+		u = until.Format("15:04")
+	}
+	a.calls = append(a.calls, "maintenance "+service+" until "+u+" by "+by.ID+": "+reason)
+	return nil
+}
+
+func TestRouterAckAndMaintenance(t *testing.T) {
+	f := newRouterFixture(t)
+	if got := f.r.Handle(context.Background(), req(alice, "ack")); got.Kind != KindError {
+		t.Errorf("ack without a monitor = %s; want an error", got.Kind)
+	}
+	a := &fakeAlerts{}
+	f.r.SetAlerts(a)
+	for _, text := range []string{"ack", "maintenance 30m deploy v2", "maintenance whatsapp off"} {
+		if got := f.r.Handle(context.Background(), req(alice, text)); got.Kind != KindDone {
+			t.Errorf("%q = %s %q; want done", text, got.Kind, got.Text)
+		}
+	}
+	want := []string{"ack whatsapp by U0ALICE", "maintenance whatsapp until 03:30 by U0ALICE: deploy v2", "maintenance whatsapp until off by U0ALICE: "}
+	if strings.Join(a.calls, "|") != strings.Join(want, "|") {
+		t.Errorf("calls = %q; want %q", a.calls, want)
+	}
+	for _, bad := range []string{"maintenance", "maintenance soon", "maintenance 30s", "maintenance 9999h", "maintenance off now"} {
+		if got := f.r.Handle(context.Background(), req(alice, bad)); got.Kind != KindUsage {
+			t.Errorf("%q = %s; want a usage message", bad, got.Kind)
+		}
+	}
+	if got := f.r.Handle(context.Background(), req(eve, "maintenance 30m")); got.Kind != KindRefused {
+		t.Errorf("maintenance by eve = %s; want refused", got.Kind)
+	}
+	if len(a.calls) != 3 {
+		t.Errorf("bad or refused commands reached the monitor: %q", a.calls)
+	}
+}
+
+func TestAlertTokenAnyStaffOnce(t *testing.T) {
+	f := newRouterFixture(t)
+	token := f.r.AlertToken("whatsapp")
+	if got := f.r.Confirm(context.Background(), req(eve, ""), token); got.Kind != KindRefused {
+		t.Errorf("alert restart by eve = %s; want refused", got.Kind)
+	}
+	if got := f.r.Confirm(context.Background(), req(bob, ""), token); got.Kind != KindOutcome {
+		t.Fatalf("alert restart by bob = %s %q; want it run", got.Kind, got.Text)
+	}
+	if got := f.r.Confirm(context.Background(), req(alice, ""), token); got.Kind != KindRejected {
+		t.Errorf("second press = %s; want rejected", got.Kind)
+	}
+	if calls := f.svc.Calls(); len(calls) != 1 || calls[0] != "restart by U0BOB" {
+		t.Errorf("calls = %v; want one restart by bob", calls)
+	}
+}
