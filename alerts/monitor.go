@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -85,9 +86,15 @@ type watched struct {
 	svc Service
 	job gocron.Job
 
-	mu      sync.Mutex // guards tracker: the tracker is not concurrent
+	mu      sync.Mutex // guards tracker and what follows: the tracker is not concurrent
 	tracker *Tracker
 	seq     int // notice sequence number
+	// For starts done outside the bot: the uptime of the last healthy
+	// check (0 after a failure), whether a failure was seen since, and
+	// when the last restoration summary began.
+	lastUptime  time.Duration
+	sawFailure  bool
+	lastSummary time.Time
 }
 
 // NewMonitor validates its configuration; it starts nothing.
@@ -191,8 +198,42 @@ func (m *Monitor) check(ctx context.Context, w *watched, why string) {
 	m.history.Check(w.svc.Name(), now, state == manager.StateHealthy) // digest hook
 	w.mu.Lock()
 	ds := w.tracker.Health(now, state, h.Reason, h.Uptime)
+	detected := w.detectedStartLocked(now, h)
 	w.mu.Unlock()
 	m.act(ctx, w, ds)
+	if detected {
+		// A start done outside the bot: its sessions deserve a summary
+		// too. Its offset in the log is unknown; the parser keeps the
+		// latest block, so reading the last MiB finds it.
+		offset := max(0, fileSize(w.svc.Config().LogFile)-detectedStartLookBack)
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.summarise(ctx, w, manager.Event{Service: w.svc.Name(), Kind: manager.EventActionBegun, At: now, LogOffset: offset})
+		}()
+	}
+}
+
+// detectedStartLookBack is how much of the log a summary of a start done
+// outside the bot reads back.
+const detectedStartLookBack = 1 << 20
+
+// detectedStartLocked reports whether a healthy check shows a start the bot
+// did not do: the service's uptime went backwards, or it came back after
+// failing checks; and no summary began around that start.
+func (w *watched) detectedStartLocked(now time.Time, h manager.Health) bool {
+	if !h.OK || h.Uptime <= 0 {
+		w.lastUptime, w.sawFailure = 0, w.sawFailure || !h.OK
+		return false
+	}
+	wentBack := w.lastUptime > 0 && h.Uptime+5*time.Second < w.lastUptime
+	cameBack := w.sawFailure
+	w.lastUptime, w.sawFailure = h.Uptime, false
+	// The service's uptime starts when node does, a moment after the bot
+	// spawned npm and began its own summary: a summary begun up to a
+	// minute before is this start's.
+	startedAt := now.Add(-h.Uptime)
+	return (wentBack || cameBack) && w.lastSummary.Before(startedAt.Add(-time.Minute))
 }
 
 // follow turns the service's events into tracker inputs: an unexpected
@@ -360,6 +401,9 @@ type RestorationSummary struct {
 // summary, or a warning with what was seen when it does not complete in
 // time.
 func (m *Monitor) summarise(ctx context.Context, w *watched, e manager.Event) {
+	w.mu.Lock()
+	w.lastSummary = m.clock.Now()
+	w.mu.Unlock()
 	cfg := w.svc.Config()
 	res, err := FollowRestoration(ctx, FollowConfig{Path: cfg.LogFile, Offset: e.LogOffset,
 		Timeout: m.cfg.RestorationTimeout, Clock: m.clock})
@@ -386,4 +430,12 @@ func (m *Monitor) summarise(ctx context.Context, w *watched, e manager.Event) {
 	if err := m.notifier.Notify(n); err != nil {
 		m.log.Error().Err(err).Str("service", w.svc.Name()).Msg("notify restoration")
 	}
+}
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }

@@ -373,6 +373,12 @@ func TestCrashAlerts(t *testing.T) {
 	if resolved.Form.Get("thread_ts") == "" {
 		t.Errorf("resolution %q not in the alert's thread", resolved.Form.Get("text"))
 	}
+	// The restart through the bot gets one summary, not a second one for
+	// a "detected" start.
+	waitAlertsChannelN(t, f.fake, "session restoration", 2, 30*time.Second)
+	if n := countAlerts(f.fake, "session restoration"); n != 2 {
+		t.Errorf("%d restoration summaries; want 2 (the start and the restart)", n)
+	}
 }
 
 func anySlice(v any) []any {
@@ -431,6 +437,30 @@ func TestCrashOfAdoptedServiceAlerts(t *testing.T) {
 	if latency > limit {
 		t.Errorf("alert %s after the crash; want within %s", latency, limit)
 	}
+
+	// Started again outside this bot: detected, resolved, and its sessions
+	// summarised.
+	if _, err := other.Start(context.Background(), manager.Actor{ID: "U0BOB", Name: "bob"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitAlertsChannel(t, f.fake, "resolved after", 3*interval*threshold)
+	summary := waitAlertsChannel(t, f.fake, "session restoration", 30*time.Second)
+	if text := summary.Param("text"); !strings.Contains(text, "4 found") {
+		t.Errorf("summary of the start done outside the bot = %q", text)
+	}
+	if n := countAlerts(f.fake, "session restoration"); n != 1 {
+		t.Errorf("%d restoration summaries; want 1", n)
+	}
+}
+
+func countAlerts(fake *fakeslack.Server, want string) int {
+	n := 0
+	for _, c := range fake.Calls("chat.postMessage") {
+		if c.Param("channel") == "C0ALERTS" && strings.Contains(c.Param("text"), want) {
+			n++
+		}
+	}
+	return n
 }
 
 // waitHealthChecks waits until the stand-in logged n health requests.
@@ -445,6 +475,18 @@ func waitHealthChecks(t *testing.T, f serveFixture, n int, timeout time.Duration
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("fewer than %d health checks in %s", n, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitAlertsChannelN waits for n messages in the alerts channel containing want.
+func waitAlertsChannelN(t *testing.T, fake *fakeslack.Server, want string, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for countAlerts(fake, want) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than %d messages with %q in the alerts channel within %s", n, want, timeout)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
