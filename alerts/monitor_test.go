@@ -182,3 +182,28 @@ func TestMonitorIntendedStopIsQuiet(t *testing.T) {
 		t.Errorf("announcement %q does not say who stopped it", rec.notices[0].Text)
 	}
 }
+
+// TestMonitorAutoRestart: with auto_restart on, an open alert leads to a
+// restart by the bot after the backoff, announced.
+func TestMonitorAutoRestart(t *testing.T) {
+	svc := newMonitorService()
+	_, rec, clock := startTestMonitor(t, svc, Rules{FailureThreshold: 1, AutoRestart: true, AutoRestartMax: 3, AutoRestartBackoff: 10 * time.Second})
+	waitCond(t, "the first check", func() bool { return svc.Checks() == 1 })
+	svc.setHealth(manager.Health{Refused: true, Reason: "connection refused"})
+	svc.events <- manager.Event{Kind: manager.EventExited, Detail: "exit code 1"}
+	waitCond(t, "the alert", func() bool { return len(rec.kinds()) > 0 })
+	restarts := func() int {
+		svc.mu.Lock()
+		defer svc.mu.Unlock()
+		return svc.restart
+	}
+	// One jump past the 10 s backoff: the next tick finds it due.
+	if err := clock.BlockUntilContext(context.Background(), 2); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(15 * time.Second)
+	waitCond(t, "an auto-restart", func() bool { return restarts() == 1 })
+	if got := strings.Join(rec.kinds(), ","); !strings.Contains(got, "auto_restart") {
+		t.Errorf("notices = %s; want the auto-restart announced", got)
+	}
+}
