@@ -167,31 +167,7 @@ func postText(m map[string]any) string {
 
 func tokenOf(t *testing.T, prompt map[string]any) string {
 	t.Helper()
-	var token string
-	var walk func(any)
-	walk = func(v any) {
-		switch x := v.(type) {
-		case map[string]any:
-			if x["action_id"] == ActionConfirm {
-				token, _ = x["value"].(string)
-			}
-			for _, c := range x {
-				walk(c)
-			}
-		case []any:
-			for _, c := range x {
-				walk(c)
-			}
-		}
-	}
-	var generic any
-	b, _ := json.Marshal(prompt)
-	_ = json.Unmarshal(b, &generic)
-	walk(generic)
-	if token == "" {
-		t.Fatalf("no confirm button in %s", b)
-	}
-	return token
+	return fakeslack.ButtonValue(t, prompt, ActionConfirm)
 }
 
 func TestRequestVerification(t *testing.T) {

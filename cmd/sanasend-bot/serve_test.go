@@ -79,36 +79,6 @@ func click(t *testing.T, base, user, channel, actionID, value, responseURL strin
 	}
 }
 
-// buttonValue finds the value of the button with actionID in a posted message.
-func buttonValue(t *testing.T, msg map[string]any, actionID string) string {
-	t.Helper()
-	data, _ := json.Marshal(msg)
-	var found string
-	var walk func(v any)
-	walk = func(v any) {
-		switch x := v.(type) {
-		case map[string]any:
-			if x["action_id"] == actionID {
-				found, _ = x["value"].(string)
-			}
-			for _, c := range x {
-				walk(c)
-			}
-		case []any:
-			for _, c := range x {
-				walk(c)
-			}
-		}
-	}
-	var generic any
-	_ = json.Unmarshal(data, &generic)
-	walk(generic)
-	if found == "" {
-		t.Fatalf("no %s button in %s", actionID, data)
-	}
-	return found
-}
-
 func messageText(m map[string]any) string {
 	data, _ := json.Marshal(m)
 	return string(data)
@@ -262,7 +232,7 @@ func TestServeRestartFromSlack(t *testing.T) {
 	promptURL := f.fake.NewResponseURL()
 	slashCommand(t, f.base, "U0ALICE", "C0OPS", "restart", promptURL)
 	prompt := f.fake.WaitResponseURLPosts(t, promptURL, 1, 10*time.Second)[0]
-	token := buttonValue(t, prompt, "sanasend_confirm")
+	token := fakeslack.ButtonValue(t, prompt, "sanasend_confirm")
 
 	clickURL := f.fake.NewResponseURL()
 	click(t, f.base, "U0ALICE", "C0OPS", "sanasend_confirm", token, clickURL)
