@@ -6,7 +6,7 @@ COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 PLATFORMS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64
 
-.PHONY: all build test demo bench lint cross clean
+.PHONY: all build test demo demo-check fuzz bench lint cross clean
 
 all: build
 
@@ -23,6 +23,19 @@ test:
 demo: build
 	@command -v node >/dev/null 2>&1 || { echo "make demo: node (Node.js 20) is not on PATH"; exit 1; }
 	./$(BIN) console -config examples/sanasend-bot.yaml
+
+## demo-check: what a new user does first, scripted: `make demo`, `status`,
+## `quit`; the answer must make sense and no process may be left.
+demo-check: build
+	./scripts/demo-check
+
+## fuzz: 10 s on each parser that takes outside input.
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./bot/
+	$(GO) test -run '^$$' -fuzz '^FuzzVerifyRequest$$' -fuzztime $(FUZZTIME) ./bot/slackbot/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseHealth$$' -fuzztime $(FUZZTIME) ./manager/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseLogLine$$' -fuzztime $(FUZZTIME) ./manager/
 
 ## bench: logs against GNU tail on a 1 GiB file, process-table scan against ps,
 ## status latency, and the acknowledgement of signed slash commands.
