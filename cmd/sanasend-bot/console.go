@@ -69,7 +69,7 @@ func runConsole(ctx context.Context, configPath string, args []string, stdin io.
 	if err != nil {
 		return err
 	}
-	monitor, err := newMonitor(cfg, m, consoleAlerts(stdout), log)
+	monitor, err := newMonitor(cfg, m, consoleAlerts(stdout), log, nil)
 	if err != nil {
 		return err
 	}

@@ -11,13 +11,15 @@ import (
 	"github.com/sanasend/sanasend-bot/bot/slackbot"
 	"github.com/sanasend/sanasend-bot/config"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/metrics"
 )
 
 // newMonitor builds the health monitor of every service, delivering to n.
-func newMonitor(cfg *config.Config, m *manager.Manager, n alerts.Notifier, log zerolog.Logger) (*alerts.Monitor, error) {
+// With met (nil: none), its health checks and notices are recorded.
+func newMonitor(cfg *config.Config, m *manager.Manager, n alerts.Notifier, log zerolog.Logger, met *metrics.Metrics) (*alerts.Monitor, error) {
 	var services []alerts.Service
 	for _, s := range m.Services() {
-		services = append(services, s)
+		services = append(services, met.WatchService(s))
 	}
 	return alerts.NewMonitor(alerts.MonitorConfig{
 		Interval: cfg.Monitor.Interval,
@@ -30,14 +32,15 @@ func newMonitor(cfg *config.Config, m *manager.Manager, n alerts.Notifier, log z
 		Clock:              clockwork.NewRealClock(),
 		Logger:             log,
 		DigestAt:           cfg.Monitor.DigestAt,
-	}, services, n)
+	}, services, met.Notifier(n))
 }
 
 // slackAlerts is the Slack side of the monitor: the outbox (durable, in the
 // state dir, with its own retry policy: the client does not retry) and the
-// notifier that fills it.
-func slackAlerts(cfg *config.Config, m *manager.Manager, tokens alerts.TokenIssuer, log zerolog.Logger) (*alerts.Outbox, *alerts.SlackNotifier, error) {
-	api := slackbot.NewClient(cfg.Slack.BotToken, cfg.Slack.APIURL, slackbot.WithRetryPolicy(slackbot.RetryPolicy{}))
+// notifier that fills it. opts add to the options of its Slack client.
+func slackAlerts(cfg *config.Config, m *manager.Manager, tokens alerts.TokenIssuer, log zerolog.Logger, opts ...slackbot.ClientOption) (*alerts.Outbox, *alerts.SlackNotifier, error) {
+	opts = append([]slackbot.ClientOption{slackbot.WithRetryPolicy(slackbot.RetryPolicy{})}, opts...)
+	api := slackbot.NewClient(cfg.Slack.BotToken, cfg.Slack.APIURL, opts...)
 	outbox, err := alerts.OpenOutbox(alerts.OutboxConfig{Dir: cfg.StateDir, Logger: log}, api)
 	if err != nil {
 		return nil, nil, err

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -18,6 +19,8 @@ import (
 	"github.com/sanasend/sanasend-bot/bot"
 	"github.com/sanasend/sanasend-bot/bot/slackbot"
 	"github.com/sanasend/sanasend-bot/config"
+	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/metrics"
 )
 
 // runServe is the bot: the Slack front end (Socket Mode when an app token
@@ -44,7 +47,9 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 	if err != nil {
 		return err
 	}
-	api := slackbot.NewClient(cfg.Slack.BotToken, cfg.Slack.APIURL)
+	met := metrics.New()
+	slackHTTP := slackbot.WithHTTPClient(&http.Client{Timeout: 30 * time.Second, Transport: met.SlackTransport(nil)})
+	api := slackbot.NewClient(cfg.Slack.BotToken, cfg.Slack.APIURL, slackHTTP)
 	staff, err := slackbot.NewStaff(slackbot.StaffConfig{
 		Usergroups: cfg.Slack.Staff.Usergroups, Users: cfg.Slack.Staff.Users,
 		AllowedChannels: cfg.Slack.AllowedChannels, Command: cfg.Slack.Command, Refresh: 5 * time.Minute,
@@ -58,10 +63,11 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 	if err != nil {
 		return err
 	}
-	outbox, notifier, err := slackAlerts(cfg, m, router, log)
+	outbox, notifier, err := slackAlerts(cfg, m, router, log, slackHTTP)
 	if err != nil {
 		return err
 	}
+	met.SetOutbox(outbox)
 	front, err := slackbot.New(slackbot.Config{
 		SigningSecret: cfg.Slack.SigningSecret, Command: cfg.Slack.Command,
 		AlertsChannel: cfg.Slack.AlertsChannel, Logger: log,
@@ -75,10 +81,11 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 	}
 	defer staff.Stop()
 
-	monitor, err := newMonitor(cfg, m, notifier, log)
+	monitor, err := newMonitor(cfg, m, notifier, log, met)
 	if err != nil {
 		return err
 	}
+	defer observeServices(met, m)()
 	router.SetAlerts(monitor)
 	outboxCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))
 	outboxDone := make(chan struct{})
@@ -107,6 +114,7 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 	} else {
 		mux.Handle("/", front.Handler())
 	}
+	mux.Handle("GET /metrics", met.Handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second}
 	serveErr := make(chan error, 1)
@@ -119,7 +127,7 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 
 	socketDone := make(chan error, 1)
 	if cfg.Slack.SocketMode() {
-		sapi := slackbot.NewClient(cfg.Slack.BotToken, cfg.Slack.APIURL, slackbot.WithAppToken(cfg.Slack.AppToken))
+		sapi := slackbot.NewClient(cfg.Slack.BotToken, cfg.Slack.APIURL, slackbot.WithAppToken(cfg.Slack.AppToken), slackHTTP)
 		client := socketmode.New(sapi)
 		go func() { socketDone <- front.RunSocketMode(ctx, client) }()
 	}
@@ -144,6 +152,23 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 	<-expiryDone
 	log.Info().Msg("stopped; the services keep running")
 	return nil
+}
+
+// observeServices records the events of every service in met until the
+// returned function is called; it waits for the observers to end.
+func observeServices(met *metrics.Metrics, m *manager.Manager) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, s := range m.Services() {
+		events, unsubscribe := s.Subscribe(64)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer unsubscribe()
+			met.ObserveEvents(ctx, s.Name(), events)
+		}()
+	}
+	return func() { cancel(); wg.Wait() }
 }
 
 // expirePrompts closes confirmation prompts nobody answered, so no

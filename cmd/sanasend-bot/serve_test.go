@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -461,5 +462,84 @@ func waitAlertsChannelN(t *testing.T, fake *fakeslack.Server, want string, n int
 			t.Fatalf("fewer than %d messages with %q in the alerts channel within %s", n, want, timeout)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestMetricsAfterRestart is the acceptance of GET /metrics: after a start
+// and a restart through the bot, the same listener as /healthz shows the
+// action, the state, the health checks and the alerts.
+func TestMetricsAfterRestart(t *testing.T) {
+	f := startServe(t)
+	startURL := f.fake.NewResponseURL()
+	slashCommand(t, f.base, "U0ALICE", "C0OPS", "start", startURL)
+	waitPost(t, f.fake, startURL, "start whatsapp", 30*time.Second)
+
+	promptURL := f.fake.NewResponseURL()
+	slashCommand(t, f.base, "U0ALICE", "C0OPS", "restart", promptURL)
+	prompt := f.fake.WaitResponseURLPosts(t, promptURL, 1, 10*time.Second)[0]
+	token := fakeslack.ButtonValue(t, prompt, "sanasend_confirm")
+	clickURL := f.fake.NewResponseURL()
+	click(t, f.base, "U0ALICE", "C0OPS", "sanasend_confirm", token, clickURL)
+	waitPost(t, f.fake, clickURL, "restart whatsapp", 60*time.Second)
+
+	scrape := func() string {
+		t.Helper()
+		resp, err := http.Get(f.base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /metrics: HTTP %d, %v", resp.StatusCode, err)
+		}
+		return string(body)
+	}
+	// The events and notices are recorded asynchronously: the restoration
+	// summary comes a few seconds after the restart.
+	var text string
+	var missing []string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		text = scrape()
+		missing = missing[:0]
+		for _, line := range []string{
+			`sanasend_actions_total{action="restart",outcome="ok",service="whatsapp"} 1`,
+			`sanasend_actions_total{action="start",outcome="ok",service="whatsapp"} 1`,
+			`sanasend_service_state{service="whatsapp",state="healthy"} 1`,
+			`sanasend_service_state{service="whatsapp",state="stopped"} 0`,
+			`sanasend_alerts_sent_total{kind="restoration"} 2`,
+			`sanasend_restorations_total{result="complete",service="whatsapp"} 2`,
+			`sanasend_restoration_sessions{result="restored",service="whatsapp"} 3`,
+		} {
+			if !strings.Contains(text, line+"\n") {
+				missing = append(missing, line)
+			}
+		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(missing) > 0 {
+		t.Errorf("/metrics lacks %q; got:\n%s", missing, text)
+	}
+	const checks = `sanasend_health_check_duration_seconds_count{service="whatsapp"} `
+	count := -1.0
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, checks); ok {
+			count, _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	if count <= 0 {
+		t.Errorf("health check histogram count = %v; want > 0", count)
+	}
+	for _, name := range []string{"sanasend_alerts_queued ", "sanasend_alerts_dead ", "go_goroutines "} {
+		if !strings.Contains(text, name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+	if strings.Contains(text, "xoxb-test") || strings.Contains(text, testSigningSecret) {
+		t.Error("a secret appears in /metrics")
 	}
 }
