@@ -13,7 +13,9 @@ import (
 func FuzzVerifyRequest(f *testing.F) {
 	f.Add([]byte("command=%2Fsanasend&text=status"), "v0=00", "1700000000", true)
 	f.Add([]byte(""), "", "", false)
-	f.Add(bytes.Repeat([]byte("a"), MaxBodyBytes+1), "v0=zz", "-1", true)
+	// The oversized body is TestRequestVerification's: a 64 KiB seed makes
+	// the fuzzer spend its time minimising it.
+	f.Add([]byte("payload=%7B%7D"), "v0=zz", "-1", false)
 	f.Fuzz(func(t *testing.T, body []byte, sig, ts string, signIt bool) {
 		req, err := http.NewRequest(http.MethodPost, "http://x/slack/commands", bytes.NewReader(body))
 		if err != nil {
