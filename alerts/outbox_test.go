@@ -23,6 +23,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sanasend/sanasend-bot/internal/fakeslack"
+	"github.com/sanasend/sanasend-bot/internal/syncbuf"
 )
 
 // outboxWait bounds every wait of these tests on something real (an HTTP
@@ -755,22 +756,7 @@ func outboxReadJournal(t *testing.T, path string) []string {
 }
 
 // outboxLogs collects the outbox's JSON log lines.
-type outboxLogs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *outboxLogs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *outboxLogs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type outboxLogs struct{ syncbuf.Buffer }
 
 func (l *outboxLogs) entries(t *testing.T) []map[string]any {
 	t.Helper()

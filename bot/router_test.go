@@ -1,7 +1,6 @@
 package bot
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sanasend/sanasend-bot/internal/fakeservice"
+	"github.com/sanasend/sanasend-bot/internal/syncbuf"
 	"github.com/sanasend/sanasend-bot/manager"
 )
 
@@ -47,37 +47,26 @@ var (
 type routerFixture struct {
 	r     *Router
 	svc   *fakeservice.Service
-	audit *bytes.Buffer
+	audit *syncbuf.Buffer
 	clock *fakeClock
 }
 
 func newRouterFixture(t *testing.T) routerFixture {
 	t.Helper()
 	svc := fakeservice.New("whatsapp")
-	var buf bytes.Buffer
+	buf := &syncbuf.Buffer{}
 	clock := newFakeClock()
 	r, err := NewRouter(RouterConfig{
 		Services:       fakeDirectory{fakeservice.Directory{svc}},
 		Auth:           allowList{alice.ID: true, bob.ID: true},
 		ConfirmTimeout: 2 * time.Minute,
-		Audit:          zerolog.New(&syncWriter{w: &buf}),
+		Audit:          zerolog.New(buf),
 		Now:            clock.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return routerFixture{r: r, svc: svc, audit: &buf, clock: clock}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
+	return routerFixture{r: r, svc: svc, audit: buf, clock: clock}
 }
 
 // auditLines parses the audit records written so far.

@@ -22,6 +22,7 @@ import (
 	"github.com/sanasend/sanasend-bot/bot"
 	"github.com/sanasend/sanasend-bot/internal/fakeservice"
 	"github.com/sanasend/sanasend-bot/internal/fakeslack"
+	"github.com/sanasend/sanasend-bot/internal/syncbuf"
 	"github.com/sanasend/sanasend-bot/manager"
 )
 
@@ -45,24 +46,7 @@ type frontFixture struct {
 	srv    *httptest.Server
 	front  *Front
 	router *bot.Router
-	audit  *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	audit  *syncbuf.Buffer
 }
 
 func newFrontFixture(t testing.TB) *frontFixture {
@@ -70,7 +54,7 @@ func newFrontFixture(t testing.TB) *frontFixture {
 	fake := fakeslack.New(t)
 	fake.SetUsergroupMembers("S0STAFF", "U0GROUPIE")
 	api := NewClient("xoxb-test", fake.APIURL())
-	audit := &syncBuffer{}
+	audit := &syncbuf.Buffer{}
 	log := zerolog.New(audit)
 	staff, err := NewStaff(StaffConfig{Users: []string{"U0ALICE", "U0BOB"}, Usergroups: []string{"S0STAFF"},
 		Command: "/sanasend", Refresh: 5 * time.Minute}, api, log, clockwork.NewFakeClock())

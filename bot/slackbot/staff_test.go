@@ -1,7 +1,6 @@
 package slackbot
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/slack-go/slack"
 	"go.uber.org/goleak"
 
+	"github.com/sanasend/sanasend-bot/internal/syncbuf"
 	"github.com/sanasend/sanasend-bot/manager"
 )
 
@@ -69,22 +69,7 @@ func (f *staffFakeAPI) callCount() int {
 }
 
 // staffLog is a zerolog sink safe for the scheduler's goroutine.
-type staffLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *staffLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *staffLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type staffLog struct{ syncbuf.Buffer }
 
 func (l *staffLog) count(substr string) int { return strings.Count(l.String(), substr) }
 

@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/sanasend/sanasend-bot/config"
 	"github.com/sanasend/sanasend-bot/internal/fakeslack"
+	"github.com/sanasend/sanasend-bot/internal/syncbuf"
 	"github.com/sanasend/sanasend-bot/manager"
 )
 
@@ -87,40 +87,24 @@ func messageText(m map[string]any) string {
 	return string(data)
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // serveFixture runs `sanasend-bot serve` against a fake Slack and a copy
 // of the stand-in.
 type serveFixture struct {
 	fake       *fakeslack.Server
 	base       string
 	configPath string
-	logs       *lockedBuffer
+	logs       *syncbuf.Buffer
 }
 
 func startServe(t testing.TB) serveFixture {
 	t.Helper()
-	return startServeWith(t, "")
+	return startServeWith(t, "", nil)
 }
 
 // startServeWith runs serve with extra YAML in the config (a monitor
-// section).
-func startServeWith(t testing.TB, extra string) serveFixture {
+// section); before, when set, runs once the config exists and before the
+// bot starts.
+func startServeWith(t testing.TB, extra string, before func(configPath string)) serveFixture {
 	t.Helper()
 	fake := fakeslack.New(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -139,7 +123,10 @@ slack:
   staff:
     users: [U0ALICE]
 `, testSigningSecret, fake.APIURL(), listen)+extra)
-	logs := &lockedBuffer{}
+	if before != nil {
+		before(configPath)
+	}
+	logs := &syncbuf.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve", "-config", configPath}, strings.NewReader(""), logs, logs) }()
@@ -292,7 +279,7 @@ func waitPost(t *testing.T, fake *fakeslack.Server, responseURL, want string, ti
 // after the start a restoration summary with the right counts and failed
 // IDs.
 func TestCrashAlerts(t *testing.T) {
-	f := startServeWith(t, "monitor:\n  interval: 30s\n  timeout: 2s\n  failure_threshold: 2\n  restoration_timeout: 20s\n")
+	f := startServeWith(t, "monitor:\n  interval: 30s\n  timeout: 2s\n  failure_threshold: 2\n  restoration_timeout: 20s\n", nil)
 	startURL := f.fake.NewResponseURL()
 	slashCommand(t, f.base, "U0ALICE", "C0OPS", "start", startURL)
 	waitPost(t, f.fake, startURL, "start whatsapp", 30*time.Second)
@@ -386,12 +373,15 @@ func waitAlertsChannel(t *testing.T, fake *fakeslack.Server, want string, timeou
 // alert within interval x failure_threshold + timeout.
 func TestCrashOfAdoptedServiceAlerts(t *testing.T) {
 	const interval, threshold, timeout = 2 * time.Second, 2, 2 * time.Second
-	f := startServeWith(t, fmt.Sprintf("monitor:\n  interval: %s\n  timeout: %s\n  failure_threshold: %d\n", interval, timeout, threshold))
-	// Started by another bot process: this one adopts it.
-	other := adoptService(t, f.configPath)
-	if _, err := other.Start(context.Background(), manager.Actor{ID: "U0BOB", Name: "bob"}, nil); err != nil {
-		t.Fatal(err)
-	}
+	// Started by another bot process before this one: this one adopts it.
+	var other *manager.Service
+	f := startServeWith(t, fmt.Sprintf("monitor:\n  interval: %s\n  timeout: %s\n  failure_threshold: %d\n", interval, timeout, threshold),
+		func(configPath string) {
+			other = adoptService(t, configPath)
+			if _, err := other.Start(context.Background(), manager.Actor{ID: "U0BOB", Name: "bob"}, nil); err != nil {
+				t.Fatal(err)
+			}
+		})
 	procs, err := other.Processes(context.Background())
 	if err != nil || len(procs) == 0 {
 		t.Fatalf("processes: %v, %v", procs, err)
