@@ -39,11 +39,12 @@ type Event struct {
 }
 
 // eventBus fans events out to subscribers. A slow subscriber loses events
-// rather than blocking a stop or start; the loss is counted, never silent.
+// rather than blocking a stop or start; each loss is logged, never silent.
 type eventBus struct {
-	mu      sync.Mutex
-	subs    map[chan Event]struct{}
-	dropped int
+	mu   sync.Mutex
+	subs map[chan Event]struct{}
+	// onDrop is told of every event a full subscriber could not take.
+	onDrop func(Event)
 }
 
 func (b *eventBus) publish(e Event) {
@@ -53,7 +54,9 @@ func (b *eventBus) publish(e Event) {
 		select {
 		case ch <- e:
 		default:
-			b.dropped++
+			if b.onDrop != nil {
+				b.onDrop(e)
+			}
 		}
 	}
 }

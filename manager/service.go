@@ -140,6 +140,9 @@ func NewService(cfg ServiceConfig, opts Options) (*Service, error) {
 	if s.grace <= 0 {
 		s.grace = 3 * time.Second
 	}
+	s.events.onDrop = func(e Event) {
+		s.log.Warn().Str("event", string(e.Kind)).Msg("event dropped: a subscriber is not keeping up")
+	}
 	sum := sha256.Sum256([]byte(filepath.Clean(cfg.Dir)))
 	s.key = cfg.Name + "-" + hex.EncodeToString(sum[:4])
 	p, err := s.state.load()
