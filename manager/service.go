@@ -165,7 +165,8 @@ func (s *Service) Config() ServiceConfig { return s.cfg }
 func (s *Service) HealthURL() string { return strings.TrimRight(s.cfg.URL, "/") + "/health" }
 
 // Subscribe returns the service's events and a function that ends the
-// subscription. Events are dropped, and counted, when the buffer is full.
+// subscription. An event that does not fit in a full buffer is dropped and
+// logged.
 func (s *Service) Subscribe(buffer int) (<-chan Event, func()) {
 	return s.events.subscribe(buffer)
 }
