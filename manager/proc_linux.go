@@ -208,3 +208,20 @@ func processDetails(_ context.Context, pr *Process) {
 	cmd = bytes.TrimRight(cmd, "\x00")
 	pr.Command = capString(string(bytes.ReplaceAll(cmd, []byte{0}, []byte{' '})), 300)
 }
+
+// cmdlineOf returns a process's argv, from /proc/<pid>/cmdline.
+func cmdlineOf(_ context.Context, pid int32) ([]string, error) {
+	data, err := readInto("/proc/"+strconv.Itoa(int(pid))+"/cmdline", make([]byte, 0, 512))
+	if err != nil {
+		return nil, err
+	}
+	data = bytes.TrimRight(data, "\x00")
+	if len(data) == 0 {
+		return nil, nil
+	}
+	var out []string
+	for part := range bytes.SplitSeq(data, []byte{0}) {
+		out = append(out, string(part))
+	}
+	return out, nil
+}

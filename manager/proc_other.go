@@ -7,14 +7,31 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/shirou/gopsutil/v4/process"
 )
 
+// gopsutilOnce turns gopsutil's boot-time cache on, once: the setting is a
+// package variable that gopsutil writes without synchronisation.
+var gopsutilOnce sync.Once
+
+func gopsutilInit() { gopsutilOnce.Do(func() { process.EnableBootTimeCache(true) }) }
+
+// cmdlineOf returns a process's argv.
+func cmdlineOf(ctx context.Context, pid int32) ([]string, error) {
+	gopsutilInit()
+	p, err := process.NewProcessWithContext(ctx, pid)
+	if err != nil {
+		return nil, err
+	}
+	return p.CmdlineSliceWithContext(ctx)
+}
+
 // listProcs reads every process of the host once through gopsutil.
 func listProcs(ctx context.Context) ([]procRow, error) {
-	process.EnableBootTimeCache(true)
+	gopsutilInit()
 	pids, err := process.PidsWithContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list processes: %w", err)
@@ -52,7 +69,7 @@ func listProcs(ctx context.Context) ([]procRow, error) {
 }
 
 func procState(ctx context.Context, pid int32) (created time.Time, zombie, ok bool) {
-	process.EnableBootTimeCache(true)
+	gopsutilInit()
 	p, err := process.NewProcessWithContext(ctx, pid)
 	if err != nil {
 		return time.Time{}, false, false
@@ -68,7 +85,7 @@ func procState(ctx context.Context, pid int32) (created time.Time, zombie, ok bo
 // processDetails fills CPU% (over the process's life), RSS and the command
 // line through gopsutil.
 func processDetails(ctx context.Context, pr *Process) {
-	process.EnableBootTimeCache(true)
+	gopsutilInit()
 	p, err := process.NewProcessWithContext(ctx, pr.PID)
 	if err != nil {
 		return

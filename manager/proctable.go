@@ -5,8 +5,6 @@ import (
 	"os"
 	"strings"
 	"time"
-
-	"github.com/shirou/gopsutil/v4/process"
 )
 
 // MarkerEnv is the environment variable the bot adds to every service it
@@ -150,13 +148,3 @@ func capString(s string, n int) string {
 }
 
 func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
-
-// cmdlineOf returns a process's argv.
-func cmdlineOf(ctx context.Context, pid int32) ([]string, error) {
-	process.EnableBootTimeCache(true)
-	p, err := process.NewProcessWithContext(ctx, pid)
-	if err != nil {
-		return nil, err
-	}
-	return p.CmdlineSliceWithContext(ctx)
-}
