@@ -185,14 +185,7 @@ func (m *Monitor) check(ctx context.Context, w *watched, why string) {
 	if ctx.Err() != nil {
 		return
 	}
-	state := manager.StateHealthy
-	switch {
-	case h.OK:
-	case h.Refused:
-		state = manager.StateStopped
-	default:
-		state = manager.StateUnhealthy
-	}
+	state := h.State()
 	m.log.Debug().Str("service", w.svc.Name()).Str("why", why).Str("state", string(state)).Str("reason", h.Reason).Msg("health")
 	now := m.clock.Now()
 	m.history.Check(w.svc.Name(), now, state == manager.StateHealthy) // digest hook

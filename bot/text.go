@@ -149,3 +149,18 @@ func cutText(s string, n int) string {
 	}
 	return string(r[:n]) + "…"
 }
+
+// SessionState says how one session's restoration went, in a few words:
+// "failed: <likely cause>", "restored, connected", "restored, NEEDS A QR SCAN".
+func SessionState(o manager.SessionOutcome) string {
+	state := string(o.Result)
+	switch {
+	case o.Result == manager.SessionFailed || o.Result == manager.SessionError:
+		state += ": " + cutText(o.LikelyCause(), 120)
+	case o.Connection == manager.ConnectionReady:
+		state += ", connected"
+	case o.Connection == manager.ConnectionQR:
+		state += ", NEEDS A QR SCAN"
+	}
+	return state
+}

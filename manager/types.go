@@ -65,6 +65,20 @@ type Health struct {
 	Refused bool
 }
 
+// State is the state this health check alone shows: healthy, stopped
+// when nothing listens, unhealthy otherwise. Status refines it with the
+// processes (a running process with a refused port is unhealthy).
+func (h Health) State() State {
+	switch {
+	case h.OK:
+		return StateHealthy
+	case h.Refused:
+		return StateStopped
+	default:
+		return StateUnhealthy
+	}
+}
+
 // Process is one process of a service's tree.
 type Process struct {
 	PID        int32

@@ -194,19 +194,7 @@ func (m *Metrics) HealthChecked(service string, h manager.Health, d time.Duratio
 		result = resultFailed
 	}
 	m.healthChecks.WithLabelValues(service, result).Inc()
-	m.setState(service, stateOf(h))
-}
-
-// stateOf is the state a health check shows, as the monitor reads it.
-func stateOf(h manager.Health) manager.State {
-	switch {
-	case h.OK:
-		return manager.StateHealthy
-	case h.Refused:
-		return manager.StateStopped
-	default:
-		return manager.StateUnhealthy
-	}
+	m.setState(service, h.State())
 }
 
 // Event records one event of the manager's stream.

@@ -145,16 +145,7 @@ func renderSessions(b *strings.Builder, svc string, rep *manager.SessionsReport,
 		r := rep.Restoration
 		fmt.Fprintf(b, "%s: last restoration: %s\n", svc, bot.RestorationLine(r, now.Location()))
 		for _, o := range r.Sessions {
-			state := string(o.Result)
-			switch {
-			case o.Result == manager.SessionFailed || o.Result == manager.SessionError:
-				state += ": " + cutText(o.LikelyCause(), 120)
-			case o.Connection == manager.ConnectionReady:
-				state += ", connected"
-			case o.Connection == manager.ConnectionQR:
-				state += ", NEEDS A QR SCAN"
-			}
-			fmt.Fprintf(b, "  %-32s %s\n", o.ID, state)
+			fmt.Fprintf(b, "  %-32s %s\n", o.ID, bot.SessionState(o))
 		}
 	} else {
 		fmt.Fprintf(b, "%s: no session restoration in the log yet\n", svc)

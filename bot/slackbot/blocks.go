@@ -479,16 +479,7 @@ func blocksSessions(svc string, rep *manager.SessionsReport, now time.Time) Mess
 		if len(r.Sessions) > 0 {
 			rows := make([]string, len(r.Sessions))
 			for i, o := range r.Sessions {
-				state := string(o.Result)
-				switch {
-				case o.Result == manager.SessionFailed || o.Result == manager.SessionError:
-					state += ": " + blocksCut(o.LikelyCause(), 120)
-				case o.Connection == manager.ConnectionReady:
-					state += ", connected"
-				case o.Connection == manager.ConnectionQR:
-					state += ", NEEDS A QR SCAN"
-				}
-				rows[i] = fmt.Sprintf("%-32s %s", o.ID, state)
+				rows[i] = fmt.Sprintf("%-32s %s", o.ID, bot.SessionState(o))
 			}
 			table("", "sessions", rows)
 		}
