@@ -133,7 +133,8 @@ func TestMonitorPollsEveryIntervalAndAlertsAtThreshold(t *testing.T) {
 		t.Errorf("notices = %s; want one open after two failed checks", got)
 	}
 	inc := rec.notices[0].Incident
-	if inc == nil || inc.State != manager.StateStopped || inc.Reason != "connection refused" || rec.notices[0].Op != OpPost {
+	if inc == nil || inc.State != manager.StateStopped || inc.Reason != "connection refused" || rec.notices[0].Ref != "" ||
+		rec.notices[0].ID != "whatsapp-incident-1" {
 		t.Errorf("alert = %+v", rec.notices[0])
 	}
 }
@@ -147,7 +148,8 @@ func TestMonitorExitAlertsAtOnce(t *testing.T) {
 	svc.setHealth(manager.Health{Refused: true, Reason: "connection refused"})
 	svc.events <- manager.Event{Kind: manager.EventExited, PID: 42, ExitCode: -1, Signal: "killed", Detail: "killed by signal: killed"}
 	waitCond(t, "the alert", func() bool { return len(rec.kinds()) > 0 })
-	if rec.notices[0].Kind != DecisionOpen || !strings.Contains(rec.notices[0].Incident.Exit, "killed") {
+	if rec.notices[0].Kind != DecisionOpen || rec.notices[0].Incident.Exit == nil ||
+		*rec.notices[0].Incident.Exit != (Exit{Code: -1, Signal: "killed"}) || rec.notices[0].Event.What != EventExited {
 		t.Errorf("first notice = %+v; want an alert with the exit", rec.notices[0])
 	}
 	waitCond(t, "a check right after the exit", func() bool { return svc.Checks() >= 2 })
@@ -178,8 +180,8 @@ func TestMonitorIntendedStopIsQuiet(t *testing.T) {
 			t.Fatalf("notices = %v; an intended stop raised an alert", rec.kinds())
 		}
 	}
-	if !strings.Contains(rec.notices[0].Text, "alice") {
-		t.Errorf("announcement %q does not say who stopped it", rec.notices[0].Text)
+	if e := rec.notices[0].Event; e.What != EventActionBegun || e.Action != manager.ActionStop || e.By == nil || *e.By != alice {
+		t.Errorf("announcement = %+v; want the stop by alice", e)
 	}
 }
 
