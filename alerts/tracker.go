@@ -257,7 +257,6 @@ func (t *Tracker) Snapshot() Incident {
 	return trackerClone(t.inc)
 }
 
-
 // Health takes one health check: state and reason as manager.Health gives
 // them, uptime the service's own uptime from /health (0 when unknown).
 func (t *Tracker) Health(now time.Time, state manager.State, reason string, uptime time.Duration) []Decision {

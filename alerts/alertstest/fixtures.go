@@ -105,8 +105,8 @@ func Cases() []Case {
 	}
 	digest := alerts.Digest{From: Now.Add(-24 * time.Hour), To: Now, Services: []alerts.ServiceDigest{{
 		Service: svc, UptimePercent: 99.7083, Known: 24 * time.Hour, Incidents: 1, Downtime: 4*time.Minute + 12*time.Second,
-		Longest: 4*time.Minute + 12*time.Second,
-		Actions: []alerts.ActionCount{{Action: manager.ActionRestart, By: "alice", Count: 2}, {Action: manager.ActionRestart, By: "auto-restart", Count: 1, Failed: 1}},
+		Longest:      4*time.Minute + 12*time.Second,
+		Actions:      []alerts.ActionCount{{Action: manager.ActionRestart, By: "alice", Count: 2}, {Action: manager.ActionRestart, By: "auto-restart", Count: 1, Failed: 1}},
 		AutoRestarts: 1, Restorations: 3,
 		LastRestoration: &alerts.RestorationSummary{Result: alerts.FollowResult{Restoration: four, Completed: true}},
 		FailedSessions:  []string{"user_45_instance_promo"},
