@@ -294,7 +294,7 @@ func (m *Monitor) tick(ctx context.Context) {
 
 // Acknowledge records that by is on the open incident of service. With no
 // open alert, or one acknowledged already, it changes nothing and returns
-// an error that says so (a *usererr.Error around an *AckError).
+// an error that says so (a *usererr.Error with the *AckError's words).
 func (m *Monitor) Acknowledge(ctx context.Context, service string, by manager.Actor) error {
 	w, err := m.find(service)
 	if err != nil {
@@ -305,7 +305,7 @@ func (m *Monitor) Acknowledge(ctx context.Context, service string, by manager.Ac
 	w.mu.Unlock()
 	m.act(ctx, w, ds)
 	if err != nil {
-		return usererr.Wrap(err, usererr.Conflict, "%s", err.Error())
+		return usererr.New(usererr.Conflict, "%s", err.Error())
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
+	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
 )
 
@@ -207,5 +208,24 @@ func TestMonitorAutoRestart(t *testing.T) {
 	waitCond(t, "an auto-restart", func() bool { return restarts() == 1 })
 	if got := strings.Join(rec.kinds(), ","); !strings.Contains(got, "auto_restart") {
 		t.Errorf("notices = %s; want the auto-restart announced", got)
+	}
+}
+
+// TestMonitorAcknowledgeWithNoAlert: issue 8, section 4. `ack` with no open
+// alert printed "nothing to acknowledge" and then "root acknowledged the
+// alert": now it is refused with that one sentence, and nothing is posted.
+func TestMonitorAcknowledgeWithNoAlert(t *testing.T) {
+	svc := newMonitorService()
+	m, rec, _ := startTestMonitor(t, svc, Rules{FailureThreshold: 1})
+	waitCond(t, "the first check", func() bool { return svc.Checks() == 1 })
+	err := m.Acknowledge(context.Background(), "whatsapp", manager.Actor{ID: "console:root", Name: "root"})
+	if got, want := usererr.Message(err), "nothing to acknowledge: whatsapp has no open alert"; got != want {
+		t.Errorf("Acknowledge = %q (%v); want %q", got, err, want)
+	}
+	if got, want := err.Error(), "nothing to acknowledge: whatsapp has no open alert"; got != want {
+		t.Errorf("Acknowledge error = %q; want %q", got, want)
+	}
+	if got := rec.kinds(); len(got) != 0 {
+		t.Errorf("notices = %v; want none", got)
 	}
 }

@@ -25,12 +25,18 @@ func RestorationLine(r manager.Restoration, loc *time.Location) string {
 		return fmt.Sprintf("in progress: %d of %s sessions handled", handled(r), foundText(r.Found))
 	}
 	s := fmt.Sprintf("%s found: %d restored", foundText(r.Found), r.Restored)
-	if ready, qr := len(r.RestoredSessions())-len(r.Pending())-len(r.NeedQR()), len(r.NeedQR()); ready > 0 || qr > 0 {
-		verb := "need"
-		if qr == 1 {
-			verb = "needs"
-		}
-		s += fmt.Sprintf(" (%d ready, %d %s a QR scan)", ready, qr, verb)
+	var parts []string
+	if ready := len(r.RestoredSessions()) - len(r.Pending()) - len(r.NeedQR()); ready > 0 {
+		parts = append(parts, fmt.Sprintf("%d ready", ready))
+	}
+	switch qr := len(r.NeedQR()); {
+	case qr == 1:
+		parts = append(parts, "1 needs a QR scan")
+	case qr > 1:
+		parts = append(parts, fmt.Sprintf("%d need a QR scan", qr))
+	}
+	if len(parts) > 0 {
+		s += " (" + strings.Join(parts, ", ") + ")"
 	}
 	s += fmt.Sprintf(", %d failed", r.Failed)
 	if !r.CompletedAt.IsZero() {

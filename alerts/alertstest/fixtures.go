@@ -54,11 +54,14 @@ func notice(kind alerts.DecisionKind, inc *alerts.Incident, e alerts.Event) aler
 	switch {
 	case kind == alerts.DecisionOpen:
 		n.ID = fmt.Sprintf("%s-incident-%d", svc, inc.ID)
-	case inc != nil:
+	case inc != nil && kind != alerts.DecisionAnnounce:
 		n.Ref = fmt.Sprintf("%s-incident-%d", svc, inc.ID)
 		n.ID = n.Ref + "-" + string(kind) + "-" + string(e.What)
 	default:
 		n.ID = svc + "-announce-" + string(e.What)
+		if inc != nil && inc.ID == 0 {
+			n.Incident = nil
+		}
 	}
 	return n
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/bot"
+	"github.com/sanasend/sanasend-bot/internal/human"
 	"github.com/sanasend/sanasend-bot/manager"
 )
 
@@ -29,6 +30,9 @@ const (
 	// alertsErrorSections is how many code sections an alert's error lines
 	// may take: one, so an alert always fits with its buttons.
 	alertsErrorSections = 1
+	// alertsErrorLineRunes is where an error line is cut on an alert, so
+	// that several lines show (`logs` shows them whole).
+	alertsErrorLineRunes = 500
 	// alertsTextLines is how many session lines the top-level text of a
 	// restoration summary lists.
 	alertsTextLines = 10
@@ -44,7 +48,15 @@ func AlertMessage(inc alerts.Incident, now time.Time, restartToken string, lastE
 	line := alertIcon(inc) + " " + blocksEscape(bot.AlertLine(inc, now))
 	blocks := []slack.Block{blocksSection(line)}
 	if inc.Open && len(lastErrors) > 0 {
-		sections, shown, shortened := blocksCodeFit(lastErrors, alertsErrorSections, true)
+		cut := make([]string, len(lastErrors))
+		shortened := 0
+		for i, l := range lastErrors {
+			if cut[i] = human.Cut(l, alertsErrorLineRunes); cut[i] != l {
+				shortened++
+			}
+		}
+		sections, shown, fitted := blocksCodeFit(cut, alertsErrorSections, true)
+		shortened = max(shortened, fitted)
 		blocks = append(blocks, blocksSection("*last error lines*"))
 		blocks = append(blocks, sections...)
 		var notes []string
