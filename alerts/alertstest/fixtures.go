@@ -66,8 +66,6 @@ func notice(kind alerts.DecisionKind, inc *alerts.Incident, e alerts.Event) aler
 	return n
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // Cases are the ordinary notices.
 func Cases() []Case {
 	stopped := open(1, manager.StateStopped, "connection refused")
