@@ -78,7 +78,7 @@ func TestTrackerStateRoundTrip(t *testing.T) {
 				{10*time.Minute + 5*time.Second, trackerEnd(manager.ActionRestart, AutoRestartActor, false, "exit code 1")}},
 		},
 		{
-			name:    "stopped on purpose",
+			name: "stopped on purpose",
 			history: []trackerTimed{{0, trackerOK(time.Hour)}, {time.Minute, trackerBegin(manager.ActionStop, alice)},
 				{70 * time.Second, trackerEnd(manager.ActionStop, alice, true, "")}},
 			next: []trackerTimed{{2 * time.Minute, trackerDown()}, {3 * time.Minute, trackerDown()},
