@@ -258,12 +258,16 @@ func TestMonitorRestartMaintenanceStillMutes(t *testing.T) {
 	if got := recB.all(); len(got) != 0 {
 		t.Fatalf("notices during maintenance after the restart = %+v; want none", got)
 	}
+	until := r.clock.Now().Add(20 * time.Minute)
 	r.clock.Advance(21 * time.Minute)
 	b.tick(r.ctx)
+	// The health job fires too: an alert after the window is right (the
+	// thresholds count afresh), and may be delivered before the end's
+	// notice; one about an outage that began during the window is not.
 	var ended []Notice
 	for _, n := range recB.all() {
-		if n.Kind == DecisionOpen && len(ended) == 0 {
-			t.Errorf("alert %q before the maintenance ended", n.ID)
+		if n.Kind == DecisionOpen && n.Incident.Since.Before(until) {
+			t.Errorf("alert %q for an outage from %s, during the maintenance", n.ID, n.Incident.Since)
 		}
 		if n.Event.What == EventMaintenanceEnded {
 			ended = append(ended, n)
