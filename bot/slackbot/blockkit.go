@@ -75,7 +75,7 @@ func (m Message) fit() Message {
 		}
 	}
 	blocks = blocksFitTotal(blocks)
-	if len(blocks) > blocksMaxBlocks {
+	if len(blocks) > blocksMaxBlocks || blocksTotal(blocks) > blocksMaxTotal {
 		blocks = blocksFitCount(blocks)
 	}
 	m.Blocks = blocks
@@ -213,7 +213,7 @@ func blocksFitTotal(blocks []slack.Block) []slack.Block {
 }
 
 // blocksTextObjects lists the text objects of a block fitted by
-// blocksFitBlock.
+// blocksFitBlock, buttons' labels included.
 func blocksTextObjects(b slack.Block) []*slack.TextBlockObject {
 	var out []*slack.TextBlockObject
 	switch b := b.(type) {
@@ -222,6 +222,9 @@ func blocksTextObjects(b slack.Block) []*slack.TextBlockObject {
 			out = append(out, b.Text)
 		}
 		out = append(out, b.Fields...)
+		if a := b.Accessory; a != nil && a.ButtonElement != nil && a.ButtonElement.Text != nil {
+			out = append(out, a.ButtonElement.Text)
+		}
 	case *slack.HeaderBlock:
 		out = append(out, b.Text)
 	case *slack.ContextBlock:
@@ -230,36 +233,53 @@ func blocksTextObjects(b slack.Block) []*slack.TextBlockObject {
 				out = append(out, t)
 			}
 		}
+	case *slack.ActionBlock:
+		for _, e := range b.Elements.ElementSet {
+			if btn, ok := e.(*slack.ButtonBlockElement); ok && btn.Text != nil {
+				out = append(out, btn.Text)
+			}
+		}
 	}
 	return out
 }
 
-// blocksFitCount keeps at most blocksMaxBlocks blocks: every action block,
-// the first of the others, and a note of how many were left out.
-func blocksFitCount(blocks []slack.Block) []slack.Block {
-	actions := 0
+// blocksTotal is the length of all the text of blocks.
+func blocksTotal(blocks []slack.Block) int {
+	n := 0
 	for _, b := range blocks {
-		if _, ok := b.(*slack.ActionBlock); ok {
-			actions++
+		for _, t := range blocksTextObjects(b) {
+			n += blocksLen(t.Text)
 		}
 	}
-	room := max(blocksMaxBlocks-1-actions, 0)
-	var out []slack.Block
+	return n
+}
+
+// blocksFitCount drops the last blocks but the action blocks until what is
+// left, and a note of how many were left out, fits blocksMaxBlocks and
+// blocksMaxTotal.
+func blocksFitCount(blocks []slack.Block) []slack.Block {
+	const noteRoom = 200
+	out := append([]slack.Block(nil), blocks...)
+	total := blocksTotal(out)
 	dropped := 0
-	for _, b := range blocks {
-		if _, ok := b.(*slack.ActionBlock); ok {
-			if len(out) < blocksMaxBlocks-1 {
-				out = append(out, b)
-				continue
+	for len(out) > blocksMaxBlocks-1 || total > blocksMaxTotal-noteRoom {
+		i := len(out) - 1
+		for ; i >= 0; i-- {
+			if _, ok := out[i].(*slack.ActionBlock); !ok {
+				break
 			}
-		} else if room > 0 {
-			out = append(out, b)
-			room--
-			continue
 		}
+		if i < 0 {
+			break
+		}
+		total -= blocksTotal(out[i : i+1])
+		out = append(out[:i], out[i+1:]...)
 		dropped++
 	}
-	return append(out, blocksContext(fmt.Sprintf("…and %d more not shown: a Slack message holds %d blocks", dropped, blocksMaxBlocks)))
+	if len(out) > blocksMaxBlocks-1 {
+		out = out[:blocksMaxBlocks-1]
+	}
+	return append(out, blocksContext(fmt.Sprintf("…and %d more not shown: too long for one Slack message", dropped)))
 }
 
 // blocksFallback makes a top-level text from the first text of the blocks.
@@ -348,12 +368,15 @@ func blocksShort(line string, ephemeral bool) Message {
 // blocksEscape escapes the three characters Slack's mrkdwn gives meaning
 // to, in text that comes from outside (service names, errors, log lines):
 // with them escaped, no text can ping @channel, mention anyone or forge a
-// link. Mentions are added by this package only, after escaping.
+// link. Mentions are added by this package only, after escaping. Runs of
+// three backticks are broken too, so outside text cannot open a code block.
 func blocksEscape(s string) string {
 	return blocksEscaper.Replace(s)
 }
 
-var blocksEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+// Three backticks would open or close a code block and swallow the rest of
+// the text: each run of three becomes ʼʼʼ (U+02BC, which looks alike).
+var blocksEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", blocksCodeFence, "ʼʼʼ")
 
 // blocksCodeLine prepares one line for a fenced code block. Slack decodes
 // &amp; &lt; &gt; inside code blocks too, and parses <...> there, so the
@@ -361,7 +384,7 @@ var blocksEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 // early: each run of three becomes ʼʼʼ (U+02BC, which looks alike). The
 // file attached to long output keeps the lines as they are.
 func blocksCodeLine(s string) string {
-	return strings.ReplaceAll(blocksEscape(s), blocksCodeFence, "ʼʼʼ")
+	return blocksEscape(s)
 }
 
 // blocksLen counts characters as Slack counts them for its limits. Slack's
