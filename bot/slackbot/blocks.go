@@ -257,7 +257,7 @@ func blocksBusyLine(b *manager.BusyError, now time.Time, withService bool) strin
 
 func blocksConfirm(p bot.Pending, now time.Time) Message {
 	question := blocksEscape(bot.ConfirmQuestion(&p))
-	expires := p.Expires.In(now.Location()).Format("15:04")
+	expires := human.Clock(p.Expires, now, now.Location())
 	who := "the person who asked"
 	if m, ok := blocksUserMention(p.Requester); ok {
 		who = m
