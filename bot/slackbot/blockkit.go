@@ -285,9 +285,9 @@ func blocksFitCount(blocks []slack.Block) []slack.Block {
 // blocksFallback makes a top-level text from the first text of the blocks.
 func blocksFallback(blocks []slack.Block) string {
 	for _, b := range blocks {
-		for _, t := range blocksTextObjects(b) {
-			s := t.Text
-			if t.Type != slack.MarkdownType {
+		if texts := blocksTextObjects(b); len(texts) > 0 {
+			s := texts[0].Text
+			if texts[0].Type != slack.MarkdownType {
 				s = blocksEscape(s)
 			}
 			return blocksCutMrkdwn(s, blocksMaxText)

@@ -127,6 +127,9 @@ func limitsCases() []limitsCase {
 		// too many and too long blocks, buttons at the end. fit alone
 		// must make it sendable.
 		{"raw-literal", func() Message { return limitsRawMessage().fit() }},
+		{"no-top-level-text", func() Message {
+			return Message{Blocks: []slack.Block{slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, "<!here> & co", false, false))}}.fit()
+		}},
 	}
 }
 
