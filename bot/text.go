@@ -102,6 +102,24 @@ func ConfirmQuestion(p *Pending) string {
 	return fmt.Sprintf("%s %s? This %s; WhatsApp sessions disconnect meanwhile.", p.Command.Verb, p.Service, what)
 }
 
+// HumanDuration is human.Duration.
+//
+// Deprecated: use human.Duration; kept until the branches of issue 8 are
+// merged.
+func HumanDuration(d time.Duration) string { return human.Duration(d) }
+
+// HumanBytes is human.Bytes.
+//
+// Deprecated: use human.Bytes; kept until the branches of issue 8 are
+// merged.
+func HumanBytes(n uint64) string { return human.Bytes(n) }
+
+// Plural is human.Count: "1 process", "2 processes".
+//
+// Deprecated: use human.Count; kept until the branches of issue 8 are
+// merged.
+func Plural(n int, word string) string { return human.Count(n, word) }
+
 // cutText shortens s to at most n runes and "…"; kept for RestorationLine,
 // which another change edits: new code calls human.Cut.
 func cutText(s string, n int) string { return human.Cut(s, n+1) }
