@@ -38,8 +38,8 @@ type PermanentError struct {
 	// error code ("channel_not_found").
 	Code string
 	Err  error
-	// refGone: the message to update is gone (RefGone).
-	refGone bool
+	// Gone says that the message to update is gone (RefGone).
+	Gone bool
 }
 
 func (e *PermanentError) Error() string { return fmt.Sprintf("give up (%s): %v", e.Code, e.Err) }
@@ -54,5 +54,5 @@ func Permanent(code string, err error) error { return &PermanentError{Code: code
 // any more (deleted, too old): the outbox posts the item as a new message
 // instead. For any other Op it is Permanent(code, err).
 func RefGone(code string, err error) error {
-	return &PermanentError{Code: code, Err: err, refGone: true}
+	return &PermanentError{Code: code, Err: err, Gone: true}
 }

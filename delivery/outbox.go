@@ -628,7 +628,7 @@ func (o *Outbox) deliver(ctx context.Context, it Item, t Target) (res outboxResu
 		}
 		var perm *PermanentError
 		if errors.As(err, &perm) {
-			if perm.refGone && t.Op == OpUpdate {
+			if perm.Gone && t.Op == OpUpdate {
 				log.Warn().Err(err).Str("code", perm.Code).Str("ref", it.Ref).Msg("outbox: the message to update is gone; posting it as a new message")
 				t = Target{Op: OpPost, Channel: it.Channel}
 				continue

@@ -867,3 +867,50 @@ func (rt outboxChannelRoute) RoundTrip(req *http.Request) (*http.Response, error
 	r.ContentLength = int64(len(body))
 	return rt.base.RoundTrip(r)
 }
+
+// TestOutboxLogsDrops: nothing is skipped silently. An ID enqueued again
+// (pending, delivered, dead), an item whose Ref is unknown or dead, and a
+// dead letter are each logged with the item's ID and the reason; a dead
+// letter at error level.
+func TestOutboxLogsDrops(t *testing.T) {
+	env := newOutboxEnv(t)
+	o := env.open(t, env.sender(t, nil))
+	outboxEnqueue(t, o, post("a", "C0OPS", "first"), post("a", "C0OPS", "again while pending"))
+	outboxStart(t, o)
+	outboxFlush(t, o)
+	env.fake.FailNext("chat.postMessage", fakeslack.Answer{Error: "not_in_channel"})
+	outboxEnqueue(t, o, post("d", "C0OPS", "refused"))
+	outboxFlush(t, o)
+	outboxEnqueue(t, o,
+		post("a", "C0OPS", "again once delivered"),
+		post("d", "C0OPS", "again once dead"),
+		reply("to-dead", "d", "C0OPS", "a reply to a dead message"),
+		update("to-unknown", "nothing", "C0OPS", "an update of an unknown message"))
+	outboxFlush(t, o)
+
+	logged := env.logs.entries(t)
+	for _, tt := range []struct {
+		name, level, item, want string
+	}{
+		{"duplicate of a pending item", "info", "a", "pending"},
+		{"duplicate of a delivered item", "info", "a", "delivered"},
+		{"duplicate of a dead item", "info", "d", "dead"},
+		{"dead letter", "error", "d", "dead letter"},
+		{"reply to a dead item", "warn", "to-dead", "dead (not_in_channel)"},
+		{"update of an unknown item", "warn", "to-unknown", "unknown"},
+	} {
+		if !slices.ContainsFunc(logged, func(e map[string]any) bool {
+			msg, _ := e["message"].(string)
+			return e["level"] == tt.level && e["item"] == tt.item && strings.Contains(msg, tt.want)
+		}) {
+			t.Errorf("%s: no %s log line for item %s saying %q", tt.name, tt.level, tt.item, tt.want)
+		}
+	}
+	if got, want := outboxDelivered(env.fake.Calls("chat.postMessage"), "chat.postMessage"),
+		[]string{"first", "a reply to a dead message", "an update of an unknown message"}; !slices.Equal(got, want) {
+		t.Errorf("delivered %q; want %q", got, want)
+	}
+	if dead := o.Dead(); len(dead) != 1 || dead[0].Item.ID != "d" || dead[0].Code != "not_in_channel" {
+		t.Errorf("Dead() = %+v; want d with not_in_channel", dead)
+	}
+}
