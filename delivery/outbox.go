@@ -121,9 +121,9 @@ const (
 	// thread. An update or reply of an older message is posted as a new
 	// message.
 	outboxRetention = 30 * 24 * time.Hour
-	// outboxAttemptTimeout bounds one HTTP call. It is wall-clock time on
+	// outboxAttemptTimeout bounds one Send. It is wall-clock time on
 	// purpose: it bounds network I/O, not a wait of the outbox's own, and a
-	// fake clock must not have to be advanced through an HTTP call.
+	// fake clock must not have to be advanced through a Send.
 	outboxAttemptTimeout = 30 * time.Second
 	// outboxShutdownGrace is how long an attempt in flight when Run's
 	// context ends may still take: letting it finish, and recording it,
@@ -145,7 +145,7 @@ type outboxRecord struct {
 	// Item: enqueued and dead.
 	Item *Item `json:"item,omitempty"`
 	// ID, Channel, TS, Thread: delivered. Channel and TS are where the
-	// message landed (Slack's channel ID); Thread is the ts of its thread's
+	// message landed (the chat's channel ID); Thread is the ts of its thread's
 	// root when it is a reply.
 	ID      string `json:"id,omitempty"`
 	Channel string `json:"channel,omitempty"`
