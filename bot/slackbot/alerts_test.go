@@ -13,15 +13,16 @@ import (
 
 	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/alerts/alertstest"
+	"github.com/sanasend/sanasend-bot/delivery"
 )
 
 // alertsQueue records what the notifier enqueues.
 type alertsQueue struct {
 	mu    sync.Mutex
-	items []alerts.Item
+	items []delivery.Item
 }
 
-func (q *alertsQueue) Enqueue(it alerts.Item) error {
+func (q *alertsQueue) Enqueue(it delivery.Item) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.items = append(q.items, it)
@@ -110,7 +111,7 @@ func TestAlertMessagesWorstCase(t *testing.T) {
 				alertsCheckLimits(t, p)
 			}
 			if tc.Notice.Restoration != nil {
-				if len(posts) != 2 || posts[1].Op != alertOpFile || posts[1].Message.Upload == nil {
+				if len(posts) != 2 || posts[1].Op != delivery.OpFile || posts[1].Message.Upload == nil {
 					t.Fatalf("posts = %+v; want the summary and a file", posts)
 				}
 				if got, want := strings.Count(posts[1].Message.Upload.Content, "\n"), 500; got != want {
@@ -126,7 +127,7 @@ func TestAlertMessagesWorstCase(t *testing.T) {
 func alertsCheckLimits(t *testing.T, p alertPost) {
 	t.Helper()
 	m := p.Message
-	if p.Op == alertOpFile {
+	if p.Op == delivery.OpFile {
 		return
 	}
 	if n := blocksLen(m.Text); n > 40000 || n == 0 {
@@ -185,7 +186,7 @@ func alertsCheckLimits(t *testing.T, p alertPost) {
 			}
 		}
 	}
-	if (p.Op == alertOpPost || p.Op == alertOpUpdate) && (strings.HasPrefix(m.Text, "🔴") || strings.HasPrefix(m.Text, "🟡")) {
+	if (p.Op == delivery.OpPost || p.Op == delivery.OpUpdate) && (strings.HasPrefix(m.Text, "🔴") || strings.HasPrefix(m.Text, "🟡")) {
 		if buttons < 2 {
 			t.Errorf("%s: an open alert has %d buttons; want Restart, Logs and Acknowledge", p.ID, buttons)
 		}
@@ -200,7 +201,7 @@ func TestAlertKeepsButtonsWithLongErrorLines(t *testing.T) {
 	lines := []string{line, line, line, line, line}
 	inc := alertstest.Cases()[0].Notice.Incident
 	m := AlertMessage(*inc, alertstest.Now, "tok", lines, "whatsapp-incident-1")
-	alertsCheckLimits(t, alertPost{ID: "alert", Op: alertOpPost, Message: m})
+	alertsCheckLimits(t, alertPost{ID: "alert", Op: delivery.OpPost, Message: m})
 	last := m.Blocks[len(m.Blocks)-1]
 	if last.BlockType() != "actions" {
 		t.Fatalf("last block is %s; want the buttons", last.BlockType())
@@ -220,7 +221,7 @@ func TestAlertUpdatesHaveFreshBlockIDs(t *testing.T) {
 	}
 	blockID := func(no alerts.Notice) string {
 		for _, p := range n.posts(no) {
-			if p.Op == alertOpUpdate {
+			if p.Op == delivery.OpUpdate {
 				data, _ := json.Marshal(p.Message.Blocks)
 				var bs []map[string]any
 				_ = json.Unmarshal(data, &bs)
@@ -256,7 +257,11 @@ func TestAlertNotifierEnqueues(t *testing.T) {
 	}
 	var got []string
 	for _, it := range q.items {
-		if it.Channel != "C0ALERTS" || it.Text == "" || len(it.Blocks) == 0 {
+		var p Payload
+		if err := json.Unmarshal(it.Payload, &p); err != nil {
+			t.Fatal(err)
+		}
+		if it.Channel != "C0ALERTS" || p.Text == "" || len(p.Blocks) == 0 {
 			t.Errorf("item %+v; want the alerts channel, a text and blocks", it)
 		}
 		got = append(got, string(it.Op)+" "+it.ID+" "+it.Ref)
@@ -279,4 +284,33 @@ func TestNewAlertNotifierValidates(t *testing.T) {
 			t.Errorf("NewAlertNotifier(%+v) = nil error; want one", cfg)
 		}
 	}
+}
+
+// alertsLimitsCases are the alert path's rows of limitsCases: every
+// message the alert notifier posts for every notice, ordinary and worst
+// case, with hostile error lines on every alert.
+func alertsLimitsCases() []limitsCase {
+	var out []limitsCase
+	for _, tc := range append(alertstest.Cases(), alertstest.WorstCases()...) {
+		lines := tc.ErrorLines
+		if lines == nil {
+			lines = limitsLines(1000, 2000)
+		}
+		n, err := NewAlertNotifier(AlertNotifierConfig{Channel: "C0ALERTS", Queue: &alertsQueue{}, Clock: clockwork.NewFakeClockAt(alertstest.Now),
+			Tokens: alertsTokens{}, Tail: func(string) []string { return lines }})
+		if err != nil {
+			panic(err)
+		}
+		if tc.Notice.Ref != "" {
+			n.seen(tc.Notice.Ref, tc.Notice.Service, true)
+		}
+		for _, p := range n.posts(tc.Notice) {
+			if p.Op == delivery.OpFile {
+				continue
+			}
+			m := p.Message
+			out = append(out, limitsCase{"alert-" + tc.Name + "-" + string(p.Op), func() Message { return m }})
+		}
+	}
+	return out
 }
