@@ -2,18 +2,22 @@ package slackbot
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/rs/zerolog"
 
 	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/alerts/alertstest"
 	"github.com/sanasend/sanasend-bot/delivery"
+	"github.com/sanasend/sanasend-bot/internal/fakeslack"
 )
 
 // alertsQueue records what the notifier enqueues.
@@ -313,4 +317,63 @@ func alertsLimitsCases() []limitsCase {
 		}
 	}
 	return out
+}
+
+// TestAlertNotifierThroughTheOutbox: issue 8, section 3 items 1 and 3, end
+// to end on the real outbox and Slack sender against the fake Web API. A
+// restoration of 500 sessions is a capped summary with the full list as a
+// file in its thread; an alert with 1,000 error lines of 2,000 bytes is
+// accepted with its blocks (no fallback to text: it keeps its buttons).
+func TestAlertNotifierThroughTheOutbox(t *testing.T) {
+	fake := fakeslack.New(t)
+	outbox, err := delivery.Open(delivery.Config{Dir: t.TempDir(), Logger: zerolog.Nop()}, outboundSender(t, fake))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); outbox.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+		if err := outbox.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	worst := alertstest.WorstCases()
+	n, err := NewAlertNotifier(AlertNotifierConfig{Channel: "C0ALERTS", Queue: outbox, Clock: clockwork.NewFakeClockAt(alertstest.Now),
+		Tokens: alertsTokens{}, Tail: func(string) []string { return worst[0].ErrorLines }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range worst[:3] { // the alert, an update of it, the restoration
+		if err := n.Notify(tc.Notice); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for outbox.Pending() > 0 || len(fake.Uploads()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox still has %d items; uploads %d", outbox.Pending(), len(fake.Uploads()))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if dead := outbox.Dead(); len(dead) != 0 {
+		t.Fatalf("dead letters: %+v", dead)
+	}
+	for _, c := range fake.Calls("chat.postMessage") {
+		if c.Error != "" || c.Param("blocks") == "" {
+			t.Errorf("post %q answered %q with blocks %d bytes; want accepted with its blocks", blocksCut(c.Param("text"), 60), c.Error, len(c.Param("blocks")))
+		}
+	}
+	_, summaryTS, _ := outbox.TS(worst[2].Notice.ID)
+	for _, c := range fake.Calls("chat.update") {
+		if c.Error != "" || !strings.Contains(c.Param("blocks"), ActionAck) {
+			t.Errorf("update answered %q; want accepted, with the buttons", c.Error)
+		}
+	}
+	ups := fake.Uploads()
+	if len(ups) != 1 || summaryTS == "" || ups[0].ThreadTS != summaryTS || strings.Count(string(ups[0].Content), "\n") != 500 {
+		t.Errorf("uploads = %+v (summary ts %q); want one file of the 500 sessions in the summary's thread", ups, summaryTS)
+	}
 }
