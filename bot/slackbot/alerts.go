@@ -59,10 +59,10 @@ func AlertMessage(inc alerts.Incident, now time.Time, restartToken string, lastE
 		blocks = append(blocks, sections...)
 		var notes []string
 		if shown < len(lastErrors) {
-			notes = append(notes, fmt.Sprintf("the last %d of %s shown; `logs` shows more", shown, bot.Plural(len(lastErrors), "error line")))
+			notes = append(notes, fmt.Sprintf("the last %d of %s shown; `logs` shows more", shown, human.Count(len(lastErrors), "error line")))
 		}
 		if shortened > 0 {
-			notes = append(notes, fmt.Sprintf("%s shortened to fit; `logs` shows them whole", bot.Plural(shortened, "line")))
+			notes = append(notes, fmt.Sprintf("%s shortened to fit; `logs` shows them whole", human.Count(shortened, "line")))
 		}
 		if len(notes) > 0 {
 			blocks = append(blocks, blocksContext(notes...))
@@ -173,7 +173,7 @@ func RestorationMessage(service string, s alerts.RestorationSummary, now time.Ti
 	}
 	m := Message{Text: alertsTopText(text)}
 	if more := len(lines) - shown; more > 0 {
-		blocks = append(blocks, blocksContext(fmt.Sprintf("and %d more: the attached file lists all %s", more, bot.Plural(len(lines), "session"))))
+		blocks = append(blocks, blocksContext(fmt.Sprintf("and %d more: the attached file lists all %s", more, human.Count(len(lines), "session"))))
 		m.Upload = &Upload{
 			Filename: blocksFileName(service, "restoration"),
 			Title:    bot.RestorationHeadline(service, s, now.Location()),
@@ -196,7 +196,7 @@ func DigestMessage(d alerts.Digest, now time.Time) Message {
 	sections, shown := blocksTextFit(escaped, blocksTextSections)
 	blocks = append(blocks, sections...)
 	if more := len(lines) - shown; more > 0 {
-		blocks = append(blocks, blocksContext(fmt.Sprintf("and %s more", bot.Plural(more, "service"))))
+		blocks = append(blocks, blocksContext(fmt.Sprintf("and %s more", human.Count(more, "service"))))
 	}
 	return Message{Text: alertsTopText(blocksEscape(title) + "\n" + strings.Join(escaped, "\n")), Blocks: blocks}.fit()
 }
