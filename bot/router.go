@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/sanasend/sanasend-bot/delivery"
 	"github.com/sanasend/sanasend-bot/manager"
 )
 
@@ -70,6 +72,7 @@ type Router struct {
 	confirms *ConfirmStore
 	audit    zerolog.Logger
 	now      func() time.Time
+	dead     DeadLetters
 	handlers map[Verb]handler
 
 	alertsMu sync.RWMutex
@@ -86,6 +89,14 @@ type RouterConfig struct {
 	// Audit receives one JSON line per command, click and refusal.
 	Audit zerolog.Logger
 	Now   func() time.Time
+	// DeadLetters, when set, is the outbox whose dead letters `status`
+	// reports; nil where nothing is delivered (the console).
+	DeadLetters DeadLetters
+}
+
+// DeadLetters is what the status reply needs of the outbox.
+type DeadLetters interface {
+	Dead() []delivery.DeadItem
 }
 
 // NewRouter validates its dependencies and returns a router.
@@ -100,7 +111,7 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 	if now == nil {
 		now = time.Now
 	}
-	r := &Router{dir: cfg.Services, auth: cfg.Auth, audit: cfg.Audit, now: now,
+	r := &Router{dir: cfg.Services, auth: cfg.Auth, audit: cfg.Audit, now: now, dead: cfg.DeadLetters,
 		confirms: NewConfirmStore(cfg.ConfirmTimeout, now)}
 	r.handlers = map[Verb]handler{
 		VerbStatus:   r.status,
@@ -290,7 +301,27 @@ func (r *Router) status(ctx context.Context, _ Request, _ Command, svc Service) 
 			reply.Maintenance = &w
 		}
 	}
+	reply.Undelivered = undelivered(r.dead)
 	return reply
+}
+
+// undelivered sums up the outbox's dead letters; nil when there are none.
+func undelivered(d DeadLetters) *Undelivered {
+	if d == nil {
+		return nil
+	}
+	dead := d.Dead()
+	if len(dead) == 0 {
+		return nil
+	}
+	u := &Undelivered{Count: len(dead)}
+	for _, it := range dead {
+		if it.Code != "" && !slices.Contains(u.Codes, it.Code) {
+			u.Codes = append(u.Codes, it.Code)
+		}
+	}
+	slices.Sort(u.Codes)
+	return u
 }
 
 // MaintenanceReporter is what the status reply needs of the alerts, when

@@ -236,6 +236,16 @@ func RestorationRunNote(st *manager.Status, now time.Time) string {
 		human.Clock(st.Since, now, now.Location()))
 }
 
+// UndeliveredLine says what the outbox gave up on: "2 alerts could not be
+// delivered: not_in_channel".
+func UndeliveredLine(u *Undelivered) string {
+	s := human.Count(u.Count, "alert") + " could not be delivered"
+	if len(u.Codes) > 0 {
+		s += ": " + strings.Join(u.Codes, ", ")
+	}
+	return s + " (the bot's log has each; `check` says how to fix it)"
+}
+
 // MaintenanceLine describes a maintenance window in force: "alerts muted
 // until 03:40:00 (30m left) by alice: deploy".
 func MaintenanceLine(w *MaintenanceWindow, now time.Time) string {

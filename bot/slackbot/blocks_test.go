@@ -145,7 +145,8 @@ func blocksCases() []blocksCase {
 			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateHealthy,
 			Health: manager.Health{OK: true, StatusCode: 200, Status: "healthy", Latency: 1200 * time.Microsecond},
 			Since:  blocksNow.Add(-time.Minute), Uptime: time.Minute, Restoration: &blocksRestoration, CheckedAt: blocksNow,
-		}, Maintenance: &bot.MaintenanceWindow{Until: blocksNow.Add(30 * time.Minute), By: blocksAlice, Reason: "deploy <!channel> & co"}}},
+		}, Maintenance: &bot.MaintenanceWindow{Until: blocksNow.Add(30 * time.Minute), By: blocksAlice, Reason: "deploy <!channel> & co"},
+			Undelivered: &bot.Undelivered{Count: 2, Codes: []string{"not_in_channel"}}}},
 		{"status-stopped", bot.Reply{Kind: bot.KindStatus, Service: "whatsapp", Status: &manager.Status{
 			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateStopped,
 			Health: manager.Health{Reason: "connection refused", Refused: true},
