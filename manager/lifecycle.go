@@ -12,14 +12,45 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sanasend/sanasend-bot/internal/human"
+	"github.com/sanasend/sanasend-bot/internal/usererr"
 )
 
 // leftoverSettle is how long processes outside the main group get to exit
 // by themselves after a graceful stop before they count as leftovers.
 const leftoverSettle = 2 * time.Second
 
-// ErrAlreadyRunning is returned by Start when the service runs.
-var ErrAlreadyRunning = errors.New("already running")
+var (
+	// ErrAlreadyRunning is in the chain of Start's error when the service
+	// runs: a usererr.Conflict whose message says so with the PID and the
+	// uptime ("whatsapp is already running (pid 863, up 4m12s)"). The
+	// refusal records no action.
+	ErrAlreadyRunning = errors.New("already running")
+	// ErrAlreadyStopped is in the chain of Stop's error when no process of
+	// the service runs, not even a leftover: a usererr.Conflict ("whatsapp
+	// is already stopped"). The refusal does nothing and records no action.
+	ErrAlreadyStopped = errors.New("already stopped")
+)
+
+// refusal is an action refused because the service already is as asked: a
+// message safe to show, and the sentinel it is (errors.Is).
+type refusal struct {
+	safe     *usererr.Error
+	sentinel error
+}
+
+func (r *refusal) Error() string   { return r.safe.Message }
+func (r *refusal) Unwrap() []error { return []error{r.safe, r.sentinel} }
+
+func refuse(sentinel error, format string, args ...any) error {
+	return &refusal{safe: usererr.New(usererr.Conflict, format, args...), sentinel: sentinel}
+}
+
+// isRefusal reports whether err says the service already is as asked.
+func isRefusal(err error) bool {
+	return errors.Is(err, ErrAlreadyRunning) || errors.Is(err, ErrAlreadyStopped)
+}
 
 // PreconditionError lists the start preconditions that failed, each with its
 // own message.
@@ -47,8 +78,9 @@ type StartResult struct {
 	TimeToHealthy time.Duration
 	LastHealth    Health
 	// Exited is true when the service exited before it became healthy;
-	// ExitCode (or Signal) and OutputTail say how.
+	// Exit (and ExitCode or Signal, the same facts) and OutputTail say how.
 	Exited     bool
+	Exit       Exit
 	ExitCode   int
 	Signal     string
 	OutputTail []string
@@ -94,6 +126,10 @@ func (s *Service) Start(ctx context.Context, by Actor, progress func(string)) (S
 	}
 	began := time.Now()
 	res, err := s.start(ctx, ActionStart, by, progress)
+	if isRefusal(err) {
+		s.release()
+		return res, err
+	}
 	s.end(ActionRecord{Action: ActionStart, By: by, At: s.now(), Duration: time.Since(began),
 		OK: err == nil && res.Healthy, Result: describeStart(res, err)})
 	return res, err
@@ -101,14 +137,20 @@ func (s *Service) Start(ctx context.Context, by Actor, progress func(string)) (S
 
 // Stop stops every process of the service: SIGTERM to the main process
 // group, SIGKILL after the stop timeout, then every process of the tree
-// still alive wherever it was reparented. Stopping a stopped service is not
-// an error: WasRunning says so.
+// still alive wherever it was reparented. When the service is stopped but
+// processes of an earlier run are left, it ends them (WasRunning false);
+// when nothing of it runs at all it does nothing, records no action and
+// returns an error with ErrAlreadyStopped in its chain.
 func (s *Service) Stop(ctx context.Context, by Actor, progress func(string)) (StopResult, error) {
 	if err := s.begin(ActionStop, by); err != nil {
 		return StopResult{}, err
 	}
 	began := time.Now()
 	res, err := s.stop(ctx, ActionStop, by, progress)
+	if isRefusal(err) {
+		s.release()
+		return res, err
+	}
 	s.end(ActionRecord{Action: ActionStop, By: by, At: s.now(), Duration: time.Since(began),
 		OK: err == nil && len(res.Survivors) == 0, Result: describeStop(res, err)})
 	return res, err
@@ -124,6 +166,9 @@ func (s *Service) Restart(ctx context.Context, by Actor, progress func(string)) 
 	var res RestartResult
 	var err error
 	res.Stop, err = s.stop(ctx, ActionRestart, by, progress)
+	if errors.Is(err, ErrAlreadyStopped) {
+		err = nil // a restart of a stopped service is a start
+	}
 	if err == nil && len(res.Stop.Survivors) > 0 {
 		err = fmt.Errorf("restart %s: %d processes survived the stop; not starting", s.cfg.Name, len(res.Stop.Survivors))
 	}
@@ -146,8 +191,8 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 		return res, fmt.Errorf("start %s: %w", s.cfg.Name, err)
 	}
 	if snap.root != nil {
-		return res, fmt.Errorf("start %s: %w (pid %d since %s)", s.cfg.Name, ErrAlreadyRunning,
-			snap.root.pid, snap.root.created.Format(time.RFC3339))
+		return res, refuse(ErrAlreadyRunning, "%s is already running (pid %d, up %s)", s.cfg.Name,
+			snap.root.pid, human.Duration(s.now().Sub(snap.run.created)))
 	}
 	s.progress(progress, a, by, "checking preconditions")
 	env := s.serviceEnv("")
@@ -205,10 +250,15 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 	res.PID = pid
 	ch := &child{pid: pid, done: make(chan struct{})}
 	created := processCreated(ctx, pid)
+	pgid := getpgid(pid)
+	if pgid <= 0 {
+		pgid = pid
+	}
 	s.mu.Lock()
 	s.child = ch
 	s.startedHere = true
-	s.persisted.Run = &runRecord{PID: pid, Created: created, RunID: runID, Marker: marker, Dir: s.cfg.Dir,
+	s.startedMarker = marker
+	s.persisted.Run = &runRecord{PID: pid, Created: created, PGID: pgid, RunID: runID, Marker: marker, Dir: s.cfg.Dir,
 		Argv: s.cfg.Start, StartedAt: s.now(), StartedBy: by}
 	s.persisted.StoppedOnPurpose = false
 	p := s.persisted
@@ -219,6 +269,7 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 	s.events.publish(Event{Service: s.cfg.Name, Kind: EventActionBegun, At: s.now(), Action: a, By: by,
 		PID: pid, LogOffset: res.LogOffset, Detail: "started"})
 	go s.reap(cmd, ch)
+	s.ensureWatch(runRef{pid: pid, created: created, pgid: pgid, marker: marker})
 
 	s.progress(progress, a, by, fmt.Sprintf("started pid %d, waiting for health", pid))
 	began := time.Now()
@@ -242,9 +293,10 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 		case <-ch.done:
 			timer.Stop()
 			res.Exited = true
-			res.ExitCode, res.Signal = ch.exitCode, ch.signal
+			res.Exit = ch.exit
+			res.ExitCode, res.Signal = ch.exit.Code, ch.exit.Signal
 			res.OutputTail = tailFrom(s.output, outOffset, 20)
-			return res, fmt.Errorf("start %s: exited before it became healthy (%s)", s.cfg.Name, exitText(ch.exitCode, ch.signal))
+			return res, fmt.Errorf("start %s: exited before it became healthy (%s)", s.cfg.Name, exitText(ch.exit.Code, ch.exit.Signal))
 		case <-ctx.Done():
 			timer.Stop()
 			return res, fmt.Errorf("start %s: %w; pid %d is still running", s.cfg.Name, ctx.Err(), pid)
@@ -259,23 +311,19 @@ func (s *Service) healthWithin(ctx context.Context, left time.Duration) Health {
 	return CheckHealth(ctx, s.client, s.HealthURL(), timeout)
 }
 
-// reap waits for a process this bot started and publishes its exit. Without
-// it the process would stay a zombie.
+// reap waits for a process this bot started and records its exit status.
+// Without it the process would stay a zombie. The watcher of the run
+// (watch.go) publishes the exit: npm's exit alone is not the service's.
 func (s *Service) reap(cmd *exec.Cmd, ch *child) {
 	err := cmd.Wait()
-	ch.exitCode, ch.signal = exitStatus(cmd.ProcessState, err)
+	ch.exit = exitStatus(cmd.ProcessState, err)
 	s.mu.Lock()
-	intended := s.busy != nil && (s.busy.Action == ActionStop || s.busy.Action == ActionRestart)
 	if s.child == ch {
 		s.child = nil
 	}
 	s.mu.Unlock()
 	close(ch.done)
-	s.log.Info().Int32("pid", ch.pid).Int("exit_code", ch.exitCode).Str("signal", ch.signal).
-		Bool("intended", intended).Msg("service process exited")
-	s.events.publish(Event{Service: s.cfg.Name, Kind: EventExited, At: s.now(), PID: ch.pid,
-		ExitCode: ch.exitCode, Signal: ch.signal, Intended: intended,
-		Detail: exitText(ch.exitCode, ch.signal)})
+	s.log.Debug().Int32("pid", ch.pid).Int("exit_code", ch.exit.Code).Str("signal", ch.exit.Signal).Msg("reaped")
 }
 
 func (s *Service) stop(ctx context.Context, a Action, by Actor, progress func(string)) (StopResult, error) {
@@ -286,12 +334,17 @@ func (s *Service) stop(ctx context.Context, a Action, by Actor, progress func(st
 		return res, fmt.Errorf("stop %s: %w", s.cfg.Name, err)
 	}
 	if len(snap.members) == 0 {
-		return res, nil
+		return res, refuse(ErrAlreadyStopped, "%s is already stopped", s.cfg.Name)
 	}
 	res.WasRunning = snap.root != nil
+	if snap.root != nil {
+		s.mu.Lock()
+		s.stopping = snap.run.marker // its exit is intended
+		s.mu.Unlock()
+	}
 	s.events.publish(Event{Service: s.cfg.Name, Kind: EventActionBegun, At: s.now(), Action: a, By: by})
 	if snap.root != nil {
-		s.progress(progress, a, by, fmt.Sprintf("stopping (SIGTERM to process group %d)", snap.root.pgid))
+		s.progress(progress, a, by, fmt.Sprintf("stopping (SIGTERM to process group %d)", snap.run.pgid))
 		res.Graceful, res.Forced = s.stopMainGroup(ctx, snap)
 	}
 	// A graceful shutdown closes the browsers of the active sessions, and
@@ -301,7 +354,7 @@ func (s *Service) stop(ctx context.Context, a Action, by Actor, progress func(st
 	if res.Graceful {
 		rest := make(map[int32]time.Time)
 		for pid := range snap.members {
-			if e := snap.tab.byPID[pid]; e.pgid != snap.root.pgid {
+			if e := snap.tab.byPID[pid]; e.pgid != snap.run.pgid {
 				rest[pid] = e.created
 			}
 		}
@@ -332,7 +385,7 @@ func (s *Service) stop(ctx context.Context, a Action, by Actor, progress func(st
 // stopMainGroup sends SIGTERM to the root's process group (npm, sh, node),
 // waits up to the stop timeout, then SIGKILLs the group.
 func (s *Service) stopMainGroup(ctx context.Context, snap snapshot) (graceful, forced bool) {
-	pgid := snap.root.pgid
+	pgid := snap.run.pgid
 	group := make(map[int32]time.Time)
 	for pid := range snap.members {
 		if e := snap.tab.byPID[pid]; e.pgid == pgid {
@@ -538,14 +591,27 @@ func fileSize(path string) int64 {
 	return fi.Size()
 }
 
-func exitStatus(ps *os.ProcessState, err error) (code int, signal string) {
+// exitStatus is how a reaped child ended. An exit code of 128+N from npm
+// or sh means that the child it ran was killed by signal N.
+func exitStatus(ps *os.ProcessState, _ error) Exit {
 	if ps == nil {
-		return -1, ""
+		return Exit{Code: -1}
 	}
 	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return -1, ws.Signal().String()
+		return Exit{Known: true, Code: -1, Signal: signalName(ws.Signal())}
 	}
-	return ps.ExitCode(), ""
+	e := Exit{Known: true, Code: ps.ExitCode()}
+	e.ChildSignal = childSignal(e.Code)
+	return e
+}
+
+// childSignal names signal N for an exit code 128+N, the way a shell and
+// npm report a child killed by a signal; "" for any other code.
+func childSignal(code int) string {
+	if code <= 128 || code > 128+64 {
+		return ""
+	}
+	return signalName(syscall.Signal(code - 128))
 }
 
 func exitText(code int, signal string) string {

@@ -13,14 +13,26 @@ import (
 // runRecord identifies the run of a service that the bot started, so that a
 // later bot process can adopt it. The start time defeats PID reuse.
 type runRecord struct {
-	PID       int32     `json:"pid"`
-	Created   time.Time `json:"created"` // the process's own start time, from the OS
+	PID     int32     `json:"pid"`
+	Created time.Time `json:"created"` // the process's own start time, from the OS
+	// PGID is the run's process group: npm leads it (its own session), and
+	// sh and node stay in it after npm is gone. 0 in older state files.
+	PGID      int32     `json:"pgid,omitempty"`
 	RunID     string    `json:"run_id"`
 	Marker    string    `json:"marker"`
 	Dir       string    `json:"dir"`
 	Argv      []string  `json:"argv"`
 	StartedAt time.Time `json:"started_at"`
 	StartedBy Actor     `json:"started_by"`
+}
+
+// pgid is the run's process group; in state files without one, npm's PID,
+// since the bot starts npm as the leader of its own session and group.
+func (r *runRecord) pgid() int32 {
+	if r.PGID > 0 {
+		return r.PGID
+	}
+	return r.PID
 }
 
 // persisted is what the bot keeps about one service in its state dir.
