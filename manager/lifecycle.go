@@ -343,6 +343,8 @@ func (s *Service) stop(ctx context.Context, a Action, by Actor, progress func(st
 		s.mu.Unlock()
 	}
 	s.events.publish(Event{Service: s.cfg.Name, Kind: EventActionBegun, At: s.now(), Action: a, By: by})
+	// What is ended, with its command lines, read before anything goes.
+	res.Stopped = s.describe(ctx, snap)
 	if snap.root != nil {
 		s.progress(progress, a, by, fmt.Sprintf("stopping (SIGTERM to process group %d)", snap.run.pgid))
 		res.Graceful, res.Forced = s.stopMainGroup(ctx, snap)
@@ -369,11 +371,6 @@ func (s *Service) stop(ctx context.Context, a Action, by Actor, progress func(st
 	if len(again.members) > 0 {
 		s.progress(progress, a, by, fmt.Sprintf("ending %d leftover processes", len(again.members)))
 		res.Leftovers, res.Survivors = s.endProcesses(ctx, again, s.grace)
-	}
-	for pid, why := range snap.members {
-		if e := snap.tab.byPID[pid]; e != nil {
-			res.Stopped = append(res.Stopped, Process{PID: pid, PPID: e.ppid, PGID: e.pgid, Started: e.created, Why: why})
-		}
 	}
 	res.Duration = time.Since(began)
 	if len(res.Survivors) > 0 {
