@@ -47,6 +47,14 @@ func refuse(sentinel error, format string, args ...any) error {
 	return &refusal{safe: usererr.New(usererr.Conflict, format, args...), sentinel: sentinel}
 }
 
+// AlreadyStopped is the refusal of a stop of a stopped service
+// (ErrAlreadyStopped, a usererr.Conflict): Stop returns it, and a front end
+// that finds the service stopped before it asks for a confirmation answers
+// with it.
+func AlreadyStopped(service string) error {
+	return refuse(ErrAlreadyStopped, "%s is already stopped", service)
+}
+
 // isRefusal reports whether err says the service already is as asked.
 func isRefusal(err error) bool {
 	return errors.Is(err, ErrAlreadyRunning) || errors.Is(err, ErrAlreadyStopped)
@@ -334,7 +342,7 @@ func (s *Service) stop(ctx context.Context, a Action, by Actor, progress func(st
 		return res, fmt.Errorf("stop %s: %w", s.cfg.Name, err)
 	}
 	if len(snap.members) == 0 {
-		return res, refuse(ErrAlreadyStopped, "%s is already stopped", s.cfg.Name)
+		return res, AlreadyStopped(s.cfg.Name)
 	}
 	res.WasRunning = snap.root != nil
 	if snap.root != nil {

@@ -416,6 +416,17 @@ func (s *Service) Status(ctx context.Context) (Status, error) {
 	return st, nil
 }
 
+// Stopped reports whether no process of the service runs, not even one left
+// by an earlier run: a stop would do nothing (Stop refuses with
+// ErrAlreadyStopped). It reads the process table only.
+func (s *Service) Stopped(ctx context.Context) (bool, error) {
+	snap, err := s.look(ctx)
+	if err != nil {
+		return false, fmt.Errorf("stopped %s: %w", s.cfg.Name, err)
+	}
+	return len(snap.members) == 0, nil
+}
+
 // Processes returns the service's process tree, root first, then in tree
 // order; processes outside the root's tree (reparented Chromium helpers)
 // follow.
