@@ -68,8 +68,13 @@ type PreconditionError struct {
 }
 
 func (e *PreconditionError) Error() string {
+	return "start " + e.Service + ": " + e.checks()
+}
+
+// checks lists the failed checks: "port 3000: in use by pid 863 (node
+// src/server.js)".
+func (e *PreconditionError) checks() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "start %s: ", e.Service)
 	for i, c := range e.Failed {
 		if i > 0 {
 			b.WriteString("; ")
@@ -139,7 +144,7 @@ func (s *Service) Start(ctx context.Context, by Actor, progress func(string)) (S
 		return res, err
 	}
 	s.end(ActionRecord{Action: ActionStart, By: by, At: s.now(), Duration: time.Since(began),
-		OK: err == nil && res.Healthy, Result: describeStart(res, err)})
+		OK: err == nil && res.Healthy, Result: s.describeStart(res, err)})
 	return res, err
 }
 
@@ -160,7 +165,7 @@ func (s *Service) Stop(ctx context.Context, by Actor, progress func(string)) (St
 		return res, err
 	}
 	s.end(ActionRecord{Action: ActionStop, By: by, At: s.now(), Duration: time.Since(began),
-		OK: err == nil && len(res.Survivors) == 0, Result: describeStop(res, err)})
+		OK: err == nil && len(res.Survivors) == 0, Result: s.describeStop(res, err)})
 	return res, err
 }
 
@@ -183,9 +188,9 @@ func (s *Service) Restart(ctx context.Context, by Actor, progress func(string)) 
 	if err == nil {
 		res.Start, err = s.start(ctx, ActionRestart, by, progress)
 	}
-	result := describeStop(res.Stop, nil) + "; " + describeStart(res.Start, err)
+	result := s.describeStop(res.Stop, nil) + "; " + s.describeStart(res.Start, err)
 	if !res.Stop.WasRunning {
-		result = "was not running; " + describeStart(res.Start, err)
+		result = "was not running; " + s.describeStart(res.Start, err)
 	}
 	s.end(ActionRecord{Action: ActionRestart, By: by, At: s.now(), Duration: time.Since(began),
 		OK: err == nil && res.Start.Healthy, Result: result})
@@ -626,10 +631,10 @@ func exitText(code int, signal string) string {
 	return fmt.Sprintf("exit code %d", code)
 }
 
-func describeStart(r StartResult, err error) string {
+func (s *Service) describeStart(r StartResult, err error) string {
 	switch {
 	case err != nil:
-		return err.Error()
+		return s.errorResult(err)
 	case r.Healthy:
 		return fmt.Sprintf("healthy in %s", r.TimeToHealthy.Round(100*time.Millisecond))
 	default:
@@ -637,10 +642,10 @@ func describeStart(r StartResult, err error) string {
 	}
 }
 
-func describeStop(r StopResult, err error) string {
+func (s *Service) describeStop(r StopResult, err error) string {
 	switch {
 	case err != nil:
-		return err.Error()
+		return s.errorResult(err)
 	case !r.WasRunning && len(r.Leftovers) > 0:
 		return fmt.Sprintf("was not running; ended %d leftover processes", len(r.Leftovers))
 	case !r.WasRunning:
@@ -652,6 +657,25 @@ func describeStop(r StopResult, err error) string {
 	default:
 		return fmt.Sprintf("stopped in %s", r.Duration.Round(100*time.Millisecond))
 	}
+}
+
+// errorResult is what an action's record keeps of its error: the safe
+// message of a usererr, the failed checks of a refused start, or the error
+// without the "start whatsapp: " it begins with, since the record says
+// which action on which service.
+func (s *Service) errorResult(err error) string {
+	if usererr.CodeOf(err) != usererr.Internal {
+		return usererr.Message(err)
+	}
+	var pre *PreconditionError
+	if errors.As(err, &pre) {
+		return "refused: " + pre.checks()
+	}
+	text := err.Error()
+	for _, a := range []Action{ActionStart, ActionStop, ActionRestart} {
+		text = strings.TrimPrefix(text, string(a)+" "+s.cfg.Name+": ")
+	}
+	return text
 }
 
 func describeProcesses(ps []Process) string {

@@ -137,7 +137,6 @@ func NewService(cfg ServiceConfig, opts Options) (*Service, error) {
 		baseEnv:  opts.BaseEnv,
 		hostPort: hostPort,
 		grace:    opts.LeftoverGrace,
-		state:    stateFile{path: filepath.Join(cfg.StateDir, "state.json")},
 		output:   filepath.Join(cfg.StateDir, "output.log"),
 	}
 	if s.now == nil {
@@ -151,6 +150,9 @@ func NewService(cfg ServiceConfig, opts Options) (*Service, error) {
 	}
 	if s.grace <= 0 {
 		s.grace = 3 * time.Second
+	}
+	if s.state, err = newStateFile(filepath.Join(cfg.StateDir, "state.json")); err != nil {
+		return nil, fmt.Errorf("new service %s: %w", cfg.Name, err)
 	}
 	s.watchCtx, s.watchCancel = context.WithCancel(context.Background())
 	s.events.onDrop = func(e Event) {

@@ -252,6 +252,9 @@ func TestStatusNamesTheForeignPortHolder(t *testing.T) {
 	if st.PortHolder == nil || st.PortHolder.PID != want.PID || st.PortHolder.Ours || st.PortHolder.Command == "" {
 		t.Fatalf("port holder = %+v; want %+v with its command", st.PortHolder, want)
 	}
+	if a := st.LastAction; a == nil || a.OK || !strings.HasPrefix(a.Result, "refused: port "+port) {
+		t.Errorf("last action = %+v; want a failed start whose result begins %q", a, "refused: port "+port)
+	}
 	if st.Restoration != nil || st.RootPID != 0 || st.RootGone {
 		t.Errorf("status = restoration %+v root %d gone %v; want no restoration and no run", st.Restoration, st.RootPID, st.RootGone)
 	}
@@ -287,5 +290,25 @@ func TestPollExit(t *testing.T) {
 	}
 	if !pollExit(context.Background(), int32(os.Getpid()), time.Unix(1, 0), time.Millisecond) {
 		t.Error("pollExit of a PID reused by another process did not report the exit")
+	}
+}
+
+func TestErrorResultSaysItOnce(t *testing.T) {
+	s := &Service{cfg: ServiceConfig{Name: "whatsapp"}}
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"refusal", refuse(ErrAlreadyRunning, "whatsapp is already running (pid 1, up 1s)"), "whatsapp is already running (pid 1, up 1s)"},
+		{"precondition", &PreconditionError{Service: "whatsapp", Failed: []Check{{Name: "port 3000", Detail: "in use by pid 863"}}},
+			"refused: port 3000: in use by pid 863"},
+		{"wrapped", errors.New("start whatsapp: not healthy after 20s"), "not healthy after 20s"},
+		{"restart", errors.New("restart whatsapp: 2 processes survived the stop; not starting"), "2 processes survived the stop; not starting"},
+	}
+	for _, tt := range tests {
+		if got := s.errorResult(tt.err); got != tt.want {
+			t.Errorf("%s: errorResult = %q; want %q", tt.name, got, tt.want)
+		}
 	}
 }
