@@ -98,8 +98,8 @@ type Status struct {
 	URL       string
 	State     State
 	Health    Health
-	Since     time.Time     // when the root process started; zero if stopped
-	Uptime    time.Duration // from the root process's start time
+	Since     time.Time     // when the run's root (npm) started, even once it is gone; zero if stopped
+	Uptime    time.Duration // since Since
 	Processes []Process     // the service's tree, root first
 	Adopted   bool          // running but not started by this bot process
 	// RootPID is the PID the start command ran as (npm), while the

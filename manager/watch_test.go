@@ -57,44 +57,63 @@ func nextEvent(t *testing.T, events <-chan Event, timeout time.Duration, kinds .
 // with the moment of the exit.
 func TestAdoptedServiceCrashIsAnEventWithinASecond(t *testing.T) {
 	t.Parallel()
-	cfg := testServiceConfig(t, standinDir(t), twoSessions(t))
-	first := newTestServiceFrom(t, cfg)
-	startHealthy(t, first)
-	node := nodeOf(t, first)
+	tests := []struct {
+		name string
+		kill func(t *testing.T, root int32, node Process)
+	}{
+		// A crash: node dies, sh and npm follow it out.
+		{"node killed", func(t *testing.T, _ int32, node Process) {
+			if err := signalPID(node.PID, sigKill); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		// npm, sh and node killed at once (an OOM kill of the group).
+		{"group killed", func(t *testing.T, root int32, _ Process) {
+			if err := signalGroup(getpgid(root), sigKill); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := testServiceConfig(t, standinDir(t), twoSessions(t))
+			first := newTestServiceFrom(t, cfg)
+			res := startHealthy(t, first)
+			node := nodeOf(t, first)
 
-	second := newTestServiceFrom(t, cfg)
-	events, unsubscribe := second.Subscribe(64)
-	defer unsubscribe()
-	// Subscribe alone starts watching the adopted run.
-	waitFor(t, "the second manager to watch the adopted run", 5*time.Second, func() bool { return second.watchedRun() != "" })
-	if st, err := second.Status(context.Background()); err != nil || !st.Adopted || st.State != StateHealthy {
-		t.Fatalf("adopted status = %+v, %v; want healthy and adopted", st, err)
-	}
+			second := newTestServiceFrom(t, cfg)
+			events, unsubscribe := second.Subscribe(64)
+			defer unsubscribe()
+			// Subscribe alone starts watching the adopted run.
+			waitFor(t, "the second manager to watch the adopted run", 5*time.Second, func() bool { return second.watchedRun() != "" })
+			if st, err := second.Status(context.Background()); err != nil || !st.Adopted || st.State != StateHealthy {
+				t.Fatalf("adopted status = %+v, %v; want healthy and adopted", st, err)
+			}
 
-	// A crash: node dies, sh and npm follow it out.
-	killed := time.Now()
-	if err := signalPID(node.PID, sigKill); err != nil {
-		t.Fatal(err)
+			killed := time.Now()
+			tt.kill(t, res.PID, node)
+			e, ok := nextEvent(t, events, 10*time.Second, EventExited, EventRootExited)
+			got := time.Since(killed)
+			if !ok {
+				t.Fatal("no exit event within 10s of the kill")
+			}
+			t.Logf("adopted crash (%s): %s %s after the kill (At %s after it)", tt.name, e.Kind, got, e.At.Sub(killed))
+			if e.Kind != EventExited || e.Intended || e.PID != res.PID {
+				t.Errorf("event = %s intended %v pid %d; want an unintended %s of pid %d", e.Kind, e.Intended, e.PID, EventExited, res.PID)
+			}
+			if got > time.Second {
+				t.Errorf("EventExited arrived %s after the kill; want under 1s", got)
+			}
+			if e.At.Before(killed) || e.At.Sub(killed) > time.Second {
+				t.Errorf("event At = %s after the kill; want the moment of the exit, within 1s", e.At.Sub(killed))
+			}
+			if e.Exit.Known {
+				t.Errorf("exit = %+v; an adopted run's exit status cannot be known", e.Exit)
+			}
+			waitFor(t, "the watcher to end", 5*time.Second, func() bool { return second.watchedRun() == "" })
+		})
 	}
-	e, ok := nextEvent(t, events, 10*time.Second, EventExited, EventRootExited)
-	got := time.Since(killed)
-	if !ok {
-		t.Fatal("no exit event within 10s of the kill")
-	}
-	t.Logf("adopted crash: EventExited %s after the kill (At %s after it)", got, e.At.Sub(killed))
-	if e.Kind != EventExited || e.Intended {
-		t.Errorf("event = %s intended %v; want an unintended %s", e.Kind, e.Intended, EventExited)
-	}
-	if got > time.Second {
-		t.Errorf("EventExited arrived %s after the kill; want under 1s", got)
-	}
-	if e.At.Before(killed) || e.At.Sub(killed) > time.Second {
-		t.Errorf("event At = %s after the kill; want the moment of the exit, within 1s", e.At.Sub(killed))
-	}
-	if e.Exit.Known {
-		t.Errorf("exit = %+v; an adopted run's exit status cannot be known", e.Exit)
-	}
-	waitFor(t, "the watcher to end", 5*time.Second, func() bool { return second.watchedRun() == "" })
 }
 
 // The manager that started the service sees npm's own exit status: 137 is
