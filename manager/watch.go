@@ -212,7 +212,7 @@ func (s *Service) publishExit(kind EventKind, r runRef, at time.Time, exit Exit)
 		code, sig, detail = exit.Code, exit.Signal, exitText(exit.Code, exit.Signal)
 	}
 	if kind == EventRootExited {
-		detail = "the start command's process exited; the rest of the service runs on"
+		detail = "" // not an exit of the service: Kind and Exit say it all
 	}
 	s.log.Info().Str("event", string(kind)).Int32("pid", r.pid).Int("exit_code", code).Str("signal", exit.Signal).
 		Str("child_signal", exit.ChildSignal).Bool("intended", intended).Time("at", at).Msg("service process exited")
