@@ -243,6 +243,18 @@ func TestRefusalsSayWhyAndRecordNothing(t *testing.T) {
 	if s.Busy() != nil {
 		t.Error("a refusal kept the action slot")
 	}
+
+	// Close ends the watcher of the running service (goleak checks that
+	// its goroutine is gone); the service runs on and is still seen.
+	if s.watchedRun() == "" {
+		t.Fatal("no watcher of the started service")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.Status(context.Background()); err != nil || st.State != StateHealthy || s.watchedRun() != "" {
+		t.Errorf("after Close: status %s, %v, watching %q; want healthy and no watcher", st.State, err, s.watchedRun())
+	}
 }
 
 // After a start refused because another program holds the port, status
