@@ -188,7 +188,7 @@ func (r *Router) Handle(ctx context.Context, req Request) Reply {
 	}
 	if cmd.Verb == VerbHelp {
 		r.record(req, "command", cmd.String(), "", "ok", began, nil)
-		return Reply{Kind: KindHelp, Help: helpFor(cmd.Topic)}
+		return Reply{Kind: KindHelp, Help: helpFor(cmd.Topic), HelpTopic: cmd.Topic}
 	}
 	svc, err := r.dir.Lookup(cmd.Service)
 	if err != nil {
@@ -303,7 +303,19 @@ func (r *Router) status(ctx context.Context, _ Request, _ Command, svc Service) 
 	if err != nil {
 		return errorReply(err)
 	}
-	return Reply{Kind: KindStatus, Status: &st}
+	reply := Reply{Kind: KindStatus, Status: &st, At: r.now()}
+	if m, ok := r.alertsOrNil().(MaintenanceReporter); ok {
+		if w, on := m.MaintenanceWindow(svc.Name()); on {
+			reply.Maintenance = &w
+		}
+	}
+	return reply
+}
+
+// MaintenanceReporter is what the status reply needs of the alerts, when
+// they can tell: the service's maintenance window in force, if any.
+type MaintenanceReporter interface {
+	MaintenanceWindow(service string) (MaintenanceWindow, bool)
 }
 
 func (r *Router) logs(ctx context.Context, _ Request, cmd Command, svc Service) Reply {
