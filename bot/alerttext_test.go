@@ -22,14 +22,12 @@ func TestExitCause(t *testing.T) {
 		exit alerts.Exit
 		want string
 	}{
-		{alerts.Exit{Code: 137}, "killed by SIGKILL (npm reports 128+9)"},
-		{alerts.Exit{Code: 143}, "killed by SIGTERM (npm reports 128+15)"},
-		{alerts.Exit{Code: 1}, "exited with code 1"},
-		{alerts.Exit{Code: 0}, "exited with code 0"},
-		{alerts.Exit{Code: 200}, "exited with code 200"},
-		{alerts.Exit{Code: -1, Signal: "killed"}, "killed by SIGKILL"},
-		{alerts.Exit{Code: -1, Signal: "terminated"}, "killed by SIGTERM"},
-		{alerts.Exit{Code: -1, Signal: "user defined signal 1"}, "killed by signal user defined signal 1"},
+		{alerts.Exit{Known: true, Code: 137, ChildSignal: "SIGKILL"}, "killed by SIGKILL (npm reports 128+9)"},
+		{alerts.Exit{Known: true, Code: 143, ChildSignal: "SIGTERM"}, "killed by SIGTERM (npm reports 128+15)"},
+		{alerts.Exit{Known: true, Code: 1}, "exited with code 1"},
+		{alerts.Exit{Known: true, Code: 0}, "exited with code 0"},
+		{alerts.Exit{Known: true, Code: -1, Signal: "SIGKILL"}, "killed by SIGKILL"},
+		{alerts.Exit{Code: -1}, "exited (exit status unknown: the bot did not start this process)"},
 	} {
 		if got := ExitCause(tc.exit); got != tc.want {
 			t.Errorf("ExitCause(%+v) = %q; want %q", tc.exit, got, tc.want)
@@ -41,7 +39,7 @@ func TestAlertLine(t *testing.T) {
 	stopped := alerts.Incident{Service: "whatsapp", ID: 1, Open: true, State: manager.StateStopped, Reason: "connection refused",
 		Since: textAt(15, 0, 0)}
 	exited := stopped
-	exited.Exit = &alerts.Exit{Code: 137}
+	exited.Exit = &alerts.Exit{Known: true, Code: 137, ChildSignal: "SIGKILL"}
 	acked := stopped
 	acked.Acked = &alerts.Ack{By: textAlice, At: textAt(15, 5, 0)}
 	yesterday := stopped
@@ -78,7 +76,7 @@ func TestEventLine(t *testing.T) {
 			"whatsapp is unhealthy: HTTP 503 (since 15:00:30, 2 failed checks)"},
 		{ev(alerts.Event{What: alerts.EventFailing, State: manager.StateStopped, Reason: "connection refused", Since: textAt(15, 0, 0), Failures: 1,
 			NextAutoRestartIn: 30 * time.Second}), "whatsapp is stopped: connection refused (since 15:00:00, 1 failed check); auto-restart in 30s"},
-		{ev(alerts.Event{What: alerts.EventExited, Exit: &alerts.Exit{Code: 137}}), "whatsapp exited unexpectedly: killed by SIGKILL (npm reports 128+9)"},
+		{ev(alerts.Event{What: alerts.EventExited, Exit: &alerts.Exit{Known: true, Code: 137, ChildSignal: "SIGKILL"}}), "whatsapp exited unexpectedly: killed by SIGKILL (npm reports 128+9)"},
 		{ev(alerts.Event{What: alerts.EventFailingAgain, State: manager.StateUnhealthy, Reason: "HTTP 503", Healthy: 1}),
 			"whatsapp is unhealthy again after 1 healthy check: HTTP 503"},
 		{ev(alerts.Event{What: alerts.EventHealed, Lasted: 90 * time.Second}), "resolved after 1m30s"},

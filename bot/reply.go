@@ -50,6 +50,16 @@ type Reply struct {
 	// Maintenance is the service's active maintenance window, on a status
 	// reply, when the alerts know of one.
 	Maintenance *MaintenanceWindow
+	// Undelivered, on a status reply, counts the messages for the alerts
+	// channel that the outbox gave up on (dead letters); nil when none.
+	Undelivered *Undelivered
+}
+
+// Undelivered is what the outbox could not deliver: how many messages, and
+// Slack's reasons (distinct, sorted), such as "not_in_channel".
+type Undelivered struct {
+	Count int
+	Codes []string
 }
 
 // MaintenanceWindow is a maintenance window in force: alerts are muted

@@ -70,7 +70,7 @@ func notice(kind alerts.DecisionKind, inc *alerts.Incident, e alerts.Event) aler
 func Cases() []Case {
 	stopped := open(1, manager.StateStopped, "connection refused")
 	exited := open(2, manager.StateStopped, "")
-	exited.Exit = &alerts.Exit{Code: 137}
+	exited.Exit = &alerts.Exit{Known: true, Code: 137, ChildSignal: "SIGKILL"}
 	exited.Failures = 1
 	hostile := open(3, manager.StateUnhealthy, `HTTP 503: {"status":"<!channel> db down & <@U0BOB> <https://evil.example|click>"}`)
 	acked := stopped
@@ -121,14 +121,14 @@ func Cases() []Case {
 		{Name: "alert-stopped", Notice: notice(alerts.DecisionOpen, &stopped, alerts.Event{What: alerts.EventFailing, State: manager.StateStopped,
 			Reason: "connection refused", Since: at("15:00:00"), Failures: 2}), ErrorLines: errorLines},
 		{Name: "alert-exit-137", Notice: notice(alerts.DecisionOpen, &exited, alerts.Event{What: alerts.EventExited, State: manager.StateStopped,
-			Exit: &alerts.Exit{Code: 137}, Since: at("15:00:00"), Failures: 1, NextAutoRestartIn: 30 * time.Second})},
+			Exit: &alerts.Exit{Known: true, Code: 137, ChildSignal: "SIGKILL"}, Since: at("15:00:00"), Failures: 1, NextAutoRestartIn: 30 * time.Second})},
 		{Name: "alert-hostile-health", Notice: notice(alerts.DecisionOpen, &hostile, alerts.Event{What: alerts.EventFailing, State: manager.StateUnhealthy,
 			Reason: hostile.Reason, Since: at("15:00:00"), Failures: 2})},
 		{Name: "update-acked", Notice: notice(alerts.DecisionUpdate, &acked, alerts.Event{What: alerts.EventAcked, By: &alice, At: at("15:05:00")})},
 		{Name: "update-state-changed", Notice: notice(alerts.DecisionUpdate, &stopped, alerts.Event{What: alerts.EventStateChanged,
 			State: manager.StateStopped, Reason: "connection refused"})},
 		{Name: "update-killed", Notice: notice(alerts.DecisionUpdate, &exited, alerts.Event{What: alerts.EventExited, State: manager.StateStopped,
-			Exit: &alerts.Exit{Code: -1, Signal: "killed"}})},
+			Exit: &alerts.Exit{Known: true, Code: -1, Signal: "SIGKILL"}})},
 		{Name: "update-action-failed", Notice: notice(alerts.DecisionUpdate, &stopped, alerts.Event{What: alerts.EventActionFailed,
 			Action: manager.ActionRestart, By: &alice, Detail: "not healthy after 60s", NextAutoRestartIn: time.Minute})},
 		{Name: "update-external-restart", Notice: notice(alerts.DecisionUpdate, &stopped, alerts.Event{What: alerts.EventExternalRestart,

@@ -18,7 +18,7 @@ func Render(r bot.Reply, now time.Time) string {
 	case bot.KindHelp:
 		renderHelp(&b, r.Help, r.HelpTopic)
 	case bot.KindStatus:
-		renderStatus(&b, r.Status, r.Maintenance, now)
+		renderStatus(&b, r.Status, r.Maintenance, r.Undelivered, now)
 	case bot.KindLogs:
 		renderLogs(&b, r)
 	case bot.KindProcesses:
@@ -71,7 +71,7 @@ func renderHelp(b *strings.Builder, help []bot.HelpLine, topic bot.Verb) {
 	}
 }
 
-func renderStatus(b *strings.Builder, st *manager.Status, maint *bot.MaintenanceWindow, now time.Time) {
+func renderStatus(b *strings.Builder, st *manager.Status, maint *bot.MaintenanceWindow, und *bot.Undelivered, now time.Time) {
 	fmt.Fprintf(b, "%s: %s\n", st.Service, indicator(st.State))
 	row := func(k, format string, a ...any) { fmt.Fprintf(b, "  %-12s %s\n", k, fmt.Sprintf(format, a...)) }
 	switch {
@@ -86,6 +86,12 @@ func renderStatus(b *strings.Builder, st *manager.Status, maint *bot.Maintenance
 			who = ", adopted: not started by this bot process"
 		}
 		row("uptime", "%s (since %s%s)", human.Duration(st.Uptime), human.Clock(st.Since, now, now.Location()), who)
+	}
+	if st.RootGone {
+		row("note", "%s", bot.RootGoneLine(st))
+	}
+	if st.PortHolder != nil {
+		row("port", "%s", bot.PortHolderLine(st))
 	}
 	if len(st.Processes) > 0 {
 		var cpu float64
@@ -118,6 +124,9 @@ func renderStatus(b *strings.Builder, st *manager.Status, maint *bot.Maintenance
 	}
 	if maint != nil {
 		row("maintenance", "%s", bot.MaintenanceLine(maint, now))
+	}
+	if und != nil {
+		row("alerts", "%s", bot.UndeliveredLine(und))
 	}
 }
 

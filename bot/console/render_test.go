@@ -71,6 +71,16 @@ func TestRenderGolden(t *testing.T) {
 			LastAction:  &manager.ActionRecord{Action: manager.ActionRestart, By: alice, At: started.Add(-time.Second), OK: true, Result: "stopped gracefully in 1.1s; healthy in 2.3s"},
 			Restoration: &restoration,
 		}}},
+		{"status-port-held", bot.Reply{Kind: bot.KindStatus, Status: &manager.Status{
+			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateUnhealthy,
+			Health:     manager.Health{StatusCode: 404, Reason: "HTTP 404"},
+			PortHolder: &manager.PortHolder{PID: 812, Command: "python3 -m http.server 3000"},
+		}}},
+		{"status-root-gone", bot.Reply{Kind: bot.KindStatus, Status: &manager.Status{
+			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateHealthy,
+			Health: manager.Health{OK: true, StatusCode: 200, Status: "healthy", Latency: 1200 * time.Microsecond},
+			Since:  started, Uptime: now.Sub(started), Processes: procs[1:], RootPID: 4250, RootGone: true,
+		}}},
 		{"status-stopped", bot.Reply{Kind: bot.KindStatus, Status: &manager.Status{
 			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateStopped,
 			Health: manager.Health{Reason: "connection refused", Refused: true},
@@ -106,7 +116,8 @@ func TestRenderGolden(t *testing.T) {
 			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateHealthy,
 			Health: manager.Health{OK: true, StatusCode: 200, Status: "healthy", Latency: 1200 * time.Microsecond},
 			Since:  now.Add(-time.Minute), Uptime: time.Minute, Restoration: &restoration,
-		}, Maintenance: &bot.MaintenanceWindow{Until: now.Add(30 * time.Minute), By: alice, Reason: "deploy"}}},
+		}, Maintenance: &bot.MaintenanceWindow{Until: now.Add(30 * time.Minute), By: alice, Reason: "deploy"},
+			Undelivered: &bot.Undelivered{Count: 2, Codes: []string{"not_in_channel"}}}},
 		{"help", helpReply(t, "help")},
 		{"help-logs", helpReply(t, "help logs")},
 		{"processes", bot.Reply{Kind: bot.KindProcesses, Service: "whatsapp", Processes: procs}},

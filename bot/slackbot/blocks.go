@@ -37,7 +37,7 @@ func render(r bot.Reply, now time.Time) Message {
 		return blocksHelp(r.Help, r.HelpTopic)
 	case bot.KindStatus:
 		if r.Status != nil {
-			return blocksStatus(r.Status, r.Maintenance, now)
+			return blocksStatus(r.Status, r.Maintenance, r.Undelivered, now)
 		}
 	case bot.KindConfirm:
 		if r.Confirm != nil {
@@ -159,7 +159,7 @@ func blocksIndicator(s manager.State) string {
 	}
 }
 
-func blocksStatus(st *manager.Status, maint *bot.MaintenanceWindow, now time.Time) Message {
+func blocksStatus(st *manager.Status, maint *bot.MaintenanceWindow, und *bot.Undelivered, now time.Time) Message {
 	loc := now.Location()
 	title := st.Service + ": " + blocksIndicator(st.State)
 	var fields []string
@@ -182,6 +182,12 @@ func blocksStatus(st *manager.Status, maint *bot.MaintenanceWindow, now time.Tim
 		field("uptime", v)
 	}
 	field("URL", blocksEscape(st.URL))
+	if st.RootGone {
+		field("note", blocksEscape(bot.RootGoneLine(st)))
+	}
+	if st.PortHolder != nil {
+		field("port", "⚠️ "+blocksEscape(bot.PortHolderLine(st)))
+	}
 	if len(st.Processes) > 0 {
 		var cpu float64
 		var rss uint64
@@ -215,6 +221,9 @@ func blocksStatus(st *manager.Status, maint *bot.MaintenanceWindow, now time.Tim
 	}
 	if maint != nil {
 		field("maintenance", blocksEscape(bot.MaintenanceLine(maint, now)))
+	}
+	if und != nil {
+		field("alerts", "⚠️ "+blocksEscape(bot.UndeliveredLine(und)))
 	}
 	if st.Busy != nil {
 		field("busy", blocksBusyLine(st.Busy, now, false))

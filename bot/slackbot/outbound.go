@@ -29,8 +29,10 @@ type Payload struct {
 }
 
 // EncodePayload encodes m for delivery.Item.Payload. m.Ephemeral has no
-// meaning in a channel and is ignored.
+// meaning in a channel and is ignored. The message passes the fit guard
+// first, so nothing reaches the outbox over Slack's limits or unescaped.
 func EncodePayload(m Message) (json.RawMessage, error) {
+	m = m.fit()
 	p := Payload{Text: m.Text, File: m.Upload}
 	if len(m.Blocks) > 0 {
 		blocks, err := json.Marshal(slack.Blocks{BlockSet: m.Blocks})
