@@ -15,7 +15,7 @@ const (
 	// EventFailing: health checks fail (State, Reason, Since, Failures);
 	// it opens an alert at the failure threshold.
 	EventFailing EventKind = "failing"
-	// EventExited: a process the bot started exited unexpectedly (Exit).
+	// EventExited: the service exited unexpectedly (Exit).
 	EventExited EventKind = "exited"
 	// EventStateChanged: an open incident's state changed (State, Reason).
 	EventStateChanged EventKind = "state_changed"

@@ -73,7 +73,7 @@ type MonitorConfig struct {
 
 // Monitor watches services: a health check every interval on a gocron
 // scheduler (singleton mode: a slow check never overlaps the next), an
-// immediate check when a process the bot started exits, the alert rules of
+// immediate check when the service exits, the alert rules of
 // a Tracker per service, and a restoration summary after every start.
 type Monitor struct {
 	cfg      MonitorConfig
