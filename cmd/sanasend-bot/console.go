@@ -69,7 +69,11 @@ func runConsole(ctx context.Context, configPath string, args []string, stdin io.
 	if err != nil {
 		return err
 	}
-	monitor, err := newMonitor(cfg, m, consoleAlerts(stdout), log, nil)
+	notifier, err := consoleAlerts(stdout)
+	if err != nil {
+		return err
+	}
+	monitor, err := newMonitor(cfg, m, notifier, log, nil)
 	if err != nil {
 		return err
 	}
