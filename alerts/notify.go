@@ -12,7 +12,7 @@ import (
 // TokenIssuer issues the confirmation token behind an alert's Restart
 // button: bound to the alert, usable once by any staff member.
 type TokenIssuer interface {
-	AlertToken(service string) string
+	AlertToken(alertID, service string) string
 }
 
 // LogTail returns the last error lines of a service's log for an alert.
@@ -71,7 +71,7 @@ func (s *SlackNotifier) token(alertID, service string) string {
 	if t, ok := s.tokens[alertID]; ok {
 		return t
 	}
-	t := s.Tokens.AlertToken(service)
+	t := s.Tokens.AlertToken(alertID, service)
 	s.tokens[alertID] = t
 	return t
 }

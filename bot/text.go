@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
 )
 
@@ -88,7 +89,7 @@ func OutcomeDetail(o *Outcome) string {
 		}
 	}
 	if o.Err != nil {
-		parts = append(parts, o.Err.Error())
+		parts = append(parts, usererr.Message(o.Err))
 	}
 	return strings.Join(parts, "; ")
 }
