@@ -544,9 +544,10 @@ type botProcess struct {
 }
 
 // restartableServe writes a config like startServeWith's, with the
-// confirmation timeout given, and returns what a test needs to run bot
-// processes on it. The cleanup stops the last bot and the service.
-func restartableServe(t *testing.T, confirmTimeout time.Duration) (f serveFixture, start func() *botProcess) {
+// confirmation timeout given and extra YAML (a monitor section), and
+// returns what a test needs to run bot processes on it. The cleanup stops
+// the last bot and the service.
+func restartableServe(t *testing.T, confirmTimeout time.Duration, extra string) (f serveFixture, start func() *botProcess) {
 	t.Helper()
 	fake := fakeslack.New(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -565,7 +566,7 @@ slack:
   confirm_timeout: %s
   staff:
     users: [U0ALICE]
-`, testSigningSecret, fake.APIURL(), listen, confirmTimeout))
+`, testSigningSecret, fake.APIURL(), listen, confirmTimeout)+extra)
 	f = serveFixture{fake: fake, base: "http://" + listen, configPath: configPath, logs: &syncbuf.Buffer{}}
 	var last *botProcess
 	t.Cleanup(func() {
@@ -627,7 +628,7 @@ func (b *botProcess) stop(t *testing.T) {
 // reason; the state file is 0600 and holds no token.
 func TestServeConfirmationSurvivesABotRestart(t *testing.T) {
 	const confirmTimeout = 15 * time.Second
-	f, start := restartableServe(t, confirmTimeout)
+	f, start := restartableServe(t, confirmTimeout, "")
 	first := start()
 	startURL := f.fake.NewResponseURL()
 	slashCommand(t, f.base, "U0ALICE", "C0OPS", "start", startURL)
@@ -706,5 +707,48 @@ func TestServeConfirmationSurvivesABotRestart(t *testing.T) {
 		if strings.Contains(string(data), tok) {
 			t.Errorf("%s holds the token %s", path, tok)
 		}
+	}
+}
+
+// TestServeAlertButtonSurvivesABotRestart: the Restart button of an alert
+// posted by one bot process works in the next one, once.
+func TestServeAlertButtonSurvivesABotRestart(t *testing.T) {
+	f, start := restartableServe(t, 2*time.Minute, "monitor:\n  interval: 30s\n  timeout: 2s\n  failure_threshold: 2\n")
+	first := start()
+	startURL := f.fake.NewResponseURL()
+	slashCommand(t, f.base, "U0ALICE", "C0OPS", "start", startURL)
+	waitPost(t, f.fake, startURL, "start whatsapp", 30*time.Second)
+	procs, err := adoptService(t, f.configPath).Processes(context.Background())
+	if err != nil || len(procs) == 0 {
+		t.Fatalf("processes: %v, %v", procs, err)
+	}
+	if err := syscall.Kill(-int(procs[0].PGID), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	alert := waitAlertsChannel(t, f.fake, "STOPPED", 10*time.Second)
+	var token string
+	for _, b := range alert.Blocks() {
+		for _, el := range anySlice(b["elements"]) {
+			if m, ok := el.(map[string]any); ok && m["action_id"] == "sanasend_confirm" {
+				token, _ = m["value"].(string)
+			}
+		}
+	}
+	if token == "" {
+		t.Fatalf("no Restart button on the alert: %v", alert.Blocks())
+	}
+	first.stop(t)
+
+	start()
+	clickURL := f.fake.NewResponseURL()
+	click(t, f.base, "U0ALICE", "C0ALERTS", "sanasend_confirm", token, clickURL)
+	if final := waitPost(t, f.fake, clickURL, "restart whatsapp", 60*time.Second); !strings.Contains(messageText(final), "healthy") {
+		t.Fatalf("the alert's Restart after a bot restart answered %s; want healthy", messageText(final))
+	}
+	againURL := f.fake.NewResponseURL()
+	click(t, f.base, "U0ALICE", "C0ALERTS", "sanasend_confirm", token, againURL)
+	again := f.fake.WaitResponseURLPosts(t, againURL, 1, 10*time.Second)[0]
+	if !strings.Contains(messageText(again), "already used by") || again["response_type"] != "ephemeral" {
+		t.Errorf("second press answered %s; want a private already used", messageText(again))
 	}
 }
