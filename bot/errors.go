@@ -50,11 +50,6 @@ func userError(err error, service string, now time.Time) error {
 	return usererr.Wrap(err, usererr.Internal, "%s", usererr.Fallback)
 }
 
-// safeText is the text of err that a Reply may show.
-func safeText(err error, service string, now time.Time) string {
-	return usererr.Message(userError(err, service, now))
-}
-
 // busyText says who is doing what to a service, since when: "whatsapp is
 // busy: restart by bob since 03:04:05".
 func busyText(b *manager.BusyError, now time.Time) string {

@@ -318,7 +318,7 @@ func (f *Front) closePrompt(ctx context.Context, token, why string, what *bot.Pe
 	if ok {
 		what = &p.pending
 	}
-	msg := blocksShort("✗ "+blocksEscape(why), false)
+	msg := blocksShort("🔒 "+blocksEscape(why), false)
 	if what != nil {
 		msg = ConfirmClosed(*what, why)
 	}
