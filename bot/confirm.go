@@ -4,8 +4,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -183,21 +185,28 @@ func OpenConfirmStore(cfg ConfirmConfig) (*ConfirmStore, error) {
 }
 
 // Load reads the tokens saved by earlier processes (none without a Path or
-// a file). Call it once, before the store is used.
+// a file). Call it once, before the store is used. A file it can read but
+// not decode (damaged, or another version's) is logged and set aside
+// (renamed with UnreadableSuffix) and the store starts empty: its tokens
+// are then refused as unknown, never run, so this is safe. It returns an
+// error when the file cannot be read or set aside.
 func (s *ConfirmStore) Load() error {
 	if s.file == nil {
 		return nil
 	}
 	var doc confirmDoc
 	ok, err := s.file.Load(&doc)
-	if err != nil {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax) || errors.As(err, &typ):
+		return s.setAside(err)
+	case err != nil:
 		return fmt.Errorf("load confirmations: %w", err)
-	}
-	if !ok {
+	case !ok:
 		return nil
-	}
-	if doc.Version != confirmDocVersion {
-		return fmt.Errorf("load confirmations: %s has version %d; this bot reads version %d", s.file.Path(), doc.Version, confirmDocVersion)
+	case doc.Version != confirmDocVersion:
+		return s.setAside(fmt.Errorf("%s has version %d; this bot reads version %d", s.file.Path(), doc.Version, confirmDocVersion))
 	}
 	now := s.cfg.Clock.Now()
 	s.mu.Lock()
@@ -211,6 +220,20 @@ func (s *ConfirmStore) Load() error {
 		}
 	}
 	s.sweep(now)
+	return nil
+}
+
+// UnreadableSuffix is added to the name of a confirmation file Load could
+// not decode.
+const UnreadableSuffix = ".unreadable"
+
+func (s *ConfirmStore) setAside(why error) error {
+	aside := s.file.Path() + UnreadableSuffix
+	if err := os.Rename(s.file.Path(), aside); err != nil {
+		return fmt.Errorf("load confirmations: %w; set it aside: %w", why, err)
+	}
+	s.log.Error().Err(why).Str("moved_to", aside).
+		Msg("confirmation file unreadable: set aside, starting with no tokens (the buttons of earlier prompts and alerts will be refused)")
 	return nil
 }
 
