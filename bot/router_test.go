@@ -55,7 +55,7 @@ type routerFixture struct {
 	audit  *syncbuf.Buffer
 	clock  *clockwork.FakeClock
 	store  *ConfirmStore
-	alerts *fakeAlerts
+	alerts Alerts
 }
 
 func newRouterFixture(t *testing.T) routerFixture {
@@ -66,7 +66,7 @@ func newRouterFixture(t *testing.T) routerFixture {
 // newRouterFixtureAt builds a router over a confirmation store at path (""
 // memory only), as a bot process does at start: the store loaded, then the
 // router. a is the monitor (nil: none).
-func newRouterFixtureAt(t *testing.T, path string, clock *clockwork.FakeClock, a *fakeAlerts) routerFixture {
+func newRouterFixtureAt(t *testing.T, path string, clock *clockwork.FakeClock, a Alerts) routerFixture {
 	t.Helper()
 	svc := fakeservice.New("whatsapp")
 	buf := &syncbuf.Buffer{}

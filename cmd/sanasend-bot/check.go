@@ -7,6 +7,7 @@ import (
 
 	"github.com/sanasend/sanasend-bot/bot/slackbot"
 	"github.com/sanasend/sanasend-bot/config"
+	"github.com/sanasend/sanasend-bot/internal/human"
 	"github.com/sanasend/sanasend-bot/manager"
 )
 
@@ -22,7 +23,7 @@ func runCheck(ctx context.Context, configPath string, args []string, out io.Writ
 		fmt.Fprintf(out, "✗ config %s\n%v\n", configPath, err)
 		return exitError(1)
 	}
-	fmt.Fprintf(out, "✓ config %s (%d services)\n", cfg.Path(), len(cfg.Services))
+	fmt.Fprintf(out, "✓ config %s (%s)\n", cfg.Path(), human.Count(len(cfg.Services), "service"))
 	m, err := newManager(cfg, nopLogger())
 	if err != nil {
 		return err
@@ -59,7 +60,7 @@ func runCheck(ctx context.Context, configPath string, args []string, out io.Writ
 		printChecks(s.HostChecks(ctx))
 	}
 	if failed > 0 {
-		fmt.Fprintf(out, "%d checks failed\n", failed)
+		fmt.Fprintf(out, "%s failed\n", human.Count(failed, "check"))
 		return exitError(1)
 	}
 	return nil
