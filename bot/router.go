@@ -250,12 +250,30 @@ func (r *Router) run(ctx context.Context, req Request, cmd Command, name string)
 	return outcomeReply(out)
 }
 
-func (r *Router) askConfirmation(_ context.Context, req Request, cmd Command, svc Service) Reply {
+func (r *Router) askConfirmation(ctx context.Context, req Request, cmd Command, svc Service) Reply {
 	if b := busyOf(svc); b != nil {
 		return Reply{Kind: KindBusy, Text: b.Error(), Err: b}
 	}
+	// A stop of a service known to be stopped (nothing of it runs, not
+	// even a leftover) asks nothing and does nothing.
+	if cmd.Verb == VerbStop && knownStopped(ctx, svc) {
+		err := manager.AlreadyStopped(svc.Name())
+		return Reply{Kind: KindDone, Text: usererr.Message(err), Err: err}
+	}
 	p := r.confirms.Issue(cmd, svc.Name(), req.User.ID, req.Channel)
 	return Reply{Kind: KindConfirm, Confirm: &p}
+}
+
+// knownStopped reports whether the service is known to be stopped, when it
+// can tell: a stop would do nothing.
+func knownStopped(ctx context.Context, svc Service) bool {
+	if s, ok := svc.(interface {
+		Stopped(ctx context.Context) (bool, error)
+	}); ok {
+		stopped, err := s.Stopped(ctx)
+		return err == nil && stopped
+	}
+	return false
 }
 
 // busyOf reports an action in progress, when the service can tell.

@@ -237,6 +237,30 @@ func RestorationRunNote(st *manager.Status, now time.Time) string {
 		human.Clock(st.Since, now, now.Location()))
 }
 
+// RootGoneLine says that the start command's process is gone while the
+// service runs on: "npm (pid 863) is gone; node and the browsers still run
+// and serve".
+func RootGoneLine(st *manager.Status) string {
+	return fmt.Sprintf("the start command's process (pid %d) is gone; the rest of the service still runs", st.RootPID)
+}
+
+// PortHolderLine says what holds a stopped service's port: "port 3000 is
+// held by pid 812 (python3 -m http.server 3000), not by this service".
+func PortHolderLine(st *manager.Status) string {
+	h := st.PortHolder
+	who := "a process the bot cannot see (another user's)"
+	if h.PID > 0 {
+		who = fmt.Sprintf("pid %d", h.PID)
+		if h.Command != "" {
+			who += " (" + human.Cut(h.Command, 80) + ")"
+		}
+	}
+	if h.Ours {
+		return "its port is held by " + who + ", a leftover of this service: `start` ends it first"
+	}
+	return "its port is held by " + who + ", which is not this service: stop that program, or change the service's port"
+}
+
 // UndeliveredLine says what the outbox gave up on: "2 alerts could not be
 // delivered: not_in_channel".
 func UndeliveredLine(u *Undelivered) string {

@@ -87,6 +87,12 @@ func renderStatus(b *strings.Builder, st *manager.Status, maint *bot.Maintenance
 		}
 		row("uptime", "%s (since %s%s)", human.Duration(st.Uptime), human.Clock(st.Since, now, now.Location()), who)
 	}
+	if st.RootGone {
+		row("note", "%s", bot.RootGoneLine(st))
+	}
+	if st.PortHolder != nil {
+		row("port", "%s", bot.PortHolderLine(st))
+	}
 	if len(st.Processes) > 0 {
 		var cpu float64
 		var rss uint64

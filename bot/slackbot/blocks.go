@@ -182,6 +182,12 @@ func blocksStatus(st *manager.Status, maint *bot.MaintenanceWindow, und *bot.Und
 		field("uptime", v)
 	}
 	field("URL", blocksEscape(st.URL))
+	if st.RootGone {
+		field("note", blocksEscape(bot.RootGoneLine(st)))
+	}
+	if st.PortHolder != nil {
+		field("port", "⚠️ "+blocksEscape(bot.PortHolderLine(st)))
+	}
 	if len(st.Processes) > 0 {
 		var cpu float64
 		var rss uint64

@@ -147,6 +147,16 @@ func blocksCases() []blocksCase {
 			Since:  blocksNow.Add(-time.Minute), Uptime: time.Minute, Restoration: &blocksRestoration, CheckedAt: blocksNow,
 		}, Maintenance: &bot.MaintenanceWindow{Until: blocksNow.Add(30 * time.Minute), By: blocksAlice, Reason: "deploy <!channel> & co"},
 			Undelivered: &bot.Undelivered{Count: 2, Codes: []string{"not_in_channel"}}}},
+		{"status-port-held", bot.Reply{Kind: bot.KindStatus, Service: "whatsapp", Status: &manager.Status{
+			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateUnhealthy,
+			Health:     manager.Health{StatusCode: 404, Reason: "HTTP 404"},
+			PortHolder: &manager.PortHolder{PID: 812, Command: "python3 -m http.server 3000 <&>"},
+		}}},
+		{"status-root-gone", bot.Reply{Kind: bot.KindStatus, Service: "whatsapp", Status: &manager.Status{
+			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateHealthy,
+			Health: manager.Health{OK: true, StatusCode: 200, Status: "healthy", Latency: 1200 * time.Microsecond},
+			Since:  blocksStarted, Uptime: blocksNow.Sub(blocksStarted), Processes: blocksProcs[1:3], RootPID: 4250, RootGone: true,
+		}}},
 		{"status-stopped", bot.Reply{Kind: bot.KindStatus, Service: "whatsapp", Status: &manager.Status{
 			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateStopped,
 			Health: manager.Health{Reason: "connection refused", Refused: true},
