@@ -2,6 +2,7 @@ package bot
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"strings"
 	"time"
@@ -48,6 +49,52 @@ func userError(err error, service string, now time.Time) error {
 		return usererr.Wrap(err, usererr.Unavailable, "%s: the bot may not read a file it needs; the bot's log names it", orService(service))
 	}
 	return usererr.Wrap(err, usererr.Internal, "%s", usererr.Fallback)
+}
+
+// outcomeError is the error of an action's outcome as people may see it:
+// err itself or the known manager errors as userError says them, else a
+// sentence from the outcome's facts (processes that survived the stop, an
+// exit before the service became healthy, no health in time), else the
+// fallback. The raw error stays its cause.
+func outcomeError(o *Outcome, now time.Time) error {
+	if o.Err == nil {
+		return nil
+	}
+	err := userError(o.Err, o.Service, now)
+	var safe *usererr.Error
+	if usererr.CodeOf(err) != usererr.Internal || errors.As(o.Err, &safe) {
+		return err
+	}
+	switch {
+	case o.Stop != nil && len(o.Stop.Survivors) > 0:
+		msg := human.Count(len(o.Stop.Survivors), "process") + " survived the stop"
+		if o.Action == manager.ActionRestart {
+			msg += "; not starting"
+		}
+		return usererr.Wrap(o.Err, usererr.Unavailable, "%s", msg)
+	case o.Start != nil && o.Start.Exited:
+		return usererr.Wrap(o.Err, usererr.Unavailable, "exited before it became healthy (%s)", exitWords(o.Start))
+	case o.Start != nil && !o.Start.Healthy && o.Start.PID > 0:
+		return usererr.Wrap(o.Err, usererr.Unavailable, "not healthy within the start timeout; pid %d is still running", o.Start.PID)
+	}
+	return err
+}
+
+// exitWords says how a start's process exited: "exit code 3", "killed by
+// SIGKILL", "exit code 137: its child was killed by SIGKILL".
+func exitWords(s *manager.StartResult) string {
+	e := s.Exit
+	if !e.Known {
+		e = manager.Exit{Code: s.ExitCode, Signal: s.Signal}
+	}
+	switch {
+	case e.Signal != "":
+		return "killed by " + e.Signal
+	case e.ChildSignal != "":
+		return fmt.Sprintf("exit code %d: its child was killed by %s", e.Code, e.ChildSignal)
+	default:
+		return fmt.Sprintf("exit code %d", e.Code)
+	}
 }
 
 // busyText says who is doing what to a service, since when: "whatsapp is

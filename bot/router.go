@@ -376,7 +376,7 @@ func errorReply(err error) Reply {
 // whose message is safe to show (OutcomeDetail shows only that); a busy
 // service is a busy reply.
 func outcomeReply(o *Outcome) Reply {
-	o.Err = userError(o.Err, o.Service, time.Now())
+	o.Err = outcomeError(o, time.Now())
 	var busy *manager.BusyError
 	if errors.As(o.Err, &busy) {
 		return Reply{Kind: KindBusy, Text: usererr.Message(o.Err), Err: o.Err}

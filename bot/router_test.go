@@ -370,7 +370,8 @@ func TestRouterConfirmationSurvivesARestart(t *testing.T) {
 // failing is a service whose reads and start fail with err.
 type failing struct {
 	*fakeservice.Service
-	err error
+	err   error
+	start manager.StartResult
 }
 
 func (f failing) Logs(context.Context, manager.LogQuery) (manager.LogResult, error) {
@@ -380,7 +381,7 @@ func (f failing) Logs(context.Context, manager.LogQuery) (manager.LogResult, err
 func (f failing) Processes(context.Context) ([]manager.Process, error) { return nil, f.err }
 
 func (f failing) Start(context.Context, manager.Actor, func(string)) (manager.StartResult, error) {
-	return manager.StartResult{}, f.err
+	return f.start, f.err
 }
 
 type failingDirectory struct{ s failing }
@@ -474,5 +475,41 @@ func TestNoSuchServiceSaysWhich(t *testing.T) {
 	got := r.Confirm(context.Background(), req(alice, ""), p.Token)
 	if got.Kind != KindError || got.Text != `no service "gone" (services: whatsapp)` {
 		t.Errorf("confirm for a service gone = %s %q; want the services named, not the lookup's error", got.Kind, got.Text)
+	}
+}
+
+// TestFailedStartSaysWhatHappened: a start that failed with a raw error
+// is told from the outcome's facts, never with the error's text.
+func TestFailedStartSaysWhatHappened(t *testing.T) {
+	raw := errors.New("start whatsapp: /srv/secret/path went wrong")
+	tests := []struct {
+		name  string
+		start manager.StartResult
+		want  string
+	}{
+		{"exited", manager.StartResult{PID: 42, Exited: true, ExitCode: 3}, "exited before it became healthy (exit code 3)"},
+		{"child killed", manager.StartResult{PID: 42, Exited: true, Exit: manager.Exit{Known: true, Code: 137, ChildSignal: "SIGKILL"}},
+			"exited before it became healthy (exit code 137: its child was killed by SIGKILL)"},
+		{"signal", manager.StartResult{PID: 42, Exited: true, Signal: "SIGTERM"}, "exited before it became healthy (killed by SIGTERM)"},
+		{"not healthy", manager.StartResult{PID: 42}, "not healthy within the start timeout; pid 42 is still running"},
+		{"no facts", manager.StartResult{}, usererr.Fallback},
+	}
+	for _, tc := range tests {
+		store, err := NewConfirmStore(ConfirmConfig{TTL: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc := failing{Service: fakeservice.New("whatsapp"), err: raw, start: tc.start}
+		r, err := NewRouter(RouterConfig{Services: failingDirectory{svc}, Auth: allowList{alice.ID: true}, Confirms: store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := r.Handle(context.Background(), req(alice, "start"))
+		if got.Kind != KindOutcome || !errors.Is(got.Err, raw) {
+			t.Fatalf("%s: start = %s, err %v; want an outcome wrapping the raw error", tc.name, got.Kind, got.Err)
+		}
+		if line := OutcomeLine(got.Outcome); !strings.HasSuffix(line, ": "+tc.want) || strings.Contains(line, "/srv/secret") {
+			t.Errorf("%s: outcome line %q; want it to end %q", tc.name, line, tc.want)
+		}
 	}
 }
