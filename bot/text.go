@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sanasend/sanasend-bot/internal/human"
+	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
 )
 
@@ -102,7 +103,7 @@ func OutcomeDetail(o *Outcome) string {
 		}
 	}
 	if o.Err != nil {
-		parts = append(parts, o.Err.Error())
+		parts = append(parts, usererr.Message(o.Err))
 	}
 	return strings.Join(parts, "; ")
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 
 	"github.com/sanasend/sanasend-bot/alerts"
@@ -212,7 +213,11 @@ type AlertQueue interface {
 // TokenIssuer issues the confirmation token behind an alert's Restart
 // button: bound to the alert, usable once by any staff member.
 type TokenIssuer interface {
-	AlertToken(service string) string
+	// AlertToken returns the token of the alert alertID's Restart button:
+	// bound to the alert, usable once by any staff member while it is open.
+	AlertToken(alertID, service string) string
+	// EndAlert ends every token of the alert alertID: it was resolved.
+	EndAlert(alertID string) (int, error)
 }
 
 // LogTail returns the last error lines of a service's log, for an alert.
@@ -225,6 +230,7 @@ type AlertNotifierConfig struct {
 	Clock   clockwork.Clock // required
 	Tokens  TokenIssuer     // nil: alerts have no Restart button
 	Tail    LogTail         // nil: alerts show no error lines
+	Logger  zerolog.Logger  // failures to end a resolved alert's tokens
 }
 
 // AlertNotifier puts the monitor's notices in the outbox for the alerts
@@ -320,7 +326,7 @@ func (n *AlertNotifier) seen(alertID, service string, open bool) alertsSeen {
 	}
 	var s alertsSeen
 	if n.cfg.Tokens != nil {
-		s.token = n.cfg.Tokens.AlertToken(service)
+		s.token = n.cfg.Tokens.AlertToken(alertID, service)
 	}
 	if open && n.cfg.Tail != nil {
 		s.errors = n.cfg.Tail(service)
@@ -329,11 +335,18 @@ func (n *AlertNotifier) seen(alertID, service string, open bool) alertsSeen {
 	return s
 }
 
-// forget drops what an alert's edits reuse, once it is resolved.
+// forget drops what an alert's edits reuse, once it is resolved, and ends
+// its Restart token: the resolved alert has no buttons, and an old copy of
+// the button must not restart a healthy service.
 func (n *AlertNotifier) forget(alertID string) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	delete(n.alerts, alertID)
+	n.mu.Unlock()
+	if n.cfg.Tokens != nil {
+		if _, err := n.cfg.Tokens.EndAlert(alertID); err != nil {
+			n.cfg.Logger.Error().Err(err).Str("alert", alertID).Msg("end the tokens of a resolved alert")
+		}
+	}
 }
 
 // enqueue puts one message in the outbox.

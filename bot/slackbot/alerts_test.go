@@ -33,9 +33,19 @@ func (q *alertsQueue) Enqueue(it delivery.Item) error {
 	return nil
 }
 
-type alertsTokens struct{}
+type alertsTokens struct {
+	mu    sync.Mutex
+	ended []string
+}
 
-func (alertsTokens) AlertToken(service string) string { return "tok-" + service }
+func (*alertsTokens) AlertToken(alertID, service string) string { return "tok-" + service }
+
+func (k *alertsTokens) EndAlert(alertID string) (int, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.ended = append(k.ended, alertID)
+	return 1, nil
+}
 
 // alertsNotifier is a notifier on a fake clock at alertstest.Now whose log
 // tail gives lines.
@@ -43,7 +53,7 @@ func alertsNotifier(t *testing.T, lines []string) (*AlertNotifier, *alertsQueue)
 	t.Helper()
 	q := &alertsQueue{}
 	n, err := NewAlertNotifier(AlertNotifierConfig{Channel: "C0ALERTS", Queue: q, Clock: clockwork.NewFakeClockAt(alertstest.Now),
-		Tokens: alertsTokens{}, Tail: func(string) []string { return lines }})
+		Tokens: &alertsTokens{}, Tail: func(string) []string { return lines }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,6 +287,32 @@ func TestAlertNotifierEnqueues(t *testing.T) {
 	}
 }
 
+// TestAlertNotifierEndsTokensOnResolution: a resolved alert's Restart
+// token ends with it; updates of an open alert leave it alive.
+func TestAlertNotifierEndsTokensOnResolution(t *testing.T) {
+	tokens := &alertsTokens{}
+	n, err := NewAlertNotifier(AlertNotifierConfig{Channel: "C0ALERTS", Queue: &alertsQueue{},
+		Clock: clockwork.NewFakeClockAt(alertstest.Now), Tokens: tokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]alerts.Notice{}
+	for _, c := range alertstest.Cases() {
+		byName[c.Name] = c.Notice
+	}
+	for _, name := range []string{"alert-stopped", "update-state-changed", "resolve-healed"} {
+		if err := n.Notify(byName[name]); err != nil {
+			t.Fatal(err)
+		}
+		if name != "resolve-healed" && len(tokens.ended) > 0 {
+			t.Fatalf("after %s the alert's tokens ended: %v", name, tokens.ended)
+		}
+	}
+	if want := byName["resolve-healed"].Ref; len(tokens.ended) != 1 || tokens.ended[0] != want {
+		t.Errorf("ended %v after the resolution; want [%s]", tokens.ended, want)
+	}
+}
+
 func TestNewAlertNotifierValidates(t *testing.T) {
 	clock := clockwork.NewFakeClock()
 	for _, cfg := range []AlertNotifierConfig{
@@ -301,7 +337,7 @@ func alertsLimitsCases() []limitsCase {
 			lines = limitsLines(1000, 2000)
 		}
 		n, err := NewAlertNotifier(AlertNotifierConfig{Channel: "C0ALERTS", Queue: &alertsQueue{}, Clock: clockwork.NewFakeClockAt(alertstest.Now),
-			Tokens: alertsTokens{}, Tail: func(string) []string { return lines }})
+			Tokens: &alertsTokens{}, Tail: func(string) []string { return lines }})
 		if err != nil {
 			panic(err)
 		}
@@ -342,7 +378,7 @@ func TestAlertNotifierThroughTheOutbox(t *testing.T) {
 	}()
 	worst := alertstest.WorstCases()
 	n, err := NewAlertNotifier(AlertNotifierConfig{Channel: "C0ALERTS", Queue: outbox, Clock: clockwork.NewFakeClockAt(alertstest.Now),
-		Tokens: alertsTokens{}, Tail: func(string) []string { return worst[0].ErrorLines }})
+		Tokens: &alertsTokens{}, Tail: func(string) []string { return worst[0].ErrorLines }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,12 +60,8 @@ func runConsole(ctx context.Context, configPath string, args []string, stdin io.
 		}
 		auth = staff
 	}
-	router, err := bot.NewRouter(bot.RouterConfig{
-		Services:       directory{m},
-		Auth:           auth,
-		ConfirmTimeout: cfg.Slack.ConfirmTimeout,
-		Audit:          log,
-	})
+	// The console's prompts die with it: its tokens stay in memory.
+	confirms, err := bot.NewConfirmStore(bot.ConfirmConfig{TTL: cfg.Slack.ConfirmTimeout, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -77,7 +73,16 @@ func runConsole(ctx context.Context, configPath string, args []string, stdin io.
 	if err != nil {
 		return err
 	}
-	router.SetAlerts(monitor)
+	router, err := bot.NewRouter(bot.RouterConfig{
+		Services: directory{m},
+		Auth:     auth,
+		Confirms: confirms,
+		Alerts:   monitor,
+		Audit:    log,
+	})
+	if err != nil {
+		return err
+	}
 	if err := monitor.Start(ctx); err != nil {
 		return err
 	}

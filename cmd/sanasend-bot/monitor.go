@@ -52,7 +52,7 @@ func slackAlerts(cfg *config.Config, m *manager.Manager, tokens slackbot.TokenIs
 		return nil, nil, err
 	}
 	n, err := slackbot.NewAlertNotifier(slackbot.AlertNotifierConfig{Channel: cfg.Slack.AlertsChannel, Queue: outbox,
-		Clock: clockwork.NewRealClock(), Tokens: tokens, Tail: lastErrorLines(m)})
+		Clock: clockwork.NewRealClock(), Tokens: tokens, Tail: lastErrorLines(m), Logger: log})
 	if err != nil {
 		return nil, nil, errors.Join(err, outbox.Close())
 	}
