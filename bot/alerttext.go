@@ -49,6 +49,19 @@ func StateName(s manager.State) string {
 	return strings.ToUpper(string(s))
 }
 
+// StateLight is a state with the seed's green/yellow/red light, as the
+// status card and the console show it: "🟢 healthy", "🟡 UNHEALTHY",
+// "🔴 STOPPED". A bad state is in capitals, as in alerts.
+func StateLight(s manager.State) string {
+	switch s {
+	case manager.StateHealthy:
+		return "🟢 healthy"
+	case manager.StateUnhealthy:
+		return "🟡 " + StateName(s)
+	}
+	return "🔴 " + StateName(manager.StateStopped)
+}
+
 // AlertCause is the cause of an outage, said once: the exit when a process
 // the bot started exited (the health reason is then only its consequence),
 // the health check's reason otherwise.

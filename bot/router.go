@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sanasend/sanasend-bot/delivery"
+	"github.com/sanasend/sanasend-bot/internal/human"
 	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
 )
@@ -166,12 +167,12 @@ func (r *Router) Handle(ctx context.Context, req Request) Reply {
 	began := time.Now()
 	if err := r.auth.Authorize(ctx, req.User, req.Channel); err != nil {
 		reply := Reply{Kind: KindRefused, Text: refusalText(err), Err: err}
-		r.record(req, "command", capText(req.Text, 200), "", "refused", began, err)
+		r.record(req, "command", human.Cut(req.Text, 200), "", "refused", began, err)
 		return reply
 	}
 	cmd, err := Parse(req.Text, r.dir.Names())
 	if err != nil {
-		r.record(req, "command", capText(req.Text, 200), "", "usage", began, err)
+		r.record(req, "command", human.Cut(req.Text, 200), "", "usage", began, err)
 		return Reply{Kind: KindUsage, Text: err.Error()}
 	}
 	if cmd.Verb == VerbHelp {
@@ -406,7 +407,7 @@ func (r *Router) record(req Request, what, command, service, outcome string, beg
 		Int64("duration_ms", time.Since(began).Milliseconds())
 	if err != nil {
 		// The raw error, with its internals: for the log only.
-		ev = ev.Str("error", capText(strings.TrimSpace(err.Error()), 300)).Str("error_code", string(usererr.CodeOf(err)))
+		ev = ev.Str("error", human.Cut(strings.TrimSpace(err.Error()), 300)).Str("error_code", string(usererr.CodeOf(err)))
 	}
 	ev.Msg("audit")
 }

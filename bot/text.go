@@ -19,7 +19,7 @@ import (
 func RestorationLine(r manager.Restoration, loc *time.Location) string {
 	switch {
 	case r.Error != "":
-		return "failed: " + cutText(r.Error, 120)
+		return "failed: " + human.Cut(r.Error, 120)
 	case !r.Done() && r.StartedAt.IsZero() && len(r.Sessions) == 0:
 		return "not begun yet (the service restores sessions a few seconds after it starts)"
 	case !r.Done():
@@ -115,28 +115,6 @@ func ConfirmQuestion(p *Pending) string {
 	}
 	return fmt.Sprintf("%s %s? This %s; WhatsApp sessions disconnect meanwhile.", p.Command.Verb, p.Service, what)
 }
-
-// HumanDuration is human.Duration.
-//
-// Deprecated: use human.Duration; kept until the branches of issue 8 are
-// merged.
-func HumanDuration(d time.Duration) string { return human.Duration(d) }
-
-// HumanBytes is human.Bytes.
-//
-// Deprecated: use human.Bytes; kept until the branches of issue 8 are
-// merged.
-func HumanBytes(n uint64) string { return human.Bytes(n) }
-
-// Plural is human.Count: "1 process", "2 processes".
-//
-// Deprecated: use human.Count; kept until the branches of issue 8 are
-// merged.
-func Plural(n int, word string) string { return human.Count(n, word) }
-
-// cutText shortens s to at most n runes and "…"; kept for RestorationLine,
-// which another change edits: new code calls human.Cut.
-func cutText(s string, n int) string { return human.Cut(s, n+1) }
 
 // SessionState says how one session's restoration went, in a few words:
 // "failed: <likely cause>", "restored, connected", "restored, NEEDS A QR SCAN".
