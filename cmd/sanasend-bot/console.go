@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os/user"
-	"sync"
+	"path/filepath"
 
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
@@ -16,6 +16,7 @@ import (
 	"github.com/sanasend/sanasend-bot/bot/console"
 	"github.com/sanasend/sanasend-bot/bot/slackbot"
 	"github.com/sanasend/sanasend-bot/config"
+	"github.com/sanasend/sanasend-bot/internal/slackid"
 	"github.com/sanasend/sanasend-bot/manager"
 )
 
@@ -33,8 +34,6 @@ func runConsole(ctx context.Context, configPath string, args []string, stdin io.
 	if err != nil {
 		return err
 	}
-	// The console and the monitor's alerts write to the same terminal.
-	stdout = &syncWriter{w: stdout}
 	logFile, err := openLogFile(cfg, "console.log")
 	if err != nil {
 		return err
@@ -50,7 +49,7 @@ func runConsole(ctx context.Context, configPath string, args []string, stdin io.
 	}
 	actor := manager.Actor{ID: "console:" + *userName, Name: *userName}
 	var auth bot.Authorizer = localOperator{}
-	if looksLikeSlackUser(*userName) {
+	if slackid.User(*userName) {
 		// Impersonate a Slack user: the same staff rules as in Slack,
 		// with the groups resolved once if a bot token is configured.
 		actor = manager.Actor{ID: *userName, Name: *userName}
@@ -59,6 +58,13 @@ func runConsole(ctx context.Context, configPath string, args []string, stdin io.
 			return err
 		}
 		auth = staff
+	}
+	// The console and the monitor's alerts share the terminal: alerts go
+	// through the console, which draws its prompt again below them.
+	con, err := console.New(console.Config{User: actor, In: stdin, Out: stdout,
+		HistoryFile: filepath.Join(cfg.StateDir, "console_history")})
+	if err != nil {
+		return err
 	}
 	router, err := bot.NewRouter(bot.RouterConfig{
 		Services:       directory{m},
@@ -69,7 +75,7 @@ func runConsole(ctx context.Context, configPath string, args []string, stdin io.
 	if err != nil {
 		return err
 	}
-	monitor, err := newMonitor(cfg, m, consoleAlerts(stdout), log, nil)
+	monitor, err := newMonitor(cfg, m, consoleAlerts(con.AlertWriter()), log, nil)
 	if err != nil {
 		return err
 	}
@@ -78,10 +84,11 @@ func runConsole(ctx context.Context, configPath string, args []string, stdin io.
 		return err
 	}
 	defer monitor.Stop()
-	fmt.Fprintf(stdout, "config %s; services: %v; the bot's log and audit trail: %s\n", cfg.Path(), m.Names(), logFile.Name())
-	runErr := console.New(router, actor, stdin, stdout, nil).Run(ctx)
+	screen := con.AlertWriter() // shared with the monitor's alerts
+	fmt.Fprintf(screen, "config %s; services: %v; the bot's log and audit trail: %s\n", cfg.Path(), m.Names(), logFile.Name())
+	runErr := con.Run(ctx, router)
 	if cfg.Demo.StopOnExit {
-		stopStarted(context.WithoutCancel(ctx), m, actor, stdout)
+		stopStarted(context.WithoutCancel(ctx), m, actor, screen)
 	}
 	return runErr
 }
@@ -101,19 +108,6 @@ func stopStarted(ctx context.Context, m *manager.Manager, by manager.Actor, out 
 			fmt.Fprintf(out, "demo: stopped %s, which this console started (%d processes)\n", s.Name(), len(res.Stopped))
 		}
 	}
-}
-
-// looksLikeSlackUser reports whether s is a Slack user ID (U… or W…).
-func looksLikeSlackUser(s string) bool {
-	if len(s) < 3 || (s[0] != 'U' && s[0] != 'W') {
-		return false
-	}
-	for _, r := range s[1:] {
-		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
 }
 
 // consoleStaff is the staff list of the config, its groups resolved once
@@ -142,16 +136,4 @@ type noGroups struct{}
 
 func (noGroups) GetUserGroupMembersContext(context.Context, string, ...slack.GetUserGroupMembersOption) ([]string, error) {
 	return nil, errors.New("no slack.bot_token: user groups cannot be resolved")
-}
-
-// syncWriter serialises writes from several goroutines.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }
