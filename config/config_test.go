@@ -112,11 +112,25 @@ func TestLoadFull(t *testing.T) {
 	}
 }
 
+// TestLoadMissingFile: the error names the absolute path tried, even for a
+// relative one.
 func TestLoadMissingFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "nope.yaml")
-	_, err := Load(path)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	_, err := Load("nope.yaml")
 	if !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("Load(%s) = %v; want an error wrapping os.ErrNotExist", path, err)
+		t.Fatalf("Load(nope.yaml) = %v; want an error wrapping os.ErrNotExist", err)
+	}
+	if got, want := err.Error(), "config: no file at "+filepath.Join(dir, "nope.yaml"); !strings.HasPrefix(got, want) {
+		t.Errorf("Load(nope.yaml) = %q; want it to start with %q", got, want)
+	}
+}
+
+func TestLoadUnreadableFile(t *testing.T) {
+	dir := t.TempDir()
+	_, err := Load(dir) // a directory
+	if err == nil || !strings.Contains(err.Error(), "config: cannot read "+dir+": ") {
+		t.Errorf("Load(a directory) = %v; want it to name the path", err)
 	}
 }
 

@@ -28,9 +28,9 @@ func runConsole(ctx context.Context, configPath string, args []string, stdin io.
 	}
 	userName := fs.String("user", name, "who you are: a name for the audit log (a local operator, always staff), or a Slack user ID (U...) to try the staff rules as that user")
 	if err := fs.Parse(args); err != nil {
-		return exitError(2)
+		return flagError(err)
 	}
-	cfg, err := config.Load(configPath)
+	cfg, err := loadConfig(configPath)
 	if err != nil {
 		return err
 	}

@@ -215,3 +215,103 @@ func TestConsoleImpersonatesSlackUsers(t *testing.T) {
 		}
 	}
 }
+
+// TestNoConfigFile: the error names the absolute path tried and how to
+// point at another file, whichever way the path came.
+func TestNoConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	tests := []struct {
+		name string
+		args []string
+		env  string
+		want string // the absolute path in the error
+	}{
+		{"default", []string{"console"}, "", filepath.Join(dir, "sanasend-bot.yaml")},
+		{"-config", []string{"console", "-config", "other.yaml"}, "", filepath.Join(dir, "other.yaml")},
+		{"$SANASEND_CONFIG", []string{"check"}, "env.yaml", filepath.Join(dir, "env.yaml")},
+		{"serve", []string{"serve", "-config", "x/y.yaml"}, "", filepath.Join(dir, "x", "y.yaml")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("SANASEND_CONFIG", tc.env)
+			var out bytes.Buffer
+			err := run(context.Background(), tc.args, strings.NewReader(""), &out, &out)
+			if err == nil {
+				t.Fatal("run succeeded without a config file")
+			}
+			got := out.String() + err.Error()
+			for _, want := range []string{"no file at " + tc.want, "-config PATH", "$SANASEND_CONFIG"} {
+				if !strings.Contains(got, want) {
+					t.Errorf("run(%q) said %q; want %q in it", tc.args, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestCommandHelpListsFlags: `<command> -h` prints the command's usage and
+// flags, -config included, and succeeds.
+func TestCommandHelpListsFlags(t *testing.T) {
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"serve", "-h"}, []string{"usage: sanasend-bot [-config PATH] serve", "Socket Mode", "-config string"}},
+		{[]string{"console", "-help"}, []string{"usage: sanasend-bot [-config PATH] console", "-user string", "-config string"}},
+		{[]string{"manifest", "-h"}, []string{"-url string", "-name string", "-config string"}},
+		{[]string{"-config", "x.yaml", "check", "-h"}, []string{"usage: sanasend-bot [-config PATH] check", "-config string"}},
+	}
+	for _, tc := range tests {
+		var out bytes.Buffer
+		err := run(context.Background(), tc.args, strings.NewReader(""), &out, &out)
+		if err != exitError(0) {
+			t.Errorf("run(%q) = %v; want exit status 0", tc.args, err)
+		}
+		for _, want := range tc.want {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("run(%q) printed\n%s\nwant %q in it", tc.args, out.String(), want)
+			}
+		}
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"serve", "-bogus"}, strings.NewReader(""), &out, &out); err != exitError(2) {
+		t.Errorf("serve -bogus = %v; want exit status 2", err)
+	}
+}
+
+// TestCheckFailsWhereServeRefuses: a config without what serve needs fails
+// check, which names each missing setting.
+func TestCheckFailsWhereServeRefuses(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name  string
+		slack string
+		want  []string
+	}{
+		{"no slack section", "", []string{"✗ slack settings: `serve` would refuse", "slack.bot_token: is required", "slack.alerts_channel: is required"}},
+		{"a user token", "slack:\n  bot_token: xoxp-1-2\n  app_token: xapp-1\n  alerts_channel: C0ALERTS\n  api_url: http://127.0.0.1:1/\n", []string{"slack.bot_token: (value hidden) is a user token"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, "c.yaml")
+			cfg := fmt.Sprintf("services:\n  - name: whatsapp\n    dir: %s\n%s", dir, tc.slack)
+			if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			err := run(context.Background(), []string{"check", "-config", path}, strings.NewReader(""), &out, &out)
+			if err != exitError(1) {
+				t.Errorf("check = %v; want exit status 1\n%s", err, out.String())
+			}
+			for _, want := range append(tc.want, "✓ config "+path+" (1 service)") {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("check printed\n%s\nwant %q in it", out.String(), want)
+				}
+			}
+			if strings.Contains(out.String(), "xoxp-1-2") {
+				t.Errorf("check printed the token:\n%s", out.String())
+			}
+		})
+	}
+}

@@ -18,7 +18,6 @@ import (
 	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/bot"
 	"github.com/sanasend/sanasend-bot/bot/slackbot"
-	"github.com/sanasend/sanasend-bot/config"
 	"github.com/sanasend/sanasend-bot/manager"
 	"github.com/sanasend/sanasend-bot/metrics"
 )
@@ -30,9 +29,9 @@ import (
 func runServe(ctx context.Context, configPath string, args []string, stdout io.Writer) error {
 	fs := newFlagSet("serve", stdout)
 	if err := fs.Parse(args); err != nil {
-		return exitError(2)
+		return flagError(err)
 	}
-	cfg, err := config.Load(configPath)
+	cfg, err := loadConfig(configPath)
 	if err != nil {
 		return err
 	}
