@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sanasend/sanasend-bot/bot/slackbot"
+	"github.com/sanasend/sanasend-bot/internal/fakeslack"
 )
 
 // demoCopy copies the stand-in and writes a config for it on a free port,
@@ -311,6 +314,49 @@ func TestCheckFailsWhereServeRefuses(t *testing.T) {
 			}
 			if strings.Contains(out.String(), "xoxp-1-2") {
 				t.Errorf("check printed the token:\n%s", out.String())
+			}
+		})
+	}
+}
+
+// TestCheckAlertsChannelWithoutTheBot: alerts to a channel the bot is not in
+// would be refused (not_in_channel), so check fails and says how to fix it,
+// unless the channel is public and the bot has chat:write.public.
+func TestCheckAlertsChannelWithoutTheBot(t *testing.T) {
+	tests := []struct {
+		name    string
+		private bool
+		scopes  []string
+		want    string
+	}{
+		{"public, no chat:write.public", false, slackbot.BotScopes(), "✗ alerts channel"},
+		{"private", true, append(slackbot.BotScopes(), slackbot.ScopeChatWritePublic), "✗ alerts channel"},
+		{"public, chat:write.public", false, append(slackbot.BotScopes(), slackbot.ScopeChatWritePublic), "✓ alerts channel"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := fakeslack.New(t)
+			fake.SetScopes(tc.scopes...)
+			fake.SetChannelWithoutBot("C0ALERTS", "alerts", tc.private)
+			dir := t.TempDir()
+			path := filepath.Join(dir, "c.yaml")
+			cfg := fmt.Sprintf("services:\n  - name: whatsapp\n    dir: %s\nslack:\n  bot_token: %s\n  app_token: xapp-1\n  api_url: %s\n  alerts_channel: C0ALERTS\n  staff:\n    users: [U0ALICE]\n",
+				dir, fakeslack.DefaultBotToken, fake.APIURL())
+			if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			err := run(context.Background(), []string{"check", "-config", path}, strings.NewReader(""), &out, &out)
+			if !strings.Contains(out.String(), tc.want) {
+				t.Errorf("check printed\n%s\nwant %q", out.String(), tc.want)
+			}
+			if strings.HasPrefix(tc.want, "✗") {
+				if err != exitError(1) {
+					t.Errorf("check = %v; want exit status 1", err)
+				}
+				if !strings.Contains(out.String(), "/invite @") {
+					t.Errorf("check does not say how to invite the bot:\n%s", out.String())
+				}
 			}
 		})
 	}
