@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -247,7 +248,7 @@ func (m *Monitor) follow(ctx context.Context, w *watched, events <-chan manager.
 			switch e.Kind {
 			case manager.EventExited:
 				if !e.Intended {
-					ds = w.tracker.Exited(now, e.Detail)
+					ds = w.tracker.Exited(cmp.Or(e.At, now), e.Detail) // outages count from the exit
 				}
 			case manager.EventActionBegun:
 				if e.Detail != "started" { // the begin of a stop or restart

@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+
+	"github.com/sanasend/sanasend-bot/bot/slackbot"
+	"github.com/sanasend/sanasend-bot/delivery"
 )
 
 // TokenIssuer issues the confirmation token behind an alert's Restart
@@ -22,7 +25,7 @@ type LogTail func(service string) []string
 // alert is a message with buttons; an update, reminder or resolution is a
 // reply in its thread plus an edit of the alert to show the current state.
 type SlackNotifier struct {
-	Outbox  *Outbox
+	Outbox  *delivery.Outbox
 	Channel string
 	Tokens  TokenIssuer // nil: no Restart button
 	Tail    LogTail     // nil: no error lines
@@ -44,19 +47,26 @@ func (s *SlackNotifier) Notify(n Notice) error {
 		if s.Tail != nil {
 			tail = s.Tail(n.Service)
 		}
-		return s.Outbox.Enqueue(Item{ID: n.ID, Channel: s.Channel, Op: OpPost, Text: AlertText(*n.Incident, now),
-			Blocks: marshalBlocks(AlertBlocks(*n.Incident, now, token, tail)), Enqueued: now})
+		return s.enqueue(n.ID, delivery.OpPost, "", slackbot.Message{Text: AlertText(*n.Incident, now),
+			Blocks: AlertBlocks(*n.Incident, now, token, tail)}, now)
 	case n.Incident != nil && n.Op == OpReply:
-		if err := s.Outbox.Enqueue(Item{ID: n.ID, Channel: s.Channel, Op: OpReply, Ref: n.Ref,
-			Text: escape(n.Text), Enqueued: now}); err != nil {
+		if err := s.enqueue(n.ID, delivery.OpReply, n.Ref, slackbot.Message{Text: escape(n.Text)}, now); err != nil {
 			return err
 		}
 		token := s.token(n.Ref, n.Service)
-		return s.Outbox.Enqueue(Item{ID: n.ID + "-edit", Channel: s.Channel, Op: OpUpdate, Ref: n.Ref,
-			Text: AlertText(*n.Incident, now), Blocks: marshalBlocks(AlertBlocks(*n.Incident, now, token, nil)), Enqueued: now})
+		return s.enqueue(n.ID+"-edit", delivery.OpUpdate, n.Ref, slackbot.Message{Text: AlertText(*n.Incident, now),
+			Blocks: AlertBlocks(*n.Incident, now, token, nil)}, now)
 	default:
-		return s.Outbox.Enqueue(Item{ID: n.ID, Channel: s.Channel, Op: OpPost, Text: escape(n.Text), Enqueued: now})
+		return s.enqueue(n.ID, delivery.OpPost, "", slackbot.Message{Text: escape(n.Text)}, now)
 	}
+}
+
+func (s *SlackNotifier) enqueue(id string, op delivery.Op, ref string, m slackbot.Message, now time.Time) error {
+	payload, err := slackbot.EncodePayload(m)
+	if err != nil {
+		return fmt.Errorf("notify %s: %w", id, err)
+	}
+	return s.Outbox.Enqueue(delivery.Item{ID: id, Channel: s.Channel, Op: op, Ref: ref, Payload: payload, Enqueued: now})
 }
 
 func (s *SlackNotifier) token(alertID, service string) string {

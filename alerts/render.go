@@ -1,7 +1,6 @@
 package alerts
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -132,17 +131,6 @@ func escape(s string) string {
 // escapeCode keeps a log line from closing its code block.
 func escapeCode(s string) string {
 	return strings.ReplaceAll(escape(s), "```", "ʼʼʼ")
-}
-
-func marshalBlocks(blocks []slack.Block) json.RawMessage {
-	if len(blocks) == 0 {
-		return nil
-	}
-	data, err := json.Marshal(slack.Blocks{BlockSet: blocks})
-	if err != nil {
-		return nil
-	}
-	return data
 }
 
 func humanDuration(d time.Duration) string {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sanasend/sanasend-bot/internal/human"
 )
 
 // Verb is the first word of a command.
@@ -250,11 +252,5 @@ func looksLikeName(s string) bool {
 	return s != ""
 }
 
-// capText shortens user text before it is echoed back.
-func capText(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n]) + "…"
-}
+// capText shortens user text to n runes and "…" before it is echoed back.
+func capText(s string, n int) string { return human.Cut(s, n+1) }

@@ -38,6 +38,7 @@ type Reply struct {
 	At      time.Time
 
 	Help      []HelpLine
+	HelpTopic Verb // help: the command asked about, "" for all of them
 	Confirm   *Pending
 	Outcome   *Outcome
 	Status    *manager.Status
@@ -46,6 +47,27 @@ type Reply struct {
 	Processes []manager.Process
 	Sessions  *manager.SessionsReport
 	Checks    []manager.Check
+	// Maintenance is the service's active maintenance window, on a status
+	// reply, when the alerts know of one.
+	Maintenance *MaintenanceWindow
+	// Undelivered, on a status reply, counts the messages for the alerts
+	// channel that the outbox gave up on (dead letters); nil when none.
+	Undelivered *Undelivered
+}
+
+// Undelivered is what the outbox could not deliver: how many messages, and
+// Slack's reasons (distinct, sorted), such as "not_in_channel".
+type Undelivered struct {
+	Count int
+	Codes []string
+}
+
+// MaintenanceWindow is a maintenance window in force: alerts are muted
+// until Until.
+type MaintenanceWindow struct {
+	Until  time.Time
+	By     manager.Actor
+	Reason string
 }
 
 // HelpLine is one command of the help.

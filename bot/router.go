@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/sanasend/sanasend-bot/delivery"
+	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
 )
 
@@ -70,6 +73,7 @@ type Router struct {
 	confirms *ConfirmStore
 	audit    zerolog.Logger
 	now      func() time.Time
+	dead     DeadLetters
 	handlers map[Verb]handler
 
 	alertsMu sync.RWMutex
@@ -86,6 +90,14 @@ type RouterConfig struct {
 	// Audit receives one JSON line per command, click and refusal.
 	Audit zerolog.Logger
 	Now   func() time.Time
+	// DeadLetters, when set, is the outbox whose dead letters `status`
+	// reports; nil where nothing is delivered (the console).
+	DeadLetters DeadLetters
+}
+
+// DeadLetters is what the status reply needs of the outbox.
+type DeadLetters interface {
+	Dead() []delivery.DeadItem
 }
 
 // NewRouter validates its dependencies and returns a router.
@@ -100,7 +112,7 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 	if now == nil {
 		now = time.Now
 	}
-	r := &Router{dir: cfg.Services, auth: cfg.Auth, audit: cfg.Audit, now: now,
+	r := &Router{dir: cfg.Services, auth: cfg.Auth, audit: cfg.Audit, now: now, dead: cfg.DeadLetters,
 		confirms: NewConfirmStore(cfg.ConfirmTimeout, now)}
 	r.handlers = map[Verb]handler{
 		VerbStatus:   r.status,
@@ -187,7 +199,7 @@ func (r *Router) Handle(ctx context.Context, req Request) Reply {
 	}
 	if cmd.Verb == VerbHelp {
 		r.record(req, "command", cmd.String(), "", "ok", began, nil)
-		return Reply{Kind: KindHelp, Help: helpFor(cmd.Topic)}
+		return Reply{Kind: KindHelp, Help: helpFor(cmd.Topic), HelpTopic: cmd.Topic}
 	}
 	svc, err := r.dir.Lookup(cmd.Service)
 	if err != nil {
@@ -256,12 +268,30 @@ func (r *Router) run(ctx context.Context, req Request, cmd Command, name string)
 	return outcomeReply(out)
 }
 
-func (r *Router) askConfirmation(_ context.Context, req Request, cmd Command, svc Service) Reply {
+func (r *Router) askConfirmation(ctx context.Context, req Request, cmd Command, svc Service) Reply {
 	if b := busyOf(svc); b != nil {
 		return Reply{Kind: KindBusy, Text: b.Error(), Err: b}
 	}
+	// A stop of a service known to be stopped (nothing of it runs, not
+	// even a leftover) asks nothing and does nothing.
+	if cmd.Verb == VerbStop && knownStopped(ctx, svc) {
+		err := manager.AlreadyStopped(svc.Name())
+		return Reply{Kind: KindDone, Text: usererr.Message(err), Err: err}
+	}
 	p := r.confirms.Issue(cmd, svc.Name(), req.User.ID, req.Channel)
 	return Reply{Kind: KindConfirm, Confirm: &p}
+}
+
+// knownStopped reports whether the service is known to be stopped, when it
+// can tell: a stop would do nothing.
+func knownStopped(ctx context.Context, svc Service) bool {
+	if s, ok := svc.(interface {
+		Stopped(ctx context.Context) (bool, error)
+	}); ok {
+		stopped, err := s.Stopped(ctx)
+		return err == nil && stopped
+	}
+	return false
 }
 
 // busyOf reports an action in progress, when the service can tell.
@@ -284,7 +314,39 @@ func (r *Router) status(ctx context.Context, _ Request, _ Command, svc Service) 
 	if err != nil {
 		return errorReply(err)
 	}
-	return Reply{Kind: KindStatus, Status: &st}
+	reply := Reply{Kind: KindStatus, Status: &st, At: r.now()}
+	if m, ok := r.alertsOrNil().(MaintenanceReporter); ok {
+		if w, on := m.MaintenanceWindow(svc.Name()); on {
+			reply.Maintenance = &w
+		}
+	}
+	reply.Undelivered = undelivered(r.dead)
+	return reply
+}
+
+// undelivered sums up the outbox's dead letters; nil when there are none.
+func undelivered(d DeadLetters) *Undelivered {
+	if d == nil {
+		return nil
+	}
+	dead := d.Dead()
+	if len(dead) == 0 {
+		return nil
+	}
+	u := &Undelivered{Count: len(dead)}
+	for _, it := range dead {
+		if it.Code != "" && !slices.Contains(u.Codes, it.Code) {
+			u.Codes = append(u.Codes, it.Code)
+		}
+	}
+	slices.Sort(u.Codes)
+	return u
+}
+
+// MaintenanceReporter is what the status reply needs of the alerts, when
+// they can tell: the service's maintenance window in force, if any.
+type MaintenanceReporter interface {
+	MaintenanceWindow(service string) (MaintenanceWindow, bool)
 }
 
 func (r *Router) logs(ctx context.Context, _ Request, cmd Command, svc Service) Reply {

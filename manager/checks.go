@@ -578,7 +578,7 @@ func diskVerdict(free, used, inodesTotal, inodesFree uint64) (Verdict, string) {
 	if capacity > 0 {
 		pct = float64(free) / float64(capacity) * 100
 	}
-	detail := fmt.Sprintf("%s free of %s (%.0f%%)", checkBytes(free), checkBytes(capacity), pct)
+	detail := fmt.Sprintf("%s free of %s (%.0f%% free, %.0f%% used)", checkBytes(free), checkBytes(capacity), pct, 100-pct)
 	v := VerdictOK
 	switch {
 	case pct < diskFailPercent || free < diskFailBytes:

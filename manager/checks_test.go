@@ -449,7 +449,7 @@ func TestDoctorDiskSpace(t *testing.T) {
 	e, _ := checkBaseEnv(t)
 	c := findCheck(t, DoctorChecks(context.Background(), e), "disk space")
 	if !strings.Contains(c.Detail, " free of ") || !strings.HasSuffix(c.Detail, " at "+e.Dir) {
-		t.Errorf("disk space = %s %q; want \"<n> free of <m> (<p>%%) at %s\"", c.Verdict, c.Detail, e.Dir)
+		t.Errorf("disk space = %s %q; want \"<n> free of <m> (<p>%% free, <q>%% used) at %s\"", c.Verdict, c.Detail, e.Dir)
 	}
 	// A service dir not created yet: its nearest parent's filesystem.
 	e.Dir = filepath.Join(e.Dir, "not", "yet")
@@ -469,16 +469,16 @@ func TestCheckDiskVerdict(t *testing.T) {
 		want                                Verdict
 		detail                              string
 	}{
-		{50 * gib, 50 * gib, 1000, 900, VerdictOK, "50.0 GiB free of 100.0 GiB (50%)"},
-		{11 * gib, 89 * gib, 0, 0, VerdictOK, "11.0 GiB free of 100.0 GiB (11%)"},
-		{5 * gib, 95 * gib, 0, 0, VerdictWarn, "5.0 GiB free of 100.0 GiB (5%)"},
-		{1 * gib, 99 * gib, 0, 0, VerdictFail, "1.0 GiB free of 100.0 GiB (1%)"},
-		{300 * mib, 724 * mib, 0, 0, VerdictFail, "300.0 MiB free of 1.0 GiB (29%)"}, // < 500 MiB
-		{600 * mib, 424 * mib, 0, 0, VerdictOK, "600.0 MiB free of 1.0 GiB (59%)"},
-		{50 * gib, 50 * gib, 1000, 50, VerdictWarn, "(50%), inodes 5% free"},
-		{50 * gib, 50 * gib, 1000, 10, VerdictFail, "(50%), inodes 1% free"},
-		{5 * gib, 95 * gib, 1000, 50, VerdictWarn, "(5%), inodes 5% free"},
-		{1 * gib, 99 * gib, 1000, 50, VerdictFail, "(1%), inodes 5% free"},
+		{50 * gib, 50 * gib, 1000, 900, VerdictOK, "50.0 GiB free of 100.0 GiB (50% free, 50% used)"},
+		{11 * gib, 89 * gib, 0, 0, VerdictOK, "11.0 GiB free of 100.0 GiB (11% free, 89% used)"},
+		{5 * gib, 95 * gib, 0, 0, VerdictWarn, "5.0 GiB free of 100.0 GiB (5% free, 95% used)"},
+		{1 * gib, 99 * gib, 0, 0, VerdictFail, "1.0 GiB free of 100.0 GiB (1% free, 99% used)"},
+		{300 * mib, 724 * mib, 0, 0, VerdictFail, "300.0 MiB free of 1.0 GiB (29% free, 71% used)"}, // < 500 MiB
+		{600 * mib, 424 * mib, 0, 0, VerdictOK, "600.0 MiB free of 1.0 GiB (59% free, 41% used)"},
+		{50 * gib, 50 * gib, 1000, 50, VerdictWarn, "of 100.0 GiB (50% free, 50% used), inodes 5% free"},
+		{50 * gib, 50 * gib, 1000, 10, VerdictFail, "of 100.0 GiB (50% free, 50% used), inodes 1% free"},
+		{5 * gib, 95 * gib, 1000, 50, VerdictWarn, "of 100.0 GiB (5% free, 95% used), inodes 5% free"},
+		{1 * gib, 99 * gib, 1000, 50, VerdictFail, "of 100.0 GiB (1% free, 99% used), inodes 5% free"},
 	}
 	for _, tt := range tests {
 		got, detail := diskVerdict(tt.free, tt.used, tt.inodesTotal, tt.inodesFree)

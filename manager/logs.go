@@ -88,6 +88,10 @@ type LogResult struct {
 	Exhausted bool
 	// Scanned is how many bytes were read, re-reads included.
 	Scanned int64
+	// Searched is how many lines were looked at, matching or not, health
+	// polls included: from the end of the file back to the oldest line kept,
+	// or to where the search stopped.
+	Searched int
 	// ScanLimit is set when the search stopped MaxScanBytes before the end of
 	// the file without finding LogQuery.Lines lines: the caller should say
 	// that only the last MaxScanBytes were searched.
@@ -353,6 +357,9 @@ func (t *tailer) takeMatching(b []byte) bool {
 		i += j + 1
 	}
 	hi := len(b) // lines from hi on are taken
+	// take counts the lines it looks at; the lines without the filter
+	// are counted here, as passed over.
+	looked := 0
 	for k := len(t.hits) - 1; k >= 0; k-- {
 		h := t.hits[k]
 		if h >= hi {
@@ -365,11 +372,14 @@ func (t *tailer) takeMatching(b []byte) bool {
 		} else {
 			end += h
 		}
+		looked++
 		if t.takeWhole(b[lo:end], true) {
+			t.res.Searched += bytes.Count(b[lo:], []byte{'\n'}) + 1 - looked
 			return true
 		}
 		hi = lo
 	}
+	t.res.Searched += bytes.Count(b, []byte{'\n'}) + 1 - looked
 	return false
 }
 
@@ -386,6 +396,7 @@ func (t *tailer) takeWhole(line []byte, clean bool) bool {
 // line without its "\n"; truncated says that raw is only its start; clean
 // that it needs no cleaning. It returns true when enough lines are kept.
 func (t *tailer) take(raw []byte, truncated, clean bool) bool {
+	t.res.Searched++
 	if !truncated && len(raw) > 0 && raw[len(raw)-1] == '\r' {
 		raw = raw[:len(raw)-1]
 	}

@@ -604,6 +604,7 @@ func refTail(data string, q LogQuery, maxScan int64) LogResult {
 			res.ScanLimit = true
 			break
 		}
+		res.Searched++
 		line := lines[i]
 		truncated := len(line) > tailRawLineBytes
 		if truncated {
@@ -770,6 +771,10 @@ func TestTailLinesMatchesReference(t *testing.T) {
 		got, err := tailLines(r, int64(len(data)), q, block, maxScan)
 		if err != nil {
 			t.Fatalf("case %d: tailLines(%d bytes, %+v, block %d, maxScan %d) error: %v", i, len(data), q, block, maxScan, err)
+		}
+		if got.Searched != want.Searched {
+			t.Fatalf("case %d: tailLines(%d bytes, %+v, block %d, maxScan %d) searched %d lines; want %d\ndata %q",
+				i, len(data), q, block, maxScan, got.Searched, want.Searched, truncateForLog(data))
 		}
 		if !slices.Equal(got.Lines, want.Lines) || got.Cut != want.Cut || got.Exhausted != want.Exhausted || got.ScanLimit != want.ScanLimit {
 			t.Fatalf("case %d: tailLines(%d bytes, %+v, block %d, maxScan %d) =\n%s Cut %d, Exhausted %v, ScanLimit %v\nwant\n%s Cut %d, Exhausted %v, ScanLimit %v\ndata %q",

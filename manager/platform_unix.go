@@ -5,7 +5,10 @@ package manager
 import (
 	"errors"
 	"os/exec"
+	"strconv"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // detach puts the service in its own session and process group, so that the
@@ -50,3 +53,11 @@ const (
 	sigTerm = syscall.SIGTERM
 	sigKill = syscall.SIGKILL
 )
+
+// signalName is a signal's name as people know it: "SIGKILL".
+func signalName(sig syscall.Signal) string {
+	if n := unix.SignalName(sig); n != "" {
+		return n
+	}
+	return "signal " + strconv.Itoa(int(sig))
+}

@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/sanasend/sanasend-bot/internal/human"
 )
 
 // MarkerEnv is the environment variable the bot adds to every service it
@@ -136,15 +138,6 @@ func processAlive(ctx context.Context, pid int32, created time.Time) bool {
 	return created.IsZero() || started.Equal(created)
 }
 
-func capString(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
+// capString bounds a command line or an error kept for display: at most n
+// bytes, the ellipsis included.
+func capString(s string, n int) string { return human.CutBytes(s, n) }

@@ -77,6 +77,19 @@ type Service struct {
 	child     *child // the process this bot process started, if any
 	// startedHere is true once this bot process has started the service.
 	startedHere bool
+	// startedMarker is the marker of the run this bot process started.
+	startedMarker string
+	// watching is the marker of the run a watcher follows, "" when none;
+	// stopping is the marker of the run a stop through the bot is ending,
+	// so that its exit is intended; closed is set by Close.
+	watching string
+	stopping string
+	closed   bool
+
+	// watchCtx ends the watchers when the Service is closed.
+	watchCtx    context.Context
+	watchCancel context.CancelFunc
+	watchWG     sync.WaitGroup
 
 	restMu    sync.Mutex
 	restCache restorationCache
@@ -84,10 +97,9 @@ type Service struct {
 
 // child is a service process started by this bot process.
 type child struct {
-	pid      int32
-	done     chan struct{} // closed when reaped
-	exitCode int
-	signal   string
+	pid  int32
+	done chan struct{} // closed when reaped
+	exit Exit          // set before done is closed
 }
 
 // NewService validates cfg and loads the service's persisted state. It
@@ -125,7 +137,6 @@ func NewService(cfg ServiceConfig, opts Options) (*Service, error) {
 		baseEnv:  opts.BaseEnv,
 		hostPort: hostPort,
 		grace:    opts.LeftoverGrace,
-		state:    stateFile{path: filepath.Join(cfg.StateDir, "state.json")},
 		output:   filepath.Join(cfg.StateDir, "output.log"),
 	}
 	if s.now == nil {
@@ -140,6 +151,10 @@ func NewService(cfg ServiceConfig, opts Options) (*Service, error) {
 	if s.grace <= 0 {
 		s.grace = 3 * time.Second
 	}
+	if s.state, err = newStateFile(filepath.Join(cfg.StateDir, "state.json")); err != nil {
+		return nil, fmt.Errorf("new service %s: %w", cfg.Name, err)
+	}
+	s.watchCtx, s.watchCancel = context.WithCancel(context.Background())
 	s.events.onDrop = func(e Event) {
 		s.log.Warn().Str("event", string(e.Kind)).Msg("event dropped: a subscriber is not keeping up")
 	}
@@ -166,9 +181,13 @@ func (s *Service) HealthURL() string { return strings.TrimRight(s.cfg.URL, "/") 
 
 // Subscribe returns the service's events and a function that ends the
 // subscription. An event that does not fit in a full buffer is dropped and
-// logged.
+// logged. It also starts watching a service that runs already (adopted), in
+// the background, so that its exit is an event within a second; Close ends
+// the watching.
 func (s *Service) Subscribe(buffer int) (<-chan Event, func()) {
-	return s.events.subscribe(buffer)
+	ch, cancel := s.events.subscribe(buffer)
+	s.adoptInBackground()
+	return ch, cancel
 }
 
 // Health asks the service's health endpoint once.
@@ -225,6 +244,14 @@ func (s *Service) begin(a Action, by Actor) error {
 	return nil
 }
 
+// release gives the action slot back without recording anything: the
+// action was refused because the service already is as asked.
+func (s *Service) release() {
+	s.mu.Lock()
+	s.busy = nil
+	s.mu.Unlock()
+}
+
 // end releases the action slot and records the outcome.
 func (s *Service) end(rec ActionRecord) {
 	s.mu.Lock()
@@ -251,9 +278,14 @@ func (s *Service) progress(fn func(string), a Action, by Actor, step string) {
 
 // snapshot is one look at the service's processes.
 type snapshot struct {
-	tab     *procTable
-	root    *procEntry       // npm (or whatever start runs), nil when not running
-	members map[int32]string // every process of the tree, with how it was found
+	tab *procTable
+	// root is the service's top process while it runs: the process the
+	// start command ran as (npm), or, when that one is gone (rootGone), the
+	// oldest live process of its group (sh or node). nil when not running.
+	root     *procEntry
+	rootGone bool
+	run      runRef           // the run root belongs to; zero when not running
+	members  map[int32]string // every process of the tree, with how it was found
 }
 
 // look scans the process table and finds the service's processes: the root
@@ -271,16 +303,24 @@ func (s *Service) look(ctx context.Context) (snapshot, error) {
 	run := s.persisted.Run
 	s.mu.Unlock()
 	if run != nil {
+		ref := runRef{pid: run.PID, created: run.Created, pgid: run.pgid(), marker: run.Marker}
 		if e, ok := tab.byPID[run.PID]; ok && e.created.Equal(run.Created) && (e.marker == run.Marker || e.marker == "") {
-			snap.root = e
+			snap.root, snap.run = e, ref
+		} else if _, group := ref.find(tab); len(group) > 0 {
+			// npm is gone, node runs on: the service is its marked
+			// group, not npm's PID.
+			snap.root, snap.run, snap.rootGone = oldest(group), ref, true
 		}
 	}
 	if snap.root == nil {
-		snap.root = s.findUnrecordedRoot(ctx, tab)
+		if e := s.findUnrecordedRoot(ctx, tab); e != nil {
+			snap.root, snap.run = e, runRef{pid: e.pid, created: e.created, pgid: e.pgid, marker: e.marker}
+		}
 	}
 	var seeds []int32
 	if snap.root != nil {
 		seeds = append(seeds, snap.root.pid)
+		s.ensureWatch(snap.run)
 	}
 	snap.members = tab.serviceMembers(s.key, seeds...)
 	return snap, nil
@@ -353,11 +393,19 @@ func (s *Service) Status(ctx context.Context) (Status, error) {
 		st.Restoration = &r
 	}
 	if snap.root != nil {
-		st.Since = snap.root.created
-		st.Uptime = s.now().Sub(snap.root.created).Round(time.Second)
+		st.Since = snap.run.created
+		st.Uptime = s.now().Sub(snap.run.created).Round(time.Second)
+		st.RootPID, st.RootGone = snap.run.pid, snap.rootGone
 		s.mu.Lock()
-		st.Adopted = s.child == nil || s.child.pid != snap.root.pid
+		st.Adopted = s.startedMarker != snap.run.marker
 		s.mu.Unlock()
+	} else if !h.Refused {
+		// Nothing of ours runs, yet something answers on the port (or
+		// does not refuse): say what.
+		st.PortHolder = s.portHolder(ctx, snap)
+		if !st.PortHolder.Ours {
+			st.Restoration = nil // not ours: its sessions are not the service's
+		}
 	}
 	switch {
 	case h.OK:
@@ -368,6 +416,17 @@ func (s *Service) Status(ctx context.Context) (Status, error) {
 		st.State = StateStopped
 	}
 	return st, nil
+}
+
+// Stopped reports whether no process of the service runs, not even one left
+// by an earlier run: a stop would do nothing (Stop refuses with
+// ErrAlreadyStopped). It reads the process table only.
+func (s *Service) Stopped(ctx context.Context) (bool, error) {
+	snap, err := s.look(ctx)
+	if err != nil {
+		return false, fmt.Errorf("stopped %s: %w", s.cfg.Name, err)
+	}
+	return len(snap.members) == 0, nil
 }
 
 // Processes returns the service's process tree, root first, then in tree

@@ -1,26 +1,35 @@
 package manager
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/sanasend/sanasend-bot/internal/statefile"
 )
 
 // runRecord identifies the run of a service that the bot started, so that a
 // later bot process can adopt it. The start time defeats PID reuse.
 type runRecord struct {
-	PID       int32     `json:"pid"`
-	Created   time.Time `json:"created"` // the process's own start time, from the OS
+	PID     int32     `json:"pid"`
+	Created time.Time `json:"created"` // the process's own start time, from the OS
+	// PGID is the run's process group: npm leads it (its own session), and
+	// sh and node stay in it after npm is gone. 0 in older state files.
+	PGID      int32     `json:"pgid,omitempty"`
 	RunID     string    `json:"run_id"`
 	Marker    string    `json:"marker"`
 	Dir       string    `json:"dir"`
 	Argv      []string  `json:"argv"`
 	StartedAt time.Time `json:"started_at"`
 	StartedBy Actor     `json:"started_by"`
+}
+
+// pgid is the run's process group; in state files without one, npm's PID,
+// since the bot starts npm as the leader of its own session and group.
+func (r *runRecord) pgid() int32 {
+	if r.PGID > 0 {
+		return r.PGID
+	}
+	return r.PID
 }
 
 // persisted is what the bot keeps about one service in its state dir.
@@ -32,50 +41,31 @@ type persisted struct {
 	StoppedOnPurpose bool `json:"stopped_on_purpose"`
 }
 
-type stateFile struct{ path string }
+// stateFile is the service's state document in its state dir, replaced
+// atomically (a crash mid-write leaves the old state, never half a file).
+type stateFile struct {
+	path string
+	file *statefile.File
+}
+
+func newStateFile(path string) (stateFile, error) {
+	f, err := statefile.New(path)
+	if err != nil {
+		return stateFile{}, err
+	}
+	return stateFile{path: path, file: f}, nil
+}
 
 func (s stateFile) load() (persisted, error) {
 	var p persisted
-	data, err := os.ReadFile(s.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return p, nil
-	}
-	if err != nil {
-		return p, fmt.Errorf("read state %s: %w", s.path, err)
-	}
-	if err := json.Unmarshal(data, &p); err != nil {
-		return persisted{}, fmt.Errorf("read state %s: %w", s.path, err)
+	if _, err := s.file.Load(&p); err != nil {
+		return persisted{}, fmt.Errorf("read state: %w", err)
 	}
 	return p, nil
 }
 
-// save writes atomically: a crash mid-write leaves the old state, never half
-// a file.
 func (s stateFile) save(p persisted) error {
-	data, err := json.MarshalIndent(p, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode state: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Dir(s.path), 0o750); err != nil {
-		return fmt.Errorf("save state: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(s.path), ".state-*")
-	if err != nil {
-		return fmt.Errorf("save state: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save state: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save state: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save state: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), s.path); err != nil {
+	if err := s.file.Save(p); err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
 	return nil

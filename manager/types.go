@@ -98,16 +98,34 @@ type Status struct {
 	URL       string
 	State     State
 	Health    Health
-	Since     time.Time     // when the root process started; zero if stopped
-	Uptime    time.Duration // from the root process's start time
+	Since     time.Time     // when the run's root (npm) started, even once it is gone; zero if stopped
+	Uptime    time.Duration // since Since
 	Processes []Process     // the service's tree, root first
 	Adopted   bool          // running but not started by this bot process
+	// RootPID is the PID the start command ran as (npm), while the
+	// service runs. RootGone is true when that process is gone but the rest
+	// of its process group (node) runs on and the service with it: Since
+	// and Uptime are still the run's.
+	RootPID  int32
+	RootGone bool
+	// PortHolder is set when no process of the service runs but its port
+	// does not refuse connections (a start was refused because of it):
+	// what listens there, and whether it is a process of the service.
+	// Restoration is then nil when it is not ours.
+	PortHolder *PortHolder
 	// Busy is set while an action runs.
 	Busy       *BusyError
 	LastAction *ActionRecord
 	// Restoration is the latest session restoration found in the log.
 	Restoration *Restoration
 	CheckedAt   time.Time
+}
+
+// PortHolder is what listens on a service's port.
+type PortHolder struct {
+	PID     int32  // 0 when the listener's process cannot be seen (another user's)
+	Command string // its command line, capped; "" when unknown
+	Ours    bool   // a process of the service (a leftover), found by its marker
 }
 
 // BusyError is returned when an action is requested while another one runs on

@@ -13,6 +13,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/sanasend/sanasend-bot/alerts"
+	"github.com/sanasend/sanasend-bot/delivery"
 	"github.com/sanasend/sanasend-bot/manager"
 )
 
@@ -240,15 +241,15 @@ func TestNotifierCountsNoticesAndRestorations(t *testing.T) {
 
 type fakeOutbox struct {
 	pending int
-	dead    []alerts.DeadItem
+	dead    []delivery.DeadItem
 }
 
-func (f *fakeOutbox) Pending() int            { return f.pending }
-func (f *fakeOutbox) Dead() []alerts.DeadItem { return f.dead }
+func (f *fakeOutbox) Pending() int              { return f.pending }
+func (f *fakeOutbox) Dead() []delivery.DeadItem { return f.dead }
 
 func TestOutboxGaugesReadAtScrape(t *testing.T) {
 	m := New()
-	o := &fakeOutbox{pending: 2, dead: make([]alerts.DeadItem, 1)}
+	o := &fakeOutbox{pending: 2, dead: make([]delivery.DeadItem, 1)}
 	m.SetOutbox(o)
 	wantLines(t, scrape(t, m), "sanasend_alerts_queued 2", "sanasend_alerts_dead 1")
 	o.pending = 0

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/sanasend/sanasend-bot/bot"
 	"github.com/sanasend/sanasend-bot/manager"
 )
@@ -69,6 +71,16 @@ func TestRenderGolden(t *testing.T) {
 			LastAction:  &manager.ActionRecord{Action: manager.ActionRestart, By: alice, At: started.Add(-time.Second), OK: true, Result: "stopped gracefully in 1.1s; healthy in 2.3s"},
 			Restoration: &restoration,
 		}}},
+		{"status-port-held", bot.Reply{Kind: bot.KindStatus, Status: &manager.Status{
+			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateUnhealthy,
+			Health:     manager.Health{StatusCode: 404, Reason: "HTTP 404"},
+			PortHolder: &manager.PortHolder{PID: 812, Command: "python3 -m http.server 3000"},
+		}}},
+		{"status-root-gone", bot.Reply{Kind: bot.KindStatus, Status: &manager.Status{
+			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateHealthy,
+			Health: manager.Health{OK: true, StatusCode: 200, Status: "healthy", Latency: 1200 * time.Microsecond},
+			Since:  started, Uptime: now.Sub(started), Processes: procs[1:], RootPID: 4250, RootGone: true,
+		}}},
 		{"status-stopped", bot.Reply{Kind: bot.KindStatus, Status: &manager.Status{
 			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateStopped,
 			Health: manager.Health{Reason: "connection refused", Refused: true},
@@ -97,7 +109,17 @@ func TestRenderGolden(t *testing.T) {
 			Err: errors.New("stop whatsapp: 1 processes survived: pid 4300 (chrome)"),
 		}}},
 		{"logs", bot.Reply{Kind: bot.KindLogs, Service: "whatsapp", LogQuery: manager.LogQuery{Lines: 3, Filter: "restore"},
-			Logs: &manager.LogResult{Path: "/srv/wa/logs/combined.log", Lines: []string{"a restore line", "b restore line"}, Exhausted: true, Cut: 1}}},
+			Logs: &manager.LogResult{Path: "/srv/wa/logs/combined.log", Lines: []string{"a restore line", "b restore line"}, Exhausted: true, Cut: 1, Searched: 44}}},
+		{"logs-no-match", bot.Reply{Kind: bot.KindLogs, Service: "whatsapp", LogQuery: manager.LogQuery{Lines: 5, Filter: "abc"},
+			Logs: &manager.LogResult{Path: "/srv/wa/logs/combined.log", Exhausted: true, Searched: 44}}},
+		{"status-previous-run-maintenance", bot.Reply{Kind: bot.KindStatus, Status: &manager.Status{
+			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateHealthy,
+			Health: manager.Health{OK: true, StatusCode: 200, Status: "healthy", Latency: 1200 * time.Microsecond},
+			Since:  now.Add(-time.Minute), Uptime: time.Minute, Restoration: &restoration,
+		}, Maintenance: &bot.MaintenanceWindow{Until: now.Add(30 * time.Minute), By: alice, Reason: "deploy"},
+			Undelivered: &bot.Undelivered{Count: 2, Codes: []string{"not_in_channel"}}}},
+		{"help", helpReply(t, "help")},
+		{"help-logs", helpReply(t, "help logs")},
 		{"processes", bot.Reply{Kind: bot.KindProcesses, Service: "whatsapp", Processes: procs}},
 		{"processes-none", bot.Reply{Kind: bot.KindProcesses, Service: "whatsapp"}},
 		{"sessions", bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: &manager.SessionsReport{
@@ -110,6 +132,7 @@ func TestRenderGolden(t *testing.T) {
 		}}},
 		{"doctor", bot.Reply{Kind: bot.KindDoctor, Service: "whatsapp", Checks: []manager.Check{
 			{Name: "node", Verdict: manager.VerdictOK, Detail: "v20.20.2 (/usr/bin/node)"},
+			{Name: "disk space", Verdict: manager.VerdictWarn, Detail: "12.0 GiB free of 80.0 GiB (15% free, 85% used) at /srv/wa"},
 			{Name: "port 3000", Verdict: manager.VerdictWarn, Detail: "nothing listens", Hint: "the service is down: `start` it"},
 			{Name: "health", Verdict: manager.VerdictFail, Detail: "connection refused", Hint: "`start` it"},
 		}}},
@@ -120,6 +143,54 @@ func TestRenderGolden(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			golden(t, tc.name, Render(tc.reply, now))
 		})
+	}
+}
+
+// helpReply is the real router's answer to text.
+func helpReply(t *testing.T, text string) bot.Reply {
+	t.Helper()
+	r, err := bot.NewRouter(bot.RouterConfig{Services: noServices{}, Auth: allowAll{}, ConfirmTimeout: time.Minute, Audit: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Handle(context.Background(), bot.Request{User: alice, Channel: "console", Text: text})
+}
+
+type noServices struct{}
+
+func (noServices) Names() []string                         { return nil }
+func (noServices) Lookup(name string) (bot.Service, error) { return nil, errors.New("no service") }
+
+type allowAll struct{}
+
+func (allowAll) Authorize(context.Context, manager.Actor, string) error { return nil }
+
+// TestHelpColumnsAlign: every command's description starts in the same
+// column, and `help <command>` shows that command only.
+func TestHelpColumnsAlign(t *testing.T) {
+	lines := strings.Split(strings.TrimSuffix(Render(helpReply(t, "help"), now), "\n"), "\n")[1:]
+	if len(lines) < 10 {
+		t.Fatalf("help lists %d commands; want them all", len(lines))
+	}
+	col := -1
+	for _, l := range lines {
+		// The usage ends at the first run of two spaces after the indent.
+		i := strings.Index(strings.TrimPrefix(l, "  "), "  ")
+		if i < 0 {
+			t.Fatalf("help line %q has no column gap", l)
+		}
+		rest := strings.TrimLeft(strings.TrimPrefix(l, "  ")[i:], " ")
+		at := len([]rune(l)) - len([]rune(rest))
+		if col < 0 {
+			col = at
+		}
+		if at != col {
+			t.Errorf("help line %q: description at column %d; want %d", l, at, col)
+		}
+	}
+	one := Render(helpReply(t, "help logs"), now)
+	if !strings.HasPrefix(one, "Usage: logs ") || strings.Count(one, "\n") != 2 {
+		t.Errorf("help logs = %q; want the usage of logs only", one)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/sanasend/sanasend-bot/bot"
+	"github.com/sanasend/sanasend-bot/internal/human"
 	"github.com/sanasend/sanasend-bot/manager"
 )
 
@@ -200,7 +201,7 @@ func (f *Front) deliver(ctx context.Context, resp *responder, channel, userID st
 	}
 	resp.final(ctx, msg)
 	if reply.Kind == bot.KindOutcome && f.cfg.AlertsChannel != "" && channel != f.cfg.AlertsChannel {
-		notice := OutcomeNotice(reply.Outcome, userID)
+		notice := OutcomeNotice(reply.Outcome, userID).fit()
 		var err error
 		if f.cfg.Announce != nil {
 			err = f.cfg.Announce(notice)
@@ -368,6 +369,7 @@ func (r *responder) postLocked(ctx context.Context, m Message) {
 	if r.url == "" {
 		return
 	}
+	m = m.fit()
 	msg := &slack.WebhookMessage{Text: m.Text, ResponseType: slack.ResponseTypeInChannel,
 		ReplaceOriginal: (r.posted || r.replace) && !m.Ephemeral}
 	if m.Ephemeral {
@@ -408,8 +410,8 @@ func postWithRetry(ctx context.Context, client *http.Client, url string, msg *sl
 
 func withNote(m Message, note string) Message {
 	m.Upload = nil
-	m.Blocks = append(m.Blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, escapeText(note), false, false)))
-	return m
+	m.Blocks = append(m.Blocks[:len(m.Blocks):len(m.Blocks)], blocksContext(blocksEscape(note)))
+	return m.fit()
 }
 
 func apiError(err error) string {
@@ -436,14 +438,18 @@ func firstWord(s string) string {
 }
 
 // capLog bounds untrusted text before it reaches a log line.
-func capLog(s string) string {
-	if len(s) > 200 {
-		return s[:200] + "…"
+func capLog(s string) string { return human.CutBytes(s, 200) }
+
+// commandText is a slash command's text as the user typed it. Slack sends
+// message text escaped, slash commands' included: "All text in Slack uses
+// the same system of escaping" (api.slack.com/docs/formatting), so a typed
+// "a&b" arrives as "a&amp;b", and "<x>" as "&lt;x&gt;". The three entities
+// are decoded in one pass, so "&amp;lt;" becomes "&lt;", as typed.
+func commandText(s string) string {
+	if !strings.Contains(s, "&") {
+		return s
 	}
-	return s
+	return commandUnescaper.Replace(s)
 }
 
-// escapeText escapes Slack's mrkdwn control characters.
-func escapeText(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
-}
+var commandUnescaper = strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">")

@@ -102,6 +102,8 @@ func stopStarted(ctx context.Context, m *manager.Manager, by manager.Actor, out 
 		}
 		res, err := s.Stop(ctx, by, nil)
 		switch {
+		case errors.Is(err, manager.ErrAlreadyStopped):
+			// The user stopped it already: nothing left to do.
 		case err != nil:
 			fmt.Fprintf(out, "demo: stop %s: %v\n", s.Name(), err)
 		case len(res.Stopped) > 0:

@@ -10,6 +10,7 @@ import (
 	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/bot/slackbot"
 	"github.com/sanasend/sanasend-bot/config"
+	"github.com/sanasend/sanasend-bot/delivery"
 	"github.com/sanasend/sanasend-bot/manager"
 	"github.com/sanasend/sanasend-bot/metrics"
 )
@@ -38,10 +39,13 @@ func newMonitor(cfg *config.Config, m *manager.Manager, n alerts.Notifier, log z
 // slackAlerts is the Slack side of the monitor: the outbox (durable, in the
 // state dir, with its own retry policy: the client does not retry) and the
 // notifier that fills it. opts add to the options of its Slack client.
-func slackAlerts(cfg *config.Config, m *manager.Manager, tokens alerts.TokenIssuer, log zerolog.Logger, opts ...slackbot.ClientOption) (*alerts.Outbox, *alerts.SlackNotifier, error) {
+func slackAlerts(cfg *config.Config, m *manager.Manager, tokens alerts.TokenIssuer, log zerolog.Logger, opts ...slackbot.ClientOption) (*delivery.Outbox, *alerts.SlackNotifier, error) {
 	opts = append([]slackbot.ClientOption{slackbot.WithRetryPolicy(slackbot.RetryPolicy{})}, opts...)
-	api := slackbot.NewClient(cfg.Slack.BotToken, cfg.Slack.APIURL, opts...)
-	outbox, err := alerts.OpenOutbox(alerts.OutboxConfig{Dir: cfg.StateDir, Logger: log}, api)
+	sender, err := slackbot.NewSender(slackbot.NewClient(cfg.Slack.BotToken, cfg.Slack.APIURL, opts...), log)
+	if err != nil {
+		return nil, nil, err
+	}
+	outbox, err := delivery.Open(delivery.Config{Dir: cfg.StateDir, Logger: log}, sender)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,12 +11,11 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
-	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
-	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/bot"
 	"github.com/sanasend/sanasend-bot/bot/slackbot"
+	"github.com/sanasend/sanasend-bot/delivery"
 	"github.com/sanasend/sanasend-bot/manager"
 	"github.com/sanasend/sanasend-bot/metrics"
 )
@@ -188,11 +186,11 @@ func expirePrompts(ctx context.Context, router *bot.Router, front *slackbot.Fron
 }
 
 // announce puts an action's outcome in the alerts outbox.
-func announce(outbox *alerts.Outbox, channel string, m slackbot.Message) error {
-	blocks, err := json.Marshal(slack.Blocks{BlockSet: m.Blocks})
+func announce(outbox *delivery.Outbox, channel string, m slackbot.Message) error {
+	payload, err := slackbot.EncodePayload(m)
 	if err != nil {
 		return fmt.Errorf("announce: %w", err)
 	}
-	return outbox.Enqueue(alerts.Item{ID: fmt.Sprintf("outcome-%d", time.Now().UnixNano()), Channel: channel,
-		Op: alerts.OpPost, Text: m.Text, Blocks: blocks, Enqueued: time.Now()})
+	return outbox.Enqueue(delivery.Item{ID: fmt.Sprintf("outcome-%d", time.Now().UnixNano()), Channel: channel,
+		Op: delivery.OpPost, Payload: payload, Enqueued: time.Now()})
 }
