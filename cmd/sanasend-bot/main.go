@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/sanasend/sanasend-bot/config"
@@ -89,7 +90,7 @@ func splitConfigFlag(args []string) (path string, rest []string, err error) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		name, value, hasValue := a, "", false
-		if k, v, ok := cutFlag(a); ok {
+		if k, v, ok := strings.Cut(a, "="); ok {
 			name, value, hasValue = k, v, true
 		}
 		if name != "-config" && name != "--config" {
@@ -112,15 +113,6 @@ func splitConfigFlag(args []string) (path string, rest []string, err error) {
 		path = "sanasend-bot.yaml"
 	}
 	return path, rest, nil
-}
-
-func cutFlag(a string) (name, value string, ok bool) {
-	for i := 0; i < len(a); i++ {
-		if a[i] == '=' {
-			return a[:i], a[i+1:], true
-		}
-	}
-	return a, "", false
 }
 
 // newFlagSet is the flag set of a command; -h prints its usage, flags
