@@ -6,13 +6,16 @@ import (
 	"time"
 
 	"github.com/sanasend/sanasend-bot/internal/human"
+	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
 )
 
 // The wording shared by every front end: the console and Slack say the same
 // things in the same words.
 
-// RestorationLine summarises a restoration in one line.
+// RestorationLine summarises a restoration in one line, the one wording
+// every message uses: "4 found: 3 restored (2 ready, 1 needs a QR scan),
+// 1 failed at 15:04:05". The time is local, in loc.
 func RestorationLine(r manager.Restoration, loc *time.Location) string {
 	switch {
 	case r.Error != "":
@@ -22,12 +25,23 @@ func RestorationLine(r manager.Restoration, loc *time.Location) string {
 	case !r.Done():
 		return fmt.Sprintf("in progress: %d of %s sessions handled", handled(r), foundText(r.Found))
 	}
-	s := fmt.Sprintf("%s found: %d restored, %d failed", foundText(r.Found), r.Restored, r.Failed)
-	if ready, qr := len(r.RestoredSessions())-len(r.Pending())-len(r.NeedQR()), len(r.NeedQR()); ready > 0 || qr > 0 {
-		s += fmt.Sprintf(" (%d ready, %d %s a QR scan)", ready, qr, map[bool]string{true: "needs", false: "need"}[qr == 1])
+	s := fmt.Sprintf("%s found: %d restored", foundText(r.Found), r.Restored)
+	var parts []string
+	if ready := len(r.RestoredSessions()) - len(r.Pending()) - len(r.NeedQR()); ready > 0 {
+		parts = append(parts, fmt.Sprintf("%d ready", ready))
 	}
+	switch qr := len(r.NeedQR()); {
+	case qr == 1:
+		parts = append(parts, "1 needs a QR scan")
+	case qr > 1:
+		parts = append(parts, fmt.Sprintf("%d need a QR scan", qr))
+	}
+	if len(parts) > 0 {
+		s += " (" + strings.Join(parts, ", ") + ")"
+	}
+	s += fmt.Sprintf(", %d failed", r.Failed)
 	if !r.CompletedAt.IsZero() {
-		s += " at " + r.CompletedAt.In(loc).Format("15:04:05")
+		s += " at " + human.Clock(r.CompletedAt, r.CompletedAt, loc)
 	}
 	return s
 }
@@ -89,7 +103,7 @@ func OutcomeDetail(o *Outcome) string {
 		}
 	}
 	if o.Err != nil {
-		parts = append(parts, o.Err.Error())
+		parts = append(parts, usererr.Message(o.Err))
 	}
 	return strings.Join(parts, "; ")
 }

@@ -66,20 +66,29 @@ func runConsole(ctx context.Context, configPath string, args []string, stdin io.
 	if err != nil {
 		return err
 	}
+	// The console's prompts die with it: its tokens stay in memory.
+	confirms, err := bot.NewConfirmStore(bot.ConfirmConfig{TTL: cfg.Slack.ConfirmTimeout, Logger: log})
+	if err != nil {
+		return err
+	}
+	notifier, err := consoleAlerts(con.AlertWriter())
+	if err != nil {
+		return err
+	}
+	monitor, err := newMonitor(cfg, m, notifier, log, nil)
+	if err != nil {
+		return err
+	}
 	router, err := bot.NewRouter(bot.RouterConfig{
-		Services:       directory{m},
-		Auth:           auth,
-		ConfirmTimeout: cfg.Slack.ConfirmTimeout,
-		Audit:          log,
+		Services: directory{m},
+		Auth:     auth,
+		Confirms: confirms,
+		Alerts:   monitor,
+		Audit:    log,
 	})
 	if err != nil {
 		return err
 	}
-	monitor, err := newMonitor(cfg, m, consoleAlerts(con.AlertWriter()), log, nil)
-	if err != nil {
-		return err
-	}
-	router.SetAlerts(monitor)
 	if err := monitor.Start(ctx); err != nil {
 		return err
 	}
