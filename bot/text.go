@@ -185,7 +185,7 @@ func LogsSummary(l *manager.LogResult, q manager.LogQuery) string {
 }
 
 // HealthHiddenNote says that the health-check lines were left out.
-const HealthHiddenNote = "health checks hidden (`logs all` shows them)"
+const HealthHiddenNote = "health-check lines hidden: `logs all` shows them"
 
 // CutLinesNote says how many log lines were cut when read.
 func CutLinesNote(n int) string {
@@ -216,11 +216,15 @@ func DoctorMark(v manager.Verdict) string {
 	return "?"
 }
 
-// RestorationRunNote says, when the restoration st shows began before the
-// running process started, that it is the previous run's: " (previous run:
-// this one started at 03:10:00)". It is "" otherwise.
+// RestorationRunNote says whose the restoration st shows is when it is not
+// the running process's: " (last run: the service is not running)" for a
+// stopped service, " (previous run: this one started at 03:10:00 ...)" when
+// it began before the running process started. It is "" otherwise.
 func RestorationRunNote(st *manager.Status, now time.Time) string {
 	r := st.Restoration
+	if r != nil && st.Since.IsZero() && st.State != manager.StateHealthy {
+		return " (last run: the service is not running)"
+	}
 	if r == nil || st.Since.IsZero() || r.StartedAt.IsZero() || !r.StartedAt.Before(st.Since) {
 		return ""
 	}

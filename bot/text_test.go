@@ -55,8 +55,11 @@ func TestRestorationRunNote(t *testing.T) {
 	if got := RestorationRunNote(&manager.Status{Since: started, Restoration: r}, now); got != "" {
 		t.Errorf("restoration of this run: note %q; want none", got)
 	}
-	if got := RestorationRunNote(&manager.Status{Restoration: r}, now); got != "" {
-		t.Errorf("stopped service: note %q; want none", got)
+	if got := RestorationRunNote(&manager.Status{State: manager.StateStopped, Restoration: r}, now); !strings.Contains(got, "last run") {
+		t.Errorf("stopped service: note %q; want it to say the last run", got)
+	}
+	if got := RestorationRunNote(&manager.Status{State: manager.StateStopped}, now); got != "" {
+		t.Errorf("stopped service without a restoration: note %q; want none", got)
 	}
 }
 
