@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // Kind says what a Reply holds and so how a front end renders it.
@@ -45,7 +46,7 @@ type Reply struct {
 	Logs      *manager.LogResult
 	LogQuery  manager.LogQuery
 	Processes []manager.Process
-	Sessions  *manager.SessionsReport
+	Sessions  *whatsapp.SessionsReport
 	Checks    []manager.Check
 	// Maintenance is the service's active maintenance window, on a status
 	// reply, when the alerts know of one.

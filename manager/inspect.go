@@ -8,6 +8,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // Logs returns the last lines of the service's log file.
@@ -32,20 +34,20 @@ func (s *Service) Output(_ context.Context, q LogQuery) (LogResult, error) {
 // LastRestoration returns the latest session-restoration block of the log.
 // It is cached by the log's size and modification time: the status card asks
 // for it every time and the log only grows.
-func (s *Service) LastRestoration() (Restoration, bool, error) {
+func (s *Service) LastRestoration() (whatsapp.Restoration, bool, error) {
 	fi, err := os.Stat(s.cfg.LogFile)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Restoration{}, false, nil
+		return whatsapp.Restoration{}, false, nil
 	}
 	if err != nil {
-		return Restoration{}, false, fmt.Errorf("restoration %s: %w", s.cfg.Name, err)
+		return whatsapp.Restoration{}, false, fmt.Errorf("restoration %s: %w", s.cfg.Name, err)
 	}
 	s.restMu.Lock()
 	defer s.restMu.Unlock()
 	if s.restCache.size == fi.Size() && s.restCache.mod.Equal(fi.ModTime()) {
 		return s.restCache.r, s.restCache.ok, nil
 	}
-	r, ok, err := LastRestoration(s.cfg.LogFile)
+	r, ok, err := whatsapp.LastRestoration(s.cfg.LogFile)
 	if err != nil {
 		return r, ok, fmt.Errorf("restoration %s: %w", s.cfg.Name, err)
 	}
@@ -57,27 +59,27 @@ func (s *Service) LastRestoration() (Restoration, bool, error) {
 type restorationCache struct {
 	size int64
 	mod  time.Time
-	r    Restoration
+	r    whatsapp.Restoration
 	ok   bool
 }
 
 // Sessions reports the last restoration, the auth dirs on disk, sessions
 // whose auth is missing and stale Chromium locks.
-func (s *Service) Sessions(ctx context.Context) (SessionsReport, error) {
+func (s *Service) Sessions(ctx context.Context) (whatsapp.SessionsReport, error) {
 	r, ok, err := s.LastRestoration()
 	if err != nil {
-		return SessionsReport{}, err
+		return whatsapp.SessionsReport{}, err
 	}
 	dirs, err := s.authDirs(ctx)
 	if err != nil {
-		return SessionsReport{}, fmt.Errorf("sessions %s: %w", s.cfg.Name, err)
+		return whatsapp.SessionsReport{}, fmt.Errorf("sessions %s: %w", s.cfg.Name, err)
 	}
-	return BuildSessionsReport(r, ok, dirs), nil
+	return whatsapp.BuildSessionsReport(r, ok, dirs), nil
 }
 
-func (s *Service) authDirs(ctx context.Context) ([]AuthDir, error) {
+func (s *Service) authDirs(ctx context.Context) ([]whatsapp.AuthDir, error) {
 	host, _ := os.Hostname()
-	dirs, err := ScanAuthDirs(s.cfg.AuthDir, host, func(pid int) bool {
+	dirs, err := whatsapp.ScanAuthDirs(s.cfg.AuthDir, host, func(pid int) bool {
 		return processAlive(ctx, int32(pid), time.Time{})
 	})
 	if errors.Is(err, fs.ErrNotExist) {
@@ -136,7 +138,7 @@ func (s *Service) Doctor(ctx context.Context) []Check {
 	if dirs, err := s.authDirs(ctx); err != nil {
 		lc.Verdict, lc.Detail = VerdictWarn, err.Error()
 	} else {
-		stale := BuildSessionsReport(Restoration{}, false, dirs).StaleLocks
+		stale := whatsapp.BuildSessionsReport(whatsapp.Restoration{}, false, dirs).StaleLocks
 		if len(stale) == 0 {
 			lc.Verdict, lc.Detail = VerdictOK, fmt.Sprintf("no stale lock in %d session dirs", len(dirs))
 		} else {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sanasend/sanasend-bot/internal/human"
 	"github.com/sanasend/sanasend-bot/internal/usererr"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // leftoverSettle is how long processes outside the main group get to exit
@@ -515,13 +516,13 @@ func processCreated(ctx context.Context, pid int32) time.Time {
 // exactly those, and returns their paths.
 func (s *Service) removeStaleLocks(ctx context.Context) ([]string, error) {
 	host, _ := os.Hostname()
-	dirs, err := ScanAuthDirs(s.cfg.AuthDir, host, func(pid int) bool {
+	dirs, err := whatsapp.ScanAuthDirs(s.cfg.AuthDir, host, func(pid int) bool {
 		return processAlive(ctx, int32(pid), time.Time{})
 	})
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("scan auth dirs: %w", err)
 	}
-	removed, err := RemoveStaleLocks(dirs)
+	removed, err := whatsapp.RemoveStaleLocks(dirs)
 	if err != nil {
 		return removed, fmt.Errorf("remove stale locks: %w", err)
 	}

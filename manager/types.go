@@ -3,6 +3,8 @@ package manager
 import (
 	"fmt"
 	"time"
+
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // State is the health of a service as SPEC.md section 5 defines it.
@@ -117,7 +119,7 @@ type Status struct {
 	Busy       *BusyError
 	LastAction *ActionRecord
 	// Restoration is the latest session restoration found in the log.
-	Restoration *Restoration
+	Restoration *whatsapp.Restoration
 	CheckedAt   time.Time
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/sanasend/sanasend-bot/bot"
 	"github.com/sanasend/sanasend-bot/internal/human"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // Render turns a reply into terminal text. now is the clock for ages.
@@ -158,7 +159,7 @@ func renderProcesses(b *strings.Builder, svc string, ps []manager.Process, now t
 	}
 }
 
-func renderSessions(b *strings.Builder, svc string, rep *manager.SessionsReport, now time.Time) {
+func renderSessions(b *strings.Builder, svc string, rep *whatsapp.SessionsReport, now time.Time) {
 	if rep.HaveRestoration {
 		r := rep.Restoration
 		fmt.Fprintf(b, "%s: last restoration: %s\n", svc, bot.RestorationLine(r, now.Location()))

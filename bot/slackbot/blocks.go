@@ -12,6 +12,7 @@ import (
 	"github.com/sanasend/sanasend-bot/bot"
 	"github.com/sanasend/sanasend-bot/internal/human"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // The budgets of the replies, under Slack's limits (blockkit.go).
@@ -417,7 +418,7 @@ func blocksProcesses(svc string, ps []manager.Process, now time.Time) Message {
 
 // --- sessions ---------------------------------------------------------------
 
-func blocksSessions(svc string, rep *manager.SessionsReport, now time.Time) Message {
+func blocksSessions(svc string, rep *whatsapp.SessionsReport, now time.Time) Message {
 	loc := now.Location()
 	var blocks []slack.Block
 	var file []string // the whole report as plain text, for the file when something does not fit

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // Service records what was asked of it.
@@ -127,9 +128,9 @@ func (f *Service) Processes(context.Context) ([]manager.Process, error) {
 	return []manager.Process{{PID: 42, Command: "npm start"}}, nil
 }
 
-func (f *Service) Sessions(context.Context) (manager.SessionsReport, error) {
+func (f *Service) Sessions(context.Context) (whatsapp.SessionsReport, error) {
 	f.record("sessions")
-	return manager.SessionsReport{}, nil
+	return whatsapp.SessionsReport{}, nil
 }
 
 func (f *Service) Doctor(context.Context) []manager.Check {
