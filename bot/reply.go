@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/manager"
 	"github.com/sanasend/sanasend-bot/whatsapp"
 )
@@ -47,7 +48,7 @@ type Reply struct {
 	LogQuery  manager.LogQuery
 	Processes []manager.Process
 	Sessions  *whatsapp.SessionsReport
-	Checks    []manager.Check
+	Checks    []doctor.Check
 	// Maintenance is the service's active maintenance window, on a status
 	// reply, when the alerts know of one.
 	Maintenance *MaintenanceWindow

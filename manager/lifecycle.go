@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/internal/human"
 	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/whatsapp"
@@ -65,7 +66,7 @@ func isRefusal(err error) bool {
 // own message.
 type PreconditionError struct {
 	Service string
-	Failed  []Check
+	Failed  []doctor.Check
 }
 
 func (e *PreconditionError) Error() string {
@@ -210,7 +211,7 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 	}
 	s.progress(progress, a, by, "checking preconditions")
 	env := s.serviceEnv("")
-	if failed := Failed(Preconditions(ctx, CheckEnv{
+	if failed := doctor.Failed(doctor.Preconditions(ctx, doctor.Env{
 		Dir: s.cfg.Dir, Start: s.cfg.Start, Env: env, HostPort: s.hostPort,
 		LogPath: s.cfg.LogFile, Timeout: s.cfg.HealthTimeout,
 	})); len(failed) > 0 {
@@ -243,7 +244,7 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 	res.OutputPath = s.output
 	runID := newRunID()
 	marker := s.key + "/" + runID
-	path, err := LookPathIn(s.cfg.Start[0], s.cfg.Dir, env)
+	path, err := doctor.LookPathIn(s.cfg.Start[0], s.cfg.Dir, env)
 	if err != nil {
 		out.Close()
 		return res, fmt.Errorf("start %s: %w", s.cfg.Name, err)

@@ -7,6 +7,9 @@ package manager
 // name the new packages. New code must not use them.
 
 import (
+	"context"
+
+	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
@@ -59,4 +62,43 @@ func RemoveStaleLocks(dirs []whatsapp.AuthDir) ([]string, error) {
 // BuildSessionsReport moved to package whatsapp.
 func BuildSessionsReport(r whatsapp.Restoration, haveR bool, dirs []whatsapp.AuthDir) whatsapp.SessionsReport {
 	return whatsapp.BuildSessionsReport(r, haveR, dirs)
+}
+
+// Moved to package doctor (CheckEnv is doctor.Env).
+type (
+	Check    = doctor.Check
+	Verdict  = doctor.Verdict
+	CheckEnv = doctor.Env
+)
+
+// Moved to package doctor.
+const (
+	VerdictOK    = doctor.VerdictOK
+	VerdictWarn  = doctor.VerdictWarn
+	VerdictFail  = doctor.VerdictFail
+	NodeMinMajor = doctor.NodeMinMajor
+)
+
+// DoctorChecks moved to package doctor as HostChecks.
+func DoctorChecks(ctx context.Context, e doctor.Env) []doctor.Check { return doctor.HostChecks(ctx, e) }
+
+// Preconditions moved to package doctor.
+func Preconditions(ctx context.Context, e doctor.Env) []doctor.Check {
+	return doctor.Preconditions(ctx, e)
+}
+
+// Failed moved to package doctor.
+func Failed(checks []doctor.Check) []doctor.Check { return doctor.Failed(checks) }
+
+// LookPathIn moved to package doctor.
+func LookPathIn(file, dir string, env []string) (string, error) {
+	return doctor.LookPathIn(file, dir, env)
+}
+
+// PortFree moved to package doctor.
+func PortFree(hostPort string) (bool, error) { return doctor.PortFree(hostPort) }
+
+// PortOwner moved to package doctor.
+func PortOwner(ctx context.Context, hostPort string) (pid int32, cmdline string, ok bool, err error) {
+	return doctor.PortOwner(ctx, hostPort)
 }

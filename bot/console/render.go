@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sanasend/sanasend-bot/bot"
+	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/internal/human"
 	"github.com/sanasend/sanasend-bot/manager"
 	"github.com/sanasend/sanasend-bot/whatsapp"
@@ -195,7 +196,7 @@ func renderSessions(b *strings.Builder, svc string, rep *whatsapp.SessionsReport
 	}
 }
 
-func renderChecks(b *strings.Builder, svc string, checks []manager.Check) {
+func renderChecks(b *strings.Builder, svc string, checks []doctor.Check) {
 	fmt.Fprintf(b, "%s: doctor: %s\n", svc, bot.DoctorSummary(checks))
 	width := 0
 	for _, c := range checks {
@@ -204,7 +205,7 @@ func renderChecks(b *strings.Builder, svc string, checks []manager.Check) {
 	pad := func(s string) string { return s + strings.Repeat(" ", width-utf8.RuneCountInString(s)) }
 	for _, c := range checks {
 		fmt.Fprintf(b, "  %s %s  %s\n", bot.DoctorMark(c.Verdict), pad(c.Name), c.Detail)
-		if c.Hint != "" && c.Verdict != manager.VerdictOK {
+		if c.Hint != "" && c.Verdict != doctor.VerdictOK {
 			fmt.Fprintf(b, "    %s  → %s\n", pad(""), c.Hint)
 		}
 	}

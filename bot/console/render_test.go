@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sanasend/sanasend-bot/bot"
+	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/manager"
 	"github.com/sanasend/sanasend-bot/whatsapp"
 )
@@ -131,11 +132,11 @@ func TestRenderGolden(t *testing.T) {
 			},
 			StaleLocks: []whatsapp.ChromiumLock{{Path: "/srv/wa/.wwebjs_auth/session-user_12_instance_main/SingletonLock", Target: "host-999", Why: "pid 999 is not running", Stale: true}},
 		}}},
-		{"doctor", bot.Reply{Kind: bot.KindDoctor, Service: "whatsapp", Checks: []manager.Check{
-			{Name: "node", Verdict: manager.VerdictOK, Detail: "v20.20.2 (/usr/bin/node)"},
-			{Name: "disk space", Verdict: manager.VerdictWarn, Detail: "12.0 GiB free of 80.0 GiB (15% free, 85% used) at /srv/wa"},
-			{Name: "port 3000", Verdict: manager.VerdictWarn, Detail: "nothing listens", Hint: "the service is down: `start` it"},
-			{Name: "health", Verdict: manager.VerdictFail, Detail: "connection refused", Hint: "`start` it"},
+		{"doctor", bot.Reply{Kind: bot.KindDoctor, Service: "whatsapp", Checks: []doctor.Check{
+			{Name: "node", Verdict: doctor.VerdictOK, Detail: "v20.20.2 (/usr/bin/node)"},
+			{Name: "disk space", Verdict: doctor.VerdictWarn, Detail: "12.0 GiB free of 80.0 GiB (15% free, 85% used) at /srv/wa"},
+			{Name: "port 3000", Verdict: doctor.VerdictWarn, Detail: "nothing listens", Hint: "the service is down: `start` it"},
+			{Name: "health", Verdict: doctor.VerdictFail, Detail: "connection refused", Hint: "`start` it"},
 		}}},
 		{"usage", bot.Reply{Kind: bot.KindUsage, Text: "unexpected \"please\"; usage: stop [service]"}},
 		{"refused", bot.Reply{Kind: bot.KindRefused, Text: "sorry, only SanaSend staff may use this command"}},

@@ -13,6 +13,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/sanasend/sanasend-bot/bot"
+	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/manager"
 	"github.com/sanasend/sanasend-bot/whatsapp"
 )
@@ -68,9 +69,9 @@ func limitsCases() []limitsCase {
 	}
 	restoration := whatsapp.Restoration{StartedAt: blocksStarted.Add(-time.Hour), Found: 500, Complete: true, Failed: 500, Total: 500,
 		CompletedAt: blocksStarted, Sessions: sessions}
-	checks := make([]manager.Check, 60)
+	checks := make([]doctor.Check, 60)
 	for i := range checks {
-		checks[i] = manager.Check{Name: "check " + limitsEvil, Verdict: manager.Verdict([]string{"ok", "warn", "fail"}[i%3]),
+		checks[i] = doctor.Check{Name: "check " + limitsEvil, Verdict: doctor.Verdict([]string{"ok", "warn", "fail"}[i%3]),
 			Detail: limitsLine(i, 2000), Hint: limitsLine(i, 1000)}
 	}
 	evilActor := manager.Actor{ID: "console:" + limitsEvil, Name: limitsEvil}

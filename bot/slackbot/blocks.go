@@ -10,6 +10,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/sanasend/sanasend-bot/bot"
+	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/internal/human"
 	"github.com/sanasend/sanasend-bot/manager"
 	"github.com/sanasend/sanasend-bot/whatsapp"
@@ -524,11 +525,11 @@ func blocksSessions(svc string, rep *whatsapp.SessionsReport, now time.Time) Mes
 
 // --- doctor -----------------------------------------------------------------
 
-func blocksDoctor(svc string, checks []manager.Check) Message {
+func blocksDoctor(svc string, checks []doctor.Check) Message {
 	lines := []string{"*" + blocksEscape(svc) + "*: doctor"}
 	for _, c := range checks {
 		line := fmt.Sprintf("%s *%s* %s", bot.DoctorMark(c.Verdict), blocksEscape(c.Name), blocksEscape(c.Detail))
-		if c.Hint != "" && c.Verdict != manager.VerdictOK {
+		if c.Hint != "" && c.Verdict != doctor.VerdictOK {
 			line += "\n      → " + blocksEscape(c.Hint)
 		}
 		lines = append(lines, line)

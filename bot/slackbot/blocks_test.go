@@ -16,6 +16,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/sanasend/sanasend-bot/bot"
+	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/manager"
 	"github.com/sanasend/sanasend-bot/whatsapp"
 )
@@ -210,11 +211,11 @@ func blocksCases() []blocksCase {
 			StaleLocks: []whatsapp.ChromiumLock{{Path: "/srv/wa/.wwebjs_auth/session-user_12_instance_main/SingletonLock", Target: "host-999", Why: "pid 999 is not running", Stale: true}},
 		}}},
 		{"sessions-none", bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: &whatsapp.SessionsReport{}}},
-		{"doctor", bot.Reply{Kind: bot.KindDoctor, Service: "whatsapp", Checks: []manager.Check{
-			{Name: "node", Verdict: manager.VerdictOK, Detail: "v20.20.2 (/usr/bin/node)"},
-			{Name: "disk space", Verdict: manager.VerdictWarn, Detail: "12.0 GiB free of 80.0 GiB (15% free, 85% used) at /srv/wa"},
-			{Name: "port 3000", Verdict: manager.VerdictWarn, Detail: "nothing listens", Hint: "the service is down: `start` it"},
-			{Name: "health", Verdict: manager.VerdictFail, Detail: "connection refused", Hint: "`start` it"},
+		{"doctor", bot.Reply{Kind: bot.KindDoctor, Service: "whatsapp", Checks: []doctor.Check{
+			{Name: "node", Verdict: doctor.VerdictOK, Detail: "v20.20.2 (/usr/bin/node)"},
+			{Name: "disk space", Verdict: doctor.VerdictWarn, Detail: "12.0 GiB free of 80.0 GiB (15% free, 85% used) at /srv/wa"},
+			{Name: "port 3000", Verdict: doctor.VerdictWarn, Detail: "nothing listens", Hint: "the service is down: `start` it"},
+			{Name: "health", Verdict: doctor.VerdictFail, Detail: "connection refused", Hint: "`start` it"},
 		}}},
 		{"help", bot.Reply{Kind: bot.KindHelp, Help: []bot.HelpLine{
 			{Usage: "status [service]", Text: "state, health, uptime, processes and last action"},
@@ -407,9 +408,9 @@ func blocksHostileCases() []blocksCase {
 	for i := range locks {
 		locks[i] = whatsapp.ChromiumLock{Path: "/srv/wa/" + evil + "/SingletonLock", Target: evil, Why: evil}
 	}
-	checks := make([]manager.Check, 60)
+	checks := make([]doctor.Check, 60)
 	for i := range checks {
-		checks[i] = manager.Check{Name: "check " + evil, Verdict: manager.VerdictFail, Detail: evil + strings.Repeat(" detail", 20), Hint: evil}
+		checks[i] = doctor.Check{Name: "check " + evil, Verdict: doctor.VerdictFail, Detail: evil + strings.Repeat(" detail", 20), Hint: evil}
 	}
 	r := blocksRestoration
 	r.Sessions = sessions

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/manager"
 	"github.com/sanasend/sanasend-bot/whatsapp"
 )
@@ -133,9 +134,9 @@ func (f *Service) Sessions(context.Context) (whatsapp.SessionsReport, error) {
 	return whatsapp.SessionsReport{}, nil
 }
 
-func (f *Service) Doctor(context.Context) []manager.Check {
+func (f *Service) Doctor(context.Context) []doctor.Check {
 	f.record("doctor")
-	return []manager.Check{{Name: "node", Verdict: manager.VerdictOK, Detail: "v20"}}
+	return []doctor.Check{{Name: "node", Verdict: doctor.VerdictOK, Detail: "v20"}}
 }
 
 // Directory serves fake services by name.

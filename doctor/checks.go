@@ -1,4 +1,4 @@
-package manager
+package doctor
 
 import (
 	"bytes"
@@ -45,8 +45,8 @@ type Check struct {
 	Hint string
 }
 
-// CheckEnv is what the checks look at: one service as it would be started.
-type CheckEnv struct {
+// Env is what the checks look at: one service as it would be started.
+type Env struct {
 	Dir   string   // service dir, absolute
 	Start []string // argv; Start[0] is resolved with LookPathIn
 	// Env is the complete environment the service will get: PATH is taken
@@ -80,14 +80,14 @@ const (
 	diskFailBytes   = 500 << 20
 )
 
-func (e CheckEnv) timeout() time.Duration {
+func (e Env) timeout() time.Duration {
 	if e.Timeout > 0 {
 		return e.Timeout
 	}
 	return checkDefaultTimeout
 }
 
-func (e CheckEnv) now() time.Time {
+func (e Env) now() time.Time {
 	if e.Now != nil {
 		return e.Now()
 	}
@@ -98,7 +98,7 @@ func (e CheckEnv) now() time.Time {
 // service dir, the start command, the port and the log dir, in that order.
 // Every check runs, so each failure is named on its own; Failed picks the
 // ones that must stop a start. Nothing is created or modified.
-func Preconditions(ctx context.Context, e CheckEnv) []Check {
+func Preconditions(ctx context.Context, e Env) []Check {
 	return []Check{
 		checkServiceDir(e),
 		checkStartCommand(e),
@@ -118,7 +118,7 @@ func Failed(checks []Check) []Check {
 	return out
 }
 
-// DoctorChecks runs the seed guide's troubleshooting list for real: node and
+// HostChecks runs the seed guide's troubleshooting list for real: node and
 // npm versions, the service dir, the start command, the port and who holds
 // it, the log file, the log dir and the disk space of the service's
 // filesystem, in that order. It starts node and npm (argv, with e.Env, no
@@ -126,7 +126,7 @@ func Failed(checks []Check) []Check {
 // the whole takes about as long as the slowest (npm, or the port owner
 // search on a host with many processes). Health, processes and sessions are
 // not its business.
-func DoctorChecks(ctx context.Context, e CheckEnv) []Check {
+func HostChecks(ctx context.Context, e Env) []Check {
 	checks := []func() Check{
 		func() Check { return checkNode(ctx, e) },
 		func() Check { return checkNPM(ctx, e) },
@@ -150,7 +150,7 @@ func DoctorChecks(ctx context.Context, e CheckEnv) []Check {
 
 const hintServiceDir = "verify the whatsapp-service directory exists: deploy the service there or fix services[].dir in the config"
 
-func checkServiceDir(e CheckEnv) Check {
+func checkServiceDir(e Env) Check {
 	c := Check{Name: "service dir"}
 	if e.Dir == "" {
 		return c.fail("no service dir configured", hintServiceDir)
@@ -169,7 +169,7 @@ func checkServiceDir(e CheckEnv) Check {
 
 // --- start command ---------------------------------------------------------
 
-func checkStartCommand(e CheckEnv) Check {
+func checkStartCommand(e Env) Check {
 	c := Check{Name: "start command"}
 	if len(e.Start) == 0 || e.Start[0] == "" {
 		return c.fail("no start command configured", "set services[].start, e.g. [\"npm\", \"start\"]")
@@ -271,7 +271,7 @@ func portCheckName(hostPort string) string {
 const hintPortInUse = "ensure the port is not in use: stop the process that holds it (a leftover of the service is ended by a stop through the bot) or move the service to another port (services[].url)"
 
 // checkPortFree is start's precondition: nothing may listen on the port.
-func checkPortFree(ctx context.Context, e CheckEnv) Check {
+func checkPortFree(ctx context.Context, e Env) Check {
 	c := Check{Name: portCheckName(e.HostPort)}
 	if e.HostPort == "" {
 		return c.fail("no host:port configured", "set services[].url, e.g. http://127.0.0.1:3000")
@@ -289,7 +289,7 @@ func checkPortFree(ctx context.Context, e CheckEnv) Check {
 // checkPortOwner is doctor's: who listens, if anyone. The port being in use
 // is what a running service looks like, so that is ok; whether the holder is
 // the service is for the process and health checks to say.
-func checkPortOwner(ctx context.Context, e CheckEnv) Check {
+func checkPortOwner(ctx context.Context, e Env) Check {
 	c := Check{Name: portCheckName(e.HostPort)}
 	if e.HostPort == "" {
 		return c.fail("no host:port configured", "set services[].url, e.g. http://127.0.0.1:3000")
@@ -307,7 +307,7 @@ func checkPortOwner(ctx context.Context, e CheckEnv) Check {
 // portOwnerDetail says who holds e.HostPort: "in use by pid 4242 (node
 // src/server.js)", or "in use (owner unknown)" when the process cannot be
 // seen (another user's, without privileges) or the search fails.
-func portOwnerDetail(ctx context.Context, e CheckEnv) string {
+func portOwnerDetail(ctx context.Context, e Env) string {
 	ctx, cancel := context.WithTimeout(ctx, e.timeout())
 	defer cancel()
 	pid, cmdline, ok, err := PortOwner(ctx, e.HostPort)
@@ -330,7 +330,7 @@ const hintLogDir = "make it writable by the user the bot runs as, or fix service
 // absent and its nearest existing parent is a writable directory (the
 // service creates it). An existing log file must be writable too. Nothing is
 // created.
-func checkLogDirWritable(e CheckEnv) Check {
+func checkLogDirWritable(e Env) Check {
 	c := Check{Name: "log dir writable"}
 	if e.LogPath == "" {
 		return c.warn("no log file configured", "set services[].log_file")
@@ -388,7 +388,7 @@ func checkNearestExisting(p string) (string, error) {
 
 // checkLogFile: readable, its size and when it was last written. A missing
 // log is a warning: it appears when the service first starts.
-func checkLogFile(e CheckEnv) Check {
+func checkLogFile(e Env) Check {
 	c := Check{Name: "log file"}
 	if e.LogPath == "" {
 		return c.warn("no log file configured", "set services[].log_file")
@@ -445,7 +445,7 @@ func checkParseVersion(out string) (version string, major int, ok bool) {
 
 const hintNode = "install Node.js 18 or newer (whatsapp-web.js needs it) and put it on the PATH the service gets (services[].env); check with node --version"
 
-func checkNode(ctx context.Context, e CheckEnv) Check {
+func checkNode(ctx context.Context, e Env) Check {
 	c := Check{Name: "node"}
 	path, out, err := runVersion(ctx, e, "node")
 	if err != nil {
@@ -464,7 +464,7 @@ func checkNode(ctx context.Context, e CheckEnv) Check {
 
 const hintNPM = "install npm (it comes with Node.js) and put it on the PATH the service gets (services[].env); check with npm --version"
 
-func checkNPM(ctx context.Context, e CheckEnv) Check {
+func checkNPM(ctx context.Context, e Env) Check {
 	c := Check{Name: "npm"}
 	// npm may look for updates on the network; the notifier is off.
 	path, out, err := runVersion(ctx, e, "npm", "NPM_CONFIG_UPDATE_NOTIFIER=false")
@@ -483,7 +483,7 @@ func checkNPM(ctx context.Context, e CheckEnv) Check {
 // after e.Timeout. It returns the resolved path and up to 4 KiB of stdout.
 // The error is one line: "node not found on PATH (...)", "node --version: no
 // answer after 5s", "node --version: exit status 1: <stderr>".
-func runVersion(ctx context.Context, e CheckEnv, name string, extraEnv ...string) (string, string, error) {
+func runVersion(ctx context.Context, e Env, name string, extraEnv ...string) (string, string, error) {
 	path, err := LookPathIn(name, e.Dir, e.Env)
 	if err != nil {
 		return "", "", err
@@ -543,7 +543,7 @@ func (w *checkOutput) String() string { return w.buf.String() }
 
 // --- disk ------------------------------------------------------------------
 
-func checkDiskSpace(ctx context.Context, e CheckEnv) Check {
+func checkDiskSpace(ctx context.Context, e Env) Check {
 	c := Check{Name: "disk space"}
 	p := e.Dir
 	if p == "" {
