@@ -1,5 +1,8 @@
 package manager
 
+// The health check: Health, GET <url>/health (CheckHealth) and its answer
+// (ParseHealth).
+
 import (
 	"context"
 	"encoding/json"
@@ -115,4 +118,37 @@ func newHealthClient() *http.Client {
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+}
+
+// Health is the outcome of one GET <url>/health.
+type Health struct {
+	OK         bool          // 200 and status "healthy"
+	StatusCode int           // 0 when no HTTP answer
+	Status     string        // the "status" field of the answer
+	Uptime     time.Duration // the service's own uptime, from the answer
+	Latency    time.Duration
+	// Reason explains a failure in words an on-call engineer reads at 3 a.m.:
+	// "connection refused", "timeout after 5s", "HTTP 503", "bad JSON: ...".
+	Reason string
+	// Refused is true when nothing listens on the port.
+	Refused bool
+}
+
+// State is the state this health check alone shows: healthy, stopped
+// when nothing listens, unhealthy otherwise. Status refines it with the
+// processes (a running process with a refused port is unhealthy).
+func (h Health) State() State {
+	switch {
+	case h.OK:
+		return StateHealthy
+	case h.Refused:
+		return StateStopped
+	default:
+		return StateUnhealthy
+	}
+}
+
+// Health asks the service's health endpoint once.
+func (s *Service) Health(ctx context.Context) Health {
+	return CheckHealth(ctx, s.client, s.HealthURL(), s.cfg.HealthTimeout)
 }

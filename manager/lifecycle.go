@@ -1,10 +1,14 @@
 package manager
 
+// Start, Stop and Restart: their preconditions, refusals and results, and the
+// steps that spawn, signal and reap the service's processes.
+
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -548,7 +552,7 @@ func (s *Service) serviceEnv(marker string) []string {
 		}
 		env = append(env, kv)
 	}
-	for _, name := range sortedKeys(s.cfg.Env) {
+	for _, name := range slices.Sorted(maps.Keys(s.cfg.Env)) {
 		env = append(env, name+"="+s.cfg.Env[name])
 	}
 	if marker != "" {

@@ -1,11 +1,17 @@
 package manager
 
+// Reading the end of a log file (ReadLogTail, TailLines: generic, bounded,
+// backwards from the end) and Service.Logs and Service.Output, which read the
+// service's log and its captured stdout and stderr.
+
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 	"unicode"
@@ -710,4 +716,23 @@ func isHealthPollLine(line []byte) bool {
 	}
 	rest := msg[len(tailTextHealth):]
 	return len(rest) == 0 || rest[0] == '?' && bytes.IndexByte(rest, ' ') < 0
+}
+
+// Logs returns the last lines of the service's log file.
+func (s *Service) Logs(_ context.Context, q LogQuery) (LogResult, error) {
+	res, err := ReadLogTail(s.cfg.LogFile, q)
+	if errors.Is(err, fs.ErrNotExist) {
+		return res, fmt.Errorf("logs %s: no log file yet at %s (has the service ever started?)", s.cfg.Name, s.cfg.LogFile)
+	}
+	return res, err
+}
+
+// Output returns the last lines of the service's captured stdout and
+// stderr, where a crash at start-up leaves its message.
+func (s *Service) Output(_ context.Context, q LogQuery) (LogResult, error) {
+	res, err := ReadLogTail(s.output, q)
+	if errors.Is(err, fs.ErrNotExist) {
+		return res, fmt.Errorf("output %s: nothing captured yet at %s (the bot has not started the service)", s.cfg.Name, s.output)
+	}
+	return res, err
 }

@@ -2,6 +2,8 @@
 
 package manager
 
+// The process table on Linux, read from /proc directly.
+
 import (
 	"bytes"
 	"context"

@@ -2,6 +2,8 @@
 
 package manager
 
+// The process table elsewhere, read through gopsutil.
+
 import (
 	"context"
 	"fmt"

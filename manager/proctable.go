@@ -1,5 +1,8 @@
 package manager
 
+// The host's process table (procTable, scanProcesses) and which of its
+// processes belong to a service: the marker (MarkerEnv), descendants, groups.
+
 import (
 	"context"
 	"os"

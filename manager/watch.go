@@ -1,5 +1,8 @@
 package manager
 
+// Watching a run of the service until it exits, whether this bot process
+// started it or adopted it, and publishing that exit.
+
 import (
 	"context"
 	"time"

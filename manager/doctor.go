@@ -1,93 +1,18 @@
 package manager
 
+// Service.Doctor and HostChecks: package doctor's host checks with this
+// service's settings, plus the checks that need the service (health,
+// processes, Chromium locks).
+
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/whatsapp"
 )
-
-// Logs returns the last lines of the service's log file.
-func (s *Service) Logs(_ context.Context, q LogQuery) (LogResult, error) {
-	res, err := ReadLogTail(s.cfg.LogFile, q)
-	if errors.Is(err, fs.ErrNotExist) {
-		return res, fmt.Errorf("logs %s: no log file yet at %s (has the service ever started?)", s.cfg.Name, s.cfg.LogFile)
-	}
-	return res, err
-}
-
-// Output returns the last lines of the service's captured stdout and
-// stderr, where a crash at start-up leaves its message.
-func (s *Service) Output(_ context.Context, q LogQuery) (LogResult, error) {
-	res, err := ReadLogTail(s.output, q)
-	if errors.Is(err, fs.ErrNotExist) {
-		return res, fmt.Errorf("output %s: nothing captured yet at %s (the bot has not started the service)", s.cfg.Name, s.output)
-	}
-	return res, err
-}
-
-// LastRestoration returns the latest session-restoration block of the log.
-// It is cached by the log's size and modification time: the status card asks
-// for it every time and the log only grows.
-func (s *Service) LastRestoration() (whatsapp.Restoration, bool, error) {
-	fi, err := os.Stat(s.cfg.LogFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		return whatsapp.Restoration{}, false, nil
-	}
-	if err != nil {
-		return whatsapp.Restoration{}, false, fmt.Errorf("restoration %s: %w", s.cfg.Name, err)
-	}
-	s.restMu.Lock()
-	defer s.restMu.Unlock()
-	if s.restCache.size == fi.Size() && s.restCache.mod.Equal(fi.ModTime()) {
-		return s.restCache.r, s.restCache.ok, nil
-	}
-	r, ok, err := whatsapp.LastRestoration(s.cfg.LogFile)
-	if err != nil {
-		return r, ok, fmt.Errorf("restoration %s: %w", s.cfg.Name, err)
-	}
-	s.restCache.size, s.restCache.mod, s.restCache.r, s.restCache.ok = fi.Size(), fi.ModTime(), r, ok
-	return r, ok, nil
-}
-
-// restorationCache remembers the last parse of the log.
-type restorationCache struct {
-	size int64
-	mod  time.Time
-	r    whatsapp.Restoration
-	ok   bool
-}
-
-// Sessions reports the last restoration, the auth dirs on disk, sessions
-// whose auth is missing and stale Chromium locks.
-func (s *Service) Sessions(ctx context.Context) (whatsapp.SessionsReport, error) {
-	r, ok, err := s.LastRestoration()
-	if err != nil {
-		return whatsapp.SessionsReport{}, err
-	}
-	dirs, err := s.authDirs(ctx)
-	if err != nil {
-		return whatsapp.SessionsReport{}, fmt.Errorf("sessions %s: %w", s.cfg.Name, err)
-	}
-	return whatsapp.BuildSessionsReport(r, ok, dirs), nil
-}
-
-func (s *Service) authDirs(ctx context.Context) ([]whatsapp.AuthDir, error) {
-	host, _ := os.Hostname()
-	dirs, err := whatsapp.ScanAuthDirs(s.cfg.AuthDir, host, func(pid int) bool {
-		return processAlive(ctx, int32(pid), time.Time{})
-	})
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	return dirs, err
-}
 
 // HostChecks are the checks of the host that do not depend on the service
 // running: node, npm, dir, start command, port, log, disk.
