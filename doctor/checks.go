@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/shirou/gopsutil/v4/disk"
 )
 
@@ -57,8 +58,9 @@ type Env struct {
 	// Timeout bounds each external command and each network probe;
 	// 0 means 5s.
 	Timeout time.Duration
-	// Now is the clock used for "last written 2m ago"; nil means time.Now.
-	Now func() time.Time
+	// Clock is read for "last written 2m ago"; nil means the real clock.
+	// Timeouts are real time.
+	Clock clockwork.Clock
 }
 
 // NodeMinMajor is the oldest Node.js major version whatsapp-web.js runs on.
@@ -88,8 +90,8 @@ func (e Env) timeout() time.Duration {
 }
 
 func (e Env) now() time.Time {
-	if e.Now != nil {
-		return e.Now()
+	if e.Clock != nil {
+		return e.Clock.Now()
 	}
 	return time.Now()
 }

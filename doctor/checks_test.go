@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // checkWriteScript writes an executable /bin/sh script for the test (production
@@ -423,7 +425,7 @@ func TestDoctorLogFile(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e, _ := checkBaseEnv(t)
 			e.LogPath = filepath.Join(e.Dir, "combined.log")
-			e.Now = func() time.Time { return now }
+			e.Clock = clockwork.NewFakeClockAt(now)
 			tt.setup(t, e.LogPath)
 			got := HostChecks(context.Background(), e)
 			assertChecks(t, got, map[string]checkWant{"log file": tt.want})

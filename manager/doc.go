@@ -17,7 +17,7 @@
 //   - action.go: Actor, Action, ActionRecord, BusyError, the action slot.
 //   - lifecycle.go: Start, Stop, Restart.
 //   - status.go: State, Status, PortHolder, Service.Status.
-//   - health.go: Health, CheckHealth, ParseHealth.
+//   - health.go: Health, the health check, ParseHealth.
 //   - process.go, proctable.go, proc_*.go, platform_*.go: the service's
 //     processes, the host's process table, signals.
 //   - watch*.go: watching a run until it exits; events.go: Event, Exit.
@@ -26,4 +26,10 @@
 //   - doctor.go: Service.Doctor and HostChecks.
 //   - persist.go: what is kept in the state dir.
 //   - moved.go: temporary aliases for what moved to whatsapp and doctor.
+//
+// Every time a Service records (action times and durations, BusyError.Since,
+// Status.CheckedAt and Uptime, event times, health latency) is read from
+// Options.Clock. Waits on processes and requests are bounded in real time
+// (a fake clock would never end them), and a process's CPU share is
+// measured against the OS's own clock.
 package manager

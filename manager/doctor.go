@@ -18,7 +18,7 @@ import (
 // running: node, npm, dir, start command, port, log, disk.
 func (s *Service) HostChecks(ctx context.Context) []doctor.Check {
 	return doctor.HostChecks(ctx, doctor.Env{Dir: s.cfg.Dir, Start: s.cfg.Start, Env: s.serviceEnv(""),
-		HostPort: s.hostPort, LogPath: s.cfg.LogFile, Timeout: s.cfg.HealthTimeout, Now: s.now})
+		HostPort: s.hostPort, LogPath: s.cfg.LogFile, Timeout: s.cfg.HealthTimeout, Clock: s.clock})
 }
 
 // Doctor runs the troubleshooting list of the old dashboard for real, plus

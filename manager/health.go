@@ -1,6 +1,6 @@
 package manager
 
-// The health check: Health, GET <url>/health (CheckHealth) and its answer
+// The health check: Health, GET <url>/health (Service.Health) and its answer
 // (ParseHealth).
 
 import (
@@ -14,6 +14,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // maxHealthBody caps how much of a health answer is read: the real answer is
@@ -58,11 +60,13 @@ func ParseHealth(code int, body []byte) Health {
 	return h
 }
 
-// CheckHealth asks url (the service's /health) once, within timeout.
-func CheckHealth(ctx context.Context, client *http.Client, url string, timeout time.Duration) Health {
+// checkHealth asks url (the service's /health) once, within timeout (real
+// time: a fake clock would never end the request). Latency is read from
+// clock.
+func checkHealth(ctx context.Context, clock clockwork.Clock, client *http.Client, url string, timeout time.Duration) Health {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	start := time.Now()
+	start := clock.Now()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return Health{Reason: "bad health URL: " + err.Error()}
@@ -70,12 +74,12 @@ func CheckHealth(ctx context.Context, client *http.Client, url string, timeout t
 	req.Header.Set("User-Agent", "sanasend-bot")
 	resp, err := client.Do(req)
 	if err != nil {
-		return Health{Latency: time.Since(start), Reason: describeDialError(err, timeout), Refused: isRefused(err)}
+		return Health{Latency: clock.Since(start), Reason: describeDialError(err, timeout), Refused: isRefused(err)}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHealthBody))
 	h := ParseHealth(resp.StatusCode, body)
-	h.Latency = time.Since(start)
+	h.Latency = clock.Since(start)
 	if err != nil && h.OK {
 		h.OK = false
 		h.Reason = describeDialError(err, timeout)
@@ -150,5 +154,5 @@ func (h Health) State() State {
 
 // Health asks the service's health endpoint once.
 func (s *Service) Health(ctx context.Context) Health {
-	return CheckHealth(ctx, s.client, s.HealthURL(), s.cfg.HealthTimeout)
+	return checkHealth(ctx, s.clock, s.client, s.HealthURL(), s.cfg.HealthTimeout)
 }

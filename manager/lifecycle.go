@@ -143,13 +143,13 @@ func (s *Service) Start(ctx context.Context, by Actor, progress func(string)) (S
 	if err := s.begin(ActionStart, by); err != nil {
 		return StartResult{}, err
 	}
-	began := time.Now()
+	began := s.now()
 	res, err := s.start(ctx, ActionStart, by, progress)
 	if isRefusal(err) {
 		s.release()
 		return res, err
 	}
-	s.end(ActionRecord{Action: ActionStart, By: by, At: s.now(), Duration: time.Since(began),
+	s.end(ActionRecord{Action: ActionStart, By: by, At: s.now(), Duration: s.clock.Since(began),
 		OK: err == nil && res.Healthy, Result: s.describeStart(res, err)})
 	return res, err
 }
@@ -164,13 +164,13 @@ func (s *Service) Stop(ctx context.Context, by Actor, progress func(string)) (St
 	if err := s.begin(ActionStop, by); err != nil {
 		return StopResult{}, err
 	}
-	began := time.Now()
+	began := s.now()
 	res, err := s.stop(ctx, ActionStop, by, progress)
 	if isRefusal(err) {
 		s.release()
 		return res, err
 	}
-	s.end(ActionRecord{Action: ActionStop, By: by, At: s.now(), Duration: time.Since(began),
+	s.end(ActionRecord{Action: ActionStop, By: by, At: s.now(), Duration: s.clock.Since(began),
 		OK: err == nil && len(res.Survivors) == 0, Result: s.describeStop(res, err)})
 	return res, err
 }
@@ -181,7 +181,7 @@ func (s *Service) Restart(ctx context.Context, by Actor, progress func(string)) 
 	if err := s.begin(ActionRestart, by); err != nil {
 		return RestartResult{}, err
 	}
-	began := time.Now()
+	began := s.now()
 	var res RestartResult
 	var err error
 	res.Stop, err = s.stop(ctx, ActionRestart, by, progress)
@@ -198,7 +198,7 @@ func (s *Service) Restart(ctx context.Context, by Actor, progress func(string)) 
 	if !res.Stop.WasRunning {
 		result = "was not running; " + s.describeStart(res.Start, err)
 	}
-	s.end(ActionRecord{Action: ActionRestart, By: by, At: s.now(), Duration: time.Since(began),
+	s.end(ActionRecord{Action: ActionRestart, By: by, At: s.now(), Duration: s.clock.Since(began),
 		OK: err == nil && res.Start.Healthy, Result: result})
 	return res, err
 }
@@ -217,7 +217,7 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 	env := s.serviceEnv("")
 	if failed := doctor.Failed(doctor.Preconditions(ctx, doctor.Env{
 		Dir: s.cfg.Dir, Start: s.cfg.Start, Env: env, HostPort: s.hostPort,
-		LogPath: s.cfg.LogFile, Timeout: s.cfg.HealthTimeout,
+		LogPath: s.cfg.LogFile, Timeout: s.cfg.HealthTimeout, Clock: s.clock,
 	})); len(failed) > 0 {
 		return res, &PreconditionError{Service: s.cfg.Name, Failed: failed}
 	}
@@ -291,15 +291,17 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 	s.ensureWatch(runRef{pid: pid, created: created, pgid: pgid, marker: marker})
 
 	s.progress(progress, a, by, fmt.Sprintf("started pid %d, waiting for health", pid))
-	began := time.Now()
-	deadline := began.Add(s.cfg.StartTimeout)
+	// The wait is bounded in real time: a fake clock could never end it.
+	// How long it took is a recorded fact, read from the clock.
+	began := s.now()
+	deadline := time.Now().Add(s.cfg.StartTimeout)
 	wait := 50 * time.Millisecond
 	for {
 		h := s.healthWithin(ctx, time.Until(deadline))
 		res.LastHealth = h
 		if h.OK {
 			res.Healthy = true
-			res.TimeToHealthy = time.Since(began)
+			res.TimeToHealthy = s.clock.Since(began)
 			s.progress(progress, a, by, fmt.Sprintf("healthy in %s", res.TimeToHealthy.Round(100*time.Millisecond)))
 			return res, nil
 		}
@@ -327,7 +329,7 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 
 func (s *Service) healthWithin(ctx context.Context, left time.Duration) Health {
 	timeout := min(s.cfg.HealthTimeout, max(left, 100*time.Millisecond))
-	return CheckHealth(ctx, s.client, s.HealthURL(), timeout)
+	return checkHealth(ctx, s.clock, s.client, s.HealthURL(), timeout)
 }
 
 // reap waits for a process this bot started and records its exit status.
@@ -347,7 +349,7 @@ func (s *Service) reap(cmd *exec.Cmd, ch *child) {
 
 func (s *Service) stop(ctx context.Context, a Action, by Actor, progress func(string)) (StopResult, error) {
 	var res StopResult
-	began := time.Now()
+	began := s.now()
 	snap, err := s.look(ctx)
 	if err != nil {
 		return res, fmt.Errorf("stop %s: %w", s.cfg.Name, err)
@@ -391,7 +393,7 @@ func (s *Service) stop(ctx context.Context, a Action, by Actor, progress func(st
 		s.progress(progress, a, by, fmt.Sprintf("ending %d leftover processes", len(again.members)))
 		res.Leftovers, res.Survivors = s.endProcesses(ctx, again, s.grace)
 	}
-	res.Duration = time.Since(began)
+	res.Duration = s.clock.Since(began)
 	if len(res.Survivors) > 0 {
 		return res, fmt.Errorf("stop %s: %d processes survived: %s", s.cfg.Name, len(res.Survivors), describeProcesses(res.Survivors))
 	}
@@ -487,7 +489,9 @@ func (s *Service) liveMembers(ctx context.Context, snap snapshot) []Process {
 }
 
 // waitGone polls until every process has exited (or is a zombie) or the
-// deadline passes. It reports whether all are gone.
+// deadline passes. It reports whether all are gone. The deadline is real
+// time (time.Now), not the service's clock: processes exit in real time, and
+// a fake clock would never end the wait.
 func waitGone(ctx context.Context, procs map[int32]time.Time, deadline time.Time) bool {
 	for {
 		alive := false

@@ -199,6 +199,7 @@ func processDetails(_ context.Context, pr *Process) {
 	if err != nil {
 		return
 	}
+	// Real time: the process's start time is the OS's, and so is its CPU time.
 	if life := time.Since(st.created).Seconds(); life > 0 {
 		pr.CPUPercent = float64(st.cpuTicks) / float64(clockTicks) / life * 100
 	}

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
 )
 
@@ -45,8 +46,11 @@ type ServiceConfig struct {
 // Options are the dependencies of a Service.
 type Options struct {
 	Logger zerolog.Logger
-	// Now is the clock for recorded times; nil means time.Now.
-	Now func() time.Time
+	// Clock is where the service reads the time of everything it records
+	// (action times and durations, Since, CheckedAt, event times); nil means
+	// the real clock. Waits on processes and on the network are bounded in
+	// real time, since a fake clock would never end them.
+	Clock clockwork.Clock
 	// BaseEnv is the environment the service inherits before filtering;
 	// nil means os.Environ().
 	BaseEnv []string
@@ -64,7 +68,7 @@ type Options struct {
 type Service struct {
 	cfg      ServiceConfig
 	log      zerolog.Logger
-	now      func() time.Time
+	clock    clockwork.Clock
 	client   *http.Client
 	baseEnv  []string
 	key      string // stable marker key: name + hash of dir
@@ -135,15 +139,15 @@ func NewService(cfg ServiceConfig, opts Options) (*Service, error) {
 	s := &Service{
 		cfg:      cfg,
 		log:      opts.Logger.With().Str("service", cfg.Name).Logger(),
-		now:      opts.Now,
+		clock:    opts.Clock,
 		client:   opts.HTTPClient,
 		baseEnv:  opts.BaseEnv,
 		hostPort: hostPort,
 		grace:    opts.LeftoverGrace,
 		output:   filepath.Join(cfg.StateDir, "output.log"),
 	}
-	if s.now == nil {
-		s.now = time.Now
+	if s.clock == nil {
+		s.clock = clockwork.NewRealClock()
 	}
 	if s.client == nil {
 		s.client = newHealthClient()
@@ -172,6 +176,9 @@ func NewService(cfg ServiceConfig, opts Options) (*Service, error) {
 	s.persisted = p
 	return s, nil
 }
+
+// now is the time of the service's clock.
+func (s *Service) now() time.Time { return s.clock.Now() }
 
 // Name is the service's name.
 func (s *Service) Name() string { return s.cfg.Name }
