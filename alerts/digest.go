@@ -3,7 +3,6 @@ package alerts
 import (
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -73,7 +72,7 @@ type historyEvent struct {
 type historyRestoration struct {
 	at      time.Time
 	service string
-	line    string
+	summary RestorationSummary
 	failed  []string
 }
 
@@ -154,21 +153,13 @@ func (h *History) Restoration(at time.Time, service string, s *RestorationSummar
 	if s == nil {
 		return
 	}
-	r := s.Result.Restoration
-	line := r.Summary()
-	if s.Result.TimedOut && r.Error == "" {
-		line = "did not complete in time, seen: " + line
-	}
 	var failed []string
-	for _, o := range r.FailedSessions() {
+	for _, o := range s.Result.Restoration.FailedSessions() {
 		failed = append(failed, o.ID)
-	}
-	if len(failed) > 0 {
-		line += " (" + strings.Join(failed, ", ") + ")"
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.restorations = append(h.restorations, historyRestoration{at: at, service: service, line: line, failed: failed})
+	h.restorations = append(h.restorations, historyRestoration{at: at, service: service, summary: *s, failed: failed})
 	h.prune()
 }
 
@@ -235,9 +226,9 @@ type ServiceDigest struct {
 	AutoRestarts int // auto-restarts the tracker asked for
 	GiveUps      int // times auto-restart gave up
 	Restorations int
-	// LastRestoration is the latest restoration as one line: "4 found: 3
-	// restored, 1 failed (user_45_instance_promo)".
-	LastRestoration string
+	// LastRestoration is the latest restoration in the window; nil when
+	// there was none.
+	LastRestoration *RestorationSummary
 	// FailedSessions are the failed sessions of the latest restoration.
 	FailedSessions []string
 }
@@ -360,7 +351,8 @@ func (h *History) Digest(to time.Time) Digest {
 		}
 		sd := get(r.service)
 		sd.Restorations++
-		sd.LastRestoration = r.line
+		last := r.summary
+		sd.LastRestoration = &last
 		sd.FailedSessions = append([]string(nil), r.failed...)
 	}
 
@@ -407,86 +399,6 @@ func digestActionOrder(a manager.Action) int {
 	return 3
 }
 
-// DigestText renders a digest for the channel: a header and a line per
-// service, e.g.
-//
-//	📊 Daily digest 27 Nov 09:00 – 28 Nov 09:00
-//	• whatsapp: 99.82% up, 1 incident (down 4m12s in all, longest 4m12s); restarts: 2 by alice, 1 by auto-restart; 3 restorations, last: 4 found: 3 restored, 1 failed (user_45_instance_promo)
-func DigestText(d Digest) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "📊 Daily digest %s – %s", d.From.Format("2 Jan 15:04"), d.To.Format("2 Jan 15:04"))
-	if len(d.Services) == 0 {
-		b.WriteString("\nnothing recorded")
-	}
-	window := d.To.Sub(d.From)
-	for _, s := range d.Services {
-		fmt.Fprintf(&b, "\n• %s: ", s.Service)
-		switch {
-		case s.Known == 0:
-			b.WriteString("no health data")
-		default:
-			fmt.Fprintf(&b, "%s up", digestPercent(s.UptimePercent))
-			if s.Known < window*99/100 {
-				fmt.Fprintf(&b, " (of %s checked)", humanDuration(s.Known))
-			}
-		}
-		switch s.Incidents {
-		case 0:
-			b.WriteString(", no incidents")
-		default:
-			fmt.Fprintf(&b, ", %s (down %s in all, longest %s", digestCount(s.Incidents, "incident", "incidents"),
-				humanDuration(s.Downtime), humanDuration(s.Longest))
-			if s.OpenIncidents > 0 {
-				fmt.Fprintf(&b, ", %d still open", s.OpenIncidents)
-			}
-			b.WriteString(")")
-		}
-		for _, a := range []manager.Action{manager.ActionRestart, manager.ActionStart, manager.ActionStop} {
-			var parts []string
-			for _, c := range s.Actions {
-				if c.Action != a {
-					continue
-				}
-				p := fmt.Sprintf("%d by %s", c.Count, c.By)
-				if c.Failed > 0 {
-					p += fmt.Sprintf(" (%d failed)", c.Failed)
-				}
-				parts = append(parts, p)
-			}
-			if len(parts) > 0 {
-				fmt.Fprintf(&b, "; %ss: %s", a, strings.Join(parts, ", "))
-			}
-		}
-		if s.GiveUps > 0 {
-			fmt.Fprintf(&b, "; auto-restart gave up %s", digestCount(s.GiveUps, "time", "times"))
-		}
-		switch s.Restorations {
-		case 0:
-		case 1:
-			fmt.Fprintf(&b, "; 1 restoration: %s", s.LastRestoration)
-		default:
-			fmt.Fprintf(&b, "; %d restorations, last: %s", s.Restorations, s.LastRestoration)
-		}
-	}
-	return b.String()
-}
-
-// digestPercent shows two decimals, never rounding a downtime away to 100%.
-func digestPercent(p float64) string {
-	s := fmt.Sprintf("%.2f%%", p)
-	if s == "100.00%" && p < 100 {
-		return "99.99%"
-	}
-	return s
-}
-
-func digestCount(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
-}
-
 // digestParse parses MonitorConfig.DigestAt: "HH:MM", 24-hour.
 func digestParse(at string) (hour, minute int, err error) {
 	t, err := time.Parse("15:04", at)
@@ -516,8 +428,9 @@ func (m *Monitor) scheduleDigest(sched gocron.Scheduler) error {
 // that fires a moment late still covers 09:00 – 09:00).
 func (m *Monitor) sendDigest() {
 	to := m.clock.Now().Truncate(time.Minute)
-	n := Notice{ID: "digest-" + to.Format("2006-01-02"), Op: OpPost, Kind: "digest",
-		Text: DigestText(m.history.Digest(to))}
+	d := m.history.Digest(to)
+	n := Notice{ID: "digest-" + to.Format("2006-01-02"), Kind: KindDigest,
+		Event: Event{What: EventDigest, At: to}, Digest: &d}
 	if err := m.notifier.Notify(n); err != nil {
 		m.log.Error().Err(err).Str("notice", n.ID).Msg("notify digest")
 	}

@@ -54,8 +54,8 @@ func TestHistoryUptimeWithOutage(t *testing.T) {
 	if diff := s.UptimePercent - want; diff > 1e-9 || diff < -1e-9 {
 		t.Errorf("uptime = %v, want %v", s.UptimePercent, want)
 	}
-	if got, w := DigestText(d), "📊 Daily digest 27 Nov 09:00 – 28 Nov 09:00\n• whatsapp: 99.72% up, no incidents"; got != w {
-		t.Errorf("text =\n%s\nwant\n%s", got, w)
+	if s.Incidents != 0 || s.LastRestoration != nil {
+		t.Errorf("incidents %d, last restoration %v; want none", s.Incidents, s.LastRestoration)
 	}
 }
 
@@ -66,9 +66,6 @@ func TestHistoryGapIsUnknownNotDown(t *testing.T) {
 	s := h.Digest(digestTo).Services[0]
 	if s.Known != 22*time.Hour || s.UptimePercent != 100 {
 		t.Fatalf("known %s, uptime %v; want 22h, 100", s.Known, s.UptimePercent)
-	}
-	if got, w := DigestText(h.Digest(digestTo)), "📊 Daily digest 27 Nov 09:00 – 28 Nov 09:00\n• whatsapp: 100.00% up (of 22h0m checked), no incidents"; got != w {
-		t.Errorf("text =\n%s\nwant\n%s", got, w)
 	}
 
 	// A gap of up to 3 intervals still counts, with the earlier state.
@@ -144,12 +141,8 @@ func TestHistoryIncidentsActionsAndRestorations(t *testing.T) {
 			t.Errorf("action %d = %+v, want %+v", i, s.Actions[i], wantActions[i])
 		}
 	}
-	want := "📊 Daily digest 27 Nov 09:00 – 28 Nov 09:00\n" +
-		"• whatsapp: 99.72% up, 1 incident (down 4m12s in all, longest 4m12s); " +
-		"restarts: 2 by alice, 1 by auto-restart (1 failed); starts: 1 by bob; stops: 1 by bob; " +
-		"3 restorations, last: 4 found: 3 restored, 1 failed (user_45_instance_promo)"
-	if got := DigestText(d); got != want {
-		t.Errorf("text =\n%s\nwant\n%s", got, want)
+	if l := s.LastRestoration; l == nil || l.Result.Restoration.Found != 4 || l.Result.Restoration.Failed != 1 {
+		t.Errorf("last restoration = %+v; want the one with 4 found, 1 failed", l)
 	}
 }
 
@@ -165,14 +158,14 @@ func TestHistoryDigestOpenIncidentAndOneRestoration(t *testing.T) {
 	old := Incident{Service: "whatsapp", ID: 9, Since: digestFrom.Add(-3 * time.Hour), ResolvedAt: digestFrom.Add(-2 * time.Hour)}
 	h.Decision(old.ResolvedAt, Decision{Kind: DecisionResolve, Incident: old})
 
-	want := "📊 Daily digest 27 Nov 09:00 – 28 Nov 09:00\n" +
-		"• whatsapp: no health data, 1 incident (down 1h0m in all, longest 1h0m, 1 still open); " +
-		"auto-restart gave up 1 time; 1 restoration: did not complete in time, seen: 3 found: 1 restored, 0 failed, 2 in progress (no completion line yet)"
-	if got := DigestText(h.Digest(digestTo)); got != want {
-		t.Errorf("text =\n%s\nwant\n%s", got, want)
+	d := h.Digest(digestTo)
+	if len(d.Services) != 1 {
+		t.Fatalf("digest = %+v; want one service", d)
 	}
-	if got, w := DigestText(Digest{From: digestFrom, To: digestTo}), "📊 Daily digest 27 Nov 09:00 – 28 Nov 09:00\nnothing recorded"; got != w {
-		t.Errorf("empty digest = %q", got)
+	s := d.Services[0]
+	if s.Known != 0 || s.Incidents != 1 || s.OpenIncidents != 1 || s.Downtime != time.Hour || s.Longest != time.Hour ||
+		s.GiveUps != 1 || s.Restorations != 1 || s.LastRestoration == nil || !s.LastRestoration.Result.TimedOut {
+		t.Errorf("service digest = %+v; want no health data, 1 open incident of 1h, 1 give-up, 1 timed-out restoration", s)
 	}
 }
 
@@ -204,7 +197,7 @@ func TestHistoryConcurrent(t *testing.T) {
 				h.Check("whatsapp", at, j%2 == 0)
 				h.Action(at, "whatsapp", manager.ActionRestart, manager.Actor{Name: "alice"}, true)
 				h.Decision(at, Decision{Kind: DecisionOpen, Incident: Incident{Service: "whatsapp", ID: i + 1, Open: true, Since: at}})
-				_ = DigestText(h.Digest(digestTo))
+				_ = h.Digest(digestTo)
 			}
 		}()
 	}
@@ -328,10 +321,12 @@ func TestMonitorSendsDailyDigest(t *testing.T) {
 	rec.wait(t, ctx, DecisionResolve)
 	clock.Advance(2 * time.Minute) // 09:00: the digest
 	n := rec.wait(t, ctx, "digest")
-	want := "📊 Daily digest 27 Nov 09:00 – 28 Nov 09:00\n" +
-		"• whatsapp: 0.00% up (of 3m0s checked), 1 incident (down 1m0s in all, longest 1m0s); restarts: 1 by alice"
-	if n.Text != want || n.ID != "digest-2025-11-28" || n.Op != OpPost {
-		t.Errorf("digest notice = %+v\nwant text\n%s", n, want)
+	if n.ID != "digest-2025-11-28" || n.Ref != "" || n.Digest == nil || len(n.Digest.Services) != 1 {
+		t.Fatalf("digest notice = %+v; want digest-2025-11-28 with one service", n)
+	}
+	if s := n.Digest.Services[0]; s.UptimePercent != 0 || s.Known != 3*time.Minute || s.Incidents != 1 ||
+		s.Downtime != time.Minute || len(s.Actions) != 1 || s.Actions[0] != (ActionCount{Action: manager.ActionRestart, By: "alice", Count: 1}) {
+		t.Errorf("digest = %+v; want 0%% of 3m up, 1 incident of 1m, 1 restart by alice", s)
 	}
 	// Every job is waiting again (the digest for tomorrow): no second one.
 	if err := clock.BlockUntilContext(ctx, 3); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
 
+	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
 )
 
@@ -29,21 +30,26 @@ type Service interface {
 
 var _ Service = (*manager.Service)(nil)
 
-// Notice is one message of the monitor: a new alert, an edit of it, a
-// reply in its thread, or an announcement. Where it goes (the Slack outbox,
-// the console) is the Notifier's business.
+// Notice is one message of the monitor, as facts: a new alert (Kind
+// DecisionOpen), something about an open or just resolved alert (Ref set:
+// a reply in its thread and an edit of it), or a message of its own
+// (an announcement, a restoration summary, a digest). How it is worded and
+// where it goes (the Slack outbox, the console) is the Notifier's business.
 type Notice struct {
-	// ID is unique; Ref is the ID of the alert an update or reply belongs to.
+	// ID is unique and stable: the alert of incident N of a service is
+	// "<service>-incident-N". Ref is the ID of the alert a notice about an
+	// incident belongs to; "" for a new alert and for messages of their own.
 	ID, Ref string
-	Op      Op
 	Service string
 	Kind    DecisionKind
-	// Text is the whole message as one human line or a few.
-	Text string
-	// Incident is set for messages about an incident.
+	// Event is what happened.
+	Event Event
+	// Incident is set for notices about an incident: as it is after Event.
 	Incident *Incident
 	// Restoration is set for a restoration summary.
 	Restoration *RestorationSummary
+	// Digest is set for the daily digest.
+	Digest *Digest
 }
 
 // Notifier delivers notices.
@@ -67,7 +73,7 @@ type MonitorConfig struct {
 
 // Monitor watches services: a health check every interval on a gocron
 // scheduler (singleton mode: a slow check never overlaps the next), an
-// immediate check when a process the bot started exits, the alert rules of
+// immediate check when the service exits, the alert rules of
 // a Tracker per service, and a restoration summary after every start.
 type Monitor struct {
 	cfg      MonitorConfig
@@ -248,7 +254,7 @@ func (m *Monitor) follow(ctx context.Context, w *watched, events <-chan manager.
 			switch e.Kind {
 			case manager.EventExited:
 				if !e.Intended {
-					ds = w.tracker.Exited(cmp.Or(e.At, now), e.Detail) // outages count from the exit
+					ds = w.tracker.Exited(cmp.Or(e.At, now), e.Exit) // outages count from the exit
 				}
 			case manager.EventActionBegun:
 				if e.Detail != "started" { // the begin of a stop or restart
@@ -287,16 +293,21 @@ func (m *Monitor) tick(ctx context.Context) {
 	}
 }
 
-// Acknowledge records that by is on the open incident of service.
+// Acknowledge records that by is on the open incident of service. With no
+// open alert, or one acknowledged already, it changes nothing and returns
+// an error that says so (a *usererr.Error with the *AckError's words).
 func (m *Monitor) Acknowledge(ctx context.Context, service string, by manager.Actor) error {
 	w, err := m.find(service)
 	if err != nil {
 		return err
 	}
 	w.mu.Lock()
-	ds := w.tracker.Acknowledge(m.clock.Now(), by)
+	ds, err := w.tracker.Acknowledge(m.clock.Now(), by)
 	w.mu.Unlock()
 	m.act(ctx, w, ds)
+	if err != nil {
+		return usererr.New(usererr.Conflict, "%s", err.Error())
+	}
 	return nil
 }
 
@@ -367,17 +378,17 @@ func (m *Monitor) notice(w *watched, d Decision) Notice {
 	w.mu.Unlock()
 	inc := d.Incident
 	alertID := fmt.Sprintf("%s-incident-%d", w.svc.Name(), inc.ID)
-	n := Notice{Service: w.svc.Name(), Kind: d.Kind, Text: d.Text}
+	n := Notice{Service: w.svc.Name(), Kind: d.Kind, Event: d.Event}
 	if inc.ID > 0 {
 		n.Incident = &inc
 	}
 	switch {
 	case d.Kind == DecisionOpen:
-		n.ID, n.Op = alertID, OpPost
+		n.ID = alertID
 	case inc.ID > 0 && d.Kind != DecisionAnnounce:
-		n.ID, n.Op, n.Ref = fmt.Sprintf("%s-%d-%s-%d", alertID, m.clock.Now().UnixNano(), d.Kind, seq), OpReply, alertID
+		n.ID, n.Ref = fmt.Sprintf("%s-%d-%s-%d", alertID, m.clock.Now().UnixNano(), d.Kind, seq), alertID
 	default:
-		n.ID, n.Op = fmt.Sprintf("%s-announce-%d-%d", w.svc.Name(), m.clock.Now().UnixNano(), seq), OpPost
+		n.ID = fmt.Sprintf("%s-announce-%d-%d", w.svc.Name(), m.clock.Now().UnixNano(), seq)
 	}
 	return n
 }
@@ -419,8 +430,9 @@ func (m *Monitor) summarise(ctx context.Context, w *watched, e manager.Event) {
 	seq := w.seq
 	w.mu.Unlock()
 	m.history.Restoration(m.clock.Now(), w.svc.Name(), sum) // digest hook
-	n := Notice{ID: fmt.Sprintf("%s-restoration-%d-%d", w.svc.Name(), e.At.UnixNano(), seq), Op: OpPost,
-		Service: w.svc.Name(), Kind: "restoration", Restoration: sum, Text: RestorationText(w.svc.Name(), sum)}
+	n := Notice{ID: fmt.Sprintf("%s-restoration-%d-%d", w.svc.Name(), e.At.UnixNano(), seq),
+		Service: w.svc.Name(), Kind: KindRestoration, Restoration: sum,
+		Event: Event{What: EventRestoration, Service: w.svc.Name(), At: m.clock.Now()}}
 	if err := m.notifier.Notify(n); err != nil {
 		m.log.Error().Err(err).Str("service", w.svc.Name()).Msg("notify restoration")
 	}

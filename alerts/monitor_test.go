@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
+	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
 )
 
@@ -133,7 +134,8 @@ func TestMonitorPollsEveryIntervalAndAlertsAtThreshold(t *testing.T) {
 		t.Errorf("notices = %s; want one open after two failed checks", got)
 	}
 	inc := rec.notices[0].Incident
-	if inc == nil || inc.State != manager.StateStopped || inc.Reason != "connection refused" || rec.notices[0].Op != OpPost {
+	if inc == nil || inc.State != manager.StateStopped || inc.Reason != "connection refused" || rec.notices[0].Ref != "" ||
+		rec.notices[0].ID != "whatsapp-incident-1" {
 		t.Errorf("alert = %+v", rec.notices[0])
 	}
 }
@@ -145,9 +147,11 @@ func TestMonitorExitAlertsAtOnce(t *testing.T) {
 	_, rec, _ := startTestMonitor(t, svc, Rules{FailureThreshold: 5})
 	waitCond(t, "the first check", func() bool { return svc.Checks() == 1 })
 	svc.setHealth(manager.Health{Refused: true, Reason: "connection refused"})
-	svc.events <- manager.Event{Kind: manager.EventExited, PID: 42, ExitCode: -1, Signal: "killed", Detail: "killed by signal: killed"}
+	exit := manager.Exit{Known: true, Code: 137, ChildSignal: "SIGKILL"}
+	svc.events <- manager.Event{Kind: manager.EventExited, PID: 42, ExitCode: 137, Exit: exit, Detail: "exit code 137"}
 	waitCond(t, "the alert", func() bool { return len(rec.kinds()) > 0 })
-	if rec.notices[0].Kind != DecisionOpen || !strings.Contains(rec.notices[0].Incident.Exit, "killed") {
+	if rec.notices[0].Kind != DecisionOpen || rec.notices[0].Incident.Exit == nil ||
+		*rec.notices[0].Incident.Exit != exit || rec.notices[0].Event.What != EventExited {
 		t.Errorf("first notice = %+v; want an alert with the exit", rec.notices[0])
 	}
 	waitCond(t, "a check right after the exit", func() bool { return svc.Checks() >= 2 })
@@ -178,8 +182,8 @@ func TestMonitorIntendedStopIsQuiet(t *testing.T) {
 			t.Fatalf("notices = %v; an intended stop raised an alert", rec.kinds())
 		}
 	}
-	if !strings.Contains(rec.notices[0].Text, "alice") {
-		t.Errorf("announcement %q does not say who stopped it", rec.notices[0].Text)
+	if e := rec.notices[0].Event; e.What != EventActionBegun || e.Action != manager.ActionStop || e.By == nil || *e.By != alice {
+		t.Errorf("announcement = %+v; want the stop by alice", e)
 	}
 }
 
@@ -205,5 +209,24 @@ func TestMonitorAutoRestart(t *testing.T) {
 	waitCond(t, "an auto-restart", func() bool { return restarts() == 1 })
 	if got := strings.Join(rec.kinds(), ","); !strings.Contains(got, "auto_restart") {
 		t.Errorf("notices = %s; want the auto-restart announced", got)
+	}
+}
+
+// TestMonitorAcknowledgeWithNoAlert: issue 8, section 4. `ack` with no open
+// alert printed "nothing to acknowledge" and then "root acknowledged the
+// alert": now it is refused with that one sentence, and nothing is posted.
+func TestMonitorAcknowledgeWithNoAlert(t *testing.T) {
+	svc := newMonitorService()
+	m, rec, _ := startTestMonitor(t, svc, Rules{FailureThreshold: 1})
+	waitCond(t, "the first check", func() bool { return svc.Checks() == 1 })
+	err := m.Acknowledge(context.Background(), "whatsapp", manager.Actor{ID: "console:root", Name: "root"})
+	if got, want := usererr.Message(err), "nothing to acknowledge: whatsapp has no open alert"; got != want {
+		t.Errorf("Acknowledge = %q (%v); want %q", got, err, want)
+	}
+	if got, want := err.Error(), "nothing to acknowledge: whatsapp has no open alert"; got != want {
+		t.Errorf("Acknowledge error = %q; want %q", got, want)
+	}
+	if got := rec.kinds(); len(got) != 0 {
+		t.Errorf("notices = %v; want none", got)
 	}
 }

@@ -1,8 +1,6 @@
 package alerts
 
 import (
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/sanasend/sanasend-bot/manager"
@@ -87,9 +85,10 @@ type Incident struct {
 	// alert included.
 	Failures int
 	Acked    *Ack
-	// Exit is the exit code or signal when a process the bot started exited
-	// unexpectedly during the outage: "exit code 1", "killed by SIGKILL".
-	Exit string
+	// Exit is how the service's root process ended when it exited
+	// unexpectedly during the outage; nil otherwise. It is the cause: Reason
+	// is then the health check's view of the consequence.
+	Exit *Exit
 	// Updates counts the update decisions posted in the alert's thread.
 	Updates    int
 	ResolvedAt time.Time
@@ -126,6 +125,10 @@ func trackerClone(i Incident) Incident {
 		b := *i.ResolvedBy
 		i.ResolvedBy = &b
 	}
+	if i.Exit != nil {
+		e := *i.Exit
+		i.Exit = &e
+	}
 	return i
 }
 
@@ -135,10 +138,11 @@ type DecisionKind string
 const (
 	// DecisionOpen: post a new alert (and remember its message for the thread).
 	DecisionOpen DecisionKind = "open"
-	// DecisionUpdate: post Text in the alert's thread and edit the alert to
-	// show the Incident as it is now.
+	// DecisionUpdate: post the Event in the alert's thread and edit the
+	// alert to show the Incident as it is now.
 	DecisionUpdate DecisionKind = "update"
-	// DecisionResolve: post Text in the thread and edit the alert to resolved.
+	// DecisionResolve: post the Event in the thread and edit the alert to
+	// resolved.
 	DecisionResolve DecisionKind = "resolve"
 	// DecisionRemind: the incident is still open and nobody acknowledged it.
 	DecisionRemind DecisionKind = "remind"
@@ -146,11 +150,15 @@ const (
 	// (intended actions, external restarts, maintenance).
 	DecisionAnnounce DecisionKind = "announce"
 	// DecisionAutoRestart: restart the service now, as AutoRestartActor, and
-	// report it through ActionBegun and ActionEnded. Text announces it.
+	// report it through ActionBegun and ActionEnded. The Event announces it.
 	DecisionAutoRestart DecisionKind = "auto_restart"
 	// DecisionGiveUp: auto-restart stops trying for this incident; say so
 	// loudly.
 	DecisionGiveUp DecisionKind = "give_up"
+	// KindRestoration and KindDigest are the kinds of the monitor's notices
+	// that come from no tracker decision.
+	KindRestoration DecisionKind = "restoration"
+	KindDigest      DecisionKind = "digest"
 )
 
 // Decision is one thing to do now.
@@ -159,12 +167,8 @@ type Decision struct {
 	// Incident is the service's incident after this decision; for an
 	// announce without an incident only Service is set.
 	Incident Incident
-	// Text is one human line, e.g. "restart by alice (through the bot): no
-	// alert" or "resolved after 4m12s, restarted by alice".
-	Text string
-	// Backoff, for auto_restart only, is the wait that preceded this attempt.
-	// It is for the announcement: the restart is due now, not after Backoff.
-	Backoff time.Duration
+	// Event is what happened, with its figures: the front ends word it.
+	Event Event
 }
 
 // Tracker applies the alert rules to one service. It is a pure state
@@ -186,10 +190,16 @@ type Tracker struct {
 	firstFailure time.Time
 	lastState    manager.State // "" before the first check
 
-	// Uptime baseline from the last healthy check; zero when unknown or
-	// invalidated by a failure, an exit or an action.
-	uptime   time.Duration
-	uptimeAt time.Time
+	// started is the latest start of the service its healthy checks showed
+	// (check time minus uptime); zero when unknown or invalidated by a
+	// failure, an exit or an action. A start later than it is a restart
+	// outside the bot; an earlier one (an uptime that flips between two
+	// values) is not a new restart.
+	started time.Time
+	// extLast is when the last external restart was reported; extHeld
+	// counts those held back since by the rate limit.
+	extLast time.Time
+	extHeld int
 
 	inc        Incident // the open incident, valid when inc.Open
 	lastID     int
@@ -214,21 +224,14 @@ type trackerAction struct {
 // trackerMaint is a maintenance window and what happened during it.
 type trackerMaint struct {
 	on        bool
-	until     time.Time
-	by        manager.Actor
-	reason    string
-	failures  int
-	exits     int
-	down      time.Duration
+	window    Window
+	sum       MaintenanceSummary
 	downSince time.Time
-	actions   []trackerCount
-	external  int
 }
 
-type trackerCount struct {
-	label string // "restart by alice"
-	n     int
-}
+// trackerExternalEvery is the least time between two notices of a restart
+// outside the bot: more restarts within it are counted into the next one.
+const trackerExternalEvery = 5 * time.Minute
 
 // NewTracker returns the tracker of one service. stoppedOnPurpose is the
 // intent recorded in the state dir: true when the last action through the
@@ -273,35 +276,26 @@ func (t *Tracker) trackerHealthy(now time.Time, uptime time.Duration) []Decision
 	}
 	if t.action != nil {
 		// The action's outcome is the truth while it runs: ActionEnded decides.
-		t.uptime = 0
+		t.started = time.Time{}
 		return nil
 	}
 
-	if uptime > 0 && t.uptime > 0 {
-		expected := t.uptime + now.Sub(t.uptimeAt)
-		if uptime+trackerUptimeSlack < expected {
-			var text string
-			if uptime < t.uptime {
-				text = fmt.Sprintf("%s restarted outside the bot (uptime went from %s to %s)",
-					t.service, trackerDuration(t.uptime), trackerDuration(uptime))
-			} else {
-				text = fmt.Sprintf("%s restarted outside the bot (uptime %s, expected about %s)",
-					t.service, trackerDuration(uptime), trackerDuration(expected))
-			}
-			if t.maint.on {
-				t.maint.external++
-			} else {
-				ds = append(ds, t.trackerDecision(DecisionAnnounce, text))
-			}
+	if uptime > 0 {
+		started := now.Add(-uptime)
+		if !t.started.IsZero() && started.After(t.started.Add(trackerUptimeSlack)) {
+			ds = append(ds, t.trackerExternal(now, uptime, now.Sub(t.started))...)
 		}
+		if started.After(t.started) {
+			t.started = started
+		}
+	} else {
+		t.started = time.Time{}
 	}
-	t.uptime, t.uptimeAt = uptime, now
 
 	if t.stopped {
 		t.stopped = false
 		if !t.maint.on {
-			ds = append(ds, t.trackerDecision(DecisionAnnounce, fmt.Sprintf(
-				"%s is running again although it was stopped through the bot: alerts are on again", t.service)))
+			ds = append(ds, t.trackerDecision(DecisionAnnounce, Event{What: EventBackAfterStop}))
 		}
 	}
 
@@ -312,12 +306,28 @@ func (t *Tracker) trackerHealthy(now time.Time, uptime time.Duration) []Decision
 	if t.successes < t.rules.SuccessThreshold {
 		return ds
 	}
-	text := "resolved after " + trackerDuration(now.Sub(t.inc.Since))
-	by := t.resolver
-	if by != nil {
-		text += ", after the restart by " + by.String()
+	return append(ds, t.trackerResolve(now, t.resolver, Event{What: EventHealed, By: t.resolver}))
+}
+
+// trackerExternal takes one restart outside the bot: one notice per
+// trackerExternalEvery at most (the restarts held back are counted into the
+// next), in the open incident's thread when there is one, counted into the
+// summary during maintenance.
+func (t *Tracker) trackerExternal(now time.Time, uptime, expected time.Duration) []Decision {
+	if t.maint.on {
+		t.maint.sum.External++
+		return nil
 	}
-	return append(ds, t.trackerResolve(now, by, text))
+	if !t.extLast.IsZero() && now.Sub(t.extLast) < trackerExternalEvery {
+		t.extHeld++
+		return nil
+	}
+	e := Event{What: EventExternalRestart, Uptime: uptime, Expected: expected, Count: 1 + t.extHeld}
+	t.extLast, t.extHeld = now, 0
+	if t.inc.Open {
+		return []Decision{t.trackerUpdate(e)}
+	}
+	return []Decision{t.trackerDecision(DecisionAnnounce, e)}
 }
 
 func (t *Tracker) trackerFailing(now time.Time, state manager.State, reason string) []Decision {
@@ -326,7 +336,7 @@ func (t *Tracker) trackerFailing(now time.Time, state manager.State, reason stri
 	}
 	healthyBefore := t.successes
 	t.successes = 0
-	t.uptime = 0
+	t.started = time.Time{}
 	t.resolver = nil // a failure since: the restart did not do it
 	t.lastState = state
 	if t.maint.on {
@@ -337,7 +347,7 @@ func (t *Tracker) trackerFailing(now time.Time, state manager.State, reason stri
 	}
 	if t.maint.on {
 		// Muted: counted for the summary; thresholds start again at its end.
-		t.maint.failures++
+		t.maint.sum.Failures++
 		if t.inc.Open {
 			t.inc.Failures++
 			t.inc.State, t.inc.Reason = state, reason
@@ -355,40 +365,37 @@ func (t *Tracker) trackerFailing(now time.Time, state manager.State, reason stri
 		switch {
 		case t.inc.State != state:
 			t.inc.State = state
-			return []Decision{t.trackerUpdate(fmt.Sprintf("%s is now %s: %s", t.service, state, reason))}
+			return []Decision{t.trackerUpdate(Event{What: EventStateChanged, State: state, Reason: reason})}
 		case healthyBefore > 0:
-			return []Decision{t.trackerUpdate(fmt.Sprintf("%s is %s again after %d healthy %s: %s",
-				t.service, state, healthyBefore, trackerPlural(healthyBefore, "check"), reason))}
+			return []Decision{t.trackerUpdate(Event{What: EventFailingAgain, State: state, Reason: reason, Healthy: healthyBefore})}
 		}
 		return nil
 	}
 	if t.failures < t.rules.FailureThreshold {
 		return nil
 	}
-	text := fmt.Sprintf("%s is %s: %s (since %s, %d failed %s)", t.service, state, reason,
-		t.firstFailure.Format("15:04:05"), t.failures, trackerPlural(t.failures, "check"))
-	return t.trackerOpen(now, Incident{State: state, Reason: reason, Since: t.firstFailure, Failures: t.failures}, text)
+	return t.trackerOpen(now, Incident{State: state, Reason: reason, Since: t.firstFailure, Failures: t.failures},
+		Event{What: EventFailing, State: state, Reason: reason, Since: t.firstFailure, Failures: t.failures})
 }
 
-// Exited takes the unexpected exit of a process the bot started (the
+// Exited takes the unexpected exit of the service at now (the
 // manager's EventExited with Intended false). It is a fact, not a blip: it
 // alerts at once, whatever the thresholds, unless an action through the bot
 // runs or the service was stopped on purpose.
-func (t *Tracker) Exited(now time.Time, detail string) []Decision {
+func (t *Tracker) Exited(now time.Time, exit Exit) []Decision {
 	ds := t.trackerExpire(now)
 	if t.action != nil || t.stopped {
 		return ds
 	}
-	t.uptime = 0
+	t.started = time.Time{}
 	t.successes = 0
 	t.resolver = nil
 	t.lastState = manager.StateStopped
-	reason := "exited unexpectedly (" + detail + ")"
 	if t.maint.on {
-		t.maint.exits++
+		t.maint.sum.Exits++
 		t.maint.trackerDown(now)
 		if t.inc.Open {
-			t.inc.State, t.inc.Reason, t.inc.Exit = manager.StateStopped, reason, detail
+			t.inc.State, t.inc.Reason, t.inc.Exit = manager.StateStopped, "", &exit
 		}
 		return ds
 	}
@@ -396,13 +403,14 @@ func (t *Tracker) Exited(now time.Time, detail string) []Decision {
 		t.firstFailure = now
 	}
 	t.failures++
+	e := Event{What: EventExited, State: manager.StateStopped, Exit: &exit, Since: t.firstFailure, Failures: t.failures}
 	if t.inc.Open {
-		t.inc.State, t.inc.Reason, t.inc.Exit = manager.StateStopped, reason, detail
-		return append(ds, t.trackerUpdate(t.service+" "+reason))
+		t.inc.State, t.inc.Reason, t.inc.Exit = manager.StateStopped, "", &exit
+		return append(ds, t.trackerUpdate(e))
 	}
 	return append(ds, t.trackerOpen(now, Incident{
-		State: manager.StateStopped, Reason: reason, Since: t.firstFailure, Failures: t.failures, Exit: detail,
-	}, t.service+" "+reason)...)
+		State: manager.StateStopped, Since: t.firstFailure, Failures: t.failures, Exit: &exit,
+	}, e)...)
 }
 
 // ActionBegun takes the start of an action through the bot. A stop records
@@ -428,14 +436,11 @@ func (t *Tracker) ActionBegun(now time.Time, a manager.Action, by manager.Actor)
 	if t.maint.on {
 		return ds
 	}
-	what := fmt.Sprintf("%s by %s (through the bot)", a, by)
+	e := Event{What: EventActionBegun, Action: a, By: &by, At: now}
 	if t.inc.Open {
-		return append(ds, t.trackerUpdate(what))
+		return append(ds, t.trackerUpdate(e))
 	}
-	if a == manager.ActionStop {
-		return append(ds, t.trackerDecision(DecisionAnnounce, what+": no alert until it is started again"))
-	}
-	return append(ds, t.trackerDecision(DecisionAnnounce, what+": no alert"))
+	return append(ds, t.trackerDecision(DecisionAnnounce, e))
 }
 
 // ActionEnded takes the end of an action through the bot. A start or restart
@@ -451,49 +456,51 @@ func (t *Tracker) ActionEnded(now time.Time, a manager.Action, by manager.Actor,
 	if !t.inc.Open {
 		return ds
 	}
-	lasted := trackerDuration(now.Sub(t.inc.Since))
 	if ok {
-		switch a {
-		case manager.ActionStop:
-			return append(ds, t.trackerResolve(now, &by, fmt.Sprintf(
-				"closed after %s: stopped by %s through the bot, no alert until it is started again", lasted, by)))
-		default:
-			return append(ds, t.trackerResolve(now, &by, fmt.Sprintf(
-				"resolved after %s, %s by %s", lasted, trackerPast(a), by)))
-		}
+		return append(ds, t.trackerResolve(now, &by, Event{What: EventActionDone, Action: a, By: &by}))
 	}
 	if a != manager.ActionStop {
 		b := by
 		t.resolver = &b
 	}
-	text := fmt.Sprintf("%s by %s failed", a, by)
-	if detail != "" {
-		text += ": " + detail
-	}
+	e := Event{What: EventActionFailed, Action: a, By: &by, Detail: detail}
 	giveUp := t.trackerScheduleAuto(now)
 	if !t.inc.NextAutoRestart.IsZero() {
-		text += "; next auto-restart in " + trackerDuration(t.autoDelay)
+		e.NextAutoRestartIn = t.autoDelay
 	}
 	if !t.maint.on {
-		ds = append(ds, t.trackerUpdate(text))
+		ds = append(ds, t.trackerUpdate(e))
 	}
 	return append(ds, giveUp...)
 }
 
+// AckError says why an acknowledgement was refused: there is no open alert
+// (Acked nil), or Acked is who acknowledged it already.
+type AckError struct {
+	Service string
+	Acked   *Ack
+}
+
+func (e *AckError) Error() string {
+	if e.Acked == nil {
+		return "nothing to acknowledge: " + e.Service + " has no open alert"
+	}
+	return "already acknowledged by " + e.Acked.By.String()
+}
+
 // Acknowledge records that by is on it: shown on the alert, no more
-// reminders. Auto-restart goes on.
-func (t *Tracker) Acknowledge(now time.Time, by manager.Actor) []Decision {
+// reminders. Auto-restart goes on. With no open alert, or one acknowledged
+// already, it returns an *AckError and changes nothing.
+func (t *Tracker) Acknowledge(now time.Time, by manager.Actor) ([]Decision, error) {
 	ds := t.trackerExpire(now)
 	if !t.inc.Open {
-		return append(ds, t.trackerDecision(DecisionAnnounce,
-			fmt.Sprintf("nothing to acknowledge: %s has no open alert", t.service)))
+		return ds, &AckError{Service: t.service}
 	}
 	if a := t.inc.Acked; a != nil {
-		return append(ds, t.trackerDecision(DecisionAnnounce,
-			fmt.Sprintf("already acknowledged by %s at %s", a.By, a.At.Format("15:04:05"))))
+		return ds, &AckError{Service: t.service, Acked: &Ack{By: a.By, At: a.At}}
 	}
 	t.inc.Acked = &Ack{By: by, At: now}
-	return append(ds, t.trackerUpdate("acknowledged by "+by.String()))
+	return append(ds, t.trackerUpdate(Event{What: EventAcked, By: &by, At: now})), nil
 }
 
 // Maintenance starts, extends or (until zero or not after now) ends a
@@ -503,23 +510,20 @@ func (t *Tracker) Maintenance(now time.Time, until time.Time, by manager.Actor, 
 	ds := t.trackerExpire(now)
 	if until.IsZero() || !until.After(now) {
 		if !t.maint.on {
-			return append(ds, t.trackerDecision(DecisionAnnounce, "no maintenance to end"))
+			return append(ds, t.trackerDecision(DecisionAnnounce, Event{What: EventNoMaintenance, By: &by}))
 		}
 		return append(ds, t.trackerEndMaint(now, &by))
 	}
-	window := "until " + until.Format("15:04") + " by " + by.String()
-	if reason != "" {
-		window += ": " + reason
-	}
+	w := Window{Until: until, By: by, Reason: reason}
 	if t.maint.on {
-		t.maint.until, t.maint.by, t.maint.reason = until, by, reason
-		return append(ds, t.trackerDecision(DecisionAnnounce, "maintenance extended "+window))
+		t.maint.window = w
+		return append(ds, t.trackerDecision(DecisionAnnounce, Event{What: EventMaintenanceExtended, Window: &w}))
 	}
-	t.maint = trackerMaint{on: true, until: until, by: by, reason: reason}
+	t.maint = trackerMaint{on: true, window: w}
 	if t.lastState != "" && t.lastState != manager.StateHealthy {
 		t.maint.downSince = now
 	}
-	return append(ds, t.trackerDecision(DecisionAnnounce, "maintenance "+window+"; alerts and reminders are muted"))
+	return append(ds, t.trackerDecision(DecisionAnnounce, Event{What: EventMaintenanceOn, Window: &w}))
 }
 
 // Tick lets time pass: it ends an expired maintenance window, sends a due
@@ -531,9 +535,8 @@ func (t *Tracker) Tick(now time.Time) []Decision {
 	}
 	if r := t.rules.RepeatInterval; r > 0 && t.inc.Acked == nil && now.Sub(t.remindFrom) >= r {
 		t.remindFrom = now
-		ds = append(ds, t.trackerDecision(DecisionRemind, fmt.Sprintf(
-			"%s still %s after %s: %s (since %s, not acknowledged)", t.service, t.inc.State,
-			trackerDuration(now.Sub(t.inc.Since)), t.inc.Reason, t.inc.Since.Format("15:04:05"))))
+		ds = append(ds, t.trackerDecision(DecisionRemind, Event{What: EventReminder, State: t.inc.State,
+			Reason: t.inc.Reason, Exit: t.inc.Exit, Since: t.inc.Since, Lasted: now.Sub(t.inc.Since)}))
 	}
 	next := t.inc.NextAutoRestart
 	if !t.rules.AutoRestart || t.inc.GaveUp || next.IsZero() || now.Before(next) || t.action != nil || t.stopped {
@@ -549,24 +552,21 @@ func (t *Tracker) Tick(now time.Time) []Decision {
 	// Planned again in case no action follows (the monitor could not start
 	// it); ActionBegun clears this and ActionEnded plans the next.
 	t.inc.NextAutoRestart = now.Add(t.autoDelay)
-	d := t.trackerDecision(DecisionAutoRestart, fmt.Sprintf(
-		"auto-restart of %s, attempt %d (at most %d an hour), after %s", t.service,
-		t.inc.AutoRestarts, t.rules.AutoRestartMax, trackerDuration(waited)))
-	d.Backoff = waited
-	return append(ds, d)
+	return append(ds, t.trackerDecision(DecisionAutoRestart, Event{What: EventAutoRestart,
+		Attempt: t.inc.AutoRestarts, Max: t.rules.AutoRestartMax, Waited: waited}))
 }
 
 // trackerForget resets what an action through the bot makes meaningless:
 // consecutive checks and the uptime baseline.
 func (t *Tracker) trackerForget() {
 	t.failures, t.successes, t.firstFailure = 0, 0, time.Time{}
-	t.uptime = 0
+	t.started = time.Time{}
 	t.resolver = nil
 }
 
 // trackerOpen opens an incident from the fields of proto and plans the first
-// auto-restart.
-func (t *Tracker) trackerOpen(now time.Time, proto Incident, text string) []Decision {
+// auto-restart; e is the fact that opened it.
+func (t *Tracker) trackerOpen(now time.Time, proto Incident, e Event) []Decision {
 	t.lastID++
 	proto.Service, proto.ID, proto.Open = t.service, t.lastID, true
 	t.inc = proto
@@ -575,9 +575,9 @@ func (t *Tracker) trackerOpen(now time.Time, proto Incident, text string) []Deci
 	t.resolver = nil
 	giveUp := t.trackerScheduleAuto(now)
 	if !t.inc.NextAutoRestart.IsZero() {
-		text += "; auto-restart in " + trackerDuration(t.autoDelay)
+		e.NextAutoRestartIn = t.autoDelay
 	}
-	return append([]Decision{t.trackerDecision(DecisionOpen, text)}, giveUp...)
+	return append([]Decision{t.trackerDecision(DecisionOpen, e)}, giveUp...)
 }
 
 // trackerScheduleAuto plans the next auto-restart autoDelay from now, or
@@ -612,13 +612,12 @@ func (t *Tracker) trackerAttempts(at time.Time) int {
 func (t *Tracker) trackerGiveUp(n int) Decision {
 	t.inc.GaveUp = true
 	t.inc.NextAutoRestart = time.Time{}
-	return t.trackerDecision(DecisionGiveUp, fmt.Sprintf(
-		"auto-restart gave up: %d %s in the last hour (at most %d) and %s is still %s; a person must act",
-		n, trackerPlural(n, "restart"), t.rules.AutoRestartMax, t.service, t.inc.State))
+	return t.trackerDecision(DecisionGiveUp, Event{What: EventGaveUp, Attempt: n, Max: t.rules.AutoRestartMax, State: t.inc.State})
 }
 
-// trackerResolve closes the open incident.
-func (t *Tracker) trackerResolve(now time.Time, by *manager.Actor, text string) Decision {
+// trackerResolve closes the open incident; e is the fact that closed it
+// (its Lasted is filled in here).
+func (t *Tracker) trackerResolve(now time.Time, by *manager.Actor, e Event) Decision {
 	t.inc.Open = false
 	t.inc.ResolvedAt = now
 	if by != nil {
@@ -626,28 +625,31 @@ func (t *Tracker) trackerResolve(now time.Time, by *manager.Actor, text string) 
 		t.inc.ResolvedBy = &b
 	}
 	t.inc.NextAutoRestart = time.Time{}
-	d := Decision{Kind: DecisionResolve, Incident: trackerClone(t.inc), Text: text}
+	e.Service = t.service
+	e.Lasted = now.Sub(t.inc.Since)
+	d := Decision{Kind: DecisionResolve, Incident: trackerClone(t.inc), Event: e}
 	t.inc = Incident{}
 	t.resolver = nil
 	t.autoDelay = t.rules.AutoRestartBackoff
 	return d
 }
 
-func (t *Tracker) trackerUpdate(text string) Decision {
+func (t *Tracker) trackerUpdate(e Event) Decision {
 	t.inc.Updates++
-	return t.trackerDecision(DecisionUpdate, text)
+	return t.trackerDecision(DecisionUpdate, e)
 }
 
-func (t *Tracker) trackerDecision(k DecisionKind, text string) Decision {
-	return Decision{Kind: k, Incident: t.Snapshot(), Text: text}
+func (t *Tracker) trackerDecision(k DecisionKind, e Event) Decision {
+	e.Service = t.service
+	return Decision{Kind: k, Incident: t.Snapshot(), Event: e}
 }
 
 // trackerExpire ends the maintenance window when now has reached its end.
 func (t *Tracker) trackerExpire(now time.Time) []Decision {
-	if !t.maint.on || now.Before(t.maint.until) {
+	if !t.maint.on || now.Before(t.maint.window.Until) {
 		return nil
 	}
-	return []Decision{t.trackerEndMaint(t.maint.until, nil)}
+	return []Decision{t.trackerEndMaint(t.maint.window.Until, nil)}
 }
 
 // trackerEndMaint ends the maintenance window at end, by a person or (by nil)
@@ -656,18 +658,8 @@ func (t *Tracker) trackerEndMaint(end time.Time, by *manager.Actor) Decision {
 	m := t.maint
 	t.maint = trackerMaint{}
 	m.trackerUp(end)
-
-	window := "until " + m.until.Format("15:04") + " by " + m.by.String()
-	if m.reason != "" {
-		window += ": " + m.reason
-	}
-	var b strings.Builder
-	if by != nil {
-		fmt.Fprintf(&b, "maintenance ended by %s (was %s)", by, window)
-	} else {
-		fmt.Fprintf(&b, "maintenance over (was %s)", window)
-	}
-	b.WriteString("; during maintenance: " + m.trackerSummary())
+	w, sum := m.window, m.sum
+	e := Event{What: EventMaintenanceEnded, By: by, Window: &w, Summary: &sum, At: end}
 
 	t.failures, t.successes, t.firstFailure = 0, 0, time.Time{}
 	switch {
@@ -676,12 +668,11 @@ func (t *Tracker) trackerEndMaint(end time.Time, by *manager.Actor) Decision {
 		if !t.inc.NextAutoRestart.IsZero() {
 			t.inc.NextAutoRestart = end.Add(t.autoDelay)
 		}
-		fmt.Fprintf(&b, "; the alert for %s is still open", t.service)
+		e.StillOpen = true
 	case t.lastState != "" && t.lastState != manager.StateHealthy && !t.stopped && t.action == nil:
-		fmt.Fprintf(&b, "; %s is still %s: alert after %d failed %s", t.service, t.lastState,
-			t.rules.FailureThreshold, trackerPlural(t.rules.FailureThreshold, "check"))
+		e.State, e.Threshold = t.lastState, t.rules.FailureThreshold
 	}
-	return t.trackerDecision(DecisionAnnounce, b.String())
+	return t.trackerDecision(DecisionAnnounce, e)
 }
 
 func (m *trackerMaint) trackerDown(now time.Time) {
@@ -692,74 +683,18 @@ func (m *trackerMaint) trackerDown(now time.Time) {
 
 func (m *trackerMaint) trackerUp(now time.Time) {
 	if !m.downSince.IsZero() {
-		m.down += now.Sub(m.downSince)
+		m.sum.Down += now.Sub(m.downSince)
 		m.downSince = time.Time{}
 	}
 }
 
 func (m *trackerMaint) trackerAction(a manager.Action, by manager.Actor) {
-	label := fmt.Sprintf("%s by %s", a, by)
-	for i := range m.actions {
-		if m.actions[i].label == label {
-			m.actions[i].n++
+	name := by.String()
+	for i := range m.sum.Actions {
+		if c := &m.sum.Actions[i]; c.Action == a && c.By == name {
+			c.Count++
 			return
 		}
 	}
-	m.actions = append(m.actions, trackerCount{label: label, n: 1})
-}
-
-// trackerSummary says what happened during a maintenance window:
-// "2 failures, down 3m10s in all, 1 restart by alice".
-func (m *trackerMaint) trackerSummary() string {
-	var parts []string
-	if m.failures > 0 || m.exits == 0 {
-		parts = append(parts, fmt.Sprintf("%d %s", m.failures, trackerPlural(m.failures, "failure")))
-	}
-	if m.exits > 0 {
-		parts = append(parts, fmt.Sprintf("%d unexpected %s", m.exits, trackerPlural(m.exits, "exit")))
-	}
-	if m.down > 0 {
-		parts = append(parts, "down "+trackerDuration(m.down)+" in all")
-	}
-	for _, c := range m.actions {
-		verb, who, _ := strings.Cut(c.label, " by ")
-		parts = append(parts, fmt.Sprintf("%d %s by %s", c.n, trackerPlural(c.n, verb), who))
-	}
-	if m.external > 0 {
-		parts = append(parts, fmt.Sprintf("%d %s outside the bot", m.external, trackerPlural(m.external, "restart")))
-	}
-	return strings.Join(parts, ", ")
-}
-
-// trackerPast is the participle of an action: "restarted".
-func trackerPast(a manager.Action) string {
-	switch a {
-	case manager.ActionStop:
-		return "stopped"
-	case manager.ActionStart:
-		return "started"
-	case manager.ActionRestart:
-		return "restarted"
-	}
-	return string(a) + " done"
-}
-
-func trackerPlural(n int, word string) string {
-	if n == 1 {
-		return word
-	}
-	return word + "s"
-}
-
-// trackerDuration formats d to the second without trailing zero units:
-// "4m12s", "3h", "1h0m5s", "12s".
-func trackerDuration(d time.Duration) string {
-	s := d.Round(time.Second).String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
+	m.sum.Actions = append(m.sum.Actions, ActionCount{Action: a, By: name, Count: 1})
 }

@@ -39,8 +39,8 @@ func trackerDown() trackerInput {
 	}
 }
 
-func trackerExit(detail string) trackerInput {
-	return func(tr *Tracker, now time.Time) []Decision { return tr.Exited(now, detail) }
+func trackerExit(code int, signal string) trackerInput {
+	return func(tr *Tracker, now time.Time) []Decision { return tr.Exited(now, Exit{Code: code, Signal: signal}) }
 }
 
 func trackerBegin(a manager.Action, by manager.Actor) trackerInput {
@@ -52,7 +52,14 @@ func trackerEnd(a manager.Action, by manager.Actor, ok bool, detail string) trac
 }
 
 func trackerAck(by manager.Actor) trackerInput {
-	return func(tr *Tracker, now time.Time) []Decision { return tr.Acknowledge(now, by) }
+	return func(tr *Tracker, now time.Time) []Decision {
+		ds, err := tr.Acknowledge(now, by)
+		if err != nil {
+			return append(ds, Decision{Kind: "refused", Incident: Incident{Service: "whatsapp"},
+				Event: Event{What: "ack_refused", Detail: err.Error()}})
+		}
+		return ds
+	}
 }
 
 // trackerMaintUntil starts or extends maintenance until trackerT0 + until.
@@ -71,8 +78,9 @@ func trackerTick() trackerInput {
 }
 
 // trackerStep is one input at trackerT0 + at. want lists the decisions
-// expected, in order: "kind" compares the kind only, "kind: text" the kind
-// and the exact text. check, when set, looks at key fields.
+// expected, in order: "kind" compares the kind only, "kind: fact" the kind
+// and the fact as trackerFact writes it. check, when set, looks at more
+// fields. A refused acknowledgement shows as "refused: ack_refused <error>".
 type trackerStep struct {
 	at    time.Duration
 	in    trackerInput
@@ -95,7 +103,72 @@ func trackerWith(f func(r *Rules)) *Rules {
 	return &r
 }
 
-// trackerDescribe renders ds the way want is written: with the text where
+// trackerFact writes an event compactly for comparison: its kind, then each
+// field that is set, as key=value; times as offsets from trackerT0.
+func trackerFact(e Event) string {
+	var b strings.Builder
+	b.WriteString(string(e.What))
+	add := func(k string, v any) { fmt.Fprintf(&b, " %s=%v", k, v) }
+	at := func(t time.Time) string { return "+" + t.Sub(trackerT0).String() }
+	if e.State != "" {
+		add("state", e.State)
+	}
+	if e.Reason != "" {
+		add("reason", fmt.Sprintf("%q", e.Reason))
+	}
+	if e.Exit != nil {
+		add("exit", fmt.Sprintf("%d/%s", e.Exit.Code, e.Exit.Signal))
+	}
+	if !e.Since.IsZero() {
+		add("since", at(e.Since))
+	}
+	if e.Failures != 0 {
+		add("failures", e.Failures)
+	}
+	if e.Healthy != 0 {
+		add("healthy", e.Healthy)
+	}
+	if e.Action != "" {
+		add("action", e.Action)
+	}
+	if e.By != nil {
+		add("by", e.By.Name)
+	}
+	if e.Detail != "" {
+		add("detail", fmt.Sprintf("%q", e.Detail))
+	}
+	if e.Lasted != 0 {
+		add("lasted", e.Lasted)
+	}
+	if e.Attempt != 0 {
+		add("attempt", fmt.Sprintf("%d/%d", e.Attempt, e.Max))
+	}
+	if e.Waited != 0 {
+		add("waited", e.Waited)
+	}
+	if e.NextAutoRestartIn != 0 {
+		add("next", e.NextAutoRestartIn)
+	}
+	if e.Count != 0 {
+		add("uptime", fmt.Sprintf("%s/%s", e.Uptime, e.Expected))
+		add("count", e.Count)
+	}
+	if w := e.Window; w != nil {
+		add("window", fmt.Sprintf("%s,%s,%q", at(w.Until), w.By.Name, w.Reason))
+	}
+	if m := e.Summary; m != nil {
+		add("summary", fmt.Sprintf("{failures:%d exits:%d down:%s actions:%v external:%d}", m.Failures, m.Exits, m.Down, m.Actions, m.External))
+	}
+	if e.StillOpen {
+		add("still_open", true)
+	}
+	if e.Threshold != 0 {
+		add("threshold", e.Threshold)
+	}
+	return b.String()
+}
+
+// trackerDescribe renders ds the way want is written: with the fact where
 // want gives one at that position, the kind alone otherwise.
 func trackerDescribe(ds []Decision, want []string) []string {
 	got := make([]string, len(ds))
@@ -104,7 +177,7 @@ func trackerDescribe(ds []Decision, want []string) []string {
 			got[i] = string(d.Kind)
 			continue
 		}
-		got[i] = string(d.Kind) + ": " + d.Text
+		got[i] = string(d.Kind) + ": " + trackerFact(d.Event)
 	}
 	return got
 }
@@ -122,6 +195,11 @@ func trackerRun(t *testing.T, tc trackerCase) {
 		got := trackerDescribe(ds, s.want)
 		if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", s.want) {
 			t.Fatalf("step %d at +%s: decisions = %q; want %q", i, s.at, got, s.want)
+		}
+		for _, d := range ds {
+			if d.Event.Service != "whatsapp" && d.Kind != "refused" {
+				t.Fatalf("step %d at +%s: %s event names service %q; want %q", i, s.at, d.Kind, d.Event.Service, "whatsapp")
+			}
 		}
 		for _, d := range ds {
 			if d.Incident.Service != "whatsapp" {
@@ -162,7 +240,7 @@ func TestTrackerTransitions(t *testing.T) {
 				{at: 0, in: trackerOK(time.Hour)},
 				{at: 30 * time.Second, in: trackerBad("timeout after 5s")},
 				{at: 60 * time.Second, in: trackerBad("HTTP 503"),
-					want: []string{"open: whatsapp is unhealthy: HTTP 503 (since 15:00:30, 2 failed checks)"},
+					want: []string{`open: failing state=unhealthy reason="HTTP 503" since=+30s failures=2`},
 					check: func(t *testing.T, ds []Decision, snap Incident) {
 						inc := ds[0].Incident
 						trackerEqual(t, "ID", inc.ID, 1)
@@ -182,9 +260,9 @@ func TestTrackerTransitions(t *testing.T) {
 			steps: []trackerStep{
 				{at: 0, in: trackerDown()},
 				{at: 30 * time.Second, in: trackerDown(),
-					want: []string{"open: whatsapp is stopped: connection refused (since 15:00:00, 2 failed checks)"}},
+					want: []string{`open: failing state=stopped reason="connection refused" since=+0s failures=2`}},
 				{at: 60 * time.Second, in: trackerOK(5 * time.Second)},
-				{at: 90 * time.Second, in: trackerOK(35 * time.Second), want: []string{"resolve: resolved after 1m30s"},
+				{at: 90 * time.Second, in: trackerOK(35 * time.Second), want: []string{"resolve: healed lasted=1m30s"},
 					check: func(t *testing.T, ds []Decision, snap Incident) {
 						inc := ds[0].Incident
 						trackerEqual(t, "ID", inc.ID, 1)
@@ -212,12 +290,12 @@ func TestTrackerTransitions(t *testing.T) {
 				{at: 30 * time.Second, in: trackerBad("HTTP 503"), want: []string{"open"}},
 				{at: 60 * time.Second, in: trackerOK(0)},
 				{at: 90 * time.Second, in: trackerBad("HTTP 503"),
-					want: []string{"update: whatsapp is unhealthy again after 1 healthy check: HTTP 503"}},
+					want: []string{`update: failing_again state=unhealthy reason="HTTP 503" healthy=1`}},
 				{at: 120 * time.Second, in: trackerBad("HTTP 503")},
 				{at: 150 * time.Second, in: trackerOK(0)},
 				{at: 180 * time.Second, in: trackerBad("HTTP 503"), want: []string{"update"}},
 				{at: 210 * time.Second, in: trackerOK(0)},
-				{at: 240 * time.Second, in: trackerOK(0), want: []string{"resolve: resolved after 4m"},
+				{at: 240 * time.Second, in: trackerOK(0), want: []string{"resolve: healed lasted=4m0s"},
 					check: func(t *testing.T, ds []Decision, snap Incident) {
 						inc := ds[0].Incident
 						trackerEqual(t, "ID", inc.ID, 1)
@@ -236,7 +314,7 @@ func TestTrackerTransitions(t *testing.T) {
 						trackerEqual(t, "Reason", snap.Reason, "timeout after 5s")
 						trackerEqual(t, "Updates", snap.Updates, 0)
 					}},
-				{at: 90 * time.Second, in: trackerDown(), want: []string{"update: whatsapp is now stopped: connection refused"},
+				{at: 90 * time.Second, in: trackerDown(), want: []string{`update: state_changed state=stopped reason="connection refused"`},
 					check: func(t *testing.T, ds []Decision, snap Incident) {
 						trackerEqual(t, "State", ds[0].Incident.State, manager.StateStopped)
 						trackerEqual(t, "Updates", ds[0].Incident.Updates, 1)
@@ -252,11 +330,11 @@ func TestTrackerTransitions(t *testing.T) {
 				open(30 * time.Second),
 				{at: 30*time.Minute + 29*time.Second, in: trackerTick()},
 				{at: 30*time.Minute + 30*time.Second, in: trackerTick(),
-					want: []string{"remind: whatsapp still stopped after 30m30s: connection refused (since 15:00:00, not acknowledged)"}},
+					want: []string{`remind: reminder state=stopped reason="connection refused" since=+0s lasted=30m30s`}},
 				{at: 45 * time.Minute, in: trackerTick()},
 				{at: 60*time.Minute + 29*time.Second, in: trackerTick()},
 				{at: 60*time.Minute + 30*time.Second, in: trackerTick(), want: []string{"remind"}},
-				{at: 61 * time.Minute, in: trackerAck(alice), want: []string{"update: acknowledged by alice"},
+				{at: 61 * time.Minute, in: trackerAck(alice), want: []string{"update: acked by=alice"},
 					check: func(t *testing.T, ds []Decision, snap Incident) {
 						if snap.Acked == nil {
 							t.Fatalf("Snapshot().Acked = nil; want alice")
@@ -267,7 +345,7 @@ func TestTrackerTransitions(t *testing.T) {
 					}},
 				{at: 95 * time.Minute, in: trackerTick()},
 				{at: 200 * time.Minute, in: trackerTick()},
-				{at: 201 * time.Minute, in: trackerAck(bob), want: []string{"announce: already acknowledged by alice at 16:01:00"}},
+				{at: 201 * time.Minute, in: trackerAck(bob), want: []string{`refused: ack_refused detail="already acknowledged by alice"`}},
 			},
 		},
 		{
@@ -283,21 +361,21 @@ func TestTrackerTransitions(t *testing.T) {
 		{
 			name: "acknowledge without an open incident: nothing to acknowledge",
 			steps: []trackerStep{
-				{at: 0, in: trackerAck(alice), want: []string{"announce: nothing to acknowledge: whatsapp has no open alert"},
+				{at: 0, in: trackerAck(alice), want: []string{`refused: ack_refused detail="nothing to acknowledge: whatsapp has no open alert"`},
 					check: func(t *testing.T, ds []Decision, snap Incident) {
 						trackerEqual(t, "ID", ds[0].Incident.ID, 0)
 					}},
 				{at: 30 * time.Second, in: trackerDown()},
 				open(60 * time.Second),
 				{at: 90 * time.Second, in: trackerOK(time.Second), want: []string{"resolve"}},
-				{at: 2 * time.Minute, in: trackerAck(alice), want: []string{"announce: nothing to acknowledge: whatsapp has no open alert"}},
+				{at: 2 * time.Minute, in: trackerAck(alice), want: []string{`refused: ack_refused detail="nothing to acknowledge: whatsapp has no open alert"`}},
 			},
 		},
 		{
 			name: "maintenance on->off: no alert, failures and actions summarised at its end",
 			steps: []trackerStep{
 				{at: 0, in: trackerMaintUntil(30*time.Minute, alice, "deploy"),
-					want: []string{"announce: maintenance until 15:30 by alice: deploy; alerts and reminders are muted"}},
+					want: []string{`announce: maintenance_on window=+30m0s,alice,"deploy"`}},
 				{at: 1 * time.Minute, in: trackerDown()},
 				{at: 2 * time.Minute, in: trackerDown()},
 				{at: 2*time.Minute + 30*time.Second, in: trackerBegin(manager.ActionRestart, alice)},
@@ -306,7 +384,7 @@ func TestTrackerTransitions(t *testing.T) {
 				{at: 4*time.Minute + 10*time.Second, in: trackerOK(30 * time.Second)},
 				{at: 20 * time.Minute, in: trackerTick()},
 				{at: 31 * time.Minute, in: trackerTick(),
-					want: []string{"announce: maintenance over (was until 15:30 by alice: deploy); during maintenance: 2 failures, down 3m10s in all, 1 restart by alice"}},
+					want: []string{`announce: maintenance_ended window=+30m0s,alice,"deploy" summary={failures:2 exits:0 down:3m10s actions:[{restart alice 1 0}] external:0}`}},
 				{at: 32 * time.Minute, in: trackerTick()},
 			},
 		},
@@ -315,14 +393,14 @@ func TestTrackerTransitions(t *testing.T) {
 			steps: []trackerStep{
 				{at: 0, in: trackerOK(time.Hour)},
 				{at: 30 * time.Second, in: trackerMaintUntil(10*time.Minute, alice, ""),
-					want: []string{"announce: maintenance until 15:10 by alice; alerts and reminders are muted"}},
+					want: []string{`announce: maintenance_on window=+10m0s,alice,""`}},
 				{at: 1 * time.Minute, in: trackerDown()},
 				{at: 5 * time.Minute, in: trackerDown()},
 				{at: 9*time.Minute + 30*time.Second, in: trackerDown()},
 				{at: 10*time.Minute + 30*time.Second, in: trackerDown(),
-					want: []string{"announce: maintenance over (was until 15:10 by alice); during maintenance: 3 failures, down 9m in all; whatsapp is still stopped: alert after 2 failed checks"}},
+					want: []string{`announce: maintenance_ended state=stopped window=+10m0s,alice,"" summary={failures:3 exits:0 down:9m0s actions:[] external:0} threshold=2`}},
 				{at: 11 * time.Minute, in: trackerDown(),
-					want: []string{"open: whatsapp is stopped: connection refused (since 15:10:30, 2 failed checks)"}},
+					want: []string{`open: failing state=stopped reason="connection refused" since=+10m30s failures=2`}},
 			},
 		},
 		{
@@ -331,26 +409,26 @@ func TestTrackerTransitions(t *testing.T) {
 				{at: 0, in: trackerDown()},
 				open(30 * time.Second),
 				{at: 10 * time.Minute, in: trackerMaintUntil(40*time.Minute, bob, "db"),
-					want: []string{"announce: maintenance until 15:40 by bob: db; alerts and reminders are muted"}},
+					want: []string{`announce: maintenance_on window=+40m0s,bob,"db"`}},
 				{at: 31 * time.Minute, in: trackerTick()},
 				{at: 35 * time.Minute, in: trackerBad("HTTP 503")},
 				{at: 40 * time.Minute, in: trackerTick(),
-					want: []string{"announce: maintenance over (was until 15:40 by bob: db); during maintenance: 1 failure, down 30m in all; the alert for whatsapp is still open"}},
+					want: []string{`announce: maintenance_ended window=+40m0s,bob,"db" summary={failures:1 exits:0 down:30m0s actions:[] external:0} still_open=true`}},
 				{at: 69*time.Minute + 59*time.Second, in: trackerTick()},
 				{at: 70 * time.Minute, in: trackerTick(),
-					want: []string{"remind: whatsapp still unhealthy after 1h10m: HTTP 503 (since 15:00:00, not acknowledged)"}},
+					want: []string{`remind: reminder state=unhealthy reason="HTTP 503" since=+0s lasted=1h10m0s`}},
 			},
 		},
 		{
 			name: "maintenance off without one, extended, then ended by hand",
 			steps: []trackerStep{
-				{at: 0, in: trackerMaintOff(alice), want: []string{"announce: no maintenance to end"}},
+				{at: 0, in: trackerMaintOff(alice), want: []string{"announce: no_maintenance by=alice"}},
 				{at: time.Minute, in: trackerMaintUntil(31*time.Minute, alice, "deploy"), want: []string{"announce"}},
 				{at: 2 * time.Minute, in: trackerMaintUntil(61*time.Minute, bob, "longer deploy"),
-					want: []string{"announce: maintenance extended until 16:01 by bob: longer deploy"}},
+					want: []string{`announce: maintenance_extended window=+1h1m0s,bob,"longer deploy"`}},
 				{at: 40 * time.Minute, in: trackerTick()},
 				{at: 45 * time.Minute, in: trackerMaintOff(carol),
-					want: []string{"announce: maintenance ended by carol (was until 16:01 by bob: longer deploy); during maintenance: 0 failures"}},
+					want: []string{`announce: maintenance_ended by=carol window=+1h1m0s,bob,"longer deploy" summary={failures:0 exits:0 down:0s actions:[] external:0}`}},
 				{at: 70 * time.Minute, in: trackerTick()},
 			},
 		},
@@ -358,10 +436,10 @@ func TestTrackerTransitions(t *testing.T) {
 			name: "exit during maintenance: muted, summarised",
 			steps: []trackerStep{
 				{at: 0, in: trackerMaintUntil(10*time.Minute, alice, "deploy"), want: []string{"announce"}},
-				{at: 10 * time.Second, in: trackerExit("exit code 1")},
+				{at: 10 * time.Second, in: trackerExit(1, "")},
 				{at: 2 * time.Minute, in: trackerOK(time.Minute)},
 				{at: 10 * time.Minute, in: trackerTick(),
-					want: []string{"announce: maintenance over (was until 15:10 by alice: deploy); during maintenance: 1 unexpected exit, down 1m50s in all"}},
+					want: []string{`announce: maintenance_ended window=+10m0s,alice,"deploy" summary={failures:0 exits:1 down:1m50s actions:[] external:0}`}},
 			},
 		},
 		{
@@ -369,8 +447,8 @@ func TestTrackerTransitions(t *testing.T) {
 			steps: []trackerStep{
 				{at: 0, in: trackerOK(time.Hour)},
 				{at: 30 * time.Second, in: trackerBegin(manager.ActionStop, alice),
-					want: []string{"announce: stop by alice (through the bot): no alert until it is started again"}},
-				{at: 35 * time.Second, in: trackerExit("terminated by SIGTERM")},
+					want: []string{"announce: action_begun action=stop by=alice"}},
+				{at: 35 * time.Second, in: trackerExit(-1, "SIGTERM")},
 				{at: 40 * time.Second, in: trackerDown()},
 				{at: 45 * time.Second, in: trackerEnd(manager.ActionStop, alice, true, "graceful in 15s")},
 				{at: time.Minute, in: trackerDown()},
@@ -378,11 +456,11 @@ func TestTrackerTransitions(t *testing.T) {
 				{at: 3 * time.Minute, in: trackerDown()},
 				{at: 2 * time.Hour, in: trackerTick()},
 				{at: 3 * time.Hour, in: trackerBegin(manager.ActionStart, alice),
-					want: []string{"announce: start by alice (through the bot): no alert"}},
+					want: []string{"announce: action_begun action=start by=alice"}},
 				{at: 3*time.Hour + time.Minute, in: trackerEnd(manager.ActionStart, alice, false, "exit code 1")},
 				{at: 3*time.Hour + 2*time.Minute, in: trackerDown()},
 				{at: 3*time.Hour + 3*time.Minute, in: trackerDown(),
-					want: []string{"open: whatsapp is stopped: connection refused (since 18:02:00, 2 failed checks)"}},
+					want: []string{`open: failing state=stopped reason="connection refused" since=+3h2m0s failures=2`}},
 			},
 		},
 		{
@@ -393,7 +471,7 @@ func TestTrackerTransitions(t *testing.T) {
 				{at: 30 * time.Second, in: trackerDown()},
 				{at: time.Hour, in: trackerDown()},
 				{at: time.Hour, in: trackerTick()},
-				{at: 2 * time.Hour, in: trackerBegin(manager.ActionStart, bob), want: []string{"announce: start by bob (through the bot): no alert"}},
+				{at: 2 * time.Hour, in: trackerBegin(manager.ActionStart, bob), want: []string{"announce: action_begun action=start by=bob"}},
 				{at: 2*time.Hour + time.Minute, in: trackerEnd(manager.ActionStart, bob, true, "healthy in 40s")},
 				{at: 2*time.Hour + 2*time.Minute, in: trackerOK(time.Minute)},
 				{at: 2*time.Hour + 3*time.Minute, in: trackerDown()},
@@ -405,7 +483,7 @@ func TestTrackerTransitions(t *testing.T) {
 			steps: []trackerStep{
 				{at: 0, in: trackerDown()},
 				{at: 30 * time.Second, in: trackerDown(),
-					want: []string{"open: whatsapp is stopped: connection refused (since 15:00:00, 2 failed checks)"}},
+					want: []string{`open: failing state=stopped reason="connection refused" since=+0s failures=2`}},
 			},
 		},
 		{
@@ -413,7 +491,7 @@ func TestTrackerTransitions(t *testing.T) {
 			stopped: true,
 			steps: []trackerStep{
 				{at: 0, in: trackerOK(2 * time.Hour),
-					want: []string{"announce: whatsapp is running again although it was stopped through the bot: alerts are on again"}},
+					want: []string{"announce: back_after_stop"}},
 				{at: 30 * time.Second, in: trackerDown()},
 				{at: 60 * time.Second, in: trackerDown(), want: []string{"open"}},
 			},
@@ -423,9 +501,9 @@ func TestTrackerTransitions(t *testing.T) {
 			steps: []trackerStep{
 				{at: 0, in: trackerOK(3 * time.Hour)},
 				{at: 30 * time.Second, in: trackerBegin(manager.ActionRestart, alice),
-					want: []string{"announce: restart by alice (through the bot): no alert"}},
+					want: []string{"announce: action_begun action=restart by=alice"}},
 				{at: 40 * time.Second, in: trackerDown()},
-				{at: 45 * time.Second, in: trackerExit("terminated by SIGTERM")},
+				{at: 45 * time.Second, in: trackerExit(-1, "SIGTERM")},
 				{at: 50 * time.Second, in: trackerOK(2 * time.Second)},
 				{at: 55 * time.Second, in: trackerEnd(manager.ActionRestart, alice, true, "healthy in 5s")},
 				{at: 60 * time.Second, in: trackerOK(7 * time.Second)},
@@ -439,10 +517,10 @@ func TestTrackerTransitions(t *testing.T) {
 				{at: 30 * time.Second, in: trackerDown()},
 				open(60 * time.Second),
 				{at: 4 * time.Minute, in: trackerBegin(manager.ActionRestart, alice),
-					want: []string{"update: restart by alice (through the bot)"}},
+					want: []string{"update: action_begun action=restart by=alice"}},
 				{at: 4*time.Minute + 10*time.Second, in: trackerDown()},
 				{at: 4*time.Minute + 42*time.Second, in: trackerEnd(manager.ActionRestart, alice, true, "healthy in 30s"),
-					want: []string{"resolve: resolved after 4m12s, restarted by alice"},
+					want: []string{"resolve: action_done action=restart by=alice lasted=4m12s"},
 					check: func(t *testing.T, ds []Decision, snap Incident) {
 						inc := ds[0].Incident
 						if inc.ResolvedBy == nil {
@@ -463,9 +541,9 @@ func TestTrackerTransitions(t *testing.T) {
 				open(30 * time.Second),
 				{at: time.Minute, in: trackerBegin(manager.ActionRestart, alice), want: []string{"update"}},
 				{at: 2 * time.Minute, in: trackerEnd(manager.ActionRestart, alice, false, "not healthy after 60s"),
-					want: []string{"update: restart by alice failed: not healthy after 60s"}},
+					want: []string{`update: action_failed action=restart by=alice detail="not healthy after 60s"`}},
 				{at: 2*time.Minute + 30*time.Second, in: trackerOK(80 * time.Second),
-					want: []string{"resolve: resolved after 2m30s, after the restart by alice"},
+					want: []string{"resolve: healed by=alice lasted=2m30s"},
 					check: func(t *testing.T, ds []Decision, snap Incident) {
 						if by := ds[0].Incident.ResolvedBy; by == nil || *by != alice {
 							t.Errorf("ResolvedBy = %v; want alice", by)
@@ -478,9 +556,9 @@ func TestTrackerTransitions(t *testing.T) {
 			steps: []trackerStep{
 				{at: 0, in: trackerDown()},
 				open(30 * time.Second),
-				{at: 2 * time.Minute, in: trackerBegin(manager.ActionStop, alice), want: []string{"update: stop by alice (through the bot)"}},
+				{at: 2 * time.Minute, in: trackerBegin(manager.ActionStop, alice), want: []string{"update: action_begun action=stop by=alice"}},
 				{at: 2*time.Minute + 5*time.Second, in: trackerEnd(manager.ActionStop, alice, true, "forced after 10s"),
-					want: []string{"resolve: closed after 2m5s: stopped by alice through the bot, no alert until it is started again"},
+					want: []string{"resolve: action_done action=stop by=alice lasted=2m5s"},
 					check: func(t *testing.T, ds []Decision, snap Incident) {
 						trackerEqual(t, "State", ds[0].Incident.State, manager.StateStopped)
 						trackerEqual(t, "Open", ds[0].Incident.Open, false)
@@ -496,7 +574,7 @@ func TestTrackerTransitions(t *testing.T) {
 				{at: 0, in: trackerOK(2*time.Hour + 59*time.Minute + 30*time.Second)},
 				{at: 30 * time.Second, in: trackerOK(3 * time.Hour)},
 				{at: 60 * time.Second, in: trackerOK(12 * time.Second),
-					want: []string{"announce: whatsapp restarted outside the bot (uptime went from 3h to 12s)"},
+					want: []string{"announce: external_restart uptime=12s/3h0m30s count=1"},
 					check: func(t *testing.T, ds []Decision, snap Incident) {
 						trackerEqual(t, "ID", ds[0].Incident.ID, 0)
 					}},
@@ -505,11 +583,60 @@ func TestTrackerTransitions(t *testing.T) {
 			},
 		},
 		{
+			// Issue 8, section 3 item 11: an uptime that flips between a
+			// large and a small value (two answers behind /health) made 10
+			// notices in 20 s. The start moved once: one notice.
+			name: "uptime flipping between two values every 2s: one notice for the one restart",
+			steps: func() []trackerStep {
+				steps := []trackerStep{{at: 0, in: trackerOK(3 * time.Hour)}}
+				for i := 1; i <= 10; i++ {
+					at := time.Duration(i) * 2 * time.Second
+					up := 3*time.Hour + at // the old process
+					if i%2 == 1 {
+						up = at - time.Second // a process started at +1s
+					}
+					s := trackerStep{at: at, in: trackerOK(up)}
+					if i == 1 {
+						s.want = []string{"announce: external_restart uptime=1s/3h0m2s count=1"}
+					}
+					steps = append(steps, s)
+				}
+				return steps
+			}(),
+		},
+		{
+			name: "restarts outside the bot within 5m: held back, counted into the next notice",
+			steps: []trackerStep{
+				{at: 0, in: trackerOK(time.Hour)},
+				{at: 30 * time.Second, in: trackerOK(10 * time.Second), want: []string{"announce: external_restart uptime=10s/1h0m30s count=1"}},
+				{at: time.Minute, in: trackerOK(40 * time.Second)},
+				{at: 2 * time.Minute, in: trackerOK(5 * time.Second)}, // held back
+				{at: 3 * time.Minute, in: trackerOK(6 * time.Second)}, // held back
+				{at: 5*time.Minute + 29*time.Second, in: trackerOK(2*time.Minute + 35*time.Second)},
+				{at: 5*time.Minute + 31*time.Second, in: trackerOK(time.Second),
+					want: []string{"announce: external_restart uptime=1s/2m37s count=3"}},
+			},
+		},
+		{
+			name:  "a restart outside the bot while an alert is open goes into its thread",
+			rules: trackerWith(func(r *Rules) { r.SuccessThreshold = 3 }),
+			steps: []trackerStep{
+				{at: 0, in: trackerDown()},
+				{at: 30 * time.Second, in: trackerDown(), want: []string{"open"}},
+				{at: 60 * time.Second, in: trackerOK(time.Hour)},
+				{at: 90 * time.Second, in: trackerOK(3 * time.Second), want: []string{"update: external_restart uptime=3s/1h0m30s count=1"},
+					check: func(t *testing.T, ds []Decision, snap Incident) {
+						trackerEqual(t, "ID", ds[0].Incident.ID, 1)
+						trackerEqual(t, "Updates", snap.Updates, 1)
+					}},
+			},
+		},
+		{
 			name: "healthy->restarted outside the bot (uptime behind by more than the slack)",
 			steps: []trackerStep{
 				{at: 0, in: trackerOK(10 * time.Second)},
 				{at: 30 * time.Second, in: trackerOK(25 * time.Second),
-					want: []string{"announce: whatsapp restarted outside the bot (uptime 25s, expected about 40s)"}},
+					want: []string{"announce: external_restart uptime=25s/40s count=1"}},
 				{at: 60 * time.Second, in: trackerOK(51 * time.Second)}, // 4s behind: within the slack
 			},
 		},
@@ -529,17 +656,17 @@ func TestTrackerTransitions(t *testing.T) {
 			rules: trackerWith(func(r *Rules) { r.FailureThreshold = 5 }),
 			steps: []trackerStep{
 				{at: 0, in: trackerOK(time.Hour)},
-				{at: 10 * time.Second, in: trackerExit("exit code 1"),
-					want: []string{"open: whatsapp exited unexpectedly (exit code 1)"},
+				{at: 10 * time.Second, in: trackerExit(1, ""),
+					want: []string{"open: exited state=stopped exit=1/ since=+10s failures=1"},
 					check: func(t *testing.T, ds []Decision, snap Incident) {
 						inc := ds[0].Incident
-						trackerEqual(t, "Exit", inc.Exit, "exit code 1")
+						trackerEqual(t, "Exit", *inc.Exit, Exit{Code: 1})
 						trackerEqual(t, "State", inc.State, manager.StateStopped)
 						trackerEqual(t, "Since", inc.Since, trackerT0.Add(10*time.Second))
 						trackerEqual(t, "Failures", inc.Failures, 1)
 					}},
 				{at: 30 * time.Second, in: trackerDown()},
-				{at: 60 * time.Second, in: trackerOK(5 * time.Second), want: []string{"resolve: resolved after 50s"}},
+				{at: 60 * time.Second, in: trackerOK(5 * time.Second), want: []string{"resolve: healed lasted=50s"}},
 			},
 		},
 		{
@@ -547,10 +674,10 @@ func TestTrackerTransitions(t *testing.T) {
 			steps: []trackerStep{
 				{at: 0, in: trackerBad("HTTP 503")},
 				{at: 30 * time.Second, in: trackerBad("HTTP 503"), want: []string{"open"}},
-				{at: 40 * time.Second, in: trackerExit("killed by SIGKILL"),
-					want: []string{"update: whatsapp exited unexpectedly (killed by SIGKILL)"},
+				{at: 40 * time.Second, in: trackerExit(-1, "SIGKILL"),
+					want: []string{"update: exited state=stopped exit=-1/SIGKILL since=+0s failures=3"},
 					check: func(t *testing.T, ds []Decision, snap Incident) {
-						trackerEqual(t, "Exit", snap.Exit, "killed by SIGKILL")
+						trackerEqual(t, "Exit", *snap.Exit, Exit{Code: -1, Signal: "SIGKILL"})
 						trackerEqual(t, "State", snap.State, manager.StateStopped)
 						trackerEqual(t, "ID", snap.ID, 1)
 					}},
@@ -560,7 +687,7 @@ func TestTrackerTransitions(t *testing.T) {
 			name: "exit while an action runs: intended, nothing",
 			steps: []trackerStep{
 				{at: 0, in: trackerBegin(manager.ActionRestart, bob), want: []string{"announce"}},
-				{at: time.Second, in: trackerExit("terminated by SIGTERM")},
+				{at: time.Second, in: trackerExit(-1, "SIGTERM")},
 				{at: 20 * time.Second, in: trackerEnd(manager.ActionRestart, bob, true, "healthy in 19s")},
 				{at: 30 * time.Second, in: trackerOK(10 * time.Second)},
 			},
@@ -574,15 +701,15 @@ func TestTrackerTransitions(t *testing.T) {
 			steps: []trackerStep{
 				{at: 0, in: trackerDown()},
 				{at: 30 * time.Second, in: trackerDown(),
-					want: []string{"open: whatsapp is stopped: connection refused (since 15:00:00, 2 failed checks); auto-restart in 30s"},
+					want: []string{`open: failing state=stopped reason="connection refused" since=+0s failures=2 next=30s`},
 					check: func(t *testing.T, ds []Decision, snap Incident) {
 						trackerEqual(t, "NextAutoRestart", ds[0].Incident.NextAutoRestart, trackerT0.Add(60*time.Second))
 					}},
 				{at: 59 * time.Second, in: trackerTick()},
 				{at: 60 * time.Second, in: trackerTick(),
-					want: []string{"auto_restart: auto-restart of whatsapp, attempt 1 (at most 3 an hour), after 30s"},
+					want: []string{"auto_restart: auto_restart attempt=1/3 waited=30s"},
 					check: func(t *testing.T, ds []Decision, snap Incident) {
-						trackerEqual(t, "Backoff", ds[0].Backoff, 30*time.Second)
+						trackerEqual(t, "Waited", ds[0].Event.Waited, 30*time.Second)
 						trackerEqual(t, "AutoRestarts", ds[0].Incident.AutoRestarts, 1)
 					}},
 				{at: 60 * time.Second, in: trackerBegin(manager.ActionRestart, AutoRestartActor),
@@ -591,26 +718,26 @@ func TestTrackerTransitions(t *testing.T) {
 					}},
 				{at: 70 * time.Second, in: trackerDown()},
 				{at: 80 * time.Second, in: trackerEnd(manager.ActionRestart, AutoRestartActor, false, "not healthy after 10s"),
-					want: []string{"update: restart by auto-restart failed: not healthy after 10s; next auto-restart in 1m"},
+					want: []string{`update: action_failed action=restart by=auto-restart detail="not healthy after 10s" next=1m0s`},
 					check: func(t *testing.T, ds []Decision, snap Incident) {
 						trackerEqual(t, "NextAutoRestart", snap.NextAutoRestart, trackerT0.Add(140*time.Second))
 					}},
 				{at: 139 * time.Second, in: trackerTick()},
 				{at: 140 * time.Second, in: trackerTick(), want: []string{"auto_restart"},
 					check: func(t *testing.T, ds []Decision, snap Incident) {
-						trackerEqual(t, "Backoff", ds[0].Backoff, time.Minute)
+						trackerEqual(t, "Waited", ds[0].Event.Waited, time.Minute)
 					}},
 				{at: 140 * time.Second, in: trackerBegin(manager.ActionRestart, AutoRestartActor)},
 				{at: 150 * time.Second, in: trackerEnd(manager.ActionRestart, AutoRestartActor, false, "exit code 1"),
-					want: []string{"update: restart by auto-restart failed: exit code 1; next auto-restart in 2m"}},
+					want: []string{`update: action_failed action=restart by=auto-restart detail="exit code 1" next=2m0s`}},
 				{at: 269 * time.Second, in: trackerTick()},
 				{at: 270 * time.Second, in: trackerTick(),
-					want: []string{"auto_restart: auto-restart of whatsapp, attempt 3 (at most 3 an hour), after 2m"}},
+					want: []string{"auto_restart: auto_restart attempt=3/3 waited=2m0s"}},
 				{at: 270 * time.Second, in: trackerBegin(manager.ActionRestart, AutoRestartActor)},
 				{at: 280 * time.Second, in: trackerEnd(manager.ActionRestart, AutoRestartActor, false, "exit code 1"),
 					want: []string{
-						"update: restart by auto-restart failed: exit code 1",
-						"give_up: auto-restart gave up: 3 restarts in the last hour (at most 3) and whatsapp is still stopped; a person must act",
+						`update: action_failed action=restart by=auto-restart detail="exit code 1"`,
+						"give_up: gave_up state=stopped attempt=3/3",
 					},
 					check: func(t *testing.T, ds []Decision, snap Incident) {
 						trackerEqual(t, "GaveUp", snap.GaveUp, true)
@@ -619,7 +746,7 @@ func TestTrackerTransitions(t *testing.T) {
 				{at: 5 * time.Minute, in: trackerDown()}, // a failure since: no credit to the restarts
 				{at: 10 * time.Minute, in: trackerTick()},
 				{at: 2 * time.Hour, in: trackerTick()},
-				{at: 2*time.Hour + time.Minute, in: trackerOK(time.Second), want: []string{"resolve: resolved after 2h1m"}},
+				{at: 2*time.Hour + time.Minute, in: trackerOK(time.Second), want: []string{"resolve: healed lasted=2h1m0s"}},
 			},
 		},
 		{
@@ -634,7 +761,7 @@ func TestTrackerTransitions(t *testing.T) {
 				{at: 60 * time.Second, in: trackerTick(), want: []string{"auto_restart"}},
 				{at: 60 * time.Second, in: trackerBegin(manager.ActionRestart, AutoRestartActor)},
 				{at: 75 * time.Second, in: trackerEnd(manager.ActionRestart, AutoRestartActor, true, "healthy in 15s"),
-					want: []string{"resolve: resolved after 1m15s, restarted by auto-restart"},
+					want: []string{"resolve: action_done action=restart by=auto-restart lasted=1m15s"},
 					check: func(t *testing.T, ds []Decision, snap Incident) {
 						if by := ds[0].Incident.ResolvedBy; by == nil || *by != AutoRestartActor {
 							t.Errorf("ResolvedBy = %v; want %v", by, AutoRestartActor)
@@ -642,12 +769,12 @@ func TestTrackerTransitions(t *testing.T) {
 					}},
 				{at: 2 * time.Minute, in: trackerDown()},
 				{at: 2*time.Minute + 30*time.Second, in: trackerDown(),
-					want: []string{"open: whatsapp is stopped: connection refused (since 15:02:00, 2 failed checks); auto-restart in 30s"},
+					want: []string{`open: failing state=stopped reason="connection refused" since=+2m0s failures=2 next=30s`},
 					check: func(t *testing.T, ds []Decision, snap Incident) {
 						trackerEqual(t, "ID", ds[0].Incident.ID, 2)
 					}},
 				{at: 3 * time.Minute, in: trackerTick(),
-					want: []string{"auto_restart: auto-restart of whatsapp, attempt 1 (at most 3 an hour), after 30s"}},
+					want: []string{"auto_restart: auto_restart attempt=1/3 waited=30s"}},
 			},
 		},
 		{
@@ -665,8 +792,8 @@ func TestTrackerTransitions(t *testing.T) {
 				{at: 10 * time.Minute, in: trackerDown()},
 				{at: 10*time.Minute + 30*time.Second, in: trackerDown(),
 					want: []string{
-						"open: whatsapp is stopped: connection refused (since 15:10:00, 2 failed checks)",
-						"give_up: auto-restart gave up: 1 restart in the last hour (at most 1) and whatsapp is still stopped; a person must act",
+						`open: failing state=stopped reason="connection refused" since=+10m0s failures=2`,
+						"give_up: gave_up state=stopped attempt=1/1",
 					}},
 				{at: 11 * time.Minute, in: trackerTick()},
 				{at: 12 * time.Minute, in: trackerOK(time.Minute), want: []string{"resolve"}},
@@ -687,9 +814,9 @@ func TestTrackerTransitions(t *testing.T) {
 				{at: 50 * time.Second, in: trackerBegin(manager.ActionRestart, alice), want: []string{"update"}},
 				{at: 60 * time.Second, in: trackerTick()},
 				{at: 65 * time.Second, in: trackerEnd(manager.ActionRestart, alice, false, "exit code 1"),
-					want: []string{"update: restart by alice failed: exit code 1; next auto-restart in 30s"}},
+					want: []string{`update: action_failed action=restart by=alice detail="exit code 1" next=30s`}},
 				{at: 95 * time.Second, in: trackerTick(),
-					want: []string{"auto_restart: auto-restart of whatsapp, attempt 1 (at most 3 an hour), after 30s"}},
+					want: []string{"auto_restart: auto_restart attempt=1/3 waited=30s"}},
 				{at: 95 * time.Second, in: trackerBegin(manager.ActionRestart, AutoRestartActor)},
 				{at: 100 * time.Second, in: trackerEnd(manager.ActionRestart, AutoRestartActor, false, "exit code 1"), want: []string{"update"}},
 				{at: 110 * time.Second, in: trackerMaintUntil(20*time.Minute, alice, ""), want: []string{"announce"}},
@@ -699,7 +826,7 @@ func TestTrackerTransitions(t *testing.T) {
 						trackerEqual(t, "NextAutoRestart", snap.NextAutoRestart, trackerT0.Add(21*time.Minute))
 					}},
 				{at: 21 * time.Minute, in: trackerTick(),
-					want: []string{"auto_restart: auto-restart of whatsapp, attempt 2 (at most 3 an hour), after 1m"}},
+					want: []string{"auto_restart: auto_restart attempt=2/3 waited=1m0s"}},
 			},
 		},
 		{
@@ -714,9 +841,9 @@ func TestTrackerTransitions(t *testing.T) {
 				{at: 60 * time.Second, in: trackerTick(), want: []string{"auto_restart"}},
 				{at: 119 * time.Second, in: trackerTick()},
 				{at: 120 * time.Second, in: trackerTick(),
-					want: []string{"auto_restart: auto-restart of whatsapp, attempt 2 (at most 2 an hour), after 1m"}},
+					want: []string{"auto_restart: auto_restart attempt=2/2 waited=1m0s"}},
 				{at: 240 * time.Second, in: trackerTick(),
-					want: []string{"give_up: auto-restart gave up: 2 restarts in the last hour (at most 2) and whatsapp is still stopped; a person must act"}},
+					want: []string{"give_up: gave_up state=stopped attempt=2/2"}},
 				{at: 2 * time.Hour, in: trackerTick()},
 			},
 		},
@@ -728,7 +855,7 @@ func TestTrackerTransitions(t *testing.T) {
 			steps: []trackerStep{
 				{at: 0, in: trackerDown()},
 				{at: 30 * time.Second, in: trackerDown(), want: []string{"open"}},
-				{at: 45 * time.Second, in: trackerOK(5 * time.Second), want: []string{"resolve: resolved after 45s"}},
+				{at: 45 * time.Second, in: trackerOK(5 * time.Second), want: []string{"resolve: healed lasted=45s"}},
 				{at: 60 * time.Second, in: trackerTick()},
 				{at: 10 * time.Minute, in: trackerTick()},
 			},
@@ -752,8 +879,8 @@ func TestTrackerTransitions(t *testing.T) {
 			rules: &Rules{},
 			steps: []trackerStep{
 				{at: 0, in: trackerBad("bad JSON: unexpected EOF"),
-					want: []string{"open: whatsapp is unhealthy: bad JSON: unexpected EOF (since 15:00:00, 1 failed check)"}},
-				{at: 30 * time.Second, in: trackerOK(time.Minute), want: []string{"resolve: resolved after 30s"}},
+					want: []string{`open: failing state=unhealthy reason="bad JSON: unexpected EOF" since=+0s failures=1`}},
+				{at: 30 * time.Second, in: trackerOK(time.Minute), want: []string{"resolve: healed lasted=30s"}},
 				{at: 5 * time.Hour, in: trackerTick()},
 			},
 		},
@@ -769,7 +896,10 @@ func TestTrackerDecisionsAreCopies(t *testing.T) {
 	tr := NewTracker("whatsapp", trackerRules, false, trackerT0)
 	tr.Health(trackerT0, manager.StateStopped, "connection refused", 0)
 	opened := tr.Health(trackerT0.Add(30*time.Second), manager.StateStopped, "connection refused", 0)
-	acked := tr.Acknowledge(trackerT0.Add(time.Minute), alice)
+	acked, err := tr.Acknowledge(trackerT0.Add(time.Minute), alice)
+	if err != nil {
+		t.Fatal(err)
+	}
 	snap := tr.Snapshot()
 	resolved := tr.ActionEnded(trackerT0.Add(2*time.Minute), manager.ActionRestart, bob, true, "")
 
@@ -788,26 +918,5 @@ func TestTrackerDecisionsAreCopies(t *testing.T) {
 	}
 	if got := tr.Snapshot(); got.ID != 0 || got.Open || got.Service != "whatsapp" {
 		t.Errorf("Snapshot() after resolve = %+v; want no incident", got)
-	}
-}
-
-func TestTrackerDuration(t *testing.T) {
-	for _, tc := range []struct {
-		in   time.Duration
-		want string
-	}{
-		{0, "0s"},
-		{400 * time.Millisecond, "0s"},
-		{12 * time.Second, "12s"},
-		{10 * time.Second, "10s"},
-		{4*time.Minute + 12*time.Second + 300*time.Millisecond, "4m12s"},
-		{4 * time.Minute, "4m"},
-		{3 * time.Hour, "3h"},
-		{time.Hour + 10*time.Minute, "1h10m"},
-		{time.Hour + 5*time.Second, "1h0m5s"},
-	} {
-		if got := trackerDuration(tc.in); got != tc.want {
-			t.Errorf("trackerDuration(%v) = %q; want %q", tc.in, got, tc.want)
-		}
 	}
 }

@@ -16,7 +16,7 @@ const (
 	KindHelp      Kind = "help"
 	KindUsage     Kind = "usage"    // the command could not be parsed: Text says why
 	KindRefused   Kind = "refused"  // the user may not use the bot here
-	KindRejected  Kind = "rejected" // a confirmation click that does nothing: Text says why
+	KindRejected  Kind = "rejected" // a confirmation click that does nothing: Text says why, Confirm what for (when known)
 	KindBusy      Kind = "busy"     // another action runs: Text says who, what, since when
 	KindError     Kind = "error"
 	KindConfirm   Kind = "confirm" // ask the requester to confirm Confirm

@@ -34,8 +34,12 @@ func TestRouterStopOfStoppedServiceAsksNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer svc.Close()
+	confirms, err := NewConfirmStore(ConfirmConfig{TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
 	r, err := NewRouter(RouterConfig{Services: oneService{svc}, Auth: allowList{alice.ID: true},
-		ConfirmTimeout: time.Minute, Audit: zerolog.Nop()})
+		Confirms: confirms, Audit: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ func TestStatusShowsMaintenance(t *testing.T) {
 		t.Fatalf("status without alerts = %s, maintenance %v; want a status and none", got.Kind, got.Maintenance)
 	}
 	a := &maintenanceAlerts{window: MaintenanceWindow{Until: f.clock.Now().Add(30 * time.Minute), By: alice, Reason: "deploy"}}
-	f.r.SetAlerts(a)
+	f = newRouterFixtureAt(t, "", f.clock, a)
 	if got := f.r.Handle(ctx, req(alice, "status")); got.Maintenance != nil {
 		t.Errorf("status with no window in force: maintenance %v; want none", got.Maintenance)
 	}

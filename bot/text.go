@@ -6,28 +6,42 @@ import (
 	"time"
 
 	"github.com/sanasend/sanasend-bot/internal/human"
+	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
 )
 
 // The wording shared by every front end: the console and Slack say the same
 // things in the same words.
 
-// RestorationLine summarises a restoration in one line.
+// RestorationLine summarises a restoration in one line, the one wording
+// every message uses: "4 found: 3 restored (2 ready, 1 needs a QR scan),
+// 1 failed at 15:04:05". The time is local, in loc.
 func RestorationLine(r manager.Restoration, loc *time.Location) string {
 	switch {
 	case r.Error != "":
-		return "failed: " + cutText(r.Error, 120)
+		return "failed: " + human.Cut(r.Error, 120)
 	case !r.Done() && r.StartedAt.IsZero() && len(r.Sessions) == 0:
 		return "not begun yet (the service restores sessions a few seconds after it starts)"
 	case !r.Done():
 		return fmt.Sprintf("in progress: %d of %s sessions handled", handled(r), foundText(r.Found))
 	}
-	s := fmt.Sprintf("%s found: %d restored, %d failed", foundText(r.Found), r.Restored, r.Failed)
-	if ready, qr := len(r.RestoredSessions())-len(r.Pending())-len(r.NeedQR()), len(r.NeedQR()); ready > 0 || qr > 0 {
-		s += fmt.Sprintf(" (%d ready, %d %s a QR scan)", ready, qr, map[bool]string{true: "needs", false: "need"}[qr == 1])
+	s := fmt.Sprintf("%s found: %d restored", foundText(r.Found), r.Restored)
+	var parts []string
+	if ready := len(r.RestoredSessions()) - len(r.Pending()) - len(r.NeedQR()); ready > 0 {
+		parts = append(parts, fmt.Sprintf("%d ready", ready))
 	}
+	switch qr := len(r.NeedQR()); {
+	case qr == 1:
+		parts = append(parts, "1 needs a QR scan")
+	case qr > 1:
+		parts = append(parts, fmt.Sprintf("%d need a QR scan", qr))
+	}
+	if len(parts) > 0 {
+		s += " (" + strings.Join(parts, ", ") + ")"
+	}
+	s += fmt.Sprintf(", %d failed", r.Failed)
 	if !r.CompletedAt.IsZero() {
-		s += " at " + r.CompletedAt.In(loc).Format("15:04:05")
+		s += " at " + human.Clock(r.CompletedAt, r.CompletedAt, loc)
 	}
 	return s
 }
@@ -89,7 +103,7 @@ func OutcomeDetail(o *Outcome) string {
 		}
 	}
 	if o.Err != nil {
-		parts = append(parts, o.Err.Error())
+		parts = append(parts, usererr.Message(o.Err))
 	}
 	return strings.Join(parts, "; ")
 }
@@ -101,28 +115,6 @@ func ConfirmQuestion(p *Pending) string {
 	}
 	return fmt.Sprintf("%s %s? This %s; WhatsApp sessions disconnect meanwhile.", p.Command.Verb, p.Service, what)
 }
-
-// HumanDuration is human.Duration.
-//
-// Deprecated: use human.Duration; kept until the branches of issue 8 are
-// merged.
-func HumanDuration(d time.Duration) string { return human.Duration(d) }
-
-// HumanBytes is human.Bytes.
-//
-// Deprecated: use human.Bytes; kept until the branches of issue 8 are
-// merged.
-func HumanBytes(n uint64) string { return human.Bytes(n) }
-
-// Plural is human.Count: "1 process", "2 processes".
-//
-// Deprecated: use human.Count; kept until the branches of issue 8 are
-// merged.
-func Plural(n int, word string) string { return human.Count(n, word) }
-
-// cutText shortens s to at most n runes and "…"; kept for RestorationLine,
-// which another change edits: new code calls human.Cut.
-func cutText(s string, n int) string { return human.Cut(s, n+1) }
 
 // SessionState says how one session's restoration went, in a few words:
 // "failed: <likely cause>", "restored, connected", "restored, NEEDS A QR SCAN".

@@ -53,7 +53,7 @@ var states = []manager.State{manager.StateHealthy, manager.StateUnhealthy, manag
 // monitor's decisions plus its restoration summaries and daily digest.
 var NoticeKinds = []alerts.DecisionKind{
 	alerts.DecisionOpen, alerts.DecisionUpdate, alerts.DecisionResolve, alerts.DecisionRemind,
-	alerts.DecisionAnnounce, alerts.DecisionAutoRestart, alerts.DecisionGiveUp, "restoration", "digest",
+	alerts.DecisionAnnounce, alerts.DecisionAutoRestart, alerts.DecisionGiveUp, alerts.KindRestoration, alerts.KindDigest,
 }
 
 // Outbox is what the alert gauges read of the outbox at scrape time.

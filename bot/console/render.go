@@ -44,17 +44,6 @@ func Render(r bot.Reply, now time.Time) string {
 	return b.String()
 }
 
-func indicator(s manager.State) string {
-	switch s {
-	case manager.StateHealthy:
-		return "🟢 healthy"
-	case manager.StateUnhealthy:
-		return "🟡 UNHEALTHY"
-	default:
-		return "🔴 STOPPED"
-	}
-}
-
 // renderHelp lists the commands in two aligned columns, or, for `help
 // <command>`, that command's usage and what it does.
 func renderHelp(b *strings.Builder, help []bot.HelpLine, topic bot.Verb) {
@@ -74,7 +63,7 @@ func renderHelp(b *strings.Builder, help []bot.HelpLine, topic bot.Verb) {
 }
 
 func renderStatus(b *strings.Builder, st *manager.Status, maint *bot.MaintenanceWindow, und *bot.Undelivered, now time.Time) {
-	fmt.Fprintf(b, "%s: %s\n", st.Service, indicator(st.State))
+	fmt.Fprintf(b, "%s: %s\n", st.Service, bot.StateLight(st.State))
 	row := func(k, format string, a ...any) { fmt.Fprintf(b, "  %-12s %s\n", k, fmt.Sprintf(format, a...)) }
 	switch {
 	case st.Health.OK:

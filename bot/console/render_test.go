@@ -15,6 +15,7 @@ import (
 
 	"github.com/sanasend/sanasend-bot/bot"
 	"github.com/sanasend/sanasend-bot/doctor"
+	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
 	"github.com/sanasend/sanasend-bot/whatsapp"
 )
@@ -102,13 +103,13 @@ func TestRenderGolden(t *testing.T) {
 			Action: manager.ActionStart, Service: "whatsapp", By: alice, Took: 900 * time.Millisecond,
 			Start: &manager.StartResult{PID: 5000, Exited: true, ExitCode: 3, OutputPath: "/var/lib/sanasend/whatsapp/output.log",
 				OutputTail: []string{"> whatsapp-service@1.0.0 start", "> node src/server.js", "Error: Cannot find module 'whatsapp-web.js'"}},
-			Err: errors.New("start whatsapp: exited before it became healthy (exit code 3)"),
+			Err: usererr.New(usererr.Unavailable, "start whatsapp: exited before it became healthy (exit code 3)"),
 		}}},
 		{"outcome-stop-forced-survivor", bot.Reply{Kind: bot.KindOutcome, Outcome: &bot.Outcome{
 			Action: manager.ActionStop, Service: "whatsapp", By: alice, Took: 12 * time.Second,
 			Stop: &manager.StopResult{WasRunning: true, Forced: true, Duration: 12 * time.Second, Stopped: procs,
 				Survivors: procs[3:]},
-			Err: errors.New("stop whatsapp: 1 processes survived: pid 4300 (chrome)"),
+			Err: usererr.New(usererr.Unavailable, "stop whatsapp: 1 processes survived: pid 4300 (chrome)"),
 		}}},
 		{"logs", bot.Reply{Kind: bot.KindLogs, Service: "whatsapp", LogQuery: manager.LogQuery{Lines: 3, Filter: "restore"},
 			Logs: &manager.LogResult{Path: "/srv/wa/logs/combined.log", Lines: []string{"a restore line", "b restore line"}, Exhausted: true, Cut: 1, Searched: 44}}},
@@ -151,7 +152,11 @@ func TestRenderGolden(t *testing.T) {
 // helpReply is the real router's answer to text.
 func helpReply(t *testing.T, text string) bot.Reply {
 	t.Helper()
-	r, err := bot.NewRouter(bot.RouterConfig{Services: noServices{}, Auth: allowAll{}, ConfirmTimeout: time.Minute, Audit: zerolog.Nop()})
+	confirms, err := bot.NewConfirmStore(bot.ConfirmConfig{TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := bot.NewRouter(bot.RouterConfig{Services: noServices{}, Auth: allowAll{}, Confirms: confirms, Audit: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}

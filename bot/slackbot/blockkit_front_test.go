@@ -1,13 +1,10 @@
 package slackbot
 
 import (
-	"context"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/slack-go/slack/socketmode"
 )
 
 // TestSlashCommandTextUnescaped: Slack sends the text of a slash command
@@ -52,17 +49,7 @@ func TestResponderFitsEveryMessage(t *testing.T) {
 // TestSocketModeCommandTextUnescaped: the same over Socket Mode.
 func TestSocketModeCommandTextUnescaped(t *testing.T) {
 	f := newFrontFixture(t)
-	client := socketmode.New(NewClient("xoxb-test", f.fake.APIURL(), WithAppToken("xapp-test")))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.front.RunSocketMode(ctx, client) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("RunSocketMode: %v", err)
-		}
-	}()
-	f.fake.SocketConnected(t, 10*time.Second)
+	runSocketMode(t, f)
 	env, responseURL := f.fake.SlashCommand("/sanasend", "logs 20 a&amp;b", "U0ALICE", "C0OPS")
 	f.fake.WaitAck(t, f.fake.SendEnvelope(t, env), 5*time.Second)
 	f.fake.WaitResponseURLPosts(t, responseURL, 1, 5*time.Second)

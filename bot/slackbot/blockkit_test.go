@@ -93,7 +93,7 @@ func limitsCases() []limitsCase {
 	}
 	render := func(r bot.Reply) func() Message { return func() Message { return Render(r, blocksNow) } }
 	long := strings.Repeat(limitsEvil, 1000)
-	return []limitsCase{
+	return append([]limitsCase{
 		{"status", render(bot.Reply{Kind: bot.KindStatus, Service: "whatsapp", Status: status,
 			Maintenance: &bot.MaintenanceWindow{Until: blocksNow.Add(time.Hour), By: evilActor, Reason: long}})},
 		{"logs", render(bot.Reply{Kind: bot.KindLogs, Service: "whatsapp", LogQuery: manager.LogQuery{Lines: 1000, Filter: limitsEvil},
@@ -132,7 +132,7 @@ func limitsCases() []limitsCase {
 		{"no-top-level-text", func() Message {
 			return Message{Blocks: []slack.Block{slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, "<!here> & co", false, false))}}.fit()
 		}},
-	}
+	}, alertsLimitsCases()...) // bot/slackbot/alerts_test.go
 }
 
 // limitsRawMessage breaks every rule fit enforces.

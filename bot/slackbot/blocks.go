@@ -149,21 +149,9 @@ func ConfirmClosed(p bot.Pending, why string) Message {
 
 // --- status -----------------------------------------------------------------
 
-// blocksIndicator is the seed's green/yellow/red light.
-func blocksIndicator(s manager.State) string {
-	switch s {
-	case manager.StateHealthy:
-		return "🟢 healthy"
-	case manager.StateUnhealthy:
-		return "🟡 unhealthy"
-	default:
-		return "🔴 stopped"
-	}
-}
-
 func blocksStatus(st *manager.Status, maint *bot.MaintenanceWindow, und *bot.Undelivered, now time.Time) Message {
 	loc := now.Location()
-	title := st.Service + ": " + blocksIndicator(st.State)
+	title := st.Service + ": " + bot.StateLight(st.State)
 	var fields []string
 	field := func(name, value string) { fields = append(fields, "*"+name+"*\n"+value) }
 

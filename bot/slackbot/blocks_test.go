@@ -3,7 +3,6 @@ package slackbot
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/sanasend/sanasend-bot/bot"
 	"github.com/sanasend/sanasend-bot/doctor"
+	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
 	"github.com/sanasend/sanasend-bot/whatsapp"
 )
@@ -184,13 +184,13 @@ func blocksCases() []blocksCase {
 			Action: manager.ActionStart, Service: "whatsapp", By: blocksAlice, Took: 900 * time.Millisecond,
 			Start: &manager.StartResult{PID: 5000, Exited: true, ExitCode: 3, OutputPath: "/var/lib/sanasend/whatsapp/output.log",
 				OutputTail: []string{"> whatsapp-service@1.0.0 start", "> node src/server.js", "Error: Cannot find module 'whatsapp-web.js'"}},
-			Err: errors.New("start whatsapp: exited before it became healthy (exit code 3)"),
+			Err: usererr.New(usererr.Unavailable, "start whatsapp: exited before it became healthy (exit code 3)"),
 		}}},
 		{"outcome-stop-forced-survivor", bot.Reply{Kind: bot.KindOutcome, Service: "whatsapp", Outcome: &bot.Outcome{
 			Action: manager.ActionStop, Service: "whatsapp", By: blocksAlice, Took: 12 * time.Second,
 			Stop: &manager.StopResult{WasRunning: true, Forced: true, Duration: 12 * time.Second, Stopped: blocksProcs,
 				Survivors: blocksProcs[3:]},
-			Err: errors.New("stop whatsapp: 1 processes survived: pid 4300 (chrome)"),
+			Err: usererr.New(usererr.Unavailable, "stop whatsapp: 1 processes survived: pid 4300 (chrome)"),
 		}}},
 		{"logs-short", bot.Reply{Kind: bot.KindLogs, Service: "whatsapp", LogQuery: manager.LogQuery{Lines: 3, Filter: "restore"},
 			Logs: &manager.LogResult{Path: "/srv/wa/logs/combined.log", Lines: []string{"a restore line", "b restore line"}, Exhausted: true, Cut: 1, Searched: 44}}},
@@ -437,7 +437,7 @@ func blocksHostileCases() []blocksCase {
 			Action: manager.ActionStop, Service: "whatsapp", By: manager.Actor{ID: "console:x", Name: evil},
 			Start: &manager.StartResult{Exited: true, OutputPath: evil, OutputTail: blocksLongLogLines(300, 400)},
 			Stop:  &manager.StopResult{WasRunning: true, Forced: true, Survivors: procs},
-			Err:   errors.New(evil + strings.Repeat(" error", 1000)),
+			Err:   usererr.New(usererr.Internal, "%s", evil+strings.Repeat(" error", 1000)),
 		}}},
 		{"hostile-error", bot.Reply{Kind: bot.KindError, Text: evil}},
 		{"hostile-usage", bot.Reply{Kind: bot.KindUsage, Text: "unknown command \"" + evil + "\": try `help`"}},

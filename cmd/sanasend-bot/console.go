@@ -60,20 +60,29 @@ func runConsole(ctx context.Context, configPath string, args []string, stdin io.
 		}
 		auth = staff
 	}
+	// The console's prompts die with it: its tokens stay in memory.
+	confirms, err := bot.NewConfirmStore(bot.ConfirmConfig{TTL: cfg.Slack.ConfirmTimeout, Logger: log})
+	if err != nil {
+		return err
+	}
+	notifier, err := consoleAlerts(stdout)
+	if err != nil {
+		return err
+	}
+	monitor, err := newMonitor(cfg, m, notifier, log, nil)
+	if err != nil {
+		return err
+	}
 	router, err := bot.NewRouter(bot.RouterConfig{
-		Services:       directory{m},
-		Auth:           auth,
-		ConfirmTimeout: cfg.Slack.ConfirmTimeout,
-		Audit:          log,
+		Services: directory{m},
+		Auth:     auth,
+		Confirms: confirms,
+		Alerts:   monitor,
+		Audit:    log,
 	})
 	if err != nil {
 		return err
 	}
-	monitor, err := newMonitor(cfg, m, consoleAlerts(stdout), log, nil)
-	if err != nil {
-		return err
-	}
-	router.SetAlerts(monitor)
 	if err := monitor.Start(ctx); err != nil {
 		return err
 	}

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
 
 	"github.com/sanasend/sanasend-bot/alerts"
+	"github.com/sanasend/sanasend-bot/bot/console"
 	"github.com/sanasend/sanasend-bot/bot/slackbot"
 	"github.com/sanasend/sanasend-bot/config"
 	"github.com/sanasend/sanasend-bot/delivery"
@@ -39,7 +41,7 @@ func newMonitor(cfg *config.Config, m *manager.Manager, n alerts.Notifier, log z
 // slackAlerts is the Slack side of the monitor: the outbox (durable, in the
 // state dir, with its own retry policy: the client does not retry) and the
 // notifier that fills it. opts add to the options of its Slack client.
-func slackAlerts(cfg *config.Config, m *manager.Manager, tokens alerts.TokenIssuer, log zerolog.Logger, opts ...slackbot.ClientOption) (*delivery.Outbox, *alerts.SlackNotifier, error) {
+func slackAlerts(cfg *config.Config, m *manager.Manager, tokens slackbot.TokenIssuer, log zerolog.Logger, opts ...slackbot.ClientOption) (*delivery.Outbox, *slackbot.AlertNotifier, error) {
 	opts = append([]slackbot.ClientOption{slackbot.WithRetryPolicy(slackbot.RetryPolicy{})}, opts...)
 	sender, err := slackbot.NewSender(slackbot.NewClient(cfg.Slack.BotToken, cfg.Slack.APIURL, opts...), log)
 	if err != nil {
@@ -49,14 +51,17 @@ func slackAlerts(cfg *config.Config, m *manager.Manager, tokens alerts.TokenIssu
 	if err != nil {
 		return nil, nil, err
 	}
-	n := &alerts.SlackNotifier{Outbox: outbox, Channel: cfg.Slack.AlertsChannel, Tokens: tokens,
-		Tail: lastErrorLines(m), Clock: clockwork.NewRealClock()}
+	n, err := slackbot.NewAlertNotifier(slackbot.AlertNotifierConfig{Channel: cfg.Slack.AlertsChannel, Queue: outbox,
+		Clock: clockwork.NewRealClock(), Tokens: tokens, Tail: lastErrorLines(m), Logger: log})
+	if err != nil {
+		return nil, nil, errors.Join(err, outbox.Close())
+	}
 	return outbox, n, nil
 }
 
 // lastErrorLines returns the last error lines of a service's log, for an
 // alert.
-func lastErrorLines(m *manager.Manager) alerts.LogTail {
+func lastErrorLines(m *manager.Manager) slackbot.LogTail {
 	return func(service string) []string {
 		s, err := m.Lookup(service)
 		if err != nil {
@@ -71,6 +76,6 @@ func lastErrorLines(m *manager.Manager) alerts.LogTail {
 }
 
 // consoleAlerts prints the monitor's notices inline in the console.
-func consoleAlerts(out io.Writer) *alerts.ConsoleNotifier {
-	return &alerts.ConsoleNotifier{Out: out, Clock: clockwork.NewRealClock()}
+func consoleAlerts(out io.Writer) (*console.AlertNotifier, error) {
+	return console.NewAlertNotifier(out, clockwork.NewRealClock())
 }

@@ -7,10 +7,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/rs/zerolog"
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/sanasend/sanasend-bot/bot"
@@ -55,17 +57,27 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 	if err != nil {
 		return err
 	}
-	router, err := bot.NewRouter(bot.RouterConfig{
-		Services: directory{m}, Auth: staff, ConfirmTimeout: cfg.Slack.ConfirmTimeout, Audit: log,
-	})
+	// The confirmation store first: the alerts' notifier issues tokens
+	// from it, the router takes them.
+	confirms, err := openConfirmations(cfg, log)
 	if err != nil {
 		return err
 	}
-	outbox, notifier, err := slackAlerts(cfg, m, router, log, slackHTTP)
+	outbox, notifier, err := slackAlerts(cfg, m, confirms, log, slackHTTP)
 	if err != nil {
 		return err
 	}
 	met.SetOutbox(outbox)
+	monitor, err := newMonitor(cfg, m, notifier, log, met)
+	if err != nil {
+		return err
+	}
+	router, err := bot.NewRouter(bot.RouterConfig{
+		Services: directory{m}, Auth: staff, Confirms: confirms, Alerts: monitor, Audit: log, DeadLetters: outbox,
+	})
+	if err != nil {
+		return err
+	}
 	front, err := slackbot.New(slackbot.Config{
 		SigningSecret: cfg.Slack.SigningSecret, Command: cfg.Slack.Command,
 		AlertsChannel: cfg.Slack.AlertsChannel, Logger: log,
@@ -79,12 +91,7 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 	}
 	defer staff.Stop()
 
-	monitor, err := newMonitor(cfg, m, notifier, log, met)
-	if err != nil {
-		return err
-	}
 	defer observeServices(met, m)()
-	router.SetAlerts(monitor)
 	outboxCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))
 	outboxDone := make(chan struct{})
 	go func() { defer close(outboxDone); outbox.Run(outboxCtx) }()
@@ -150,6 +157,13 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 	<-expiryDone
 	log.Info().Msg("stopped; the services keep running")
 	return nil
+}
+
+// openConfirmations opens the confirmation store of the state dir, with the
+// tokens of the bot processes before this one.
+func openConfirmations(cfg *config.Config, log zerolog.Logger) (*bot.ConfirmStore, error) {
+	return bot.OpenConfirmStore(bot.ConfirmConfig{Path: filepath.Join(cfg.StateDir, bot.ConfirmFile),
+		TTL: cfg.Slack.ConfirmTimeout, Logger: log})
 }
 
 // observeServices records the events of every service in met until the

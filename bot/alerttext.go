@@ -1,0 +1,387 @@
+package bot
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sanasend/sanasend-bot/alerts"
+	"github.com/sanasend/sanasend-bot/internal/human"
+	"github.com/sanasend/sanasend-bot/manager"
+)
+
+// The words of the alert path: one sentence per fact of package alerts,
+// written once and used by the Slack and the console renderers. They are
+// plain text: a renderer escapes them for its medium. Times of day are
+// local (human.Clock in now's location), durations and counts come from
+// package human.
+
+// AlertLine is the alert as one line: the state, the cause (said once),
+// since when and for how long, who acknowledged it; or, once resolved, how
+// long it lasted and who ended it.
+//
+//	whatsapp is STOPPED: killed by SIGKILL (npm reports 128+9), since 15:00:00 (4m12s)
+//	whatsapp: resolved after 4m12s, by alice
+func AlertLine(inc alerts.Incident, now time.Time) string {
+	if !inc.Open {
+		s := fmt.Sprintf("%s: resolved after %s", inc.Service, human.Duration(inc.Lasted(now)))
+		if inc.ResolvedBy != nil {
+			s += ", by " + inc.ResolvedBy.String()
+		}
+		return s
+	}
+	s := fmt.Sprintf("%s is %s: %s, since %s (%s)", inc.Service, StateName(inc.State), AlertCause(inc.Exit, inc.Reason),
+		human.Clock(inc.Since, now, now.Location()), human.Duration(inc.Lasted(now)))
+	if a := inc.Acked; a != nil {
+		s += fmt.Sprintf("; acknowledged by %s at %s", a.By, human.Clock(a.At, now, now.Location()))
+	}
+	if inc.GaveUp {
+		s += "; auto-restart gave up"
+	}
+	return s
+}
+
+// StateName is a state as alerts show it: "STOPPED", "UNHEALTHY".
+func StateName(s manager.State) string {
+	if s == "" {
+		return "UNKNOWN"
+	}
+	return strings.ToUpper(string(s))
+}
+
+// StateLight is a state with the seed's green/yellow/red light, as the
+// status card and the console show it: "🟢 healthy", "🟡 UNHEALTHY",
+// "🔴 STOPPED". A bad state is in capitals, as in alerts.
+func StateLight(s manager.State) string {
+	switch s {
+	case manager.StateHealthy:
+		return "🟢 healthy"
+	case manager.StateUnhealthy:
+		return "🟡 " + StateName(s)
+	}
+	return "🔴 " + StateName(manager.StateStopped)
+}
+
+// AlertCause is the cause of an outage, said once: the exit when a process
+// the bot started exited (the health reason is then only its consequence),
+// the health check's reason otherwise.
+func AlertCause(exit *alerts.Exit, reason string) string {
+	switch {
+	case exit != nil:
+		return ExitCause(*exit)
+	case reason != "":
+		return reason
+	}
+	return "health check failing"
+}
+
+// ExitCause says in words how the service's root process ended, from the
+// manager's facts: "exited with code 1", "killed by SIGTERM", and for the
+// 128+N codes that npm (or a shell) reports when its child was killed by
+// signal N, "killed by SIGKILL (npm reports 128+9)".
+func ExitCause(e alerts.Exit) string {
+	switch {
+	case !e.Known:
+		return "exited (exit status unknown: the bot did not start this process)"
+	case e.Signal != "":
+		return "killed by " + e.Signal
+	case e.ChildSignal != "":
+		return fmt.Sprintf("killed by %s (npm reports 128+%d)", e.ChildSignal, e.Code-128)
+	}
+	return fmt.Sprintf("exited with code %d", e.Code)
+}
+
+// EventLine is the one sentence of a fact of the alert path. now gives the
+// local day and zone of the times shown.
+func EventLine(e alerts.Event, now time.Time) string {
+	at := func(t time.Time) string { return human.Clock(t, now, now.Location()) }
+	svc := e.Service
+	by := func() string {
+		if e.By == nil {
+			return "someone"
+		}
+		return e.By.String()
+	}
+	autoIn := func(s, prefix string) string {
+		if e.NextAutoRestartIn > 0 {
+			s += "; " + prefix + " in " + human.Duration(e.NextAutoRestartIn)
+		}
+		return s
+	}
+	switch e.What {
+	case alerts.EventFailing:
+		return autoIn(fmt.Sprintf("%s is %s: %s (since %s, %s)", svc, e.State, AlertCause(nil, e.Reason),
+			at(e.Since), human.Count(e.Failures, "failed check")), "auto-restart")
+	case alerts.EventExited:
+		return autoIn(fmt.Sprintf("%s exited unexpectedly: %s", svc, AlertCause(e.Exit, "")), "auto-restart")
+	case alerts.EventStateChanged:
+		return fmt.Sprintf("%s is now %s: %s", svc, e.State, AlertCause(nil, e.Reason))
+	case alerts.EventFailingAgain:
+		return fmt.Sprintf("%s is %s again after %s: %s", svc, e.State, human.Count(e.Healthy, "healthy check"), AlertCause(nil, e.Reason))
+	case alerts.EventHealed:
+		s := "resolved after " + human.Duration(e.Lasted)
+		if e.By != nil {
+			s += ", after the restart by " + by()
+		}
+		return s
+	case alerts.EventActionDone:
+		if e.Action == manager.ActionStop {
+			return fmt.Sprintf("closed after %s: stopped by %s through the bot, no alert until it is started again",
+				human.Duration(e.Lasted), by())
+		}
+		return fmt.Sprintf("resolved after %s, %s by %s", human.Duration(e.Lasted), actionPast(e.Action), by())
+	case alerts.EventActionBegun:
+		s := fmt.Sprintf("%s of %s by %s (through the bot)", e.Action, svc, by())
+		if e.Action == manager.ActionStop {
+			s += ": no alert until it is started again"
+		}
+		return s
+	case alerts.EventActionFailed:
+		s := fmt.Sprintf("%s by %s failed", e.Action, by())
+		if e.Detail != "" {
+			s += ": " + human.Cut(human.FirstLine(e.Detail), 300)
+		}
+		return autoIn(s, "next auto-restart")
+	case alerts.EventAcked:
+		return "acknowledged by " + by()
+	case alerts.EventReminder:
+		return fmt.Sprintf("%s still %s after %s: %s (since %s, not acknowledged)", svc, e.State,
+			human.Duration(e.Lasted), AlertCause(e.Exit, e.Reason), at(e.Since))
+	case alerts.EventAutoRestart:
+		return fmt.Sprintf("auto-restart of %s, attempt %d (at most %d an hour), after %s", svc, e.Attempt, e.Max,
+			human.Duration(e.Waited))
+	case alerts.EventGaveUp:
+		return fmt.Sprintf("auto-restart gave up: %s in the last hour (at most %d) and %s is still %s; a person must act",
+			human.Count(e.Attempt, "restart"), e.Max, svc, e.State)
+	case alerts.EventExternalRestart:
+		s := fmt.Sprintf("%s restarted outside the bot: up %s, expected about %s", svc, human.Duration(e.Uptime), human.Duration(e.Expected))
+		if e.Count > 1 {
+			s += fmt.Sprintf(" (%s outside the bot since the last notice)", human.Count(e.Count, "restart"))
+		}
+		return s
+	case alerts.EventBackAfterStop:
+		return svc + " is running again although it was stopped through the bot: alerts are on again"
+	case alerts.EventMaintenanceOn:
+		return fmt.Sprintf("maintenance of %s %s; alerts and reminders are muted", svc, windowText(e.Window, now))
+	case alerts.EventMaintenanceExtended:
+		return fmt.Sprintf("maintenance of %s extended %s", svc, windowText(e.Window, now))
+	case alerts.EventMaintenanceEnded:
+		var s string
+		if e.By != nil {
+			s = fmt.Sprintf("maintenance of %s ended by %s (was %s)", svc, by(), windowText(e.Window, now))
+		} else {
+			s = fmt.Sprintf("maintenance of %s over (was %s)", svc, windowText(e.Window, now))
+		}
+		if e.Summary != nil {
+			s += "; during it: " + MaintenanceSummaryLine(*e.Summary)
+		}
+		switch {
+		case e.StillOpen:
+			s += fmt.Sprintf("; the alert for %s is still open", svc)
+		case e.State != "" && e.State != manager.StateHealthy:
+			s += fmt.Sprintf("; %s is still %s: alert after %s", svc, e.State, human.Count(e.Threshold, "failed check"))
+		}
+		return s
+	case alerts.EventNoMaintenance:
+		return fmt.Sprintf("no maintenance of %s to end", svc)
+	case alerts.EventRestoration:
+		return "session restoration of " + svc
+	case alerts.EventDigest:
+		return "daily digest"
+	}
+	return fmt.Sprintf("%s: %s", svc, e.What)
+}
+
+// windowText is "until 15:30:00 by alice: deploy".
+func windowText(w *alerts.Window, now time.Time) string {
+	if w == nil {
+		return ""
+	}
+	s := "until " + human.Clock(w.Until, now, now.Location()) + " by " + w.By.String()
+	if w.Reason != "" {
+		s += ": " + human.Cut(w.Reason, 200)
+	}
+	return s
+}
+
+// MaintenanceSummaryLine says what happened during a maintenance window:
+// "2 failures, down 3m10s in all, 1 restart by alice".
+func MaintenanceSummaryLine(m alerts.MaintenanceSummary) string {
+	var parts []string
+	if m.Failures > 0 || m.Exits == 0 {
+		parts = append(parts, human.Count(m.Failures, "failure"))
+	}
+	if m.Exits > 0 {
+		parts = append(parts, human.Count(m.Exits, "unexpected exit"))
+	}
+	if m.Down > 0 {
+		parts = append(parts, "down "+human.Duration(m.Down)+" in all")
+	}
+	for _, c := range m.Actions {
+		parts = append(parts, human.Count(c.Count, string(c.Action))+" by "+c.By)
+	}
+	if m.External > 0 {
+		parts = append(parts, human.Count(m.External, "restart")+" outside the bot")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// actionPast is the participle of an action: "restarted".
+func actionPast(a manager.Action) string {
+	switch a {
+	case manager.ActionStop:
+		return "stopped"
+	case manager.ActionStart:
+		return "started"
+	case manager.ActionRestart:
+		return "restarted"
+	}
+	return string(a) + " done"
+}
+
+// RestorationHeadline is the first line of a restoration summary:
+// "session restoration of whatsapp: 4 found: 3 restored (2 ready, 1 needs a
+// QR scan), 1 failed".
+func RestorationHeadline(service string, s alerts.RestorationSummary, loc *time.Location) string {
+	r := s.Result.Restoration
+	switch {
+	case r.Error != "":
+		return fmt.Sprintf("session restoration of %s failed: %s", service, human.Cut(human.FirstLine(r.Error), 300))
+	case s.Result.TimedOut:
+		return fmt.Sprintf("session restoration of %s did not complete in time; seen so far: %s", service, RestorationLine(r, loc))
+	}
+	return fmt.Sprintf("session restoration of %s: %s", service, RestorationLine(r, loc))
+}
+
+// RestorationNeedsAttention reports whether a restoration summary asks
+// for a person: an error, a timeout, a failed session or a QR scan.
+func RestorationNeedsAttention(s alerts.RestorationSummary) bool {
+	r := s.Result.Restoration
+	return r.Error != "" || s.Result.TimedOut || r.Failed > 0 || len(r.NeedQR()) > 0
+}
+
+// RestorationSessionLines are the sessions of a restoration that need a
+// person, one line each, failed ones first:
+// "user_1 failed: <cause> (no auth dir: a QR scan is needed)",
+// "user_2 needs a QR scan: its saved login is dead".
+func RestorationSessionLines(s alerts.RestorationSummary) []string {
+	r := s.Result.Restoration
+	var lines []string
+	for _, o := range r.FailedSessions() {
+		hint := "auth dir present"
+		if !s.AuthDir[o.ID] {
+			hint = "no auth dir: a QR scan is needed"
+		}
+		lines = append(lines, fmt.Sprintf("%s failed: %s (%s)", o.ID, human.Cut(o.LikelyCause(), 200), hint))
+	}
+	for _, o := range r.NeedQR() {
+		lines = append(lines, o.ID+" needs a QR scan: its saved login is dead")
+	}
+	return lines
+}
+
+// DigestTitle is the title of a digest: "Daily digest 27 Nov 09:00 – 28 Nov
+// 09:00", in local time.
+func DigestTitle(d alerts.Digest, loc *time.Location) string {
+	if loc == nil {
+		loc = time.Local
+	}
+	return fmt.Sprintf("Daily digest %s – %s", d.From.In(loc).Format("2 Jan 15:04"), d.To.In(loc).Format("2 Jan 15:04"))
+}
+
+// digestMaxSessions is how many failed sessions a digest line names.
+const digestMaxSessions = 5
+
+// DigestLines are the lines of a digest, one per service ("nothing
+// recorded" when it has none):
+//
+//	whatsapp: 99.72% up, 1 incident (down 4m12s in all, longest 4m12s); restarts: 2 by alice; 3 restorations, last: 4 found: 3 restored, 1 failed (user_45_instance_promo)
+func DigestLines(d alerts.Digest, loc *time.Location) []string {
+	if len(d.Services) == 0 {
+		return []string{"nothing recorded"}
+	}
+	window := d.To.Sub(d.From)
+	var lines []string
+	for _, s := range d.Services {
+		var b strings.Builder
+		b.WriteString(s.Service + ": ")
+		if s.Known == 0 {
+			b.WriteString("no health data")
+		} else {
+			b.WriteString(digestPercent(s.UptimePercent) + " up")
+			if s.Known < window*99/100 {
+				fmt.Fprintf(&b, " (of %s checked)", human.Duration(s.Known))
+			}
+		}
+		if s.Incidents == 0 {
+			b.WriteString(", no incidents")
+		} else {
+			fmt.Fprintf(&b, ", %s (down %s in all, longest %s", human.Count(s.Incidents, "incident"),
+				human.Duration(s.Downtime), human.Duration(s.Longest))
+			if s.OpenIncidents > 0 {
+				fmt.Fprintf(&b, ", %d still open", s.OpenIncidents)
+			}
+			b.WriteString(")")
+		}
+		for _, a := range []manager.Action{manager.ActionRestart, manager.ActionStart, manager.ActionStop} {
+			var parts []string
+			for _, c := range s.Actions {
+				if c.Action != a {
+					continue
+				}
+				p := fmt.Sprintf("%d by %s", c.Count, c.By)
+				if c.Failed > 0 {
+					p += fmt.Sprintf(" (%d failed)", c.Failed)
+				}
+				parts = append(parts, p)
+			}
+			if len(parts) > 0 {
+				fmt.Fprintf(&b, "; %s: %s", human.Plural(2, string(a)), strings.Join(parts, ", "))
+			}
+		}
+		if s.GiveUps > 0 {
+			fmt.Fprintf(&b, "; auto-restart gave up %s", human.Count(s.GiveUps, "time"))
+		}
+		if l := s.LastRestoration; l != nil {
+			line := RestorationLine(l.Result.Restoration, loc)
+			if l.Result.TimedOut && l.Result.Restoration.Error == "" {
+				line = "did not complete in time, seen: " + line
+			}
+			if f := s.FailedSessions; len(f) > 0 {
+				shown := f[:min(len(f), digestMaxSessions)]
+				line += " (" + strings.Join(shown, ", ")
+				if more := len(f) - len(shown); more > 0 {
+					line += fmt.Sprintf(" and %d more", more)
+				}
+				line += ")"
+			}
+			if s.Restorations == 1 {
+				b.WriteString("; 1 restoration: " + line)
+			} else {
+				fmt.Fprintf(&b, "; %d restorations, last: %s", s.Restorations, line)
+			}
+		}
+		lines = append(lines, b.String())
+	}
+	return lines
+}
+
+// digestPercent shows an uptime with two decimals, never rounding a
+// downtime away to 100%.
+func digestPercent(p float64) string {
+	s := fmt.Sprintf("%.2f%%", p)
+	if s == "100.00%" && p < 100 {
+		return "99.99%"
+	}
+	return s
+}
+
+// NoticeLine is EventLine for a message read on its own (the console, an
+// announcement): it names the service first when the sentence does not.
+func NoticeLine(e alerts.Event, now time.Time) string {
+	s := EventLine(e, now)
+	if e.Service != "" && !strings.Contains(s, e.Service) {
+		s = e.Service + ": " + s
+	}
+	return s
+}
