@@ -15,11 +15,10 @@ import (
 	"github.com/shirou/gopsutil/v4/process"
 )
 
-// gopsutilOnce turns gopsutil's boot-time cache on, once: the setting is a
-// package variable that gopsutil writes without synchronisation.
-var gopsutilOnce sync.Once
-
-func gopsutilInit() { gopsutilOnce.Do(func() { process.EnableBootTimeCache(true) }) }
+// gopsutilInit turns gopsutil's boot-time cache on, the first time it is
+// called: the setting is a package variable that gopsutil writes without
+// synchronisation.
+var gopsutilInit = sync.OnceFunc(func() { process.EnableBootTimeCache(true) })
 
 // cmdlineOf returns a process's argv.
 func cmdlineOf(ctx context.Context, pid int32) ([]string, error) {
