@@ -19,6 +19,8 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"github.com/shirou/gopsutil/v4/disk"
+
+	"github.com/sanasend/sanasend-bot/internal/human"
 )
 
 // Verdict is the outcome of one Check.
@@ -247,7 +249,7 @@ func LookPathIn(file, dir string, env []string) (string, error) {
 	if pathList == "" {
 		return "", fmt.Errorf("%s not found: PATH is empty in the service environment", file)
 	}
-	return "", fmt.Errorf("%s not found on PATH (PATH=%s)", file, checkCap(pathList, 300))
+	return "", fmt.Errorf("%s not found on PATH (PATH=%s)", file, human.Cut(pathList, 300))
 }
 
 // checkEnvLookup returns the last value of key in env, as exec does.
@@ -414,9 +416,9 @@ func checkLogFile(e Env) Check {
 		return c.fail(checkErrLine(err), "make it readable by the user the bot runs as")
 	}
 	f.Close()
-	mod := fi.ModTime()
-	detail := fmt.Sprintf("%s, %s, last written %s (%s)", e.LogPath, checkBytes(uint64(fi.Size())),
-		checkAgo(e.now().Sub(mod)), mod.Local().Format("2006-01-02 15:04:05"))
+	mod, now := fi.ModTime(), e.now()
+	detail := fmt.Sprintf("%s, %s, last written %s (%s)", e.LogPath, human.Bytes(uint64(fi.Size())),
+		human.Ago(mod, now), human.Clock(mod, now, nil))
 	if fi.Size() > checkLogHuge {
 		return c.warn(detail, "the service never rotates its log: rotate it (logrotate with copytruncate) before the disk fills")
 	}
@@ -455,7 +457,7 @@ func checkNode(ctx context.Context, e Env) Check {
 	}
 	v, major, ok := checkParseVersion(out)
 	if !ok {
-		return c.warn(fmt.Sprintf("%s --version printed %q", path, checkCap(checkFirstLine(out), 80)), hintNode)
+		return c.warn(fmt.Sprintf("%s --version printed %q", path, human.Cut(human.FirstLine(out), 80)), hintNode)
 	}
 	detail := fmt.Sprintf("%s (%s)", v, path)
 	if major < NodeMinMajor {
@@ -475,7 +477,7 @@ func checkNPM(ctx context.Context, e Env) Check {
 	}
 	v, _, ok := checkParseVersion(out)
 	if !ok {
-		return c.warn(fmt.Sprintf("%s --version printed %q", path, checkCap(checkFirstLine(out), 80)), hintNPM)
+		return c.warn(fmt.Sprintf("%s --version printed %q", path, human.Cut(human.FirstLine(out), 80)), hintNPM)
 	}
 	return c.ok(fmt.Sprintf("%s (%s)", v, path))
 }
@@ -510,8 +512,8 @@ func runVersion(ctx context.Context, e Env, name string, extraEnv ...string) (st
 	}
 	if err != nil {
 		msg := fmt.Sprintf("%s --version: %s", name, checkErrLine(err))
-		if l := checkFirstLine(stderr.String()); l != "" {
-			msg += ": " + checkCap(l, 200)
+		if l := human.FirstLine(stderr.String()); l != "" {
+			msg += ": " + human.Cut(l, 200)
 		}
 		return path, "", errors.New(msg)
 	}
@@ -580,7 +582,7 @@ func diskVerdict(free, used, inodesTotal, inodesFree uint64) (Verdict, string) {
 	if capacity > 0 {
 		pct = float64(free) / float64(capacity) * 100
 	}
-	detail := fmt.Sprintf("%s free of %s (%.0f%% free, %.0f%% used)", checkBytes(free), checkBytes(capacity), pct, 100-pct)
+	detail := fmt.Sprintf("%s free of %s (%.0f%% free, %.0f%% used)", human.Bytes(free), human.Bytes(capacity), pct, 100-pct)
 	v := VerdictOK
 	switch {
 	case pct < diskFailPercent || free < diskFailBytes:
@@ -626,24 +628,7 @@ func (c Check) fail(detail, hint string) Check {
 
 // checkErrLine makes err one line.
 func checkErrLine(err error) string {
-	return checkFirstLine(err.Error())
-}
-
-func checkFirstLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
-		s = strings.TrimSpace(s[:i])
-	}
-	return s
-}
-
-// checkCap cuts s to at most n runes, marking the cut.
-func checkCap(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n]) + "…"
+	return human.FirstLine(err.Error())
 }
 
 // checkArgv shows argv as an operator would type it.
@@ -656,32 +641,4 @@ func checkArgv(argv []string) string {
 		parts[i] = a
 	}
 	return strings.Join(parts, " ")
-}
-
-func checkBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
-}
-
-// checkAgo says how long ago: "12s ago", "4m ago", "3h20m ago", "9d ago".
-func checkAgo(d time.Duration) string {
-	switch {
-	case d < -time.Second:
-		return "in the future (clock skew?)"
-	case d < time.Minute:
-		return fmt.Sprintf("%ds ago", max(0, int(d/time.Second)))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm ago", int(d/time.Minute))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh%dm ago", int(d/time.Hour), int(d%time.Hour/time.Minute))
-	}
-	return fmt.Sprintf("%dd ago", int(d/(24*time.Hour)))
 }

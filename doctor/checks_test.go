@@ -398,7 +398,7 @@ func TestDoctorLogFile(t *testing.T) {
 			if err := os.Chtimes(p, mod, mod); err != nil {
 				t.Fatal(err)
 			}
-		}, checkWant{VerdictOK, "2.0 KiB, last written 2m ago (2026-11-28 14:09:50)"}},
+		}, checkWant{VerdictOK, "2.0 KiB, last written 2m10s ago (14:09:50)"}},
 		{"a directory", func(t *testing.T, p string) {
 			if err := os.Mkdir(p, 0o755); err != nil {
 				t.Fatal(err)
@@ -525,25 +525,5 @@ func TestCheckOutputCaps(t *testing.T) {
 	}
 	if got := w.String(); got != "1234567890" || w.dropped != 6 {
 		t.Errorf("capped output = %q (dropped %d); want %q (dropped 6)", got, w.dropped, "1234567890")
-	}
-}
-
-func TestCheckAgo(t *testing.T) {
-	tests := []struct {
-		d    time.Duration
-		want string
-	}{
-		{0, "0s ago"},
-		{-500 * time.Millisecond, "0s ago"},
-		{-time.Minute, "in the future (clock skew?)"},
-		{59 * time.Second, "59s ago"},
-		{2*time.Minute + 10*time.Second, "2m ago"},
-		{3*time.Hour + 20*time.Minute, "3h20m ago"},
-		{9 * 24 * time.Hour, "9d ago"},
-	}
-	for _, tt := range tests {
-		if got := checkAgo(tt.d); got != tt.want {
-			t.Errorf("checkAgo(%s) = %q; want %q", tt.d, got, tt.want)
-		}
 	}
 }

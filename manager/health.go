@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+
+	"github.com/sanasend/sanasend-bot/internal/human"
 )
 
 // maxHealthBody caps how much of a health answer is read: the real answer is
@@ -38,7 +40,7 @@ func ParseHealth(code int, body []byte) Health {
 		if code != http.StatusOK {
 			h.Reason = fmt.Sprintf("HTTP %d", code)
 		} else {
-			h.Reason = "bad JSON: " + capString(err.Error(), 80)
+			h.Reason = "bad JSON: " + human.CutBytes(err.Error(), 80)
 		}
 		return h
 	}
@@ -50,10 +52,10 @@ func ParseHealth(code int, body []byte) Health {
 	case code != http.StatusOK:
 		h.Reason = fmt.Sprintf("HTTP %d", code)
 		if a.Status != "" {
-			h.Reason += ", status " + capString(a.Status, 40)
+			h.Reason += ", status " + human.CutBytes(a.Status, 40)
 		}
 	case a.Status != "healthy":
-		h.Reason = fmt.Sprintf("status %q", capString(a.Status, 40))
+		h.Reason = fmt.Sprintf("status %q", human.CutBytes(a.Status, 40))
 	default:
 		h.OK = true
 	}
@@ -104,7 +106,7 @@ func describeDialError(err error, timeout time.Duration) string {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "connection closed without an answer"
 	default:
-		return capString(err.Error(), 120)
+		return human.CutBytes(err.Error(), 120)
 	}
 }
 

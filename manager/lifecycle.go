@@ -691,7 +691,7 @@ func (s *Service) errorResult(err error) string {
 func describeProcesses(ps []Process) string {
 	parts := make([]string, 0, len(ps))
 	for _, p := range ps {
-		parts = append(parts, fmt.Sprintf("pid %d (%s)", p.PID, capString(p.Command, 60)))
+		parts = append(parts, fmt.Sprintf("pid %d (%s)", p.PID, human.CutBytes(p.Command, 60)))
 	}
 	return strings.Join(parts, ", ")
 }

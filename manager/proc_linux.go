@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/tklauser/go-sysconf"
+
+	"github.com/sanasend/sanasend-bot/internal/human"
 )
 
 // On Linux the process table is read straight from /proc: one read of
@@ -207,7 +209,7 @@ func processDetails(_ context.Context, pr *Process) {
 		return
 	}
 	cmd = bytes.TrimRight(cmd, "\x00")
-	pr.Command = capString(string(bytes.ReplaceAll(cmd, []byte{0}, []byte{' '})), 300)
+	pr.Command = human.CutBytes(string(bytes.ReplaceAll(cmd, []byte{0}, []byte{' '})), 300)
 }
 
 // cmdlineOf returns a process's argv, from /proc/<pid>/cmdline.

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/shirou/gopsutil/v4/process"
+
+	"github.com/sanasend/sanasend-bot/internal/human"
 )
 
 // gopsutilInit turns gopsutil's boot-time cache on, the first time it is
@@ -98,6 +100,6 @@ func processDetails(ctx context.Context, pr *Process) {
 		pr.RSS = mem.RSS
 	}
 	if cmd, err := p.CmdlineWithContext(ctx); err == nil {
-		pr.Command = capString(cmd, 300)
+		pr.Command = human.CutBytes(cmd, 300)
 	}
 }

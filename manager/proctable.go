@@ -8,8 +8,6 @@ import (
 	"os"
 	"strings"
 	"time"
-
-	"github.com/sanasend/sanasend-bot/internal/human"
 )
 
 // MarkerEnv is the environment variable the bot adds to every service it
@@ -140,7 +138,3 @@ func processAlive(ctx context.Context, pid int32, created time.Time) bool {
 	}
 	return created.IsZero() || started.Equal(created)
 }
-
-// capString bounds a command line or an error kept for display: at most n
-// bytes, the ellipsis included.
-func capString(s string, n int) string { return human.CutBytes(s, n) }
