@@ -1,6 +1,7 @@
 // Package whatsapp knows the WhatsApp service's protocol as the bot sees it
-// from outside, and turns it into facts: typed values. (Restoration.Summary
-// is the one line of words left here; front ends word the rest.)
+// from outside, and turns it into facts: typed values. Two methods still
+// make words, Restoration.Summary and SessionOutcome.LikelyCause; front
+// ends word the rest.
 //
 //   - logline.go: one line of the service's winston log, JSON or text
 //     (ParseLogLine, LogLine).
