@@ -57,5 +57,7 @@ cross:
 		GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) vet ./... || exit 1; \
 	done
 
+## clean: what the build and the demo made: the binary, the demo's state
+## dir, and the stand-in's logs and session profiles.
 clean:
-	rm -rf bin .demo-state
+	rm -rf bin .demo-state examples/whatsapp-service/logs examples/whatsapp-service/.wwebjs_auth examples/whatsapp-service/.wwebjs_cache

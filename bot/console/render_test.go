@@ -239,7 +239,7 @@ func TestConsoleAsksBeforeDestructiveActions(t *testing.T) {
 	for _, tc := range tests {
 		s := &scripted{}
 		var out bytes.Buffer
-		if err := New(s, alice, strings.NewReader(tc.input), &out, func() time.Time { return now }).Run(context.Background()); err != nil {
+		if err := runScript(t, s, tc.input, &out); err != nil {
 			t.Fatal(err)
 		}
 		if strings.Join(s.asked, "|") != strings.Join(tc.want, "|") {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/sanasend/sanasend-bot/internal/human"
 	"github.com/sanasend/sanasend-bot/manager"
 )
 
@@ -32,7 +33,7 @@ type SlackCheckConfig struct {
 	Usergroups    []string // slack.staff.usergroups
 	Users         []string // slack.staff.users
 	// RequiredScopes are the bot scopes that must be granted; nil means
-	// BotScopes, what the manifest asks for.
+	// BotScopes().
 	RequiredScopes []string
 	// Timeout bounds each check's API calls, retries included; 0 means 20s.
 	Timeout time.Duration
@@ -63,8 +64,9 @@ const (
 // SlackChecks are the Slack part of `sanasend-bot check`, in order: "slack
 // auth" (auth.test: the token works; team and bot user), "slack scopes" (the
 // granted bot scopes include cfg.RequiredScopes), "alerts channel" (it
-// exists and the bot is a member), "user groups" (each configured group can
-// be read) and "staff" (somebody may use the bot).
+// exists and the bot can post there: it is a member, or the channel is
+// public and chat:write.public is granted), "user groups" (each configured
+// group can be read) and "staff" (somebody may use the bot).
 //
 // scopes returns the token's granted scopes (GrantedScopes does, with a plain
 // auth.test); nil means the X-OAuth-Scopes header of the auth.test answer
@@ -76,7 +78,7 @@ func SlackChecks(ctx context.Context, api CheckAPI, scopes func(ctx context.Cont
 		cfg.Timeout = checkSlackDefaultTimeout
 	}
 	if cfg.RequiredScopes == nil {
-		cfg.RequiredScopes = BotScopes
+		cfg.RequiredScopes = BotScopes()
 	}
 	auth, authCheck := checkSlackAuth(ctx, api, cfg.Timeout)
 	checks := []manager.Check{authCheck}
@@ -87,10 +89,8 @@ func SlackChecks(ctx context.Context, api CheckAPI, scopes func(ctx context.Cont
 		}
 		return append(checks, checkStaffConfig(cfg, false))
 	}
-	checks = append(checks,
-		checkSlackScopes(ctx, auth, scopes, cfg),
-		checkAlertsChannel(ctx, api, auth, cfg),
-	)
+	granted, scopesCheck := checkSlackScopes(ctx, auth, scopes, cfg)
+	checks = append(checks, scopesCheck, checkAlertsChannel(ctx, api, auth, granted, cfg))
 	groups, planUpgrade := checkUserGroups(ctx, api, cfg)
 	return append(checks, groups, checkStaffConfig(cfg, planUpgrade))
 }
@@ -118,20 +118,21 @@ func checkSlackAuth(ctx context.Context, api CheckAPI, timeout time.Duration) (*
 	return resp, checkVerdict(CheckSlackAuth, manager.VerdictOK, detail, "")
 }
 
-func checkSlackScopes(ctx context.Context, auth *slack.AuthTestResponse, scopes func(context.Context) ([]string, error), cfg SlackCheckConfig) manager.Check {
+// checkSlackScopes returns the granted scopes, nil when they are unknown.
+func checkSlackScopes(ctx context.Context, auth *slack.AuthTestResponse, scopes func(context.Context) ([]string, error), cfg SlackCheckConfig) ([]string, manager.Check) {
 	var granted []string
 	if scopes != nil {
 		ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 		defer cancel()
 		var err error
 		if granted, err = scopes(ctx); err != nil {
-			return checkVerdict(CheckSlackScopes, manager.VerdictWarn,
+			return nil, checkVerdict(CheckSlackScopes, manager.VerdictWarn,
 				"cannot read the granted scopes: "+checkSlackErr(err), checkHintNetwork)
 		}
 	} else {
 		h := auth.Header.Get("X-OAuth-Scopes")
 		if h == "" {
-			return checkVerdict(CheckSlackScopes, manager.VerdictWarn,
+			return nil, checkVerdict(CheckSlackScopes, manager.VerdictWarn,
 				"Slack did not say which scopes the token has (no X-OAuth-Scopes header)",
 				"compare OAuth & Permissions > Bot Token Scopes with: "+strings.Join(cfg.RequiredScopes, ", "))
 		}
@@ -144,13 +145,17 @@ func checkSlackScopes(ctx context.Context, auth *slack.AuthTestResponse, scopes 
 		}
 	}
 	if len(missing) > 0 {
-		return checkVerdict(CheckSlackScopes, manager.VerdictFail,
+		return granted, checkVerdict(CheckSlackScopes, manager.VerdictFail,
 			fmt.Sprintf("missing %s (granted: %s)", strings.Join(missing, ", "), checkList(granted)), checkHintScopes)
 	}
-	return checkVerdict(CheckSlackScopes, manager.VerdictOK, "granted: "+checkList(granted), "")
+	return granted, checkVerdict(CheckSlackScopes, manager.VerdictOK, "granted: "+checkList(granted), "")
 }
 
-func checkAlertsChannel(ctx context.Context, api CheckAPI, auth *slack.AuthTestResponse, cfg SlackCheckConfig) manager.Check {
+// checkAlertsChannel fails unless alerts can be posted to the alerts
+// channel: Slack answers not_in_channel to a bot that is not a member,
+// unless the channel is public and the bot has chat:write.public. granted
+// nil means the granted scopes are unknown.
+func checkAlertsChannel(ctx context.Context, api CheckAPI, auth *slack.AuthTestResponse, granted []string, cfg SlackCheckConfig) manager.Check {
 	id := cfg.AlertsChannel
 	if id == "" {
 		return checkVerdict(CheckAlertsChannel, manager.VerdictFail, "slack.alerts_channel is not set",
@@ -187,11 +192,22 @@ func checkAlertsChannel(ctx context.Context, api CheckAPI, auth *slack.AuthTestR
 	case ch.IsArchived:
 		return checkVerdict(CheckAlertsChannel, manager.VerdictFail, name+" is archived",
 			"unarchive it or set slack.alerts_channel to another channel")
-	case !ch.IsMember:
-		return checkVerdict(CheckAlertsChannel, manager.VerdictWarn,
-			name+" exists but the bot is not a member: alerts cannot be posted there", invite)
+	case ch.IsMember:
+		return checkVerdict(CheckAlertsChannel, manager.VerdictOK, name+", the bot is a member", "")
+	case ch.IsPrivate:
+		return checkVerdict(CheckAlertsChannel, manager.VerdictFail,
+			name+" is private and the bot is not a member: alerts cannot be posted there (not_in_channel)", invite)
+	case slices.Contains(granted, ScopeChatWritePublic):
+		return checkVerdict(CheckAlertsChannel, manager.VerdictOK,
+			name+" is public: the bot posts there with "+ScopeChatWritePublic+" (it is not a member)", "")
 	}
-	return checkVerdict(CheckAlertsChannel, manager.VerdictOK, name+", the bot is a member", "")
+	hint := invite + ", or grant the bot " + ScopeChatWritePublic + " (`sanasend-bot manifest` asks for it) and reinstall the app"
+	if granted == nil {
+		return checkVerdict(CheckAlertsChannel, manager.VerdictWarn,
+			name+": the bot is not a member, so it can post there only with "+ScopeChatWritePublic+", which could not be checked", hint)
+	}
+	return checkVerdict(CheckAlertsChannel, manager.VerdictFail,
+		name+": the bot is not a member and lacks "+ScopeChatWritePublic+": alerts cannot be posted there (not_in_channel)", hint)
 }
 
 // checkUserGroups reads every configured group once. It reports whether
@@ -251,7 +267,7 @@ func checkStaffConfig(cfg SlackCheckConfig, planUpgrade bool) manager.Check {
 			"nobody may use the bot: user groups need a paid Slack plan and slack.staff.users is empty", checkHintPaid)
 	}
 	return checkVerdict(CheckStaff, manager.VerdictOK,
-		fmt.Sprintf("%s and %s", checkPlural(len(cfg.Users), "user"), checkPlural(len(cfg.Usergroups), "user group")), "")
+		human.Count(len(cfg.Users), "user")+" and "+human.Count(len(cfg.Usergroups), "user group"), "")
 }
 
 // GrantedScopes returns the scopes granted to token, from the X-OAuth-Scopes
@@ -362,11 +378,4 @@ func checkList(s []string) string {
 		return "none"
 	}
 	return strings.Join(s, ", ")
-}
-
-func checkPlural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
 }

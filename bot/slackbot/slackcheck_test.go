@@ -30,7 +30,7 @@ type checkFakeSlack struct {
 
 const (
 	checkAuthOK   = `{"ok":true,"url":"https://acme.slack.com/","team":"Acme","user":"sanasend-bot","team_id":"T1","user_id":"U0BOT","bot_id":"B1"}`
-	checkAllScope = "commands,chat:write,files:write,usergroups:read,users:read,channels:read,groups:read,chat:write.public"
+	checkAllScope = "commands,chat:write,files:write,usergroups:read,channels:read,groups:read,chat:write.public"
 )
 
 func checkChannelJSON(name string, member, archived bool) string {
@@ -188,14 +188,14 @@ func TestSlackChecksMissingScopes(t *testing.T) {
 	fake.scopes = "commands, chat:write"
 	got := runSlackChecks(t, fake, nil, checkGoodConfig())
 	checkExpect(t, got, "slack scopes", manager.VerdictFail,
-		"missing files:write, usergroups:read, users:read, channels:read, groups:read (granted: commands, chat:write)",
+		"missing files:write, usergroups:read, channels:read, groups:read (granted: commands, chat:write)",
 		"reinstall the app")
 }
 
 func TestSlackChecksScopesFromFunc(t *testing.T) {
 	fake := checkGood()
 	fake.scopes = "-" // the header is not looked at when a func is given
-	scopes := func(context.Context) ([]string, error) { return BotScopes, nil }
+	scopes := func(context.Context) ([]string, error) { return BotScopes(), nil }
 	got := runSlackChecks(t, fake, scopes, checkGoodConfig())
 	checkExpect(t, got, "slack scopes", manager.VerdictOK, "commands", "")
 
@@ -216,18 +216,32 @@ func TestSlackChecksAlertsChannel(t *testing.T) {
 		answer       string // conversations.info; "" = not found
 		v            manager.Verdict
 		detail, hint string
+		scopes       string // granted; "" = checkAllScope, "-" = unknown
 	}{
-		{"not a member", "C0ALERTS", checkChannelJSON("alerts", false, false), manager.VerdictWarn,
-			"#alerts (C0ALERTS) exists but the bot is not a member", "invite the bot: /invite @sanasend-bot"},
-		{"not found", "C0ALERTS", "", manager.VerdictFail, "C0ALERTS: channel not found", "not a name"},
+		{"not a member, no chat:write.public", "C0ALERTS", checkChannelJSON("alerts", false, false), manager.VerdictFail,
+			"#alerts (C0ALERTS): the bot is not a member and lacks chat:write.public: alerts cannot be posted there (not_in_channel)",
+			"invite the bot: /invite @sanasend-bot, or grant the bot chat:write.public", "commands,chat:write,files:write,usergroups:read,channels:read,groups:read"},
+		{"not a member, chat:write.public", "C0ALERTS", checkChannelJSON("alerts", false, false), manager.VerdictOK,
+			"#alerts (C0ALERTS) is public: the bot posts there with chat:write.public", "", ""},
+		{"not a member, scopes unknown", "C0ALERTS", checkChannelJSON("alerts", false, false), manager.VerdictWarn,
+			"only with chat:write.public, which could not be checked", "/invite @sanasend-bot", "-"},
+		{"not a member of a private channel", "C0ALERTS",
+			`{"ok":true,"channel":{"id":"C0ALERTS","name":"ops","is_channel":false,"is_group":true,"is_private":true,"is_member":false}}`,
+			manager.VerdictFail, "#ops (C0ALERTS) is private and the bot is not a member", "invite the bot: /invite @sanasend-bot", ""},
+		{"a member", "C0ALERTS", checkChannelJSON("alerts", true, false), manager.VerdictOK, "#alerts (C0ALERTS), the bot is a member", "",
+			"commands,chat:write,files:write,usergroups:read,channels:read,groups:read"},
+		{"not found", "C0ALERTS", "", manager.VerdictFail, "C0ALERTS: channel not found", "not a name", ""},
 		{"archived", "C0ALERTS", checkChannelJSON("old-alerts", true, true), manager.VerdictFail,
-			"#old-alerts (C0ALERTS) is archived", "unarchive"},
+			"#old-alerts (C0ALERTS) is archived", "unarchive", ""},
 		{"missing scope", "C0ALERTS", `{"ok":false,"error":"missing_scope","needed":"channels:read","provided":"commands"}`,
-			manager.VerdictFail, "missing scope channels:read", "Bot Token Scopes"},
-		{"unset", "", "", manager.VerdictFail, "slack.alerts_channel is not set", "channel's ID"},
+			manager.VerdictFail, "missing scope channels:read", "Bot Token Scopes", ""},
+		{"unset", "", "", manager.VerdictFail, "slack.alerts_channel is not set", "channel's ID", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := checkGood()
+			if tc.scopes != "" {
+				fake.scopes = tc.scopes
+			}
 			fake.channels = map[string]string{}
 			if tc.answer != "" {
 				fake.channels["C0ALERTS"] = tc.answer
