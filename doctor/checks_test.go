@@ -326,19 +326,19 @@ func TestDoctorChecksRealNodeAndNPM(t *testing.T) {
 func TestDoctorNodeAndNPMVersions(t *testing.T) {
 	checkSkipOnWindows(t)
 	tests := []struct {
-		name    string
-		node    string // script body; "" = no node on PATH
-		npm     string
-		timeout time.Duration
-		node18  checkWant
-		npmWant checkWant
+		name     string
+		node     string // script body; "" = no node on PATH
+		npm      string
+		timeout  time.Duration
+		nodeWant checkWant
+		npmWant  checkWant
 	}{
 		{"node 16 is too old", "echo v16.0.0", "echo 8.19.4", 0,
 			checkWant{VerdictWarn, "v16.0.0 ("}, checkWant{VerdictOK, "8.19.4 ("}},
 		{"node 20", "echo v20.20.2", "echo 10.9.0", 0,
 			checkWant{VerdictOK, "v20.20.2 ("}, checkWant{VerdictOK, "10.9.0 ("}},
-		{"node 18 is enough", "echo v18.0.0", "echo 10.9.0", 0,
-			checkWant{VerdictOK, "v18.0.0 ("}, checkWant{VerdictOK, "10.9.0"}},
+		{"node 18 is too old", "echo v18.20.0", "echo 10.9.0", 0,
+			checkWant{VerdictWarn, "v18.20.0 ("}, checkWant{VerdictOK, "10.9.0"}},
 		{"garbage", "echo hello", "echo; echo 'npm WARN x' >&2; echo 10.1.0", 0,
 			checkWant{VerdictWarn, `--version printed "hello"`}, checkWant{VerdictOK, "10.1.0"}},
 		{"fails", "echo boom >&2; exit 3", "exit 1", 0,
@@ -377,7 +377,7 @@ func TestDoctorNodeAndNPMVersions(t *testing.T) {
 					t.Errorf("HostChecks took %s with a %s timeout", d, tt.timeout)
 				}
 			}
-			assertChecks(t, got, map[string]checkWant{"node": tt.node18, "npm": tt.npmWant})
+			assertChecks(t, got, map[string]checkWant{"node": tt.nodeWant, "npm": tt.npmWant})
 		})
 	}
 }
