@@ -8,5 +8,6 @@
 // happened, with its figures), the Incident as it is now, a
 // RestorationSummary or a Digest. Package bot words them once
 // (bot/alerttext.go); bot/slackbot and bot/console render and deliver them
-// through a Notifier. This package imports no Slack package for its alerts.
+// through a Notifier. It imports no Slack package; the outbox that carries
+// alerts to Slack is package delivery.
 package alerts

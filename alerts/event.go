@@ -15,7 +15,7 @@ const (
 	// EventFailing: health checks fail (State, Reason, Since, Failures);
 	// it opens an alert at the failure threshold.
 	EventFailing EventKind = "failing"
-	// EventExited: a process the bot started exited unexpectedly (Exit).
+	// EventExited: the service exited unexpectedly (Exit).
 	EventExited EventKind = "exited"
 	// EventStateChanged: an open incident's state changed (State, Reason).
 	EventStateChanged EventKind = "state_changed"
@@ -107,12 +107,11 @@ type Event struct {
 	Threshold int
 }
 
-// Exit is how a process the bot started ended: an exit code, or the signal
-// that killed it (Signal as Go names it: "killed", "terminated").
-type Exit struct {
-	Code   int
-	Signal string
-}
+// Exit is how the service's root process (npm) ended, as the manager saw
+// it: an exit code, the signal that killed it, or npm's 128+N report of
+// its child killed by signal N; Known is false when the bot could not see
+// it (an adopted service).
+type Exit = manager.Exit
 
 // Window is a maintenance window: until when, who asked, and why.
 type Window struct {

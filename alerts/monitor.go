@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -76,7 +77,7 @@ type MonitorConfig struct {
 
 // Monitor watches services: a health check every interval on a gocron
 // scheduler (singleton mode: a slow check never overlaps the next), an
-// immediate check when a process the bot started exits, the alert rules of
+// immediate check when the service exits, the alert rules of
 // a Tracker per service, and a restoration summary after every start.
 type Monitor struct {
 	cfg      MonitorConfig
@@ -261,7 +262,7 @@ func (m *Monitor) follow(ctx context.Context, w *watched, events <-chan manager.
 			switch e.Kind {
 			case manager.EventExited:
 				if !e.Intended {
-					ds = w.tracker.Exited(now, Exit{Code: e.ExitCode, Signal: e.Signal})
+					ds = w.tracker.Exited(cmp.Or(e.At, now), e.Exit) // outages count from the exit
 				}
 			case manager.EventActionBegun:
 				if e.Detail != "started" { // the begin of a stop or restart

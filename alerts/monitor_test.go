@@ -148,10 +148,11 @@ func TestMonitorExitAlertsAtOnce(t *testing.T) {
 	_, rec, _ := startTestMonitor(t, svc, Rules{FailureThreshold: 5})
 	waitCond(t, "the first check", func() bool { return svc.Checks() == 1 })
 	svc.setHealth(manager.Health{Refused: true, Reason: "connection refused"})
-	svc.events <- manager.Event{Kind: manager.EventExited, PID: 42, ExitCode: -1, Signal: "killed", Detail: "killed by signal: killed"}
+	exit := manager.Exit{Known: true, Code: 137, ChildSignal: "SIGKILL"}
+	svc.events <- manager.Event{Kind: manager.EventExited, PID: 42, ExitCode: 137, Exit: exit, Detail: "exit code 137"}
 	waitCond(t, "the alert", func() bool { return len(rec.kinds()) > 0 })
 	if rec.notices[0].Kind != DecisionOpen || rec.notices[0].Incident.Exit == nil ||
-		*rec.notices[0].Incident.Exit != (Exit{Code: -1, Signal: "killed"}) || rec.notices[0].Event.What != EventExited {
+		*rec.notices[0].Incident.Exit != exit || rec.notices[0].Event.What != EventExited {
 		t.Errorf("first notice = %+v; want an alert with the exit", rec.notices[0])
 	}
 	waitCond(t, "a check right after the exit", func() bool { return svc.Checks() >= 2 })

@@ -85,7 +85,7 @@ type Incident struct {
 	// alert included.
 	Failures int
 	Acked    *Ack
-	// Exit is how a process the bot started ended when it exited
+	// Exit is how the service's root process ended when it exited
 	// unexpectedly during the outage; nil otherwise. It is the cause: Reason
 	// is then the health check's view of the consequence.
 	Exit *Exit
@@ -378,7 +378,7 @@ func (t *Tracker) trackerFailing(now time.Time, state manager.State, reason stri
 		Event{What: EventFailing, State: state, Reason: reason, Since: t.firstFailure, Failures: t.failures})
 }
 
-// Exited takes the unexpected exit of a process the bot started (the
+// Exited takes the unexpected exit of the service at now (the
 // manager's EventExited with Intended false). It is a fact, not a blip: it
 // alerts at once, whatever the thresholds, unless an action through the bot
 // runs or the service was stopped on purpose.

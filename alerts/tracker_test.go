@@ -448,7 +448,7 @@ func TestTrackerTransitions(t *testing.T) {
 				{at: 0, in: trackerOK(time.Hour)},
 				{at: 30 * time.Second, in: trackerBegin(manager.ActionStop, alice),
 					want: []string{"announce: action_begun action=stop by=alice"}},
-				{at: 35 * time.Second, in: trackerExit(-1, "terminated")},
+				{at: 35 * time.Second, in: trackerExit(-1, "SIGTERM")},
 				{at: 40 * time.Second, in: trackerDown()},
 				{at: 45 * time.Second, in: trackerEnd(manager.ActionStop, alice, true, "graceful in 15s")},
 				{at: time.Minute, in: trackerDown()},
@@ -503,7 +503,7 @@ func TestTrackerTransitions(t *testing.T) {
 				{at: 30 * time.Second, in: trackerBegin(manager.ActionRestart, alice),
 					want: []string{"announce: action_begun action=restart by=alice"}},
 				{at: 40 * time.Second, in: trackerDown()},
-				{at: 45 * time.Second, in: trackerExit(-1, "terminated")},
+				{at: 45 * time.Second, in: trackerExit(-1, "SIGTERM")},
 				{at: 50 * time.Second, in: trackerOK(2 * time.Second)},
 				{at: 55 * time.Second, in: trackerEnd(manager.ActionRestart, alice, true, "healthy in 5s")},
 				{at: 60 * time.Second, in: trackerOK(7 * time.Second)},
@@ -674,10 +674,10 @@ func TestTrackerTransitions(t *testing.T) {
 			steps: []trackerStep{
 				{at: 0, in: trackerBad("HTTP 503")},
 				{at: 30 * time.Second, in: trackerBad("HTTP 503"), want: []string{"open"}},
-				{at: 40 * time.Second, in: trackerExit(-1, "killed"),
-					want: []string{"update: exited state=stopped exit=-1/killed since=+0s failures=3"},
+				{at: 40 * time.Second, in: trackerExit(-1, "SIGKILL"),
+					want: []string{"update: exited state=stopped exit=-1/SIGKILL since=+0s failures=3"},
 					check: func(t *testing.T, ds []Decision, snap Incident) {
-						trackerEqual(t, "Exit", *snap.Exit, Exit{Code: -1, Signal: "killed"})
+						trackerEqual(t, "Exit", *snap.Exit, Exit{Code: -1, Signal: "SIGKILL"})
 						trackerEqual(t, "State", snap.State, manager.StateStopped)
 						trackerEqual(t, "ID", snap.ID, 1)
 					}},
@@ -687,7 +687,7 @@ func TestTrackerTransitions(t *testing.T) {
 			name: "exit while an action runs: intended, nothing",
 			steps: []trackerStep{
 				{at: 0, in: trackerBegin(manager.ActionRestart, bob), want: []string{"announce"}},
-				{at: time.Second, in: trackerExit(-1, "terminated")},
+				{at: time.Second, in: trackerExit(-1, "SIGTERM")},
 				{at: 20 * time.Second, in: trackerEnd(manager.ActionRestart, bob, true, "healthy in 19s")},
 				{at: 30 * time.Second, in: trackerOK(10 * time.Second)},
 			},

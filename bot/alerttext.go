@@ -49,6 +49,19 @@ func StateName(s manager.State) string {
 	return strings.ToUpper(string(s))
 }
 
+// StateLight is a state with the seed's green/yellow/red light, as the
+// status card and the console show it: "🟢 healthy", "🟡 UNHEALTHY",
+// "🔴 STOPPED". A bad state is in capitals, as in alerts.
+func StateLight(s manager.State) string {
+	switch s {
+	case manager.StateHealthy:
+		return "🟢 healthy"
+	case manager.StateUnhealthy:
+		return "🟡 " + StateName(s)
+	}
+	return "🔴 " + StateName(manager.StateStopped)
+}
+
 // AlertCause is the cause of an outage, said once: the exit when a process
 // the bot started exited (the health reason is then only its consequence),
 // the health check's reason otherwise.
@@ -62,84 +75,20 @@ func AlertCause(exit *alerts.Exit, reason string) string {
 	return "health check failing"
 }
 
-// ExitCause says in words how a process ended: "exited with code 1",
-// "killed by SIGTERM", and for the 128+N codes that npm (or a shell)
-// reports when its child was killed by signal N, "killed by SIGKILL (npm
-// reports 128+9)".
+// ExitCause says in words how the service's root process ended, from the
+// manager's facts: "exited with code 1", "killed by SIGTERM", and for the
+// 128+N codes that npm (or a shell) reports when its child was killed by
+// signal N, "killed by SIGKILL (npm reports 128+9)".
 func ExitCause(e alerts.Exit) string {
-	if e.Signal != "" {
-		if name := signalName(e.Signal); name != "" {
-			return "killed by " + name
-		}
-		return "killed by signal " + e.Signal
-	}
-	if n := e.Code - 128; n > 0 && n < 32 {
-		if name := signalNumberName(n); name != "" {
-			return fmt.Sprintf("killed by %s (npm reports 128+%d)", name, n)
-		}
+	switch {
+	case !e.Known:
+		return "exited (exit status unknown: the bot did not start this process)"
+	case e.Signal != "":
+		return "killed by " + e.Signal
+	case e.ChildSignal != "":
+		return fmt.Sprintf("killed by %s (npm reports 128+%d)", e.ChildSignal, e.Code-128)
 	}
 	return fmt.Sprintf("exited with code %d", e.Code)
-}
-
-// signalName maps Go's name of a signal ("killed") to its usual one
-// ("SIGKILL"); "" when unknown.
-func signalName(goName string) string {
-	for n := 1; n < 32; n++ {
-		if signalGoName(n) == goName {
-			return signalNumberName(n)
-		}
-	}
-	if strings.HasPrefix(goName, "SIG") {
-		return goName
-	}
-	return ""
-}
-
-// signalNumberName is the name of the Linux signal n; "" when not a common
-// one.
-func signalNumberName(n int) string {
-	switch n {
-	case 1:
-		return "SIGHUP"
-	case 2:
-		return "SIGINT"
-	case 3:
-		return "SIGQUIT"
-	case 6:
-		return "SIGABRT"
-	case 9:
-		return "SIGKILL"
-	case 11:
-		return "SIGSEGV"
-	case 13:
-		return "SIGPIPE"
-	case 15:
-		return "SIGTERM"
-	}
-	return ""
-}
-
-// signalGoName is how Go's syscall.Signal.String names the signal n.
-func signalGoName(n int) string {
-	switch n {
-	case 1:
-		return "hangup"
-	case 2:
-		return "interrupt"
-	case 3:
-		return "quit"
-	case 6:
-		return "aborted"
-	case 9:
-		return "killed"
-	case 11:
-		return "segmentation fault"
-	case 13:
-		return "broken pipe"
-	case 15:
-		return "terminated"
-	}
-	return ""
 }
 
 // EventLine is the one sentence of a fact of the alert path. now gives the

@@ -6,6 +6,7 @@ import (
 
 	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 var (
@@ -22,14 +23,12 @@ func TestExitCause(t *testing.T) {
 		exit alerts.Exit
 		want string
 	}{
-		{alerts.Exit{Code: 137}, "killed by SIGKILL (npm reports 128+9)"},
-		{alerts.Exit{Code: 143}, "killed by SIGTERM (npm reports 128+15)"},
-		{alerts.Exit{Code: 1}, "exited with code 1"},
-		{alerts.Exit{Code: 0}, "exited with code 0"},
-		{alerts.Exit{Code: 200}, "exited with code 200"},
-		{alerts.Exit{Code: -1, Signal: "killed"}, "killed by SIGKILL"},
-		{alerts.Exit{Code: -1, Signal: "terminated"}, "killed by SIGTERM"},
-		{alerts.Exit{Code: -1, Signal: "user defined signal 1"}, "killed by signal user defined signal 1"},
+		{alerts.Exit{Known: true, Code: 137, ChildSignal: "SIGKILL"}, "killed by SIGKILL (npm reports 128+9)"},
+		{alerts.Exit{Known: true, Code: 143, ChildSignal: "SIGTERM"}, "killed by SIGTERM (npm reports 128+15)"},
+		{alerts.Exit{Known: true, Code: 1}, "exited with code 1"},
+		{alerts.Exit{Known: true, Code: 0}, "exited with code 0"},
+		{alerts.Exit{Known: true, Code: -1, Signal: "SIGKILL"}, "killed by SIGKILL"},
+		{alerts.Exit{Code: -1}, "exited (exit status unknown: the bot did not start this process)"},
 	} {
 		if got := ExitCause(tc.exit); got != tc.want {
 			t.Errorf("ExitCause(%+v) = %q; want %q", tc.exit, got, tc.want)
@@ -41,7 +40,7 @@ func TestAlertLine(t *testing.T) {
 	stopped := alerts.Incident{Service: "whatsapp", ID: 1, Open: true, State: manager.StateStopped, Reason: "connection refused",
 		Since: textAt(15, 0, 0)}
 	exited := stopped
-	exited.Exit = &alerts.Exit{Code: 137}
+	exited.Exit = &alerts.Exit{Known: true, Code: 137, ChildSignal: "SIGKILL"}
 	acked := stopped
 	acked.Acked = &alerts.Ack{By: textAlice, At: textAt(15, 5, 0)}
 	yesterday := stopped
@@ -78,7 +77,7 @@ func TestEventLine(t *testing.T) {
 			"whatsapp is unhealthy: HTTP 503 (since 15:00:30, 2 failed checks)"},
 		{ev(alerts.Event{What: alerts.EventFailing, State: manager.StateStopped, Reason: "connection refused", Since: textAt(15, 0, 0), Failures: 1,
 			NextAutoRestartIn: 30 * time.Second}), "whatsapp is stopped: connection refused (since 15:00:00, 1 failed check); auto-restart in 30s"},
-		{ev(alerts.Event{What: alerts.EventExited, Exit: &alerts.Exit{Code: 137}}), "whatsapp exited unexpectedly: killed by SIGKILL (npm reports 128+9)"},
+		{ev(alerts.Event{What: alerts.EventExited, Exit: &alerts.Exit{Known: true, Code: 137, ChildSignal: "SIGKILL"}}), "whatsapp exited unexpectedly: killed by SIGKILL (npm reports 128+9)"},
 		{ev(alerts.Event{What: alerts.EventFailingAgain, State: manager.StateUnhealthy, Reason: "HTTP 503", Healthy: 1}),
 			"whatsapp is unhealthy again after 1 healthy check: HTTP 503"},
 		{ev(alerts.Event{What: alerts.EventHealed, Lasted: 90 * time.Second}), "resolved after 1m30s"},
@@ -104,22 +103,22 @@ func TestEventLine(t *testing.T) {
 }
 
 func TestRestorationLine(t *testing.T) {
-	restored := func(c manager.Connection) manager.SessionOutcome {
-		return manager.SessionOutcome{Result: manager.SessionRestored, Connection: c}
+	restored := func(c whatsapp.Connection) whatsapp.SessionOutcome {
+		return whatsapp.SessionOutcome{Result: whatsapp.SessionRestored, Connection: c}
 	}
 	for _, tc := range []struct {
 		name string
-		r    manager.Restoration
+		r    whatsapp.Restoration
 		want string
 	}{
-		{"the issue's line", manager.Restoration{Found: 4, Restored: 3, Failed: 1, Complete: true, Total: -1,
-			Sessions: []manager.SessionOutcome{restored(manager.ConnectionReady), restored(manager.ConnectionReady), restored(manager.ConnectionQR),
-				{Result: manager.SessionFailed}}}, "4 found: 3 restored (2 ready, 1 needs a QR scan), 1 failed"},
-		{"all ready", manager.Restoration{Found: 2, Restored: 2, Complete: true, Total: -1,
-			Sessions: []manager.SessionOutcome{restored(manager.ConnectionReady), restored(manager.ConnectionReady)}, CompletedAt: textAt(15, 9, 30)},
+		{"the issue's line", whatsapp.Restoration{Found: 4, Restored: 3, Failed: 1, Complete: true, Total: -1,
+			Sessions: []whatsapp.SessionOutcome{restored(whatsapp.ConnectionReady), restored(whatsapp.ConnectionReady), restored(whatsapp.ConnectionQR),
+				{Result: whatsapp.SessionFailed}}}, "4 found: 3 restored (2 ready, 1 needs a QR scan), 1 failed"},
+		{"all ready", whatsapp.Restoration{Found: 2, Restored: 2, Complete: true, Total: -1,
+			Sessions: []whatsapp.SessionOutcome{restored(whatsapp.ConnectionReady), restored(whatsapp.ConnectionReady)}, CompletedAt: textAt(15, 9, 30)},
 			"2 found: 2 restored (2 ready), 0 failed at 15:09:30"},
-		{"two QR", manager.Restoration{Found: 2, Restored: 2, Complete: true, Total: -1,
-			Sessions: []manager.SessionOutcome{restored(manager.ConnectionQR), restored(manager.ConnectionQR)}},
+		{"two QR", whatsapp.Restoration{Found: 2, Restored: 2, Complete: true, Total: -1,
+			Sessions: []whatsapp.SessionOutcome{restored(whatsapp.ConnectionQR), restored(whatsapp.ConnectionQR)}},
 			"2 found: 2 restored (2 need a QR scan), 0 failed"},
 	} {
 		if got := RestorationLine(tc.r, time.UTC); got != tc.want {
@@ -131,8 +130,8 @@ func TestRestorationLine(t *testing.T) {
 // TestDigestLines: the digest's wording, as alerts.DigestText wrote it.
 func TestDigestLines(t *testing.T) {
 	from, to := textAt(9, 0, 0).Add(-24*time.Hour), textAt(9, 0, 0)
-	last := manager.Restoration{Found: 4, Restored: 3, Failed: 1, Complete: true, Total: -1,
-		Sessions: []manager.SessionOutcome{{ID: "user_45_instance_promo", Result: manager.SessionFailed}}}
+	last := whatsapp.Restoration{Found: 4, Restored: 3, Failed: 1, Complete: true, Total: -1,
+		Sessions: []whatsapp.SessionOutcome{{ID: "user_45_instance_promo", Result: whatsapp.SessionFailed}}}
 	d := alerts.Digest{From: from, To: to, Services: []alerts.ServiceDigest{
 		{Service: "whatsapp", UptimePercent: 100 * (1 - 4.0/1440), Known: 24 * time.Hour, Incidents: 1,
 			Downtime: 4*time.Minute + 12*time.Second, Longest: 4*time.Minute + 12*time.Second,

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sanasend/sanasend-bot/internal/human"
 )
 
 // Verb is the first word of a command.
@@ -150,7 +152,7 @@ func Parse(text string, services []string) (Command, error) {
 	verb := Verb(strings.ToLower(fields[0]))
 	spec, ok := specOf(verb)
 	if !ok {
-		return Command{}, &UsageError{Msg: fmt.Sprintf("unknown command %q: try `help`", capText(fields[0], 40))}
+		return Command{}, &UsageError{Msg: fmt.Sprintf("unknown command %q: try `help`", human.Cut(fields[0], 40))}
 	}
 	args := fields[1:]
 	cmd := Command{Verb: verb}
@@ -164,7 +166,7 @@ func Parse(text string, services []string) (Command, error) {
 		if len(args) == 1 {
 			topic := Verb(strings.ToLower(args[0]))
 			if _, ok := specOf(topic); !ok {
-				return usage("unknown command %q", capText(args[0], 40))
+				return usage("unknown command %q", human.Cut(args[0], 40))
 			}
 			cmd.Topic = topic
 		}
@@ -181,23 +183,23 @@ func Parse(text string, services []string) (Command, error) {
 		if strings.EqualFold(args[0], "off") {
 			cmd.Off = true
 			if len(args) > 1 {
-				return usage("unexpected %q after off", capText(strings.Join(args[1:], " "), 40))
+				return usage("unexpected %q after off", human.Cut(strings.Join(args[1:], " "), 40))
 			}
 			return cmd, nil
 		}
 		d, err := time.ParseDuration(args[0])
 		if err != nil || d < time.Minute || d > MaxMaintenance {
-			return usage("%q is not a duration between 1m and %s (e.g. 30m, 2h)", capText(args[0], 20), MaxMaintenance)
+			return usage("%q is not a duration between 1m and %s (e.g. 30m, 2h)", human.Cut(args[0], 20), MaxMaintenance)
 		}
-		cmd.Window, cmd.Reason = d, capText(strings.Join(args[1:], " "), 200)
+		cmd.Window, cmd.Reason = d, human.Cut(strings.Join(args[1:], " "), 200)
 		return cmd, nil
 	}
 	if verb != VerbLogs {
 		if len(args) > 0 {
 			if cmd.Service == "" && len(args) == 1 && looksLikeName(args[0]) {
-				return usage("unknown service %q (services: %s)", capText(args[0], 40), strings.Join(services, ", "))
+				return usage("unknown service %q (services: %s)", human.Cut(args[0], 40), strings.Join(services, ", "))
 			}
-			return usage("unexpected %q", capText(strings.Join(args, " "), 40))
+			return usage("unexpected %q", human.Cut(strings.Join(args, " "), 40))
 		}
 		return cmd, nil
 	}
@@ -217,7 +219,7 @@ keywords:
 	if len(args) > 0 && isNumber(args[0]) {
 		n, err := strconv.Atoi(args[0])
 		if err != nil || n < 1 || n > maxLogLines {
-			return usage("N must be between 1 and %d, not %s", maxLogLines, capText(args[0], 20))
+			return usage("N must be between 1 and %d, not %s", maxLogLines, human.Cut(args[0], 20))
 		}
 		cmd.Lines = n
 		args = args[1:]
@@ -248,13 +250,4 @@ func looksLikeName(s string) bool {
 		}
 	}
 	return s != ""
-}
-
-// capText shortens user text before it is echoed back.
-func capText(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n]) + "…"
 }

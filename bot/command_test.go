@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/sanasend/sanasend-bot/internal/human"
 )
 
 func TestParse(t *testing.T) {
@@ -69,11 +71,11 @@ func TestParseRejects(t *testing.T) {
 		_, err := Parse(tc.in, services)
 		var ue *UsageError
 		if !errors.As(err, &ue) {
-			t.Errorf("Parse(%q) = %v; want a UsageError", capText(tc.in, 30), err)
+			t.Errorf("Parse(%q) = %v; want a UsageError", human.Cut(tc.in, 30), err)
 			continue
 		}
 		if !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("Parse(%q) error = %q; want it to contain %q", capText(tc.in, 30), err, tc.want)
+			t.Errorf("Parse(%q) error = %q; want it to contain %q", human.Cut(tc.in, 30), err, tc.want)
 		}
 	}
 }

@@ -2,146 +2,448 @@ package bot
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/rs/zerolog"
+
+	"github.com/sanasend/sanasend-bot/internal/human"
+	"github.com/sanasend/sanasend-bot/internal/statefile"
+	"github.com/sanasend/sanasend-bot/internal/usererr"
+	"github.com/sanasend/sanasend-bot/manager"
 )
 
-// Confirmation errors. Each says why a click did nothing.
+// Confirmation errors. Each says, in words safe to show, why a click did
+// nothing; a click on a used or cancelled token wraps its error with who
+// and when.
 var (
-	ErrTokenUnknown  = errors.New("this confirmation is not valid (unknown or forged)")
-	ErrTokenExpired  = errors.New("this confirmation has expired: type the command again")
-	ErrTokenUsed     = errors.New("this confirmation was already used")
-	ErrNotRequester  = errors.New("only the person who asked can confirm or cancel")
-	ErrTokenCanceled = errors.New("this confirmation was cancelled")
+	ErrTokenUnknown  = usererr.New(usererr.NotFound, "this button is not valid (unknown or forged): type the command again")
+	ErrTokenExpired  = usererr.New(usererr.Invalid, "this confirmation has expired: type the command again")
+	ErrTokenUsed     = usererr.New(usererr.Conflict, "this confirmation was already used")
+	ErrNotRequester  = usererr.New(usererr.Forbidden, "only the person who asked can confirm or cancel")
+	ErrTokenCanceled = usererr.New(usererr.Conflict, "this confirmation was cancelled")
+	ErrAlertEnded    = usererr.New(usererr.Conflict, "this alert is resolved: its Restart button no longer works")
+	// ErrTokenNotSaved: the store could not record a click, so it did
+	// nothing (a token must stay single use across restarts of the bot).
+	ErrTokenNotSaved = usererr.New(usererr.Unavailable, "the bot could not record this click, so nothing was done: try again")
 )
 
-// Pending is an action waiting for its requester's confirmation.
+// IsDeadToken reports whether err, from Take or Cancel, says that the token
+// can never be used again (unknown, expired, used, cancelled, its alert
+// resolved): its prompt should go. A refusal to the wrong user or a
+// failure to save leaves the token usable.
+func IsDeadToken(err error) bool {
+	for _, dead := range []error{ErrTokenUnknown, ErrTokenExpired, ErrTokenUsed, ErrTokenCanceled, ErrAlertEnded} {
+		if errors.Is(err, dead) {
+			return true
+		}
+	}
+	return false
+}
+
+// DefaultAlertTTL bounds the life of an alert's Restart token when nothing
+// ends its alert: an alert's buttons work while its incident is open, and
+// an incident the bot forgot must not leave a live button for ever.
+const DefaultAlertTTL = 7 * 24 * time.Hour
+
+// ConfirmFile is the name of the confirmation store's file in the state dir.
+const ConfirmFile = "confirmations.json"
+
+// alertTokenPrefix marks the tokens behind alerts' Restart buttons.
+const alertTokenPrefix = "alert-"
+
+// IsAlertToken reports whether token was issued for an alert's Restart
+// button (its prefix says so, whether or not the store knows it): a front
+// end then leaves the alert's message alone when the click does nothing,
+// because the alert is not a prompt and its owner edits it.
+func IsAlertToken(token string) bool { return strings.HasPrefix(token, alertTokenPrefix) }
+
+// Pending is an action waiting for its confirmation.
 type Pending struct {
+	// Token is the secret behind the buttons. A store knows it only in
+	// the process that issued it: the file keeps its hash.
 	Token     string
 	Command   Command
 	Service   string // resolved service name
-	Requester string // user ID
+	Requester string // user ID; "" for an alert's token: any authorised user
 	Channel   string
+	AlertID   string // the alert whose Restart button this is, or ""
 	Expires   time.Time
 }
 
-// spent remembers a token after use, so a second click is told what
-// happened instead of "unknown".
-type spent struct {
-	err     error
-	by      string
-	at      time.Time
-	expires time.Time
+// ConfirmConfig configures a ConfirmStore.
+type ConfirmConfig struct {
+	// Path is the file that keeps the tokens across restarts of the bot
+	// (in the state dir: ConfirmFile); "" keeps them in memory only, for
+	// a front end whose prompts die with it (the console).
+	Path string
+	// TTL is how long a confirmation prompt's token lives.
+	TTL time.Duration
+	// AlertTTL bounds an alert token's life; 0 means DefaultAlertTTL.
+	AlertTTL time.Duration
+	// Clock reads the time; nil means the real clock.
+	Clock  clockwork.Clock
+	Logger zerolog.Logger
 }
 
 // ConfirmStore issues single-use confirmation tokens: 128 random bits,
-// bound to one command, one service and one requester, valid for ttl.
+// bound to one command, one service and one requester (a prompt's) or to
+// one alert (an alert's Restart button), and expiring. With a Path every
+// change is saved before it is acted on, so a token stays single use and
+// bound across restarts of the bot; the file holds the SHA-256 of each
+// token, never the token. A token once used, cancelled, expired or ended
+// is remembered a while, so a second click is told what became of it.
 type ConfirmStore struct {
-	ttl time.Duration
-	now func() time.Time
+	cfg  ConfirmConfig
+	file *statefile.File // nil: memory only
+	log  zerolog.Logger
 
 	mu      sync.Mutex
-	pending map[string]Pending
-	spent   map[string]spent
+	records map[string]*tokenRecord // by tokenHash
 }
 
-// NewConfirmStore returns a store whose tokens live ttl.
-func NewConfirmStore(ttl time.Duration, now func() time.Time) *ConfirmStore {
-	if now == nil {
-		now = time.Now
+// endReason says why a token can no longer be used.
+type endReason string
+
+const (
+	endUsed      endReason = "used"
+	endCancelled endReason = "cancelled"
+	endExpired   endReason = "expired"
+	endResolved  endReason = "resolved" // its alert ended
+)
+
+// tokenRecord is one token, as saved.
+type tokenRecord struct {
+	Verb      Verb      `json:"verb"`
+	Typed     string    `json:"typed,omitempty"` // the service as typed ("" = the default)
+	Service   string    `json:"service"`
+	Requester string    `json:"requester,omitempty"`
+	Channel   string    `json:"channel,omitempty"`
+	Alert     string    `json:"alert,omitempty"`
+	Expires   time.Time `json:"expires"`
+	// Set when the token can no longer be used.
+	Ended endReason `json:"ended,omitempty"`
+	By    string    `json:"by,omitempty"` // who used or cancelled it
+	At    time.Time `json:"at,omitzero"`
+
+	token string // the token itself, in the process that issued it only
+}
+
+// confirmDoc is the file's document.
+type confirmDoc struct {
+	Version int                     `json:"version"`
+	Tokens  map[string]*tokenRecord `json:"tokens"` // by SHA-256 of the token, hex
+}
+
+const confirmDocVersion = 1
+
+// NewConfirmStore validates cfg and returns an empty store. It does no
+// I/O: Load reads the file.
+func NewConfirmStore(cfg ConfirmConfig) (*ConfirmStore, error) {
+	if cfg.TTL <= 0 {
+		return nil, errors.New("new confirmation store: the confirmation timeout must be positive")
 	}
-	return &ConfirmStore{ttl: ttl, now: now, pending: make(map[string]Pending), spent: make(map[string]spent)}
+	if cfg.AlertTTL < 0 {
+		return nil, errors.New("new confirmation store: the alert token lifetime must not be negative")
+	}
+	if cfg.AlertTTL == 0 {
+		cfg.AlertTTL = DefaultAlertTTL
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clockwork.NewRealClock()
+	}
+	s := &ConfirmStore{cfg: cfg, log: cfg.Logger, records: make(map[string]*tokenRecord)}
+	if cfg.Path != "" {
+		f, err := statefile.New(cfg.Path)
+		if err != nil {
+			return nil, fmt.Errorf("new confirmation store: %w", err)
+		}
+		s.file = f
+	}
+	return s, nil
 }
 
-// Issue records a pending action and returns it with its token.
+// OpenConfirmStore is NewConfirmStore then Load: the store of a bot that
+// starts, with the tokens of the one before it.
+func OpenConfirmStore(cfg ConfirmConfig) (*ConfirmStore, error) {
+	s, err := NewConfirmStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Load(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Load reads the tokens saved by earlier processes (none without a Path or
+// a file). Call it once, before the store is used. A file it can read but
+// not decode (damaged, or another version's) is logged and set aside
+// (renamed with UnreadableSuffix) and the store starts empty: its tokens
+// are then refused as unknown, never run, so this is safe. It returns an
+// error when the file cannot be read or set aside.
+func (s *ConfirmStore) Load() error {
+	if s.file == nil {
+		return nil
+	}
+	var doc confirmDoc
+	ok, err := s.file.Load(&doc)
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax) || errors.As(err, &typ):
+		return s.setAside(err)
+	case err != nil:
+		return fmt.Errorf("load confirmations: %w", err)
+	case !ok:
+		return nil
+	case doc.Version != confirmDocVersion:
+		return s.setAside(fmt.Errorf("%s has version %d; this bot reads version %d", s.file.Path(), doc.Version, confirmDocVersion))
+	}
+	now := s.cfg.Clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for h, r := range doc.Tokens {
+		if r == nil || len(h) != sha256.Size*2 {
+			continue
+		}
+		if _, ok := s.records[h]; !ok {
+			s.records[h] = r
+		}
+	}
+	s.sweep(now)
+	return nil
+}
+
+// UnreadableSuffix is added to the name of a confirmation file Load could
+// not decode.
+const UnreadableSuffix = ".unreadable"
+
+func (s *ConfirmStore) setAside(why error) error {
+	aside := s.file.Path() + UnreadableSuffix
+	if err := os.Rename(s.file.Path(), aside); err != nil {
+		return fmt.Errorf("load confirmations: %w; set it aside: %w", why, err)
+	}
+	s.log.Error().Err(why).Str("moved_to", aside).
+		Msg("confirmation file unreadable: set aside, starting with no tokens (the buttons of earlier prompts and alerts will be refused)")
+	return nil
+}
+
+// Issue records a pending action for requester and returns it with its
+// token, valid for the store's TTL. If the token cannot be saved it still
+// works until the bot restarts; the failure is logged.
 func (s *ConfirmStore) Issue(cmd Command, service, requester, channel string) Pending {
+	now := s.cfg.Clock.Now()
+	r := &tokenRecord{Verb: cmd.Verb, Typed: cmd.Service, Service: service, Requester: requester, Channel: channel,
+		Expires: now.Add(s.cfg.TTL), token: newToken("")}
+	s.add(r, now)
+	return r.pending()
+}
+
+// AlertToken issues the token behind an alert's Restart button: bound to
+// the alert alertID ("whatsapp-incident-7") and to service, usable once by
+// any authorised user, while the alert is open (until EndAlert), and at
+// most AlertTTL. If the token cannot be saved it still works until the bot
+// restarts; the failure is logged.
+func (s *ConfirmStore) AlertToken(alertID, service string) string {
+	now := s.cfg.Clock.Now()
+	r := &tokenRecord{Verb: VerbRestart, Typed: service, Service: service, Alert: alertID,
+		Expires: now.Add(s.cfg.AlertTTL), token: newToken(alertTokenPrefix)}
+	s.add(r, now)
+	return r.token
+}
+
+func (s *ConfirmStore) add(r *tokenRecord, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sweep(now)
+	s.records[tokenHash(r.token)] = r
+	if err := s.saveLocked(); err != nil {
+		s.log.Error().Err(err).Str("service", r.Service).Str("alert", r.Alert).
+			Msg("confirmation token not saved: it will not survive a restart of the bot")
+	}
+}
+
+// EndAlert ends every token of the alert alertID: its incident is
+// resolved, its buttons are gone. The monitor's Slack notifier calls it
+// when it posts the resolution. It returns how many tokens it ended; the
+// error says they could not be saved (they are ended in this process).
+func (s *ConfirmStore) EndAlert(alertID string) (int, error) {
+	if alertID == "" {
+		return 0, nil
+	}
+	now := s.cfg.Clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.records {
+		if r.Alert == alertID && r.Ended == "" {
+			r.Ended, r.At = endResolved, now
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	if err := s.saveLocked(); err != nil {
+		return n, fmt.Errorf("end the tokens of alert %s: %w", alertID, err)
+	}
+	return n, nil
+}
+
+// Take consumes token for by: it succeeds once, for the requester (anyone
+// for an alert's token), before expiry. A click by someone else leaves the
+// token usable by the requester. The returned Pending says what the token
+// was for whenever the store knows it, also with an error.
+func (s *ConfirmStore) Take(token string, by manager.Actor) (Pending, error) {
+	return s.settle(token, by, endUsed)
+}
+
+// Cancel withdraws token (its requester only; an alert's token cannot be
+// cancelled).
+func (s *ConfirmStore) Cancel(token string, by manager.Actor) (Pending, error) {
+	return s.settle(token, by, endCancelled)
+}
+
+func (s *ConfirmStore) settle(token string, by manager.Actor, then endReason) (Pending, error) {
+	now := s.cfg.Clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.records[tokenHash(token)]
+	if !ok {
+		return Pending{}, ErrTokenUnknown
+	}
+	p := r.pending()
+	p.Token = token
+	if r.Ended != "" {
+		return p, r.endedError(now)
+	}
+	if !now.Before(r.Expires) {
+		r.Ended, r.At = endExpired, r.Expires
+		if err := s.saveLocked(); err != nil {
+			s.log.Warn().Err(err).Msg("save an expired confirmation")
+		}
+		return p, ErrTokenExpired
+	}
+	if then == endCancelled && r.Alert != "" {
+		return p, usererr.New(usererr.Invalid, "an alert's Restart button cannot be cancelled")
+	}
+	if r.Requester != "" && by.ID != r.Requester {
+		return p, ErrNotRequester
+	}
+	r.Ended, r.By, r.At = then, by.String(), now
+	if err := s.saveLocked(); err != nil {
+		// Not recorded: not done. Otherwise a restart could let the
+		// token run a second time.
+		r.Ended, r.By, r.At = "", "", time.Time{}
+		return p, fmt.Errorf("%w (%s): %w", ErrTokenNotSaved, then, err)
+	}
+	return p, nil
+}
+
+// Expired ends and returns the prompts whose tokens expired, so a front end
+// can update their messages. Only the tokens issued by this process are
+// returned: the prompts of an earlier one are not known here (a click on
+// one is told it expired, and replaces it).
+func (s *ConfirmStore) Expired() []Pending {
+	now := s.cfg.Clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Pending
+	changed := false
+	for _, r := range s.records {
+		if r.Ended == "" && !now.Before(r.Expires) {
+			r.Ended, r.At = endExpired, r.Expires
+			changed = true
+			if r.token != "" && r.Alert == "" {
+				out = append(out, r.pending())
+			}
+		}
+	}
+	if s.sweep(now) || changed {
+		if err := s.saveLocked(); err != nil {
+			s.log.Warn().Err(err).Msg("save expired confirmations")
+		}
+	}
+	return out
+}
+
+// sweep forgets the records of tokens ended long enough ago: a prompt's
+// one TTL after it ended or expired, an alert's a day after. It reports
+// whether it forgot any.
+func (s *ConfirmStore) sweep(now time.Time) bool {
+	forgot := false
+	for h, r := range s.records {
+		if r.Ended == "" && now.Before(r.Expires) {
+			continue
+		}
+		keep := s.cfg.TTL
+		if r.Alert != "" {
+			keep = 24 * time.Hour
+		}
+		last := r.Expires
+		if r.At.After(last) {
+			last = r.At
+		}
+		if now.After(last.Add(keep)) {
+			delete(s.records, h)
+			forgot = true
+		}
+	}
+	return forgot
+}
+
+func (s *ConfirmStore) saveLocked() error {
+	if s.file == nil {
+		return nil
+	}
+	if err := s.file.Save(confirmDoc{Version: confirmDocVersion, Tokens: s.records}); err != nil {
+		return fmt.Errorf("save confirmations: %w", err)
+	}
+	return nil
+}
+
+func (r *tokenRecord) pending() Pending {
+	return Pending{Token: r.token, Command: Command{Verb: r.Verb, Service: r.Typed}, Service: r.Service,
+		Requester: r.Requester, Channel: r.Channel, AlertID: r.Alert, Expires: r.Expires}
+}
+
+// endedError says what became of a token that cannot be used any more.
+func (r *tokenRecord) endedError(now time.Time) error {
+	when := human.Clock(r.At, now, nil)
+	switch r.Ended {
+	case endUsed:
+		return usererr.Wrap(ErrTokenUsed, ErrTokenUsed.Code, "%s by %s at %s", ErrTokenUsed.Message, r.By, when)
+	case endCancelled:
+		return usererr.Wrap(ErrTokenCanceled, ErrTokenCanceled.Code, "%s by %s at %s", ErrTokenCanceled.Message, r.By, when)
+	case endResolved:
+		return ErrAlertEnded
+	default:
+		return ErrTokenExpired
+	}
+}
+
+// newToken returns prefix and 128 random bits in hex.
+func newToken(prefix string) string {
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
 		// crypto/rand does not fail on supported platforms; if it
 		// ever did, a predictable token would be worse than a crash.
 		panic(fmt.Sprintf("confirm token: %v", err))
 	}
-	now := s.now()
-	p := Pending{Token: hex.EncodeToString(b), Command: cmd, Service: service, Requester: requester,
-		Channel: channel, Expires: now.Add(s.ttl)}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sweep(now)
-	s.pending[p.Token] = p
-	return p
+	return prefix + hex.EncodeToString(b)
 }
 
-// IssueOpen records an action any authorised user may confirm, valid for
-// ttl: the Restart button of an alert, whose confirmation is Slack's dialog.
-func (s *ConfirmStore) IssueOpen(cmd Command, service string, ttl time.Duration) Pending {
-	p := s.Issue(cmd, service, "", "")
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p.Expires = s.now().Add(ttl)
-	s.pending[p.Token] = p
-	return p
-}
-
-// Take consumes the token for user: it succeeds once, for the requester,
-// before expiry. A click by someone else leaves the token usable by the
-// requester.
-func (s *ConfirmStore) Take(token, user string) (Pending, error) {
-	return s.settle(token, user, ErrTokenUsed)
-}
-
-// Cancel withdraws the token (requester only).
-func (s *ConfirmStore) Cancel(token, user string) (Pending, error) {
-	return s.settle(token, user, ErrTokenCanceled)
-}
-
-func (s *ConfirmStore) settle(token, user string, then error) (Pending, error) {
-	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, ok := s.pending[token]
-	if !ok {
-		if sp, ok := s.spent[token]; ok {
-			return Pending{}, fmt.Errorf("%w (by %s at %s)", sp.err, sp.by, sp.at.Format("15:04:05"))
-		}
-		return Pending{}, ErrTokenUnknown
-	}
-	if !now.Before(p.Expires) {
-		delete(s.pending, token)
-		s.spent[token] = spent{err: ErrTokenExpired, by: "nobody", at: p.Expires, expires: p.Expires.Add(s.ttl)}
-		return p, ErrTokenExpired
-	}
-	if p.Requester != "" && user != p.Requester {
-		return p, ErrNotRequester
-	}
-	delete(s.pending, token)
-	s.spent[token] = spent{err: then, by: user, at: now, expires: now.Add(s.ttl)}
-	return p, nil
-}
-
-// Expired removes and returns the tokens that expired, so a front end can
-// update their messages.
-func (s *ConfirmStore) Expired() []Pending {
-	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []Pending
-	for t, p := range s.pending {
-		if !now.Before(p.Expires) {
-			out = append(out, p)
-			delete(s.pending, t)
-			s.spent[t] = spent{err: ErrTokenExpired, by: "nobody", at: p.Expires, expires: p.Expires.Add(s.ttl)}
-		}
-	}
-	return out
-}
-
-func (s *ConfirmStore) sweep(now time.Time) {
-	for t, sp := range s.spent {
-		if now.After(sp.expires) {
-			delete(s.spent, t)
-		}
-	}
+// tokenHash is the key of a token in the store and its file.
+func tokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
 }

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"time"
 
+	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // Kind says what a Reply holds and so how a front end renders it.
@@ -14,7 +16,7 @@ const (
 	KindHelp      Kind = "help"
 	KindUsage     Kind = "usage"    // the command could not be parsed: Text says why
 	KindRefused   Kind = "refused"  // the user may not use the bot here
-	KindRejected  Kind = "rejected" // a confirmation click that does nothing: Text says why
+	KindRejected  Kind = "rejected" // a confirmation click that does nothing: Text says why, Confirm what for (when known)
 	KindBusy      Kind = "busy"     // another action runs: Text says who, what, since when
 	KindError     Kind = "error"
 	KindConfirm   Kind = "confirm" // ask the requester to confirm Confirm
@@ -38,14 +40,36 @@ type Reply struct {
 	At      time.Time
 
 	Help      []HelpLine
+	HelpTopic Verb // help: the command asked about, "" for all of them
 	Confirm   *Pending
 	Outcome   *Outcome
 	Status    *manager.Status
 	Logs      *manager.LogResult
 	LogQuery  manager.LogQuery
 	Processes []manager.Process
-	Sessions  *manager.SessionsReport
-	Checks    []manager.Check
+	Sessions  *whatsapp.SessionsReport
+	Checks    []doctor.Check
+	// Maintenance is the service's active maintenance window, on a status
+	// reply, when the alerts know of one.
+	Maintenance *MaintenanceWindow
+	// Undelivered, on a status reply, counts the messages for the alerts
+	// channel that the outbox gave up on (dead letters); nil when none.
+	Undelivered *Undelivered
+}
+
+// Undelivered is what the outbox could not deliver: how many messages, and
+// Slack's reasons (distinct, sorted), such as "not_in_channel".
+type Undelivered struct {
+	Count int
+	Codes []string
+}
+
+// MaintenanceWindow is a maintenance window in force: alerts are muted
+// until Until.
+type MaintenanceWindow struct {
+	Until  time.Time
+	By     manager.Actor
+	Reason string
 }
 
 // HelpLine is one command of the help.

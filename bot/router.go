@@ -4,13 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/sanasend/sanasend-bot/delivery"
+	"github.com/sanasend/sanasend-bot/doctor"
+	"github.com/sanasend/sanasend-bot/internal/human"
+	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // Service is what the bot needs of one supervised service. *manager.Service
@@ -26,8 +31,8 @@ type Service interface {
 	// Output reads the service's captured stdout and stderr like Logs.
 	Output(ctx context.Context, q manager.LogQuery) (manager.LogResult, error)
 	Processes(ctx context.Context) ([]manager.Process, error)
-	Sessions(ctx context.Context) (manager.SessionsReport, error)
-	Doctor(ctx context.Context) []manager.Check
+	Sessions(ctx context.Context) (whatsapp.SessionsReport, error)
+	Doctor(ctx context.Context) []doctor.Check
 }
 
 var _ Service = (*manager.Service)(nil)
@@ -70,38 +75,46 @@ type Router struct {
 	confirms *ConfirmStore
 	audit    zerolog.Logger
 	now      func() time.Time
+	dead     DeadLetters
 	handlers map[Verb]handler
-
-	alertsMu sync.RWMutex
-	alerts   Alerts
+	alerts   Alerts // nil: no monitor runs
 }
 
 type handler func(ctx context.Context, req Request, cmd Command, svc Service) Reply
 
 // RouterConfig holds the router's dependencies.
 type RouterConfig struct {
-	Services       Directory
-	Auth           Authorizer
-	ConfirmTimeout time.Duration
+	Services Directory
+	Auth     Authorizer
+	// Confirms keeps the confirmation tokens of stop and restart; the
+	// monitor's Slack notifier issues alert tokens from the same store.
+	Confirms *ConfirmStore
+	// Alerts is the monitor, for ack and maintenance; nil when none runs.
+	Alerts Alerts
 	// Audit receives one JSON line per command, click and refusal.
 	Audit zerolog.Logger
 	Now   func() time.Time
+	// DeadLetters, when set, is the outbox whose dead letters `status`
+	// reports; nil where nothing is delivered (the console).
+	DeadLetters DeadLetters
+}
+
+// DeadLetters is what the status reply needs of the outbox.
+type DeadLetters interface {
+	Dead() []delivery.DeadItem
 }
 
 // NewRouter validates its dependencies and returns a router.
 func NewRouter(cfg RouterConfig) (*Router, error) {
-	if cfg.Services == nil || cfg.Auth == nil {
-		return nil, errors.New("new router: services and authorizer are required")
-	}
-	if cfg.ConfirmTimeout <= 0 {
-		return nil, errors.New("new router: confirm timeout must be positive")
+	if cfg.Services == nil || cfg.Auth == nil || cfg.Confirms == nil {
+		return nil, errors.New("new router: services, authorizer and confirmation store are required")
 	}
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
 	}
-	r := &Router{dir: cfg.Services, auth: cfg.Auth, audit: cfg.Audit, now: now,
-		confirms: NewConfirmStore(cfg.ConfirmTimeout, now)}
+	r := &Router{dir: cfg.Services, auth: cfg.Auth, audit: cfg.Audit, now: now, dead: cfg.DeadLetters,
+		confirms: cfg.Confirms, alerts: cfg.Alerts}
 	r.handlers = map[Verb]handler{
 		VerbStatus:   r.status,
 		VerbStart:    r.start,
@@ -117,28 +130,7 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 	return r, nil
 }
 
-// SetAlerts connects the monitor (it is built after the router, which it
-// needs for alert tokens).
-func (r *Router) SetAlerts(a Alerts) {
-	r.alertsMu.Lock()
-	r.alerts = a
-	r.alertsMu.Unlock()
-}
-
-func (r *Router) alertsOrNil() Alerts {
-	r.alertsMu.RLock()
-	defer r.alertsMu.RUnlock()
-	return r.alerts
-}
-
-// alertTokenTTL is how long an alert's Restart button works.
-const alertTokenTTL = 24 * time.Hour
-
-// AlertToken issues the token behind an alert's Restart button: single use,
-// any staff member, 24 hours.
-func (r *Router) AlertToken(service string) string {
-	return r.confirms.IssueOpen(Command{Verb: VerbRestart, Service: service}, service, alertTokenTTL).Token
-}
+func (r *Router) alertsOrNil() Alerts { return r.alerts }
 
 func (r *Router) ack(ctx context.Context, req Request, _ Command, svc Service) Reply {
 	a := r.alertsOrNil()
@@ -176,23 +168,24 @@ func (r *Router) Confirmations() *ConfirmStore { return r.confirms }
 func (r *Router) Handle(ctx context.Context, req Request) Reply {
 	began := time.Now()
 	if err := r.auth.Authorize(ctx, req.User, req.Channel); err != nil {
-		reply := Reply{Kind: KindRefused, Text: err.Error()}
-		r.record(req, "command", capText(req.Text, 200), "", "refused", began, err)
+		reply := Reply{Kind: KindRefused, Text: refusalText(err), Err: err}
+		r.record(req, "command", human.Cut(req.Text, 200), "", "refused", began, err)
 		return reply
 	}
 	cmd, err := Parse(req.Text, r.dir.Names())
 	if err != nil {
-		r.record(req, "command", capText(req.Text, 200), "", "usage", began, err)
+		r.record(req, "command", human.Cut(req.Text, 200), "", "usage", began, err)
 		return Reply{Kind: KindUsage, Text: err.Error()}
 	}
 	if cmd.Verb == VerbHelp {
 		r.record(req, "command", cmd.String(), "", "ok", began, nil)
-		return Reply{Kind: KindHelp, Help: helpFor(cmd.Topic)}
+		return Reply{Kind: KindHelp, Help: helpFor(cmd.Topic), HelpTopic: cmd.Topic}
 	}
 	svc, err := r.dir.Lookup(cmd.Service)
 	if err != nil {
+		err = lookupError(err, cmd.Service, r.dir.Names())
 		r.record(req, "command", cmd.String(), cmd.Service, "usage", began, err)
-		return Reply{Kind: KindUsage, Text: err.Error()}
+		return Reply{Kind: KindUsage, Text: usererr.Message(err), Err: err}
 	}
 	reply := r.handlers[cmd.Verb](ctx, req, cmd, svc)
 	reply.Service = svc.Name()
@@ -200,17 +193,20 @@ func (r *Router) Handle(ctx context.Context, req Request) Reply {
 	return reply
 }
 
-// Confirm runs the action behind token, if the clicker may.
+// Confirm runs the action behind token, if the clicker may. A click that
+// does nothing is a KindRejected reply whose Err says why (ErrTokenUsed,
+// ErrTokenExpired ...) and whose Confirm says what the token was for, when
+// the store knows it.
 func (r *Router) Confirm(ctx context.Context, req Request, token string) Reply {
 	began := time.Now()
 	if err := r.auth.Authorize(ctx, req.User, req.Channel); err != nil {
 		r.record(req, "confirm", "", "", "refused", began, err)
-		return Reply{Kind: KindRefused, Text: err.Error()}
+		return Reply{Kind: KindRefused, Text: refusalText(err), Err: err}
 	}
-	p, err := r.confirms.Take(token, req.User.ID)
+	p, err := r.confirms.Take(token, req.User)
 	if err != nil {
 		r.record(req, "confirm", p.Command.String(), p.Service, "rejected", began, err)
-		return Reply{Kind: KindRejected, Text: err.Error(), Service: p.Service}
+		return rejectedReply(p, err)
 	}
 	reply := r.run(ctx, req, p.Command, p.Service)
 	r.record(req, "confirm", p.Command.String(), p.Service, reply.outcome(), began, reply.Err)
@@ -222,12 +218,12 @@ func (r *Router) Cancel(ctx context.Context, req Request, token string) Reply {
 	began := time.Now()
 	if err := r.auth.Authorize(ctx, req.User, req.Channel); err != nil {
 		r.record(req, "cancel", "", "", "refused", began, err)
-		return Reply{Kind: KindRefused, Text: err.Error()}
+		return Reply{Kind: KindRefused, Text: refusalText(err), Err: err}
 	}
-	p, err := r.confirms.Cancel(token, req.User.ID)
+	p, err := r.confirms.Cancel(token, req.User)
 	if err != nil {
 		r.record(req, "cancel", p.Command.String(), p.Service, "rejected", began, err)
-		return Reply{Kind: KindRejected, Text: err.Error(), Service: p.Service}
+		return rejectedReply(p, err)
 	}
 	r.record(req, "cancel", p.Command.String(), p.Service, "cancelled", began, nil)
 	return Reply{Kind: KindCancelled, Service: p.Service,
@@ -238,7 +234,8 @@ func (r *Router) Cancel(ctx context.Context, req Request, token string) Reply {
 func (r *Router) run(ctx context.Context, req Request, cmd Command, name string) Reply {
 	svc, err := r.dir.Lookup(name)
 	if err != nil {
-		return Reply{Kind: KindError, Text: err.Error(), Err: err, Service: name}
+		err = lookupError(err, name, r.dir.Names())
+		return Reply{Kind: KindError, Text: usererr.Message(err), Err: err, Service: name}
 	}
 	out := &Outcome{Action: manager.Action(cmd.Verb), Service: name, By: req.User}
 	began := time.Now()
@@ -256,12 +253,30 @@ func (r *Router) run(ctx context.Context, req Request, cmd Command, name string)
 	return outcomeReply(out)
 }
 
-func (r *Router) askConfirmation(_ context.Context, req Request, cmd Command, svc Service) Reply {
+func (r *Router) askConfirmation(ctx context.Context, req Request, cmd Command, svc Service) Reply {
 	if b := busyOf(svc); b != nil {
 		return Reply{Kind: KindBusy, Text: b.Error(), Err: b}
 	}
+	// A stop of a service known to be stopped (nothing of it runs, not
+	// even a leftover) asks nothing and does nothing.
+	if cmd.Verb == VerbStop && knownStopped(ctx, svc) {
+		err := manager.AlreadyStopped(svc.Name())
+		return Reply{Kind: KindDone, Text: usererr.Message(err), Err: err}
+	}
 	p := r.confirms.Issue(cmd, svc.Name(), req.User.ID, req.Channel)
 	return Reply{Kind: KindConfirm, Confirm: &p}
+}
+
+// knownStopped reports whether the service is known to be stopped, when it
+// can tell: a stop would do nothing.
+func knownStopped(ctx context.Context, svc Service) bool {
+	if s, ok := svc.(interface {
+		Stopped(ctx context.Context) (bool, error)
+	}); ok {
+		stopped, err := s.Stopped(ctx)
+		return err == nil && stopped
+	}
+	return false
 }
 
 // busyOf reports an action in progress, when the service can tell.
@@ -284,7 +299,39 @@ func (r *Router) status(ctx context.Context, _ Request, _ Command, svc Service) 
 	if err != nil {
 		return errorReply(err)
 	}
-	return Reply{Kind: KindStatus, Status: &st}
+	reply := Reply{Kind: KindStatus, Status: &st, At: r.now()}
+	if m, ok := r.alertsOrNil().(MaintenanceReporter); ok {
+		if w, on := m.MaintenanceWindow(svc.Name()); on {
+			reply.Maintenance = &w
+		}
+	}
+	reply.Undelivered = undelivered(r.dead)
+	return reply
+}
+
+// undelivered sums up the outbox's dead letters; nil when there are none.
+func undelivered(d DeadLetters) *Undelivered {
+	if d == nil {
+		return nil
+	}
+	dead := d.Dead()
+	if len(dead) == 0 {
+		return nil
+	}
+	u := &Undelivered{Count: len(dead)}
+	for _, it := range dead {
+		if it.Code != "" && !slices.Contains(u.Codes, it.Code) {
+			u.Codes = append(u.Codes, it.Code)
+		}
+	}
+	slices.Sort(u.Codes)
+	return u
+}
+
+// MaintenanceReporter is what the status reply needs of the alerts, when
+// they can tell: the service's maintenance window in force, if any.
+type MaintenanceReporter interface {
+	MaintenanceWindow(service string) (MaintenanceWindow, bool)
 }
 
 func (r *Router) logs(ctx context.Context, _ Request, cmd Command, svc Service) Reply {
@@ -320,17 +367,34 @@ func (r *Router) doctor(ctx context.Context, _ Request, _ Command, svc Service) 
 	return Reply{Kind: KindDoctor, Checks: svc.Doctor(ctx)}
 }
 
+// errorReply shows only the safe part of err (usererr.Message, or the
+// bot's sentence for a manager error it knows); the raw error is Err, for
+// the audit line.
 func errorReply(err error) Reply {
-	return Reply{Kind: KindError, Text: err.Error(), Err: err}
+	err = userError(err, "", time.Now())
+	return Reply{Kind: KindError, Text: usererr.Message(err), Err: err}
 }
 
+// outcomeReply is the reply of an action that ran. Its error becomes one
+// whose message is safe to show (OutcomeDetail shows only that); a busy
+// service is a busy reply.
 func outcomeReply(o *Outcome) Reply {
-	kind := KindOutcome
+	o.Err = outcomeError(o, time.Now())
 	var busy *manager.BusyError
 	if errors.As(o.Err, &busy) {
-		return Reply{Kind: KindBusy, Text: busy.Error(), Err: o.Err}
+		return Reply{Kind: KindBusy, Text: usererr.Message(o.Err), Err: o.Err}
 	}
-	return Reply{Kind: kind, Outcome: o, Err: o.Err}
+	return Reply{Kind: KindOutcome, Outcome: o, Err: o.Err}
+}
+
+// rejectedReply is a confirmation click that did nothing: why, and what
+// the token was for when known.
+func rejectedReply(p Pending, err error) Reply {
+	reply := Reply{Kind: KindRejected, Text: usererr.Message(err), Err: err, Service: p.Service}
+	if p.Command.Verb != "" {
+		reply.Confirm = &p
+	}
+	return reply
 }
 
 // record writes the audit line of one command, click or refusal.
@@ -344,7 +408,8 @@ func (r *Router) record(req Request, what, command, service, outcome string, beg
 		Str("command", command).Str("service", service).Str("outcome", outcome).
 		Int64("duration_ms", time.Since(began).Milliseconds())
 	if err != nil {
-		ev = ev.Str("error", capText(strings.TrimSpace(err.Error()), 300))
+		// The raw error, with its internals: for the log only.
+		ev = ev.Str("error", human.Cut(strings.TrimSpace(err.Error()), 300)).Str("error_code", string(usererr.CodeOf(err)))
 	}
 	ev.Msg("audit")
 }

@@ -5,8 +5,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/internal/human"
+	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // The wording shared by every front end: the console and Slack say the same
@@ -15,10 +18,10 @@ import (
 // RestorationLine summarises a restoration in one line, the one wording
 // every message uses: "4 found: 3 restored (2 ready, 1 needs a QR scan),
 // 1 failed at 15:04:05". The time is local, in loc.
-func RestorationLine(r manager.Restoration, loc *time.Location) string {
+func RestorationLine(r whatsapp.Restoration, loc *time.Location) string {
 	switch {
 	case r.Error != "":
-		return "failed: " + cutText(r.Error, 120)
+		return "failed: " + human.Cut(r.Error, 120)
 	case !r.Done() && r.StartedAt.IsZero() && len(r.Sessions) == 0:
 		return "not begun yet (the service restores sessions a few seconds after it starts)"
 	case !r.Done():
@@ -46,10 +49,10 @@ func RestorationLine(r manager.Restoration, loc *time.Location) string {
 }
 
 // handled counts the sessions whose restoration has an outcome.
-func handled(r manager.Restoration) int {
+func handled(r whatsapp.Restoration) int {
 	n := 0
 	for _, o := range r.Sessions {
-		if o.Result != manager.SessionRestoring {
+		if o.Result != whatsapp.SessionRestoring {
 			n++
 		}
 	}
@@ -70,7 +73,7 @@ func OutcomeLine(o *Outcome) string {
 	if !o.OK() {
 		mark = "✗"
 	}
-	return fmt.Sprintf("%s %s %s by %s in %s: %s", mark, o.Action, o.Service, o.By, HumanDuration(o.Took), OutcomeDetail(o))
+	return fmt.Sprintf("%s %s %s by %s in %s: %s", mark, o.Action, o.Service, o.By, human.Duration(o.Took), OutcomeDetail(o))
 }
 
 func OutcomeDetail(o *Outcome) string {
@@ -82,27 +85,27 @@ func OutcomeDetail(o *Outcome) string {
 		case !st.WasRunning:
 			parts = append(parts, "was not running")
 		case st.Forced:
-			parts = append(parts, fmt.Sprintf("did not stop on SIGTERM within the stop timeout: killed (SIGKILL), %s in %s", Plural(len(st.Stopped), "process"), HumanDuration(st.Duration)))
+			parts = append(parts, fmt.Sprintf("did not stop on SIGTERM within the stop timeout: killed (SIGKILL), %s in %s", human.Count(len(st.Stopped), "process"), human.Duration(st.Duration)))
 		default:
-			parts = append(parts, fmt.Sprintf("stopped gracefully, %s in %s", Plural(len(st.Stopped), "process"), HumanDuration(st.Duration)))
+			parts = append(parts, fmt.Sprintf("stopped gracefully, %s in %s", human.Count(len(st.Stopped), "process"), human.Duration(st.Duration)))
 		}
 		if len(st.Leftovers) > 0 {
-			parts = append(parts, fmt.Sprintf("ended %s that outlived it", Plural(len(st.Leftovers), "process")))
+			parts = append(parts, fmt.Sprintf("ended %s that outlived it", human.Count(len(st.Leftovers), "process")))
 		}
 	}
 	if s := o.Start; s != nil && (o.Action != manager.ActionStop) {
 		if len(s.LeftoversEnded) > 0 {
-			parts = append(parts, fmt.Sprintf("ended %s left by an earlier run", Plural(len(s.LeftoversEnded), "process")))
+			parts = append(parts, fmt.Sprintf("ended %s left by an earlier run", human.Count(len(s.LeftoversEnded), "process")))
 		}
 		if len(s.LocksRemoved) > 0 {
-			parts = append(parts, fmt.Sprintf("removed %s", Plural(len(s.LocksRemoved), "stale Chromium lock")))
+			parts = append(parts, fmt.Sprintf("removed %s", human.Count(len(s.LocksRemoved), "stale Chromium lock")))
 		}
 		if s.Healthy {
-			parts = append(parts, fmt.Sprintf("pid %d healthy in %s", s.PID, HumanDuration(s.TimeToHealthy)))
+			parts = append(parts, fmt.Sprintf("pid %d healthy in %s", s.PID, human.Duration(s.TimeToHealthy)))
 		}
 	}
 	if o.Err != nil {
-		parts = append(parts, o.Err.Error())
+		parts = append(parts, usererr.Message(o.Err))
 	}
 	return strings.Join(parts, "; ")
 }
@@ -115,66 +118,165 @@ func ConfirmQuestion(p *Pending) string {
 	return fmt.Sprintf("%s %s? This %s; WhatsApp sessions disconnect meanwhile.", p.Command.Verb, p.Service, what)
 }
 
-// Duration prints a duration the way people read it: 4m12s, 2h13m, 3d4h, 2.3s.
-func HumanDuration(d time.Duration) string {
-	switch {
-	case d < 0:
-		return "0s"
-	case d < 10*time.Second:
-		return d.Round(100 * time.Millisecond).String()
-	case d < time.Hour:
-		return d.Round(time.Second).String()
-	case d < 48*time.Hour:
-		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
-	default:
-		days := int(d / (24 * time.Hour))
-		return fmt.Sprintf("%dd%dh", days, int((d%(24*time.Hour))/time.Hour))
-	}
-}
-
-// Bytes prints a size in binary units.
-func HumanBytes(n uint64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	default:
-		return fmt.Sprintf("%d B", n)
-	}
-}
-
-func Plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	if strings.HasSuffix(word, "s") {
-		return fmt.Sprintf("%d %ses", n, word)
-	}
-	return fmt.Sprintf("%d %ss", n, word)
-}
-
-func cutText(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n]) + "…"
-}
-
 // SessionState says how one session's restoration went, in a few words:
 // "failed: <likely cause>", "restored, connected", "restored, NEEDS A QR SCAN".
-func SessionState(o manager.SessionOutcome) string {
+func SessionState(o whatsapp.SessionOutcome) string {
 	state := string(o.Result)
 	switch {
-	case o.Result == manager.SessionFailed || o.Result == manager.SessionError:
-		state += ": " + cutText(o.LikelyCause(), 120)
-	case o.Connection == manager.ConnectionReady:
+	case o.Result == whatsapp.SessionFailed || o.Result == whatsapp.SessionError:
+		state += ": " + human.Cut(o.LikelyCause(), 120)
+	case o.Connection == whatsapp.ConnectionReady:
 		state += ", connected"
-	case o.Connection == manager.ConnectionQR:
+	case o.Connection == whatsapp.ConnectionQR:
 		state += ", NEEDS A QR SCAN"
 	}
 	return state
+}
+
+// LogsSummary says what a logs reply shows, of how many lines searched:
+// `2 of 44 lines match "QR" (the whole log)`, `none of the 44 lines matches
+// "abc" (the whole log)`, `the last 50 lines, found among the last 80 (30
+// health checks hidden)`.
+func LogsSummary(l *manager.LogResult, q manager.LogQuery) string {
+	shown, searched := len(l.Lines), max(l.Searched, len(l.Lines))
+	complete := l.Exhausted || l.ScanLimit // every line that could be read was searched
+	scope := ""
+	switch {
+	case l.ScanLimit:
+		scope = fmt.Sprintf(" (the last %s of the log only)", human.Bytes(uint64(l.Scanned)))
+	case l.Exhausted:
+		scope = " (the whole log)"
+	}
+	if searched == 0 {
+		switch {
+		case l.Exhausted && !l.ScanLimit:
+			return "the log is empty"
+		case q.Filter != "":
+			return fmt.Sprintf("no line matches %q%s", q.Filter, scope)
+		}
+		return "no line to show" + scope
+	}
+	if q.Filter != "" {
+		switch {
+		case shown == 0:
+			return fmt.Sprintf("none of the %s matches %q%s", human.Count(searched, "line"), q.Filter, scope)
+		case complete:
+			verb := "match"
+			if shown == 1 {
+				verb = "matches"
+			}
+			return fmt.Sprintf("%d of %s %s %q%s", shown, human.Count(searched, "line"), verb, q.Filter, scope)
+		}
+		return fmt.Sprintf("the last %s matching %q, found among the last %d", human.Count(shown, "line"), q.Filter, searched)
+	}
+	hidden := ""
+	if n := searched - shown; n > 0 {
+		hidden = fmt.Sprintf(" (%s hidden)", human.Count(n, "health check"))
+	}
+	switch {
+	case complete && shown == searched && shown > 1:
+		return fmt.Sprintf("all %s%s", human.Count(shown, "line"), scope)
+	case complete && hidden != "":
+		return fmt.Sprintf("%d of %s%s; %s", shown, human.Count(searched, "line"), strings.TrimSuffix(scope, ")"), hidden[2:])
+	case complete:
+		return fmt.Sprintf("%d of %s%s", shown, human.Count(searched, "line"), scope)
+	case searched > shown:
+		return fmt.Sprintf("the last %s, found among the last %d%s", human.Count(shown, "line"), searched, hidden)
+	}
+	return "the last " + human.Count(shown, "line")
+}
+
+// HealthHiddenNote says that the health-check lines were left out.
+const HealthHiddenNote = "health-check lines hidden: `logs all` shows them"
+
+// CutLinesNote says how many log lines were cut when read.
+func CutLinesNote(n int) string {
+	return fmt.Sprintf("%s cut to %d bytes when read", human.Count(n, "long line"), manager.MaxLineBytes)
+}
+
+// DoctorSummary counts a doctor report's verdicts: "5 ok, 1 warning, 2
+// failed".
+func DoctorSummary(checks []doctor.Check) string {
+	count := map[doctor.Verdict]int{}
+	for _, c := range checks {
+		count[c.Verdict]++
+	}
+	return fmt.Sprintf("%d ok, %s, %d failed", count[doctor.VerdictOK], human.Count(count[doctor.VerdictWarn], "warning"),
+		count[doctor.VerdictFail])
+}
+
+// DoctorMark is the one-character verdict of a check.
+func DoctorMark(v doctor.Verdict) string {
+	switch v {
+	case doctor.VerdictOK:
+		return "✓"
+	case doctor.VerdictWarn:
+		return "!"
+	case doctor.VerdictFail:
+		return "✗"
+	}
+	return "?"
+}
+
+// RestorationRunNote says whose the restoration st shows is when it is not
+// the running process's: " (last run: the service is not running)" for a
+// stopped service, " (previous run: this one started at 03:10:00 ...)" when
+// it began before the running process started. It is "" otherwise.
+func RestorationRunNote(st *manager.Status, now time.Time) string {
+	r := st.Restoration
+	if r != nil && st.Since.IsZero() && st.State != manager.StateHealthy {
+		return " (last run: the service is not running)"
+	}
+	if r == nil || st.Since.IsZero() || r.StartedAt.IsZero() || !r.StartedAt.Before(st.Since) {
+		return ""
+	}
+	return fmt.Sprintf(" (previous run: this one started at %s and has not restored sessions yet)",
+		human.Clock(st.Since, now, now.Location()))
+}
+
+// RootGoneLine says that the start command's process is gone while the
+// service runs on: "npm (pid 863) is gone; node and the browsers still run
+// and serve".
+func RootGoneLine(st *manager.Status) string {
+	return fmt.Sprintf("the start command's process (pid %d) is gone; the rest of the service still runs", st.RootPID)
+}
+
+// PortHolderLine says what holds a stopped service's port: "port 3000 is
+// held by pid 812 (python3 -m http.server 3000), not by this service".
+func PortHolderLine(st *manager.Status) string {
+	h := st.PortHolder
+	who := "a process the bot cannot see (another user's)"
+	if h.PID > 0 {
+		who = fmt.Sprintf("pid %d", h.PID)
+		if h.Command != "" {
+			who += " (" + human.Cut(h.Command, 80) + ")"
+		}
+	}
+	if h.Ours {
+		return "its port is held by " + who + ", a leftover of this service: `start` ends it first"
+	}
+	return "its port is held by " + who + ", which is not this service: stop that program, or change the service's port"
+}
+
+// UndeliveredLine says what the outbox gave up on: "2 alerts could not be
+// delivered: not_in_channel".
+func UndeliveredLine(u *Undelivered) string {
+	s := human.Count(u.Count, "alert") + " could not be delivered"
+	if len(u.Codes) > 0 {
+		s += ": " + strings.Join(u.Codes, ", ")
+	}
+	return s + " (the bot's log has each; `check` says how to fix it)"
+}
+
+// MaintenanceLine describes a maintenance window in force: "alerts muted
+// until 03:40:00 (30m left) by alice: deploy".
+func MaintenanceLine(w *MaintenanceWindow, now time.Time) string {
+	s := fmt.Sprintf("alerts muted until %s (%s left)", human.Clock(w.Until, now, now.Location()), human.Duration(w.Until.Sub(now)))
+	if w.By != (manager.Actor{}) {
+		s += " by " + w.By.String()
+	}
+	if w.Reason != "" {
+		s += ": " + w.Reason
+	}
+	return s
 }

@@ -1,5 +1,8 @@
 package manager
 
+// Events a Service publishes (Event, EventKind, Exit) and the bus that
+// delivers them to subscribers.
+
 import (
 	"sync"
 	"time"
@@ -15,10 +18,34 @@ const (
 	EventProgress EventKind = "progress"
 	// EventActionEnded: the action finished; OK and Detail say how.
 	EventActionEnded EventKind = "action_ended"
-	// EventExited: a process that this bot started exited. Intended is true
-	// when the exit was caused by a stop through the bot.
+	// EventExited: the service stopped running: the process its start
+	// command ran as (npm) and the rest of that process group (sh, node) are
+	// gone, whether this bot process started it or adopted it. Intended is
+	// true when a stop or restart through the bot caused it. At is the
+	// moment of the exit (within a second), so outages are measured from
+	// it. Exit says how the root ended, when the bot could see it.
 	EventExited EventKind = "exited"
+	// EventRootExited: the process the start command ran as (npm) exited
+	// but the rest of its process group (node, still serving) runs on. The
+	// service still runs: this is not an outage, and Status reports
+	// RootGone. EventExited follows when the rest goes.
+	EventRootExited EventKind = "root_exited"
 )
+
+// Exit is how a process ended, as facts for the wording layer.
+type Exit struct {
+	// Known is false when the bot could not see the exit status: the
+	// process was not its child (an adopted service, or node after npm was
+	// gone), so only its parent could read it.
+	Known bool
+	// Code is the exit code; -1 when a signal killed the process.
+	Code int
+	// Signal is the signal that killed the process ("SIGKILL"), or "".
+	Signal string
+	// ChildSignal is set when Code is 128+N: npm and sh report so that the
+	// child they ran (node) was killed by signal N ("SIGKILL" for 137).
+	ChildSignal string
+}
 
 // Event is one thing that happened to a service.
 type Event struct {
@@ -30,9 +57,11 @@ type Event struct {
 	OK       bool
 	Detail   string
 	PID      int32
-	ExitCode int    // EventExited: -1 when killed by a signal
-	Signal   string // EventExited: "killed", "terminated", ...
+	ExitCode int    // EventExited: -1 when killed by a signal or unknown
+	Signal   string // EventExited: "SIGKILL", "SIGTERM", ...
 	Intended bool   // EventExited
+	// Exit is how the root (npm) ended: EventExited, EventRootExited.
+	Exit Exit
 	// LogOffset is the size of the service's log when a start began, so a
 	// follower can read the restoration from there.
 	LogOffset int64

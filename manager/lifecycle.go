@@ -1,10 +1,14 @@
 package manager
 
+// Start, Stop and Restart: their preconditions, refusals and results, and the
+// steps that spawn, signal and reap the service's processes.
+
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,25 +16,71 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sanasend/sanasend-bot/doctor"
+	"github.com/sanasend/sanasend-bot/internal/human"
+	"github.com/sanasend/sanasend-bot/internal/usererr"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // leftoverSettle is how long processes outside the main group get to exit
 // by themselves after a graceful stop before they count as leftovers.
 const leftoverSettle = 2 * time.Second
 
-// ErrAlreadyRunning is returned by Start when the service runs.
-var ErrAlreadyRunning = errors.New("already running")
+var (
+	// ErrAlreadyRunning is in the chain of Start's error when the service
+	// runs: a usererr.Conflict whose message says so with the PID and the
+	// uptime ("whatsapp is already running (pid 863, up 4m12s)"). The
+	// refusal records no action.
+	ErrAlreadyRunning = errors.New("already running")
+	// ErrAlreadyStopped is in the chain of Stop's error when no process of
+	// the service runs, not even a leftover: a usererr.Conflict ("whatsapp
+	// is already stopped"). The refusal does nothing and records no action.
+	ErrAlreadyStopped = errors.New("already stopped")
+)
+
+// refusal is an action refused because the service already is as asked: a
+// message safe to show, and the sentinel it is (errors.Is).
+type refusal struct {
+	safe     *usererr.Error
+	sentinel error
+}
+
+func (r *refusal) Error() string   { return r.safe.Message }
+func (r *refusal) Unwrap() []error { return []error{r.safe, r.sentinel} }
+
+func refuse(sentinel error, format string, args ...any) error {
+	return &refusal{safe: usererr.New(usererr.Conflict, format, args...), sentinel: sentinel}
+}
+
+// AlreadyStopped is the refusal of a stop of a stopped service
+// (ErrAlreadyStopped, a usererr.Conflict): Stop returns it, and a front end
+// that finds the service stopped before it asks for a confirmation answers
+// with it.
+func AlreadyStopped(service string) error {
+	return refuse(ErrAlreadyStopped, "%s is already stopped", service)
+}
+
+// isRefusal reports whether err says the service already is as asked.
+func isRefusal(err error) bool {
+	return errors.Is(err, ErrAlreadyRunning) || errors.Is(err, ErrAlreadyStopped)
+}
 
 // PreconditionError lists the start preconditions that failed, each with its
 // own message.
 type PreconditionError struct {
 	Service string
-	Failed  []Check
+	Failed  []doctor.Check
 }
 
 func (e *PreconditionError) Error() string {
+	return "start " + e.Service + ": " + e.checks()
+}
+
+// checks lists the failed checks: "port 3000: in use by pid 863 (node
+// src/server.js)".
+func (e *PreconditionError) checks() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "start %s: ", e.Service)
 	for i, c := range e.Failed {
 		if i > 0 {
 			b.WriteString("; ")
@@ -47,8 +97,9 @@ type StartResult struct {
 	TimeToHealthy time.Duration
 	LastHealth    Health
 	// Exited is true when the service exited before it became healthy;
-	// ExitCode (or Signal) and OutputTail say how.
+	// Exit (and ExitCode or Signal, the same facts) and OutputTail say how.
 	Exited     bool
+	Exit       Exit
 	ExitCode   int
 	Signal     string
 	OutputTail []string
@@ -92,25 +143,35 @@ func (s *Service) Start(ctx context.Context, by Actor, progress func(string)) (S
 	if err := s.begin(ActionStart, by); err != nil {
 		return StartResult{}, err
 	}
-	began := time.Now()
+	began := s.now()
 	res, err := s.start(ctx, ActionStart, by, progress)
-	s.end(ActionRecord{Action: ActionStart, By: by, At: s.now(), Duration: time.Since(began),
-		OK: err == nil && res.Healthy, Result: describeStart(res, err)})
+	if isRefusal(err) {
+		s.release()
+		return res, err
+	}
+	s.end(ActionRecord{Action: ActionStart, By: by, At: s.now(), Duration: s.clock.Since(began),
+		OK: err == nil && res.Healthy, Result: s.describeStart(res, err)})
 	return res, err
 }
 
 // Stop stops every process of the service: SIGTERM to the main process
 // group, SIGKILL after the stop timeout, then every process of the tree
-// still alive wherever it was reparented. Stopping a stopped service is not
-// an error: WasRunning says so.
+// still alive wherever it was reparented. When the service is stopped but
+// processes of an earlier run are left, it ends them (WasRunning false);
+// when nothing of it runs at all it does nothing, records no action and
+// returns an error with ErrAlreadyStopped in its chain.
 func (s *Service) Stop(ctx context.Context, by Actor, progress func(string)) (StopResult, error) {
 	if err := s.begin(ActionStop, by); err != nil {
 		return StopResult{}, err
 	}
-	began := time.Now()
+	began := s.now()
 	res, err := s.stop(ctx, ActionStop, by, progress)
-	s.end(ActionRecord{Action: ActionStop, By: by, At: s.now(), Duration: time.Since(began),
-		OK: err == nil && len(res.Survivors) == 0, Result: describeStop(res, err)})
+	if isRefusal(err) {
+		s.release()
+		return res, err
+	}
+	s.end(ActionRecord{Action: ActionStop, By: by, At: s.now(), Duration: s.clock.Since(began),
+		OK: err == nil && len(res.Survivors) == 0, Result: s.describeStop(res, err)})
 	return res, err
 }
 
@@ -120,21 +181,24 @@ func (s *Service) Restart(ctx context.Context, by Actor, progress func(string)) 
 	if err := s.begin(ActionRestart, by); err != nil {
 		return RestartResult{}, err
 	}
-	began := time.Now()
+	began := s.now()
 	var res RestartResult
 	var err error
 	res.Stop, err = s.stop(ctx, ActionRestart, by, progress)
+	if errors.Is(err, ErrAlreadyStopped) {
+		err = nil // a restart of a stopped service is a start
+	}
 	if err == nil && len(res.Stop.Survivors) > 0 {
 		err = fmt.Errorf("restart %s: %d processes survived the stop; not starting", s.cfg.Name, len(res.Stop.Survivors))
 	}
 	if err == nil {
 		res.Start, err = s.start(ctx, ActionRestart, by, progress)
 	}
-	result := describeStop(res.Stop, nil) + "; " + describeStart(res.Start, err)
+	result := s.describeStop(res.Stop, nil) + "; " + s.describeStart(res.Start, err)
 	if !res.Stop.WasRunning {
-		result = "was not running; " + describeStart(res.Start, err)
+		result = "was not running; " + s.describeStart(res.Start, err)
 	}
-	s.end(ActionRecord{Action: ActionRestart, By: by, At: s.now(), Duration: time.Since(began),
+	s.end(ActionRecord{Action: ActionRestart, By: by, At: s.now(), Duration: s.clock.Since(began),
 		OK: err == nil && res.Start.Healthy, Result: result})
 	return res, err
 }
@@ -146,14 +210,14 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 		return res, fmt.Errorf("start %s: %w", s.cfg.Name, err)
 	}
 	if snap.root != nil {
-		return res, fmt.Errorf("start %s: %w (pid %d since %s)", s.cfg.Name, ErrAlreadyRunning,
-			snap.root.pid, snap.root.created.Format(time.RFC3339))
+		return res, refuse(ErrAlreadyRunning, "%s is already running (pid %d, up %s)", s.cfg.Name,
+			snap.root.pid, human.Duration(s.now().Sub(snap.run.created)))
 	}
 	s.progress(progress, a, by, "checking preconditions")
 	env := s.serviceEnv("")
-	if failed := Failed(Preconditions(ctx, CheckEnv{
+	if failed := doctor.Failed(doctor.Preconditions(ctx, doctor.Env{
 		Dir: s.cfg.Dir, Start: s.cfg.Start, Env: env, HostPort: s.hostPort,
-		LogPath: s.cfg.LogFile, Timeout: s.cfg.HealthTimeout,
+		LogPath: s.cfg.LogFile, Timeout: s.cfg.HealthTimeout, Clock: s.clock,
 	})); len(failed) > 0 {
 		return res, &PreconditionError{Service: s.cfg.Name, Failed: failed}
 	}
@@ -184,7 +248,7 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 	res.OutputPath = s.output
 	runID := newRunID()
 	marker := s.key + "/" + runID
-	path, err := LookPathIn(s.cfg.Start[0], s.cfg.Dir, env)
+	path, err := doctor.LookPathIn(s.cfg.Start[0], s.cfg.Dir, env)
 	if err != nil {
 		out.Close()
 		return res, fmt.Errorf("start %s: %w", s.cfg.Name, err)
@@ -205,10 +269,15 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 	res.PID = pid
 	ch := &child{pid: pid, done: make(chan struct{})}
 	created := processCreated(ctx, pid)
+	pgid := getpgid(pid)
+	if pgid <= 0 {
+		pgid = pid
+	}
 	s.mu.Lock()
 	s.child = ch
 	s.startedHere = true
-	s.persisted.Run = &runRecord{PID: pid, Created: created, RunID: runID, Marker: marker, Dir: s.cfg.Dir,
+	s.startedMarker = marker
+	s.persisted.Run = &runRecord{PID: pid, Created: created, PGID: pgid, RunID: runID, Marker: marker, Dir: s.cfg.Dir,
 		Argv: s.cfg.Start, StartedAt: s.now(), StartedBy: by}
 	s.persisted.StoppedOnPurpose = false
 	p := s.persisted
@@ -219,17 +288,20 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 	s.events.publish(Event{Service: s.cfg.Name, Kind: EventActionBegun, At: s.now(), Action: a, By: by,
 		PID: pid, LogOffset: res.LogOffset, Detail: "started"})
 	go s.reap(cmd, ch)
+	s.ensureWatch(runRef{pid: pid, created: created, pgid: pgid, marker: marker})
 
 	s.progress(progress, a, by, fmt.Sprintf("started pid %d, waiting for health", pid))
-	began := time.Now()
-	deadline := began.Add(s.cfg.StartTimeout)
+	// The wait is bounded in real time: a fake clock could never end it.
+	// How long it took is a recorded fact, read from the clock.
+	began := s.now()
+	deadline := time.Now().Add(s.cfg.StartTimeout)
 	wait := 50 * time.Millisecond
 	for {
 		h := s.healthWithin(ctx, time.Until(deadline))
 		res.LastHealth = h
 		if h.OK {
 			res.Healthy = true
-			res.TimeToHealthy = time.Since(began)
+			res.TimeToHealthy = s.clock.Since(began)
 			s.progress(progress, a, by, fmt.Sprintf("healthy in %s", res.TimeToHealthy.Round(100*time.Millisecond)))
 			return res, nil
 		}
@@ -242,9 +314,10 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 		case <-ch.done:
 			timer.Stop()
 			res.Exited = true
-			res.ExitCode, res.Signal = ch.exitCode, ch.signal
+			res.Exit = ch.exit
+			res.ExitCode, res.Signal = ch.exit.Code, ch.exit.Signal
 			res.OutputTail = tailFrom(s.output, outOffset, 20)
-			return res, fmt.Errorf("start %s: exited before it became healthy (%s)", s.cfg.Name, exitText(ch.exitCode, ch.signal))
+			return res, fmt.Errorf("start %s: exited before it became healthy (%s)", s.cfg.Name, exitText(ch.exit.Code, ch.exit.Signal))
 		case <-ctx.Done():
 			timer.Stop()
 			return res, fmt.Errorf("start %s: %w; pid %d is still running", s.cfg.Name, ctx.Err(), pid)
@@ -256,42 +329,45 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 
 func (s *Service) healthWithin(ctx context.Context, left time.Duration) Health {
 	timeout := min(s.cfg.HealthTimeout, max(left, 100*time.Millisecond))
-	return CheckHealth(ctx, s.client, s.HealthURL(), timeout)
+	return checkHealth(ctx, s.clock, s.client, s.HealthURL(), timeout)
 }
 
-// reap waits for a process this bot started and publishes its exit. Without
-// it the process would stay a zombie.
+// reap waits for a process this bot started and records its exit status.
+// Without it the process would stay a zombie. The watcher of the run
+// (watch.go) publishes the exit: npm's exit alone is not the service's.
 func (s *Service) reap(cmd *exec.Cmd, ch *child) {
 	err := cmd.Wait()
-	ch.exitCode, ch.signal = exitStatus(cmd.ProcessState, err)
+	ch.exit = exitStatus(cmd.ProcessState, err)
 	s.mu.Lock()
-	intended := s.busy != nil && (s.busy.Action == ActionStop || s.busy.Action == ActionRestart)
 	if s.child == ch {
 		s.child = nil
 	}
 	s.mu.Unlock()
 	close(ch.done)
-	s.log.Info().Int32("pid", ch.pid).Int("exit_code", ch.exitCode).Str("signal", ch.signal).
-		Bool("intended", intended).Msg("service process exited")
-	s.events.publish(Event{Service: s.cfg.Name, Kind: EventExited, At: s.now(), PID: ch.pid,
-		ExitCode: ch.exitCode, Signal: ch.signal, Intended: intended,
-		Detail: exitText(ch.exitCode, ch.signal)})
+	s.log.Debug().Int32("pid", ch.pid).Int("exit_code", ch.exit.Code).Str("signal", ch.exit.Signal).Msg("reaped")
 }
 
 func (s *Service) stop(ctx context.Context, a Action, by Actor, progress func(string)) (StopResult, error) {
 	var res StopResult
-	began := time.Now()
+	began := s.now()
 	snap, err := s.look(ctx)
 	if err != nil {
 		return res, fmt.Errorf("stop %s: %w", s.cfg.Name, err)
 	}
 	if len(snap.members) == 0 {
-		return res, nil
+		return res, AlreadyStopped(s.cfg.Name)
 	}
 	res.WasRunning = snap.root != nil
-	s.events.publish(Event{Service: s.cfg.Name, Kind: EventActionBegun, At: s.now(), Action: a, By: by})
 	if snap.root != nil {
-		s.progress(progress, a, by, fmt.Sprintf("stopping (SIGTERM to process group %d)", snap.root.pgid))
+		s.mu.Lock()
+		s.stopping = snap.run.marker // its exit is intended
+		s.mu.Unlock()
+	}
+	s.events.publish(Event{Service: s.cfg.Name, Kind: EventActionBegun, At: s.now(), Action: a, By: by})
+	// What is ended, with its command lines, read before anything goes.
+	res.Stopped = s.describe(ctx, snap)
+	if snap.root != nil {
+		s.progress(progress, a, by, fmt.Sprintf("stopping (SIGTERM to process group %d)", snap.run.pgid))
 		res.Graceful, res.Forced = s.stopMainGroup(ctx, snap)
 	}
 	// A graceful shutdown closes the browsers of the active sessions, and
@@ -301,7 +377,7 @@ func (s *Service) stop(ctx context.Context, a Action, by Actor, progress func(st
 	if res.Graceful {
 		rest := make(map[int32]time.Time)
 		for pid := range snap.members {
-			if e := snap.tab.byPID[pid]; e.pgid != snap.root.pgid {
+			if e := snap.tab.byPID[pid]; e.pgid != snap.run.pgid {
 				rest[pid] = e.created
 			}
 		}
@@ -317,12 +393,7 @@ func (s *Service) stop(ctx context.Context, a Action, by Actor, progress func(st
 		s.progress(progress, a, by, fmt.Sprintf("ending %d leftover processes", len(again.members)))
 		res.Leftovers, res.Survivors = s.endProcesses(ctx, again, s.grace)
 	}
-	for pid, why := range snap.members {
-		if e := snap.tab.byPID[pid]; e != nil {
-			res.Stopped = append(res.Stopped, Process{PID: pid, PPID: e.ppid, PGID: e.pgid, Started: e.created, Why: why})
-		}
-	}
-	res.Duration = time.Since(began)
+	res.Duration = s.clock.Since(began)
 	if len(res.Survivors) > 0 {
 		return res, fmt.Errorf("stop %s: %d processes survived: %s", s.cfg.Name, len(res.Survivors), describeProcesses(res.Survivors))
 	}
@@ -332,7 +403,7 @@ func (s *Service) stop(ctx context.Context, a Action, by Actor, progress func(st
 // stopMainGroup sends SIGTERM to the root's process group (npm, sh, node),
 // waits up to the stop timeout, then SIGKILLs the group.
 func (s *Service) stopMainGroup(ctx context.Context, snap snapshot) (graceful, forced bool) {
-	pgid := snap.root.pgid
+	pgid := snap.run.pgid
 	group := make(map[int32]time.Time)
 	for pid := range snap.members {
 		if e := snap.tab.byPID[pid]; e.pgid == pgid {
@@ -418,7 +489,9 @@ func (s *Service) liveMembers(ctx context.Context, snap snapshot) []Process {
 }
 
 // waitGone polls until every process has exited (or is a zombie) or the
-// deadline passes. It reports whether all are gone.
+// deadline passes. It reports whether all are gone. The deadline is real
+// time (time.Now), not the service's clock: processes exit in real time, and
+// a fake clock would never end the wait.
 func waitGone(ctx context.Context, procs map[int32]time.Time, deadline time.Time) bool {
 	for {
 		alive := false
@@ -452,13 +525,13 @@ func processCreated(ctx context.Context, pid int32) time.Time {
 // exactly those, and returns their paths.
 func (s *Service) removeStaleLocks(ctx context.Context) ([]string, error) {
 	host, _ := os.Hostname()
-	dirs, err := ScanAuthDirs(s.cfg.AuthDir, host, func(pid int) bool {
+	dirs, err := whatsapp.ScanAuthDirs(s.cfg.AuthDir, host, func(pid int) bool {
 		return processAlive(ctx, int32(pid), time.Time{})
 	})
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("scan auth dirs: %w", err)
 	}
-	removed, err := RemoveStaleLocks(dirs)
+	removed, err := whatsapp.RemoveStaleLocks(dirs)
 	if err != nil {
 		return removed, fmt.Errorf("remove stale locks: %w", err)
 	}
@@ -483,7 +556,7 @@ func (s *Service) serviceEnv(marker string) []string {
 		}
 		env = append(env, kv)
 	}
-	for _, name := range sortedKeys(s.cfg.Env) {
+	for _, name := range slices.Sorted(maps.Keys(s.cfg.Env)) {
 		env = append(env, name+"="+s.cfg.Env[name])
 	}
 	if marker != "" {
@@ -538,14 +611,27 @@ func fileSize(path string) int64 {
 	return fi.Size()
 }
 
-func exitStatus(ps *os.ProcessState, err error) (code int, signal string) {
+// exitStatus is how a reaped child ended. An exit code of 128+N from npm
+// or sh means that the child it ran was killed by signal N.
+func exitStatus(ps *os.ProcessState, _ error) Exit {
 	if ps == nil {
-		return -1, ""
+		return Exit{Code: -1}
 	}
 	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return -1, ws.Signal().String()
+		return Exit{Known: true, Code: -1, Signal: signalName(ws.Signal())}
 	}
-	return ps.ExitCode(), ""
+	e := Exit{Known: true, Code: ps.ExitCode()}
+	e.ChildSignal = childSignal(e.Code)
+	return e
+}
+
+// childSignal names signal N for an exit code 128+N, the way a shell and
+// npm report a child killed by a signal; "" for any other code.
+func childSignal(code int) string {
+	if code <= 128 || code > 128+64 {
+		return ""
+	}
+	return signalName(syscall.Signal(code - 128))
 }
 
 func exitText(code int, signal string) string {
@@ -555,10 +641,10 @@ func exitText(code int, signal string) string {
 	return fmt.Sprintf("exit code %d", code)
 }
 
-func describeStart(r StartResult, err error) string {
+func (s *Service) describeStart(r StartResult, err error) string {
 	switch {
 	case err != nil:
-		return err.Error()
+		return s.errorResult(err)
 	case r.Healthy:
 		return fmt.Sprintf("healthy in %s", r.TimeToHealthy.Round(100*time.Millisecond))
 	default:
@@ -566,10 +652,10 @@ func describeStart(r StartResult, err error) string {
 	}
 }
 
-func describeStop(r StopResult, err error) string {
+func (s *Service) describeStop(r StopResult, err error) string {
 	switch {
 	case err != nil:
-		return err.Error()
+		return s.errorResult(err)
 	case !r.WasRunning && len(r.Leftovers) > 0:
 		return fmt.Sprintf("was not running; ended %d leftover processes", len(r.Leftovers))
 	case !r.WasRunning:
@@ -583,10 +669,29 @@ func describeStop(r StopResult, err error) string {
 	}
 }
 
+// errorResult is what an action's record keeps of its error: the safe
+// message of a usererr, the failed checks of a refused start, or the error
+// without the "start whatsapp: " it begins with, since the record says
+// which action on which service.
+func (s *Service) errorResult(err error) string {
+	if usererr.CodeOf(err) != usererr.Internal {
+		return usererr.Message(err)
+	}
+	var pre *PreconditionError
+	if errors.As(err, &pre) {
+		return "refused: " + pre.checks()
+	}
+	text := err.Error()
+	for _, a := range []Action{ActionStart, ActionStop, ActionRestart} {
+		text = strings.TrimPrefix(text, string(a)+" "+s.cfg.Name+": ")
+	}
+	return text
+}
+
 func describeProcesses(ps []Process) string {
 	parts := make([]string, 0, len(ps))
 	for _, p := range ps {
-		parts = append(parts, fmt.Sprintf("pid %d (%s)", p.PID, capString(p.Command, 60)))
+		parts = append(parts, fmt.Sprintf("pid %d (%s)", p.PID, human.CutBytes(p.Command, 60)))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -415,9 +415,7 @@ func TestTailLinesHugeLineBoundedMemory(t *testing.T) {
 }
 
 func TestTailLinesScanLimit(t *testing.T) {
-	old := MaxScanBytes
-	MaxScanBytes = 64 << 10
-	t.Cleanup(func() { MaxScanBytes = old })
+	const maxScan = 64 << 10
 
 	// 20 error lines, then 1 MiB of health polls, then one request.
 	var b strings.Builder
@@ -444,7 +442,7 @@ func TestTailLinesScanLimit(t *testing.T) {
 		{LogQuery{Lines: 3, IncludeHealth: true}, []string{health, health, winstonLine("info", "POST /send-message", "00:02")}, false},
 	}
 	for _, tt := range tests {
-		got, err := ReadLogTail(path, tt.q)
+		got, err := readLogTail(path, tt.q, maxScan)
 		if err != nil {
 			t.Fatalf("ReadLogTail(%+v) error: %v", tt.q, err)
 		}
@@ -452,8 +450,8 @@ func TestTailLinesScanLimit(t *testing.T) {
 			t.Errorf("ReadLogTail(%+v) = %s ScanLimit %v, Exhausted %v; want\n%s ScanLimit %v, Exhausted false",
 				tt.q, quoteLines(got.Lines), got.ScanLimit, got.Exhausted, quoteLines(tt.want), tt.wantScanLimit)
 		}
-		if tt.wantScanLimit && (got.Scanned < MaxScanBytes || got.Scanned > MaxScanBytes+tailBlockBytes) {
-			t.Errorf("ReadLogTail(%+v).Scanned = %d; want about MaxScanBytes (%d)", tt.q, got.Scanned, MaxScanBytes)
+		if tt.wantScanLimit && (got.Scanned < maxScan || got.Scanned > maxScan+tailBlockBytes) {
+			t.Errorf("ReadLogTail(%+v).Scanned = %d; want about the bound (%d)", tt.q, got.Scanned, maxScan)
 		}
 	}
 }
@@ -604,6 +602,7 @@ func refTail(data string, q LogQuery, maxScan int64) LogResult {
 			res.ScanLimit = true
 			break
 		}
+		res.Searched++
 		line := lines[i]
 		truncated := len(line) > tailRawLineBytes
 		if truncated {
@@ -770,6 +769,10 @@ func TestTailLinesMatchesReference(t *testing.T) {
 		got, err := tailLines(r, int64(len(data)), q, block, maxScan)
 		if err != nil {
 			t.Fatalf("case %d: tailLines(%d bytes, %+v, block %d, maxScan %d) error: %v", i, len(data), q, block, maxScan, err)
+		}
+		if got.Searched != want.Searched {
+			t.Fatalf("case %d: tailLines(%d bytes, %+v, block %d, maxScan %d) searched %d lines; want %d\ndata %q",
+				i, len(data), q, block, maxScan, got.Searched, want.Searched, truncateForLog(data))
 		}
 		if !slices.Equal(got.Lines, want.Lines) || got.Cut != want.Cut || got.Exhausted != want.Exhausted || got.ScanLimit != want.ScanLimit {
 			t.Fatalf("case %d: tailLines(%d bytes, %+v, block %d, maxScan %d) =\n%s Cut %d, Exhausted %v, ScanLimit %v\nwant\n%s Cut %d, Exhausted %v, ScanLimit %v\ndata %q",

@@ -2,10 +2,15 @@
 
 package manager
 
+// Process groups and signals on Unix.
+
 import (
 	"errors"
 	"os/exec"
+	"strconv"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // detach puts the service in its own session and process group, so that the
@@ -50,3 +55,11 @@ const (
 	sigTerm = syscall.SIGTERM
 	sigKill = syscall.SIGKILL
 )
+
+// signalName is a signal's name as people know it: "SIGKILL".
+func signalName(sig syscall.Signal) string {
+	if n := unix.SignalName(sig); n != "" {
+		return n
+	}
+	return "signal " + strconv.Itoa(int(sig))
+}

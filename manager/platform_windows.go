@@ -2,6 +2,8 @@
 
 package manager
 
+// Process groups and signals on Windows (taskkill).
+
 import (
 	"context"
 	"errors"
@@ -51,3 +53,16 @@ const (
 	sigTerm = syscall.SIGTERM
 	sigKill = syscall.SIGKILL
 )
+
+// signalName is a signal's name as people know it: "SIGKILL".
+func signalName(sig syscall.Signal) string {
+	switch sig {
+	case syscall.SIGKILL:
+		return "SIGKILL"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGINT:
+		return "SIGINT"
+	}
+	return "signal " + strconv.Itoa(int(sig))
+}

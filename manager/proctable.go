@@ -1,5 +1,8 @@
 package manager
 
+// The host's process table (procTable, scanProcesses) and which of its
+// processes belong to a service: the marker (MarkerEnv), descendants, groups.
+
 import (
 	"context"
 	"os"
@@ -135,16 +138,3 @@ func processAlive(ctx context.Context, pid int32, created time.Time) bool {
 	}
 	return created.IsZero() || started.Equal(created)
 }
-
-func capString(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }

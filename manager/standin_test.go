@@ -4,6 +4,7 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"net"
 	"os"
@@ -169,8 +170,11 @@ func newTestServiceFrom(t testing.TB, cfg ServiceConfig) *Service {
 func cleanupService(t testing.TB, s *Service) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := s.Stop(ctx, Actor{ID: "test-cleanup"}, nil); err != nil {
+	if _, err := s.Stop(ctx, Actor{ID: "test-cleanup"}, nil); err != nil && !errors.Is(err, ErrAlreadyStopped) {
 		t.Errorf("cleanup stop: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("close: %v", err)
 	}
 	if left := markedProcesses(t, s.key); len(left) > 0 {
 		t.Errorf("processes left after cleanup: %v", left)

@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sanasend/sanasend-bot/alerts"
+	"github.com/sanasend/sanasend-bot/delivery"
 	"github.com/sanasend/sanasend-bot/manager"
 )
 
@@ -56,13 +57,13 @@ var NoticeKinds = []alerts.DecisionKind{
 }
 
 // Outbox is what the alert gauges read of the outbox at scrape time.
-// *alerts.Outbox implements it.
+// *delivery.Outbox implements it.
 type Outbox interface {
 	Pending() int
-	Dead() []alerts.DeadItem
+	Dead() []delivery.DeadItem
 }
 
-var _ Outbox = (*alerts.Outbox)(nil)
+var _ Outbox = (*delivery.Outbox)(nil)
 
 // Metrics holds the bot's collectors in a registry of its own (the global
 // default registry is not used).

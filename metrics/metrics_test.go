@@ -13,7 +13,9 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/sanasend/sanasend-bot/alerts"
+	"github.com/sanasend/sanasend-bot/delivery"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // scrape GETs the handler and returns the exposition text.
@@ -200,17 +202,17 @@ func TestNotifierCountsNoticesAndRestorations(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	complete := &alerts.RestorationSummary{Result: alerts.FollowResult{Completed: true, Restoration: manager.Restoration{
+	complete := &alerts.RestorationSummary{Result: alerts.FollowResult{Completed: true, Restoration: whatsapp.Restoration{
 		Complete: true, Restored: 3, Failed: 1, Total: -1, Found: 4,
-		Sessions: []manager.SessionOutcome{
-			{ID: "a", Result: manager.SessionRestored, Connection: manager.ConnectionReady},
-			{ID: "b", Result: manager.SessionRestored, Connection: manager.ConnectionQR},
-			{ID: "c", Result: manager.SessionRestored},
-			{ID: "d", Result: manager.SessionFailed},
+		Sessions: []whatsapp.SessionOutcome{
+			{ID: "a", Result: whatsapp.SessionRestored, Connection: whatsapp.ConnectionReady},
+			{ID: "b", Result: whatsapp.SessionRestored, Connection: whatsapp.ConnectionQR},
+			{ID: "c", Result: whatsapp.SessionRestored},
+			{ID: "d", Result: whatsapp.SessionFailed},
 		}}}}
 	timedOut := &alerts.RestorationSummary{Result: alerts.FollowResult{TimedOut: true}}
 	failed := &alerts.RestorationSummary{Result: alerts.FollowResult{Completed: true,
-		Restoration: manager.Restoration{Error: "ECONNREFUSED", Total: -1}}}
+		Restoration: whatsapp.Restoration{Error: "ECONNREFUSED", Total: -1}}}
 	for _, s := range []*alerts.RestorationSummary{timedOut, failed, complete} {
 		if err := n.Notify(alerts.Notice{Service: "whatsapp", Kind: "restoration", Restoration: s}); err != nil {
 			t.Fatal(err)
@@ -240,15 +242,15 @@ func TestNotifierCountsNoticesAndRestorations(t *testing.T) {
 
 type fakeOutbox struct {
 	pending int
-	dead    []alerts.DeadItem
+	dead    []delivery.DeadItem
 }
 
-func (f *fakeOutbox) Pending() int            { return f.pending }
-func (f *fakeOutbox) Dead() []alerts.DeadItem { return f.dead }
+func (f *fakeOutbox) Pending() int              { return f.pending }
+func (f *fakeOutbox) Dead() []delivery.DeadItem { return f.dead }
 
 func TestOutboxGaugesReadAtScrape(t *testing.T) {
 	m := New()
-	o := &fakeOutbox{pending: 2, dead: make([]alerts.DeadItem, 1)}
+	o := &fakeOutbox{pending: 2, dead: make([]delivery.DeadItem, 1)}
 	m.SetOutbox(o)
 	wantLines(t, scrape(t, m), "sanasend_alerts_queued 2", "sanasend_alerts_dead 1")
 	o.pending = 0

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // Now is the time the fixtures are rendered at.
@@ -70,7 +71,7 @@ func notice(kind alerts.DecisionKind, inc *alerts.Incident, e alerts.Event) aler
 func Cases() []Case {
 	stopped := open(1, manager.StateStopped, "connection refused")
 	exited := open(2, manager.StateStopped, "")
-	exited.Exit = &alerts.Exit{Code: 137}
+	exited.Exit = &alerts.Exit{Known: true, Code: 137, ChildSignal: "SIGKILL"}
 	exited.Failures = 1
 	hostile := open(3, manager.StateUnhealthy, `HTTP 503: {"status":"<!channel> db down & <@U0BOB> <https://evil.example|click>"}`)
 	acked := stopped
@@ -84,22 +85,22 @@ func Cases() []Case {
 	byRestart.ResolvedBy = &alice
 	window := &alerts.Window{Until: at("15:30:00"), By: alice, Reason: "deploy & migrate"}
 
-	restored := func(id string, c manager.Connection) manager.SessionOutcome {
-		return manager.SessionOutcome{ID: id, Result: manager.SessionRestored, Connection: c}
+	restored := func(id string, c whatsapp.Connection) whatsapp.SessionOutcome {
+		return whatsapp.SessionOutcome{ID: id, Result: whatsapp.SessionRestored, Connection: c}
 	}
-	four := manager.Restoration{Found: 4, Restored: 3, Failed: 1, Complete: true, Total: -1, CompletedAt: at("15:09:30"),
-		Sessions: []manager.SessionOutcome{
-			restored("user_12_instance_main", manager.ConnectionReady),
-			restored("user_18_instance_sales", manager.ConnectionReady),
-			restored("user_31_instance_support", manager.ConnectionQR),
-			{ID: "user_45_instance_promo", Result: manager.SessionFailed, Cause: "Authentication failure"},
+	four := whatsapp.Restoration{Found: 4, Restored: 3, Failed: 1, Complete: true, Total: -1, CompletedAt: at("15:09:30"),
+		Sessions: []whatsapp.SessionOutcome{
+			restored("user_12_instance_main", whatsapp.ConnectionReady),
+			restored("user_18_instance_sales", whatsapp.ConnectionReady),
+			restored("user_31_instance_support", whatsapp.ConnectionQR),
+			{ID: "user_45_instance_promo", Result: whatsapp.SessionFailed, Cause: "Authentication failure"},
 		}}
-	allGood := manager.Restoration{Found: 2, Restored: 2, Complete: true, Total: -1, CompletedAt: at("15:09:30"),
-		Sessions: []manager.SessionOutcome{restored("user_12_instance_main", manager.ConnectionReady), restored("user_18_instance_sales", manager.ConnectionReady)}}
-	timedOut := manager.Restoration{Found: 3, Restored: 1, Total: -1, StartedAt: at("15:08:00"),
-		Sessions: []manager.SessionOutcome{restored("user_12_instance_main", manager.ConnectionReady), {ID: "user_18_instance_sales", Result: manager.SessionRestoring}}}
-	failedAll := manager.Restoration{Found: -1, Total: -1, Error: "Failed to restore sessions: connect ECONNREFUSED 127.0.0.1:8000", CompletedAt: at("15:09:00")}
-	restoration := func(name string, r manager.Restoration, timedOut bool) Case {
+	allGood := whatsapp.Restoration{Found: 2, Restored: 2, Complete: true, Total: -1, CompletedAt: at("15:09:30"),
+		Sessions: []whatsapp.SessionOutcome{restored("user_12_instance_main", whatsapp.ConnectionReady), restored("user_18_instance_sales", whatsapp.ConnectionReady)}}
+	timedOut := whatsapp.Restoration{Found: 3, Restored: 1, Total: -1, StartedAt: at("15:08:00"),
+		Sessions: []whatsapp.SessionOutcome{restored("user_12_instance_main", whatsapp.ConnectionReady), {ID: "user_18_instance_sales", Result: whatsapp.SessionRestoring}}}
+	failedAll := whatsapp.Restoration{Found: -1, Total: -1, Error: "Failed to restore sessions: connect ECONNREFUSED 127.0.0.1:8000", CompletedAt: at("15:09:00")}
+	restoration := func(name string, r whatsapp.Restoration, timedOut bool) Case {
 		return Case{Name: name, Notice: alerts.Notice{ID: svc + "-restoration-" + name, Service: svc, Kind: alerts.KindRestoration,
 			Event:       alerts.Event{What: alerts.EventRestoration, Service: svc, At: Now},
 			Restoration: &alerts.RestorationSummary{Result: alerts.FollowResult{Restoration: r, TimedOut: timedOut, Completed: !timedOut}, AuthDir: map[string]bool{}}}}
@@ -121,14 +122,14 @@ func Cases() []Case {
 		{Name: "alert-stopped", Notice: notice(alerts.DecisionOpen, &stopped, alerts.Event{What: alerts.EventFailing, State: manager.StateStopped,
 			Reason: "connection refused", Since: at("15:00:00"), Failures: 2}), ErrorLines: errorLines},
 		{Name: "alert-exit-137", Notice: notice(alerts.DecisionOpen, &exited, alerts.Event{What: alerts.EventExited, State: manager.StateStopped,
-			Exit: &alerts.Exit{Code: 137}, Since: at("15:00:00"), Failures: 1, NextAutoRestartIn: 30 * time.Second})},
+			Exit: &alerts.Exit{Known: true, Code: 137, ChildSignal: "SIGKILL"}, Since: at("15:00:00"), Failures: 1, NextAutoRestartIn: 30 * time.Second})},
 		{Name: "alert-hostile-health", Notice: notice(alerts.DecisionOpen, &hostile, alerts.Event{What: alerts.EventFailing, State: manager.StateUnhealthy,
 			Reason: hostile.Reason, Since: at("15:00:00"), Failures: 2})},
 		{Name: "update-acked", Notice: notice(alerts.DecisionUpdate, &acked, alerts.Event{What: alerts.EventAcked, By: &alice, At: at("15:05:00")})},
 		{Name: "update-state-changed", Notice: notice(alerts.DecisionUpdate, &stopped, alerts.Event{What: alerts.EventStateChanged,
 			State: manager.StateStopped, Reason: "connection refused"})},
 		{Name: "update-killed", Notice: notice(alerts.DecisionUpdate, &exited, alerts.Event{What: alerts.EventExited, State: manager.StateStopped,
-			Exit: &alerts.Exit{Code: -1, Signal: "killed"}})},
+			Exit: &alerts.Exit{Known: true, Code: -1, Signal: "SIGKILL"}})},
 		{Name: "update-action-failed", Notice: notice(alerts.DecisionUpdate, &stopped, alerts.Event{What: alerts.EventActionFailed,
 			Action: manager.ActionRestart, By: &alice, Detail: "not healthy after 60s", NextAutoRestartIn: time.Minute})},
 		{Name: "update-external-restart", Notice: notice(alerts.DecisionUpdate, &stopped, alerts.Event{What: alerts.EventExternalRestart,
@@ -181,12 +182,12 @@ func WorstCases() []Case {
 	}
 	inc := alerts.Incident{Service: svc, ID: 9, Open: true, State: manager.StateUnhealthy, Reason: long, Since: at("15:00:00"), Failures: 2,
 		Acked: nil}
-	var sessions []manager.SessionOutcome
+	var sessions []whatsapp.SessionOutcome
 	for i := range 500 {
-		sessions = append(sessions, manager.SessionOutcome{ID: fmt.Sprintf("user_%d_instance_%s", i, strings.Repeat("🔥&", 20)),
-			Result: manager.SessionFailed, Cause: long[:400]})
+		sessions = append(sessions, whatsapp.SessionOutcome{ID: fmt.Sprintf("user_%d_instance_%s", i, strings.Repeat("🔥&", 20)),
+			Result: whatsapp.SessionFailed, Cause: long[:400]})
 	}
-	r := manager.Restoration{Found: 500, Failed: 500, Complete: true, Total: -1, Sessions: sessions, CompletedAt: at("15:09:00")}
+	r := whatsapp.Restoration{Found: 500, Failed: 500, Complete: true, Total: -1, Sessions: sessions, CompletedAt: at("15:09:00")}
 	var services []alerts.ServiceDigest
 	var failed []string
 	for _, o := range sessions {

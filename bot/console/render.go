@@ -4,9 +4,13 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sanasend/sanasend-bot/bot"
+	"github.com/sanasend/sanasend-bot/doctor"
+	"github.com/sanasend/sanasend-bot/internal/human"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // Render turns a reply into terminal text. now is the clock for ages.
@@ -14,13 +18,9 @@ func Render(r bot.Reply, now time.Time) string {
 	var b strings.Builder
 	switch r.Kind {
 	case bot.KindHelp:
-		b.WriteString("Commands:\n")
-		for _, h := range r.Help {
-			fmt.Fprintf(&b, "  %-36s %s\n", h.Usage, h.Text)
-		}
-		b.WriteString("  quit                                 leave the console\n")
+		renderHelp(&b, r.Help, r.HelpTopic)
 	case bot.KindStatus:
-		renderStatus(&b, r.Status, now)
+		renderStatus(&b, r.Status, r.Maintenance, r.Undelivered, now)
 	case bot.KindLogs:
 		renderLogs(&b, r)
 	case bot.KindProcesses:
@@ -44,19 +44,26 @@ func Render(r bot.Reply, now time.Time) string {
 	return b.String()
 }
 
-func indicator(s manager.State) string {
-	switch s {
-	case manager.StateHealthy:
-		return "🟢 healthy"
-	case manager.StateUnhealthy:
-		return "🟡 UNHEALTHY"
-	default:
-		return "🔴 STOPPED"
+// renderHelp lists the commands in two aligned columns, or, for `help
+// <command>`, that command's usage and what it does.
+func renderHelp(b *strings.Builder, help []bot.HelpLine, topic bot.Verb) {
+	if topic != "" && len(help) == 1 {
+		fmt.Fprintf(b, "Usage: %s\n  %s\n", help[0].Usage, help[0].Text)
+		return
+	}
+	help = append(help[:len(help):len(help)], bot.HelpLine{Usage: "quit", Text: "leave the console"})
+	width := 0
+	for _, h := range help {
+		width = max(width, utf8.RuneCountInString(h.Usage))
+	}
+	b.WriteString("Commands:\n")
+	for _, h := range help {
+		fmt.Fprintf(b, "  %s%s  %s\n", h.Usage, strings.Repeat(" ", width-utf8.RuneCountInString(h.Usage)), h.Text)
 	}
 }
 
-func renderStatus(b *strings.Builder, st *manager.Status, now time.Time) {
-	fmt.Fprintf(b, "%s: %s\n", st.Service, indicator(st.State))
+func renderStatus(b *strings.Builder, st *manager.Status, maint *bot.MaintenanceWindow, und *bot.Undelivered, now time.Time) {
+	fmt.Fprintf(b, "%s: %s\n", st.Service, bot.StateLight(st.State))
 	row := func(k, format string, a ...any) { fmt.Fprintf(b, "  %-12s %s\n", k, fmt.Sprintf(format, a...)) }
 	switch {
 	case st.Health.OK:
@@ -69,7 +76,13 @@ func renderStatus(b *strings.Builder, st *manager.Status, now time.Time) {
 		if st.Adopted {
 			who = ", adopted: not started by this bot process"
 		}
-		row("uptime", "%s (since %s%s)", bot.HumanDuration(st.Uptime), st.Since.In(now.Location()).Format("2006-01-02 15:04:05"), who)
+		row("uptime", "%s (since %s%s)", human.Duration(st.Uptime), human.Clock(st.Since, now, now.Location()), who)
+	}
+	if st.RootGone {
+		row("note", "%s", bot.RootGoneLine(st))
+	}
+	if st.PortHolder != nil {
+		row("port", "%s", bot.PortHolderLine(st))
 	}
 	if len(st.Processes) > 0 {
 		var cpu float64
@@ -78,13 +91,13 @@ func renderStatus(b *strings.Builder, st *manager.Status, now time.Time) {
 			cpu += p.CPUPercent
 			rss += p.RSS
 		}
-		row("processes", "%d, %.1f%% CPU, %s RSS in all (`ps` lists them)", len(st.Processes), cpu, bot.HumanBytes(rss))
+		row("processes", "%d, %s CPU, %s RSS in all (`ps` lists them)", len(st.Processes), human.Percent(cpu), human.Bytes(rss))
 		for i, p := range st.Processes {
 			if i == 3 {
 				row("", "…")
 				break
 			}
-			row("", "pid %-7d %5.1f%% %9s  %s", p.PID, p.CPUPercent, bot.HumanBytes(p.RSS), cutText(p.Command, 60))
+			row("", "pid %-7d %5.1f%% %9s  %s", p.PID, p.CPUPercent, human.Bytes(p.RSS), human.Cut(p.Command, 60))
 		}
 	}
 	if st.Busy != nil {
@@ -95,35 +108,31 @@ func renderStatus(b *strings.Builder, st *manager.Status, now time.Time) {
 		if !a.OK {
 			result = "FAILED"
 		}
-		row("last action", "%s by %s %s ago (%s: %s)", a.Action, a.By, bot.HumanDuration(now.Sub(a.At)), result, a.Result)
+		row("last action", "%s by %s %s (%s: %s)", a.Action, a.By, human.Ago(a.At, now), result, a.Result)
 	}
 	if r := st.Restoration; r != nil {
-		row("restoration", "%s", bot.RestorationLine(*r, now.Location()))
+		row("restoration", "%s%s", bot.RestorationLine(*r, now.Location()), bot.RestorationRunNote(st, now))
+	}
+	if maint != nil {
+		row("maintenance", "%s", bot.MaintenanceLine(maint, now))
+	}
+	if und != nil {
+		row("alerts", "%s", bot.UndeliveredLine(und))
 	}
 }
 
 func renderLogs(b *strings.Builder, r bot.Reply) {
 	l := r.Logs
-	what := fmt.Sprintf("last %d lines", len(l.Lines))
-	if r.LogQuery.Filter != "" {
-		what += fmt.Sprintf(" matching %q", r.LogQuery.Filter)
-	}
-	if !r.LogQuery.IncludeHealth {
-		what += ", health checks hidden (`logs all` shows them)"
-	}
-	fmt.Fprintf(b, "%s: %s of %s\n", r.Service, what, l.Path)
+	fmt.Fprintf(b, "%s, %s: %s\n", r.Service, l.Path, bot.LogsSummary(l, r.LogQuery))
 	for _, line := range l.Lines {
 		b.WriteString(line)
 		b.WriteByte('\n')
 	}
-	if l.Exhausted && len(l.Lines) < r.LogQuery.Lines {
-		fmt.Fprintf(b, "(start of file: only %s)\n", bot.Plural(len(l.Lines), "line"))
-	}
-	if l.ScanLimit {
-		fmt.Fprintf(b, "(searched the last %s of the log only)\n", bot.HumanBytes(uint64(l.Scanned)))
-	}
 	if l.Cut > 0 {
-		fmt.Fprintf(b, "(%s cut to %d bytes)\n", bot.Plural(l.Cut, "long line"), manager.MaxLineBytes)
+		fmt.Fprintf(b, "(%s)\n", bot.CutLinesNote(l.Cut))
+	}
+	if !r.LogQuery.IncludeHealth {
+		fmt.Fprintf(b, "(%s)\n", bot.HealthHiddenNote)
 	}
 }
 
@@ -132,15 +141,15 @@ func renderProcesses(b *strings.Builder, svc string, ps []manager.Process, now t
 		fmt.Fprintf(b, "%s: no process is running\n", svc)
 		return
 	}
-	fmt.Fprintf(b, "%s: %s\n", svc, bot.Plural(len(ps), "process"))
+	fmt.Fprintf(b, "%s: %s\n", svc, human.Count(len(ps), "process"))
 	fmt.Fprintf(b, "%7s %7s %6s %9s %8s  %s\n", "PID", "PPID", "CPU%", "RSS", "AGE", "COMMAND")
 	for _, p := range ps {
-		fmt.Fprintf(b, "%7d %7d %6.1f %9s %8s  %s\n", p.PID, p.PPID, p.CPUPercent, bot.HumanBytes(p.RSS),
-			bot.HumanDuration(now.Sub(p.Started)), cutText(p.Command, 100))
+		fmt.Fprintf(b, "%7d %7d %6.1f %9s %8s  %s\n", p.PID, p.PPID, p.CPUPercent, human.Bytes(p.RSS),
+			human.Duration(now.Sub(p.Started)), human.Cut(p.Command, 100))
 	}
 }
 
-func renderSessions(b *strings.Builder, svc string, rep *manager.SessionsReport, now time.Time) {
+func renderSessions(b *strings.Builder, svc string, rep *whatsapp.SessionsReport, now time.Time) {
 	if rep.HaveRestoration {
 		r := rep.Restoration
 		fmt.Fprintf(b, "%s: last restoration: %s\n", svc, bot.RestorationLine(r, now.Location()))
@@ -161,8 +170,8 @@ func renderSessions(b *strings.Builder, svc string, rep *manager.SessionsReport,
 			} else if !d.HasProfile {
 				note = "  no Default/ profile"
 			}
-			fmt.Fprintf(b, "  %-32s %9s  %5d files  changed %s ago%s\n", d.SessionID, bot.HumanBytes(uint64(d.Size)), d.Files,
-				bot.HumanDuration(now.Sub(d.ModTime)), note)
+			fmt.Fprintf(b, "  %-32s %9s  %5d files  changed %s%s\n", d.SessionID, human.Bytes(uint64(d.Size)), d.Files,
+				human.Ago(d.ModTime, now), note)
 		}
 	}
 	if len(rep.MissingAuth) > 0 {
@@ -176,13 +185,17 @@ func renderSessions(b *strings.Builder, svc string, rep *manager.SessionsReport,
 	}
 }
 
-func renderChecks(b *strings.Builder, svc string, checks []manager.Check) {
-	fmt.Fprintf(b, "%s: doctor\n", svc)
+func renderChecks(b *strings.Builder, svc string, checks []doctor.Check) {
+	fmt.Fprintf(b, "%s: doctor: %s\n", svc, bot.DoctorSummary(checks))
+	width := 0
 	for _, c := range checks {
-		mark := map[manager.Verdict]string{manager.VerdictOK: "✓", manager.VerdictWarn: "!", manager.VerdictFail: "✗"}[c.Verdict]
-		fmt.Fprintf(b, "  %s %-16s %s\n", mark, c.Name, c.Detail)
-		if c.Hint != "" && c.Verdict != manager.VerdictOK {
-			fmt.Fprintf(b, "    %-16s → %s\n", "", c.Hint)
+		width = max(width, utf8.RuneCountInString(c.Name))
+	}
+	pad := func(s string) string { return s + strings.Repeat(" ", width-utf8.RuneCountInString(s)) }
+	for _, c := range checks {
+		fmt.Fprintf(b, "  %s %s  %s\n", bot.DoctorMark(c.Verdict), pad(c.Name), c.Detail)
+		if c.Hint != "" && c.Verdict != doctor.VerdictOK {
+			fmt.Fprintf(b, "    %s  → %s\n", pad(""), c.Hint)
 		}
 	}
 }
@@ -198,15 +211,7 @@ func renderOutcome(b *strings.Builder, o *bot.Outcome) {
 	}
 	if st := o.Stop; st != nil {
 		for _, p := range st.Survivors {
-			fmt.Fprintf(b, "  still alive: pid %d %s\n", p.PID, cutText(p.Command, 80))
+			fmt.Fprintf(b, "  still alive: pid %d %s\n", p.PID, human.Cut(p.Command, 80))
 		}
 	}
-}
-
-func cutText(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n]) + "…"
 }

@@ -11,8 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/sanasend/sanasend-bot/bot"
+	"github.com/sanasend/sanasend-bot/doctor"
+	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -42,14 +47,14 @@ func golden(t *testing.T, name, got string) {
 
 func TestRenderGolden(t *testing.T) {
 	started := now.Add(-2*time.Hour - 13*time.Minute)
-	restoration := manager.Restoration{
+	restoration := whatsapp.Restoration{
 		StartedAt: started.Add(5 * time.Second), Found: 4, Complete: true, Restored: 3, Failed: 1, Total: 4,
 		CompletedAt: started.Add(15 * time.Second),
-		Sessions: []manager.SessionOutcome{
-			{ID: "user_12_instance_main", Result: manager.SessionRestored, Connection: manager.ConnectionReady},
-			{ID: "user_27_instance_sales", Result: manager.SessionRestored, Connection: manager.ConnectionReady},
-			{ID: "user_31_instance_support", Result: manager.SessionRestored, Connection: manager.ConnectionQR},
-			{ID: "user_45_instance_promo", Result: manager.SessionFailed, Cause: "undefined"},
+		Sessions: []whatsapp.SessionOutcome{
+			{ID: "user_12_instance_main", Result: whatsapp.SessionRestored, Connection: whatsapp.ConnectionReady},
+			{ID: "user_27_instance_sales", Result: whatsapp.SessionRestored, Connection: whatsapp.ConnectionReady},
+			{ID: "user_31_instance_support", Result: whatsapp.SessionRestored, Connection: whatsapp.ConnectionQR},
+			{ID: "user_45_instance_promo", Result: whatsapp.SessionFailed, Cause: "undefined"},
 		},
 	}
 	procs := []manager.Process{
@@ -68,6 +73,16 @@ func TestRenderGolden(t *testing.T) {
 			Since:  started, Uptime: now.Sub(started), Processes: procs,
 			LastAction:  &manager.ActionRecord{Action: manager.ActionRestart, By: alice, At: started.Add(-time.Second), OK: true, Result: "stopped gracefully in 1.1s; healthy in 2.3s"},
 			Restoration: &restoration,
+		}}},
+		{"status-port-held", bot.Reply{Kind: bot.KindStatus, Status: &manager.Status{
+			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateUnhealthy,
+			Health:     manager.Health{StatusCode: 404, Reason: "HTTP 404"},
+			PortHolder: &manager.PortHolder{PID: 812, Command: "python3 -m http.server 3000"},
+		}}},
+		{"status-root-gone", bot.Reply{Kind: bot.KindStatus, Status: &manager.Status{
+			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateHealthy,
+			Health: manager.Health{OK: true, StatusCode: 200, Status: "healthy", Latency: 1200 * time.Microsecond},
+			Since:  started, Uptime: now.Sub(started), Processes: procs[1:], RootPID: 4250, RootGone: true,
 		}}},
 		{"status-stopped", bot.Reply{Kind: bot.KindStatus, Status: &manager.Status{
 			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateStopped,
@@ -88,30 +103,41 @@ func TestRenderGolden(t *testing.T) {
 			Action: manager.ActionStart, Service: "whatsapp", By: alice, Took: 900 * time.Millisecond,
 			Start: &manager.StartResult{PID: 5000, Exited: true, ExitCode: 3, OutputPath: "/var/lib/sanasend/whatsapp/output.log",
 				OutputTail: []string{"> whatsapp-service@1.0.0 start", "> node src/server.js", "Error: Cannot find module 'whatsapp-web.js'"}},
-			Err: errors.New("start whatsapp: exited before it became healthy (exit code 3)"),
+			Err: usererr.New(usererr.Unavailable, "start whatsapp: exited before it became healthy (exit code 3)"),
 		}}},
 		{"outcome-stop-forced-survivor", bot.Reply{Kind: bot.KindOutcome, Outcome: &bot.Outcome{
 			Action: manager.ActionStop, Service: "whatsapp", By: alice, Took: 12 * time.Second,
 			Stop: &manager.StopResult{WasRunning: true, Forced: true, Duration: 12 * time.Second, Stopped: procs,
 				Survivors: procs[3:]},
-			Err: errors.New("stop whatsapp: 1 processes survived: pid 4300 (chrome)"),
+			Err: usererr.New(usererr.Unavailable, "stop whatsapp: 1 processes survived: pid 4300 (chrome)"),
 		}}},
 		{"logs", bot.Reply{Kind: bot.KindLogs, Service: "whatsapp", LogQuery: manager.LogQuery{Lines: 3, Filter: "restore"},
-			Logs: &manager.LogResult{Path: "/srv/wa/logs/combined.log", Lines: []string{"a restore line", "b restore line"}, Exhausted: true, Cut: 1}}},
+			Logs: &manager.LogResult{Path: "/srv/wa/logs/combined.log", Lines: []string{"a restore line", "b restore line"}, Exhausted: true, Cut: 1, Searched: 44}}},
+		{"logs-no-match", bot.Reply{Kind: bot.KindLogs, Service: "whatsapp", LogQuery: manager.LogQuery{Lines: 5, Filter: "abc"},
+			Logs: &manager.LogResult{Path: "/srv/wa/logs/combined.log", Exhausted: true, Searched: 44}}},
+		{"status-previous-run-maintenance", bot.Reply{Kind: bot.KindStatus, Status: &manager.Status{
+			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateHealthy,
+			Health: manager.Health{OK: true, StatusCode: 200, Status: "healthy", Latency: 1200 * time.Microsecond},
+			Since:  now.Add(-time.Minute), Uptime: time.Minute, Restoration: &restoration,
+		}, Maintenance: &bot.MaintenanceWindow{Until: now.Add(30 * time.Minute), By: alice, Reason: "deploy"},
+			Undelivered: &bot.Undelivered{Count: 2, Codes: []string{"not_in_channel"}}}},
+		{"help", helpReply(t, "help")},
+		{"help-logs", helpReply(t, "help logs")},
 		{"processes", bot.Reply{Kind: bot.KindProcesses, Service: "whatsapp", Processes: procs}},
 		{"processes-none", bot.Reply{Kind: bot.KindProcesses, Service: "whatsapp"}},
-		{"sessions", bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: &manager.SessionsReport{
+		{"sessions", bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: &whatsapp.SessionsReport{
 			Restoration: restoration, HaveRestoration: true, MissingAuth: []string{"user_45_instance_promo"},
-			AuthDirs: []manager.AuthDir{
+			AuthDirs: []whatsapp.AuthDir{
 				{SessionID: "user_12_instance_main", Size: 42 << 20, Files: 312, HasProfile: true, ModTime: now.Add(-time.Hour)},
 				{SessionID: "user_45_instance_promo", Empty: true, ModTime: now.Add(-72 * time.Hour)},
 			},
-			StaleLocks: []manager.ChromiumLock{{Path: "/srv/wa/.wwebjs_auth/session-user_12_instance_main/SingletonLock", Target: "host-999", Why: "pid 999 is not running", Stale: true}},
+			StaleLocks: []whatsapp.ChromiumLock{{Path: "/srv/wa/.wwebjs_auth/session-user_12_instance_main/SingletonLock", Target: "host-999", Why: "pid 999 is not running", Stale: true}},
 		}}},
-		{"doctor", bot.Reply{Kind: bot.KindDoctor, Service: "whatsapp", Checks: []manager.Check{
-			{Name: "node", Verdict: manager.VerdictOK, Detail: "v20.20.2 (/usr/bin/node)"},
-			{Name: "port 3000", Verdict: manager.VerdictWarn, Detail: "nothing listens", Hint: "the service is down: `start` it"},
-			{Name: "health", Verdict: manager.VerdictFail, Detail: "connection refused", Hint: "`start` it"},
+		{"doctor", bot.Reply{Kind: bot.KindDoctor, Service: "whatsapp", Checks: []doctor.Check{
+			{Name: "node", Verdict: doctor.VerdictOK, Detail: "v20.20.2 (/usr/bin/node)"},
+			{Name: "disk space", Verdict: doctor.VerdictWarn, Detail: "12.0 GiB free of 80.0 GiB (15% free, 85% used) at /srv/wa"},
+			{Name: "port 3000", Verdict: doctor.VerdictWarn, Detail: "nothing listens", Hint: "the service is down: `start` it"},
+			{Name: "health", Verdict: doctor.VerdictFail, Detail: "connection refused", Hint: "`start` it"},
 		}}},
 		{"usage", bot.Reply{Kind: bot.KindUsage, Text: "unexpected \"please\"; usage: stop [service]"}},
 		{"refused", bot.Reply{Kind: bot.KindRefused, Text: "sorry, only SanaSend staff may use this command"}},
@@ -120,6 +146,58 @@ func TestRenderGolden(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			golden(t, tc.name, Render(tc.reply, now))
 		})
+	}
+}
+
+// helpReply is the real router's answer to text.
+func helpReply(t *testing.T, text string) bot.Reply {
+	t.Helper()
+	confirms, err := bot.NewConfirmStore(bot.ConfirmConfig{TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := bot.NewRouter(bot.RouterConfig{Services: noServices{}, Auth: allowAll{}, Confirms: confirms, Audit: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Handle(context.Background(), bot.Request{User: alice, Channel: "console", Text: text})
+}
+
+type noServices struct{}
+
+func (noServices) Names() []string                         { return nil }
+func (noServices) Lookup(name string) (bot.Service, error) { return nil, errors.New("no service") }
+
+type allowAll struct{}
+
+func (allowAll) Authorize(context.Context, manager.Actor, string) error { return nil }
+
+// TestHelpColumnsAlign: every command's description starts in the same
+// column, and `help <command>` shows that command only.
+func TestHelpColumnsAlign(t *testing.T) {
+	lines := strings.Split(strings.TrimSuffix(Render(helpReply(t, "help"), now), "\n"), "\n")[1:]
+	if len(lines) < 10 {
+		t.Fatalf("help lists %d commands; want them all", len(lines))
+	}
+	col := -1
+	for _, l := range lines {
+		// The usage ends at the first run of two spaces after the indent.
+		i := strings.Index(strings.TrimPrefix(l, "  "), "  ")
+		if i < 0 {
+			t.Fatalf("help line %q has no column gap", l)
+		}
+		rest := strings.TrimLeft(strings.TrimPrefix(l, "  ")[i:], " ")
+		at := len([]rune(l)) - len([]rune(rest))
+		if col < 0 {
+			col = at
+		}
+		if at != col {
+			t.Errorf("help line %q: description at column %d; want %d", l, at, col)
+		}
+	}
+	one := Render(helpReply(t, "help logs"), now)
+	if !strings.HasPrefix(one, "Usage: logs ") || strings.Count(one, "\n") != 2 {
+		t.Errorf("help logs = %q; want the usage of logs only", one)
 	}
 }
 
@@ -161,7 +239,7 @@ func TestConsoleAsksBeforeDestructiveActions(t *testing.T) {
 	for _, tc := range tests {
 		s := &scripted{}
 		var out bytes.Buffer
-		if err := New(s, alice, strings.NewReader(tc.input), &out, func() time.Time { return now }).Run(context.Background()); err != nil {
+		if err := runScript(t, s, tc.input, &out); err != nil {
 			t.Fatal(err)
 		}
 		if strings.Join(s.asked, "|") != strings.Join(tc.want, "|") {

@@ -3,7 +3,6 @@ package slackbot
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,10 +10,12 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 
 	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/bot"
+	"github.com/sanasend/sanasend-bot/delivery"
 	"github.com/sanasend/sanasend-bot/internal/human"
 	"github.com/sanasend/sanasend-bot/manager"
 )
@@ -25,8 +26,6 @@ import (
 // pure: the same facts and now give the same message.
 
 const (
-	// alertsMaxTopText is Slack's limit on a message's top-level text.
-	alertsMaxTopText = 40000
 	// alertsErrorSections is how many code sections an alert's error lines
 	// may take: one, so an alert always fits with its buttons.
 	alertsErrorSections = 1
@@ -61,10 +60,10 @@ func AlertMessage(inc alerts.Incident, now time.Time, restartToken string, lastE
 		blocks = append(blocks, sections...)
 		var notes []string
 		if shown < len(lastErrors) {
-			notes = append(notes, fmt.Sprintf("the last %d of %s shown; `logs` shows more", shown, bot.Plural(len(lastErrors), "error line")))
+			notes = append(notes, fmt.Sprintf("the last %d of %s shown; `logs` shows more", shown, human.Count(len(lastErrors), "error line")))
 		}
 		if shortened > 0 {
-			notes = append(notes, fmt.Sprintf("%s shortened to fit; `logs` shows them whole", bot.Plural(shortened, "line")))
+			notes = append(notes, fmt.Sprintf("%s shortened to fit; `logs` shows them whole", human.Count(shortened, "line")))
 		}
 		if len(notes) > 0 {
 			blocks = append(blocks, blocksContext(notes...))
@@ -87,7 +86,7 @@ func AlertMessage(inc alerts.Incident, now time.Time, restartToken string, lastE
 		}
 		blocks = append(blocks, slack.NewActionBlock(alertsBlockID(blockKey), buttons...))
 	}
-	return Message{Text: alertsTopText(line), Blocks: blocks}
+	return Message{Text: alertsTopText(line), Blocks: blocks}.fit()
 }
 
 // alertIcon shows an incident's state at a glance.
@@ -114,7 +113,7 @@ func alertsBlockID(key string) string {
 // alertsTopText is the top-level text of a message: escaped already,
 // within Slack's limit.
 func alertsTopText(escaped string) string {
-	return blocksCutMrkdwn(escaped, alertsMaxTopText)
+	return blocksCutMrkdwn(escaped, blocksMaxMessage)
 }
 
 // EventMessage is one fact as a message of its own: a reply in an alert's
@@ -126,7 +125,7 @@ func EventMessage(e alerts.Event, now time.Time, inThread bool) Message {
 		text = bot.EventLine(e, now)
 	}
 	line := eventIcon(e) + blocksEscape(text)
-	return Message{Text: alertsTopText(line), Blocks: []slack.Block{blocksSection(line)}}
+	return Message{Text: alertsTopText(line), Blocks: []slack.Block{blocksSection(line)}}.fit()
 }
 
 // eventIcon marks the facts that want attention or bring relief.
@@ -175,7 +174,7 @@ func RestorationMessage(service string, s alerts.RestorationSummary, now time.Ti
 	}
 	m := Message{Text: alertsTopText(text)}
 	if more := len(lines) - shown; more > 0 {
-		blocks = append(blocks, blocksContext(fmt.Sprintf("and %d more: the attached file lists all %s", more, bot.Plural(len(lines), "session"))))
+		blocks = append(blocks, blocksContext(fmt.Sprintf("and %d more: the attached file lists all %s", more, human.Count(len(lines), "session"))))
 		m.Upload = &Upload{
 			Filename: blocksFileName(service, "restoration"),
 			Title:    bot.RestorationHeadline(service, s, now.Location()),
@@ -183,7 +182,7 @@ func RestorationMessage(service string, s alerts.RestorationSummary, now time.Ti
 		}
 	}
 	m.Blocks = blocks
-	return m
+	return m.fit()
 }
 
 // DigestMessage is the daily digest: a header and a line per service.
@@ -198,23 +197,27 @@ func DigestMessage(d alerts.Digest, now time.Time) Message {
 	sections, shown := blocksTextFit(escaped, blocksTextSections)
 	blocks = append(blocks, sections...)
 	if more := len(lines) - shown; more > 0 {
-		blocks = append(blocks, blocksContext(fmt.Sprintf("and %s more", bot.Plural(more, "service"))))
+		blocks = append(blocks, blocksContext(fmt.Sprintf("and %s more", human.Count(more, "service"))))
 	}
-	return Message{Text: alertsTopText(blocksEscape(title) + "\n" + strings.Join(escaped, "\n")), Blocks: blocks}
+	return Message{Text: alertsTopText(blocksEscape(title) + "\n" + strings.Join(escaped, "\n")), Blocks: blocks}.fit()
 }
 
 // --- the notifier ----------------------------------------------------------
 
-// AlertQueue is what the alert notifier needs of the durable outbox, the
-// only way anything reaches the alerts channel.
+// AlertQueue is what the alert notifier needs of the durable outbox
+// (*delivery.Outbox), the only way anything reaches the alerts channel.
 type AlertQueue interface {
-	Enqueue(it alerts.Item) error
+	Enqueue(it delivery.Item) error
 }
 
 // TokenIssuer issues the confirmation token behind an alert's Restart
 // button: bound to the alert, usable once by any staff member.
 type TokenIssuer interface {
-	AlertToken(service string) string
+	// AlertToken returns the token of the alert alertID's Restart button:
+	// bound to the alert, usable once by any staff member while it is open.
+	AlertToken(alertID, service string) string
+	// EndAlert ends every token of the alert alertID: it was resolved.
+	EndAlert(alertID string) (int, error)
 }
 
 // LogTail returns the last error lines of a service's log, for an alert.
@@ -227,6 +230,7 @@ type AlertNotifierConfig struct {
 	Clock   clockwork.Clock // required
 	Tokens  TokenIssuer     // nil: alerts have no Restart button
 	Tail    LogTail         // nil: alerts show no error lines
+	Logger  zerolog.Logger  // failures to end a resolved alert's tokens
 }
 
 // AlertNotifier puts the monitor's notices in the outbox for the alerts
@@ -262,20 +266,12 @@ func NewAlertNotifier(cfg AlertNotifierConfig) (*AlertNotifier, error) {
 	return &AlertNotifier{cfg: cfg, alerts: map[string]alertsSeen{}}, nil
 }
 
-// alertOp is what to do with a message in the alerts channel.
-type alertOp string
-
-const (
-	alertOpPost   alertOp = "post"   // a message of its own
-	alertOpReply  alertOp = "reply"  // in the thread of Ref's message
-	alertOpUpdate alertOp = "update" // edit Ref's message
-	alertOpFile   alertOp = "file"   // upload the message's file into Ref's thread
-)
-
-// alertPost is one message to enqueue.
+// alertPost is one message to enqueue: a message of its own (OpPost), a
+// reply in the thread of Ref's message, an edit of it, or a file in its
+// thread (OpFile).
 type alertPost struct {
 	ID, Ref string
-	Op      alertOp
+	Op      delivery.Op
 	Message Message
 }
 
@@ -295,29 +291,29 @@ func (n *AlertNotifier) posts(no alerts.Notice) []alertPost {
 	switch {
 	case no.Incident != nil && no.Kind == alerts.DecisionOpen:
 		seen := n.seen(no.ID, no.Service, true)
-		return []alertPost{{ID: no.ID, Op: alertOpPost, Message: AlertMessage(*no.Incident, now, seen.token, seen.errors, no.ID)}}
+		return []alertPost{{ID: no.ID, Op: delivery.OpPost, Message: AlertMessage(*no.Incident, now, seen.token, seen.errors, no.ID)}}
 	case no.Incident != nil && no.Ref != "":
 		seen := n.seen(no.Ref, no.Service, false)
 		if !no.Incident.Open {
 			n.forget(no.Ref)
 		}
 		return []alertPost{
-			{ID: no.ID, Ref: no.Ref, Op: alertOpReply, Message: EventMessage(no.Event, now, true)},
-			{ID: no.ID + "-edit", Ref: no.Ref, Op: alertOpUpdate,
+			{ID: no.ID, Ref: no.Ref, Op: delivery.OpReply, Message: EventMessage(no.Event, now, true)},
+			{ID: no.ID + "-edit", Ref: no.Ref, Op: delivery.OpUpdate,
 				Message: AlertMessage(*no.Incident, now, seen.token, seen.errors, no.ID+"-edit")},
 		}
 	case no.Restoration != nil:
 		m := RestorationMessage(no.Service, *no.Restoration, now)
-		ps := []alertPost{{ID: no.ID, Op: alertOpPost, Message: m}}
+		ps := []alertPost{{ID: no.ID, Op: delivery.OpPost, Message: m}}
 		if m.Upload != nil {
-			ps = append(ps, alertPost{ID: no.ID + "-file", Ref: no.ID, Op: alertOpFile, Message: Message{Upload: m.Upload}})
+			ps = append(ps, alertPost{ID: no.ID + "-file", Ref: no.ID, Op: delivery.OpFile, Message: Message{Upload: m.Upload}})
 			ps[0].Message.Upload = nil
 		}
 		return ps
 	case no.Digest != nil:
-		return []alertPost{{ID: no.ID, Op: alertOpPost, Message: DigestMessage(*no.Digest, now)}}
+		return []alertPost{{ID: no.ID, Op: delivery.OpPost, Message: DigestMessage(*no.Digest, now)}}
 	}
-	return []alertPost{{ID: no.ID, Op: alertOpPost, Message: EventMessage(no.Event, now, false)}}
+	return []alertPost{{ID: no.ID, Op: delivery.OpPost, Message: EventMessage(no.Event, now, false)}}
 }
 
 // seen returns what the alert alertID shows again on every edit; open
@@ -330,7 +326,7 @@ func (n *AlertNotifier) seen(alertID, service string, open bool) alertsSeen {
 	}
 	var s alertsSeen
 	if n.cfg.Tokens != nil {
-		s.token = n.cfg.Tokens.AlertToken(service)
+		s.token = n.cfg.Tokens.AlertToken(alertID, service)
 	}
 	if open && n.cfg.Tail != nil {
 		s.errors = n.cfg.Tail(service)
@@ -339,34 +335,26 @@ func (n *AlertNotifier) seen(alertID, service string, open bool) alertsSeen {
 	return s
 }
 
-// forget drops what an alert's edits reuse, once it is resolved.
+// forget drops what an alert's edits reuse, once it is resolved, and ends
+// its Restart token: the resolved alert has no buttons, and an old copy of
+// the button must not restart a healthy service.
 func (n *AlertNotifier) forget(alertID string) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	delete(n.alerts, alertID)
+	n.mu.Unlock()
+	if n.cfg.Tokens != nil {
+		if _, err := n.cfg.Tokens.EndAlert(alertID); err != nil {
+			n.cfg.Logger.Error().Err(err).Str("alert", alertID).Msg("end the tokens of a resolved alert")
+		}
+	}
 }
 
 // enqueue puts one message in the outbox.
 func (n *AlertNotifier) enqueue(p alertPost) error {
-	var op alerts.Op
-	switch p.Op {
-	case alertOpPost:
-		op = alerts.OpPost
-	case alertOpReply:
-		op = alerts.OpReply
-	case alertOpUpdate:
-		op = alerts.OpUpdate
-	default:
-		return nil // files wait for the delivery package
+	payload, err := EncodePayload(p.Message)
+	if err != nil {
+		return err
 	}
-	var blocks json.RawMessage
-	if len(p.Message.Blocks) > 0 {
-		data, err := json.Marshal(p.Message.Blocks)
-		if err != nil {
-			return fmt.Errorf("encode blocks: %w", err)
-		}
-		blocks = data
-	}
-	return n.cfg.Queue.Enqueue(alerts.Item{ID: p.ID, Ref: p.Ref, Channel: n.cfg.Channel, Op: op,
-		Text: p.Message.Text, Blocks: blocks, Enqueued: n.cfg.Clock.Now()})
+	return n.cfg.Queue.Enqueue(delivery.Item{ID: p.ID, Ref: p.Ref, Channel: n.cfg.Channel, Op: p.Op,
+		Payload: payload, Enqueued: n.cfg.Clock.Now()})
 }

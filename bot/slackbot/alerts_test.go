@@ -2,35 +2,50 @@ package slackbot
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/rs/zerolog"
 
 	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/alerts/alertstest"
+	"github.com/sanasend/sanasend-bot/delivery"
+	"github.com/sanasend/sanasend-bot/internal/fakeslack"
 )
 
 // alertsQueue records what the notifier enqueues.
 type alertsQueue struct {
 	mu    sync.Mutex
-	items []alerts.Item
+	items []delivery.Item
 }
 
-func (q *alertsQueue) Enqueue(it alerts.Item) error {
+func (q *alertsQueue) Enqueue(it delivery.Item) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.items = append(q.items, it)
 	return nil
 }
 
-type alertsTokens struct{}
+type alertsTokens struct {
+	mu    sync.Mutex
+	ended []string
+}
 
-func (alertsTokens) AlertToken(service string) string { return "tok-" + service }
+func (*alertsTokens) AlertToken(alertID, service string) string { return "tok-" + service }
+
+func (k *alertsTokens) EndAlert(alertID string) (int, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.ended = append(k.ended, alertID)
+	return 1, nil
+}
 
 // alertsNotifier is a notifier on a fake clock at alertstest.Now whose log
 // tail gives lines.
@@ -38,7 +53,7 @@ func alertsNotifier(t *testing.T, lines []string) (*AlertNotifier, *alertsQueue)
 	t.Helper()
 	q := &alertsQueue{}
 	n, err := NewAlertNotifier(AlertNotifierConfig{Channel: "C0ALERTS", Queue: q, Clock: clockwork.NewFakeClockAt(alertstest.Now),
-		Tokens: alertsTokens{}, Tail: func(string) []string { return lines }})
+		Tokens: &alertsTokens{}, Tail: func(string) []string { return lines }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +125,7 @@ func TestAlertMessagesWorstCase(t *testing.T) {
 				alertsCheckLimits(t, p)
 			}
 			if tc.Notice.Restoration != nil {
-				if len(posts) != 2 || posts[1].Op != alertOpFile || posts[1].Message.Upload == nil {
+				if len(posts) != 2 || posts[1].Op != delivery.OpFile || posts[1].Message.Upload == nil {
 					t.Fatalf("posts = %+v; want the summary and a file", posts)
 				}
 				if got, want := strings.Count(posts[1].Message.Upload.Content, "\n"), 500; got != want {
@@ -126,7 +141,7 @@ func TestAlertMessagesWorstCase(t *testing.T) {
 func alertsCheckLimits(t *testing.T, p alertPost) {
 	t.Helper()
 	m := p.Message
-	if p.Op == alertOpFile {
+	if p.Op == delivery.OpFile {
 		return
 	}
 	if n := blocksLen(m.Text); n > 40000 || n == 0 {
@@ -185,7 +200,7 @@ func alertsCheckLimits(t *testing.T, p alertPost) {
 			}
 		}
 	}
-	if (p.Op == alertOpPost || p.Op == alertOpUpdate) && (strings.HasPrefix(m.Text, "🔴") || strings.HasPrefix(m.Text, "🟡")) {
+	if (p.Op == delivery.OpPost || p.Op == delivery.OpUpdate) && (strings.HasPrefix(m.Text, "🔴") || strings.HasPrefix(m.Text, "🟡")) {
 		if buttons < 2 {
 			t.Errorf("%s: an open alert has %d buttons; want Restart, Logs and Acknowledge", p.ID, buttons)
 		}
@@ -200,7 +215,7 @@ func TestAlertKeepsButtonsWithLongErrorLines(t *testing.T) {
 	lines := []string{line, line, line, line, line}
 	inc := alertstest.Cases()[0].Notice.Incident
 	m := AlertMessage(*inc, alertstest.Now, "tok", lines, "whatsapp-incident-1")
-	alertsCheckLimits(t, alertPost{ID: "alert", Op: alertOpPost, Message: m})
+	alertsCheckLimits(t, alertPost{ID: "alert", Op: delivery.OpPost, Message: m})
 	last := m.Blocks[len(m.Blocks)-1]
 	if last.BlockType() != "actions" {
 		t.Fatalf("last block is %s; want the buttons", last.BlockType())
@@ -220,7 +235,7 @@ func TestAlertUpdatesHaveFreshBlockIDs(t *testing.T) {
 	}
 	blockID := func(no alerts.Notice) string {
 		for _, p := range n.posts(no) {
-			if p.Op == alertOpUpdate {
+			if p.Op == delivery.OpUpdate {
 				data, _ := json.Marshal(p.Message.Blocks)
 				var bs []map[string]any
 				_ = json.Unmarshal(data, &bs)
@@ -256,7 +271,11 @@ func TestAlertNotifierEnqueues(t *testing.T) {
 	}
 	var got []string
 	for _, it := range q.items {
-		if it.Channel != "C0ALERTS" || it.Text == "" || len(it.Blocks) == 0 {
+		var p Payload
+		if err := json.Unmarshal(it.Payload, &p); err != nil {
+			t.Fatal(err)
+		}
+		if it.Channel != "C0ALERTS" || p.Text == "" || len(p.Blocks) == 0 {
 			t.Errorf("item %+v; want the alerts channel, a text and blocks", it)
 		}
 		got = append(got, string(it.Op)+" "+it.ID+" "+it.Ref)
@@ -265,6 +284,32 @@ func TestAlertNotifierEnqueues(t *testing.T) {
 		"update whatsapp-incident-1-update-acked-edit whatsapp-incident-1"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("items =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestAlertNotifierEndsTokensOnResolution: a resolved alert's Restart
+// token ends with it; updates of an open alert leave it alive.
+func TestAlertNotifierEndsTokensOnResolution(t *testing.T) {
+	tokens := &alertsTokens{}
+	n, err := NewAlertNotifier(AlertNotifierConfig{Channel: "C0ALERTS", Queue: &alertsQueue{},
+		Clock: clockwork.NewFakeClockAt(alertstest.Now), Tokens: tokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]alerts.Notice{}
+	for _, c := range alertstest.Cases() {
+		byName[c.Name] = c.Notice
+	}
+	for _, name := range []string{"alert-stopped", "update-state-changed", "resolve-healed"} {
+		if err := n.Notify(byName[name]); err != nil {
+			t.Fatal(err)
+		}
+		if name != "resolve-healed" && len(tokens.ended) > 0 {
+			t.Fatalf("after %s the alert's tokens ended: %v", name, tokens.ended)
+		}
+	}
+	if want := byName["resolve-healed"].Ref; len(tokens.ended) != 1 || tokens.ended[0] != want {
+		t.Errorf("ended %v after the resolution; want [%s]", tokens.ended, want)
 	}
 }
 
@@ -278,5 +323,93 @@ func TestNewAlertNotifierValidates(t *testing.T) {
 		if _, err := NewAlertNotifier(cfg); err == nil {
 			t.Errorf("NewAlertNotifier(%+v) = nil error; want one", cfg)
 		}
+	}
+}
+
+// alertsLimitsCases are the alert path's rows of limitsCases: every
+// message the alert notifier posts for every notice, ordinary and worst
+// case, with hostile error lines on every alert.
+func alertsLimitsCases() []limitsCase {
+	var out []limitsCase
+	for _, tc := range append(alertstest.Cases(), alertstest.WorstCases()...) {
+		lines := tc.ErrorLines
+		if lines == nil {
+			lines = limitsLines(1000, 2000)
+		}
+		n, err := NewAlertNotifier(AlertNotifierConfig{Channel: "C0ALERTS", Queue: &alertsQueue{}, Clock: clockwork.NewFakeClockAt(alertstest.Now),
+			Tokens: &alertsTokens{}, Tail: func(string) []string { return lines }})
+		if err != nil {
+			panic(err)
+		}
+		if tc.Notice.Ref != "" {
+			n.seen(tc.Notice.Ref, tc.Notice.Service, true)
+		}
+		for _, p := range n.posts(tc.Notice) {
+			if p.Op == delivery.OpFile {
+				continue
+			}
+			m := p.Message
+			out = append(out, limitsCase{"alert-" + tc.Name + "-" + string(p.Op), func() Message { return m }})
+		}
+	}
+	return out
+}
+
+// TestAlertNotifierThroughTheOutbox: issue 8, section 3 items 1 and 3, end
+// to end on the real outbox and Slack sender against the fake Web API. A
+// restoration of 500 sessions is a capped summary with the full list as a
+// file in its thread; an alert with 1,000 error lines of 2,000 bytes is
+// accepted with its blocks (no fallback to text: it keeps its buttons).
+func TestAlertNotifierThroughTheOutbox(t *testing.T) {
+	fake := fakeslack.New(t)
+	outbox, err := delivery.Open(delivery.Config{Dir: t.TempDir(), Logger: zerolog.Nop()}, outboundSender(t, fake))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); outbox.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+		if err := outbox.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	worst := alertstest.WorstCases()
+	n, err := NewAlertNotifier(AlertNotifierConfig{Channel: "C0ALERTS", Queue: outbox, Clock: clockwork.NewFakeClockAt(alertstest.Now),
+		Tokens: &alertsTokens{}, Tail: func(string) []string { return worst[0].ErrorLines }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range worst[:3] { // the alert, an update of it, the restoration
+		if err := n.Notify(tc.Notice); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for outbox.Pending() > 0 || len(fake.Uploads()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox still has %d items; uploads %d", outbox.Pending(), len(fake.Uploads()))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if dead := outbox.Dead(); len(dead) != 0 {
+		t.Fatalf("dead letters: %+v", dead)
+	}
+	for _, c := range fake.Calls("chat.postMessage") {
+		if c.Error != "" || c.Param("blocks") == "" {
+			t.Errorf("post %q answered %q with blocks %d bytes; want accepted with its blocks", blocksCut(c.Param("text"), 60), c.Error, len(c.Param("blocks")))
+		}
+	}
+	_, summaryTS, _ := outbox.TS(worst[2].Notice.ID)
+	for _, c := range fake.Calls("chat.update") {
+		if c.Error != "" || !strings.Contains(c.Param("blocks"), ActionAck) {
+			t.Errorf("update answered %q; want accepted, with the buttons", c.Error)
+		}
+	}
+	ups := fake.Uploads()
+	if len(ups) != 1 || summaryTS == "" || ups[0].ThreadTS != summaryTS || strings.Count(string(ups[0].Content), "\n") != 500 {
+		t.Errorf("uploads = %+v (summary ts %q); want one file of the 500 sessions in the summary's thread", ups, summaryTS)
 	}
 }

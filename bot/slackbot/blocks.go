@@ -6,44 +6,18 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
 	"github.com/sanasend/sanasend-bot/bot"
+	"github.com/sanasend/sanasend-bot/doctor"
+	"github.com/sanasend/sanasend-bot/internal/human"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
-// Message is a rendered reply, ready for chat.postMessage or a response_url.
-type Message struct {
-	// Text is the fallback text: notifications, screen readers, and what
-	// tests grep. It is mrkdwn-escaped like the blocks: send it as is.
-	Text   string
-	Blocks []slack.Block
-	// Ephemeral: only the requester sees it (refusals, usage errors,
-	// rejected clicks).
-	Ephemeral bool
-	// Upload, when set, is also sent as a file: output too long for a
-	// message. The message then says what it left out.
-	Upload *Upload
-}
-
-// Upload is a text file to send along with a message.
-type Upload struct{ Filename, Title, Content string }
-
-// Slack's limits (https://api.slack.com/reference/block-kit/blocks) and the
-// budgets this file keeps under them.
+// The budgets of the replies, under Slack's limits (blockkit.go).
 const (
-	blocksMaxText       = 3000 // a section's text, a context element
-	blocksMaxField      = 2000 // one field of a section
-	blocksMaxHeader     = 150  // a header block's plain text
-	blocksMaxButton     = 75   // a button's label
-	blocksMaxFields     = 10   // fields of one section
-	blocksMaxContext    = 10   // elements of one context block
-	blocksMaxBlocks     = 50   // blocks of one message
-	blocksCodeBudget    = 2900 // one fenced code section, fences included
-	blocksCodeFence     = "```"
 	blocksCodeSections  = 2  // code sections of a logs or ps reply before a file is attached
 	blocksTextSections  = 4  // mrkdwn sections of one list before "N more"
 	blocksStatusProcs   = 3  // processes listed on the status card
@@ -52,16 +26,20 @@ const (
 	blocksSurvivorRunes = 80
 )
 
-// Render turns a reply into a Slack message. now is the clock for ages and
-// the time zone of the times shown. Render is pure: the same reply and now
-// give the same message.
+// Render turns a reply into a Slack message, fitted to Slack's limits. now
+// is the clock for ages and the time zone of the times shown. Render is
+// pure: the same reply and now give the same message.
 func Render(r bot.Reply, now time.Time) Message {
+	return render(r, now).fit()
+}
+
+func render(r bot.Reply, now time.Time) Message {
 	switch r.Kind {
 	case bot.KindHelp:
-		return blocksHelp(r.Help)
+		return blocksHelp(r.Help, r.HelpTopic)
 	case bot.KindStatus:
 		if r.Status != nil {
-			return blocksStatus(r.Status, now)
+			return blocksStatus(r.Status, r.Maintenance, r.Undelivered, now)
 		}
 	case bot.KindConfirm:
 		if r.Confirm != nil {
@@ -117,7 +95,7 @@ func OutcomeNotice(o *bot.Outcome, userID string) Message {
 		mention = m
 	}
 	line := blocksOutcomeLine(o, mention)
-	return Message{Text: blocksCutMrkdwn(line, blocksMaxText), Blocks: []slack.Block{blocksSection(line)}}
+	return Message{Text: blocksCutMrkdwn(line, blocksMaxText), Blocks: []slack.Block{blocksSection(line)}}.fit()
 }
 
 // Progress is the message that stands for an action while it runs; the
@@ -143,7 +121,7 @@ func Progress(verb bot.Verb, service, userID, step string) Message {
 	if !strings.HasSuffix(line, "…") && !strings.HasSuffix(line, "...") {
 		line += "…"
 	}
-	return Message{Text: blocksCutMrkdwn(line, blocksMaxText), Blocks: []slack.Block{blocksSection(line)}}
+	return Message{Text: blocksCutMrkdwn(line, blocksMaxText), Blocks: []slack.Block{blocksSection(line)}}.fit()
 }
 
 // ConfirmClosed replaces a confirmation prompt once it is dead (cancelled,
@@ -166,26 +144,14 @@ func ConfirmClosed(p bot.Pending, why string) Message {
 			blocksSection("~" + blocksEscape(bot.ConfirmQuestion(&p)) + "~"),
 			blocksContext("🔒 " + text),
 		},
-	}
+	}.fit()
 }
 
 // --- status -----------------------------------------------------------------
 
-// blocksIndicator is the seed's green/yellow/red light.
-func blocksIndicator(s manager.State) string {
-	switch s {
-	case manager.StateHealthy:
-		return "🟢 healthy"
-	case manager.StateUnhealthy:
-		return "🟡 unhealthy"
-	default:
-		return "🔴 stopped"
-	}
-}
-
-func blocksStatus(st *manager.Status, now time.Time) Message {
+func blocksStatus(st *manager.Status, maint *bot.MaintenanceWindow, und *bot.Undelivered, now time.Time) Message {
 	loc := now.Location()
-	title := st.Service + ": " + blocksIndicator(st.State)
+	title := st.Service + ": " + bot.StateLight(st.State)
 	var fields []string
 	field := func(name, value string) { fields = append(fields, "*"+name+"*\n"+value) }
 
@@ -199,13 +165,19 @@ func blocksStatus(st *manager.Status, now time.Time) Message {
 		field("health", blocksEscape(reason))
 	}
 	if !st.Since.IsZero() {
-		v := fmt.Sprintf("%s\nsince %s", bot.HumanDuration(st.Uptime), st.Since.In(loc).Format("2006-01-02 15:04:05"))
+		v := fmt.Sprintf("%s\nsince %s", human.Duration(st.Uptime), human.Clock(st.Since, now, loc))
 		if st.Adopted {
 			v += "\nadopted: not started by this bot process"
 		}
 		field("uptime", v)
 	}
 	field("URL", blocksEscape(st.URL))
+	if st.RootGone {
+		field("note", blocksEscape(bot.RootGoneLine(st)))
+	}
+	if st.PortHolder != nil {
+		field("port", "⚠️ "+blocksEscape(bot.PortHolderLine(st)))
+	}
 	if len(st.Processes) > 0 {
 		var cpu float64
 		var rss uint64
@@ -213,14 +185,14 @@ func blocksStatus(st *manager.Status, now time.Time) Message {
 			cpu += p.CPUPercent
 			rss += p.RSS
 		}
-		lines := []string{fmt.Sprintf("%d, %.1f%% CPU, %s RSS in all", len(st.Processes), cpu, bot.HumanBytes(rss))}
+		lines := []string{fmt.Sprintf("%d, %s CPU, %s RSS in all", len(st.Processes), human.Percent(cpu), human.Bytes(rss))}
 		for i, p := range st.Processes {
 			if i == blocksStatusProcs {
 				lines = append(lines, fmt.Sprintf("…and %d more: `ps` lists them", len(st.Processes)-i))
 				break
 			}
-			lines = append(lines, fmt.Sprintf("pid %d · %.1f%% · %s · %s", p.PID, p.CPUPercent, bot.HumanBytes(p.RSS),
-				blocksEscape(blocksCut(p.Command, blocksCommandRunes))))
+			lines = append(lines, fmt.Sprintf("pid %d · %s · %s · %s", p.PID, human.Percent(p.CPUPercent), human.Bytes(p.RSS),
+				blocksEscape(human.Cut(p.Command, blocksCommandRunes))))
 		}
 		field("processes", strings.Join(lines, "\n"))
 	}
@@ -232,10 +204,16 @@ func blocksStatus(st *manager.Status, now time.Time) Message {
 		if a.Result != "" {
 			result += ": " + blocksEscape(a.Result)
 		}
-		field("last action", fmt.Sprintf("%s by %s %s ago\n%s", a.Action, blocksName(a.By), bot.HumanDuration(now.Sub(a.At)), result))
+		field("last action", fmt.Sprintf("%s by %s %s\n%s", a.Action, blocksName(a.By), human.Ago(a.At, now), result))
 	}
 	if r := st.Restoration; r != nil {
-		field("last restoration", blocksEscape(bot.RestorationLine(*r, loc)))
+		field("last restoration", blocksEscape(bot.RestorationLine(*r, loc)+bot.RestorationRunNote(st, now)))
+	}
+	if maint != nil {
+		field("maintenance", blocksEscape(bot.MaintenanceLine(maint, now)))
+	}
+	if und != nil {
+		field("alerts", "⚠️ "+blocksEscape(bot.UndeliveredLine(und)))
 	}
 	if st.Busy != nil {
 		field("busy", blocksBusyLine(st.Busy, now, false))
@@ -243,16 +221,16 @@ func blocksStatus(st *manager.Status, now time.Time) Message {
 
 	section := slack.NewSectionBlock(nil, nil, nil)
 	for _, f := range fields {
-		section.Fields = append(section.Fields, blocksMrkdwn(blocksCut(f, blocksMaxField)))
+		section.Fields = append(section.Fields, blocksMrkdwn(blocksCutMrkdwn(f, blocksMaxField)))
 	}
 	checked := st.CheckedAt
 	if checked.IsZero() {
 		checked = now
 	}
 	blocks := []slack.Block{
-		slack.NewHeaderBlock(blocksPlain(blocksCut(title, blocksMaxHeader))),
+		slack.NewHeaderBlock(blocksPlain(human.Cut(title, blocksMaxHeader))),
 		section,
-		blocksContext("checked at " + checked.In(loc).Format("15:04:05")),
+		blocksContext("checked at " + human.Clock(checked, now, loc)),
 		slack.NewActionBlock("",
 			blocksButton(ActionRefresh, st.Service, "Refresh", slack.StyleDefault),
 			blocksButton(ActionLogs, st.Service, "Logs", slack.StyleDefault),
@@ -266,8 +244,8 @@ func blocksStatus(st *manager.Status, now time.Time) Message {
 // "<service> is busy: " as the busy reply does; the status card's field
 // does without.
 func blocksBusyLine(b *manager.BusyError, now time.Time, withService bool) string {
-	s := fmt.Sprintf("%s by %s since %s (%s ago)", b.Action, blocksName(b.By),
-		b.Since.In(now.Location()).Format("15:04:05"), bot.HumanDuration(now.Sub(b.Since)))
+	s := fmt.Sprintf("%s by %s since %s (%s)", b.Action, blocksName(b.By),
+		human.Clock(b.Since, now, now.Location()), human.Ago(b.Since, now))
 	if withService {
 		s = blocksEscape(b.Service) + " is busy: " + s
 	}
@@ -278,7 +256,7 @@ func blocksBusyLine(b *manager.BusyError, now time.Time, withService bool) strin
 
 func blocksConfirm(p bot.Pending, now time.Time) Message {
 	question := blocksEscape(bot.ConfirmQuestion(&p))
-	expires := p.Expires.In(now.Location()).Format("15:04")
+	expires := human.Clock(p.Expires, now, now.Location())
 	who := "the person who asked"
 	if m, ok := blocksUserMention(p.Requester); ok {
 		who = m
@@ -320,10 +298,10 @@ func blocksOutcome(o *bot.Outcome) Message {
 		blocks = append(blocks, code...)
 		var notes []string
 		if shown < len(s.OutputTail) {
-			notes = append(notes, fmt.Sprintf("showing the last %d of %s of the output (`logs output` reads more)", shown, bot.Plural(len(s.OutputTail), "line")))
+			notes = append(notes, fmt.Sprintf("showing the last %d of %s of the output (`logs output` reads more)", shown, human.Count(len(s.OutputTail), "line")))
 		}
 		if shortened > 0 {
-			notes = append(notes, fmt.Sprintf("%s shortened here to fit a Slack message (`logs output` shows them whole)", bot.Plural(shortened, "line")))
+			notes = append(notes, fmt.Sprintf("%s shortened here to fit a Slack message (`logs output` shows them whole)", human.Count(shortened, "line")))
 		}
 		if len(notes) > 0 {
 			blocks = append(blocks, blocksContext(notes...))
@@ -332,7 +310,7 @@ func blocksOutcome(o *bot.Outcome) Message {
 	if st := o.Stop; st != nil && len(st.Survivors) > 0 {
 		lines := make([]string, len(st.Survivors))
 		for i, p := range st.Survivors {
-			lines[i] = fmt.Sprintf("still alive: pid %d %s", p.PID, blocksEscape(blocksCut(p.Command, blocksSurvivorRunes)))
+			lines[i] = fmt.Sprintf("still alive: pid %d %s", p.PID, blocksEscape(human.Cut(p.Command, blocksSurvivorRunes)))
 		}
 		sections, shown := blocksTextFit(lines, 1)
 		blocks = append(blocks, sections...)
@@ -346,50 +324,35 @@ func blocksOutcome(o *bot.Outcome) Message {
 // --- logs -------------------------------------------------------------------
 
 func blocksLogs(svc string, l *manager.LogResult, q manager.LogQuery) Message {
-	what := "last " + bot.Plural(len(l.Lines), "line")
-	if q.Filter != "" {
-		what += fmt.Sprintf(" matching %q", q.Filter)
-	}
-	head := fmt.Sprintf("%s: %s of %s", svc, what, l.Path)
-	blocks := []slack.Block{blocksSection("*" + blocksEscape(svc) + "*: " + blocksEscape(what+" of "+l.Path))}
+	summary := bot.LogsSummary(l, q)
+	head := fmt.Sprintf("%s, %s: %s", svc, l.Path, summary)
+	blocks := []slack.Block{blocksSection("*" + blocksEscape(svc) + "*, " + blocksEscape(l.Path+": "+summary))}
 	var notes []string
 	var upload *Upload
 	text := blocksEscape(head)
-	if len(l.Lines) == 0 {
-		none := "no line to show"
-		if q.Filter != "" {
-			none = fmt.Sprintf("no line matches %q", q.Filter)
-		}
-		blocks = append(blocks, blocksSection("_"+blocksEscape(none)+"_"))
-	} else {
+	if len(l.Lines) > 0 {
 		code, shown, shortened := blocksCodeFit(l.Lines, blocksCodeSections, true)
 		blocks = append(blocks, code...)
 		if shown < len(l.Lines) || shortened > 0 {
 			upload = &Upload{
 				Filename: blocksFileName(svc, "logs"),
-				Title:    fmt.Sprintf("%s: %s of %s", svc, what, filepath.Base(l.Path)),
+				Title:    fmt.Sprintf("%s, %s: %s", svc, filepath.Base(l.Path), summary),
 				Content:  strings.Join(l.Lines, "\n") + "\n",
 			}
 		}
 		if shown < len(l.Lines) {
-			notes = append(notes, fmt.Sprintf("showing the last %d of %s; all of them are in the attached file", shown, bot.Plural(len(l.Lines), "line")))
+			notes = append(notes, fmt.Sprintf("showing the last %d of %s; all of them are in the attached file", shown, human.Count(len(l.Lines), "line")))
 			text += blocksEscape(fmt.Sprintf(" (showing the last %d; all of them are in the attached file)", shown))
 		}
 		if shortened > 0 {
-			notes = append(notes, fmt.Sprintf("%s shortened here to fit a Slack message; the attached file has them whole", bot.Plural(shortened, "line")))
+			notes = append(notes, fmt.Sprintf("%s shortened here to fit a Slack message; the attached file has them whole", human.Count(shortened, "line")))
 		}
 	}
-	if l.Exhausted && len(l.Lines) < q.Lines {
-		notes = append(notes, fmt.Sprintf("start of file: only %s", bot.Plural(len(l.Lines), "line")))
-	}
-	if l.ScanLimit {
-		notes = append(notes, fmt.Sprintf("searched the last %s of the log only", bot.HumanBytes(uint64(l.Scanned))))
-	}
 	if l.Cut > 0 {
-		notes = append(notes, fmt.Sprintf("%s cut to %d bytes when read", bot.Plural(l.Cut, "long line"), manager.MaxLineBytes))
+		notes = append(notes, bot.CutLinesNote(l.Cut))
 	}
 	if !q.IncludeHealth {
-		notes = append(notes, "health checks hidden (`logs all` shows them)")
+		notes = append(notes, bot.HealthHiddenNote)
 	}
 	if len(notes) > 0 {
 		blocks = append(blocks, blocksContext(notes...))
@@ -404,19 +367,19 @@ func blocksProcesses(svc string, ps []manager.Process, now time.Time) Message {
 		line := blocksEscape(svc) + ": no process is running"
 		return Message{Text: line, Blocks: []slack.Block{blocksSection("*" + blocksEscape(svc) + "*: no process is running")}}
 	}
-	count := bot.Plural(len(ps), "process")
+	count := human.Count(len(ps), "process")
 	header := fmt.Sprintf("%7s %7s %6s %9s %8s  %s", "PID", "PPID", "CPU%", "RSS", "AGE", "COMMAND")
 	row := func(p manager.Process, command string) string {
 		age := "?"
 		if !p.Started.IsZero() {
-			age = bot.HumanDuration(now.Sub(p.Started))
+			age = human.Duration(now.Sub(p.Started))
 		}
-		return fmt.Sprintf("%7d %7d %6.1f %9s %8s  %s", p.PID, p.PPID, p.CPUPercent, bot.HumanBytes(p.RSS), age, command)
+		return fmt.Sprintf("%7d %7d %6.1f %9s %8s  %s", p.PID, p.PPID, p.CPUPercent, human.Bytes(p.RSS), age, command)
 	}
 	shownRows := []string{header}
 	fileRows := []string{header}
 	for _, p := range ps {
-		shownRows = append(shownRows, row(p, blocksCut(p.Command, blocksPSCommand)))
+		shownRows = append(shownRows, row(p, human.Cut(p.Command, blocksPSCommand)))
 		fileRows = append(fileRows, row(p, p.Command))
 	}
 	blocks := []slack.Block{blocksSection("*" + blocksEscape(svc) + "*: " + count)}
@@ -434,7 +397,7 @@ func blocksProcesses(svc string, ps []manager.Process, now time.Time) Message {
 			notes = append(notes, fmt.Sprintf("showing the first %d of %s; all of them are in the attached file", max(shown-1, 0), count))
 		}
 		if shortened > 0 {
-			notes = append(notes, fmt.Sprintf("%s shortened here to fit a Slack message; the attached file has them whole", bot.Plural(shortened, "row")))
+			notes = append(notes, fmt.Sprintf("%s shortened here to fit a Slack message; the attached file has them whole", human.Count(shortened, "row")))
 		}
 		blocks = append(blocks, blocksContext(notes...))
 	}
@@ -444,7 +407,7 @@ func blocksProcesses(svc string, ps []manager.Process, now time.Time) Message {
 
 // --- sessions ---------------------------------------------------------------
 
-func blocksSessions(svc string, rep *manager.SessionsReport, now time.Time) Message {
+func blocksSessions(svc string, rep *whatsapp.SessionsReport, now time.Time) Message {
 	loc := now.Location()
 	var blocks []slack.Block
 	var file []string // the whole report as plain text, for the file when something does not fit
@@ -465,7 +428,7 @@ func blocksSessions(svc string, rep *manager.SessionsReport, now time.Time) Mess
 		}
 		if shortened > 0 {
 			overflow = true
-			notes = append(notes, fmt.Sprintf("%s of %s shortened here; the attached file has them whole", bot.Plural(shortened, "row"), what))
+			notes = append(notes, fmt.Sprintf("%s of %s shortened here; the attached file has them whole", human.Count(shortened, "row"), what))
 		}
 	}
 
@@ -503,8 +466,8 @@ func blocksSessions(svc string, rep *manager.SessionsReport, now time.Time) Mess
 			} else if !d.HasProfile {
 				note = "  no Default/ profile"
 			}
-			rows[i] = fmt.Sprintf("%-32s %9s  %5d files  changed %s ago%s", d.SessionID, bot.HumanBytes(uint64(d.Size)), d.Files,
-				bot.HumanDuration(now.Sub(d.ModTime)), note)
+			rows[i] = fmt.Sprintf("%-32s %9s  %5d files  changed %s%s", d.SessionID, human.Bytes(uint64(d.Size)), d.Files,
+				human.Ago(d.ModTime, now), note)
 		}
 		table(fmt.Sprintf("*auth dirs* (%d)", len(rep.AuthDirs)), "auth dirs", rows)
 	}
@@ -550,33 +513,31 @@ func blocksSessions(svc string, rep *manager.SessionsReport, now time.Time) Mess
 
 // --- doctor -----------------------------------------------------------------
 
-func blocksDoctor(svc string, checks []manager.Check) Message {
+func blocksDoctor(svc string, checks []doctor.Check) Message {
 	lines := []string{"*" + blocksEscape(svc) + "*: doctor"}
-	count := map[manager.Verdict]int{}
 	for _, c := range checks {
-		count[c.Verdict]++
-		mark := map[manager.Verdict]string{manager.VerdictOK: "✓", manager.VerdictWarn: "!", manager.VerdictFail: "✗"}[c.Verdict]
-		if mark == "" {
-			mark = "?"
-		}
-		line := fmt.Sprintf("%s *%s* %s", mark, blocksEscape(c.Name), blocksEscape(c.Detail))
-		if c.Hint != "" && c.Verdict != manager.VerdictOK {
+		line := fmt.Sprintf("%s *%s* %s", bot.DoctorMark(c.Verdict), blocksEscape(c.Name), blocksEscape(c.Detail))
+		if c.Hint != "" && c.Verdict != doctor.VerdictOK {
 			line += "\n      → " + blocksEscape(c.Hint)
 		}
 		lines = append(lines, line)
 	}
 	blocks, shown := blocksTextFit(lines, blocksTextSections)
 	if shown < len(lines) {
-		blocks = append(blocks, blocksContext(fmt.Sprintf("%s not shown here: run `sanasend-bot check` on the host", bot.Plural(len(lines)-shown, "check"))))
+		blocks = append(blocks, blocksContext(fmt.Sprintf("…and %d more not shown here: run `sanasend-bot check` on the host", len(lines)-shown)))
 	}
-	text := fmt.Sprintf("%s: doctor: %d ok, %s, %d failed", svc, count[manager.VerdictOK],
-		bot.Plural(count[manager.VerdictWarn], "warning"), count[manager.VerdictFail])
+	text := fmt.Sprintf("%s: doctor: %s", svc, bot.DoctorSummary(checks))
 	return Message{Text: blocksEscape(text), Blocks: blocks}
 }
 
 // --- help -------------------------------------------------------------------
 
-func blocksHelp(help []bot.HelpLine) Message {
+func blocksHelp(help []bot.HelpLine, topic bot.Verb) Message {
+	if topic != "" && len(help) == 1 {
+		h := help[0]
+		line := fmt.Sprintf("*usage*: `/sanasend %s`\n%s", blocksEscape(h.Usage), blocksEscape(h.Text))
+		return Message{Text: blocksEscape("/sanasend " + h.Usage), Blocks: []slack.Block{blocksSection(line)}}
+	}
 	lines := []string{"*`/sanasend` commands*"}
 	verbs := make([]string, 0, len(help))
 	for _, h := range help {
@@ -587,261 +548,7 @@ func blocksHelp(help []bot.HelpLine) Message {
 	}
 	blocks, shown := blocksTextFit(lines, blocksTextSections)
 	if shown < len(lines) {
-		blocks = append(blocks, blocksContext(fmt.Sprintf("%s not shown", bot.Plural(len(lines)-shown, "command"))))
+		blocks = append(blocks, blocksContext(fmt.Sprintf("…and %d more not shown", len(lines)-shown)))
 	}
 	return Message{Text: blocksEscape("/sanasend commands: " + strings.Join(verbs, ", ")), Blocks: blocks}
-}
-
-// --- building blocks ----------------------------------------------------------
-
-// blocksShort is a one-line reply.
-func blocksShort(line string, ephemeral bool) Message {
-	return Message{Text: blocksCutMrkdwn(line, blocksMaxText), Blocks: []slack.Block{blocksSection(line)}, Ephemeral: ephemeral}
-}
-
-// blocksEscape escapes the three characters Slack's mrkdwn gives meaning
-// to, in text that comes from outside (service names, errors, log lines):
-// with them escaped, no text can ping @channel, mention anyone or forge a
-// link. Mentions are added by this file only, after escaping.
-func blocksEscape(s string) string {
-	return blocksEscaper.Replace(s)
-}
-
-var blocksEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
-
-// blocksCodeLine prepares one line for a fenced code block. Slack decodes
-// &amp; &lt; &gt; inside code blocks too, and parses <...> there, so the
-// line is escaped like any text. Three backticks would end the block
-// early: each run of three becomes ʼʼʼ (U+02BC, which looks alike). The
-// file attached to long output keeps the lines as they are.
-func blocksCodeLine(s string) string {
-	return strings.ReplaceAll(blocksEscape(s), blocksCodeFence, "ʼʼʼ")
-}
-
-// blocksLen counts characters as Slack does (UTF-16 code units, which is
-// also never less than the runes counted by slack-go's validation).
-func blocksLen(s string) int {
-	n := 0
-	for _, r := range s {
-		n += utf16.RuneLen(r)
-	}
-	return n
-}
-
-// blocksCut shortens s to at most n runes, "…" included.
-func blocksCut(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
-}
-
-// blocksCutEscaped shortens s so that blocksCodeLine(s) plus "…" takes at
-// most n characters, cutting on a rune so no escape is split.
-func blocksCutEscaped(s string, n int) string {
-	var b strings.Builder
-	used := 0
-	for _, r := range s {
-		e := blocksCodeLine(string(r))
-		if used+blocksLen(e)+1 > n {
-			break
-		}
-		b.WriteString(e)
-		used += blocksLen(e)
-	}
-	// Escaped rune by rune: a run of three backticks is replaced here
-	// (same length).
-	return strings.ReplaceAll(b.String(), blocksCodeFence, "ʼʼʼ") + "…"
-}
-
-// blocksCodeFit packs rows into at most maxSections fenced code sections
-// of at most blocksCodeBudget characters each. When not all fit it keeps
-// the last rows (keepLast: logs, output tails) or the first (tables).
-// A row too long for a section on its own is shortened to fit and ends
-// with "…". It returns the sections, how many rows they show and how many
-// of those were shortened; the caller says what was left out.
-func blocksCodeFit(rows []string, maxSections int, keepLast bool) (sections []slack.Block, shown, shortened int) {
-	const room = blocksCodeBudget - len(blocksCodeFence+"\n") - len("\n"+blocksCodeFence)
-	var groups [][]string
-	var cur []string
-	used := 0
-	for i := range rows {
-		idx := i
-		if keepLast {
-			idx = len(rows) - 1 - i
-		}
-		line := blocksCodeLine(rows[idx])
-		cut := false
-		if blocksLen(line) > room {
-			line, cut = blocksCutEscaped(rows[idx], room), true
-		}
-		cost := blocksLen(line)
-		if len(cur) > 0 {
-			cost++ // the newline before it
-		}
-		if used+cost > room {
-			groups = append(groups, cur)
-			if len(groups) == maxSections {
-				cur = nil
-				break
-			}
-			cur, used, cost = nil, 0, blocksLen(line)
-		}
-		cur = append(cur, line)
-		used += cost
-		shown++
-		if cut {
-			shortened++
-		}
-	}
-	if len(cur) > 0 {
-		groups = append(groups, cur)
-	}
-	if keepLast {
-		for i, j := 0, len(groups)-1; i < j; i, j = i+1, j-1 {
-			groups[i], groups[j] = groups[j], groups[i]
-		}
-		for _, g := range groups {
-			for i, j := 0, len(g)-1; i < j; i, j = i+1, j-1 {
-				g[i], g[j] = g[j], g[i]
-			}
-		}
-	}
-	for _, g := range groups {
-		sections = append(sections, blocksSection(blocksCodeFence+"\n"+strings.Join(g, "\n")+"\n"+blocksCodeFence))
-	}
-	return sections, shown, shortened
-}
-
-// blocksTextFit packs mrkdwn lines, already escaped, into at most
-// maxSections sections, keeping the first lines; a line too long for a
-// section on its own is cut. It returns the sections and how many lines
-// they show.
-func blocksTextFit(lines []string, maxSections int) (sections []slack.Block, shown int) {
-	var cur []string
-	used := 0
-	for _, line := range lines {
-		line = blocksCutMrkdwn(line, blocksMaxText)
-		cost := blocksLen(line)
-		if len(cur) > 0 {
-			cost++
-		}
-		if used+cost > blocksMaxText {
-			sections = append(sections, blocksSection(strings.Join(cur, "\n")))
-			if len(sections) == maxSections {
-				return sections, shown
-			}
-			cur, used, cost = nil, 0, blocksLen(line)
-		}
-		cur = append(cur, line)
-		used += cost
-		shown++
-	}
-	if len(cur) > 0 {
-		sections = append(sections, blocksSection(strings.Join(cur, "\n")))
-	}
-	return sections, shown
-}
-
-// blocksCutMrkdwn shortens escaped mrkdwn to at most n characters without
-// splitting an entity (&amp; &lt; &gt;) or a mention (<@U…>).
-func blocksCutMrkdwn(s string, n int) string {
-	if blocksLen(s) <= n {
-		return s
-	}
-	cut, used := 0, 0
-	for i, r := range s {
-		if used+utf16.RuneLen(r)+1 > n {
-			break
-		}
-		used += utf16.RuneLen(r)
-		cut = i + utf8.RuneLen(r)
-	}
-	s = s[:cut]
-	if amp := strings.LastIndexByte(s, '&'); amp >= 0 && !strings.Contains(s[amp:], ";") {
-		s = s[:amp]
-	}
-	if lt := strings.LastIndexByte(s, '<'); lt >= 0 && !strings.Contains(s[lt:], ">") {
-		s = s[:lt]
-	}
-	return s + "…"
-}
-
-// blocksSection is a mrkdwn section, its text cut to Slack's limit.
-func blocksSection(text string) *slack.SectionBlock {
-	return slack.NewSectionBlock(blocksMrkdwn(blocksCutMrkdwn(text, blocksMaxText)), nil, nil)
-}
-
-// blocksContext is a context block of mrkdwn notes, at most Slack's ten.
-func blocksContext(notes ...string) *slack.ContextBlock {
-	if len(notes) > blocksMaxContext {
-		notes = append(notes[:blocksMaxContext-1], strings.Join(notes[blocksMaxContext-1:], "; "))
-	}
-	elements := make([]slack.MixedElement, len(notes))
-	for i, n := range notes {
-		elements[i] = blocksMrkdwn(blocksCutMrkdwn(n, blocksMaxText))
-	}
-	return slack.NewContextBlock("", elements...)
-}
-
-// blocksMrkdwn is a mrkdwn text object. verbatim keeps Slack from linking
-// bare URLs and channel names and from parsing bare mentions in text that
-// came from outside; the <@U…> mentions built here still work.
-func blocksMrkdwn(text string) *slack.TextBlockObject {
-	return slack.NewTextBlockObject(slack.MarkdownType, text, false, true)
-}
-
-// blocksPlain is a plain_text object: Slack parses nothing in it.
-func blocksPlain(text string) *slack.TextBlockObject {
-	return slack.NewTextBlockObject(slack.PlainTextType, text, true, false)
-}
-
-func blocksButton(actionID, value, label string, style slack.Style) *slack.ButtonBlockElement {
-	return slack.NewButtonBlockElement(actionID, value, blocksPlain(blocksCut(label, blocksMaxButton))).WithStyle(style)
-}
-
-// blocksUserMention returns <@id> when id looks like a Slack user ID.
-func blocksUserMention(id string) (string, bool) {
-	if len(id) < 3 || len(id) > 30 || (id[0] != 'U' && id[0] != 'W') {
-		return "", false
-	}
-	for _, c := range id {
-		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return "", false
-		}
-	}
-	return "<@" + id + ">", true
-}
-
-// blocksMention shows an actor: a mention for a Slack user, the escaped
-// name otherwise (console users, the bot itself). A mention notifies: it
-// is for the person a message is about (their own action, their own
-// prompt), never for a third party named on a status card or in a busy
-// answer, who would be pinged each time someone else asks.
-func blocksMention(a manager.Actor) string {
-	if m, ok := blocksUserMention(a.ID); ok {
-		return m
-	}
-	return blocksName(a)
-}
-
-// blocksName shows an actor by name, escaped, without notifying them.
-func blocksName(a manager.Actor) string {
-	return blocksEscape(a.String())
-}
-
-// blocksFileName is "<service>-<what>.txt" with anything but letters,
-// digits, '.', '-' and '_' replaced.
-func blocksFileName(svc, what string) string {
-	name := strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_' {
-			return r
-		}
-		return '_'
-	}, svc)
-	if name == "" {
-		name = "service"
-	}
-	return name + "-" + what + ".txt"
 }

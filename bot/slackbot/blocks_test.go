@@ -3,7 +3,6 @@ package slackbot
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -16,7 +15,10 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/sanasend/sanasend-bot/bot"
+	"github.com/sanasend/sanasend-bot/doctor"
+	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // -update rewrites the golden files. Registered only if another test file
@@ -101,14 +103,14 @@ type blocksCase struct {
 
 var (
 	blocksStarted     = blocksNow.Add(-2*time.Hour - 13*time.Minute)
-	blocksRestoration = manager.Restoration{
+	blocksRestoration = whatsapp.Restoration{
 		StartedAt: blocksStarted.Add(5 * time.Second), Found: 4, Complete: true, Restored: 3, Failed: 1, Total: 4,
 		CompletedAt: blocksStarted.Add(15 * time.Second),
-		Sessions: []manager.SessionOutcome{
-			{ID: "user_12_instance_main", Result: manager.SessionRestored, Connection: manager.ConnectionReady},
-			{ID: "user_27_instance_sales", Result: manager.SessionRestored, Connection: manager.ConnectionReady},
-			{ID: "user_31_instance_support", Result: manager.SessionRestored, Connection: manager.ConnectionQR},
-			{ID: "user_45_instance_promo", Result: manager.SessionFailed, Cause: "undefined"},
+		Sessions: []whatsapp.SessionOutcome{
+			{ID: "user_12_instance_main", Result: whatsapp.SessionRestored, Connection: whatsapp.ConnectionReady},
+			{ID: "user_27_instance_sales", Result: whatsapp.SessionRestored, Connection: whatsapp.ConnectionReady},
+			{ID: "user_31_instance_support", Result: whatsapp.SessionRestored, Connection: whatsapp.ConnectionQR},
+			{ID: "user_45_instance_promo", Result: whatsapp.SessionFailed, Cause: "undefined"},
 		},
 	}
 	blocksProcs = []manager.Process{
@@ -141,6 +143,22 @@ func blocksCases() []blocksCase {
 			Restoration: &blocksRestoration,
 			CheckedAt:   blocksNow.Add(-time.Second),
 		}}},
+		{"status-previous-run-maintenance", bot.Reply{Kind: bot.KindStatus, Service: "whatsapp", Status: &manager.Status{
+			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateHealthy,
+			Health: manager.Health{OK: true, StatusCode: 200, Status: "healthy", Latency: 1200 * time.Microsecond},
+			Since:  blocksNow.Add(-time.Minute), Uptime: time.Minute, Restoration: &blocksRestoration, CheckedAt: blocksNow,
+		}, Maintenance: &bot.MaintenanceWindow{Until: blocksNow.Add(30 * time.Minute), By: blocksAlice, Reason: "deploy <!channel> & co"},
+			Undelivered: &bot.Undelivered{Count: 2, Codes: []string{"not_in_channel"}}}},
+		{"status-port-held", bot.Reply{Kind: bot.KindStatus, Service: "whatsapp", Status: &manager.Status{
+			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateUnhealthy,
+			Health:     manager.Health{StatusCode: 404, Reason: "HTTP 404"},
+			PortHolder: &manager.PortHolder{PID: 812, Command: "python3 -m http.server 3000 <&>"},
+		}}},
+		{"status-root-gone", bot.Reply{Kind: bot.KindStatus, Service: "whatsapp", Status: &manager.Status{
+			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateHealthy,
+			Health: manager.Health{OK: true, StatusCode: 200, Status: "healthy", Latency: 1200 * time.Microsecond},
+			Since:  blocksStarted, Uptime: blocksNow.Sub(blocksStarted), Processes: blocksProcs[1:3], RootPID: 4250, RootGone: true,
+		}}},
 		{"status-stopped", bot.Reply{Kind: bot.KindStatus, Service: "whatsapp", Status: &manager.Status{
 			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateStopped,
 			Health: manager.Health{Reason: "connection refused", Refused: true},
@@ -166,35 +184,38 @@ func blocksCases() []blocksCase {
 			Action: manager.ActionStart, Service: "whatsapp", By: blocksAlice, Took: 900 * time.Millisecond,
 			Start: &manager.StartResult{PID: 5000, Exited: true, ExitCode: 3, OutputPath: "/var/lib/sanasend/whatsapp/output.log",
 				OutputTail: []string{"> whatsapp-service@1.0.0 start", "> node src/server.js", "Error: Cannot find module 'whatsapp-web.js'"}},
-			Err: errors.New("start whatsapp: exited before it became healthy (exit code 3)"),
+			Err: usererr.New(usererr.Unavailable, "start whatsapp: exited before it became healthy (exit code 3)"),
 		}}},
 		{"outcome-stop-forced-survivor", bot.Reply{Kind: bot.KindOutcome, Service: "whatsapp", Outcome: &bot.Outcome{
 			Action: manager.ActionStop, Service: "whatsapp", By: blocksAlice, Took: 12 * time.Second,
 			Stop: &manager.StopResult{WasRunning: true, Forced: true, Duration: 12 * time.Second, Stopped: blocksProcs,
 				Survivors: blocksProcs[3:]},
-			Err: errors.New("stop whatsapp: 1 processes survived: pid 4300 (chrome)"),
+			Err: usererr.New(usererr.Unavailable, "stop whatsapp: 1 processes survived: pid 4300 (chrome)"),
 		}}},
 		{"logs-short", bot.Reply{Kind: bot.KindLogs, Service: "whatsapp", LogQuery: manager.LogQuery{Lines: 3, Filter: "restore"},
-			Logs: &manager.LogResult{Path: "/srv/wa/logs/combined.log", Lines: []string{"a restore line", "b restore line"}, Exhausted: true, Cut: 1}}},
+			Logs: &manager.LogResult{Path: "/srv/wa/logs/combined.log", Lines: []string{"a restore line", "b restore line"}, Exhausted: true, Cut: 1, Searched: 44}}},
 		{"logs-long", bot.Reply{Kind: bot.KindLogs, Service: "whatsapp", LogQuery: manager.LogQuery{Lines: 1000, IncludeHealth: true},
 			Logs: &manager.LogResult{Path: "/srv/wa/logs/combined.log", Lines: blocksLongLogLines(1000, 250), Scanned: 250_000}}},
 		{"logs-none", bot.Reply{Kind: bot.KindLogs, Service: "whatsapp", LogQuery: manager.LogQuery{Lines: 50, Filter: "ECONNREFUSED"},
-			Logs: &manager.LogResult{Path: "/srv/wa/logs/combined.log", ScanLimit: true, Scanned: 256 << 20}}},
+			Logs: &manager.LogResult{Path: "/srv/wa/logs/combined.log", ScanLimit: true, Scanned: 256 << 20, Searched: 1_048_576}}},
+		{"logs-no-match", bot.Reply{Kind: bot.KindLogs, Service: "whatsapp", LogQuery: manager.LogQuery{Lines: 5, Filter: "abc"},
+			Logs: &manager.LogResult{Path: "/srv/wa/logs/combined.log", Exhausted: true, Searched: 44}}},
 		{"ps", bot.Reply{Kind: bot.KindProcesses, Service: "whatsapp", Processes: blocksProcs, At: blocksNow}},
 		{"ps-none", bot.Reply{Kind: bot.KindProcesses, Service: "whatsapp", At: blocksNow}},
-		{"sessions", bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: &manager.SessionsReport{
+		{"sessions", bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: &whatsapp.SessionsReport{
 			Restoration: blocksRestoration, HaveRestoration: true, MissingAuth: []string{"user_45_instance_promo"},
-			AuthDirs: []manager.AuthDir{
+			AuthDirs: []whatsapp.AuthDir{
 				{SessionID: "user_12_instance_main", Size: 42 << 20, Files: 312, HasProfile: true, ModTime: blocksNow.Add(-time.Hour)},
 				{SessionID: "user_45_instance_promo", Empty: true, ModTime: blocksNow.Add(-72 * time.Hour)},
 			},
-			StaleLocks: []manager.ChromiumLock{{Path: "/srv/wa/.wwebjs_auth/session-user_12_instance_main/SingletonLock", Target: "host-999", Why: "pid 999 is not running", Stale: true}},
+			StaleLocks: []whatsapp.ChromiumLock{{Path: "/srv/wa/.wwebjs_auth/session-user_12_instance_main/SingletonLock", Target: "host-999", Why: "pid 999 is not running", Stale: true}},
 		}}},
-		{"sessions-none", bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: &manager.SessionsReport{}}},
-		{"doctor", bot.Reply{Kind: bot.KindDoctor, Service: "whatsapp", Checks: []manager.Check{
-			{Name: "node", Verdict: manager.VerdictOK, Detail: "v20.20.2 (/usr/bin/node)"},
-			{Name: "port 3000", Verdict: manager.VerdictWarn, Detail: "nothing listens", Hint: "the service is down: `start` it"},
-			{Name: "health", Verdict: manager.VerdictFail, Detail: "connection refused", Hint: "`start` it"},
+		{"sessions-none", bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: &whatsapp.SessionsReport{}}},
+		{"doctor", bot.Reply{Kind: bot.KindDoctor, Service: "whatsapp", Checks: []doctor.Check{
+			{Name: "node", Verdict: doctor.VerdictOK, Detail: "v20.20.2 (/usr/bin/node)"},
+			{Name: "disk space", Verdict: doctor.VerdictWarn, Detail: "12.0 GiB free of 80.0 GiB (15% free, 85% used) at /srv/wa"},
+			{Name: "port 3000", Verdict: doctor.VerdictWarn, Detail: "nothing listens", Hint: "the service is down: `start` it"},
+			{Name: "health", Verdict: doctor.VerdictFail, Detail: "connection refused", Hint: "`start` it"},
 		}}},
 		{"help", bot.Reply{Kind: bot.KindHelp, Help: []bot.HelpLine{
 			{Usage: "status [service]", Text: "state, health, uptime, processes and last action"},
@@ -206,6 +227,9 @@ func blocksCases() []blocksCase {
 			{Usage: "sessions [service]", Text: "last session restoration, auth dirs, missing auth, stale Chromium locks"},
 			{Usage: "doctor [service]", Text: "run the troubleshooting checks: node, npm, dir, port, log, health, disk"},
 			{Usage: "help [command]", Text: "this list"},
+		}}},
+		{"help-logs", bot.Reply{Kind: bot.KindHelp, HelpTopic: bot.VerbLogs, Help: []bot.HelpLine{
+			{Usage: "logs [service] [all] [output] [N] [filter]", Text: "last N log lines (default 50, max 1000), optional case-insensitive filter; `all` includes the health-check lines, `output` reads the service's stdout/stderr"},
 		}}},
 		{"refused", bot.Reply{Kind: bot.KindRefused, Text: "sorry, only SanaSend staff may use this command"}},
 		{"usage", bot.Reply{Kind: bot.KindUsage, Text: "unexpected \"please\"; usage: stop [service]"}},
@@ -371,22 +395,22 @@ func blocksHostileCases() []blocksCase {
 		procs[i] = manager.Process{PID: int32(10000 + i), PPID: 4251, RSS: 100 << 20, Started: blocksStarted,
 			Command: "chrome --type=renderer " + evil + strings.Repeat(" --flag", 40)}
 	}
-	sessions := make([]manager.SessionOutcome, 400)
-	dirs := make([]manager.AuthDir, 400)
+	sessions := make([]whatsapp.SessionOutcome, 400)
+	dirs := make([]whatsapp.AuthDir, 400)
 	missing := make([]string, 400)
-	locks := make([]manager.ChromiumLock, 100)
+	locks := make([]whatsapp.ChromiumLock, 100)
 	for i := range sessions {
 		id := fmt.Sprintf("user_%d_instance_%s", i, evil)
-		sessions[i] = manager.SessionOutcome{ID: id, Result: manager.SessionError, Cause: evil}
-		dirs[i] = manager.AuthDir{SessionID: id, HasProfile: true, ModTime: blocksNow.Add(-time.Hour)}
+		sessions[i] = whatsapp.SessionOutcome{ID: id, Result: whatsapp.SessionError, Cause: evil}
+		dirs[i] = whatsapp.AuthDir{SessionID: id, HasProfile: true, ModTime: blocksNow.Add(-time.Hour)}
 		missing[i] = id
 	}
 	for i := range locks {
-		locks[i] = manager.ChromiumLock{Path: "/srv/wa/" + evil + "/SingletonLock", Target: evil, Why: evil}
+		locks[i] = whatsapp.ChromiumLock{Path: "/srv/wa/" + evil + "/SingletonLock", Target: evil, Why: evil}
 	}
-	checks := make([]manager.Check, 60)
+	checks := make([]doctor.Check, 60)
 	for i := range checks {
-		checks[i] = manager.Check{Name: "check " + evil, Verdict: manager.VerdictFail, Detail: evil + strings.Repeat(" detail", 20), Hint: evil}
+		checks[i] = doctor.Check{Name: "check " + evil, Verdict: doctor.VerdictFail, Detail: evil + strings.Repeat(" detail", 20), Hint: evil}
 	}
 	r := blocksRestoration
 	r.Sessions = sessions
@@ -406,14 +430,14 @@ func blocksHostileCases() []blocksCase {
 			Busy:        &manager.BusyError{Service: evil, Action: manager.ActionStop, By: manager.Actor{Name: evil}},
 		}}},
 		{"hostile-ps", bot.Reply{Kind: bot.KindProcesses, Service: "whatsapp", Processes: procs}},
-		{"hostile-sessions", bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: &manager.SessionsReport{
+		{"hostile-sessions", bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: &whatsapp.SessionsReport{
 			Restoration: r, HaveRestoration: true, AuthDirs: dirs, MissingAuth: missing, StaleLocks: locks}}},
 		{"hostile-doctor", bot.Reply{Kind: bot.KindDoctor, Service: "whatsapp", Checks: checks}},
 		{"hostile-outcome", bot.Reply{Kind: bot.KindOutcome, Outcome: &bot.Outcome{
 			Action: manager.ActionStop, Service: "whatsapp", By: manager.Actor{ID: "console:x", Name: evil},
 			Start: &manager.StartResult{Exited: true, OutputPath: evil, OutputTail: blocksLongLogLines(300, 400)},
 			Stop:  &manager.StopResult{WasRunning: true, Forced: true, Survivors: procs},
-			Err:   errors.New(evil + strings.Repeat(" error", 1000)),
+			Err:   usererr.New(usererr.Internal, "%s", evil+strings.Repeat(" error", 1000)),
 		}}},
 		{"hostile-error", bot.Reply{Kind: bot.KindError, Text: evil}},
 		{"hostile-usage", bot.Reply{Kind: bot.KindUsage, Text: "unknown command \"" + evil + "\": try `help`"}},
@@ -466,10 +490,11 @@ func TestRenderLimits(t *testing.T) {
 			}
 			total += blocksLen(tx.obj.Text)
 		}
-		// Slack cuts messages near 40k characters; stay well under.
-		if total > 16000 {
-			t.Errorf("%s: %d characters of text; want at most 16000", name, total)
+		// Slack answers msg_blocks_too_long from about 12k characters.
+		if total > blocksMaxTotal+blocksMaxText {
+			t.Errorf("%s: %d characters of text; want at most %d", name, total, blocksMaxTotal+blocksMaxText)
 		}
+		t.Run(name, func(t *testing.T) { checkSlackLimits(t, m) })
 	}
 }
 
@@ -550,7 +575,7 @@ func TestRenderLogsNeverCutSilently(t *testing.T) {
 				if want := strings.Join(lines, "\n") + "\n"; m.Upload.Content != want {
 					t.Errorf("%s: file content of %d bytes; want every line read (%d bytes)", name, len(m.Upload.Content), len(want))
 				}
-				if m.Upload.Filename != "whatsapp-logs.txt" || m.Upload.Title != fmt.Sprintf("whatsapp: last %s of combined.log", bot.Plural(n, "line")) {
+				if m.Upload.Filename != "whatsapp-logs.txt" || !strings.HasPrefix(m.Upload.Title, "whatsapp, combined.log: ") {
 					t.Errorf("%s: upload named %q, %q", name, m.Upload.Filename, m.Upload.Title)
 				}
 				if note == nil || note[1] != fmt.Sprint(len(shown)) || note[2] != fmt.Sprint(n) {

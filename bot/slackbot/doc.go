@@ -7,4 +7,9 @@
 // Every request is verified before anything is parsed; every Web API call
 // goes through slack-go with a deliberate retry policy and honours
 // slack.api_url.
+//
+// blockkit.go is the one Block Kit toolkit: the builders, Slack's limits
+// and escaping. Every outgoing Message, replies and alerts alike, passes
+// Message.fit, which enforces the limits and escapes whatever outside text
+// a builder left unescaped.
 package slackbot

@@ -13,6 +13,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/sanasend/sanasend-bot/bot"
+	"github.com/sanasend/sanasend-bot/internal/human"
 	"github.com/sanasend/sanasend-bot/manager"
 )
 
@@ -200,7 +201,7 @@ func (f *Front) deliver(ctx context.Context, resp *responder, channel, userID st
 	}
 	resp.final(ctx, msg)
 	if reply.Kind == bot.KindOutcome && f.cfg.AlertsChannel != "" && channel != f.cfg.AlertsChannel {
-		notice := OutcomeNotice(reply.Outcome, userID)
+		notice := OutcomeNotice(reply.Outcome, userID).fit()
 		var err error
 		if f.cfg.Announce != nil {
 			err = f.cfg.Announce(notice)
@@ -261,9 +262,15 @@ func (f *Front) handleAction(ctx context.Context, cb slack.InteractionCallback) 
 }
 
 // handleConfirmation runs (or cancels) the action behind a confirmation
-// button. The prompt is replaced as the action progresses; a click that
-// does nothing is told why, privately, and leaves the prompt alone unless
-// it is dead (used, expired, cancelled).
+// button. The prompt is replaced as the action progresses. A click on a
+// token that can never be used (expired, cancelled, unknown or forged)
+// replaces the prompt with the reason, so no live-looking button is left,
+// also for a prompt posted before the bot restarted. Other clicks that do
+// nothing are told why privately: a used token (its prompt was replaced by
+// the action's progress, then its outcome, which must stay), a refusal (not
+// staff, not the requester: the prompt stays live for its requester), a
+// failure to record the click (the token stays usable), and any click on an
+// alert's Restart button (an alert is not a prompt: its notifier edits it).
 func (f *Front) handleConfirmation(ctx context.Context, resp *responder, req bot.Request, actionID, token string) {
 	var reply bot.Reply
 	if actionID == ActionCancel {
@@ -277,14 +284,15 @@ func (f *Front) handleConfirmation(ctx context.Context, resp *responder, req bot
 	}
 	switch reply.Kind {
 	case bot.KindRejected, bot.KindRefused:
+		if reply.Kind == bot.KindRejected && bot.IsDeadToken(reply.Err) && !errors.Is(reply.Err, bot.ErrTokenUsed) && !bot.IsAlertToken(token) {
+			f.closePrompt(ctx, token, reply.Text, reply.Confirm, resp)
+			return
+		}
 		private := f.newResponder(resp.url)
 		private.final(ctx, Render(reply, f.now()))
-		if errors.Is(reply.Err, bot.ErrTokenExpired) {
-			f.closePrompt(ctx, token, "expired: type the command again", nil)
-		}
 		return
 	case bot.KindCancelled:
-		f.closePrompt(ctx, token, reply.Text, resp)
+		f.closePrompt(ctx, token, reply.Text, nil, resp)
 		return
 	}
 	f.forgetPrompt(token)
@@ -293,21 +301,30 @@ func (f *Front) handleConfirmation(ctx context.Context, resp *responder, req bot
 
 // closePrompt replaces a confirmation prompt so that no live-looking button
 // remains: through via (the click's own response URL) when given, else
-// through the URL the prompt was posted with.
-func (f *Front) closePrompt(ctx context.Context, token, why string, via *responder) {
+// through the URL the prompt was posted with (known for the prompts this
+// process posted). what is the prompt's action when this process did not
+// post it (nil: unknown, the reason alone replaces it).
+func (f *Front) closePrompt(ctx context.Context, token, why string, what *bot.Pending, via *responder) {
 	f.mu.Lock()
 	p, ok := f.prompts[token]
 	delete(f.prompts, token)
 	f.mu.Unlock()
-	if !ok {
-		return
+	resp := via
+	if resp == nil {
+		if !ok {
+			return
+		}
+		resp = p.resp
 	}
-	resp := p.resp
-	if via != nil {
-		resp = via
+	if ok {
+		what = &p.pending
+	}
+	msg := blocksShort("🔒 "+blocksEscape(why), false)
+	if what != nil {
+		msg = ConfirmClosed(*what, why)
 	}
 	resp.replace = true
-	resp.final(ctx, ConfirmClosed(p.pending, why))
+	resp.final(ctx, msg)
 }
 
 func (f *Front) forgetPrompt(token string) {
@@ -320,7 +337,7 @@ func (f *Front) forgetPrompt(token string) {
 // runs it periodically.
 func (f *Front) ExpirePrompts(ctx context.Context, expired []bot.Pending) {
 	for _, p := range expired {
-		f.closePrompt(ctx, p.Token, "expired without confirmation; nothing was done", nil)
+		f.closePrompt(ctx, p.Token, "expired without confirmation; nothing was done", nil, nil)
 	}
 }
 
@@ -368,6 +385,7 @@ func (r *responder) postLocked(ctx context.Context, m Message) {
 	if r.url == "" {
 		return
 	}
+	m = m.fit()
 	msg := &slack.WebhookMessage{Text: m.Text, ResponseType: slack.ResponseTypeInChannel,
 		ReplaceOriginal: (r.posted || r.replace) && !m.Ephemeral}
 	if m.Ephemeral {
@@ -408,8 +426,8 @@ func postWithRetry(ctx context.Context, client *http.Client, url string, msg *sl
 
 func withNote(m Message, note string) Message {
 	m.Upload = nil
-	m.Blocks = append(m.Blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, escapeText(note), false, false)))
-	return m
+	m.Blocks = append(m.Blocks[:len(m.Blocks):len(m.Blocks)], blocksContext(blocksEscape(note)))
+	return m.fit()
 }
 
 func apiError(err error) string {
@@ -436,14 +454,18 @@ func firstWord(s string) string {
 }
 
 // capLog bounds untrusted text before it reaches a log line.
-func capLog(s string) string {
-	if len(s) > 200 {
-		return s[:200] + "…"
+func capLog(s string) string { return human.CutBytes(s, 200) }
+
+// commandText is a slash command's text as the user typed it. Slack sends
+// message text escaped, slash commands' included: "All text in Slack uses
+// the same system of escaping" (api.slack.com/docs/formatting), so a typed
+// "a&b" arrives as "a&amp;b", and "<x>" as "&lt;x&gt;". The three entities
+// are decoded in one pass, so "&amp;lt;" becomes "&lt;", as typed.
+func commandText(s string) string {
+	if !strings.Contains(s, "&") {
+		return s
 	}
-	return s
+	return commandUnescaper.Replace(s)
 }
 
-// escapeText escapes Slack's mrkdwn control characters.
-func escapeText(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
-}
+var commandUnescaper = strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">")

@@ -58,7 +58,7 @@ func (f *Front) serveCommand(w http.ResponseWriter, r *http.Request) {
 	}
 	sc := slashCommand{
 		Command:     form.Get("command"),
-		Text:        form.Get("text"),
+		Text:        commandText(form.Get("text")),
 		UserID:      form.Get("user_id"),
 		UserName:    form.Get("user_name"),
 		ChannelID:   form.Get("channel_id"),

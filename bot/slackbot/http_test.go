@@ -65,8 +65,12 @@ func newFrontFixture(t testing.TB) *frontFixture {
 		t.Fatal(err)
 	}
 	svc := fakeservice.New("whatsapp")
+	confirms, err := bot.NewConfirmStore(bot.ConfirmConfig{TTL: 2 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
 	router, err := bot.NewRouter(bot.RouterConfig{Services: directory{fakeservice.Directory{svc}}, Auth: staff,
-		ConfirmTimeout: 2 * time.Minute, Audit: log})
+		Confirms: confirms, Audit: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,8 +284,12 @@ func TestConfirmByRequesterRunsOnce(t *testing.T) {
 func TestDeadTokensRunNothing(t *testing.T) {
 	f := newFrontFixture(t)
 	clock := clockwork.NewFakeClockAt(time.Now())
+	confirms, err := bot.NewConfirmStore(bot.ConfirmConfig{TTL: time.Minute, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
 	router, err := bot.NewRouter(bot.RouterConfig{Services: directory{fakeservice.Directory{f.svc}},
-		Auth: allowAll{}, ConfirmTimeout: time.Minute, Audit: zerolog.Nop(), Now: clock.Now})
+		Auth: allowAll{}, Confirms: confirms, Audit: zerolog.Nop(), Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,9 +308,11 @@ func TestDeadTokensRunNothing(t *testing.T) {
 		t.Errorf("expired prompt replaced by %s; want a message without buttons", postText(closed))
 	}
 	for name, token := range map[string]string{"cancelled": cancelled, "expired": expired, "forged": strings.Repeat("ab", 16)} {
+		// A dead token's prompt is replaced by the reason: no
+		// live-looking button is left.
 		post := f.fake.WaitResponseURLPosts(t, f.click(t, "U0ALICE", ActionConfirm, token), 1, 5*time.Second)[0]
-		if post["response_type"] != "ephemeral" {
-			t.Errorf("%s token answered %s; want an ephemeral rejection", name, postText(post))
+		if post["replace_original"] != true || strings.Contains(postText(post), ActionConfirm) || !strings.Contains(postText(post), name) {
+			t.Errorf("%s token answered %s; want the prompt replaced by a reason without buttons", name, postText(post))
 		}
 	}
 	f.front.Wait()

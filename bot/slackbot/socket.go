@@ -55,7 +55,7 @@ func (f *Front) socketEvent(client *socketmode.Client, evt socketmode.Event) {
 			f.ack(client, evt)
 			return
 		}
-		sc := slashCommand{Command: cmd.Command, Text: cmd.Text, UserID: cmd.UserID, UserName: cmd.UserName,
+		sc := slashCommand{Command: cmd.Command, Text: commandText(cmd.Text), UserID: cmd.UserID, UserName: cmd.UserName,
 			ChannelID: cmd.ChannelID, ResponseURL: cmd.ResponseURL}
 		if !f.acceptCommand(sc) {
 			f.log.Warn().Bool("audit", true).Str("kind", "command").Str("user_id", sc.UserID).Str("channel", sc.ChannelID).

@@ -15,17 +15,7 @@ import (
 // reconnects and keeps serving.
 func TestSocketModeCommandAckedAndAnswered(t *testing.T) {
 	f := newFrontFixture(t)
-	client := socketmode.New(NewClient("xoxb-test", f.fake.APIURL(), WithAppToken("xapp-test")))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.front.RunSocketMode(ctx, client) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("RunSocketMode: %v", err)
-		}
-	}()
-	f.fake.SocketConnected(t, 10*time.Second)
+	runSocketMode(t, f)
 
 	env, responseURL := f.fake.SlashCommand("/sanasend", "status", "U0ALICE", "C0OPS")
 	id := f.fake.SendEnvelope(t, env)
@@ -58,4 +48,21 @@ func TestSocketModeCommandAckedAndAnswered(t *testing.T) {
 	if calls := f.svc.Calls(); strings.Join(calls, ",") != "status,restart by U0ALICE" {
 		t.Errorf("calls = %v", calls)
 	}
+}
+
+// runSocketMode runs the front end in Socket Mode on the fake Slack until
+// the test ends, and waits for its connection.
+func runSocketMode(t *testing.T, f *frontFixture) {
+	t.Helper()
+	client := socketmode.New(NewClient("xoxb-test", f.fake.APIURL(), WithAppToken("xapp-test")))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.front.RunSocketMode(ctx, client) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("RunSocketMode: %v", err)
+		}
+	})
+	f.fake.SocketConnected(t, 10*time.Second)
 }

@@ -4,10 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/sanasend/sanasend-bot/bot/slackbot"
-	"github.com/sanasend/sanasend-bot/config"
-	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/doctor"
+	"github.com/sanasend/sanasend-bot/internal/human"
 )
 
 // runCheck validates the config and the host, printing each check; it
@@ -15,31 +16,39 @@ import (
 func runCheck(ctx context.Context, configPath string, args []string, out io.Writer) error {
 	fs := newFlagSet("check", out)
 	if err := fs.Parse(args); err != nil {
-		return exitError(2)
+		return flagError(err)
 	}
-	cfg, err := config.Load(configPath)
+	cfg, err := loadConfig(configPath)
 	if err != nil {
-		fmt.Fprintf(out, "✗ config %s\n%v\n", configPath, err)
+		fmt.Fprintf(out, "✗ config\n%v\n", err)
 		return exitError(1)
 	}
-	fmt.Fprintf(out, "✓ config %s (%d services)\n", cfg.Path(), len(cfg.Services))
+	fmt.Fprintf(out, "✓ config %s (%s)\n", cfg.Path(), human.Count(len(cfg.Services), "service"))
 	m, err := newManager(cfg, nopLogger())
 	if err != nil {
 		return err
 	}
 	failed := 0
-	printChecks := func(checks []manager.Check) {
+	// What serve refuses fails here too; the console needs none of it.
+	if err := cfg.ValidateSlack(); err != nil {
+		failed++
+		fmt.Fprintln(out, "✗ slack settings: `serve` would refuse this config (the console runs without them):")
+		for line := range strings.Lines(err.Error()) {
+			fmt.Fprintf(out, "    %s", strings.TrimRight(line, "\n")+"\n")
+		}
+	}
+	printChecks := func(checks []doctor.Check) {
 		for _, c := range checks {
 			mark := "✓"
 			switch c.Verdict {
-			case manager.VerdictWarn:
+			case doctor.VerdictWarn:
 				mark = "!"
-			case manager.VerdictFail:
+			case doctor.VerdictFail:
 				mark = "✗"
 				failed++
 			}
 			fmt.Fprintf(out, "  %s %-16s %s\n", mark, c.Name, c.Detail)
-			if c.Hint != "" && c.Verdict != manager.VerdictOK {
+			if c.Hint != "" && c.Verdict != doctor.VerdictOK {
 				fmt.Fprintf(out, "    %-16s → %s\n", "", c.Hint)
 			}
 		}
@@ -52,14 +61,14 @@ func runCheck(ctx context.Context, configPath string, args []string, out io.Writ
 		}, slackbot.SlackCheckConfig{AlertsChannel: cfg.Slack.AlertsChannel, Usergroups: cfg.Slack.Staff.Usergroups,
 			Users: cfg.Slack.Staff.Users}))
 	} else {
-		fmt.Fprintln(out, "slack: no bot token configured (console only); `serve` needs slack.bot_token")
+		fmt.Fprintln(out, "slack: not checked without slack.bot_token")
 	}
 	for _, s := range m.Services() {
 		fmt.Fprintf(out, "service %s (%s)\n", s.Name(), s.Config().Dir)
 		printChecks(s.HostChecks(ctx))
 	}
 	if failed > 0 {
-		fmt.Fprintf(out, "%d checks failed\n", failed)
+		fmt.Fprintf(out, "%s failed\n", human.Count(failed, "check"))
 		return exitError(1)
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/sanasend/sanasend-bot/bot/console"
 	"github.com/sanasend/sanasend-bot/bot/slackbot"
 	"github.com/sanasend/sanasend-bot/config"
+	"github.com/sanasend/sanasend-bot/delivery"
 	"github.com/sanasend/sanasend-bot/manager"
 	"github.com/sanasend/sanasend-bot/metrics"
 )
@@ -45,15 +46,18 @@ func newMonitor(cfg *config.Config, m *manager.Manager, n alerts.Notifier, log z
 // slackAlerts is the Slack side of the monitor: the outbox (durable, in the
 // state dir, with its own retry policy: the client does not retry) and the
 // notifier that fills it. opts add to the options of its Slack client.
-func slackAlerts(cfg *config.Config, m *manager.Manager, tokens slackbot.TokenIssuer, log zerolog.Logger, opts ...slackbot.ClientOption) (*alerts.Outbox, *slackbot.AlertNotifier, error) {
+func slackAlerts(cfg *config.Config, m *manager.Manager, tokens slackbot.TokenIssuer, log zerolog.Logger, opts ...slackbot.ClientOption) (*delivery.Outbox, *slackbot.AlertNotifier, error) {
 	opts = append([]slackbot.ClientOption{slackbot.WithRetryPolicy(slackbot.RetryPolicy{})}, opts...)
-	api := slackbot.NewClient(cfg.Slack.BotToken, cfg.Slack.APIURL, opts...)
-	outbox, err := alerts.OpenOutbox(alerts.OutboxConfig{Dir: cfg.StateDir, Logger: log}, api)
+	sender, err := slackbot.NewSender(slackbot.NewClient(cfg.Slack.BotToken, cfg.Slack.APIURL, opts...), log)
+	if err != nil {
+		return nil, nil, err
+	}
+	outbox, err := delivery.Open(delivery.Config{Dir: cfg.StateDir, Logger: log}, sender)
 	if err != nil {
 		return nil, nil, err
 	}
 	n, err := slackbot.NewAlertNotifier(slackbot.AlertNotifierConfig{Channel: cfg.Slack.AlertsChannel, Queue: outbox,
-		Clock: clockwork.NewRealClock(), Tokens: tokens, Tail: lastErrorLines(m)})
+		Clock: clockwork.NewRealClock(), Tokens: tokens, Tail: lastErrorLines(m), Logger: log})
 	if err != nil {
 		return nil, nil, errors.Join(err, outbox.Close())
 	}

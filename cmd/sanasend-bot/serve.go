@@ -2,23 +2,23 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/jonboulle/clockwork"
-	"github.com/slack-go/slack"
+	"github.com/rs/zerolog"
 	"github.com/slack-go/slack/socketmode"
 
-	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/bot"
 	"github.com/sanasend/sanasend-bot/bot/slackbot"
 	"github.com/sanasend/sanasend-bot/config"
+	"github.com/sanasend/sanasend-bot/delivery"
 	"github.com/sanasend/sanasend-bot/manager"
 	"github.com/sanasend/sanasend-bot/metrics"
 )
@@ -30,9 +30,9 @@ import (
 func runServe(ctx context.Context, configPath string, args []string, stdout io.Writer) error {
 	fs := newFlagSet("serve", stdout)
 	if err := fs.Parse(args); err != nil {
-		return exitError(2)
+		return flagError(err)
 	}
-	cfg, err := config.Load(configPath)
+	cfg, err := loadConfig(configPath)
 	if err != nil {
 		return err
 	}
@@ -57,17 +57,27 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 	if err != nil {
 		return err
 	}
-	router, err := bot.NewRouter(bot.RouterConfig{
-		Services: directory{m}, Auth: staff, ConfirmTimeout: cfg.Slack.ConfirmTimeout, Audit: log,
-	})
+	// The confirmation store first: the alerts' notifier issues tokens
+	// from it, the router takes them.
+	confirms, err := openConfirmations(cfg, log)
 	if err != nil {
 		return err
 	}
-	outbox, notifier, err := slackAlerts(cfg, m, router, log, slackHTTP)
+	outbox, notifier, err := slackAlerts(cfg, m, confirms, log, slackHTTP)
 	if err != nil {
 		return err
 	}
 	met.SetOutbox(outbox)
+	monitor, err := newMonitor(cfg, m, notifier, log, met)
+	if err != nil {
+		return err
+	}
+	router, err := bot.NewRouter(bot.RouterConfig{
+		Services: directory{m}, Auth: staff, Confirms: confirms, Alerts: monitor, Audit: log, DeadLetters: outbox,
+	})
+	if err != nil {
+		return err
+	}
 	front, err := slackbot.New(slackbot.Config{
 		SigningSecret: cfg.Slack.SigningSecret, Command: cfg.Slack.Command,
 		AlertsChannel: cfg.Slack.AlertsChannel, Logger: log,
@@ -81,12 +91,7 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 	}
 	defer staff.Stop()
 
-	monitor, err := newMonitor(cfg, m, notifier, log, met)
-	if err != nil {
-		return err
-	}
 	defer observeServices(met, m)()
-	router.SetAlerts(monitor)
 	outboxCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))
 	outboxDone := make(chan struct{})
 	go func() { defer close(outboxDone); outbox.Run(outboxCtx) }()
@@ -154,6 +159,13 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 	return nil
 }
 
+// openConfirmations opens the confirmation store of the state dir, with the
+// tokens of the bot processes before this one.
+func openConfirmations(cfg *config.Config, log zerolog.Logger) (*bot.ConfirmStore, error) {
+	return bot.OpenConfirmStore(bot.ConfirmConfig{Path: filepath.Join(cfg.StateDir, bot.ConfirmFile),
+		TTL: cfg.Slack.ConfirmTimeout, Logger: log})
+}
+
 // observeServices records the events of every service in met until the
 // returned function is called; it waits for the observers to end.
 func observeServices(met *metrics.Metrics, m *manager.Manager) (stop func()) {
@@ -189,11 +201,11 @@ func expirePrompts(ctx context.Context, router *bot.Router, front *slackbot.Fron
 }
 
 // announce puts an action's outcome in the alerts outbox.
-func announce(outbox *alerts.Outbox, channel string, m slackbot.Message) error {
-	blocks, err := json.Marshal(slack.Blocks{BlockSet: m.Blocks})
+func announce(outbox *delivery.Outbox, channel string, m slackbot.Message) error {
+	payload, err := slackbot.EncodePayload(m)
 	if err != nil {
 		return fmt.Errorf("announce: %w", err)
 	}
-	return outbox.Enqueue(alerts.Item{ID: fmt.Sprintf("outcome-%d", time.Now().UnixNano()), Channel: channel,
-		Op: alerts.OpPost, Text: m.Text, Blocks: blocks, Enqueued: time.Now()})
+	return outbox.Enqueue(delivery.Item{ID: fmt.Sprintf("outcome-%d", time.Now().UnixNano()), Channel: channel,
+		Op: delivery.OpPost, Payload: payload, Enqueued: time.Now()})
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/sanasend/sanasend-bot/bot"
 	"github.com/sanasend/sanasend-bot/config"
 	"github.com/sanasend/sanasend-bot/internal/fakeslack"
 	"github.com/sanasend/sanasend-bot/internal/syncbuf"
@@ -531,5 +532,223 @@ func TestMetricsAfterRestart(t *testing.T) {
 	}
 	if strings.Contains(text, "xoxb-test") || strings.Contains(text, testSigningSecret) {
 		t.Error("a secret appears in /metrics")
+	}
+}
+
+// botProcess is one run of `sanasend-bot serve`: a bot process that a test
+// stops (its context cancelled, as SIGTERM does) and runs again over the
+// same config and state dir, as an upgrade or restart of the bot would.
+type botProcess struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// restartableServe writes a config like startServeWith's, with the
+// confirmation timeout given and extra YAML (a monitor section), and
+// returns what a test needs to run bot processes on it. The cleanup stops
+// the last bot and the service.
+func restartableServe(t *testing.T, confirmTimeout time.Duration, extra string) (f serveFixture, start func() *botProcess) {
+	t.Helper()
+	fake := fakeslack.New(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := l.Addr().String()
+	l.Close()
+	configPath := demoCopyWith(t, fmt.Sprintf(`state_dir: sanasend-state
+slack:
+  bot_token: xoxb-test
+  signing_secret: %s
+  api_url: %s
+  listen: %s
+  alerts_channel: C0ALERTS
+  confirm_timeout: %s
+  staff:
+    users: [U0ALICE]
+`, testSigningSecret, fake.APIURL(), listen, confirmTimeout)+extra)
+	f = serveFixture{fake: fake, base: "http://" + listen, configPath: configPath, logs: &syncbuf.Buffer{}}
+	var last *botProcess
+	t.Cleanup(func() {
+		if last != nil {
+			last.stop(t)
+		}
+		stopService(t, configPath)
+		if strings.Contains(f.logs.String(), testSigningSecret) || strings.Contains(f.logs.String(), "xoxb-test") {
+			t.Error("a secret appears in the bot's log")
+		}
+		if t.Failed() {
+			t.Logf("bot log:\n%s", f.logs.String())
+		}
+	})
+	start = func() *botProcess {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		b := &botProcess{cancel: cancel, done: make(chan error, 1)}
+		go func() {
+			b.done <- run(ctx, []string{"serve", "-config", configPath}, strings.NewReader(""), f.logs, f.logs)
+		}()
+		last = b
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			resp, err := http.Get(f.base + "/healthz")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					return b
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("serve did not answer /healthz: %v", err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return f, start
+}
+
+// stop ends the bot process and waits for it; the service keeps running.
+func (b *botProcess) stop(t *testing.T) {
+	t.Helper()
+	if b.cancel == nil {
+		return
+	}
+	b.cancel()
+	b.cancel = nil
+	if err := <-b.done; err != nil {
+		t.Errorf("serve: %v", err)
+	}
+}
+
+// TestServeConfirmationSurvivesABotRestart is the acceptance of issue 8's
+// section 3 item 7: a restart prompt issued by one bot process is
+// confirmed in the next one (the real stand-in restarts, once); the second
+// click, in a third process, is refused; a prompt that expired meanwhile
+// and a forged token are refused and their prompts replaced by the
+// reason; the state file is 0600 and holds no token.
+func TestServeConfirmationSurvivesABotRestart(t *testing.T) {
+	const confirmTimeout = 15 * time.Second
+	f, start := restartableServe(t, confirmTimeout, "")
+	first := start()
+	startURL := f.fake.NewResponseURL()
+	slashCommand(t, f.base, "U0ALICE", "C0OPS", "start", startURL)
+	waitPost(t, f.fake, startURL, "start whatsapp", 30*time.Second)
+	before, err := adoptService(t, f.configPath).Processes(context.Background())
+	if err != nil || len(before) == 0 {
+		t.Fatalf("processes before the restart: %v, %v", before, err)
+	}
+
+	// Two prompts from the first bot process: one confirmed after the
+	// restart, one left to expire.
+	promptURL, lateURL := f.fake.NewResponseURL(), f.fake.NewResponseURL()
+	slashCommand(t, f.base, "U0ALICE", "C0OPS", "restart", promptURL)
+	slashCommand(t, f.base, "U0ALICE", "C0OPS", "restart", lateURL)
+	token := fakeslack.ButtonValue(t, f.fake.WaitResponseURLPosts(t, promptURL, 1, 10*time.Second)[0], "sanasend_confirm")
+	late := fakeslack.ButtonValue(t, f.fake.WaitResponseURLPosts(t, lateURL, 1, 10*time.Second)[0], "sanasend_confirm")
+	issued := time.Now() // the late prompt expires within confirmTimeout of this
+	first.stop(t)
+
+	second := start()
+	clickURL := f.fake.NewResponseURL()
+	click(t, f.base, "U0ALICE", "C0OPS", "sanasend_confirm", token, clickURL)
+	if final := waitPost(t, f.fake, clickURL, "restart whatsapp", 60*time.Second); !strings.Contains(messageText(final), "healthy") {
+		t.Fatalf("outcome after a bot restart %s: want healthy", messageText(final))
+	}
+	after, err := adoptService(t, f.configPath).Status(context.Background())
+	if err != nil || after.State != manager.StateHealthy || len(after.Processes) == 0 {
+		t.Fatalf("status after the restart = %s, %v", after.State, err)
+	}
+	if after.Processes[0].PID == before[0].PID {
+		t.Errorf("the confirmed restart kept pid %d", before[0].PID)
+	}
+	second.stop(t)
+
+	start()
+	againURL := f.fake.NewResponseURL()
+	click(t, f.base, "U0ALICE", "C0OPS", "sanasend_confirm", token, againURL)
+	if again := f.fake.WaitResponseURLPosts(t, againURL, 1, 10*time.Second)[0]; !strings.Contains(messageText(again), "already used by") {
+		t.Errorf("second click, after another bot restart, answered %s; want already used", messageText(again))
+	}
+	forgedURL := f.fake.NewResponseURL()
+	click(t, f.base, "U0ALICE", "C0OPS", "sanasend_confirm", strings.Repeat("ab", 16), forgedURL)
+	if forged := f.fake.WaitResponseURLPosts(t, forgedURL, 1, 10*time.Second)[0]; forged["replace_original"] != true ||
+		!strings.Contains(messageText(forged), "not valid") || strings.Contains(messageText(forged), "sanasend_confirm") {
+		t.Errorf("a forged token answered %s; want its prompt replaced by the reason", messageText(forged))
+	}
+	// The late prompt's expiry is a fact of the wall clock: wait for it.
+	for time.Since(issued) <= confirmTimeout+time.Second {
+		time.Sleep(100 * time.Millisecond)
+	}
+	expiredURL := f.fake.NewResponseURL()
+	click(t, f.base, "U0ALICE", "C0OPS", "sanasend_confirm", late, expiredURL)
+	if expired := f.fake.WaitResponseURLPosts(t, expiredURL, 1, 10*time.Second)[0]; expired["replace_original"] != true ||
+		!strings.Contains(messageText(expired), "expired") || strings.Contains(messageText(expired), "sanasend_confirm") ||
+		!strings.Contains(messageText(expired), "restart whatsapp") {
+		t.Errorf("an expired token answered %s; want its prompt replaced by the reason", messageText(expired))
+	}
+	now, err := adoptService(t, f.configPath).Status(context.Background())
+	if err != nil || len(now.Processes) == 0 || now.Processes[0].PID != after.Processes[0].PID {
+		t.Errorf("a refused click touched the service: pid %v, %v; want %d", now.Processes, err, after.Processes[0].PID)
+	}
+
+	path := filepath.Join(filepath.Dir(f.configPath), "sanasend-state", bot.ConfirmFile)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s has mode %v; want 0600", path, fi.Mode().Perm())
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{token, late} {
+		if strings.Contains(string(data), tok) {
+			t.Errorf("%s holds the token %s", path, tok)
+		}
+	}
+}
+
+// TestServeAlertButtonSurvivesABotRestart: the Restart button of an alert
+// posted by one bot process works in the next one, once.
+func TestServeAlertButtonSurvivesABotRestart(t *testing.T) {
+	f, start := restartableServe(t, 2*time.Minute, "monitor:\n  interval: 30s\n  timeout: 2s\n  failure_threshold: 2\n")
+	first := start()
+	startURL := f.fake.NewResponseURL()
+	slashCommand(t, f.base, "U0ALICE", "C0OPS", "start", startURL)
+	waitPost(t, f.fake, startURL, "start whatsapp", 30*time.Second)
+	procs, err := adoptService(t, f.configPath).Processes(context.Background())
+	if err != nil || len(procs) == 0 {
+		t.Fatalf("processes: %v, %v", procs, err)
+	}
+	if err := syscall.Kill(-int(procs[0].PGID), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	alert := waitAlertsChannel(t, f.fake, "STOPPED", 10*time.Second)
+	var token string
+	for _, b := range alert.Blocks() {
+		for _, el := range anySlice(b["elements"]) {
+			if m, ok := el.(map[string]any); ok && m["action_id"] == "sanasend_confirm" {
+				token, _ = m["value"].(string)
+			}
+		}
+	}
+	if token == "" {
+		t.Fatalf("no Restart button on the alert: %v", alert.Blocks())
+	}
+	first.stop(t)
+
+	start()
+	clickURL := f.fake.NewResponseURL()
+	click(t, f.base, "U0ALICE", "C0ALERTS", "sanasend_confirm", token, clickURL)
+	if final := waitPost(t, f.fake, clickURL, "restart whatsapp", 60*time.Second); !strings.Contains(messageText(final), "healthy") {
+		t.Fatalf("the alert's Restart after a bot restart answered %s; want healthy", messageText(final))
+	}
+	againURL := f.fake.NewResponseURL()
+	click(t, f.base, "U0ALICE", "C0ALERTS", "sanasend_confirm", token, againURL)
+	again := f.fake.WaitResponseURLPosts(t, againURL, 1, 10*time.Second)[0]
+	if !strings.Contains(messageText(again), "already used by") || again["response_type"] != "ephemeral" {
+		t.Errorf("second press answered %s; want a private already used", messageText(again))
 	}
 }

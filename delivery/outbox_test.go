@@ -1,4 +1,4 @@
-package alerts
+package delivery_test
 
 import (
 	"bufio"
@@ -22,6 +22,8 @@ import (
 	"github.com/slack-go/slack"
 	"go.uber.org/goleak"
 
+	"github.com/sanasend/sanasend-bot/bot/slackbot"
+	"github.com/sanasend/sanasend-bot/delivery"
 	"github.com/sanasend/sanasend-bot/internal/fakeslack"
 	"github.com/sanasend/sanasend-bot/internal/syncbuf"
 )
@@ -41,7 +43,7 @@ type outboxEnv struct {
 	clock *clockwork.FakeClock
 	dir   string
 	logs  *outboxLogs
-	cfg   OutboxConfig
+	cfg   delivery.Config
 }
 
 func newOutboxEnv(t *testing.T) *outboxEnv {
@@ -53,7 +55,7 @@ func newOutboxEnv(t *testing.T) *outboxEnv {
 		dir:   t.TempDir(),
 		logs:  &outboxLogs{},
 	}
-	env.cfg = OutboxConfig{
+	env.cfg = delivery.Config{
 		Dir:            env.dir,
 		Clock:          env.clock,
 		Logger:         zerolog.New(env.logs),
@@ -84,12 +86,25 @@ func (env *outboxEnv) client(opts ...slack.Option) *slack.Client {
 	return slack.New(fakeslack.DefaultBotToken, append([]slack.Option{slack.OptionAPIURL(env.fake.APIURL())}, opts...)...)
 }
 
-// open opens an outbox on env's dir; t.Cleanup closes it.
-func (env *outboxEnv) open(t *testing.T, api Poster) *Outbox {
+// sender is the Slack Sender over api (env.client() when nil).
+func (env *outboxEnv) sender(t *testing.T, api slackbot.OutboundAPI) *slackbot.Sender {
 	t.Helper()
-	o, err := OpenOutbox(env.cfg, api)
+	if api == nil {
+		api = env.client()
+	}
+	s, err := slackbot.NewSender(api, zerolog.New(env.logs))
 	if err != nil {
-		t.Fatalf("OpenOutbox: %v", err)
+		t.Fatalf("NewSender: %v", err)
+	}
+	return s
+}
+
+// open opens an outbox on env's dir; t.Cleanup closes it.
+func (env *outboxEnv) open(t *testing.T, s delivery.Sender) *delivery.Outbox {
+	t.Helper()
+	o, err := delivery.Open(env.cfg, s)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { _ = o.Close() })
 	return o
@@ -97,7 +112,7 @@ func (env *outboxEnv) open(t *testing.T, api Poster) *Outbox {
 
 // outboxStart runs o until the returned stop is called (t.Cleanup calls it too);
 // stop waits for Run to return.
-func outboxStart(t *testing.T, o *Outbox) (stop func()) {
+func outboxStart(t *testing.T, o *delivery.Outbox) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -124,7 +139,7 @@ func outboxCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-func outboxEnqueue(t *testing.T, o *Outbox, items ...Item) {
+func outboxEnqueue(t *testing.T, o *delivery.Outbox, items ...delivery.Item) {
 	t.Helper()
 	for _, it := range items {
 		if err := o.Enqueue(it); err != nil {
@@ -133,7 +148,7 @@ func outboxEnqueue(t *testing.T, o *Outbox, items ...Item) {
 	}
 }
 
-func outboxFlush(t *testing.T, o *Outbox) {
+func outboxFlush(t *testing.T, o *delivery.Outbox) {
 	t.Helper()
 	if err := o.Flush(outboxCtx(t)); err != nil {
 		t.Fatalf("Flush: %v", err)
@@ -141,13 +156,11 @@ func outboxFlush(t *testing.T, o *Outbox) {
 }
 
 // outboxWaitPending waits until o has n items pending.
-func outboxWaitPending(t *testing.T, o *Outbox, n int) {
+func outboxWaitPending(t *testing.T, o *delivery.Outbox, n int) {
 	t.Helper()
 	ctx := outboxCtx(t)
 	for {
-		o.mu.Lock()
-		got, changed := len(o.pending), o.changed
-		o.mu.Unlock()
+		got, changed := delivery.PendingChanged(o)
 		if got == n {
 			return
 		}
@@ -167,16 +180,26 @@ func (env *outboxEnv) blockUntil(t *testing.T, n int) {
 	}
 }
 
-func post(id, channel, text string) Item {
-	return Item{ID: id, Channel: channel, Op: OpPost, Text: text}
+func post(id, channel, text string) delivery.Item {
+	return delivery.Item{ID: id, Channel: channel, Op: delivery.OpPost, Payload: payload(text, nil)}
 }
 
-func update(id, ref, channel, text string) Item {
-	return Item{ID: id, Channel: channel, Op: OpUpdate, Ref: ref, Text: text}
+func update(id, ref, channel, text string) delivery.Item {
+	return delivery.Item{ID: id, Channel: channel, Op: delivery.OpUpdate, Ref: ref, Payload: payload(text, nil)}
 }
 
-func reply(id, ref, channel, text string) Item {
-	return Item{ID: id, Channel: channel, Op: OpReply, Ref: ref, Text: text}
+func reply(id, ref, channel, text string) delivery.Item {
+	return delivery.Item{ID: id, Channel: channel, Op: delivery.OpReply, Ref: ref, Payload: payload(text, nil)}
+}
+
+// payload is a Slack payload of text and raw blocks (nil: none), as is:
+// blocks Slack refuses cannot be made with slackbot.EncodePayload.
+func payload(text string, blocks json.RawMessage) json.RawMessage {
+	data, err := json.Marshal(slackbot.Payload{Text: text, Blocks: blocks})
+	if err != nil {
+		panic(err)
+	}
+	return data
 }
 
 // outboxSummary is "method status/error text" for each call, for failure
@@ -209,7 +232,7 @@ func outboxDelivered(calls []fakeslack.Call, method string) []string {
 // is exactly 2s on the clock.
 func TestOutboxRetriesInOrder(t *testing.T) {
 	env := newOutboxEnv(t)
-	api := &outboxTimedPoster{Poster: env.client(), clock: env.clock}
+	api := &outboxTimedSender{Sender: env.sender(t, nil), clock: env.clock}
 	o := env.open(t, api)
 	env.fake.FailNext("chat.postMessage", fakeslack.Answer{Status: 500}, fakeslack.Answer{Status: 429, RetryAfter: 2})
 	outboxEnqueue(t, o, post("m1", "C0OPS", "one"), post("m2", "C0OPS", "two"), post("m3", "C0OPS", "three"))
@@ -259,7 +282,7 @@ func TestOutboxRetriesInOrder(t *testing.T) {
 	if n := o.Pending(); n != 0 {
 		t.Errorf("Pending() = %d; want 0", n)
 	}
-	for _, want := range []string{`"code":"http_500"`, `"code":"ratelimited"`, `"retry_in":2000`, `"item":"m1"`} {
+	for _, want := range []string{`http_500`, `ratelimited`, `"retry_in":2000`, `"item":"m1"`} {
 		if !strings.Contains(env.logs.String(), want) {
 			t.Errorf("the logs do not hold %s", want)
 		}
@@ -272,7 +295,7 @@ func TestOutboxRetriesInOrder(t *testing.T) {
 func TestOutboxChannelsAreIndependent(t *testing.T) {
 	env := newOutboxEnv(t)
 	api := env.client(slack.OptionHTTPClient(&http.Client{Transport: outboxChannelRoute{base: http.DefaultTransport, channel: "C0GONE"}}))
-	o := env.open(t, api)
+	o := env.open(t, env.sender(t, api))
 	gone := "chat.postMessage/C0GONE"
 	notFound := fakeslack.Answer{Error: "channel_not_found"}
 	env.fake.FailNext(gone, fakeslack.Answer{Status: 503}, notFound, notFound, notFound)
@@ -329,7 +352,7 @@ func TestOutboxChannelsAreIndependent(t *testing.T) {
 // is not sent again, and an update finds the message it edits.
 func TestOutboxRestart(t *testing.T) {
 	env := newOutboxEnv(t)
-	o1 := env.open(t, env.client())
+	o1 := env.open(t, env.sender(t, nil))
 	stop1 := outboxStart(t, o1)
 	outboxEnqueue(t, o1, post("incident-1", "C0OPS", "whatsapp is down"))
 	outboxFlush(t, o1)
@@ -358,7 +381,7 @@ func TestOutboxRestart(t *testing.T) {
 	}
 
 	// A new process, and Slack is back.
-	o2 := env.open(t, env.client())
+	o2 := env.open(t, env.sender(t, nil))
 	if n := o2.Pending(); n != 3 {
 		t.Fatalf("Pending() after the restart = %d; want 3", n)
 	}
@@ -402,7 +425,7 @@ func TestOutboxRestart(t *testing.T) {
 // posted as a new top-level message.
 func TestOutboxRefs(t *testing.T) {
 	env := newOutboxEnv(t)
-	o := env.open(t, env.client())
+	o := env.open(t, env.sender(t, nil))
 	outboxStart(t, o)
 	outboxEnqueue(t, o,
 		post("p", "C0OPS", "whatsapp is down"),
@@ -478,7 +501,7 @@ func TestOutboxRefs(t *testing.T) {
 // text only; refused again, the item is dead and the channel goes on.
 func TestOutboxInvalidBlocks(t *testing.T) {
 	env := newOutboxEnv(t)
-	o := env.open(t, env.client())
+	o := env.open(t, env.sender(t, nil))
 	outboxStart(t, o)
 	good, err := json.Marshal(slack.Blocks{BlockSet: []slack.Block{
 		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, "*whatsapp* is down", false, false), nil, nil),
@@ -489,7 +512,7 @@ func TestOutboxInvalidBlocks(t *testing.T) {
 	bad := json.RawMessage(`[{"text":"a block without a type"}]`) // the fake answers invalid_blocks, as Slack does
 
 	it := post("bad", "C0OPS", "whatsapp is down")
-	it.Blocks = bad
+	it.Payload = payload("whatsapp is down", bad)
 	outboxEnqueue(t, o, it)
 	outboxFlush(t, o)
 	calls := env.fake.Calls("chat.postMessage")
@@ -502,7 +525,7 @@ func TestOutboxInvalidBlocks(t *testing.T) {
 	}
 
 	upd := update("bad-update", "bad", "C0OPS", "whatsapp is down (acknowledged)")
-	upd.Blocks = bad
+	upd.Payload = payload("whatsapp is down (acknowledged)", bad)
 	outboxEnqueue(t, o, upd)
 	outboxFlush(t, o)
 	updates := env.fake.Calls("chat.update")
@@ -514,9 +537,9 @@ func TestOutboxInvalidBlocks(t *testing.T) {
 	// Refused twice: dead after exactly two attempts, and the next item goes.
 	env.fake.FailNext("chat.postMessage", fakeslack.Answer{Error: "invalid_blocks"}, fakeslack.Answer{Error: "invalid_blocks"})
 	twice := post("twice", "C0OPS", "django is down")
-	twice.Blocks = good
+	twice.Payload = payload("django is down", good)
 	after := post("after", "C0OPS", "django is up")
-	after.Blocks = good
+	after.Payload = payload("django is up", good)
 	outboxEnqueue(t, o, twice, after)
 	outboxFlush(t, o)
 	calls = env.fake.Calls("chat.postMessage")[2:]
@@ -548,7 +571,7 @@ func TestOutboxJournal(t *testing.T) {
 	if err := os.WriteFile(path, torn, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	o := env.open(t, env.client())
+	o := env.open(t, env.sender(t, nil))
 
 	if n := o.Pending(); n != 2 {
 		t.Errorf("Pending() = %d; want 2 (b and c)", n)
@@ -591,10 +614,8 @@ func TestOutboxJournal(t *testing.T) {
 // rewritten to what is still needed, and reopening it gives the same ts.
 func TestOutboxCompactsWhenGrown(t *testing.T) {
 	env := newOutboxEnv(t)
-	o := env.open(t, env.client())
-	o.mu.Lock()
-	o.compactAt = 4 << 10
-	o.mu.Unlock()
+	o := env.open(t, env.sender(t, nil))
+	delivery.SetCompactAt(o, 4<<10)
 	outboxStart(t, o)
 	const n = 40
 	ids := make([]string, n)
@@ -623,7 +644,7 @@ func TestOutboxCompactsWhenGrown(t *testing.T) {
 		}
 		want[id] = ts
 	}
-	o2, err := OpenOutbox(env.cfg, env.client())
+	o2, err := delivery.Open(env.cfg, env.sender(t, nil))
 	if err != nil {
 		t.Fatalf("reopen: %v", err)
 	}
@@ -641,15 +662,16 @@ func TestOutboxCompactsWhenGrown(t *testing.T) {
 // TestOutboxEnqueue: Enqueue checks the item and is idempotent by ID.
 func TestOutboxEnqueue(t *testing.T) {
 	env := newOutboxEnv(t)
-	o := env.open(t, env.client())
+	o := env.open(t, env.sender(t, nil))
 	for _, tt := range []struct {
 		name string
-		it   Item
+		it   delivery.Item
 	}{
 		{"no ID", post("", "C0OPS", "x")},
 		{"no channel", post("a", "", "x")},
-		{"no text", post("a", "C0OPS", "")},
-		{"unknown op", Item{ID: "a", Channel: "C0OPS", Op: "delete", Text: "x"}},
+		{"no payload", delivery.Item{ID: "a", Channel: "C0OPS", Op: delivery.OpPost}},
+		{"payload not JSON", delivery.Item{ID: "a", Channel: "C0OPS", Op: delivery.OpPost, Payload: json.RawMessage(`{"text":`)}},
+		{"unknown op", delivery.Item{ID: "a", Channel: "C0OPS", Op: "delete", Payload: payload("x", nil)}},
 		{"update without ref", update("a", "", "C0OPS", "x")},
 		{"reply to itself", reply("a", "a", "C0OPS", "x")},
 	} {
@@ -675,7 +697,7 @@ func TestOutboxEnqueue(t *testing.T) {
 // was let finish and recorded, so it is not sent again after a restart.
 func TestOutboxRunLeavesNoGoroutine(t *testing.T) {
 	env := newOutboxEnv(t)
-	gate := &outboxGatePoster{Poster: env.client(), channel: "C0SLOW", entered: make(chan struct{}), release: make(chan struct{})}
+	gate := &outboxGateSender{Sender: env.sender(t, nil), channel: "C0SLOW", entered: make(chan struct{}), release: make(chan struct{})}
 	o := env.open(t, gate)
 	env.fake.FailNext("chat.postMessage", fakeslack.Answer{Status: 500})
 	outboxEnqueue(t, o, post("busy-1", "C0BUSY", "backing off"))
@@ -739,14 +761,18 @@ func outboxReadJournal(t *testing.T, path string) []string {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		var r outboxRecord
+		var r struct {
+			Rec, ID, TS string
+			Code        string `json:"error"`
+			Item        *struct{ ID string }
+		}
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatalf("journal line %q: %v", sc.Text(), err)
 		}
 		switch r.Rec {
-		case outboxRecDelivered:
+		case "delivered":
 			out = append(out, r.Rec+" "+r.ID+" "+r.TS)
-		case outboxRecDead:
+		case "dead":
 			out = append(out, r.Rec+" "+r.Item.ID+" "+r.Code)
 		default:
 			out = append(out, r.Rec+" "+r.Item.ID)
@@ -771,44 +797,44 @@ func (l *outboxLogs) entries(t *testing.T) []map[string]any {
 	return out
 }
 
-// outboxTimedPoster notes the clock's time of every attempt, then makes it
-// with the real client.
-type outboxTimedPoster struct {
-	Poster
+// outboxTimedSender notes the clock's time of every attempt, then makes it
+// with the real Sender.
+type outboxTimedSender struct {
+	delivery.Sender
 	clock clockwork.Clock
 	mu    sync.Mutex
 	at    []time.Time
 }
 
-func (p *outboxTimedPoster) PostMessageContext(ctx context.Context, channel string, options ...slack.MsgOption) (string, string, error) {
+func (p *outboxTimedSender) Send(ctx context.Context, it delivery.Item, to delivery.Target) (string, string, error) {
 	p.mu.Lock()
 	p.at = append(p.at, p.clock.Now())
 	p.mu.Unlock()
-	return p.Poster.PostMessageContext(ctx, channel, options...)
+	return p.Sender.Send(ctx, it, to)
 }
 
-func (p *outboxTimedPoster) times() []time.Time {
+func (p *outboxTimedSender) times() []time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return slices.Clone(p.at)
 }
 
-// outboxGatePoster holds a post to channel until release is closed,
+// outboxGateSender holds an attempt in channel until release is closed,
 // after closing entered.
-type outboxGatePoster struct {
-	Poster
+type outboxGateSender struct {
+	delivery.Sender
 	channel string
 	entered chan struct{}
 	release chan struct{}
 	once    sync.Once
 }
 
-func (p *outboxGatePoster) PostMessageContext(ctx context.Context, channel string, options ...slack.MsgOption) (string, string, error) {
-	if channel == p.channel {
+func (p *outboxGateSender) Send(ctx context.Context, it delivery.Item, to delivery.Target) (string, string, error) {
+	if to.Channel == p.channel {
 		p.once.Do(func() { close(p.entered) })
 		<-p.release
 	}
-	return p.Poster.PostMessageContext(ctx, channel, options...)
+	return p.Sender.Send(ctx, it, to)
 }
 
 // outboxChannelRoute sends the Web API calls about channel to
@@ -840,4 +866,51 @@ func (rt outboxChannelRoute) RoundTrip(req *http.Request) (*http.Response, error
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
 	return rt.base.RoundTrip(r)
+}
+
+// TestOutboxLogsDrops: nothing is skipped silently. An ID enqueued again
+// (pending, delivered, dead), an item whose Ref is unknown or dead, and a
+// dead letter are each logged with the item's ID and the reason; a dead
+// letter at error level.
+func TestOutboxLogsDrops(t *testing.T) {
+	env := newOutboxEnv(t)
+	o := env.open(t, env.sender(t, nil))
+	outboxEnqueue(t, o, post("a", "C0OPS", "first"), post("a", "C0OPS", "again while pending"))
+	outboxStart(t, o)
+	outboxFlush(t, o)
+	env.fake.FailNext("chat.postMessage", fakeslack.Answer{Error: "not_in_channel"})
+	outboxEnqueue(t, o, post("d", "C0OPS", "refused"))
+	outboxFlush(t, o)
+	outboxEnqueue(t, o,
+		post("a", "C0OPS", "again once delivered"),
+		post("d", "C0OPS", "again once dead"),
+		reply("to-dead", "d", "C0OPS", "a reply to a dead message"),
+		update("to-unknown", "nothing", "C0OPS", "an update of an unknown message"))
+	outboxFlush(t, o)
+
+	logged := env.logs.entries(t)
+	for _, tt := range []struct {
+		name, level, item, want string
+	}{
+		{"duplicate of a pending item", "info", "a", "pending"},
+		{"duplicate of a delivered item", "info", "a", "delivered"},
+		{"duplicate of a dead item", "info", "d", "dead"},
+		{"dead letter", "error", "d", "dead letter"},
+		{"reply to a dead item", "warn", "to-dead", "dead (not_in_channel)"},
+		{"update of an unknown item", "warn", "to-unknown", "unknown"},
+	} {
+		if !slices.ContainsFunc(logged, func(e map[string]any) bool {
+			msg, _ := e["message"].(string)
+			return e["level"] == tt.level && e["item"] == tt.item && strings.Contains(msg, tt.want)
+		}) {
+			t.Errorf("%s: no %s log line for item %s saying %q", tt.name, tt.level, tt.item, tt.want)
+		}
+	}
+	if got, want := outboxDelivered(env.fake.Calls("chat.postMessage"), "chat.postMessage"),
+		[]string{"first", "a reply to a dead message", "an update of an unknown message"}; !slices.Equal(got, want) {
+		t.Errorf("delivered %q; want %q", got, want)
+	}
+	if dead := o.Dead(); len(dead) != 1 || dead[0].Item.ID != "d" || dead[0].Code != "not_in_channel" {
+		t.Errorf("Dead() = %+v; want d with not_in_channel", dead)
+	}
 }

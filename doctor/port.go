@@ -1,4 +1,4 @@
-package manager
+package doctor
 
 import (
 	"cmp"
@@ -12,6 +12,8 @@ import (
 
 	psnet "github.com/shirou/gopsutil/v4/net"
 	"github.com/shirou/gopsutil/v4/process"
+
+	"github.com/sanasend/sanasend-bot/internal/human"
 )
 
 // portProbeTimeout bounds PortFree's connect probe; it only ever dials a
@@ -183,5 +185,5 @@ func portOwnerCmdline(ctx context.Context, pid int32) string {
 	if err != nil || s == "" {
 		s, _ = p.NameWithContext(ctx)
 	}
-	return checkCap(checkFirstLine(s), 200)
+	return human.Cut(human.FirstLine(s), 200)
 }

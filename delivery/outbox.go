@@ -1,4 +1,4 @@
-package alerts
+package delivery
 
 import (
 	"bytes"
@@ -8,86 +8,105 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
-	"github.com/slack-go/slack"
+
+	"github.com/sanasend/sanasend-bot/internal/statefile"
 )
 
-// Op is what an outbox Item does in Slack.
+// Op is what an Item does.
 type Op string
 
 // The outbox's operations.
 const (
-	// OpPost posts a new top-level message (chat.postMessage).
+	// OpPost posts a new message in the item's Channel.
 	OpPost Op = "post"
-	// OpUpdate edits the message its Ref landed as (chat.update).
-	OpUpdate Op = "update"
-	// OpReply posts in the thread of its Ref's message (chat.postMessage
-	// with thread_ts).
+	// OpReply posts in the thread of the message its Ref posted.
 	OpReply Op = "reply"
+	// OpUpdate edits the message its Ref posted.
+	OpUpdate Op = "update"
+	// OpFile uploads a file into the thread of the message its Ref posted,
+	// or into the Channel when Ref is "".
+	OpFile Op = "file"
 )
 
 // Item is one message for the Outbox to deliver. The outbox carries it as
-// is: what it says is the business of whoever builds it.
+// is: what it says is the business of whoever builds it and of the Sender.
 type Item struct {
 	// ID is unique and chosen by the caller ("incident-42",
-	// "incident-42-resolved"); enqueueing a known ID again does nothing.
+	// "incident-42-resolved"); enqueueing a known ID again does nothing
+	// (it is logged).
 	ID      string `json:"id"`
 	Channel string `json:"channel"`
 	Op      Op     `json:"op"`
-	// Ref is, for OpUpdate and OpReply, the ID of an earlier item whose
-	// message is edited or replied to.
+	// Ref is, for OpUpdate and OpReply (and OpFile, optionally), the ID of
+	// an earlier item whose message is edited or replied to.
 	Ref string `json:"ref,omitempty"`
-	// Text is the notification and fallback text; it is required, and is
-	// what is sent alone when Slack refuses the blocks.
-	Text string `json:"text"`
-	// Blocks is a Block Kit JSON array (json.Marshal of a slack.Blocks or
-	// of its BlockSet), or nil.
-	Blocks   json.RawMessage `json:"blocks,omitempty"`
+	// Payload is the message, in the Sender's encoding: opaque to the
+	// outbox, which only checks that it is JSON. Required.
+	Payload  json.RawMessage `json:"payload"`
 	Enqueued time.Time       `json:"enqueued"`
 }
 
-// Poster is what the outbox needs of a Slack client; *slack.Client is one.
-// The outbox owns the retry policy: the client must not retry by itself.
-type Poster interface {
-	PostMessageContext(ctx context.Context, channel string, options ...slack.MsgOption) (string, string, error)
-	UpdateMessageContext(ctx context.Context, channel, timestamp string, options ...slack.MsgOption) (string, string, string, error)
+// Target is where the outbox sends an item, its Ref resolved: a new
+// message in Channel (OpPost), an edit of the message Channel/TS
+// (OpUpdate), a reply in the thread Channel/Thread (OpReply), or a file in
+// Channel, in the thread Thread when it is not "" (OpFile). An update or
+// reply whose Ref has no message in the chat is sent as OpPost.
+type Target struct {
+	Op      Op
+	Channel string
+	// TS is the message to edit (OpUpdate).
+	TS string
+	// Thread is the ts of the thread's root (OpReply, OpFile; and
+	// OpUpdate, when the message edited is itself a reply).
+	Thread string
 }
 
-var _ Poster = (*slack.Client)(nil)
+// Sender hands one item to the chat. The outbox owns the retry policy:
+// the Sender makes one attempt and must not retry by itself (it may fall
+// back within the attempt, such as sending a message's text alone when its
+// formatting is refused).
+//
+// Send returns the channel ID and ts of the message the chat made (for
+// OpUpdate, the edited message; for OpFile, any message ts of the share,
+// or "" then the outbox records to.Thread or a placeholder), or an error:
+// RetryAfter (wait then retry), Retry (retry with backoff), Permanent
+// (give up: a dead letter with its code) or RefGone (the message to edit
+// is gone: post it as a new one). Any other error is retried with backoff:
+// the outbox must not drop a message on an error nobody classified.
+type Sender interface {
+	Send(ctx context.Context, it Item, to Target) (channel, ts string, err error)
+}
 
-// OutboxConfig configures an Outbox.
-type OutboxConfig struct {
+// Config configures an Outbox.
+type Config struct {
 	// Dir holds the journal, outbox.jsonl (the bot's state dir); it is
 	// created if missing. Required.
 	Dir string
 	// Clock times every wait; nil means the real clock.
 	Clock clockwork.Clock
-	// Logger gets retries (warn) and given-up items (error), by item ID,
-	// channel and Slack error code.
+	// Logger gets retries (warn), de-duplicated and re-routed items
+	// (info, warn) and dead letters (error), by item ID, channel and
+	// error code.
 	Logger zerolog.Logger
 	// BackoffInitial and BackoffMax bound the wait between attempts after
-	// a 5xx or network error: it doubles from BackoffInitial up to
-	// BackoffMax, and is jittered down by up to half. Zero means 1s and
-	// 5m.
+	// a retryable error: it doubles from BackoffInitial up to BackoffMax,
+	// and is jittered down by up to half. Zero means 1s and 5m.
 	BackoffInitial, BackoffMax time.Duration
 }
 
-// DeadItem is an item Slack refused for good (channel_not_found,
-// invalid_auth, msg_too_long, ...): it was logged and will not be sent.
+// DeadItem is an item the chat refused for good (the Sender returned
+// Permanent): it was logged at error level and will not be sent.
 type DeadItem struct {
 	Item Item
-	// Code is Slack's error code, or "http_<status>" for a 4xx answer
-	// without one.
+	// Code is the Sender's code (for Slack, its error code).
 	Code string
 	At   time.Time
 }
@@ -102,9 +121,9 @@ const (
 	// thread. An update or reply of an older message is posted as a new
 	// message.
 	outboxRetention = 30 * 24 * time.Hour
-	// outboxAttemptTimeout bounds one HTTP call. It is wall-clock time on
+	// outboxAttemptTimeout bounds one Send. It is wall-clock time on
 	// purpose: it bounds network I/O, not a wait of the outbox's own, and a
-	// fake clock must not have to be advanced through an HTTP call.
+	// fake clock must not have to be advanced through a Send.
 	outboxAttemptTimeout = 30 * time.Second
 	// outboxShutdownGrace is how long an attempt in flight when Run's
 	// context ends may still take: letting it finish, and recording it,
@@ -126,7 +145,7 @@ type outboxRecord struct {
 	// Item: enqueued and dead.
 	Item *Item `json:"item,omitempty"`
 	// ID, Channel, TS, Thread: delivered. Channel and TS are where the
-	// message landed (Slack's channel ID); Thread is the ts of its thread's
+	// message landed (the chat's channel ID); Thread is the ts of its thread's
 	// root when it is a reply.
 	ID      string `json:"id,omitempty"`
 	Channel string `json:"channel,omitempty"`
@@ -136,41 +155,41 @@ type outboxRecord struct {
 	Code string `json:"error,omitempty"`
 }
 
-// Outbox delivers Slack messages and never drops one. There is one queue
-// per channel, delivered strictly in order by its own goroutine: item n+1
-// is not sent before item n is delivered or given up, and one channel's
+// Outbox delivers chat messages and never drops one silently. There is one
+// queue per channel, delivered strictly in order by its own goroutine: item
+// n+1 is not sent before item n is delivered or given up, and one channel's
 // trouble never holds up another's.
 //
-// 5xx answers, network errors and timeouts are retried with capped,
-// jittered exponential backoff; a 429 waits exactly its Retry-After. Those
-// are retried for as long as Run's context lives. A permanent refusal (an
-// ok:false answer such as channel_not_found, or a 4xx other than 429) is
-// logged and the item recorded as dead (see Dead); before that, refused
-// blocks (invalid_blocks) are retried once as text only, and an update
-// whose message is gone (message_not_found) is posted as a new message.
-// An update or reply whose Ref is dead or unknown is posted as a new
-// top-level message.
+// What the Sender says worth retrying (Retry, or any error it does not
+// classify) is retried with capped, jittered exponential backoff; RetryAfter
+// waits exactly its duration. Those are retried for as long as Run's context
+// lives. A permanent refusal (Permanent) is logged at error level and the
+// item recorded as dead (see Dead); an update whose message is gone
+// (RefGone) is posted as a new message. An update or reply whose Ref is
+// dead or unknown is posted as a new top-level message, and a file into the
+// channel; an item whose ID is known is not enqueued again. Each of these
+// is logged with the item's ID and the reason.
 //
 // Every item is in the journal, Dir/outbox.jsonl, before Enqueue returns,
-// so a restart loses nothing. Delivery is at-least-once: chat.postMessage
-// has no idempotency key, so a message Slack accepted just before the
-// process died, before the outbox wrote it down as delivered, is sent
+// so a restart loses nothing. Delivery is at-least-once: Slack's
+// chat.postMessage has no idempotency key, so a message the chat accepted
+// just before the process died, before the outbox wrote it down as delivered, is sent
 // again by the next process. One Outbox, in one process, per Dir.
 //
 // The journal is JSON lines, appended and fsync'd on every change:
 //
-//	{"rec":"enqueued","at":...,"item":{"id":...,"channel":...,"op":"post","text":...,"blocks":[...],"enqueued":...}}
+//	{"rec":"enqueued","at":...,"item":{"id":...,"channel":...,"op":"post","payload":{...},"enqueued":...}}
 //	{"rec":"delivered","at":...,"id":...,"channel":"C0...","ts":"1732770000.000100","thread_ts":...}
 //	{"rec":"dead","at":...,"item":{...},"error":"channel_not_found"}
 //
-// OpenOutbox replays it (a torn last line is ignored with a warning) and
+// Open replays it (a torn last line is ignored with a warning) and
 // rewrites it atomically, as does a write once it has grown past 1 MiB:
 // the delivered and dead records of the last 30 days of activity, then the
 // pending items in order.
 //
 // Its methods are safe for concurrent use.
 type Outbox struct {
-	api            Poster
+	sender         Sender
 	clock          clockwork.Clock
 	log            zerolog.Logger
 	backoffInitial time.Duration
@@ -213,20 +232,20 @@ type outboxRun struct {
 	wg  sync.WaitGroup
 }
 
-// OpenOutbox opens the outbox journaled in cfg.Dir, with what an earlier
+// Open opens the outbox journaled in cfg.Dir, with what an earlier
 // process left queued, and rewrites the journal compactly. It does no
 // network I/O: nothing is sent before Run.
-func OpenOutbox(cfg OutboxConfig, api Poster) (*Outbox, error) {
+func Open(cfg Config, s Sender) (*Outbox, error) {
 	switch {
 	case cfg.Dir == "":
 		return nil, errors.New("open outbox: Dir is empty")
-	case api == nil:
-		return nil, errors.New("open outbox: no Slack client")
+	case s == nil:
+		return nil, errors.New("open outbox: no Sender")
 	case cfg.BackoffInitial < 0 || cfg.BackoffMax < 0:
 		return nil, errors.New("open outbox: BackoffInitial and BackoffMax must not be negative")
 	}
 	o := &Outbox{
-		api:            api,
+		sender:         s,
 		clock:          cfg.Clock,
 		log:            cfg.Logger,
 		backoffInitial: cmp.Or(cfg.BackoffInitial, time.Second),
@@ -282,7 +301,11 @@ func (o *Outbox) replayLocked(data []byte) {
 			continue
 		}
 		var rec outboxRecord
-		if err := json.Unmarshal(line, &rec); err != nil || !rec.valid() {
+		err := json.Unmarshal(line, &rec)
+		if err == nil && rec.Item != nil && len(rec.Item.Payload) == 0 {
+			rec.Item.Payload, err = legacyPayload(line)
+		}
+		if err != nil || !rec.valid() {
 			if i == len(lines)-1 {
 				o.log.Warn().Str("journal", o.path).Int("line", i+1).Msg("outbox: torn last journal line ignored (a crash while it was written)")
 			} else {
@@ -294,10 +317,33 @@ func (o *Outbox) replayLocked(data []byte) {
 	}
 }
 
+// legacyPayload is the Payload of an item journaled by the outbox of
+// package alerts, which held Slack's text and blocks itself: the same JSON
+// object the Slack Sender decodes ({"text":...,"blocks":[...]}), so that
+// what an older bot left queued is still sent after an upgrade.
+func legacyPayload(line []byte) (json.RawMessage, error) {
+	var old struct {
+		Item struct {
+			Text   string          `json:"text"`
+			Blocks json.RawMessage `json:"blocks,omitempty"`
+		} `json:"item"`
+	}
+	if err := json.Unmarshal(line, &old); err != nil {
+		return nil, err
+	}
+	if old.Item.Text == "" {
+		return nil, errors.New("item without a payload")
+	}
+	if len(old.Item.Blocks) > 0 && !json.Valid(old.Item.Blocks) {
+		old.Item.Blocks = nil
+	}
+	return json.Marshal(old.Item)
+}
+
 func (r outboxRecord) valid() bool {
 	switch r.Rec {
 	case outboxRecEnqueued, outboxRecDead:
-		return r.Item != nil && r.Item.ID != "" && r.Item.Channel != ""
+		return r.Item != nil && r.Item.ID != "" && r.Item.Channel != "" && json.Valid(r.Item.Payload)
 	case outboxRecDelivered:
 		return r.ID != "" && r.Channel != "" && r.TS != ""
 	}
@@ -328,6 +374,17 @@ func (o *Outbox) knownLocked(id string) bool {
 	return pending || sent || dead
 }
 
+// stateLocked says what a known ID is: "pending", "delivered" or "dead".
+func (o *Outbox) stateLocked(id string) string {
+	switch {
+	case o.pending[id] != nil:
+		return "pending"
+	case o.dead[id].Item.ID != "":
+		return "dead"
+	}
+	return "delivered"
+}
+
 func (o *Outbox) pendingInOrderLocked() []*outboxEntry {
 	out := make([]*outboxEntry, 0, len(o.pending))
 	for _, e := range o.pending {
@@ -348,9 +405,10 @@ func (o *Outbox) queueLocked(channel string) *outboxQueue {
 
 // Enqueue queues it for delivery (in its channel, after what is queued
 // there) and returns once it is in the journal, fsync'd. An ID already
-// known, queued or delivered or dead, is a no-op. An empty Enqueued is set
-// to now. Blocks that are not valid JSON are dropped with an error logged,
-// and the text is sent: a formatting bug must not swallow an alert.
+// known, queued or delivered or dead, is a no-op, logged with the ID and
+// its state. An empty Enqueued is set to now. An item without an ID,
+// Channel or a Payload that is JSON, or with a Ref its Op needs missing,
+// is refused with an error.
 //
 // When the journal cannot be written the item is still queued, in memory,
 // and the error says so; enqueueing it again retries the write.
@@ -364,6 +422,8 @@ func (o *Outbox) Enqueue(it Item) error {
 		return fmt.Errorf("outbox: enqueue %q: outbox closed", it.ID)
 	}
 	if o.knownLocked(it.ID) {
+		o.log.Info().Str("item", it.ID).Str("channel", it.Channel).Str("reason", o.stateLocked(it.ID)).
+			Msgf("outbox: item dropped as a duplicate: its ID is already %s", o.stateLocked(it.ID))
 		if o.dirty {
 			if err := o.compactLocked(); err != nil {
 				return fmt.Errorf("outbox: enqueue %q: journal: %w", it.ID, err)
@@ -373,10 +433,6 @@ func (o *Outbox) Enqueue(it Item) error {
 	}
 	if it.Enqueued.IsZero() {
 		it.Enqueued = o.clock.Now()
-	}
-	if len(it.Blocks) > 0 && !json.Valid(it.Blocks) {
-		o.log.Error().Str("item", it.ID).Str("channel", it.Channel).Msg("outbox: blocks are not valid JSON; the text will be sent alone")
-		it.Blocks = nil
 	}
 	o.seq++
 	e := &outboxEntry{item: it, seq: o.seq}
@@ -400,11 +456,17 @@ func outboxValidate(it Item) error {
 		return errors.New("no ID")
 	case it.Channel == "":
 		return errors.New("no channel")
-	case it.Text == "":
-		return errors.New("no text")
+	case len(it.Payload) == 0:
+		return errors.New("no payload")
+	case !json.Valid(it.Payload):
+		return errors.New("payload is not valid JSON")
 	}
 	switch it.Op {
 	case OpPost:
+	case OpFile:
+		if it.Ref == it.ID {
+			return fmt.Errorf("op %s cannot refer to itself", it.Op)
+		}
 	case OpUpdate, OpReply:
 		if it.Ref == "" || it.Ref == it.ID {
 			return fmt.Errorf("op %s needs the ID of an earlier item in Ref", it.Op)
@@ -479,18 +541,12 @@ func (o *Outbox) sendQueue(ctx context.Context, channel string, q *outboxQueue) 
 	}
 }
 
-// outboxTarget is where an attempt goes: a new message in channel, an
-// edit of channel/ts, or a reply in channel's thread.
-type outboxTarget struct {
-	op                  Op
-	channel, ts, thread string
-}
-
 // targetLocked resolves the Ref of it. An update or reply whose Ref has not
-// landed (dead, unknown, or forgotten) is posted as a new message.
-func (o *Outbox) targetLocked(it Item) outboxTarget {
-	if it.Op == OpPost {
-		return outboxTarget{op: OpPost, channel: it.Channel}
+// landed (dead, unknown, or forgotten) is posted as a new message, and a
+// file whose Ref has not landed goes into the channel; either is logged.
+func (o *Outbox) targetLocked(it Item) Target {
+	if it.Op == OpPost || (it.Op == OpFile && it.Ref == "") {
+		return Target{Op: it.Op, Channel: it.Channel}
 	}
 	s, ok := o.sent[it.Ref]
 	if !ok {
@@ -500,14 +556,21 @@ func (o *Outbox) targetLocked(it Item) outboxTarget {
 		} else if _, pending := o.pending[it.Ref]; pending {
 			why = "not delivered yet"
 		}
+		op, where := OpPost, "posting it as a new message"
+		if it.Op == OpFile {
+			op, where = OpFile, "uploading it into the channel"
+		}
 		o.log.Warn().Str("item", it.ID).Str("channel", it.Channel).Str("ref", it.Ref).Str("ref_state", why).
-			Msgf("outbox: the %s's message is not in Slack; posting it as a new message", it.Op)
-		return outboxTarget{op: OpPost, channel: it.Channel}
+			Msgf("outbox: the %s's message is not in the chat (ref %s); %s", it.Op, why, where)
+		return Target{Op: op, Channel: it.Channel}
 	}
-	if it.Op == OpUpdate {
-		return outboxTarget{op: OpUpdate, channel: s.channel, ts: s.ts, thread: s.thread}
+	switch it.Op {
+	case OpUpdate:
+		return Target{Op: OpUpdate, Channel: s.channel, TS: s.ts, Thread: s.thread}
+	case OpFile:
+		return Target{Op: OpFile, Channel: s.channel, Thread: cmp.Or(s.thread, s.ts)}
 	}
-	return outboxTarget{op: OpReply, channel: s.channel, thread: cmp.Or(s.thread, s.ts)}
+	return Target{Op: OpReply, Channel: s.channel, Thread: cmp.Or(s.thread, s.ts)}
 }
 
 // outboxResult is how an item ended: delivered to sent, or dead with code.
@@ -540,63 +603,59 @@ func (o *Outbox) finishLocked(q *outboxQueue, e *outboxEntry, res outboxResult) 
 	}
 }
 
-// deliver sends it until Slack takes it or refuses it for good; done is
+// deliver sends it until the Sender delivers it or gives it up; done is
 // false when ctx ended first.
-func (o *Outbox) deliver(ctx context.Context, it Item, t outboxTarget) (res outboxResult, done bool) {
+func (o *Outbox) deliver(ctx context.Context, it Item, t Target) (res outboxResult, done bool) {
 	log := o.log.With().Str("item", it.ID).Str("channel", it.Channel).Str("op", string(it.Op)).Logger()
-	blocks, err := outboxDecodeBlocks(it.Blocks)
-	if err != nil {
-		log.Error().Err(err).Msg("outbox: blocks do not decode; sending the text alone")
-	}
 	failures := 0
 	for attempt := 1; ; attempt++ {
-		channel, ts, err := o.attempt(ctx, it, t, blocks)
+		channel, ts, err := o.attempt(ctx, it, t)
 		if err == nil && ts == "" {
-			err = errOutboxNoTS
+			err = Retry(errNoTS)
 		}
 		if err == nil {
 			if attempt > 1 {
 				log.Info().Int("attempts", attempt).Msg("outbox: delivered after retries")
 			}
-			sent := outboxSent{channel: cmp.Or(channel, t.channel), ts: ts, thread: t.thread}
-			if t.op == OpUpdate {
-				sent.ts = cmp.Or(ts, t.ts)
+			sent := outboxSent{channel: cmp.Or(channel, t.Channel), ts: ts, thread: t.Thread}
+			if t.Op == OpUpdate {
+				sent.ts = cmp.Or(ts, t.TS)
 			}
 			return outboxResult{sent: sent}, true
 		}
 		if ctx.Err() != nil {
 			return outboxResult{}, false
 		}
-		retry, code, wait := outboxClassify(err)
-		if !retry {
-			switch {
-			case blocks != nil && (code == "invalid_blocks" || code == "invalid_blocks_format"):
-				log.Warn().Str("code", code).Msg("outbox: Slack refused the blocks; retrying once with the text alone")
-				blocks = nil
-				continue
-			case t.op == OpUpdate && outboxMessageGone(code):
-				log.Warn().Str("code", code).Str("ref", it.Ref).Msg("outbox: the message to update is gone; posting it as a new message")
-				t = outboxTarget{op: OpPost, channel: it.Channel}
+		var perm *PermanentError
+		if errors.As(err, &perm) {
+			if perm.Gone && t.Op == OpUpdate {
+				log.Warn().Err(err).Str("code", perm.Code).Str("ref", it.Ref).Msg("outbox: the message to update is gone; posting it as a new message")
+				t = Target{Op: OpPost, Channel: it.Channel}
 				continue
 			}
-			log.Error().Str("code", code).Int("attempts", attempt).Msg("outbox: Slack refused the message for good; it will not be sent")
-			return outboxResult{code: code}, true
+			log.Error().Err(err).Str("code", perm.Code).Int("attempts", attempt).Msg("outbox: dead letter: the chat refused the item for good; it will not be sent")
+			return outboxResult{code: perm.Code}, true
+		}
+		var wait time.Duration
+		var re *RetryError
+		if errors.As(err, &re) {
+			wait = re.After
 		}
 		if wait <= 0 {
 			wait = o.backoff(failures)
 			failures++
 		}
-		log.Warn().Str("code", code).Int("attempt", attempt).Dur("retry_in", wait).Msg("outbox: delivery failed; will retry")
+		log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", wait).Msg("outbox: delivery failed; will retry")
 		if !o.sleep(ctx, wait) {
 			return outboxResult{}, false
 		}
 	}
 }
 
-// attempt makes one API call for it. The call outlives ctx by up to
-// outboxShutdownGrace, so that a message Slack takes as Run stops is
+// attempt makes one Send of it. The call outlives ctx by up to
+// outboxShutdownGrace, so that a message the chat takes as Run stops is
 // recorded as delivered rather than sent again after the restart.
-func (o *Outbox) attempt(ctx context.Context, it Item, t outboxTarget, blocks []slack.Block) (channel, ts string, err error) {
+func (o *Outbox) attempt(ctx context.Context, it Item, t Target) (channel, ts string, err error) {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outboxAttemptTimeout)
 	graceDone := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
@@ -615,92 +674,12 @@ func (o *Outbox) attempt(ctx context.Context, it Item, t outboxTarget, blocks []
 			<-graceDone // so that no goroutine outlives Run
 		}
 	}()
-
-	opts := []slack.MsgOption{slack.MsgOptionText(it.Text, false)}
-	switch {
-	case blocks != nil:
-		opts = append(opts, slack.MsgOptionBlocks(blocks...))
-	case t.op == OpUpdate:
-		// chat.update keeps the old blocks unless told otherwise, and
-		// they would hide the new text.
-		opts = append(opts, slack.MsgOptionBlocks())
-	}
-	switch t.op {
-	case OpUpdate:
-		channel, ts, _, err = o.api.UpdateMessageContext(actx, t.channel, t.ts, opts...)
-	case OpReply:
-		channel, ts, err = o.api.PostMessageContext(actx, t.channel, append(opts, slack.MsgOptionTS(t.thread))...)
-	default:
-		channel, ts, err = o.api.PostMessageContext(actx, t.channel, opts...)
-	}
-	return channel, ts, err
+	return o.sender.Send(actx, it, t)
 }
 
-// outboxDecodeBlocks decodes an item's blocks for slack.MsgOptionBlocks;
-// nil when there are none.
-func outboxDecodeBlocks(raw json.RawMessage) ([]slack.Block, error) {
-	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
-		return nil, nil
-	}
-	var blocks slack.Blocks
-	if err := json.Unmarshal(raw, &blocks); err != nil {
-		return nil, err
-	}
-	if len(blocks.BlockSet) == 0 {
-		return nil, nil
-	}
-	return blocks.BlockSet, nil
-}
-
-// errOutboxNoTS is an ok answer without a ts, which Slack does not send;
-// it is retried like a garbled answer.
-var errOutboxNoTS = errors.New("slack answered ok without a ts")
-
-// outboxTransientCodes are the ok:false answers that are worth retrying.
-var outboxTransientCodes = map[string]bool{
-	"internal_error":      true,
-	"fatal_error":         true,
-	"service_unavailable": true,
-	"request_timeout":     true,
-	"ratelimited":         true,
-	"team_added_to_org":   true,
-}
-
-// outboxClassify says whether err is worth retrying, Slack's error code for
-// the logs, and, for a 429 with Retry-After, how long to wait first.
-// Anything not known to be permanent is retried: the outbox must not drop
-// a message on an error it does not know.
-func outboxClassify(err error) (retry bool, code string, wait time.Duration) {
-	var rl *slack.RateLimitedError
-	var se slack.SlackErrorResponse
-	var sc slack.StatusCodeError
-	switch {
-	case errors.As(err, &rl):
-		return true, "ratelimited", rl.RetryAfter
-	case errors.As(err, &se):
-		return outboxTransientCodes[se.Err], se.Err, 0
-	case errors.As(err, &sc):
-		code := "http_" + strconv.Itoa(sc.Code)
-		permanent := sc.Code >= 400 && sc.Code < 500 && sc.Code != http.StatusTooManyRequests && sc.Code != http.StatusRequestTimeout
-		return !permanent, code, 0
-	case errors.Is(err, errOutboxNoTS):
-		return true, "no_ts", 0
-	case errors.Is(err, context.DeadlineExceeded):
-		return true, "timeout", 0
-	default:
-		return true, "network", 0
-	}
-}
-
-// outboxMessageGone reports whether code says the message to update cannot
-// be edited any more.
-func outboxMessageGone(code string) bool {
-	switch code {
-	case "message_not_found", "cant_update_message", "edit_window_closed":
-		return true
-	}
-	return false
-}
+// errNoTS is a success without a ts, which the chat does not send; it is
+// retried like a garbled answer.
+var errNoTS = errors.New("the chat answered ok without a ts")
 
 // backoff is the wait after the n+1th failure in a row: BackoffInitial
 // doubled n times, at most BackoffMax, less a random part of up to half.
@@ -726,7 +705,7 @@ func (o *Outbox) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// TS says where a delivered item landed: Slack's channel ID and the
+// TS says where a delivered item landed: the chat's channel ID and the
 // message's ts (for an update, the edited message). It survives restarts
 // for 30 days after the last activity on the message.
 func (o *Outbox) TS(id string) (channel, ts string, ok bool) {
@@ -743,7 +722,7 @@ func (o *Outbox) Pending() int {
 	return len(o.pending)
 }
 
-// Dead lists the items Slack refused for good, oldest first.
+// Dead lists the items the chat refused for good, oldest first.
 func (o *Outbox) Dead() []DeadItem {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -855,32 +834,24 @@ func (o *Outbox) compactLocked() error {
 		_ = enc.Encode(outboxRecord{Rec: outboxRecEnqueued, At: e.item.Enqueued, Item: &e.item})
 	}
 
-	tmp := o.path + ".tmp"
-	if err := outboxWriteFile(tmp, buf.Bytes()); err != nil {
-		return fmt.Errorf("compact journal: %w", err)
-	}
 	// Closed before the rename, which Windows refuses over an open file.
 	if o.journal != nil {
 		_ = o.journal.Close()
 		o.journal = nil
 	}
-	renameErr := os.Rename(tmp, o.path)
-	if renameErr == nil {
-		renameErr = outboxSyncDir(o.dir)
-	}
+	writeErr := statefile.WriteAtomic(o.path, buf.Bytes())
 	f, err := os.OpenFile(o.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		return fmt.Errorf("compact journal: reopen: %w", errors.Join(renameErr, err))
+		return fmt.Errorf("compact journal: reopen: %w", errors.Join(writeErr, err))
 	}
 	o.journal = f
-	if renameErr != nil {
-		_ = os.Remove(tmp)
+	if writeErr != nil {
 		o.dirty = true
 		st, serr := f.Stat()
 		if serr == nil {
 			o.size = st.Size()
 		}
-		return fmt.Errorf("compact journal: %w", renameErr)
+		return fmt.Errorf("compact journal: %w", writeErr)
 	}
 	o.size = int64(buf.Len())
 	o.compacted = o.size
@@ -933,40 +904,4 @@ func (o *Outbox) pruneLocked(now time.Time) {
 			delete(o.dead, id)
 		}
 	}
-}
-
-// outboxWriteFile writes data to a new file at path and fsyncs it.
-func outboxWriteFile(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		_ = os.Remove(path)
-	}
-	return err
-}
-
-// outboxSyncDir fsyncs dir, so that a rename in it is durable. Windows
-// cannot sync a directory, and does not need to.
-func outboxSyncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

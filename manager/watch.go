@@ -1,0 +1,253 @@
+package manager
+
+// Watching a run of the service until it exits, whether this bot process
+// started it or adopted it, and publishing that exit. Its waits (pidfd,
+// polls, settle) run in real time; the exit's time is read from the clock.
+
+import (
+	"context"
+	"time"
+)
+
+// rootSettle is how long the rest of a process group gets to follow its
+// root out: a kill of the whole group reaches its members a moment apart,
+// and only what outlives this is a service still running without its root.
+const rootSettle = 250 * time.Millisecond
+
+// runRef identifies one run of the service: the process its start command
+// ran as (npm), its start time (a reused PID is another process), its
+// process group and the marker every process of the run carries.
+type runRef struct {
+	pid     int32
+	created time.Time
+	pgid    int32
+	marker  string
+}
+
+// find returns the run's root when it is alive, and the other live
+// processes of its process group that carry its marker (sh, node): the
+// service runs while any of them does. Browsers live in groups of their own
+// and are not counted: without node they serve nothing.
+func (r runRef) find(tab *procTable) (root *procEntry, group []*procEntry) {
+	if e, ok := tab.byPID[r.pid]; ok && e.created.Equal(r.created) {
+		root = e
+	}
+	if r.pgid <= 1 || r.pgid == tab.selfPGID {
+		return root, nil
+	}
+	for _, e := range tab.byPID {
+		if e.pgid == r.pgid && e.marker == r.marker && e.pid != r.pid && !tab.self[e.pid] {
+			group = append(group, e)
+		}
+	}
+	return root, group
+}
+
+// oldest is the process of ps that started first (sh before node), the
+// lowest PID on a tie.
+func oldest(ps []*procEntry) *procEntry {
+	var best *procEntry
+	for _, e := range ps {
+		if best == nil || e.created.Before(best.created) || (e.created.Equal(best.created) && e.pid < best.pid) {
+			best = e
+		}
+	}
+	return best
+}
+
+// ensureWatch starts a watcher of run r unless one follows it already or
+// the Service is closed. ch is the child behind r when this bot process
+// started it, for its exit status.
+func (s *Service) ensureWatch(r runRef) {
+	s.mu.Lock()
+	if s.closed || s.watching == r.marker {
+		s.mu.Unlock()
+		return
+	}
+	s.watching = r.marker
+	var ch *child
+	if s.child != nil && s.child.pid == r.pid {
+		ch = s.child
+	}
+	s.watchWG.Add(1)
+	s.mu.Unlock()
+	go s.watchRun(s.watchCtx, r, ch)
+}
+
+// adoptInBackground looks for a running service once, in the background,
+// so that a service this bot did not start is watched from the moment
+// someone listens to its events.
+func (s *Service) adoptInBackground() {
+	s.mu.Lock()
+	if s.closed || s.watching != "" {
+		s.mu.Unlock()
+		return
+	}
+	s.watchWG.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.watchWG.Done()
+		if _, err := s.look(s.watchCtx); err != nil && s.watchCtx.Err() == nil {
+			s.log.Warn().Err(err).Msg("look for a running service to watch")
+		}
+	}()
+}
+
+// watching reports the marker of the run a watcher follows, "" when none.
+func (s *Service) watchedRun() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.watching
+}
+
+// Close ends the watching of the service's processes (they keep running)
+// and waits for it. Events stop; the other methods still work but watch
+// nothing. Close is idempotent.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.watchCancel()
+	s.watchWG.Wait()
+	return nil
+}
+
+// watchRun follows run r until it is gone or the Service is closed: it
+// waits for the exit of the root, then of whatever of its group outlives it,
+// and publishes EventRootExited when the root goes while the group runs on,
+// and EventExited when the last of the group is gone, with At the moment of
+// that exit.
+func (s *Service) watchRun(ctx context.Context, r runRef, ch *child) {
+	defer s.watchWG.Done()
+	defer func() {
+		s.mu.Lock()
+		if s.watching == r.marker {
+			s.watching = ""
+		}
+		s.mu.Unlock()
+	}()
+	var (
+		rootExit   Exit      // how the root ended, when known
+		rootExited bool      // this watcher saw the root exit
+		reported   bool      // EventRootExited is out
+		at         time.Time // the moment of the last exit seen
+	)
+	for {
+		tab, err := scanProcesses(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Warn().Err(err).Msg("watch: scan processes")
+			if !sleepCtx(ctx, time.Second) {
+				return
+			}
+			continue
+		}
+		root, group := r.find(tab)
+		if root == nil && len(group) > 0 && rootExited && !reported {
+			rest := make(map[int32]time.Time, len(group))
+			for _, e := range group {
+				rest[e.pid] = e.created
+			}
+			if waitGone(ctx, rest, time.Now().Add(rootSettle)) {
+				continue // the group followed its root: look again
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			reported = true
+			s.publishExit(EventRootExited, r, at, rootExit)
+		}
+		var target *procEntry
+		switch {
+		case root != nil:
+			target = root
+		case len(group) > 0:
+			target = oldest(group)
+		default:
+			if at.IsZero() {
+				at = s.now()
+			}
+			exit := rootExit
+			if reported {
+				exit = Exit{} // the root's end was reported already; this one's is unknown
+			}
+			s.publishExit(EventExited, r, at, exit)
+			return
+		}
+		if !waitExit(ctx, target.pid, target.created) {
+			return
+		}
+		at = s.now()
+		if target == root {
+			rootExited = true
+			rootExit = exitOf(ctx, ch)
+		}
+	}
+}
+
+// exitOf is the exit of the child ch once reaped, or an unknown exit when
+// ch is nil (not this bot's child) or is not reaped within a second.
+func exitOf(ctx context.Context, ch *child) Exit {
+	if ch == nil {
+		return Exit{}
+	}
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case <-ch.done:
+		return ch.exit
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return Exit{}
+}
+
+// publishExit publishes an exit of run r. It is intended when a stop or
+// restart through the bot is ending that run.
+func (s *Service) publishExit(kind EventKind, r runRef, at time.Time, exit Exit) {
+	s.mu.Lock()
+	intended := s.stopping == r.marker ||
+		(s.busy != nil && (s.busy.Action == ActionStop || s.busy.Action == ActionRestart))
+	s.mu.Unlock()
+	code, sig, detail := -1, "", "exit status unknown"
+	if exit.Known {
+		code, sig, detail = exit.Code, exit.Signal, exitText(exit.Code, exit.Signal)
+	}
+	if kind == EventRootExited {
+		detail = "" // not an exit of the service: Kind and Exit say it all
+	}
+	s.log.Info().Str("event", string(kind)).Int32("pid", r.pid).Int("exit_code", code).Str("signal", exit.Signal).
+		Str("child_signal", exit.ChildSignal).Bool("intended", intended).Time("at", at).Msg("service process exited")
+	s.events.publish(Event{Service: s.cfg.Name, Kind: kind, At: at, PID: r.pid, ExitCode: code, Signal: sig,
+		Intended: intended, Exit: exit, Detail: detail})
+}
+
+// pollExit is waitExit by polling: it looks every interval whether the
+// process still runs.
+func pollExit(ctx context.Context, pid int32, created time.Time, every time.Duration) bool {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if !processAlive(ctx, pid, created) {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
