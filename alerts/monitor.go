@@ -15,6 +15,7 @@ import (
 
 	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // Service is what the monitor needs of a supervised service.
@@ -431,9 +432,9 @@ func (m *Monitor) summarise(ctx context.Context, w *watched, e manager.Event) {
 	}
 	sum := &RestorationSummary{Result: res, AuthDir: map[string]bool{}, PID: e.PID}
 	host := ""
-	dirs, _ := manager.ScanAuthDirs(cfg.AuthDir, host, func(int) bool { return true })
+	dirs, _ := whatsapp.ScanAuthDirs(cfg.AuthDir, host, func(int) bool { return true })
 	for _, o := range res.Restoration.FailedSessions() {
-		_, ok := manager.BuildSessionsReport(res.Restoration, true, dirs).AuthDirFor(o.ID)
+		_, ok := whatsapp.BuildSessionsReport(res.Restoration, true, dirs).AuthDirFor(o.ID)
 		sum.AuthDir[o.ID] = ok
 	}
 	w.mu.Lock()
