@@ -38,11 +38,15 @@ type snapshot struct {
 	members  map[int32]string // every process of the tree, with how it was found
 }
 
-// look scans the process table and finds the service's processes: the root
-// from the pid file (same PID and same start time, so a reused PID is never
-// mistaken for it) or, without a usable pid file, a marked process running
-// the start command; then every process carrying the marker, their
-// descendants and their process groups.
+// look scans the process table and finds the service's processes. The pid
+// file is a hint only: its process is the root when it is alive (same PID,
+// same start time) and carries the run's marker, whatever the file says
+// about it; without such a process, the root is the run's marked group (npm
+// gone, node running on) or a marked process running the start command.
+// The members are the processes carrying the service's marker, their
+// descendants, and the processes of the groups whose leader carries it:
+// nothing else, so that a forged pid file cannot make the bot signal a
+// process that is not the service's.
 func (s *Service) look(ctx context.Context) (snapshot, error) {
 	tab, err := scanProcesses(ctx)
 	if err != nil {
@@ -52,9 +56,12 @@ func (s *Service) look(ctx context.Context) (snapshot, error) {
 	s.mu.Lock()
 	run := s.persisted.Run
 	s.mu.Unlock()
-	if run != nil {
+	if run != nil && tab.ours(s.key, run.Marker) {
 		ref := runRef{pid: run.PID, created: run.Created, pgid: run.pgid(), marker: run.Marker}
-		if e, ok := tab.byPID[run.PID]; ok && e.created.Equal(run.Created) && (e.marker == run.Marker || e.marker == "") {
+		if e, ok := tab.byPID[run.PID]; ok && e.created.Equal(run.Created) && e.marker == run.Marker && !tab.self[e.pid] {
+			// The group is the one the root is in, not the one the
+			// file names.
+			ref.pgid = e.pgid
 			snap.root, snap.run = e, ref
 		} else if _, group := ref.find(tab); len(group) > 0 {
 			// npm is gone, node runs on: the service is its marked
@@ -67,12 +74,15 @@ func (s *Service) look(ctx context.Context) (snapshot, error) {
 			snap.root, snap.run = e, runRef{pid: e.pid, created: e.created, pgid: e.pgid, marker: e.marker}
 		}
 	}
-	var seeds []int32
 	if snap.root != nil {
-		seeds = append(seeds, snap.root.pid)
 		s.ensureWatch(snap.run)
 	}
-	snap.members = tab.serviceMembers(s.key, seeds...)
+	snap.members = tab.serviceMembers(s.key)
+	if snap.root != nil {
+		if _, ok := snap.members[snap.root.pid]; ok {
+			snap.members[snap.root.pid] = "root"
+		}
+	}
 	return snap, nil
 }
 
