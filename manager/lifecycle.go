@@ -676,15 +676,16 @@ func openCaptureIn(path string, mkdir bool) (*os.File, error) {
 			return nil, fmt.Errorf("output capture: %w", err)
 		}
 	}
-	if free, ok := freeBytes(dir); ok && free < minCaptureFree {
-		return nil, fmt.Errorf("output capture in %s: %w (%s free)", dir, syscall.ENOSPC, human.Bytes(free))
-	}
 	if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() && fi.Size() > captureLimit {
 		_ = os.Rename(path, path+".1")
 	}
 	f, err := openCaptureFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("output capture: %w", err)
+	}
+	if free, ok := freeBytes(dir); ok && free < minCaptureFree {
+		f.Close()
+		return nil, fmt.Errorf("output capture in %s: %w (%s free)", dir, syscall.ENOSPC, human.Bytes(free))
 	}
 	return f, nil
 }
