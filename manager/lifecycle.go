@@ -412,7 +412,7 @@ func (s *Service) stop(ctx context.Context, a Action, by Actor, progress func(st
 // stopMainGroup sends SIGTERM to the root's process group (npm, sh, node),
 // waits up to the stop timeout, then SIGKILLs the group. The group is
 // signalled as one only while its leader is alive and carries the
-// service's marker; otherwise (npm gone, or a group that is not the
+// service's marker (or is the child this bot process started); otherwise (npm gone, or a group that is not the
 // service's own) its members, every one of them a member of the service,
 // are signalled one by one.
 func (s *Service) stopMainGroup(ctx context.Context, snap snapshot) (graceful, forced bool) {
@@ -424,7 +424,7 @@ func (s *Service) stopMainGroup(ctx context.Context, snap snapshot) (graceful, f
 		}
 	}
 	var leaderCreated time.Time
-	whole := pgid > 1 && pgid != snap.tab.selfPGID && snap.tab.marked(s.key, pgid)
+	whole := pgid > 1 && pgid != snap.tab.selfPGID && (snap.tab.marked(s.key, pgid) || pgid == snap.own)
 	if whole {
 		leaderCreated = snap.tab.byPID[pgid].created
 	}

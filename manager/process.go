@@ -36,6 +36,9 @@ type snapshot struct {
 	rootGone bool
 	run      runRef           // the run root belongs to; zero when not running
 	members  map[int32]string // every process of the tree, with how it was found
+	// own is the child this bot process started and has not reaped (its
+	// PID cannot have been reused), 0 when none runs.
+	own int32
 }
 
 // look scans the process table and finds the service's processes. The pid
@@ -55,10 +58,17 @@ func (s *Service) look(ctx context.Context) (snapshot, error) {
 	snap := snapshot{tab: tab}
 	s.mu.Lock()
 	run := s.persisted.Run
+	// This bot process's own child, not yet reaped: its PID cannot have
+	// been reused, so it is the service's whether or not its marker can
+	// be read.
+	var own int32
+	if s.child != nil {
+		own = s.child.pid
+	}
 	s.mu.Unlock()
 	if run != nil && tab.ours(s.key, run.Marker) {
 		ref := runRef{pid: run.PID, created: run.Created, pgid: run.pgid(), marker: run.Marker}
-		if e, ok := tab.byPID[run.PID]; ok && e.created.Equal(run.Created) && e.marker == run.Marker && !tab.self[e.pid] {
+		if e, ok := tab.byPID[run.PID]; ok && e.created.Equal(run.Created) && (e.marker == run.Marker || e.pid == own) && !tab.self[e.pid] {
 			// The group is the one the root is in, not the one the
 			// file names.
 			ref.pgid = e.pgid
@@ -77,7 +87,12 @@ func (s *Service) look(ctx context.Context) (snapshot, error) {
 	if snap.root != nil {
 		s.ensureWatch(snap.run)
 	}
-	snap.members = tab.serviceMembers(s.key)
+	var seeds []int32
+	if _, ok := tab.byPID[own]; ok && own > 0 {
+		seeds = append(seeds, own)
+		snap.own = own
+	}
+	snap.members = tab.serviceMembers(s.key, seeds...)
 	if snap.root != nil {
 		if _, ok := snap.members[snap.root.pid]; ok {
 			snap.members[snap.root.pid] = "root"
