@@ -51,3 +51,28 @@ func TestOutcomeDetailSaysEachFactOnce(t *testing.T) {
 		})
 	}
 }
+
+// An action begun changed something; a refused one (busy, already as
+// asked, preconditions failed) did not, and gives its alert token back.
+func TestBegun(t *testing.T) {
+	busy := &manager.BusyError{Service: "whatsapp", Action: manager.ActionRestart}
+	cases := []struct {
+		name string
+		o    Outcome
+		want bool
+	}{
+		{"busy", Outcome{Action: manager.ActionRestart, Stop: &manager.StopResult{}, Start: &manager.StartResult{}, Err: busy}, false},
+		{"already stopped", Outcome{Action: manager.ActionStop, Stop: &manager.StopResult{}, Err: manager.AlreadyStopped("whatsapp")}, false},
+		{"preconditions failed", Outcome{Action: manager.ActionRestart, Stop: &manager.StopResult{}, Start: &manager.StartResult{},
+			Err: &manager.PreconditionError{Service: "whatsapp"}}, false},
+		{"stopped, start failed", Outcome{Action: manager.ActionRestart, Stop: &manager.StopResult{WasRunning: true},
+			Start: &manager.StartResult{}, Err: &manager.PreconditionError{Service: "whatsapp"}}, true},
+		{"leftovers ended", Outcome{Action: manager.ActionStop, Stop: &manager.StopResult{Leftovers: []manager.Process{{PID: 9}}}}, true},
+		{"started, exited", Outcome{Action: manager.ActionRestart, Stop: &manager.StopResult{}, Start: &manager.StartResult{PID: 42, Exited: true}}, true},
+	}
+	for _, tc := range cases {
+		if got := begun(&tc.o); got != tc.want {
+			t.Errorf("%s: begun = %v; want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -107,6 +107,9 @@ func TestStartWithAStateDirThatCannotTakeTheOutput(t *testing.T) {
 			if res.Output != want || res.OutputPath != want.Path {
 				t.Errorf("output = %+v, path %q; want %+v", res.Output, res.OutputPath, want)
 			}
+			if a := s.LastAction(); a == nil || !strings.Contains(a.Result, "(state dir: "+tc.wantProblem+")") {
+				t.Errorf("last action = %+v; want its result to say where the output went and why", a)
+			}
 			if got := s.OutputPath(); got != want.Path {
 				t.Errorf("OutputPath() = %q; want %q", got, want.Path)
 			}

@@ -769,14 +769,23 @@ func exitText(code int, signal string) string {
 }
 
 func (s *Service) describeStart(r StartResult, err error) string {
+	var text string
 	switch {
 	case err != nil:
-		return s.errorResult(err)
+		text = s.errorResult(err)
 	case r.Healthy:
-		return fmt.Sprintf("healthy in %s", r.TimeToHealthy.Round(100*time.Millisecond))
+		text = fmt.Sprintf("healthy in %s", r.TimeToHealthy.Round(100*time.Millisecond))
 	default:
-		return "not healthy"
+		text = "not healthy"
 	}
+	if r.PID > 0 && r.Output.Fallback {
+		where := "not captured"
+		if r.Output.Path != "" {
+			where = "in " + r.Output.Path
+		}
+		text += fmt.Sprintf("; output %s (state dir: %s)", where, r.Output.Problem)
+	}
+	return text
 }
 
 func (s *Service) describeStop(r StopResult, err error) string {
