@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"github.com/sanasend/sanasend-bot/bot/slackbot"
+	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/internal/human"
-	"github.com/sanasend/sanasend-bot/manager"
 )
 
 // runCheck validates the config and the host, printing each check; it
@@ -37,18 +37,18 @@ func runCheck(ctx context.Context, configPath string, args []string, out io.Writ
 			fmt.Fprintf(out, "    %s", strings.TrimRight(line, "\n")+"\n")
 		}
 	}
-	printChecks := func(checks []manager.Check) {
+	printChecks := func(checks []doctor.Check) {
 		for _, c := range checks {
 			mark := "✓"
 			switch c.Verdict {
-			case manager.VerdictWarn:
+			case doctor.VerdictWarn:
 				mark = "!"
-			case manager.VerdictFail:
+			case doctor.VerdictFail:
 				mark = "✗"
 				failed++
 			}
 			fmt.Fprintf(out, "  %s %-16s %s\n", mark, c.Name, c.Detail)
-			if c.Hint != "" && c.Verdict != manager.VerdictOK {
+			if c.Hint != "" && c.Verdict != doctor.VerdictOK {
 				fmt.Fprintf(out, "    %-16s → %s\n", "", c.Hint)
 			}
 		}
