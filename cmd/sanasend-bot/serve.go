@@ -11,10 +11,8 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
-	"github.com/slack-go/slack/socketmode"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/bot/slackbot"
 	"github.com/sanasend/sanasend-bot/delivery"
 	"github.com/sanasend/sanasend-bot/manager"
@@ -67,22 +65,18 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 	if err != nil {
 		return err
 	}
-	return serve(ctx, log, served{m: c.m, monitor: c.monitor, staff: sl.staff, outbox: outbox,
-		observer: met.Observe(services(c.m)...), front: front, srv: srv, ln: ln, socket: sl.socket, confirms: c.confirms})
+	return serve(ctx, log, served{core: c, slackClients: sl, met: met, outbox: outbox, front: front, srv: srv, ln: ln})
 }
 
 // served is what serve runs.
 type served struct {
-	m        *manager.Manager
-	monitor  *alerts.Monitor
-	staff    *slackbot.Staff
-	outbox   *delivery.Outbox
-	observer *metrics.Observer
-	front    *slackbot.Front
-	confirms slackbot.ExpiredLister
-	srv      *http.Server
-	ln       net.Listener
-	socket   *socketmode.Client // nil: HTTP mode
+	*core
+	*slackClients
+	met    *metrics.Metrics
+	outbox *delivery.Outbox
+	front  *slackbot.Front
+	srv    *http.Server
+	ln     net.Listener
 }
 
 // serve runs the bot until ctx is done or its HTTP server fails. The front
@@ -94,10 +88,11 @@ func serve(ctx context.Context, log zerolog.Logger, s served) error {
 		return err
 	}
 	defer s.staff.Stop()
+	observer := s.met.Observe(services(s.m)...) // before the monitor's first check
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var bg errgroup.Group
 	bg.Go(func() error { return s.outbox.Serve(bgCtx) })
-	bg.Go(func() error { s.observer.Run(bgCtx); return nil })
+	bg.Go(func() error { observer.Run(bgCtx); return nil })
 	defer func() {
 		stopBackground()
 		if err := bg.Wait(); err != nil {
