@@ -84,6 +84,7 @@ type served struct {
 // actions in flight; then the monitor, then the outbox and the metrics,
 // so that every outcome and alert of the last actions is in the journal.
 func serve(ctx context.Context, log zerolog.Logger, s served) error {
+	defer s.ln.Close() // when it returns before serving; Shutdown closes it otherwise
 	if err := s.staff.Start(ctx); err != nil {
 		return err
 	}
