@@ -10,18 +10,24 @@ import (
 // hosts written without one.
 var redactURL = regexp.MustCompile(`(?i)\b(?:(?:https?|wss?)://|hooks\.slack\.com/)[^\s"'<>` + "`" + `|]*`)
 
+// redactHost matches the host net reports in a transport error ("dial tcp
+// 10.0.0.5:443: ...", "lookup hooks.example.com: ..."): with the URL gone,
+// it would still say where the response URL points.
+var redactHost = regexp.MustCompile(`\b(dial (?:tcp|udp)[46]?|lookup) (?:\[[0-9a-fA-F:.%]+\]|[^\s:\[]+)(?::\d+)?`)
+
 // redacted replaces every URL in a text.
 const redacted = "[url]"
 
-// RedactURLs returns s with every URL replaced by "[url]": a response URL
+// RedactURLs returns s with every URL replaced by "[url]", and the host of a
+// transport error by "[host]": a response URL
 // is a credential (anyone who holds it can post in the channel for 30
 // minutes), and slack-go's transport errors carry the URL they were posting
 // to ("Post \"https://hooks.slack.com/...\": ...").
 func RedactURLs(s string) string {
-	if !strings.Contains(s, "://") && !strings.Contains(strings.ToLower(s), "hooks.slack.com") {
-		return s
+	if strings.Contains(s, "://") || strings.Contains(strings.ToLower(s), "hooks.slack.com") {
+		s = redactURL.ReplaceAllString(s, redacted)
 	}
-	return redactURL.ReplaceAllString(s, redacted)
+	return redactHost.ReplaceAllString(s, "$1 [host]")
 }
 
 // RedactError is the text of an error from Slack (the Web API, a response
