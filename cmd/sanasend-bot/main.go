@@ -1,5 +1,11 @@
 // Command sanasend-bot supervises the SanaSend WhatsApp service on this host
 // and puts its controls in chat. See README.md.
+//
+// It only wires: main.go parses the command line; wire.go builds what every
+// command needs (manager, confirmation store, monitor, router); serve.go,
+// slack.go and monitor.go add the Slack front end, the outbox and the
+// notifier and run them under one context; console.go, check.go and
+// manifest.go are the other commands.
 package main
 
 import (
