@@ -35,7 +35,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./bot/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyRequest$$' -fuzztime $(FUZZTIME) ./bot/slackbot/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseHealth$$' -fuzztime $(FUZZTIME) ./manager/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseLogLine$$' -fuzztime $(FUZZTIME) ./manager/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseLogLine$$' -fuzztime $(FUZZTIME) ./whatsapp/
 
 ## bench: logs against GNU tail on a 1 GiB file, process-table scan against ps,
 ## status latency, and the acknowledgement of signed slash commands.
@@ -57,5 +57,7 @@ cross:
 		GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) vet ./... || exit 1; \
 	done
 
+## clean: what the build and the demo made: the binary, the demo's state
+## dir, and the stand-in's logs and session profiles.
 clean:
-	rm -rf bin .demo-state
+	rm -rf bin .demo-state examples/whatsapp-service/logs examples/whatsapp-service/.wwebjs_auth examples/whatsapp-service/.wwebjs_cache

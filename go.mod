@@ -3,6 +3,7 @@ module github.com/sanasend/sanasend-bot
 go 1.26.0
 
 require (
+	github.com/chzyer/readline v1.5.1
 	github.com/go-co-op/gocron/v2 v2.21.2
 	github.com/gorilla/websocket v1.5.3
 	github.com/jonboulle/clockwork v0.5.0

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 var (
@@ -112,9 +113,9 @@ func TestHistoryIncidentsActionsAndRestorations(t *testing.T) {
 	h.Action(digestAt(16, 5, 0), "whatsapp", manager.ActionStart, bob, true)
 	h.Action(digestFrom.Add(-time.Minute), "whatsapp", manager.ActionRestart, bob, true) // before the window
 
-	ok := manager.Restoration{Found: 2, Restored: 2, Complete: true, Total: -1}
-	last := manager.Restoration{Found: 4, Restored: 3, Failed: 1, Complete: true, Total: -1,
-		Sessions: []manager.SessionOutcome{{ID: "user_45_instance_promo", Result: manager.SessionFailed}}}
+	ok := whatsapp.Restoration{Found: 2, Restored: 2, Complete: true, Total: -1}
+	last := whatsapp.Restoration{Found: 4, Restored: 3, Failed: 1, Complete: true, Total: -1,
+		Sessions: []whatsapp.SessionOutcome{{ID: "user_45_instance_promo", Result: whatsapp.SessionFailed}}}
 	h.Restoration(digestAt(10, 2, 0), "whatsapp", &RestorationSummary{Result: FollowResult{Restoration: ok}})
 	h.Restoration(digestAt(10, 5, 0), "whatsapp", &RestorationSummary{Result: FollowResult{Restoration: ok}})
 	h.Restoration(digestAt(16, 6, 0), "whatsapp", &RestorationSummary{Result: FollowResult{Restoration: last}})
@@ -153,7 +154,7 @@ func TestHistoryDigestOpenIncidentAndOneRestoration(t *testing.T) {
 	h.Decision(since, Decision{Kind: DecisionOpen, Incident: inc})
 	h.Decision(since.Add(10*time.Minute), Decision{Kind: DecisionGiveUp, Incident: inc})
 	h.Restoration(since, "whatsapp", &RestorationSummary{Result: FollowResult{TimedOut: true,
-		Restoration: manager.Restoration{Found: 3, Restored: 1, Total: -1}}})
+		Restoration: whatsapp.Restoration{Found: 3, Restored: 1, Total: -1}}})
 	// An incident resolved before the window is not in it.
 	old := Incident{Service: "whatsapp", ID: 9, Since: digestFrom.Add(-3 * time.Hour), ResolvedAt: digestFrom.Add(-2 * time.Hour)}
 	h.Decision(old.ResolvedAt, Decision{Kind: DecisionResolve, Incident: old})

@@ -12,7 +12,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
-	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // FollowConfig says which log to follow after a start, from where and for how
@@ -44,7 +44,7 @@ type FollowConfig struct {
 type FollowResult struct {
 	// Restoration is the latest restoration block after Offset (a second
 	// start within the follow replaces the first).
-	Restoration manager.Restoration
+	Restoration whatsapp.Restoration
 	// Completed is true when the restoration was Done(): the completion line,
 	// the result line or a global error ("Failed to restore sessions") was
 	// seen. Restored sessions may still be Pending() when Settle or Timeout
@@ -81,7 +81,7 @@ const (
 // FollowRestoration follows the service log after a start and returns the
 // session restoration it logs. It polls cfg.Path every cfg.Poll, reading what
 // was appended since the last poll from cfg.Offset on, and feeds each complete
-// line (winston JSON or text) to a manager.RestorationParser; a partial last
+// line (winston JSON or text) to a whatsapp.RestorationParser; a partial last
 // line waits for its newline. It follows the log across rotation (the path
 // names another file: the old file is read to its end, then the new one from
 // its beginning), truncation (the file shrank below the read position, or was
@@ -127,7 +127,7 @@ func FollowRestoration(ctx context.Context, cfg FollowConfig) (FollowResult, err
 		path:      cfg.Path,
 		offset:    cfg.Offset,
 		useOffset: true,
-		parser:    manager.NewRestorationParser(),
+		parser:    whatsapp.NewRestorationParser(),
 		buf:       make([]byte, followChunk),
 	}
 	defer w.close()
@@ -191,7 +191,7 @@ type follower struct {
 	// that offset measured was replaced.
 	gone bool
 
-	parser *manager.RestorationParser
+	parser *whatsapp.RestorationParser
 	f      *os.File
 	pos    int64  // read position in f
 	tail   []byte // the last bytes before pos, as read
@@ -207,7 +207,7 @@ type follower struct {
 
 func (w *follower) result() FollowResult { return w.resultOf(w.parser.Result()) }
 
-func (w *follower) resultOf(r manager.Restoration) FollowResult {
+func (w *follower) resultOf(r whatsapp.Restoration) FollowResult {
 	return FollowResult{Restoration: r, Rotated: w.rotated, Truncated: w.truncated}
 }
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
-	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // The logs under testdata/follow are copies of manager/testdata/restoration
@@ -178,7 +178,7 @@ func (r *followRun) finish() (FollowResult, error) {
 	return FollowResult{}, nil
 }
 
-func followSession(t *testing.T, r manager.Restoration, id string) manager.SessionOutcome {
+func followSession(t *testing.T, r whatsapp.Restoration, id string) whatsapp.SessionOutcome {
 	t.Helper()
 	for _, o := range r.Sessions {
 		if o.ID == id {
@@ -186,10 +186,10 @@ func followSession(t *testing.T, r manager.Restoration, id string) manager.Sessi
 		}
 	}
 	t.Fatalf("no session %s in %+v", id, r.Sessions)
-	return manager.SessionOutcome{}
+	return whatsapp.SessionOutcome{}
 }
 
-func followIDs(sessions []manager.SessionOutcome) []string {
+func followIDs(sessions []whatsapp.SessionOutcome) []string {
 	ids := []string{}
 	for _, o := range sessions {
 		ids = append(ids, o.ID)
@@ -214,18 +214,18 @@ func followCheckComplete(t *testing.T, res FollowResult, err error) {
 	if got, want := followIDs(failed), []string{"user_31_instance_sales", "user_40_instance_support"}; !slices.Equal(got, want) {
 		t.Fatalf("failed sessions = %v, want %v", got, want)
 	}
-	if failed[0].Result != manager.SessionFailed || failed[0].Cause != "undefined" {
+	if failed[0].Result != whatsapp.SessionFailed || failed[0].Cause != "undefined" {
 		t.Errorf("user_31: %+v, want failed with cause undefined", failed[0])
 	}
-	if want := "Protocol error (Target.setAutoAttach): Target closed."; failed[1].Result != manager.SessionError || failed[1].Cause != want {
+	if want := "Protocol error (Target.setAutoAttach): Target closed."; failed[1].Result != whatsapp.SessionError || failed[1].Cause != want {
 		t.Errorf("user_40: %+v, want error with cause %q", failed[1], want)
 	}
-	for id, want := range map[string]manager.Connection{
-		"user_12_instance_main": manager.ConnectionReady,
-		"user_7_instance_main":  manager.ConnectionQR,
-		"user_9_instance_ops":   manager.ConnectionReady,
+	for id, want := range map[string]whatsapp.Connection{
+		"user_12_instance_main": whatsapp.ConnectionReady,
+		"user_7_instance_main":  whatsapp.ConnectionQR,
+		"user_9_instance_ops":   whatsapp.ConnectionReady,
 	} {
-		if o := followSession(t, r, id); o.Result != manager.SessionRestored || o.Connection != want {
+		if o := followSession(t, r, id); o.Result != whatsapp.SessionRestored || o.Connection != want {
 			t.Errorf("%s: %+v, want restored and %q", id, o, want)
 		}
 	}
@@ -279,7 +279,7 @@ func TestFollowIgnoresLinesBeforeOffset(t *testing.T) {
 					t.Errorf("the older block leaked in: %+v", r)
 				}
 				for _, id := range []string{"user_3_instance_main", "user_5_instance_shop"} {
-					if o := followSession(t, r, id); o.Result != manager.SessionRestored || o.Connection != manager.ConnectionReady {
+					if o := followSession(t, r, id); o.Result != whatsapp.SessionRestored || o.Connection != whatsapp.ConnectionReady {
 						t.Errorf("%s: %+v", id, o)
 					}
 				}
@@ -491,7 +491,7 @@ func TestFollowTimeout(t *testing.T) {
 			if got := followIDs(rs.FailedSessions()); !slices.Equal(got, []string{"user_31_instance_sales", "user_40_instance_support"}) {
 				t.Errorf("failed = %v", got)
 			}
-			if o := followSession(t, rs, "user_12_instance_main"); o.Connection != manager.ConnectionReady {
+			if o := followSession(t, rs, "user_12_instance_main"); o.Connection != whatsapp.ConnectionReady {
 				t.Errorf("user_12: %+v", o)
 			}
 			if want := "5 found: 1 restored (1 ready), 2 failed, 2 in progress (no completion line yet)"; rs.Summary() != want {
@@ -708,7 +708,7 @@ func TestFollowLongLines(t *testing.T) {
 		rs := res.Restoration
 		// The cut JSON line is ignored: user_40 has no outcome; the rest of
 		// the block is intact.
-		if o := followSession(t, rs, "user_40_instance_support"); o.Result != manager.SessionRestoring {
+		if o := followSession(t, rs, "user_40_instance_support"); o.Result != whatsapp.SessionRestoring {
 			t.Errorf("user_40: %+v, want no outcome (the cut line is ignored)", o)
 		}
 		if rs.Restored != 3 || rs.Failed != 2 || len(rs.Pending()) != 0 {

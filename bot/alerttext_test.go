@@ -6,6 +6,7 @@ import (
 
 	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 var (
@@ -102,22 +103,22 @@ func TestEventLine(t *testing.T) {
 }
 
 func TestRestorationLine(t *testing.T) {
-	restored := func(c manager.Connection) manager.SessionOutcome {
-		return manager.SessionOutcome{Result: manager.SessionRestored, Connection: c}
+	restored := func(c whatsapp.Connection) whatsapp.SessionOutcome {
+		return whatsapp.SessionOutcome{Result: whatsapp.SessionRestored, Connection: c}
 	}
 	for _, tc := range []struct {
 		name string
-		r    manager.Restoration
+		r    whatsapp.Restoration
 		want string
 	}{
-		{"the issue's line", manager.Restoration{Found: 4, Restored: 3, Failed: 1, Complete: true, Total: -1,
-			Sessions: []manager.SessionOutcome{restored(manager.ConnectionReady), restored(manager.ConnectionReady), restored(manager.ConnectionQR),
-				{Result: manager.SessionFailed}}}, "4 found: 3 restored (2 ready, 1 needs a QR scan), 1 failed"},
-		{"all ready", manager.Restoration{Found: 2, Restored: 2, Complete: true, Total: -1,
-			Sessions: []manager.SessionOutcome{restored(manager.ConnectionReady), restored(manager.ConnectionReady)}, CompletedAt: textAt(15, 9, 30)},
+		{"the issue's line", whatsapp.Restoration{Found: 4, Restored: 3, Failed: 1, Complete: true, Total: -1,
+			Sessions: []whatsapp.SessionOutcome{restored(whatsapp.ConnectionReady), restored(whatsapp.ConnectionReady), restored(whatsapp.ConnectionQR),
+				{Result: whatsapp.SessionFailed}}}, "4 found: 3 restored (2 ready, 1 needs a QR scan), 1 failed"},
+		{"all ready", whatsapp.Restoration{Found: 2, Restored: 2, Complete: true, Total: -1,
+			Sessions: []whatsapp.SessionOutcome{restored(whatsapp.ConnectionReady), restored(whatsapp.ConnectionReady)}, CompletedAt: textAt(15, 9, 30)},
 			"2 found: 2 restored (2 ready), 0 failed at 15:09:30"},
-		{"two QR", manager.Restoration{Found: 2, Restored: 2, Complete: true, Total: -1,
-			Sessions: []manager.SessionOutcome{restored(manager.ConnectionQR), restored(manager.ConnectionQR)}},
+		{"two QR", whatsapp.Restoration{Found: 2, Restored: 2, Complete: true, Total: -1,
+			Sessions: []whatsapp.SessionOutcome{restored(whatsapp.ConnectionQR), restored(whatsapp.ConnectionQR)}},
 			"2 found: 2 restored (2 need a QR scan), 0 failed"},
 	} {
 		if got := RestorationLine(tc.r, time.UTC); got != tc.want {
@@ -129,8 +130,8 @@ func TestRestorationLine(t *testing.T) {
 // TestDigestLines: the digest's wording, as alerts.DigestText wrote it.
 func TestDigestLines(t *testing.T) {
 	from, to := textAt(9, 0, 0).Add(-24*time.Hour), textAt(9, 0, 0)
-	last := manager.Restoration{Found: 4, Restored: 3, Failed: 1, Complete: true, Total: -1,
-		Sessions: []manager.SessionOutcome{{ID: "user_45_instance_promo", Result: manager.SessionFailed}}}
+	last := whatsapp.Restoration{Found: 4, Restored: 3, Failed: 1, Complete: true, Total: -1,
+		Sessions: []whatsapp.SessionOutcome{{ID: "user_45_instance_promo", Result: whatsapp.SessionFailed}}}
 	d := alerts.Digest{From: from, To: to, Services: []alerts.ServiceDigest{
 		{Service: "whatsapp", UptimePercent: 100 * (1 - 4.0/1440), Known: 24 * time.Hour, Incidents: 1,
 			Downtime: 4*time.Minute + 12*time.Second, Longest: 4*time.Minute + 12*time.Second,

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"time"
 
+	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // Kind says what a Reply holds and so how a front end renders it.
@@ -45,8 +47,8 @@ type Reply struct {
 	Logs      *manager.LogResult
 	LogQuery  manager.LogQuery
 	Processes []manager.Process
-	Sessions  *manager.SessionsReport
-	Checks    []manager.Check
+	Sessions  *whatsapp.SessionsReport
+	Checks    []doctor.Check
 	// Maintenance is the service's active maintenance window, on a status
 	// reply, when the alerts know of one.
 	Maintenance *MaintenanceWindow

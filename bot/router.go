@@ -11,9 +11,11 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sanasend/sanasend-bot/delivery"
+	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/internal/human"
 	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // Service is what the bot needs of one supervised service. *manager.Service
@@ -29,8 +31,8 @@ type Service interface {
 	// Output reads the service's captured stdout and stderr like Logs.
 	Output(ctx context.Context, q manager.LogQuery) (manager.LogResult, error)
 	Processes(ctx context.Context) ([]manager.Process, error)
-	Sessions(ctx context.Context) (manager.SessionsReport, error)
-	Doctor(ctx context.Context) []manager.Check
+	Sessions(ctx context.Context) (whatsapp.SessionsReport, error)
+	Doctor(ctx context.Context) []doctor.Check
 }
 
 var _ Service = (*manager.Service)(nil)

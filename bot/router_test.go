@@ -16,6 +16,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
 
+	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/internal/fakeservice"
 	"github.com/sanasend/sanasend-bot/internal/syncbuf"
 	"github.com/sanasend/sanasend-bot/internal/usererr"
@@ -409,7 +410,7 @@ func TestRepliesShowOnlySafeText(t *testing.T) {
 		{"not found", fmt.Errorf("open %s: %w", secret, fs.ErrNotExist), "missing"},
 		{"permission", fmt.Errorf("open %s: %w", secret, fs.ErrPermission), "may not read"},
 		{"already running", fmt.Errorf("start whatsapp: %w (pid 42 since %s)", manager.ErrAlreadyRunning, secret), "is already running"},
-		{"precondition", &manager.PreconditionError{Service: "whatsapp", Failed: []manager.Check{{Name: "port", Detail: "3000 is in use"}}}, "whatsapp cannot start: port: 3000 is in use"},
+		{"precondition", &manager.PreconditionError{Service: "whatsapp", Failed: []doctor.Check{{Name: "port", Detail: "3000 is in use"}}}, "whatsapp cannot start: port: 3000 is in use"},
 		// The manager's clock says since when; the day is shown when it
 		// is not today.
 		{"busy", fmt.Errorf("%s: %w", secret, &manager.BusyError{Service: "whatsapp", Action: manager.ActionRestart, By: bob,

@@ -5,9 +5,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/internal/human"
 	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // The wording shared by every front end: the console and Slack say the same
@@ -16,7 +18,7 @@ import (
 // RestorationLine summarises a restoration in one line, the one wording
 // every message uses: "4 found: 3 restored (2 ready, 1 needs a QR scan),
 // 1 failed at 15:04:05". The time is local, in loc.
-func RestorationLine(r manager.Restoration, loc *time.Location) string {
+func RestorationLine(r whatsapp.Restoration, loc *time.Location) string {
 	switch {
 	case r.Error != "":
 		return "failed: " + human.Cut(r.Error, 120)
@@ -47,10 +49,10 @@ func RestorationLine(r manager.Restoration, loc *time.Location) string {
 }
 
 // handled counts the sessions whose restoration has an outcome.
-func handled(r manager.Restoration) int {
+func handled(r whatsapp.Restoration) int {
 	n := 0
 	for _, o := range r.Sessions {
-		if o.Result != manager.SessionRestoring {
+		if o.Result != whatsapp.SessionRestoring {
 			n++
 		}
 	}
@@ -118,14 +120,14 @@ func ConfirmQuestion(p *Pending) string {
 
 // SessionState says how one session's restoration went, in a few words:
 // "failed: <likely cause>", "restored, connected", "restored, NEEDS A QR SCAN".
-func SessionState(o manager.SessionOutcome) string {
+func SessionState(o whatsapp.SessionOutcome) string {
 	state := string(o.Result)
 	switch {
-	case o.Result == manager.SessionFailed || o.Result == manager.SessionError:
+	case o.Result == whatsapp.SessionFailed || o.Result == whatsapp.SessionError:
 		state += ": " + human.Cut(o.LikelyCause(), 120)
-	case o.Connection == manager.ConnectionReady:
+	case o.Connection == whatsapp.ConnectionReady:
 		state += ", connected"
-	case o.Connection == manager.ConnectionQR:
+	case o.Connection == whatsapp.ConnectionQR:
 		state += ", NEEDS A QR SCAN"
 	}
 	return state
@@ -185,7 +187,7 @@ func LogsSummary(l *manager.LogResult, q manager.LogQuery) string {
 }
 
 // HealthHiddenNote says that the health-check lines were left out.
-const HealthHiddenNote = "health checks hidden (`logs all` shows them)"
+const HealthHiddenNote = "health-check lines hidden: `logs all` shows them"
 
 // CutLinesNote says how many log lines were cut when read.
 func CutLinesNote(n int) string {
@@ -194,33 +196,37 @@ func CutLinesNote(n int) string {
 
 // DoctorSummary counts a doctor report's verdicts: "5 ok, 1 warning, 2
 // failed".
-func DoctorSummary(checks []manager.Check) string {
-	count := map[manager.Verdict]int{}
+func DoctorSummary(checks []doctor.Check) string {
+	count := map[doctor.Verdict]int{}
 	for _, c := range checks {
 		count[c.Verdict]++
 	}
-	return fmt.Sprintf("%d ok, %s, %d failed", count[manager.VerdictOK], human.Count(count[manager.VerdictWarn], "warning"),
-		count[manager.VerdictFail])
+	return fmt.Sprintf("%d ok, %s, %d failed", count[doctor.VerdictOK], human.Count(count[doctor.VerdictWarn], "warning"),
+		count[doctor.VerdictFail])
 }
 
 // DoctorMark is the one-character verdict of a check.
-func DoctorMark(v manager.Verdict) string {
+func DoctorMark(v doctor.Verdict) string {
 	switch v {
-	case manager.VerdictOK:
+	case doctor.VerdictOK:
 		return "✓"
-	case manager.VerdictWarn:
+	case doctor.VerdictWarn:
 		return "!"
-	case manager.VerdictFail:
+	case doctor.VerdictFail:
 		return "✗"
 	}
 	return "?"
 }
 
-// RestorationRunNote says, when the restoration st shows began before the
-// running process started, that it is the previous run's: " (previous run:
-// this one started at 03:10:00)". It is "" otherwise.
+// RestorationRunNote says whose the restoration st shows is when it is not
+// the running process's: " (last run: the service is not running)" for a
+// stopped service, " (previous run: this one started at 03:10:00 ...)" when
+// it began before the running process started. It is "" otherwise.
 func RestorationRunNote(st *manager.Status, now time.Time) string {
 	r := st.Restoration
+	if r != nil && st.Since.IsZero() && st.State != manager.StateHealthy {
+		return " (last run: the service is not running)"
+	}
 	if r == nil || st.Since.IsZero() || r.StartedAt.IsZero() || !r.StartedAt.Before(st.Since) {
 		return ""
 	}

@@ -5,7 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 func TestLogsSummary(t *testing.T) {
@@ -47,16 +49,19 @@ func TestLogsSummary(t *testing.T) {
 func TestRestorationRunNote(t *testing.T) {
 	now := time.Date(2026, 11, 28, 3, 10, 0, 0, time.UTC)
 	started := now.Add(-time.Minute)
-	r := &manager.Restoration{StartedAt: started.Add(-time.Hour)}
+	r := &whatsapp.Restoration{StartedAt: started.Add(-time.Hour)}
 	if got := RestorationRunNote(&manager.Status{Since: started, Restoration: r}, now); !strings.Contains(got, "previous run") || !strings.Contains(got, "03:09:00") {
 		t.Errorf("restoration of an earlier run: note %q; want it to say previous run and 03:09:00", got)
 	}
-	r = &manager.Restoration{StartedAt: started.Add(5 * time.Second)}
+	r = &whatsapp.Restoration{StartedAt: started.Add(5 * time.Second)}
 	if got := RestorationRunNote(&manager.Status{Since: started, Restoration: r}, now); got != "" {
 		t.Errorf("restoration of this run: note %q; want none", got)
 	}
-	if got := RestorationRunNote(&manager.Status{Restoration: r}, now); got != "" {
-		t.Errorf("stopped service: note %q; want none", got)
+	if got := RestorationRunNote(&manager.Status{State: manager.StateStopped, Restoration: r}, now); !strings.Contains(got, "last run") {
+		t.Errorf("stopped service: note %q; want it to say the last run", got)
+	}
+	if got := RestorationRunNote(&manager.Status{State: manager.StateStopped}, now); got != "" {
+		t.Errorf("stopped service without a restoration: note %q; want none", got)
 	}
 }
 
@@ -69,7 +74,7 @@ func TestMaintenanceLine(t *testing.T) {
 }
 
 func TestDoctorSummary(t *testing.T) {
-	checks := []manager.Check{{Verdict: manager.VerdictOK}, {Verdict: manager.VerdictWarn}, {Verdict: manager.VerdictFail}, {Verdict: manager.VerdictFail}}
+	checks := []doctor.Check{{Verdict: doctor.VerdictOK}, {Verdict: doctor.VerdictWarn}, {Verdict: doctor.VerdictFail}, {Verdict: doctor.VerdictFail}}
 	if got, want := DoctorSummary(checks), "1 ok, 1 warning, 2 failed"; got != want {
 		t.Errorf("DoctorSummary = %q; want %q", got, want)
 	}

@@ -13,6 +13,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -254,10 +255,23 @@ func defaultService() Service {
 
 // Load reads the file at path and returns the configuration it describes,
 // with ${ENV} references expanded from the process environment; see Parse.
+// When the file cannot be read, the error names its absolute path (and
+// wraps fs.ErrNotExist when there is no file).
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	abs, err := filepath.Abs(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		abs = path
+	}
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("config: no file at %s: %w", abs, fs.ErrNotExist)
+	case err != nil:
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("config: cannot read %s: %w", abs, err)
 	}
 	return Parse(data, path, os.LookupEnv)
 }

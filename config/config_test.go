@@ -112,11 +112,25 @@ func TestLoadFull(t *testing.T) {
 	}
 }
 
+// TestLoadMissingFile: the error names the absolute path tried, even for a
+// relative one.
 func TestLoadMissingFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "nope.yaml")
-	_, err := Load(path)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	_, err := Load("nope.yaml")
 	if !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("Load(%s) = %v; want an error wrapping os.ErrNotExist", path, err)
+		t.Fatalf("Load(nope.yaml) = %v; want an error wrapping os.ErrNotExist", err)
+	}
+	if got, want := err.Error(), "config: no file at "+filepath.Join(dir, "nope.yaml"); !strings.HasPrefix(got, want) {
+		t.Errorf("Load(nope.yaml) = %q; want it to start with %q", got, want)
+	}
+}
+
+func TestLoadUnreadableFile(t *testing.T) {
+	dir := t.TempDir()
+	_, err := Load(dir) // a directory
+	if err == nil || !strings.Contains(err.Error(), "config: cannot read "+dir+": ") {
+		t.Errorf("Load(a directory) = %v; want it to name the path", err)
 	}
 }
 
@@ -262,6 +276,8 @@ func TestValidate(t *testing.T) {
 		{"no state dir", func(c *Config) { c.StateDir = "" }, "state_dir: is required"},
 		{"command", func(c *Config) { c.Slack.Command = "sanasend" }, `slack.command: "sanasend" is not a slash command: use a / and up to 31 lowercase letters, digits, - or _, e.g. /sanasend (line 2)`},
 		{"command upper", func(c *Config) { c.Slack.Command = "/SanaSend" }, `slack.command: "/SanaSend" is not a slash command: use a / and up to 31 lowercase letters, digits, - or _, e.g. /sanasend (line 2)`},
+		{"command of 32 characters", func(c *Config) { c.Slack.Command = "/" + strings.Repeat("a", 31) }, ""},
+		{"command of 33 characters", func(c *Config) { c.Slack.Command = "/" + strings.Repeat("a", 32) }, `slack.command: "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" is not a slash command: use a / and up to 31 lowercase letters, digits, - or _, e.g. /sanasend (line 2)`},
 		{"listen", func(c *Config) { c.Slack.Listen = "8080" }, `slack.listen: "8080" is not an address: use host:port or :port, e.g. :8080 (line 2)`},
 		{"listen port", func(c *Config) { c.Slack.Listen = "localhost:http" }, `slack.listen: "localhost:http" has no valid port: use host:port or :port, e.g. :8080 (line 2)`},
 		{"api url", func(c *Config) { c.Slack.APIURL = "slack.example" }, `slack.api_url: "slack.example" is not an http or https URL, e.g. http://127.0.0.1:3000 (line 2)`},

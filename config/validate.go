@@ -11,16 +11,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sanasend/sanasend-bot/internal/slackid"
 )
 
 var (
 	serviceNameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 	digitsRE       = regexp.MustCompile(`^[0-9]+$`)
 	digestRE       = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
-	commandRE      = regexp.MustCompile(`^/[a-z0-9_-]{1,31}$`)
-	channelIDRE    = regexp.MustCompile(`^[CGD][A-Z0-9]{2,}$`)
-	userIDRE       = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
-	usergroupIDRE  = regexp.MustCompile(`^S[A-Z0-9]{2,}$`)
 	reservedPrefix = []string{"SLACK_", "SANASEND_"}
 	logLevels      = []string{"trace", "debug", "info", "warn", "error", "fatal", "panic", "disabled"}
 	logFormats     = []string{"json", "console"}
@@ -91,20 +89,20 @@ func (c *Config) validateSlack(p *problems) {
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		p.add("slack.listen", "%s has no valid port: use host:port or :port, e.g. :8080", p.show("slack.listen", s.Listen))
 	}
-	if !commandRE.MatchString(s.Command) {
-		p.add("slack.command", "%s is not a slash command: use a / and up to 31 lowercase letters, digits, - or _, e.g. /sanasend", p.show("slack.command", s.Command))
+	if !slackid.Command(s.Command) {
+		p.add("slack.command", "%s is not a slash command: use a / and up to %d lowercase letters, digits, - or _, e.g. /sanasend", p.show("slack.command", s.Command), slackid.CommandMax-1)
 	}
 	if s.AlertsChannel != "" {
-		checkID(p, "slack.alerts_channel", s.AlertsChannel, channelIDRE, "a channel ID (C..., G... or D...)")
+		checkID(p, "slack.alerts_channel", s.AlertsChannel, slackid.Channel, "a channel ID (C..., G... or D...)")
 	}
 	for i, id := range s.AllowedChannels {
-		checkID(p, fmt.Sprintf("slack.allowed_channels[%d]", i), id, channelIDRE, "a channel ID (C..., G... or D...)")
+		checkID(p, fmt.Sprintf("slack.allowed_channels[%d]", i), id, slackid.Channel, "a channel ID (C..., G... or D...)")
 	}
 	for i, id := range s.Staff.Users {
-		checkID(p, fmt.Sprintf("slack.staff.users[%d]", i), id, userIDRE, "a user ID (U... or W...)")
+		checkID(p, fmt.Sprintf("slack.staff.users[%d]", i), id, slackid.User, "a user ID (U... or W...)")
 	}
 	for i, id := range s.Staff.Usergroups {
-		checkID(p, fmt.Sprintf("slack.staff.usergroups[%d]", i), id, usergroupIDRE, "a user group ID (S...)")
+		checkID(p, fmt.Sprintf("slack.staff.usergroups[%d]", i), id, slackid.Usergroup, "a user group ID (S...)")
 	}
 	checkDuration(p, "slack.confirm_timeout", s.ConfirmTimeout)
 }
@@ -301,8 +299,8 @@ func validPort(s string) bool {
 	return err == nil && n >= 1 && n <= 65535
 }
 
-func checkID(p *problems, path, id string, re *regexp.Regexp, what string) {
-	if re.MatchString(id) {
+func checkID(p *problems, path, id string, valid func(string) bool, what string) {
+	if valid(id) {
 		return
 	}
 	hint := ""

@@ -1,5 +1,8 @@
 package manager
 
+// Events a Service publishes (Event, EventKind, Exit) and the bus that
+// delivers them to subscribers.
+
 import (
 	"sync"
 	"time"

@@ -1,5 +1,8 @@
 package manager
 
+// The health check: Health, GET <url>/health (Service.Health) and its answer
+// (ParseHealth).
+
 import (
 	"context"
 	"encoding/json"
@@ -11,6 +14,10 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/sanasend/sanasend-bot/internal/human"
 )
 
 // maxHealthBody caps how much of a health answer is read: the real answer is
@@ -33,7 +40,7 @@ func ParseHealth(code int, body []byte) Health {
 		if code != http.StatusOK {
 			h.Reason = fmt.Sprintf("HTTP %d", code)
 		} else {
-			h.Reason = "bad JSON: " + capString(err.Error(), 80)
+			h.Reason = "bad JSON: " + human.CutBytes(err.Error(), 80)
 		}
 		return h
 	}
@@ -45,21 +52,23 @@ func ParseHealth(code int, body []byte) Health {
 	case code != http.StatusOK:
 		h.Reason = fmt.Sprintf("HTTP %d", code)
 		if a.Status != "" {
-			h.Reason += ", status " + capString(a.Status, 40)
+			h.Reason += ", status " + human.CutBytes(a.Status, 40)
 		}
 	case a.Status != "healthy":
-		h.Reason = fmt.Sprintf("status %q", capString(a.Status, 40))
+		h.Reason = fmt.Sprintf("status %q", human.CutBytes(a.Status, 40))
 	default:
 		h.OK = true
 	}
 	return h
 }
 
-// CheckHealth asks url (the service's /health) once, within timeout.
-func CheckHealth(ctx context.Context, client *http.Client, url string, timeout time.Duration) Health {
+// checkHealth asks url (the service's /health) once, within timeout (real
+// time: a fake clock would never end the request). Latency is read from
+// clock.
+func checkHealth(ctx context.Context, clock clockwork.Clock, client *http.Client, url string, timeout time.Duration) Health {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	start := time.Now()
+	start := clock.Now()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return Health{Reason: "bad health URL: " + err.Error()}
@@ -67,12 +76,12 @@ func CheckHealth(ctx context.Context, client *http.Client, url string, timeout t
 	req.Header.Set("User-Agent", "sanasend-bot")
 	resp, err := client.Do(req)
 	if err != nil {
-		return Health{Latency: time.Since(start), Reason: describeDialError(err, timeout), Refused: isRefused(err)}
+		return Health{Latency: clock.Since(start), Reason: describeDialError(err, timeout), Refused: isRefused(err)}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHealthBody))
 	h := ParseHealth(resp.StatusCode, body)
-	h.Latency = time.Since(start)
+	h.Latency = clock.Since(start)
 	if err != nil && h.OK {
 		h.OK = false
 		h.Reason = describeDialError(err, timeout)
@@ -97,7 +106,7 @@ func describeDialError(err error, timeout time.Duration) string {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "connection closed without an answer"
 	default:
-		return capString(err.Error(), 120)
+		return human.CutBytes(err.Error(), 120)
 	}
 }
 
@@ -115,4 +124,37 @@ func newHealthClient() *http.Client {
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+}
+
+// Health is the outcome of one GET <url>/health.
+type Health struct {
+	OK         bool          // 200 and status "healthy"
+	StatusCode int           // 0 when no HTTP answer
+	Status     string        // the "status" field of the answer
+	Uptime     time.Duration // the service's own uptime, from the answer
+	Latency    time.Duration
+	// Reason explains a failure in words an on-call engineer reads at 3 a.m.:
+	// "connection refused", "timeout after 5s", "HTTP 503", "bad JSON: ...".
+	Reason string
+	// Refused is true when nothing listens on the port.
+	Refused bool
+}
+
+// State is the state this health check alone shows: healthy, stopped
+// when nothing listens, unhealthy otherwise. Status refines it with the
+// processes (a running process with a refused port is unhealthy).
+func (h Health) State() State {
+	switch {
+	case h.OK:
+		return StateHealthy
+	case h.Refused:
+		return StateStopped
+	default:
+		return StateUnhealthy
+	}
+}
+
+// Health asks the service's health endpoint once.
+func (s *Service) Health(ctx context.Context) Health {
+	return checkHealth(ctx, s.clock, s.client, s.HealthURL(), s.cfg.HealthTimeout)
 }

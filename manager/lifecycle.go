@@ -1,10 +1,14 @@
 package manager
 
+// Start, Stop and Restart: their preconditions, refusals and results, and the
+// steps that spawn, signal and reap the service's processes.
+
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,8 +17,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/internal/human"
 	"github.com/sanasend/sanasend-bot/internal/usererr"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // leftoverSettle is how long processes outside the main group get to exit
@@ -64,7 +70,7 @@ func isRefusal(err error) bool {
 // own message.
 type PreconditionError struct {
 	Service string
-	Failed  []Check
+	Failed  []doctor.Check
 }
 
 func (e *PreconditionError) Error() string {
@@ -137,13 +143,13 @@ func (s *Service) Start(ctx context.Context, by Actor, progress func(string)) (S
 	if err := s.begin(ActionStart, by); err != nil {
 		return StartResult{}, err
 	}
-	began := time.Now()
+	began := s.now()
 	res, err := s.start(ctx, ActionStart, by, progress)
 	if isRefusal(err) {
 		s.release()
 		return res, err
 	}
-	s.end(ActionRecord{Action: ActionStart, By: by, At: s.now(), Duration: time.Since(began),
+	s.end(ActionRecord{Action: ActionStart, By: by, At: s.now(), Duration: s.clock.Since(began),
 		OK: err == nil && res.Healthy, Result: s.describeStart(res, err)})
 	return res, err
 }
@@ -158,13 +164,13 @@ func (s *Service) Stop(ctx context.Context, by Actor, progress func(string)) (St
 	if err := s.begin(ActionStop, by); err != nil {
 		return StopResult{}, err
 	}
-	began := time.Now()
+	began := s.now()
 	res, err := s.stop(ctx, ActionStop, by, progress)
 	if isRefusal(err) {
 		s.release()
 		return res, err
 	}
-	s.end(ActionRecord{Action: ActionStop, By: by, At: s.now(), Duration: time.Since(began),
+	s.end(ActionRecord{Action: ActionStop, By: by, At: s.now(), Duration: s.clock.Since(began),
 		OK: err == nil && len(res.Survivors) == 0, Result: s.describeStop(res, err)})
 	return res, err
 }
@@ -175,7 +181,7 @@ func (s *Service) Restart(ctx context.Context, by Actor, progress func(string)) 
 	if err := s.begin(ActionRestart, by); err != nil {
 		return RestartResult{}, err
 	}
-	began := time.Now()
+	began := s.now()
 	var res RestartResult
 	var err error
 	res.Stop, err = s.stop(ctx, ActionRestart, by, progress)
@@ -192,7 +198,7 @@ func (s *Service) Restart(ctx context.Context, by Actor, progress func(string)) 
 	if !res.Stop.WasRunning {
 		result = "was not running; " + s.describeStart(res.Start, err)
 	}
-	s.end(ActionRecord{Action: ActionRestart, By: by, At: s.now(), Duration: time.Since(began),
+	s.end(ActionRecord{Action: ActionRestart, By: by, At: s.now(), Duration: s.clock.Since(began),
 		OK: err == nil && res.Start.Healthy, Result: result})
 	return res, err
 }
@@ -209,9 +215,9 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 	}
 	s.progress(progress, a, by, "checking preconditions")
 	env := s.serviceEnv("")
-	if failed := Failed(Preconditions(ctx, CheckEnv{
+	if failed := doctor.Failed(doctor.Preconditions(ctx, doctor.Env{
 		Dir: s.cfg.Dir, Start: s.cfg.Start, Env: env, HostPort: s.hostPort,
-		LogPath: s.cfg.LogFile, Timeout: s.cfg.HealthTimeout,
+		LogPath: s.cfg.LogFile, Timeout: s.cfg.HealthTimeout, Clock: s.clock,
 	})); len(failed) > 0 {
 		return res, &PreconditionError{Service: s.cfg.Name, Failed: failed}
 	}
@@ -242,7 +248,7 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 	res.OutputPath = s.output
 	runID := newRunID()
 	marker := s.key + "/" + runID
-	path, err := LookPathIn(s.cfg.Start[0], s.cfg.Dir, env)
+	path, err := doctor.LookPathIn(s.cfg.Start[0], s.cfg.Dir, env)
 	if err != nil {
 		out.Close()
 		return res, fmt.Errorf("start %s: %w", s.cfg.Name, err)
@@ -285,15 +291,17 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 	s.ensureWatch(runRef{pid: pid, created: created, pgid: pgid, marker: marker})
 
 	s.progress(progress, a, by, fmt.Sprintf("started pid %d, waiting for health", pid))
-	began := time.Now()
-	deadline := began.Add(s.cfg.StartTimeout)
+	// The wait is bounded in real time: a fake clock could never end it.
+	// How long it took is a recorded fact, read from the clock.
+	began := s.now()
+	deadline := time.Now().Add(s.cfg.StartTimeout)
 	wait := 50 * time.Millisecond
 	for {
 		h := s.healthWithin(ctx, time.Until(deadline))
 		res.LastHealth = h
 		if h.OK {
 			res.Healthy = true
-			res.TimeToHealthy = time.Since(began)
+			res.TimeToHealthy = s.clock.Since(began)
 			s.progress(progress, a, by, fmt.Sprintf("healthy in %s", res.TimeToHealthy.Round(100*time.Millisecond)))
 			return res, nil
 		}
@@ -321,7 +329,7 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 
 func (s *Service) healthWithin(ctx context.Context, left time.Duration) Health {
 	timeout := min(s.cfg.HealthTimeout, max(left, 100*time.Millisecond))
-	return CheckHealth(ctx, s.client, s.HealthURL(), timeout)
+	return checkHealth(ctx, s.clock, s.client, s.HealthURL(), timeout)
 }
 
 // reap waits for a process this bot started and records its exit status.
@@ -341,7 +349,7 @@ func (s *Service) reap(cmd *exec.Cmd, ch *child) {
 
 func (s *Service) stop(ctx context.Context, a Action, by Actor, progress func(string)) (StopResult, error) {
 	var res StopResult
-	began := time.Now()
+	began := s.now()
 	snap, err := s.look(ctx)
 	if err != nil {
 		return res, fmt.Errorf("stop %s: %w", s.cfg.Name, err)
@@ -385,7 +393,7 @@ func (s *Service) stop(ctx context.Context, a Action, by Actor, progress func(st
 		s.progress(progress, a, by, fmt.Sprintf("ending %d leftover processes", len(again.members)))
 		res.Leftovers, res.Survivors = s.endProcesses(ctx, again, s.grace)
 	}
-	res.Duration = time.Since(began)
+	res.Duration = s.clock.Since(began)
 	if len(res.Survivors) > 0 {
 		return res, fmt.Errorf("stop %s: %d processes survived: %s", s.cfg.Name, len(res.Survivors), describeProcesses(res.Survivors))
 	}
@@ -481,7 +489,9 @@ func (s *Service) liveMembers(ctx context.Context, snap snapshot) []Process {
 }
 
 // waitGone polls until every process has exited (or is a zombie) or the
-// deadline passes. It reports whether all are gone.
+// deadline passes. It reports whether all are gone. The deadline is real
+// time (time.Now), not the service's clock: processes exit in real time, and
+// a fake clock would never end the wait.
 func waitGone(ctx context.Context, procs map[int32]time.Time, deadline time.Time) bool {
 	for {
 		alive := false
@@ -515,13 +525,13 @@ func processCreated(ctx context.Context, pid int32) time.Time {
 // exactly those, and returns their paths.
 func (s *Service) removeStaleLocks(ctx context.Context) ([]string, error) {
 	host, _ := os.Hostname()
-	dirs, err := ScanAuthDirs(s.cfg.AuthDir, host, func(pid int) bool {
+	dirs, err := whatsapp.ScanAuthDirs(s.cfg.AuthDir, host, func(pid int) bool {
 		return processAlive(ctx, int32(pid), time.Time{})
 	})
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("scan auth dirs: %w", err)
 	}
-	removed, err := RemoveStaleLocks(dirs)
+	removed, err := whatsapp.RemoveStaleLocks(dirs)
 	if err != nil {
 		return removed, fmt.Errorf("remove stale locks: %w", err)
 	}
@@ -546,7 +556,7 @@ func (s *Service) serviceEnv(marker string) []string {
 		}
 		env = append(env, kv)
 	}
-	for _, name := range sortedKeys(s.cfg.Env) {
+	for _, name := range slices.Sorted(maps.Keys(s.cfg.Env)) {
 		env = append(env, name+"="+s.cfg.Env[name])
 	}
 	if marker != "" {
@@ -681,7 +691,7 @@ func (s *Service) errorResult(err error) string {
 func describeProcesses(ps []Process) string {
 	parts := make([]string, 0, len(ps))
 	for _, p := range ps {
-		parts = append(parts, fmt.Sprintf("pid %d (%s)", p.PID, capString(p.Command, 60)))
+		parts = append(parts, fmt.Sprintf("pid %d (%s)", p.PID, human.CutBytes(p.Command, 60)))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -1,11 +1,17 @@
 package manager
 
+// Reading the end of a log file (ReadLogTail, TailLines: generic, bounded,
+// backwards from the end) and Service.Logs and Service.Output, which read the
+// service's log and its captured stdout and stderr.
+
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 	"unicode"
@@ -24,11 +30,11 @@ const MaxLogLines = 1000
 // file snippet.
 const MaxLineBytes = 2000
 
-// MaxScanBytes bounds how far back from the end of a log one query reads. A
-// filter that matches rarely, or a log made of health polls, would otherwise
-// make a query read the whole file. It is a variable so that tests can lower
-// it; 0 or less means no bound.
-var MaxScanBytes int64 = 256 << 20
+// maxScanBytes bounds how far back from the end of a log one query reads
+// (256 MiB). A filter that matches rarely, or a log made of health polls,
+// would otherwise make a query read the whole file. LogResult.Scanned says
+// how much was read.
+const maxScanBytes = 256 << 20
 
 const (
 	// tailBlockBytes is the size of one backward read; one buffer of this
@@ -67,7 +73,7 @@ func (q LogQuery) Validate() error {
 	}
 	for _, r := range q.Filter {
 		// A cleaned line holds no newline and no escape: such a filter
-		// could never match, and would scan MaxScanBytes for nothing.
+		// could never match, and would scan the whole bound for nothing.
 		if r != '\t' && unicode.IsControl(r) {
 			return fmt.Errorf("filter must not contain control character %U", r)
 		}
@@ -92,9 +98,9 @@ type LogResult struct {
 	// polls included: from the end of the file back to the oldest line kept,
 	// or to where the search stopped.
 	Searched int
-	// ScanLimit is set when the search stopped MaxScanBytes before the end of
-	// the file without finding LogQuery.Lines lines: the caller should say
-	// that only the last MaxScanBytes were searched.
+	// ScanLimit is set when the search stopped at its bound (256 MiB) before
+	// the start of the file without finding LogQuery.Lines lines: the caller
+	// should say that only the last Scanned bytes were searched.
 	ScanLimit bool
 }
 
@@ -103,6 +109,12 @@ type LogResult struct {
 // appended meanwhile are not seen. Errors are wrapped as "read log <path>: ...";
 // a missing file gives an error that wraps fs.ErrNotExist.
 func ReadLogTail(path string, q LogQuery) (LogResult, error) {
+	return readLogTail(path, q, maxScanBytes)
+}
+
+// readLogTail is ReadLogTail with the scan bound as a parameter, so that
+// tests can reach it with small files; 0 or less means no bound.
+func readLogTail(path string, q LogQuery, maxScan int64) (LogResult, error) {
 	res := LogResult{Path: path}
 	if err := q.Validate(); err != nil {
 		return res, fmt.Errorf("read log %s: %w", path, err)
@@ -119,7 +131,7 @@ func ReadLogTail(path string, q LogQuery) (LogResult, error) {
 	if !fi.Mode().IsRegular() {
 		return res, fmt.Errorf("read log %s: not a regular file", path)
 	}
-	res, err = TailLines(f, fi.Size(), q)
+	res, err = tailLines(f, fi.Size(), q, tailBlockBytes, maxScan)
 	res.Path = path
 	if err != nil {
 		return res, fmt.Errorf("read log %s: %w", path, err)
@@ -151,12 +163,11 @@ func ReadLogTail(path string, q LogQuery) (LogResult, error) {
 //
 // r is read backwards from size in blocks of 32 KiB into one buffer, and
 // reading stops when enough lines are found, so memory depends on neither
-// the file's size nor its lines' lengths. Only the last MaxScanBytes bytes
-// are read: a line is examined when the newline before it lies within them
+// the file's size nor its lines' lengths. Only the last 256 MiB are read: a line is examined when the newline before it lies within them
 // (or it is the first line, the whole file lying within them); see
 // LogResult.ScanLimit.
 func TailLines(r io.ReaderAt, size int64, q LogQuery) (LogResult, error) {
-	return tailLines(r, size, q, tailBlockBytes, MaxScanBytes)
+	return tailLines(r, size, q, tailBlockBytes, maxScanBytes)
 }
 
 // tailLines is TailLines with the block size and the scan bound as
@@ -710,4 +721,23 @@ func isHealthPollLine(line []byte) bool {
 	}
 	rest := msg[len(tailTextHealth):]
 	return len(rest) == 0 || rest[0] == '?' && bytes.IndexByte(rest, ' ') < 0
+}
+
+// Logs returns the last lines of the service's log file.
+func (s *Service) Logs(_ context.Context, q LogQuery) (LogResult, error) {
+	res, err := ReadLogTail(s.cfg.LogFile, q)
+	if errors.Is(err, fs.ErrNotExist) {
+		return res, fmt.Errorf("logs %s: no log file yet at %s (has the service ever started?)", s.cfg.Name, s.cfg.LogFile)
+	}
+	return res, err
+}
+
+// Output returns the last lines of the service's captured stdout and
+// stderr, where a crash at start-up leaves its message.
+func (s *Service) Output(_ context.Context, q LogQuery) (LogResult, error) {
+	res, err := ReadLogTail(s.output, q)
+	if errors.Is(err, fs.ErrNotExist) {
+		return res, fmt.Errorf("output %s: nothing captured yet at %s (the bot has not started the service)", s.cfg.Name, s.output)
+	}
+	return res, err
 }

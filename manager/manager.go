@@ -1,5 +1,7 @@
 package manager
 
+// Manager: the services of this host, in configuration order.
+
 import (
 	"fmt"
 	"slices"

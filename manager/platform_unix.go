@@ -2,6 +2,8 @@
 
 package manager
 
+// Process groups and signals on Unix.
+
 import (
 	"errors"
 	"os/exec"

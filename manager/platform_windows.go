@@ -2,6 +2,8 @@
 
 package manager
 
+// Process groups and signals on Windows (taskkill).
+
 import (
 	"context"
 	"errors"

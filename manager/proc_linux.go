@@ -2,6 +2,8 @@
 
 package manager
 
+// The process table on Linux, read from /proc directly.
+
 import (
 	"bytes"
 	"context"
@@ -13,6 +15,8 @@ import (
 	"time"
 
 	"github.com/tklauser/go-sysconf"
+
+	"github.com/sanasend/sanasend-bot/internal/human"
 )
 
 // On Linux the process table is read straight from /proc: one read of
@@ -22,30 +26,31 @@ import (
 // 0.7 s for 2,000. gopsutil still provides the details (CPU, memory,
 // command line) of the few processes that belong to the service.
 
-var (
-	bootOnce   sync.Once
+// hostTimes is what the process table needs of the host's clock.
+type hostTimes struct {
 	bootMillis int64 // boot time in ms since the epoch, from /proc/stat btime
-	clockTicks int64 = 100
-)
-
-func bootTime() int64 {
-	bootOnce.Do(func() {
-		if t, err := sysconf.Sysconf(sysconf.SC_CLK_TCK); err == nil && t > 0 {
-			clockTicks = t
-		}
-		data, err := os.ReadFile("/proc/stat")
-		if err != nil {
-			return
-		}
-		for line := range bytes.Lines(data) {
-			if v, ok := bytes.CutPrefix(line, []byte("btime ")); ok {
-				s, _ := strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 64)
-				bootMillis = s * 1000
-			}
-		}
-	})
-	return bootMillis
+	ticks      int64 // clock ticks per second (SC_CLK_TCK); 100 when unknown
 }
+
+// readHostTimes reads the host's boot time and clock tick rate, the first
+// time it is called; later calls return the same values.
+var readHostTimes = sync.OnceValue(func() hostTimes {
+	h := hostTimes{ticks: 100}
+	if t, err := sysconf.Sysconf(sysconf.SC_CLK_TCK); err == nil && t > 0 {
+		h.ticks = t
+	}
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return h
+	}
+	for line := range bytes.Lines(data) {
+		if v, ok := bytes.CutPrefix(line, []byte("btime ")); ok {
+			s, _ := strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 64)
+			h.bootMillis = s * 1000
+		}
+	}
+	return h
+})
 
 // procStat is what the bot needs of /proc/<pid>/stat.
 type procStat struct {
@@ -84,16 +89,13 @@ func readStat(pid int32, buf []byte) (procStat, []byte, error) {
 	if len(fields) > 21 {
 		rss, _ = strconv.ParseInt(string(fields[21]), 10, 64)
 	}
-	// bootTime sets clockTicks the first time: call it in a statement of
-	// its own, so clockTicks is read after it (the order of a call and a
-	// variable read within one expression is unspecified).
-	boot := bootTime()
+	host := readHostTimes()
 	st := procStat{
 		cpuTicks: utime + stime,
 		rssPages: rss,
 		ppid:     int32(ppid),
 		pgid:     int32(pgid),
-		created:  time.UnixMilli(boot + start*1000/clockTicks),
+		created:  time.UnixMilli(host.bootMillis + start*1000/host.ticks),
 		zombie:   fields[0][0] == 'Z' || fields[0][0] == 'X',
 	}
 	return st, buf, nil
@@ -197,8 +199,9 @@ func processDetails(_ context.Context, pr *Process) {
 	if err != nil {
 		return
 	}
+	// Real time: the process's start time is the OS's, and so is its CPU time.
 	if life := time.Since(st.created).Seconds(); life > 0 {
-		pr.CPUPercent = float64(st.cpuTicks) / float64(clockTicks) / life * 100
+		pr.CPUPercent = float64(st.cpuTicks) / float64(readHostTimes().ticks) / life * 100
 	}
 	pr.RSS = uint64(st.rssPages * pageSize)
 	cmd, err := readInto("/proc/"+strconv.Itoa(int(pr.PID))+"/cmdline", make([]byte, 0, 512))
@@ -206,7 +209,7 @@ func processDetails(_ context.Context, pr *Process) {
 		return
 	}
 	cmd = bytes.TrimRight(cmd, "\x00")
-	pr.Command = capString(string(bytes.ReplaceAll(cmd, []byte{0}, []byte{' '})), 300)
+	pr.Command = human.CutBytes(string(bytes.ReplaceAll(cmd, []byte{0}, []byte{' '})), 300)
 }
 
 // cmdlineOf returns a process's argv, from /proc/<pid>/cmdline.

@@ -2,6 +2,8 @@
 
 package manager
 
+// The process table elsewhere, read through gopsutil.
+
 import (
 	"context"
 	"fmt"
@@ -11,13 +13,14 @@ import (
 	"time"
 
 	"github.com/shirou/gopsutil/v4/process"
+
+	"github.com/sanasend/sanasend-bot/internal/human"
 )
 
-// gopsutilOnce turns gopsutil's boot-time cache on, once: the setting is a
-// package variable that gopsutil writes without synchronisation.
-var gopsutilOnce sync.Once
-
-func gopsutilInit() { gopsutilOnce.Do(func() { process.EnableBootTimeCache(true) }) }
+// gopsutilInit turns gopsutil's boot-time cache on, the first time it is
+// called: the setting is a package variable that gopsutil writes without
+// synchronisation.
+var gopsutilInit = sync.OnceFunc(func() { process.EnableBootTimeCache(true) })
 
 // cmdlineOf returns a process's argv.
 func cmdlineOf(ctx context.Context, pid int32) ([]string, error) {
@@ -97,6 +100,6 @@ func processDetails(ctx context.Context, pr *Process) {
 		pr.RSS = mem.RSS
 	}
 	if cmd, err := p.CmdlineWithContext(ctx); err == nil {
-		pr.Command = capString(cmd, 300)
+		pr.Command = human.CutBytes(cmd, 300)
 	}
 }

@@ -1,12 +1,13 @@
 package manager
 
+// The host's process table (procTable, scanProcesses) and which of its
+// processes belong to a service: the marker (MarkerEnv), descendants, groups.
+
 import (
 	"context"
 	"os"
 	"strings"
 	"time"
-
-	"github.com/sanasend/sanasend-bot/internal/human"
 )
 
 // MarkerEnv is the environment variable the bot adds to every service it
@@ -137,7 +138,3 @@ func processAlive(ctx context.Context, pid int32, created time.Time) bool {
 	}
 	return created.IsZero() || started.Equal(created)
 }
-
-// capString bounds a command line or an error kept for display: at most n
-// bytes, the ellipsis included.
-func capString(s string, n int) string { return human.CutBytes(s, n) }

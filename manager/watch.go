@@ -1,5 +1,9 @@
 package manager
 
+// Watching a run of the service until it exits, whether this bot process
+// started it or adopted it, and publishing that exit. Its waits (pidfd,
+// polls, settle) run in real time; the exit's time is read from the clock.
+
 import (
 	"context"
 	"time"

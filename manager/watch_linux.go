@@ -2,6 +2,8 @@
 
 package manager
 
+// waitExit on Linux: a pidfd, or a poll where pidfds are missing.
+
 import (
 	"context"
 	"errors"

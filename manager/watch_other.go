@@ -2,6 +2,8 @@
 
 package manager
 
+// waitExit elsewhere: a poll.
+
 import (
 	"context"
 	"time"

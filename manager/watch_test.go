@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/internal/usererr"
 )
 
@@ -332,7 +333,7 @@ func TestErrorResultSaysItOnce(t *testing.T) {
 		want string
 	}{
 		{"refusal", refuse(ErrAlreadyRunning, "whatsapp is already running (pid 1, up 1s)"), "whatsapp is already running (pid 1, up 1s)"},
-		{"precondition", &PreconditionError{Service: "whatsapp", Failed: []Check{{Name: "port 3000", Detail: "in use by pid 863"}}},
+		{"precondition", &PreconditionError{Service: "whatsapp", Failed: []doctor.Check{{Name: "port 3000", Detail: "in use by pid 863"}}},
 			"refused: port 3000: in use by pid 863"},
 		{"wrapped", errors.New("start whatsapp: not healthy after 20s"), "not healthy after 20s"},
 		{"restart", errors.New("restart whatsapp: 2 processes survived the stop; not starting"), "2 processes survived the stop; not starting"},

@@ -15,6 +15,7 @@ import (
 	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/delivery"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // scrape GETs the handler and returns the exposition text.
@@ -201,17 +202,17 @@ func TestNotifierCountsNoticesAndRestorations(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	complete := &alerts.RestorationSummary{Result: alerts.FollowResult{Completed: true, Restoration: manager.Restoration{
+	complete := &alerts.RestorationSummary{Result: alerts.FollowResult{Completed: true, Restoration: whatsapp.Restoration{
 		Complete: true, Restored: 3, Failed: 1, Total: -1, Found: 4,
-		Sessions: []manager.SessionOutcome{
-			{ID: "a", Result: manager.SessionRestored, Connection: manager.ConnectionReady},
-			{ID: "b", Result: manager.SessionRestored, Connection: manager.ConnectionQR},
-			{ID: "c", Result: manager.SessionRestored},
-			{ID: "d", Result: manager.SessionFailed},
+		Sessions: []whatsapp.SessionOutcome{
+			{ID: "a", Result: whatsapp.SessionRestored, Connection: whatsapp.ConnectionReady},
+			{ID: "b", Result: whatsapp.SessionRestored, Connection: whatsapp.ConnectionQR},
+			{ID: "c", Result: whatsapp.SessionRestored},
+			{ID: "d", Result: whatsapp.SessionFailed},
 		}}}}
 	timedOut := &alerts.RestorationSummary{Result: alerts.FollowResult{TimedOut: true}}
 	failed := &alerts.RestorationSummary{Result: alerts.FollowResult{Completed: true,
-		Restoration: manager.Restoration{Error: "ECONNREFUSED", Total: -1}}}
+		Restoration: whatsapp.Restoration{Error: "ECONNREFUSED", Total: -1}}}
 	for _, s := range []*alerts.RestorationSummary{timedOut, failed, complete} {
 		if err := n.Notify(alerts.Notice{Service: "whatsapp", Kind: "restoration", Restoration: s}); err != nil {
 			t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // Now is the time the fixtures are rendered at.
@@ -84,22 +85,22 @@ func Cases() []Case {
 	byRestart.ResolvedBy = &alice
 	window := &alerts.Window{Until: at("15:30:00"), By: alice, Reason: "deploy & migrate"}
 
-	restored := func(id string, c manager.Connection) manager.SessionOutcome {
-		return manager.SessionOutcome{ID: id, Result: manager.SessionRestored, Connection: c}
+	restored := func(id string, c whatsapp.Connection) whatsapp.SessionOutcome {
+		return whatsapp.SessionOutcome{ID: id, Result: whatsapp.SessionRestored, Connection: c}
 	}
-	four := manager.Restoration{Found: 4, Restored: 3, Failed: 1, Complete: true, Total: -1, CompletedAt: at("15:09:30"),
-		Sessions: []manager.SessionOutcome{
-			restored("user_12_instance_main", manager.ConnectionReady),
-			restored("user_18_instance_sales", manager.ConnectionReady),
-			restored("user_31_instance_support", manager.ConnectionQR),
-			{ID: "user_45_instance_promo", Result: manager.SessionFailed, Cause: "Authentication failure"},
+	four := whatsapp.Restoration{Found: 4, Restored: 3, Failed: 1, Complete: true, Total: -1, CompletedAt: at("15:09:30"),
+		Sessions: []whatsapp.SessionOutcome{
+			restored("user_12_instance_main", whatsapp.ConnectionReady),
+			restored("user_18_instance_sales", whatsapp.ConnectionReady),
+			restored("user_31_instance_support", whatsapp.ConnectionQR),
+			{ID: "user_45_instance_promo", Result: whatsapp.SessionFailed, Cause: "Authentication failure"},
 		}}
-	allGood := manager.Restoration{Found: 2, Restored: 2, Complete: true, Total: -1, CompletedAt: at("15:09:30"),
-		Sessions: []manager.SessionOutcome{restored("user_12_instance_main", manager.ConnectionReady), restored("user_18_instance_sales", manager.ConnectionReady)}}
-	timedOut := manager.Restoration{Found: 3, Restored: 1, Total: -1, StartedAt: at("15:08:00"),
-		Sessions: []manager.SessionOutcome{restored("user_12_instance_main", manager.ConnectionReady), {ID: "user_18_instance_sales", Result: manager.SessionRestoring}}}
-	failedAll := manager.Restoration{Found: -1, Total: -1, Error: "Failed to restore sessions: connect ECONNREFUSED 127.0.0.1:8000", CompletedAt: at("15:09:00")}
-	restoration := func(name string, r manager.Restoration, timedOut bool) Case {
+	allGood := whatsapp.Restoration{Found: 2, Restored: 2, Complete: true, Total: -1, CompletedAt: at("15:09:30"),
+		Sessions: []whatsapp.SessionOutcome{restored("user_12_instance_main", whatsapp.ConnectionReady), restored("user_18_instance_sales", whatsapp.ConnectionReady)}}
+	timedOut := whatsapp.Restoration{Found: 3, Restored: 1, Total: -1, StartedAt: at("15:08:00"),
+		Sessions: []whatsapp.SessionOutcome{restored("user_12_instance_main", whatsapp.ConnectionReady), {ID: "user_18_instance_sales", Result: whatsapp.SessionRestoring}}}
+	failedAll := whatsapp.Restoration{Found: -1, Total: -1, Error: "Failed to restore sessions: connect ECONNREFUSED 127.0.0.1:8000", CompletedAt: at("15:09:00")}
+	restoration := func(name string, r whatsapp.Restoration, timedOut bool) Case {
 		return Case{Name: name, Notice: alerts.Notice{ID: svc + "-restoration-" + name, Service: svc, Kind: alerts.KindRestoration,
 			Event:       alerts.Event{What: alerts.EventRestoration, Service: svc, At: Now},
 			Restoration: &alerts.RestorationSummary{Result: alerts.FollowResult{Restoration: r, TimedOut: timedOut, Completed: !timedOut}, AuthDir: map[string]bool{}}}}
@@ -181,12 +182,12 @@ func WorstCases() []Case {
 	}
 	inc := alerts.Incident{Service: svc, ID: 9, Open: true, State: manager.StateUnhealthy, Reason: long, Since: at("15:00:00"), Failures: 2,
 		Acked: nil}
-	var sessions []manager.SessionOutcome
+	var sessions []whatsapp.SessionOutcome
 	for i := range 500 {
-		sessions = append(sessions, manager.SessionOutcome{ID: fmt.Sprintf("user_%d_instance_%s", i, strings.Repeat("🔥&", 20)),
-			Result: manager.SessionFailed, Cause: long[:400]})
+		sessions = append(sessions, whatsapp.SessionOutcome{ID: fmt.Sprintf("user_%d_instance_%s", i, strings.Repeat("🔥&", 20)),
+			Result: whatsapp.SessionFailed, Cause: long[:400]})
 	}
-	r := manager.Restoration{Found: 500, Failed: 500, Complete: true, Total: -1, Sessions: sessions, CompletedAt: at("15:09:00")}
+	r := whatsapp.Restoration{Found: 500, Failed: 500, Complete: true, Total: -1, Sessions: sessions, CompletedAt: at("15:09:00")}
 	var services []alerts.ServiceDigest
 	var failed []string
 	for _, o := range sessions {

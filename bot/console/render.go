@@ -7,8 +7,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/sanasend/sanasend-bot/bot"
+	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/internal/human"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // Render turns a reply into terminal text. now is the clock for ages.
@@ -147,7 +149,7 @@ func renderProcesses(b *strings.Builder, svc string, ps []manager.Process, now t
 	}
 }
 
-func renderSessions(b *strings.Builder, svc string, rep *manager.SessionsReport, now time.Time) {
+func renderSessions(b *strings.Builder, svc string, rep *whatsapp.SessionsReport, now time.Time) {
 	if rep.HaveRestoration {
 		r := rep.Restoration
 		fmt.Fprintf(b, "%s: last restoration: %s\n", svc, bot.RestorationLine(r, now.Location()))
@@ -183,7 +185,7 @@ func renderSessions(b *strings.Builder, svc string, rep *manager.SessionsReport,
 	}
 }
 
-func renderChecks(b *strings.Builder, svc string, checks []manager.Check) {
+func renderChecks(b *strings.Builder, svc string, checks []doctor.Check) {
 	fmt.Fprintf(b, "%s: doctor: %s\n", svc, bot.DoctorSummary(checks))
 	width := 0
 	for _, c := range checks {
@@ -192,7 +194,7 @@ func renderChecks(b *strings.Builder, svc string, checks []manager.Check) {
 	pad := func(s string) string { return s + strings.Repeat(" ", width-utf8.RuneCountInString(s)) }
 	for _, c := range checks {
 		fmt.Fprintf(b, "  %s %s  %s\n", bot.DoctorMark(c.Verdict), pad(c.Name), c.Detail)
-		if c.Hint != "" && c.Verdict != manager.VerdictOK {
+		if c.Hint != "" && c.Verdict != doctor.VerdictOK {
 			fmt.Fprintf(b, "    %s  → %s\n", pad(""), c.Hint)
 		}
 	}

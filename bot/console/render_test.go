@@ -14,8 +14,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sanasend/sanasend-bot/bot"
+	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -45,14 +47,14 @@ func golden(t *testing.T, name, got string) {
 
 func TestRenderGolden(t *testing.T) {
 	started := now.Add(-2*time.Hour - 13*time.Minute)
-	restoration := manager.Restoration{
+	restoration := whatsapp.Restoration{
 		StartedAt: started.Add(5 * time.Second), Found: 4, Complete: true, Restored: 3, Failed: 1, Total: 4,
 		CompletedAt: started.Add(15 * time.Second),
-		Sessions: []manager.SessionOutcome{
-			{ID: "user_12_instance_main", Result: manager.SessionRestored, Connection: manager.ConnectionReady},
-			{ID: "user_27_instance_sales", Result: manager.SessionRestored, Connection: manager.ConnectionReady},
-			{ID: "user_31_instance_support", Result: manager.SessionRestored, Connection: manager.ConnectionQR},
-			{ID: "user_45_instance_promo", Result: manager.SessionFailed, Cause: "undefined"},
+		Sessions: []whatsapp.SessionOutcome{
+			{ID: "user_12_instance_main", Result: whatsapp.SessionRestored, Connection: whatsapp.ConnectionReady},
+			{ID: "user_27_instance_sales", Result: whatsapp.SessionRestored, Connection: whatsapp.ConnectionReady},
+			{ID: "user_31_instance_support", Result: whatsapp.SessionRestored, Connection: whatsapp.ConnectionQR},
+			{ID: "user_45_instance_promo", Result: whatsapp.SessionFailed, Cause: "undefined"},
 		},
 	}
 	procs := []manager.Process{
@@ -123,19 +125,19 @@ func TestRenderGolden(t *testing.T) {
 		{"help-logs", helpReply(t, "help logs")},
 		{"processes", bot.Reply{Kind: bot.KindProcesses, Service: "whatsapp", Processes: procs}},
 		{"processes-none", bot.Reply{Kind: bot.KindProcesses, Service: "whatsapp"}},
-		{"sessions", bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: &manager.SessionsReport{
+		{"sessions", bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: &whatsapp.SessionsReport{
 			Restoration: restoration, HaveRestoration: true, MissingAuth: []string{"user_45_instance_promo"},
-			AuthDirs: []manager.AuthDir{
+			AuthDirs: []whatsapp.AuthDir{
 				{SessionID: "user_12_instance_main", Size: 42 << 20, Files: 312, HasProfile: true, ModTime: now.Add(-time.Hour)},
 				{SessionID: "user_45_instance_promo", Empty: true, ModTime: now.Add(-72 * time.Hour)},
 			},
-			StaleLocks: []manager.ChromiumLock{{Path: "/srv/wa/.wwebjs_auth/session-user_12_instance_main/SingletonLock", Target: "host-999", Why: "pid 999 is not running", Stale: true}},
+			StaleLocks: []whatsapp.ChromiumLock{{Path: "/srv/wa/.wwebjs_auth/session-user_12_instance_main/SingletonLock", Target: "host-999", Why: "pid 999 is not running", Stale: true}},
 		}}},
-		{"doctor", bot.Reply{Kind: bot.KindDoctor, Service: "whatsapp", Checks: []manager.Check{
-			{Name: "node", Verdict: manager.VerdictOK, Detail: "v20.20.2 (/usr/bin/node)"},
-			{Name: "disk space", Verdict: manager.VerdictWarn, Detail: "12.0 GiB free of 80.0 GiB (15% free, 85% used) at /srv/wa"},
-			{Name: "port 3000", Verdict: manager.VerdictWarn, Detail: "nothing listens", Hint: "the service is down: `start` it"},
-			{Name: "health", Verdict: manager.VerdictFail, Detail: "connection refused", Hint: "`start` it"},
+		{"doctor", bot.Reply{Kind: bot.KindDoctor, Service: "whatsapp", Checks: []doctor.Check{
+			{Name: "node", Verdict: doctor.VerdictOK, Detail: "v20.20.2 (/usr/bin/node)"},
+			{Name: "disk space", Verdict: doctor.VerdictWarn, Detail: "12.0 GiB free of 80.0 GiB (15% free, 85% used) at /srv/wa"},
+			{Name: "port 3000", Verdict: doctor.VerdictWarn, Detail: "nothing listens", Hint: "the service is down: `start` it"},
+			{Name: "health", Verdict: doctor.VerdictFail, Detail: "connection refused", Hint: "`start` it"},
 		}}},
 		{"usage", bot.Reply{Kind: bot.KindUsage, Text: "unexpected \"please\"; usage: stop [service]"}},
 		{"refused", bot.Reply{Kind: bot.KindRefused, Text: "sorry, only SanaSend staff may use this command"}},
@@ -237,7 +239,7 @@ func TestConsoleAsksBeforeDestructiveActions(t *testing.T) {
 	for _, tc := range tests {
 		s := &scripted{}
 		var out bytes.Buffer
-		if err := New(s, alice, strings.NewReader(tc.input), &out, func() time.Time { return now }).Run(context.Background()); err != nil {
+		if err := runScript(t, s, tc.input, &out); err != nil {
 			t.Fatal(err)
 		}
 		if strings.Join(s.asked, "|") != strings.Join(tc.want, "|") {

@@ -13,7 +13,9 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/sanasend/sanasend-bot/bot"
+	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // limitsEvil is outside text at its worst: a broadcast, a mention of
@@ -54,22 +56,22 @@ func limitsCases() []limitsCase {
 		procs[i] = manager.Process{PID: int32(10000 + i), PPID: 4251, RSS: 100 << 20, CPUPercent: 1.5, Started: blocksStarted,
 			Command: limitsLine(i, 2000)}
 	}
-	sessions := make([]manager.SessionOutcome, 500)
-	dirs := make([]manager.AuthDir, 500)
+	sessions := make([]whatsapp.SessionOutcome, 500)
+	dirs := make([]whatsapp.AuthDir, 500)
 	missing := make([]string, 500)
-	locks := make([]manager.ChromiumLock, 500)
+	locks := make([]whatsapp.ChromiumLock, 500)
 	for i := range sessions {
 		id := fmt.Sprintf("user_%d_%s", i, limitsEvil)
-		sessions[i] = manager.SessionOutcome{ID: id, Result: manager.SessionFailed, Cause: limitsLine(i, 500)}
-		dirs[i] = manager.AuthDir{SessionID: id, HasProfile: true, Size: 1 << 20, Files: 40, ModTime: blocksNow.Add(-time.Hour)}
+		sessions[i] = whatsapp.SessionOutcome{ID: id, Result: whatsapp.SessionFailed, Cause: limitsLine(i, 500)}
+		dirs[i] = whatsapp.AuthDir{SessionID: id, HasProfile: true, Size: 1 << 20, Files: 40, ModTime: blocksNow.Add(-time.Hour)}
 		missing[i] = id
-		locks[i] = manager.ChromiumLock{Path: "/srv/wa/" + id + "/SingletonLock", Target: limitsEvil, Why: limitsEvil}
+		locks[i] = whatsapp.ChromiumLock{Path: "/srv/wa/" + id + "/SingletonLock", Target: limitsEvil, Why: limitsEvil}
 	}
-	restoration := manager.Restoration{StartedAt: blocksStarted.Add(-time.Hour), Found: 500, Complete: true, Failed: 500, Total: 500,
+	restoration := whatsapp.Restoration{StartedAt: blocksStarted.Add(-time.Hour), Found: 500, Complete: true, Failed: 500, Total: 500,
 		CompletedAt: blocksStarted, Sessions: sessions}
-	checks := make([]manager.Check, 60)
+	checks := make([]doctor.Check, 60)
 	for i := range checks {
-		checks[i] = manager.Check{Name: "check " + limitsEvil, Verdict: manager.Verdict([]string{"ok", "warn", "fail"}[i%3]),
+		checks[i] = doctor.Check{Name: "check " + limitsEvil, Verdict: doctor.Verdict([]string{"ok", "warn", "fail"}[i%3]),
 			Detail: limitsLine(i, 2000), Hint: limitsLine(i, 1000)}
 	}
 	evilActor := manager.Actor{ID: "console:" + limitsEvil, Name: limitsEvil}
@@ -99,7 +101,7 @@ func limitsCases() []limitsCase {
 		{"logs-none", render(bot.Reply{Kind: bot.KindLogs, Service: "whatsapp", LogQuery: manager.LogQuery{Lines: 5, Filter: limitsEvil},
 			Logs: &manager.LogResult{Path: "/srv/" + limitsEvil, Searched: 44, Exhausted: true}})},
 		{"ps", render(bot.Reply{Kind: bot.KindProcesses, Service: "whatsapp", Processes: procs, At: blocksNow})},
-		{"sessions", render(bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: &manager.SessionsReport{
+		{"sessions", render(bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: &whatsapp.SessionsReport{
 			Restoration: restoration, HaveRestoration: true, AuthDirs: dirs, MissingAuth: missing, StaleLocks: locks}})},
 		{"doctor", render(bot.Reply{Kind: bot.KindDoctor, Service: "whatsapp", Checks: checks})},
 		{"help", render(bot.Reply{Kind: bot.KindHelp, Help: help})},

@@ -10,8 +10,10 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/sanasend/sanasend-bot/bot"
+	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/internal/human"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // The budgets of the replies, under Slack's limits (blockkit.go).
@@ -405,7 +407,7 @@ func blocksProcesses(svc string, ps []manager.Process, now time.Time) Message {
 
 // --- sessions ---------------------------------------------------------------
 
-func blocksSessions(svc string, rep *manager.SessionsReport, now time.Time) Message {
+func blocksSessions(svc string, rep *whatsapp.SessionsReport, now time.Time) Message {
 	loc := now.Location()
 	var blocks []slack.Block
 	var file []string // the whole report as plain text, for the file when something does not fit
@@ -511,11 +513,11 @@ func blocksSessions(svc string, rep *manager.SessionsReport, now time.Time) Mess
 
 // --- doctor -----------------------------------------------------------------
 
-func blocksDoctor(svc string, checks []manager.Check) Message {
+func blocksDoctor(svc string, checks []doctor.Check) Message {
 	lines := []string{"*" + blocksEscape(svc) + "*: doctor"}
 	for _, c := range checks {
 		line := fmt.Sprintf("%s *%s* %s", bot.DoctorMark(c.Verdict), blocksEscape(c.Name), blocksEscape(c.Detail))
-		if c.Hint != "" && c.Verdict != manager.VerdictOK {
+		if c.Hint != "" && c.Verdict != doctor.VerdictOK {
 			line += "\n      → " + blocksEscape(c.Hint)
 		}
 		lines = append(lines, line)

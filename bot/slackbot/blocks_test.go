@@ -15,8 +15,10 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/sanasend/sanasend-bot/bot"
+	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // -update rewrites the golden files. Registered only if another test file
@@ -101,14 +103,14 @@ type blocksCase struct {
 
 var (
 	blocksStarted     = blocksNow.Add(-2*time.Hour - 13*time.Minute)
-	blocksRestoration = manager.Restoration{
+	blocksRestoration = whatsapp.Restoration{
 		StartedAt: blocksStarted.Add(5 * time.Second), Found: 4, Complete: true, Restored: 3, Failed: 1, Total: 4,
 		CompletedAt: blocksStarted.Add(15 * time.Second),
-		Sessions: []manager.SessionOutcome{
-			{ID: "user_12_instance_main", Result: manager.SessionRestored, Connection: manager.ConnectionReady},
-			{ID: "user_27_instance_sales", Result: manager.SessionRestored, Connection: manager.ConnectionReady},
-			{ID: "user_31_instance_support", Result: manager.SessionRestored, Connection: manager.ConnectionQR},
-			{ID: "user_45_instance_promo", Result: manager.SessionFailed, Cause: "undefined"},
+		Sessions: []whatsapp.SessionOutcome{
+			{ID: "user_12_instance_main", Result: whatsapp.SessionRestored, Connection: whatsapp.ConnectionReady},
+			{ID: "user_27_instance_sales", Result: whatsapp.SessionRestored, Connection: whatsapp.ConnectionReady},
+			{ID: "user_31_instance_support", Result: whatsapp.SessionRestored, Connection: whatsapp.ConnectionQR},
+			{ID: "user_45_instance_promo", Result: whatsapp.SessionFailed, Cause: "undefined"},
 		},
 	}
 	blocksProcs = []manager.Process{
@@ -200,20 +202,20 @@ func blocksCases() []blocksCase {
 			Logs: &manager.LogResult{Path: "/srv/wa/logs/combined.log", Exhausted: true, Searched: 44}}},
 		{"ps", bot.Reply{Kind: bot.KindProcesses, Service: "whatsapp", Processes: blocksProcs, At: blocksNow}},
 		{"ps-none", bot.Reply{Kind: bot.KindProcesses, Service: "whatsapp", At: blocksNow}},
-		{"sessions", bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: &manager.SessionsReport{
+		{"sessions", bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: &whatsapp.SessionsReport{
 			Restoration: blocksRestoration, HaveRestoration: true, MissingAuth: []string{"user_45_instance_promo"},
-			AuthDirs: []manager.AuthDir{
+			AuthDirs: []whatsapp.AuthDir{
 				{SessionID: "user_12_instance_main", Size: 42 << 20, Files: 312, HasProfile: true, ModTime: blocksNow.Add(-time.Hour)},
 				{SessionID: "user_45_instance_promo", Empty: true, ModTime: blocksNow.Add(-72 * time.Hour)},
 			},
-			StaleLocks: []manager.ChromiumLock{{Path: "/srv/wa/.wwebjs_auth/session-user_12_instance_main/SingletonLock", Target: "host-999", Why: "pid 999 is not running", Stale: true}},
+			StaleLocks: []whatsapp.ChromiumLock{{Path: "/srv/wa/.wwebjs_auth/session-user_12_instance_main/SingletonLock", Target: "host-999", Why: "pid 999 is not running", Stale: true}},
 		}}},
-		{"sessions-none", bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: &manager.SessionsReport{}}},
-		{"doctor", bot.Reply{Kind: bot.KindDoctor, Service: "whatsapp", Checks: []manager.Check{
-			{Name: "node", Verdict: manager.VerdictOK, Detail: "v20.20.2 (/usr/bin/node)"},
-			{Name: "disk space", Verdict: manager.VerdictWarn, Detail: "12.0 GiB free of 80.0 GiB (15% free, 85% used) at /srv/wa"},
-			{Name: "port 3000", Verdict: manager.VerdictWarn, Detail: "nothing listens", Hint: "the service is down: `start` it"},
-			{Name: "health", Verdict: manager.VerdictFail, Detail: "connection refused", Hint: "`start` it"},
+		{"sessions-none", bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: &whatsapp.SessionsReport{}}},
+		{"doctor", bot.Reply{Kind: bot.KindDoctor, Service: "whatsapp", Checks: []doctor.Check{
+			{Name: "node", Verdict: doctor.VerdictOK, Detail: "v20.20.2 (/usr/bin/node)"},
+			{Name: "disk space", Verdict: doctor.VerdictWarn, Detail: "12.0 GiB free of 80.0 GiB (15% free, 85% used) at /srv/wa"},
+			{Name: "port 3000", Verdict: doctor.VerdictWarn, Detail: "nothing listens", Hint: "the service is down: `start` it"},
+			{Name: "health", Verdict: doctor.VerdictFail, Detail: "connection refused", Hint: "`start` it"},
 		}}},
 		{"help", bot.Reply{Kind: bot.KindHelp, Help: []bot.HelpLine{
 			{Usage: "status [service]", Text: "state, health, uptime, processes and last action"},
@@ -393,22 +395,22 @@ func blocksHostileCases() []blocksCase {
 		procs[i] = manager.Process{PID: int32(10000 + i), PPID: 4251, RSS: 100 << 20, Started: blocksStarted,
 			Command: "chrome --type=renderer " + evil + strings.Repeat(" --flag", 40)}
 	}
-	sessions := make([]manager.SessionOutcome, 400)
-	dirs := make([]manager.AuthDir, 400)
+	sessions := make([]whatsapp.SessionOutcome, 400)
+	dirs := make([]whatsapp.AuthDir, 400)
 	missing := make([]string, 400)
-	locks := make([]manager.ChromiumLock, 100)
+	locks := make([]whatsapp.ChromiumLock, 100)
 	for i := range sessions {
 		id := fmt.Sprintf("user_%d_instance_%s", i, evil)
-		sessions[i] = manager.SessionOutcome{ID: id, Result: manager.SessionError, Cause: evil}
-		dirs[i] = manager.AuthDir{SessionID: id, HasProfile: true, ModTime: blocksNow.Add(-time.Hour)}
+		sessions[i] = whatsapp.SessionOutcome{ID: id, Result: whatsapp.SessionError, Cause: evil}
+		dirs[i] = whatsapp.AuthDir{SessionID: id, HasProfile: true, ModTime: blocksNow.Add(-time.Hour)}
 		missing[i] = id
 	}
 	for i := range locks {
-		locks[i] = manager.ChromiumLock{Path: "/srv/wa/" + evil + "/SingletonLock", Target: evil, Why: evil}
+		locks[i] = whatsapp.ChromiumLock{Path: "/srv/wa/" + evil + "/SingletonLock", Target: evil, Why: evil}
 	}
-	checks := make([]manager.Check, 60)
+	checks := make([]doctor.Check, 60)
 	for i := range checks {
-		checks[i] = manager.Check{Name: "check " + evil, Verdict: manager.VerdictFail, Detail: evil + strings.Repeat(" detail", 20), Hint: evil}
+		checks[i] = doctor.Check{Name: "check " + evil, Verdict: doctor.VerdictFail, Detail: evil + strings.Repeat(" detail", 20), Hint: evil}
 	}
 	r := blocksRestoration
 	r.Sessions = sessions
@@ -428,7 +430,7 @@ func blocksHostileCases() []blocksCase {
 			Busy:        &manager.BusyError{Service: evil, Action: manager.ActionStop, By: manager.Actor{Name: evil}},
 		}}},
 		{"hostile-ps", bot.Reply{Kind: bot.KindProcesses, Service: "whatsapp", Processes: procs}},
-		{"hostile-sessions", bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: &manager.SessionsReport{
+		{"hostile-sessions", bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: &whatsapp.SessionsReport{
 			Restoration: r, HaveRestoration: true, AuthDirs: dirs, MissingAuth: missing, StaleLocks: locks}}},
 		{"hostile-doctor", bot.Reply{Kind: bot.KindDoctor, Service: "whatsapp", Checks: checks}},
 		{"hostile-outcome", bot.Reply{Kind: bot.KindOutcome, Outcome: &bot.Outcome{

@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"strings"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sanasend/sanasend-bot/internal/slackid"
 )
 
 // BotScopes are the bot token scopes the app needs, as the manifest asks for
@@ -19,17 +20,24 @@ import (
 //   - chat:write: replies, alerts, summaries;
 //   - files:write: long log output as a file snippet;
 //   - usergroups:read: staff.usergroups members (usergroups.users.list);
-//   - users:read: user names for the audit log;
 //   - channels:read, groups:read: conversations.info on the alerts channel
 //     (public, private), so `check` can tell whether the bot is in it.
-var BotScopes = []string{
-	"commands", "chat:write", "files:write", "usergroups:read", "users:read",
-	"channels:read", "groups:read",
+func BotScopes() []string {
+	return []string{"commands", "chat:write", "files:write", "usergroups:read", "channels:read", "groups:read"}
 }
+
+// ScopeChatWritePublic lets the bot post to a public channel it was not
+// invited to. The manifest asks for it, `check` does not require it: a bot
+// invited to the alerts channel, or whose alerts channel is private, needs
+// it not.
+const ScopeChatWritePublic = "chat:write.public"
+
+// manifestScopes are the bot scopes the manifest asks for.
+func manifestScopes() []string { return append(BotScopes(), ScopeChatWritePublic) }
 
 // ManifestUsageHint is the slash command's usage hint shown by Slack's
 // autocomplete.
-const ManifestUsageHint = "status | start | stop | restart | logs [N] [filter] | ps | sessions | doctor | help"
+const ManifestUsageHint = "status | start | stop | restart | logs [N] [filter] | ps | sessions | doctor | ack | maintenance <30m|off> | help"
 
 // Paths of the HTTP mode endpoints (Front.Handler), below
 // ManifestInput.RequestURL.
@@ -55,10 +63,6 @@ const (
 	manifestMaxName            = 35  // Slack's limit for display_information.name
 	manifestMaxDescription     = 140 // Slack's limit for display_information.description
 )
-
-// manifestCommandRE is what Slack accepts as a slash command: a slash, then
-// up to 32 lowercase letters, digits, "-" and "_".
-var manifestCommandRE = regexp.MustCompile(`^/[a-z0-9_-]{1,32}$`)
 
 // The manifest's shape (Slack app manifest, _metadata major_version 1). Field
 // order is the order written.
@@ -99,10 +103,10 @@ type manifestSlashCommand struct {
 }
 
 type manifestOAuth struct {
-	Scopes manifestScopes `yaml:"scopes"`
+	Scopes manifestScopeList `yaml:"scopes"`
 }
 
-type manifestScopes struct {
+type manifestScopeList struct {
 	Bot []string `yaml:"bot"`
 }
 
@@ -119,7 +123,7 @@ type manifestInteractivity struct {
 }
 
 // Manifest returns the Slack app manifest (YAML) for in: the slash command,
-// the bot scopes (BotScopes), interactivity for the buttons, and either
+// the bot scopes (BotScopes and ScopeChatWritePublic), interactivity for the buttons, and either
 // Socket Mode or the HTTP mode request URLs <RequestURL>/slack/commands and
 // <RequestURL>/slack/interactions. It fails when the command, the name or
 // the URL would be refused by Slack.
@@ -139,8 +143,8 @@ func Manifest(in ManifestInput) ([]byte, error) {
 	if n := utf8.RuneCountInString(in.Description); n > manifestMaxDescription {
 		return nil, fmt.Errorf("manifest: description is %d characters; Slack allows %d", n, manifestMaxDescription)
 	}
-	if !manifestCommandRE.MatchString(in.Command) {
-		return nil, fmt.Errorf("manifest: command %q: want a slash and up to 32 lowercase letters, digits, - or _ (e.g. /sanasend)", in.Command)
+	if !slackid.Command(in.Command) {
+		return nil, fmt.Errorf("manifest: command %q: want a slash and up to %d lowercase letters, digits, - or _ (e.g. /sanasend)", in.Command, slackid.CommandMax-1)
 	}
 
 	cmd := manifestSlashCommand{Command: in.Command, Description: in.Description,
@@ -161,7 +165,7 @@ func Manifest(in ManifestInput) ([]byte, error) {
 			BotUser:       manifestBotUser{DisplayName: in.AppName, AlwaysOnline: true},
 			SlashCommands: []manifestSlashCommand{cmd},
 		},
-		OAuthConfig: manifestOAuth{Scopes: manifestScopes{Bot: append([]string(nil), BotScopes...)}},
+		OAuthConfig: manifestOAuth{Scopes: manifestScopeList{Bot: manifestScopes()}},
 		Settings: manifestSettings{
 			Interactivity:        inter,
 			OrgDeployEnabled:     false,

@@ -99,11 +99,17 @@ func TestManifestParsesBack(t *testing.T) {
 			if m.DisplayInformation.Name != tc.wantAppName || m.Features.BotUser.DisplayName != tc.wantAppName {
 				t.Errorf("names = %q, %q; want %q", m.DisplayInformation.Name, m.Features.BotUser.DisplayName, tc.wantAppName)
 			}
-			if want := []string{"commands", "chat:write", "files:write", "usergroups:read", "users:read"}; !manifestHasAll(m.OAuthConfig.Scopes.Bot, want) {
+			if want := []string{"commands", "chat:write", "files:write", "usergroups:read", "chat:write.public"}; !manifestHasAll(m.OAuthConfig.Scopes.Bot, want) {
 				t.Errorf("oauth_config.scopes.bot = %q; want at least %q", m.OAuthConfig.Scopes.Bot, want)
 			}
-			if !slices.Equal(m.OAuthConfig.Scopes.Bot, BotScopes) {
-				t.Errorf("oauth_config.scopes.bot = %q; want BotScopes %q", m.OAuthConfig.Scopes.Bot, BotScopes)
+			if want := append(BotScopes(), ScopeChatWritePublic); !slices.Equal(m.OAuthConfig.Scopes.Bot, want) {
+				t.Errorf("oauth_config.scopes.bot = %q; want BotScopes and chat:write.public %q", m.OAuthConfig.Scopes.Bot, want)
+			}
+			if slices.Contains(m.OAuthConfig.Scopes.Bot, "users:read") {
+				t.Errorf("oauth_config.scopes.bot = %q asks for users:read, which nothing uses", m.OAuthConfig.Scopes.Bot)
+			}
+			if hint, _ := m.Features.SlashCommands[0]["usage_hint"].(string); !strings.Contains(hint, "ack") || !strings.Contains(hint, "maintenance") {
+				t.Errorf("usage hint %q lacks ack or maintenance", hint)
 			}
 			if len(m.Features.SlashCommands) != 1 {
 				t.Fatalf("slash_commands = %v; want 1", m.Features.SlashCommands)
@@ -150,12 +156,17 @@ func TestManifestRefusesWhatSlackWould(t *testing.T) {
 		{"command without slash", ManifestInput{Command: "sanasend", SocketMode: true}, `command "sanasend"`},
 		{"command uppercase", ManifestInput{Command: "/SanaSend", SocketMode: true}, "lowercase"},
 		{"command with space", ManifestInput{Command: "/sana send", SocketMode: true}, "lowercase"},
+		{"command of 33 characters", ManifestInput{Command: "/" + strings.Repeat("a", 32), SocketMode: true}, "up to 31 lowercase"},
 		{"long name", ManifestInput{AppName: strings.Repeat("n", 36), SocketMode: true}, "Slack allows 35"},
 		{"long description", ManifestInput{Description: strings.Repeat("d", 141), SocketMode: true}, "Slack allows 140"},
 	} {
 		if _, err := Manifest(tc.in); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: Manifest(%+v) = %v; want an error with %q", tc.name, tc.in, err, tc.want)
 		}
+	}
+	// The config accepts the longest command Slack does; so does the manifest.
+	if _, err := Manifest(ManifestInput{Command: "/" + strings.Repeat("a", 31), SocketMode: true}); err != nil {
+		t.Errorf("Manifest with a 32-character command: %v", err)
 	}
 }
 

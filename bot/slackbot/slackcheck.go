@@ -13,7 +13,8 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/doctor"
+	"github.com/sanasend/sanasend-bot/internal/human"
 )
 
 // CheckAPI is the part of the Web API that `check` reads. *slack.Client
@@ -32,7 +33,7 @@ type SlackCheckConfig struct {
 	Usergroups    []string // slack.staff.usergroups
 	Users         []string // slack.staff.users
 	// RequiredScopes are the bot scopes that must be granted; nil means
-	// BotScopes, what the manifest asks for.
+	// BotScopes().
 	RequiredScopes []string
 	// Timeout bounds each check's API calls, retries included; 0 means 20s.
 	Timeout time.Duration
@@ -63,75 +64,75 @@ const (
 // SlackChecks are the Slack part of `sanasend-bot check`, in order: "slack
 // auth" (auth.test: the token works; team and bot user), "slack scopes" (the
 // granted bot scopes include cfg.RequiredScopes), "alerts channel" (it
-// exists and the bot is a member), "user groups" (each configured group can
-// be read) and "staff" (somebody may use the bot).
+// exists and the bot can post there: it is a member, or the channel is
+// public and chat:write.public is granted), "user groups" (each configured
+// group can be read) and "staff" (somebody may use the bot).
 //
 // scopes returns the token's granted scopes (GrantedScopes does, with a plain
 // auth.test); nil means the X-OAuth-Scopes header of the auth.test answer
 // the "slack auth" check got, which slack-go v0.35 keeps in
 // AuthTestResponse.Header. When auth fails the checks that need the API are
 // reported as not checked.
-func SlackChecks(ctx context.Context, api CheckAPI, scopes func(ctx context.Context) ([]string, error), cfg SlackCheckConfig) []manager.Check {
+func SlackChecks(ctx context.Context, api CheckAPI, scopes func(ctx context.Context) ([]string, error), cfg SlackCheckConfig) []doctor.Check {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = checkSlackDefaultTimeout
 	}
 	if cfg.RequiredScopes == nil {
-		cfg.RequiredScopes = BotScopes
+		cfg.RequiredScopes = BotScopes()
 	}
 	auth, authCheck := checkSlackAuth(ctx, api, cfg.Timeout)
-	checks := []manager.Check{authCheck}
+	checks := []doctor.Check{authCheck}
 	if auth == nil {
 		for _, name := range []string{CheckSlackScopes, CheckAlertsChannel, CheckUserGroups} {
-			checks = append(checks, checkVerdict(name, manager.VerdictWarn,
+			checks = append(checks, checkVerdict(name, doctor.VerdictWarn,
 				"not checked: slack auth failed", "fix slack auth first"))
 		}
 		return append(checks, checkStaffConfig(cfg, false))
 	}
-	checks = append(checks,
-		checkSlackScopes(ctx, auth, scopes, cfg),
-		checkAlertsChannel(ctx, api, auth, cfg),
-	)
+	granted, scopesCheck := checkSlackScopes(ctx, auth, scopes, cfg)
+	checks = append(checks, scopesCheck, checkAlertsChannel(ctx, api, auth, granted, cfg))
 	groups, planUpgrade := checkUserGroups(ctx, api, cfg)
 	return append(checks, groups, checkStaffConfig(cfg, planUpgrade))
 }
 
-func checkSlackAuth(ctx context.Context, api CheckAPI, timeout time.Duration) (*slack.AuthTestResponse, manager.Check) {
+func checkSlackAuth(ctx context.Context, api CheckAPI, timeout time.Duration) (*slack.AuthTestResponse, doctor.Check) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	resp, err := api.AuthTestContext(ctx)
 	if err != nil {
 		if code := staffSlackErrCode(err); slices.Contains(checkBadTokenCodes, code) {
-			return nil, checkVerdict(CheckSlackAuth, manager.VerdictFail, "auth.test: "+code, checkHintToken)
+			return nil, checkVerdict(CheckSlackAuth, doctor.VerdictFail, "auth.test: "+code, checkHintToken)
 		}
-		return nil, checkVerdict(CheckSlackAuth, manager.VerdictFail, "auth.test: "+checkSlackErr(err), checkHintNetwork)
+		return nil, checkVerdict(CheckSlackAuth, doctor.VerdictFail, "auth.test: "+checkSlackErr(err), checkHintNetwork)
 	}
 	if resp == nil {
-		return nil, checkVerdict(CheckSlackAuth, manager.VerdictFail, "auth.test: empty answer", checkHintNetwork)
+		return nil, checkVerdict(CheckSlackAuth, doctor.VerdictFail, "auth.test: empty answer", checkHintNetwork)
 	}
 	detail := fmt.Sprintf("team %s (%s), bot @%s (%s)", resp.Team, resp.TeamID, resp.User, resp.UserID)
 	if resp.BotID == "" {
 		// A user token works with auth.test too, but the bot must post as
 		// itself and slash commands are bot features.
-		return resp, checkVerdict(CheckSlackAuth, manager.VerdictFail,
+		return resp, checkVerdict(CheckSlackAuth, doctor.VerdictFail,
 			detail+": this is not a bot token", checkHintToken)
 	}
-	return resp, checkVerdict(CheckSlackAuth, manager.VerdictOK, detail, "")
+	return resp, checkVerdict(CheckSlackAuth, doctor.VerdictOK, detail, "")
 }
 
-func checkSlackScopes(ctx context.Context, auth *slack.AuthTestResponse, scopes func(context.Context) ([]string, error), cfg SlackCheckConfig) manager.Check {
+// checkSlackScopes returns the granted scopes, nil when they are unknown.
+func checkSlackScopes(ctx context.Context, auth *slack.AuthTestResponse, scopes func(context.Context) ([]string, error), cfg SlackCheckConfig) ([]string, doctor.Check) {
 	var granted []string
 	if scopes != nil {
 		ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 		defer cancel()
 		var err error
 		if granted, err = scopes(ctx); err != nil {
-			return checkVerdict(CheckSlackScopes, manager.VerdictWarn,
+			return nil, checkVerdict(CheckSlackScopes, doctor.VerdictWarn,
 				"cannot read the granted scopes: "+checkSlackErr(err), checkHintNetwork)
 		}
 	} else {
 		h := auth.Header.Get("X-OAuth-Scopes")
 		if h == "" {
-			return checkVerdict(CheckSlackScopes, manager.VerdictWarn,
+			return nil, checkVerdict(CheckSlackScopes, doctor.VerdictWarn,
 				"Slack did not say which scopes the token has (no X-OAuth-Scopes header)",
 				"compare OAuth & Permissions > Bot Token Scopes with: "+strings.Join(cfg.RequiredScopes, ", "))
 		}
@@ -144,16 +145,20 @@ func checkSlackScopes(ctx context.Context, auth *slack.AuthTestResponse, scopes 
 		}
 	}
 	if len(missing) > 0 {
-		return checkVerdict(CheckSlackScopes, manager.VerdictFail,
+		return granted, checkVerdict(CheckSlackScopes, doctor.VerdictFail,
 			fmt.Sprintf("missing %s (granted: %s)", strings.Join(missing, ", "), checkList(granted)), checkHintScopes)
 	}
-	return checkVerdict(CheckSlackScopes, manager.VerdictOK, "granted: "+checkList(granted), "")
+	return granted, checkVerdict(CheckSlackScopes, doctor.VerdictOK, "granted: "+checkList(granted), "")
 }
 
-func checkAlertsChannel(ctx context.Context, api CheckAPI, auth *slack.AuthTestResponse, cfg SlackCheckConfig) manager.Check {
+// checkAlertsChannel fails unless alerts can be posted to the alerts
+// channel: Slack answers not_in_channel to a bot that is not a member,
+// unless the channel is public and the bot has chat:write.public. granted
+// nil means the granted scopes are unknown.
+func checkAlertsChannel(ctx context.Context, api CheckAPI, auth *slack.AuthTestResponse, granted []string, cfg SlackCheckConfig) doctor.Check {
 	id := cfg.AlertsChannel
 	if id == "" {
-		return checkVerdict(CheckAlertsChannel, manager.VerdictFail, "slack.alerts_channel is not set",
+		return checkVerdict(CheckAlertsChannel, doctor.VerdictFail, "slack.alerts_channel is not set",
 			"set it to the channel's ID (C...): in Slack, open the channel's details; the ID is at the bottom")
 	}
 	botName := auth.User
@@ -167,15 +172,15 @@ func checkAlertsChannel(ctx context.Context, api CheckAPI, auth *slack.AuthTestR
 	if err != nil {
 		switch code := staffSlackErrCode(err); code {
 		case "channel_not_found":
-			return checkVerdict(CheckAlertsChannel, manager.VerdictFail, id+": channel not found",
+			return checkVerdict(CheckAlertsChannel, doctor.VerdictFail, id+": channel not found",
 				"slack.alerts_channel must be a channel ID (C...), not a name; for a private channel, "+invite+" first")
 		case errMissingScope:
-			return checkVerdict(CheckAlertsChannel, manager.VerdictFail,
+			return checkVerdict(CheckAlertsChannel, doctor.VerdictFail,
 				id+": cannot read the channel: missing scope "+checkNeeded(err, "channels:read or groups:read"), checkHintScopes)
 		case "":
-			return checkVerdict(CheckAlertsChannel, manager.VerdictFail, id+": "+checkSlackErr(err), checkHintNetwork)
+			return checkVerdict(CheckAlertsChannel, doctor.VerdictFail, id+": "+checkSlackErr(err), checkHintNetwork)
 		default:
-			return checkVerdict(CheckAlertsChannel, manager.VerdictFail, id+": conversations.info: "+code,
+			return checkVerdict(CheckAlertsChannel, doctor.VerdictFail, id+": conversations.info: "+code,
 				"check slack.alerts_channel")
 		}
 	}
@@ -185,24 +190,35 @@ func checkAlertsChannel(ctx context.Context, api CheckAPI, auth *slack.AuthTestR
 	}
 	switch {
 	case ch.IsArchived:
-		return checkVerdict(CheckAlertsChannel, manager.VerdictFail, name+" is archived",
+		return checkVerdict(CheckAlertsChannel, doctor.VerdictFail, name+" is archived",
 			"unarchive it or set slack.alerts_channel to another channel")
-	case !ch.IsMember:
-		return checkVerdict(CheckAlertsChannel, manager.VerdictWarn,
-			name+" exists but the bot is not a member: alerts cannot be posted there", invite)
+	case ch.IsMember:
+		return checkVerdict(CheckAlertsChannel, doctor.VerdictOK, name+", the bot is a member", "")
+	case ch.IsPrivate:
+		return checkVerdict(CheckAlertsChannel, doctor.VerdictFail,
+			name+" is private and the bot is not a member: alerts cannot be posted there (not_in_channel)", invite)
+	case slices.Contains(granted, ScopeChatWritePublic):
+		return checkVerdict(CheckAlertsChannel, doctor.VerdictOK,
+			name+" is public: the bot posts there with "+ScopeChatWritePublic+" (it is not a member)", "")
 	}
-	return checkVerdict(CheckAlertsChannel, manager.VerdictOK, name+", the bot is a member", "")
+	hint := invite + ", or grant the bot " + ScopeChatWritePublic + " (`sanasend-bot manifest` asks for it) and reinstall the app"
+	if granted == nil {
+		return checkVerdict(CheckAlertsChannel, doctor.VerdictWarn,
+			name+": the bot is not a member, so it can post there only with "+ScopeChatWritePublic+", which could not be checked", hint)
+	}
+	return checkVerdict(CheckAlertsChannel, doctor.VerdictFail,
+		name+": the bot is not a member and lacks "+ScopeChatWritePublic+": alerts cannot be posted there (not_in_channel)", hint)
 }
 
 // checkUserGroups reads every configured group once. It reports whether
 // Slack answered plan_upgrade_required.
-func checkUserGroups(ctx context.Context, api CheckAPI, cfg SlackCheckConfig) (manager.Check, bool) {
+func checkUserGroups(ctx context.Context, api CheckAPI, cfg SlackCheckConfig) (doctor.Check, bool) {
 	if len(cfg.Usergroups) == 0 {
-		return checkVerdict(CheckUserGroups, manager.VerdictOK, "none configured (staff is slack.staff.users)", ""), false
+		return checkVerdict(CheckUserGroups, doctor.VerdictOK, "none configured (staff is slack.staff.users)", ""), false
 	}
-	verdict := manager.VerdictOK
+	verdict := doctor.VerdictOK
 	var details, hints []string
-	note := func(v manager.Verdict, detail, hint string) {
+	note := func(v doctor.Verdict, detail, hint string) {
 		if checkRank(v) > checkRank(verdict) {
 			verdict = v
 		}
@@ -217,41 +233,41 @@ func checkUserGroups(ctx context.Context, api CheckAPI, cfg SlackCheckConfig) (m
 		cancel()
 		switch code := staffSlackErrCode(err); {
 		case err == nil && len(members) == 0:
-			note(manager.VerdictWarn, g+": no members", "add the on-call staff to the group, or list them in slack.staff.users")
+			note(doctor.VerdictWarn, g+": no members", "add the on-call staff to the group, or list them in slack.staff.users")
 		case err == nil:
-			note(manager.VerdictOK, fmt.Sprintf("%s: %d members", g, len(members)), "")
+			note(doctor.VerdictOK, fmt.Sprintf("%s: %d members", g, len(members)), "")
 		case code == errPlanUpgradeRequired:
 			// The workspace's plan: every group gets the same answer.
-			return checkVerdict(CheckUserGroups, manager.VerdictWarn,
+			return checkVerdict(CheckUserGroups, doctor.VerdictWarn,
 				"plan_upgrade_required: user groups need a paid Slack plan, so members of "+
 					strings.Join(cfg.Usergroups, ", ")+" are not staff", checkHintPaid), true
 		case code == errNoSuchSubteam:
-			note(manager.VerdictFail, g+": no such user group",
+			note(doctor.VerdictFail, g+": no such user group",
 				"check slack.staff.usergroups: user group IDs (S...), from the group's page in Slack")
 		case code == errMissingScope:
-			note(manager.VerdictFail, g+": missing scope "+checkNeeded(err, "usergroups:read"), checkHintScopes)
+			note(doctor.VerdictFail, g+": missing scope "+checkNeeded(err, "usergroups:read"), checkHintScopes)
 		case code != "":
-			note(manager.VerdictFail, g+": usergroups.users.list: "+code, "check slack.staff.usergroups")
+			note(doctor.VerdictFail, g+": usergroups.users.list: "+code, "check slack.staff.usergroups")
 		default:
-			note(manager.VerdictFail, g+": "+checkSlackErr(err), checkHintNetwork)
+			note(doctor.VerdictFail, g+": "+checkSlackErr(err), checkHintNetwork)
 		}
 	}
 	return checkVerdict(CheckUserGroups, verdict, strings.Join(details, "; "), strings.Join(hints, "; ")), false
 }
 
 // checkStaffConfig fails when nobody may use the bot.
-func checkStaffConfig(cfg SlackCheckConfig, planUpgrade bool) manager.Check {
+func checkStaffConfig(cfg SlackCheckConfig, planUpgrade bool) doctor.Check {
 	const hint = "add user IDs (U...) to slack.staff.users (every plan) or user group IDs (S...) to slack.staff.usergroups (paid plans)"
 	switch {
 	case len(cfg.Users) == 0 && len(cfg.Usergroups) == 0:
-		return checkVerdict(CheckStaff, manager.VerdictFail,
+		return checkVerdict(CheckStaff, doctor.VerdictFail,
 			"nobody may use the bot: slack.staff.users and slack.staff.usergroups are both empty", hint)
 	case len(cfg.Users) == 0 && planUpgrade:
-		return checkVerdict(CheckStaff, manager.VerdictFail,
+		return checkVerdict(CheckStaff, doctor.VerdictFail,
 			"nobody may use the bot: user groups need a paid Slack plan and slack.staff.users is empty", checkHintPaid)
 	}
-	return checkVerdict(CheckStaff, manager.VerdictOK,
-		fmt.Sprintf("%s and %s", checkPlural(len(cfg.Users), "user"), checkPlural(len(cfg.Usergroups), "user group")), "")
+	return checkVerdict(CheckStaff, doctor.VerdictOK,
+		human.Count(len(cfg.Users), "user")+" and "+human.Count(len(cfg.Usergroups), "user group"), "")
 }
 
 // GrantedScopes returns the scopes granted to token, from the X-OAuth-Scopes
@@ -311,18 +327,18 @@ func checkParseScopes(h string) []string {
 	return out
 }
 
-func checkVerdict(name string, v manager.Verdict, detail, hint string) manager.Check {
-	if v == manager.VerdictOK {
+func checkVerdict(name string, v doctor.Verdict, detail, hint string) doctor.Check {
+	if v == doctor.VerdictOK {
 		hint = ""
 	}
-	return manager.Check{Name: name, Verdict: v, Detail: detail, Hint: hint}
+	return doctor.Check{Name: name, Verdict: v, Detail: detail, Hint: hint}
 }
 
-func checkRank(v manager.Verdict) int {
+func checkRank(v doctor.Verdict) int {
 	switch v {
-	case manager.VerdictFail:
+	case doctor.VerdictFail:
 		return 2
-	case manager.VerdictWarn:
+	case doctor.VerdictWarn:
 		return 1
 	}
 	return 0
@@ -362,11 +378,4 @@ func checkList(s []string) string {
 		return "none"
 	}
 	return strings.Join(s, ", ")
-}
-
-func checkPlural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
 }

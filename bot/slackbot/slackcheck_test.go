@@ -13,7 +13,7 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/doctor"
 )
 
 // checkFakeSlack answers the three methods the checks call. Answers are
@@ -30,7 +30,7 @@ type checkFakeSlack struct {
 
 const (
 	checkAuthOK   = `{"ok":true,"url":"https://acme.slack.com/","team":"Acme","user":"sanasend-bot","team_id":"T1","user_id":"U0BOT","bot_id":"B1"}`
-	checkAllScope = "commands,chat:write,files:write,usergroups:read,users:read,channels:read,groups:read,chat:write.public"
+	checkAllScope = "commands,chat:write,files:write,usergroups:read,channels:read,groups:read,chat:write.public"
 )
 
 func checkChannelJSON(name string, member, archived bool) string {
@@ -110,7 +110,7 @@ func checkGoodConfig() SlackCheckConfig {
 	return SlackCheckConfig{AlertsChannel: "C0ALERTS", Usergroups: []string{"S0STAFF"}, Users: []string{"U0ADMIN"}}
 }
 
-func runSlackChecks(t *testing.T, fake *checkFakeSlack, scopes func(context.Context) ([]string, error), cfg SlackCheckConfig) map[string]manager.Check {
+func runSlackChecks(t *testing.T, fake *checkFakeSlack, scopes func(context.Context) ([]string, error), cfg SlackCheckConfig) map[string]doctor.Check {
 	t.Helper()
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
@@ -119,14 +119,14 @@ func runSlackChecks(t *testing.T, fake *checkFakeSlack, scopes func(context.Cont
 	api := NewClient("xoxb-secret-token", srv.URL+"/api/", WithHTTPClient(hc), WithRetryPolicy(clientTestPolicy()))
 	checks := SlackChecks(context.Background(), api, scopes, cfg)
 	var names []string
-	byName := make(map[string]manager.Check)
+	byName := make(map[string]doctor.Check)
 	for _, c := range checks {
 		names = append(names, c.Name)
 		byName[c.Name] = c
 		if strings.Contains(c.Detail+c.Hint, "secret-token") {
 			t.Errorf("check %q shows the token: %+v", c.Name, c)
 		}
-		if c.Verdict != manager.VerdictOK && c.Hint == "" {
+		if c.Verdict != doctor.VerdictOK && c.Hint == "" {
 			t.Errorf("check %q is %s without a hint: %+v", c.Name, c.Verdict, c)
 		}
 	}
@@ -139,7 +139,7 @@ func runSlackChecks(t *testing.T, fake *checkFakeSlack, scopes func(context.Cont
 
 // checkExpect asserts one check's verdict and that detail and hint contain
 // the given texts.
-func checkExpect(t *testing.T, got map[string]manager.Check, name string, v manager.Verdict, detail, hint string) {
+func checkExpect(t *testing.T, got map[string]doctor.Check, name string, v doctor.Verdict, detail, hint string) {
 	t.Helper()
 	c := got[name]
 	if c.Verdict != v || !strings.Contains(c.Detail, detail) || !strings.Contains(c.Hint, hint) {
@@ -150,11 +150,11 @@ func checkExpect(t *testing.T, got map[string]manager.Check, name string, v mana
 func TestSlackChecksAllPass(t *testing.T) {
 	fake := checkGood()
 	got := runSlackChecks(t, fake, nil, checkGoodConfig())
-	checkExpect(t, got, "slack auth", manager.VerdictOK, "team Acme (T1), bot @sanasend-bot (U0BOT)", "")
-	checkExpect(t, got, "slack scopes", manager.VerdictOK, "usergroups:read", "")
-	checkExpect(t, got, "alerts channel", manager.VerdictOK, "#alerts (C0ALERTS), the bot is a member", "")
-	checkExpect(t, got, "user groups", manager.VerdictOK, "S0STAFF: 3 members", "")
-	checkExpect(t, got, "staff", manager.VerdictOK, "1 user and 1 user group", "")
+	checkExpect(t, got, "slack auth", doctor.VerdictOK, "team Acme (T1), bot @sanasend-bot (U0BOT)", "")
+	checkExpect(t, got, "slack scopes", doctor.VerdictOK, "usergroups:read", "")
+	checkExpect(t, got, "alerts channel", doctor.VerdictOK, "#alerts (C0ALERTS), the bot is a member", "")
+	checkExpect(t, got, "user groups", doctor.VerdictOK, "S0STAFF: 3 members", "")
+	checkExpect(t, got, "staff", doctor.VerdictOK, "1 user and 1 user group", "")
 	want := []string{"auth.test", "conversations.info C0ALERTS", "usergroups.users.list S0STAFF"}
 	if !slices.Equal(fake.calls, want) {
 		t.Errorf("API calls = %q; want %q (scopes come from auth.test's header)", fake.calls, want)
@@ -166,11 +166,11 @@ func TestSlackChecksInvalidAuth(t *testing.T) {
 	fake.auth = checkErrJSON("invalid_auth")
 	fake.scopes = "-"
 	got := runSlackChecks(t, fake, nil, checkGoodConfig())
-	checkExpect(t, got, "slack auth", manager.VerdictFail, "invalid_auth", "check slack.bot_token")
+	checkExpect(t, got, "slack auth", doctor.VerdictFail, "invalid_auth", "check slack.bot_token")
 	for _, name := range []string{"slack scopes", "alerts channel", "user groups"} {
-		checkExpect(t, got, name, manager.VerdictWarn, "not checked: slack auth failed", "fix slack auth first")
+		checkExpect(t, got, name, doctor.VerdictWarn, "not checked: slack auth failed", "fix slack auth first")
 	}
-	checkExpect(t, got, "staff", manager.VerdictOK, "1 user", "")
+	checkExpect(t, got, "staff", doctor.VerdictOK, "1 user", "")
 	if len(fake.calls) != 1 {
 		t.Errorf("API calls = %q; want auth.test only", fake.calls)
 	}
@@ -180,33 +180,33 @@ func TestSlackChecksUserTokenIsNotABotToken(t *testing.T) {
 	fake := checkGood()
 	fake.auth = `{"ok":true,"team":"Acme","user":"alice","team_id":"T1","user_id":"U7"}`
 	got := runSlackChecks(t, fake, nil, checkGoodConfig())
-	checkExpect(t, got, "slack auth", manager.VerdictFail, "not a bot token", "check slack.bot_token")
+	checkExpect(t, got, "slack auth", doctor.VerdictFail, "not a bot token", "check slack.bot_token")
 }
 
 func TestSlackChecksMissingScopes(t *testing.T) {
 	fake := checkGood()
 	fake.scopes = "commands, chat:write"
 	got := runSlackChecks(t, fake, nil, checkGoodConfig())
-	checkExpect(t, got, "slack scopes", manager.VerdictFail,
-		"missing files:write, usergroups:read, users:read, channels:read, groups:read (granted: commands, chat:write)",
+	checkExpect(t, got, "slack scopes", doctor.VerdictFail,
+		"missing files:write, usergroups:read, channels:read, groups:read (granted: commands, chat:write)",
 		"reinstall the app")
 }
 
 func TestSlackChecksScopesFromFunc(t *testing.T) {
 	fake := checkGood()
 	fake.scopes = "-" // the header is not looked at when a func is given
-	scopes := func(context.Context) ([]string, error) { return BotScopes, nil }
+	scopes := func(context.Context) ([]string, error) { return BotScopes(), nil }
 	got := runSlackChecks(t, fake, scopes, checkGoodConfig())
-	checkExpect(t, got, "slack scopes", manager.VerdictOK, "commands", "")
+	checkExpect(t, got, "slack scopes", doctor.VerdictOK, "commands", "")
 
 	failing := func(context.Context) ([]string, error) { return nil, errors.New("dial tcp: connection refused") }
 	got = runSlackChecks(t, checkGood(), failing, checkGoodConfig())
-	checkExpect(t, got, "slack scopes", manager.VerdictWarn, "cannot read the granted scopes: dial tcp: connection refused", "reaches Slack")
+	checkExpect(t, got, "slack scopes", doctor.VerdictWarn, "cannot read the granted scopes: dial tcp: connection refused", "reaches Slack")
 
 	fake = checkGood()
 	fake.scopes = "-"
 	got = runSlackChecks(t, fake, nil, checkGoodConfig())
-	checkExpect(t, got, "slack scopes", manager.VerdictWarn, "no X-OAuth-Scopes header", "Bot Token Scopes")
+	checkExpect(t, got, "slack scopes", doctor.VerdictWarn, "no X-OAuth-Scopes header", "Bot Token Scopes")
 }
 
 func TestSlackChecksAlertsChannel(t *testing.T) {
@@ -214,20 +214,34 @@ func TestSlackChecksAlertsChannel(t *testing.T) {
 		name         string
 		channel      string // config
 		answer       string // conversations.info; "" = not found
-		v            manager.Verdict
+		v            doctor.Verdict
 		detail, hint string
+		scopes       string // granted; "" = checkAllScope, "-" = unknown
 	}{
-		{"not a member", "C0ALERTS", checkChannelJSON("alerts", false, false), manager.VerdictWarn,
-			"#alerts (C0ALERTS) exists but the bot is not a member", "invite the bot: /invite @sanasend-bot"},
-		{"not found", "C0ALERTS", "", manager.VerdictFail, "C0ALERTS: channel not found", "not a name"},
-		{"archived", "C0ALERTS", checkChannelJSON("old-alerts", true, true), manager.VerdictFail,
-			"#old-alerts (C0ALERTS) is archived", "unarchive"},
+		{"not a member, no chat:write.public", "C0ALERTS", checkChannelJSON("alerts", false, false), doctor.VerdictFail,
+			"#alerts (C0ALERTS): the bot is not a member and lacks chat:write.public: alerts cannot be posted there (not_in_channel)",
+			"invite the bot: /invite @sanasend-bot, or grant the bot chat:write.public", "commands,chat:write,files:write,usergroups:read,channels:read,groups:read"},
+		{"not a member, chat:write.public", "C0ALERTS", checkChannelJSON("alerts", false, false), doctor.VerdictOK,
+			"#alerts (C0ALERTS) is public: the bot posts there with chat:write.public", "", ""},
+		{"not a member, scopes unknown", "C0ALERTS", checkChannelJSON("alerts", false, false), doctor.VerdictWarn,
+			"only with chat:write.public, which could not be checked", "/invite @sanasend-bot", "-"},
+		{"not a member of a private channel", "C0ALERTS",
+			`{"ok":true,"channel":{"id":"C0ALERTS","name":"ops","is_channel":false,"is_group":true,"is_private":true,"is_member":false}}`,
+			doctor.VerdictFail, "#ops (C0ALERTS) is private and the bot is not a member", "invite the bot: /invite @sanasend-bot", ""},
+		{"a member", "C0ALERTS", checkChannelJSON("alerts", true, false), doctor.VerdictOK, "#alerts (C0ALERTS), the bot is a member", "",
+			"commands,chat:write,files:write,usergroups:read,channels:read,groups:read"},
+		{"not found", "C0ALERTS", "", doctor.VerdictFail, "C0ALERTS: channel not found", "not a name", ""},
+		{"archived", "C0ALERTS", checkChannelJSON("old-alerts", true, true), doctor.VerdictFail,
+			"#old-alerts (C0ALERTS) is archived", "unarchive", ""},
 		{"missing scope", "C0ALERTS", `{"ok":false,"error":"missing_scope","needed":"channels:read","provided":"commands"}`,
-			manager.VerdictFail, "missing scope channels:read", "Bot Token Scopes"},
-		{"unset", "", "", manager.VerdictFail, "slack.alerts_channel is not set", "channel's ID"},
+			doctor.VerdictFail, "missing scope channels:read", "Bot Token Scopes", ""},
+		{"unset", "", "", doctor.VerdictFail, "slack.alerts_channel is not set", "channel's ID", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := checkGood()
+			if tc.scopes != "" {
+				fake.scopes = tc.scopes
+			}
 			fake.channels = map[string]string{}
 			if tc.answer != "" {
 				fake.channels["C0ALERTS"] = tc.answer
@@ -245,44 +259,44 @@ func TestSlackChecksUserGroups(t *testing.T) {
 		name               string
 		groups             map[string]string
 		cfgGroups, users   []string
-		groupsV            manager.Verdict
+		groupsV            doctor.Verdict
 		groupsDetail, hint string
-		staffV             manager.Verdict
+		staffV             doctor.Verdict
 		staffDetail        string
 		calls              int // usergroups.users.list calls
 	}{
 		{"plan upgrade, users listed",
 			map[string]string{"S1": checkErrJSON("plan_upgrade_required"), "S2": checkErrJSON("plan_upgrade_required")},
 			[]string{"S1", "S2"}, []string{"U1"},
-			manager.VerdictWarn, "user groups need a paid Slack plan, so members of S1, S2 are not staff",
+			doctor.VerdictWarn, "user groups need a paid Slack plan, so members of S1, S2 are not staff",
 			"slack.staff.users, which works on every plan",
-			manager.VerdictOK, "1 user and 2 user groups", 1},
+			doctor.VerdictOK, "1 user and 2 user groups", 1},
 		{"plan upgrade, no users",
 			map[string]string{"S1": checkErrJSON("plan_upgrade_required")},
 			[]string{"S1"}, nil,
-			manager.VerdictWarn, "plan_upgrade_required", "paid Slack plan",
-			manager.VerdictFail, "nobody may use the bot: user groups need a paid Slack plan", 1},
+			doctor.VerdictWarn, "plan_upgrade_required", "paid Slack plan",
+			doctor.VerdictFail, "nobody may use the bot: user groups need a paid Slack plan", 1},
 		{"no such group",
 			map[string]string{"S1": checkGroupJSON("U1", "U2")},
 			[]string{"S1", "S404"}, nil,
-			manager.VerdictFail, "S1: 2 members; S404: no such user group", "check slack.staff.usergroups",
-			manager.VerdictOK, "0 users and 2 user groups", 2},
+			doctor.VerdictFail, "S1: 2 members; S404: no such user group", "check slack.staff.usergroups",
+			doctor.VerdictOK, "0 users and 2 user groups", 2},
 		{"empty group",
 			map[string]string{"S1": checkGroupJSON()},
 			[]string{"S1"}, []string{"U1"},
-			manager.VerdictWarn, "S1: no members", "add the on-call staff",
-			manager.VerdictOK, "1 user and 1 user group", 1},
+			doctor.VerdictWarn, "S1: no members", "add the on-call staff",
+			doctor.VerdictOK, "1 user and 1 user group", 1},
 		{"missing scope",
 			map[string]string{"S1": `{"ok":false,"error":"missing_scope","needed":"usergroups:read"}`},
 			[]string{"S1"}, []string{"U1"},
-			manager.VerdictFail, "S1: missing scope usergroups:read", "Bot Token Scopes",
-			manager.VerdictOK, "1 user", 1},
+			doctor.VerdictFail, "S1: missing scope usergroups:read", "Bot Token Scopes",
+			doctor.VerdictOK, "1 user", 1},
 		{"none configured", nil, nil, []string{"U1", "U2"},
-			manager.VerdictOK, "none configured", "",
-			manager.VerdictOK, "2 users and 0 user groups", 0},
+			doctor.VerdictOK, "none configured", "",
+			doctor.VerdictOK, "2 users and 0 user groups", 0},
 		{"nobody at all", nil, nil, nil,
-			manager.VerdictOK, "none configured", "",
-			manager.VerdictFail, "nobody may use the bot", 0},
+			doctor.VerdictOK, "none configured", "",
+			doctor.VerdictFail, "nobody may use the bot", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := checkGood()
@@ -379,7 +393,7 @@ func TestGrantedScopesAsSlackChecksFunc(t *testing.T) {
 		return GrantedScopes(ctx, hc, srv.URL+"/api/", "xoxb-t")
 	}
 	checks := SlackChecks(context.Background(), api, scopes, checkGoodConfig())
-	if c := checks[1]; c.Name != "slack scopes" || c.Verdict != manager.VerdictFail || !strings.Contains(c.Detail, "missing files:write") {
+	if c := checks[1]; c.Name != "slack scopes" || c.Verdict != doctor.VerdictFail || !strings.Contains(c.Detail, "missing files:write") {
 		t.Errorf("slack scopes = %+v; want a failure naming files:write", c)
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os/user"
-	"sync"
+	"path/filepath"
 
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
@@ -16,6 +16,7 @@ import (
 	"github.com/sanasend/sanasend-bot/bot/console"
 	"github.com/sanasend/sanasend-bot/bot/slackbot"
 	"github.com/sanasend/sanasend-bot/config"
+	"github.com/sanasend/sanasend-bot/internal/slackid"
 	"github.com/sanasend/sanasend-bot/manager"
 )
 
@@ -27,14 +28,12 @@ func runConsole(ctx context.Context, configPath string, args []string, stdin io.
 	}
 	userName := fs.String("user", name, "who you are: a name for the audit log (a local operator, always staff), or a Slack user ID (U...) to try the staff rules as that user")
 	if err := fs.Parse(args); err != nil {
-		return exitError(2)
+		return flagError(err)
 	}
-	cfg, err := config.Load(configPath)
+	cfg, err := loadConfig(configPath)
 	if err != nil {
 		return err
 	}
-	// The console and the monitor's alerts write to the same terminal.
-	stdout = &syncWriter{w: stdout}
 	logFile, err := openLogFile(cfg, "console.log")
 	if err != nil {
 		return err
@@ -50,7 +49,7 @@ func runConsole(ctx context.Context, configPath string, args []string, stdin io.
 	}
 	actor := manager.Actor{ID: "console:" + *userName, Name: *userName}
 	var auth bot.Authorizer = localOperator{}
-	if looksLikeSlackUser(*userName) {
+	if slackid.User(*userName) {
 		// Impersonate a Slack user: the same staff rules as in Slack,
 		// with the groups resolved once if a bot token is configured.
 		actor = manager.Actor{ID: *userName, Name: *userName}
@@ -60,12 +59,19 @@ func runConsole(ctx context.Context, configPath string, args []string, stdin io.
 		}
 		auth = staff
 	}
+	// The console and the monitor's alerts share the terminal: alerts go
+	// through the console, which draws its prompt again below them.
+	con, err := console.New(console.Config{User: actor, In: stdin, Out: stdout,
+		HistoryFile: filepath.Join(cfg.StateDir, "console_history")})
+	if err != nil {
+		return err
+	}
 	// The console's prompts die with it: its tokens stay in memory.
 	confirms, err := bot.NewConfirmStore(bot.ConfirmConfig{TTL: cfg.Slack.ConfirmTimeout, Logger: log})
 	if err != nil {
 		return err
 	}
-	notifier, err := consoleAlerts(stdout)
+	notifier, err := consoleAlerts(con.AlertWriter())
 	if err != nil {
 		return err
 	}
@@ -87,10 +93,11 @@ func runConsole(ctx context.Context, configPath string, args []string, stdin io.
 		return err
 	}
 	defer monitor.Stop()
-	fmt.Fprintf(stdout, "config %s; services: %v; the bot's log and audit trail: %s\n", cfg.Path(), m.Names(), logFile.Name())
-	runErr := console.New(router, actor, stdin, stdout, nil).Run(ctx)
+	screen := con.AlertWriter() // shared with the monitor's alerts
+	fmt.Fprintf(screen, "config %s; services: %v; the bot's log and audit trail: %s\n", cfg.Path(), m.Names(), logFile.Name())
+	runErr := con.Run(ctx, router)
 	if cfg.Demo.StopOnExit {
-		stopStarted(context.WithoutCancel(ctx), m, actor, stdout)
+		stopStarted(context.WithoutCancel(ctx), m, actor, screen)
 	}
 	return runErr
 }
@@ -112,19 +119,6 @@ func stopStarted(ctx context.Context, m *manager.Manager, by manager.Actor, out 
 			fmt.Fprintf(out, "demo: stopped %s, which this console started (%d processes)\n", s.Name(), len(res.Stopped))
 		}
 	}
-}
-
-// looksLikeSlackUser reports whether s is a Slack user ID (U… or W…).
-func looksLikeSlackUser(s string) bool {
-	if len(s) < 3 || (s[0] != 'U' && s[0] != 'W') {
-		return false
-	}
-	for _, r := range s[1:] {
-		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
 }
 
 // consoleStaff is the staff list of the config, its groups resolved once
@@ -153,16 +147,4 @@ type noGroups struct{}
 
 func (noGroups) GetUserGroupMembersContext(context.Context, string, ...slack.GetUserGroupMembersOption) ([]string, error) {
 	return nil, errors.New("no slack.bot_token: user groups cannot be resolved")
-}
-
-// syncWriter serialises writes from several goroutines.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }

@@ -8,9 +8,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"github.com/sanasend/sanasend-bot/config"
 )
 
 func main() {
@@ -19,7 +23,7 @@ func main() {
 	stop()
 	if err != nil {
 		var exit exitError
-		if errors.As(err, &exit) {
+		if errors.As(err, &exit) { // the command already said why
 			os.Exit(int(exit))
 		}
 		fmt.Fprintln(os.Stderr, "sanasend-bot:", err)
@@ -86,7 +90,7 @@ func splitConfigFlag(args []string) (path string, rest []string, err error) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		name, value, hasValue := a, "", false
-		if k, v, ok := cutFlag(a); ok {
+		if k, v, ok := strings.Cut(a, "="); ok {
 			name, value, hasValue = k, v, true
 		}
 		if name != "-config" && name != "--config" {
@@ -111,17 +115,56 @@ func splitConfigFlag(args []string) (path string, rest []string, err error) {
 	return path, rest, nil
 }
 
-func cutFlag(a string) (name, value string, ok bool) {
-	for i := 0; i < len(a); i++ {
-		if a[i] == '=' {
-			return a[:i], a[i+1:], true
-		}
-	}
-	return a, "", false
-}
-
+// newFlagSet is the flag set of a command; -h prints its usage, flags
+// included.
 func newFlagSet(name string, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "usage: sanasend-bot [-config PATH] %s [flags]\n\n%s\n\nflags:\n", name, commandSummary(name))
+		fs.PrintDefaults()
+		fmt.Fprint(out, configFlagHelp)
+	}
 	return fs
+}
+
+// configFlagHelp describes -config the way flag.PrintDefaults describes the
+// others: run takes it out before the command's flags are parsed.
+const configFlagHelp = `  -config string
+    	the config file (default $SANASEND_CONFIG, else sanasend-bot.yaml); before or after the command
+`
+
+// commandSummary is what a command does, for its -h.
+func commandSummary(name string) string {
+	switch name {
+	case "serve":
+		return "The bot: the Slack front end (Socket Mode with slack.app_token, else HTTP on slack.listen)\nand the monitor, until SIGINT or SIGTERM. The supervised service keeps running."
+	case "console":
+		return "The bot's commands in this terminal, with line editing and history; alerts appear inline."
+	case "manifest":
+		return "Print the Slack app manifest for this config: paste it at api.slack.com/apps,\nCreate New App, From a manifest."
+	case "check":
+		return "Validate the config (as serve would) and the host; exit 0 only if every check passes."
+	}
+	return ""
+}
+
+// flagError is the result of a command whose flags did not parse: -h
+// printed the usage and succeeds; anything else was reported by the flag
+// package and exits 2.
+func flagError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return exitError(0)
+	}
+	return exitError(2)
+}
+
+// loadConfig is config.Load, saying how to point at another file when there
+// is none.
+func loadConfig(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w\n  point at another with -config PATH or $SANASEND_CONFIG; examples/sanasend-bot.yaml runs the demo, deploy/sanasend-bot.example.yaml starts a production one", err)
+	}
+	return cfg, err
 }

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sanasend/sanasend-bot/bot/slackbot"
+	"github.com/sanasend/sanasend-bot/internal/fakeslack"
 )
 
 // demoCopy copies the stand-in and writes a config for it on a free port,
@@ -213,5 +216,148 @@ func TestConsoleImpersonatesSlackUsers(t *testing.T) {
 		if !strings.Contains(out.String(), tc.want) {
 			t.Errorf("console -user %s: status answered\n%s\nwant %q", tc.user, out.String(), tc.want)
 		}
+	}
+}
+
+// TestNoConfigFile: the error names the absolute path tried and how to
+// point at another file, whichever way the path came.
+func TestNoConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	tests := []struct {
+		name string
+		args []string
+		env  string
+		want string // the absolute path in the error
+	}{
+		{"default", []string{"console"}, "", filepath.Join(dir, "sanasend-bot.yaml")},
+		{"-config", []string{"console", "-config", "other.yaml"}, "", filepath.Join(dir, "other.yaml")},
+		{"$SANASEND_CONFIG", []string{"check"}, "env.yaml", filepath.Join(dir, "env.yaml")},
+		{"serve", []string{"serve", "-config", "x/y.yaml"}, "", filepath.Join(dir, "x", "y.yaml")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("SANASEND_CONFIG", tc.env)
+			var out bytes.Buffer
+			err := run(context.Background(), tc.args, strings.NewReader(""), &out, &out)
+			if err == nil {
+				t.Fatal("run succeeded without a config file")
+			}
+			got := out.String() + err.Error()
+			for _, want := range []string{"no file at " + tc.want, "-config PATH", "$SANASEND_CONFIG"} {
+				if !strings.Contains(got, want) {
+					t.Errorf("run(%q) said %q; want %q in it", tc.args, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestCommandHelpListsFlags: `<command> -h` prints the command's usage and
+// flags, -config included, and succeeds.
+func TestCommandHelpListsFlags(t *testing.T) {
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"serve", "-h"}, []string{"usage: sanasend-bot [-config PATH] serve", "Socket Mode", "-config string"}},
+		{[]string{"console", "-help"}, []string{"usage: sanasend-bot [-config PATH] console", "-user string", "-config string"}},
+		{[]string{"manifest", "-h"}, []string{"-url string", "-name string", "-config string"}},
+		{[]string{"-config", "x.yaml", "check", "-h"}, []string{"usage: sanasend-bot [-config PATH] check", "-config string"}},
+	}
+	for _, tc := range tests {
+		var out bytes.Buffer
+		err := run(context.Background(), tc.args, strings.NewReader(""), &out, &out)
+		if err != exitError(0) {
+			t.Errorf("run(%q) = %v; want exit status 0", tc.args, err)
+		}
+		for _, want := range tc.want {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("run(%q) printed\n%s\nwant %q in it", tc.args, out.String(), want)
+			}
+		}
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"serve", "-bogus"}, strings.NewReader(""), &out, &out); err != exitError(2) {
+		t.Errorf("serve -bogus = %v; want exit status 2", err)
+	}
+}
+
+// TestCheckFailsWhereServeRefuses: a config without what serve needs fails
+// check, which names each missing setting.
+func TestCheckFailsWhereServeRefuses(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name  string
+		slack string
+		want  []string
+	}{
+		{"no slack section", "", []string{"✗ slack settings: `serve` would refuse", "slack.bot_token: is required", "slack.alerts_channel: is required"}},
+		{"a user token", "slack:\n  bot_token: xoxp-1-2\n  app_token: xapp-1\n  alerts_channel: C0ALERTS\n  api_url: http://127.0.0.1:1/\n", []string{"slack.bot_token: (value hidden) is a user token"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, "c.yaml")
+			cfg := fmt.Sprintf("services:\n  - name: whatsapp\n    dir: %s\n%s", dir, tc.slack)
+			if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			err := run(context.Background(), []string{"check", "-config", path}, strings.NewReader(""), &out, &out)
+			if err != exitError(1) {
+				t.Errorf("check = %v; want exit status 1\n%s", err, out.String())
+			}
+			for _, want := range append(tc.want, "✓ config "+path+" (1 service)") {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("check printed\n%s\nwant %q in it", out.String(), want)
+				}
+			}
+			if strings.Contains(out.String(), "xoxp-1-2") {
+				t.Errorf("check printed the token:\n%s", out.String())
+			}
+		})
+	}
+}
+
+// TestCheckAlertsChannelWithoutTheBot: alerts to a channel the bot is not in
+// would be refused (not_in_channel), so check fails and says how to fix it,
+// unless the channel is public and the bot has chat:write.public.
+func TestCheckAlertsChannelWithoutTheBot(t *testing.T) {
+	tests := []struct {
+		name    string
+		private bool
+		scopes  []string
+		want    string
+	}{
+		{"public, no chat:write.public", false, slackbot.BotScopes(), "✗ alerts channel"},
+		{"private", true, append(slackbot.BotScopes(), slackbot.ScopeChatWritePublic), "✗ alerts channel"},
+		{"public, chat:write.public", false, append(slackbot.BotScopes(), slackbot.ScopeChatWritePublic), "✓ alerts channel"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := fakeslack.New(t)
+			fake.SetScopes(tc.scopes...)
+			fake.SetChannelWithoutBot("C0ALERTS", "alerts", tc.private)
+			dir := t.TempDir()
+			path := filepath.Join(dir, "c.yaml")
+			cfg := fmt.Sprintf("services:\n  - name: whatsapp\n    dir: %s\nslack:\n  bot_token: %s\n  app_token: xapp-1\n  api_url: %s\n  alerts_channel: C0ALERTS\n  staff:\n    users: [U0ALICE]\n",
+				dir, fakeslack.DefaultBotToken, fake.APIURL())
+			if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			err := run(context.Background(), []string{"check", "-config", path}, strings.NewReader(""), &out, &out)
+			if !strings.Contains(out.String(), tc.want) {
+				t.Errorf("check printed\n%s\nwant %q", out.String(), tc.want)
+			}
+			if strings.HasPrefix(tc.want, "✗") {
+				if err != exitError(1) {
+					t.Errorf("check = %v; want exit status 1", err)
+				}
+				if !strings.Contains(out.String(), "/invite @") {
+					t.Errorf("check does not say how to invite the bot:\n%s", out.String())
+				}
+			}
+		})
 	}
 }

@@ -17,7 +17,7 @@ func runManifest(configPath string, args []string, out io.Writer) error {
 	baseURL := fs.String("url", "", "the bot's public https base URL, for HTTP mode (e.g. https://bot.example.com); without it: Socket Mode")
 	name := fs.String("name", "SanaSend Ops", "the app's display name")
 	if err := fs.Parse(args); err != nil {
-		return exitError(2)
+		return flagError(err)
 	}
 	// The manifest comes before the tokens: the config may not exist yet,
 	// and then the defaults apply.

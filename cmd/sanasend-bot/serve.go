@@ -30,9 +30,9 @@ import (
 func runServe(ctx context.Context, configPath string, args []string, stdout io.Writer) error {
 	fs := newFlagSet("serve", stdout)
 	if err := fs.Parse(args); err != nil {
-		return exitError(2)
+		return flagError(err)
 	}
-	cfg, err := config.Load(configPath)
+	cfg, err := loadConfig(configPath)
 	if err != nil {
 		return err
 	}

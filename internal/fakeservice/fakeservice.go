@@ -12,7 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // Service records what was asked of it.
@@ -127,14 +129,14 @@ func (f *Service) Processes(context.Context) ([]manager.Process, error) {
 	return []manager.Process{{PID: 42, Command: "npm start"}}, nil
 }
 
-func (f *Service) Sessions(context.Context) (manager.SessionsReport, error) {
+func (f *Service) Sessions(context.Context) (whatsapp.SessionsReport, error) {
 	f.record("sessions")
-	return manager.SessionsReport{}, nil
+	return whatsapp.SessionsReport{}, nil
 }
 
-func (f *Service) Doctor(context.Context) []manager.Check {
+func (f *Service) Doctor(context.Context) []doctor.Check {
 	f.record("doctor")
-	return []manager.Check{{Name: "node", Verdict: manager.VerdictOK, Detail: "v20"}}
+	return []doctor.Check{{Name: "node", Verdict: doctor.VerdictOK, Detail: "v20"}}
 }
 
 // Directory serves fake services by name.

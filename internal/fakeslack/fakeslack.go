@@ -78,6 +78,7 @@ type Server struct {
 	planUpgradeRequired bool
 	users               map[string]string // id -> name
 	channels            map[string]string // id -> name
+	outsideChannels     map[string]outsideChannel
 	failures            map[string][]Answer
 
 	calls     []Call
@@ -209,6 +210,22 @@ func (s *Server) SetChannel(id, name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.channels[id] = name
+}
+
+// SetChannelWithoutBot adds a channel of which the bot is not a member,
+// public or private, for conversations.info.
+func (s *Server) SetChannelWithoutBot(id, name string, private bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.outsideChannels == nil {
+		s.outsideChannels = make(map[string]outsideChannel)
+	}
+	s.outsideChannels[id] = outsideChannel{name: name, private: private}
+}
+
+type outsideChannel struct {
+	name    string
+	private bool
 }
 
 // Answer is a scripted answer for FailNext.

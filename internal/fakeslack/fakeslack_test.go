@@ -253,6 +253,17 @@ func TestUsersAndChannels(t *testing.T) {
 	if _, err := api.GetConversationInfoContext(ctx(t), &slack.GetConversationInfoInput{ChannelID: "C9"}); slackError(err) != "channel_not_found" {
 		t.Errorf("GetConversationInfo(C9): %v; want channel_not_found", err)
 	}
+	s.SetChannelWithoutBot("C0PUB", "general", false)
+	s.SetChannelWithoutBot("G0PRIV", "secret", true)
+	for _, want := range []struct {
+		id, name string
+		private  bool
+	}{{"C0PUB", "general", false}, {"G0PRIV", "secret", true}} {
+		ch, err := api.GetConversationInfoContext(ctx(t), &slack.GetConversationInfoInput{ChannelID: want.id})
+		if err != nil || ch.Name != want.name || ch.IsMember || ch.IsPrivate != want.private {
+			t.Errorf("GetConversationInfo(%s) = %+v, %v; want %s, not a member, private %v", want.id, ch, err, want.name, want.private)
+		}
+	}
 }
 
 func TestUploadFile(t *testing.T) {

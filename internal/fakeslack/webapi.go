@@ -422,6 +422,11 @@ func (s *Server) usersInfo(c *Call) obj {
 
 func (s *Server) conversationsInfo(c *Call) obj {
 	id := c.Param("channel")
+	if o, ok := s.outsideChannels[id]; ok {
+		return obj{"ok": true, "channel": obj{
+			"id": id, "name": o.name, "is_channel": !o.private, "is_group": o.private, "is_private": o.private, "is_member": false,
+		}}
+	}
 	name, ok := s.channels[id]
 	if !ok {
 		return fail("channel_not_found")

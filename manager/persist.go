@@ -1,5 +1,8 @@
 package manager
 
+// What the bot keeps about a service in its state dir (persisted, runRecord)
+// and the file it is kept in.
+
 import (
 	"fmt"
 	"time"

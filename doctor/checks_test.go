@@ -1,4 +1,4 @@
-package manager
+package doctor
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // checkWriteScript writes an executable /bin/sh script for the test (production
@@ -73,7 +75,7 @@ func assertChecks(t *testing.T, checks []Check, wants map[string]checkWant) {
 
 // checkBaseEnv is a service that passes every precondition: a dir, a start
 // command on a PATH of the test's own, a free port, a log dir to be created.
-func checkBaseEnv(t *testing.T) (CheckEnv, string) {
+func checkBaseEnv(t *testing.T) (Env, string) {
 	t.Helper()
 	base := t.TempDir()
 	dir := filepath.Join(base, "svc")
@@ -82,7 +84,7 @@ func checkBaseEnv(t *testing.T) (CheckEnv, string) {
 	}
 	bin := filepath.Join(base, "bin")
 	checkWriteScript(t, bin, "fakestart", "exit 0")
-	return CheckEnv{
+	return Env{
 		Dir:      dir,
 		Start:    []string{"fakestart", "start"},
 		Env:      []string{"HOME=" + base, "PATH=" + bin},
@@ -96,9 +98,9 @@ func TestPreconditions(t *testing.T) {
 	checkSkipOnWindows(t)
 	tests := []struct {
 		name  string
-		setup func(t *testing.T, e *CheckEnv, base string) map[string]checkWant
+		setup func(t *testing.T, e *Env, base string) map[string]checkWant
 	}{
-		{"all ok", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
+		{"all ok", func(t *testing.T, e *Env, base string) map[string]checkWant {
 			_, port, _ := net.SplitHostPort(e.HostPort)
 			return map[string]checkWant{
 				"service dir":      {VerdictOK, e.Dir},
@@ -107,51 +109,51 @@ func TestPreconditions(t *testing.T) {
 				"log dir writable": {VerdictOK, "does not exist yet; " + e.Dir + " is writable"},
 			}
 		}},
-		{"missing dir", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
+		{"missing dir", func(t *testing.T, e *Env, base string) map[string]checkWant {
 			e.Dir = filepath.Join(base, "nope")
 			return map[string]checkWant{"service dir": {VerdictFail, e.Dir + " does not exist"}}
 		}},
-		{"dir is a file", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
+		{"dir is a file", func(t *testing.T, e *Env, base string) map[string]checkWant {
 			e.Dir = filepath.Join(base, "file")
 			if err := os.WriteFile(e.Dir, nil, 0o644); err != nil {
 				t.Fatal(err)
 			}
 			return map[string]checkWant{"service dir": {VerdictFail, e.Dir + " is not a directory"}}
 		}},
-		{"start binary missing from PATH", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
+		{"start binary missing from PATH", func(t *testing.T, e *Env, base string) map[string]checkWant {
 			e.Start = []string{"npmx", "start"}
 			return map[string]checkWant{"start command": {VerdictFail, "npmx not found on PATH (PATH=" + filepath.Join(base, "bin") + ")"}}
 		}},
-		{"no PATH in the service env", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
+		{"no PATH in the service env", func(t *testing.T, e *Env, base string) map[string]checkWant {
 			e.Env = nil
 			return map[string]checkWant{"start command": {VerdictFail, "fakestart not found: PATH is empty"}}
 		}},
-		{"no start command", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
+		{"no start command", func(t *testing.T, e *Env, base string) map[string]checkWant {
 			e.Start = nil
 			return map[string]checkWant{"start command": {VerdictFail, "no start command"}}
 		}},
-		{"relative start resolved against Dir", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
+		{"relative start resolved against Dir", func(t *testing.T, e *Env, base string) map[string]checkWant {
 			p := checkWriteScript(t, e.Dir, "run.sh", "exit 0")
 			e.Start = []string{"./run.sh"}
 			return map[string]checkWant{"start command": {VerdictOK, "./run.sh (" + p + ")"}}
 		}},
-		{"relative start missing", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
+		{"relative start missing", func(t *testing.T, e *Env, base string) map[string]checkWant {
 			e.Start = []string{"./run.sh"}
 			return map[string]checkWant{"start command": {VerdictFail, "./run.sh not found in " + e.Dir}}
 		}},
-		{"relative start not executable", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
+		{"relative start not executable", func(t *testing.T, e *Env, base string) map[string]checkWant {
 			if err := os.WriteFile(filepath.Join(e.Dir, "run.sh"), []byte("#!/bin/sh\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			e.Start = []string{"./run.sh"}
 			return map[string]checkWant{"start command": {VerdictFail, "./run.sh is not executable"}}
 		}},
-		{"port in use by this process", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
+		{"port in use by this process", func(t *testing.T, e *Env, base string) map[string]checkWant {
 			_, port := checkListenLocal(t)
 			e.HostPort = "127.0.0.1:" + port
 			return map[string]checkWant{"port " + port: {VerdictFail, fmt.Sprintf("in use by pid %d (", os.Getpid())}}
 		}},
-		{"log dir under a regular file", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
+		{"log dir under a regular file", func(t *testing.T, e *Env, base string) map[string]checkWant {
 			f := filepath.Join(base, "file")
 			if err := os.WriteFile(f, nil, 0o644); err != nil {
 				t.Fatal(err)
@@ -159,19 +161,19 @@ func TestPreconditions(t *testing.T) {
 			e.LogPath = filepath.Join(f, "logs", "combined.log")
 			return map[string]checkWant{"log dir writable": {VerdictFail, f + " is not a directory"}}
 		}},
-		{"log path is a directory", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
+		{"log path is a directory", func(t *testing.T, e *Env, base string) map[string]checkWant {
 			if err := os.MkdirAll(e.LogPath, 0o755); err != nil {
 				t.Fatal(err)
 			}
 			return map[string]checkWant{"log dir writable": {VerdictFail, e.LogPath + " is a directory"}}
 		}},
-		{"log dir exists", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
+		{"log dir exists", func(t *testing.T, e *Env, base string) map[string]checkWant {
 			if err := os.MkdirAll(filepath.Dir(e.LogPath), 0o755); err != nil {
 				t.Fatal(err)
 			}
 			return map[string]checkWant{"log dir writable": {VerdictOK, filepath.Dir(e.LogPath)}}
 		}},
-		{"unwritable log dir", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
+		{"unwritable log dir", func(t *testing.T, e *Env, base string) map[string]checkWant {
 			if os.Geteuid() == 0 {
 				t.Skip("root can write anyway; the regular-file parent case covers the failure")
 			}
@@ -182,7 +184,7 @@ func TestPreconditions(t *testing.T) {
 			t.Cleanup(func() { os.Chmod(logs, 0o755) })
 			return map[string]checkWant{"log dir writable": {VerdictFail, logs + " is not writable"}}
 		}},
-		{"unwritable parent of an absent log dir", func(t *testing.T, e *CheckEnv, base string) map[string]checkWant {
+		{"unwritable parent of an absent log dir", func(t *testing.T, e *Env, base string) map[string]checkWant {
 			if os.Geteuid() == 0 {
 				t.Skip("root can write anyway")
 			}
@@ -294,7 +296,7 @@ func TestDoctorChecksRealNodeAndNPM(t *testing.T) {
 			t.Skipf("%s is not installed: %v", name, err)
 		}
 	}
-	e := CheckEnv{
+	e := Env{
 		Dir:      t.TempDir(),
 		Start:    []string{"npm", "start"},
 		Env:      os.Environ(),
@@ -302,7 +304,7 @@ func TestDoctorChecksRealNodeAndNPM(t *testing.T) {
 		LogPath:  filepath.Join(t.TempDir(), "combined.log"),
 		Timeout:  30 * time.Second,
 	}
-	got := DoctorChecks(context.Background(), e)
+	got := HostChecks(context.Background(), e)
 	version := regexp.MustCompile(`^v?\d+\.\d+\.\d+\S* \(/.+\)$`)
 	for _, name := range []string{"node", "npm"} {
 		c := findCheck(t, got, name)
@@ -317,26 +319,26 @@ func TestDoctorChecksRealNodeAndNPM(t *testing.T) {
 	_, port, _ := net.SplitHostPort(e.HostPort)
 	wantNames := []string{"node", "npm", "service dir", "start command", "port " + port, "log file", "log dir writable", "disk space"}
 	if strings.Join(names, ",") != strings.Join(wantNames, ",") {
-		t.Errorf("DoctorChecks names = %q; want %q", names, wantNames)
+		t.Errorf("HostChecks names = %q; want %q", names, wantNames)
 	}
 }
 
 func TestDoctorNodeAndNPMVersions(t *testing.T) {
 	checkSkipOnWindows(t)
 	tests := []struct {
-		name    string
-		node    string // script body; "" = no node on PATH
-		npm     string
-		timeout time.Duration
-		node18  checkWant
-		npmWant checkWant
+		name     string
+		node     string // script body; "" = no node on PATH
+		npm      string
+		timeout  time.Duration
+		nodeWant checkWant
+		npmWant  checkWant
 	}{
 		{"node 16 is too old", "echo v16.0.0", "echo 8.19.4", 0,
 			checkWant{VerdictWarn, "v16.0.0 ("}, checkWant{VerdictOK, "8.19.4 ("}},
 		{"node 20", "echo v20.20.2", "echo 10.9.0", 0,
 			checkWant{VerdictOK, "v20.20.2 ("}, checkWant{VerdictOK, "10.9.0 ("}},
-		{"node 18 is enough", "echo v18.0.0", "echo 10.9.0", 0,
-			checkWant{VerdictOK, "v18.0.0 ("}, checkWant{VerdictOK, "10.9.0"}},
+		{"node 18 is too old", "echo v18.20.0", "echo 10.9.0", 0,
+			checkWant{VerdictWarn, "v18.20.0 ("}, checkWant{VerdictOK, "10.9.0"}},
 		{"garbage", "echo hello", "echo; echo 'npm WARN x' >&2; echo 10.1.0", 0,
 			checkWant{VerdictWarn, `--version printed "hello"`}, checkWant{VerdictOK, "10.1.0"}},
 		{"fails", "echo boom >&2; exit 3", "exit 1", 0,
@@ -369,13 +371,13 @@ func TestDoctorNodeAndNPMVersions(t *testing.T) {
 			checkWriteScript(t, bin, "npm", strings.ReplaceAll(tt.npm, "SLEEP", sleep))
 			e.Timeout = tt.timeout
 			start := time.Now()
-			got := DoctorChecks(context.Background(), e)
+			got := HostChecks(context.Background(), e)
 			if tt.timeout > 0 {
 				if d := time.Since(start); d > 6*time.Second {
-					t.Errorf("DoctorChecks took %s with a %s timeout", d, tt.timeout)
+					t.Errorf("HostChecks took %s with a %s timeout", d, tt.timeout)
 				}
 			}
-			assertChecks(t, got, map[string]checkWant{"node": tt.node18, "npm": tt.npmWant})
+			assertChecks(t, got, map[string]checkWant{"node": tt.nodeWant, "npm": tt.npmWant})
 		})
 	}
 }
@@ -396,7 +398,7 @@ func TestDoctorLogFile(t *testing.T) {
 			if err := os.Chtimes(p, mod, mod); err != nil {
 				t.Fatal(err)
 			}
-		}, checkWant{VerdictOK, "2.0 KiB, last written 2m ago (2026-11-28 14:09:50)"}},
+		}, checkWant{VerdictOK, "2.0 KiB, last written 2m10s ago (14:09:50)"}},
 		{"a directory", func(t *testing.T, p string) {
 			if err := os.Mkdir(p, 0o755); err != nil {
 				t.Fatal(err)
@@ -423,9 +425,9 @@ func TestDoctorLogFile(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e, _ := checkBaseEnv(t)
 			e.LogPath = filepath.Join(e.Dir, "combined.log")
-			e.Now = func() time.Time { return now }
+			e.Clock = clockwork.NewFakeClockAt(now)
 			tt.setup(t, e.LogPath)
-			got := DoctorChecks(context.Background(), e)
+			got := HostChecks(context.Background(), e)
 			assertChecks(t, got, map[string]checkWant{"log file": tt.want})
 		})
 	}
@@ -434,26 +436,26 @@ func TestDoctorLogFile(t *testing.T) {
 func TestDoctorPort(t *testing.T) {
 	e, _ := checkBaseEnv(t)
 	_, port, _ := net.SplitHostPort(e.HostPort)
-	assertChecks(t, DoctorChecks(context.Background(), e), map[string]checkWant{
+	assertChecks(t, HostChecks(context.Background(), e), map[string]checkWant{
 		"port " + port: {VerdictWarn, "nothing listens on " + e.HostPort},
 	})
 
 	_, port = checkListenLocal(t)
 	e.HostPort = "127.0.0.1:" + port
-	assertChecks(t, DoctorChecks(context.Background(), e), map[string]checkWant{
+	assertChecks(t, HostChecks(context.Background(), e), map[string]checkWant{
 		"port " + port: {VerdictOK, fmt.Sprintf("in use by pid %d (", os.Getpid())},
 	})
 }
 
 func TestDoctorDiskSpace(t *testing.T) {
 	e, _ := checkBaseEnv(t)
-	c := findCheck(t, DoctorChecks(context.Background(), e), "disk space")
+	c := findCheck(t, HostChecks(context.Background(), e), "disk space")
 	if !strings.Contains(c.Detail, " free of ") || !strings.HasSuffix(c.Detail, " at "+e.Dir) {
 		t.Errorf("disk space = %s %q; want \"<n> free of <m> (<p>%% free, <q>%% used) at %s\"", c.Verdict, c.Detail, e.Dir)
 	}
 	// A service dir not created yet: its nearest parent's filesystem.
 	e.Dir = filepath.Join(e.Dir, "not", "yet")
-	c = findCheck(t, DoctorChecks(context.Background(), e), "disk space")
+	c = findCheck(t, HostChecks(context.Background(), e), "disk space")
 	if !strings.HasSuffix(c.Detail, " at "+filepath.Dir(filepath.Dir(e.Dir))) {
 		t.Errorf("disk space for a missing dir = %s %q; want its parent's", c.Verdict, c.Detail)
 	}
@@ -523,25 +525,5 @@ func TestCheckOutputCaps(t *testing.T) {
 	}
 	if got := w.String(); got != "1234567890" || w.dropped != 6 {
 		t.Errorf("capped output = %q (dropped %d); want %q (dropped 6)", got, w.dropped, "1234567890")
-	}
-}
-
-func TestCheckAgo(t *testing.T) {
-	tests := []struct {
-		d    time.Duration
-		want string
-	}{
-		{0, "0s ago"},
-		{-500 * time.Millisecond, "0s ago"},
-		{-time.Minute, "in the future (clock skew?)"},
-		{59 * time.Second, "59s ago"},
-		{2*time.Minute + 10*time.Second, "2m ago"},
-		{3*time.Hour + 20*time.Minute, "3h20m ago"},
-		{9 * 24 * time.Hour, "9d ago"},
-	}
-	for _, tt := range tests {
-		if got := checkAgo(tt.d); got != tt.want {
-			t.Errorf("checkAgo(%s) = %q; want %q", tt.d, got, tt.want)
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package manager
+package doctor
 
 import (
 	"cmp"
@@ -12,6 +12,8 @@ import (
 
 	psnet "github.com/shirou/gopsutil/v4/net"
 	"github.com/shirou/gopsutil/v4/process"
+
+	"github.com/sanasend/sanasend-bot/internal/human"
 )
 
 // portProbeTimeout bounds PortFree's connect probe; it only ever dials a
@@ -183,25 +185,5 @@ func portOwnerCmdline(ctx context.Context, pid int32) string {
 	if err != nil || s == "" {
 		s, _ = p.NameWithContext(ctx)
 	}
-	return checkCap(checkFirstLine(s), 200)
-}
-
-// portHolderTimeout bounds the search for what holds a service's port.
-const portHolderTimeout = 2 * time.Second
-
-// portHolder says what listens on the service's port while none of its
-// processes runs.
-func (s *Service) portHolder(ctx context.Context, snap snapshot) *PortHolder {
-	ctx, cancel := context.WithTimeout(ctx, portHolderTimeout)
-	defer cancel()
-	pid, cmd, ok, err := PortOwner(ctx, s.hostPort)
-	if err != nil {
-		s.log.Debug().Err(err).Msg("port holder")
-	}
-	h := &PortHolder{}
-	if ok {
-		h.PID, h.Command = pid, cmd
-		_, h.Ours = snap.members[pid]
-	}
-	return h
+	return human.Cut(human.FirstLine(s), 200)
 }

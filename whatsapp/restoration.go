@@ -1,4 +1,4 @@
-package manager
+package whatsapp
 
 import (
 	"bufio"
@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/sanasend/sanasend-bot/internal/human"
 )
 
 // SessionResult is how the restoration of one session ended.
@@ -407,7 +409,7 @@ func (p *RestorationParser) feed(l LogLine) {
 		p.progressed = true
 		cause := strings.TrimSpace(strings.TrimPrefix(msg[len(restFailedAll):], ":"))
 		if cause == "" {
-			cause = restStackCause(l.Stack)
+			cause = human.FirstLine(l.Stack)
 		}
 		if cause == "" {
 			cause = "unknown error"
@@ -425,7 +427,7 @@ func (p *RestorationParser) feed(l LogLine) {
 			return
 		}
 		if cause == "" {
-			cause = restStackCause(l.Stack)
+			cause = human.FirstLine(l.Stack)
 		}
 		p.ensure()
 		o := p.session(id)
@@ -603,16 +605,10 @@ func restCounts(s string) (restored, failed int, ok bool) {
 	return r, f, true
 }
 
-// restStackCause is the first line of a stack: "Error: <message>".
-func restStackCause(stack string) string {
-	first, _, _ := strings.Cut(strings.TrimSpace(stack), "\n")
-	return strings.TrimSpace(first)
-}
-
-// restCap keeps the first line of s, at most restorationCauseN bytes.
+// restCap keeps the first line of s: restorationCauseN bytes at most, then
+// the ellipsis when cut.
 func restCap(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	s = strings.TrimSpace(s)
+	s = human.FirstLine(s)
 	if len(s) <= restorationCauseN {
 		return s
 	}
@@ -620,7 +616,7 @@ func restCap(s string) string {
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
-	return s[:cut] + "…"
+	return s[:cut] + human.Ellipsis
 }
 
 // Limits of LastRestoration.

@@ -1,4 +1,4 @@
-package manager
+package doctor
 
 import (
 	"bytes"
@@ -17,7 +17,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/shirou/gopsutil/v4/disk"
+
+	"github.com/sanasend/sanasend-bot/internal/human"
 )
 
 // Verdict is the outcome of one Check.
@@ -45,8 +48,8 @@ type Check struct {
 	Hint string
 }
 
-// CheckEnv is what the checks look at: one service as it would be started.
-type CheckEnv struct {
+// Env is what the checks look at: one service as it would be started.
+type Env struct {
 	Dir   string   // service dir, absolute
 	Start []string // argv; Start[0] is resolved with LookPathIn
 	// Env is the complete environment the service will get: PATH is taken
@@ -57,12 +60,15 @@ type CheckEnv struct {
 	// Timeout bounds each external command and each network probe;
 	// 0 means 5s.
 	Timeout time.Duration
-	// Now is the clock used for "last written 2m ago"; nil means time.Now.
-	Now func() time.Time
+	// Clock is read for "last written 2m ago"; nil means the real clock.
+	// Timeouts are real time.
+	Clock clockwork.Clock
 }
 
-// NodeMinMajor is the oldest Node.js major version whatsapp-web.js runs on.
-const NodeMinMajor = 18
+// NodeMinMajor is the oldest Node.js major version the bot supports for the
+// service (whatsapp-web.js runs on 18, which is past its end of life; the
+// project builds and tests on 20).
+const NodeMinMajor = 20
 
 const (
 	checkDefaultTimeout = 5 * time.Second
@@ -80,16 +86,16 @@ const (
 	diskFailBytes   = 500 << 20
 )
 
-func (e CheckEnv) timeout() time.Duration {
+func (e Env) timeout() time.Duration {
 	if e.Timeout > 0 {
 		return e.Timeout
 	}
 	return checkDefaultTimeout
 }
 
-func (e CheckEnv) now() time.Time {
-	if e.Now != nil {
-		return e.Now()
+func (e Env) now() time.Time {
+	if e.Clock != nil {
+		return e.Clock.Now()
 	}
 	return time.Now()
 }
@@ -98,7 +104,7 @@ func (e CheckEnv) now() time.Time {
 // service dir, the start command, the port and the log dir, in that order.
 // Every check runs, so each failure is named on its own; Failed picks the
 // ones that must stop a start. Nothing is created or modified.
-func Preconditions(ctx context.Context, e CheckEnv) []Check {
+func Preconditions(ctx context.Context, e Env) []Check {
 	return []Check{
 		checkServiceDir(e),
 		checkStartCommand(e),
@@ -118,7 +124,7 @@ func Failed(checks []Check) []Check {
 	return out
 }
 
-// DoctorChecks runs the seed guide's troubleshooting list for real: node and
+// HostChecks runs the seed guide's troubleshooting list for real: node and
 // npm versions, the service dir, the start command, the port and who holds
 // it, the log file, the log dir and the disk space of the service's
 // filesystem, in that order. It starts node and npm (argv, with e.Env, no
@@ -126,7 +132,7 @@ func Failed(checks []Check) []Check {
 // the whole takes about as long as the slowest (npm, or the port owner
 // search on a host with many processes). Health, processes and sessions are
 // not its business.
-func DoctorChecks(ctx context.Context, e CheckEnv) []Check {
+func HostChecks(ctx context.Context, e Env) []Check {
 	checks := []func() Check{
 		func() Check { return checkNode(ctx, e) },
 		func() Check { return checkNPM(ctx, e) },
@@ -150,7 +156,7 @@ func DoctorChecks(ctx context.Context, e CheckEnv) []Check {
 
 const hintServiceDir = "verify the whatsapp-service directory exists: deploy the service there or fix services[].dir in the config"
 
-func checkServiceDir(e CheckEnv) Check {
+func checkServiceDir(e Env) Check {
 	c := Check{Name: "service dir"}
 	if e.Dir == "" {
 		return c.fail("no service dir configured", hintServiceDir)
@@ -169,7 +175,7 @@ func checkServiceDir(e CheckEnv) Check {
 
 // --- start command ---------------------------------------------------------
 
-func checkStartCommand(e CheckEnv) Check {
+func checkStartCommand(e Env) Check {
 	c := Check{Name: "start command"}
 	if len(e.Start) == 0 || e.Start[0] == "" {
 		return c.fail("no start command configured", "set services[].start, e.g. [\"npm\", \"start\"]")
@@ -245,7 +251,7 @@ func LookPathIn(file, dir string, env []string) (string, error) {
 	if pathList == "" {
 		return "", fmt.Errorf("%s not found: PATH is empty in the service environment", file)
 	}
-	return "", fmt.Errorf("%s not found on PATH (PATH=%s)", file, checkCap(pathList, 300))
+	return "", fmt.Errorf("%s not found on PATH (PATH=%s)", file, human.Cut(pathList, 300))
 }
 
 // checkEnvLookup returns the last value of key in env, as exec does.
@@ -271,7 +277,7 @@ func portCheckName(hostPort string) string {
 const hintPortInUse = "ensure the port is not in use: stop the process that holds it (a leftover of the service is ended by a stop through the bot) or move the service to another port (services[].url)"
 
 // checkPortFree is start's precondition: nothing may listen on the port.
-func checkPortFree(ctx context.Context, e CheckEnv) Check {
+func checkPortFree(ctx context.Context, e Env) Check {
 	c := Check{Name: portCheckName(e.HostPort)}
 	if e.HostPort == "" {
 		return c.fail("no host:port configured", "set services[].url, e.g. http://127.0.0.1:3000")
@@ -289,7 +295,7 @@ func checkPortFree(ctx context.Context, e CheckEnv) Check {
 // checkPortOwner is doctor's: who listens, if anyone. The port being in use
 // is what a running service looks like, so that is ok; whether the holder is
 // the service is for the process and health checks to say.
-func checkPortOwner(ctx context.Context, e CheckEnv) Check {
+func checkPortOwner(ctx context.Context, e Env) Check {
 	c := Check{Name: portCheckName(e.HostPort)}
 	if e.HostPort == "" {
 		return c.fail("no host:port configured", "set services[].url, e.g. http://127.0.0.1:3000")
@@ -307,7 +313,7 @@ func checkPortOwner(ctx context.Context, e CheckEnv) Check {
 // portOwnerDetail says who holds e.HostPort: "in use by pid 4242 (node
 // src/server.js)", or "in use (owner unknown)" when the process cannot be
 // seen (another user's, without privileges) or the search fails.
-func portOwnerDetail(ctx context.Context, e CheckEnv) string {
+func portOwnerDetail(ctx context.Context, e Env) string {
 	ctx, cancel := context.WithTimeout(ctx, e.timeout())
 	defer cancel()
 	pid, cmdline, ok, err := PortOwner(ctx, e.HostPort)
@@ -330,7 +336,7 @@ const hintLogDir = "make it writable by the user the bot runs as, or fix service
 // absent and its nearest existing parent is a writable directory (the
 // service creates it). An existing log file must be writable too. Nothing is
 // created.
-func checkLogDirWritable(e CheckEnv) Check {
+func checkLogDirWritable(e Env) Check {
 	c := Check{Name: "log dir writable"}
 	if e.LogPath == "" {
 		return c.warn("no log file configured", "set services[].log_file")
@@ -388,7 +394,7 @@ func checkNearestExisting(p string) (string, error) {
 
 // checkLogFile: readable, its size and when it was last written. A missing
 // log is a warning: it appears when the service first starts.
-func checkLogFile(e CheckEnv) Check {
+func checkLogFile(e Env) Check {
 	c := Check{Name: "log file"}
 	if e.LogPath == "" {
 		return c.warn("no log file configured", "set services[].log_file")
@@ -412,9 +418,9 @@ func checkLogFile(e CheckEnv) Check {
 		return c.fail(checkErrLine(err), "make it readable by the user the bot runs as")
 	}
 	f.Close()
-	mod := fi.ModTime()
-	detail := fmt.Sprintf("%s, %s, last written %s (%s)", e.LogPath, checkBytes(uint64(fi.Size())),
-		checkAgo(e.now().Sub(mod)), mod.Local().Format("2006-01-02 15:04:05"))
+	mod, now := fi.ModTime(), e.now()
+	detail := fmt.Sprintf("%s, %s, last written %s (%s)", e.LogPath, human.Bytes(uint64(fi.Size())),
+		human.Ago(mod, now), human.Clock(mod, now, nil))
 	if fi.Size() > checkLogHuge {
 		return c.warn(detail, "the service never rotates its log: rotate it (logrotate with copytruncate) before the disk fills")
 	}
@@ -443,9 +449,9 @@ func checkParseVersion(out string) (version string, major int, ok bool) {
 	return "", 0, false
 }
 
-const hintNode = "install Node.js 18 or newer (whatsapp-web.js needs it) and put it on the PATH the service gets (services[].env); check with node --version"
+const hintNode = "install Node.js 20 or newer and put it on the PATH the service gets (services[].env); check with node --version"
 
-func checkNode(ctx context.Context, e CheckEnv) Check {
+func checkNode(ctx context.Context, e Env) Check {
 	c := Check{Name: "node"}
 	path, out, err := runVersion(ctx, e, "node")
 	if err != nil {
@@ -453,7 +459,7 @@ func checkNode(ctx context.Context, e CheckEnv) Check {
 	}
 	v, major, ok := checkParseVersion(out)
 	if !ok {
-		return c.warn(fmt.Sprintf("%s --version printed %q", path, checkCap(checkFirstLine(out), 80)), hintNode)
+		return c.warn(fmt.Sprintf("%s --version printed %q", path, human.Cut(human.FirstLine(out), 80)), hintNode)
 	}
 	detail := fmt.Sprintf("%s (%s)", v, path)
 	if major < NodeMinMajor {
@@ -464,7 +470,7 @@ func checkNode(ctx context.Context, e CheckEnv) Check {
 
 const hintNPM = "install npm (it comes with Node.js) and put it on the PATH the service gets (services[].env); check with npm --version"
 
-func checkNPM(ctx context.Context, e CheckEnv) Check {
+func checkNPM(ctx context.Context, e Env) Check {
 	c := Check{Name: "npm"}
 	// npm may look for updates on the network; the notifier is off.
 	path, out, err := runVersion(ctx, e, "npm", "NPM_CONFIG_UPDATE_NOTIFIER=false")
@@ -473,7 +479,7 @@ func checkNPM(ctx context.Context, e CheckEnv) Check {
 	}
 	v, _, ok := checkParseVersion(out)
 	if !ok {
-		return c.warn(fmt.Sprintf("%s --version printed %q", path, checkCap(checkFirstLine(out), 80)), hintNPM)
+		return c.warn(fmt.Sprintf("%s --version printed %q", path, human.Cut(human.FirstLine(out), 80)), hintNPM)
 	}
 	return c.ok(fmt.Sprintf("%s (%s)", v, path))
 }
@@ -483,7 +489,7 @@ func checkNPM(ctx context.Context, e CheckEnv) Check {
 // after e.Timeout. It returns the resolved path and up to 4 KiB of stdout.
 // The error is one line: "node not found on PATH (...)", "node --version: no
 // answer after 5s", "node --version: exit status 1: <stderr>".
-func runVersion(ctx context.Context, e CheckEnv, name string, extraEnv ...string) (string, string, error) {
+func runVersion(ctx context.Context, e Env, name string, extraEnv ...string) (string, string, error) {
 	path, err := LookPathIn(name, e.Dir, e.Env)
 	if err != nil {
 		return "", "", err
@@ -508,8 +514,8 @@ func runVersion(ctx context.Context, e CheckEnv, name string, extraEnv ...string
 	}
 	if err != nil {
 		msg := fmt.Sprintf("%s --version: %s", name, checkErrLine(err))
-		if l := checkFirstLine(stderr.String()); l != "" {
-			msg += ": " + checkCap(l, 200)
+		if l := human.FirstLine(stderr.String()); l != "" {
+			msg += ": " + human.Cut(l, 200)
 		}
 		return path, "", errors.New(msg)
 	}
@@ -543,7 +549,7 @@ func (w *checkOutput) String() string { return w.buf.String() }
 
 // --- disk ------------------------------------------------------------------
 
-func checkDiskSpace(ctx context.Context, e CheckEnv) Check {
+func checkDiskSpace(ctx context.Context, e Env) Check {
 	c := Check{Name: "disk space"}
 	p := e.Dir
 	if p == "" {
@@ -578,7 +584,7 @@ func diskVerdict(free, used, inodesTotal, inodesFree uint64) (Verdict, string) {
 	if capacity > 0 {
 		pct = float64(free) / float64(capacity) * 100
 	}
-	detail := fmt.Sprintf("%s free of %s (%.0f%% free, %.0f%% used)", checkBytes(free), checkBytes(capacity), pct, 100-pct)
+	detail := fmt.Sprintf("%s free of %s (%.0f%% free, %.0f%% used)", human.Bytes(free), human.Bytes(capacity), pct, 100-pct)
 	v := VerdictOK
 	switch {
 	case pct < diskFailPercent || free < diskFailBytes:
@@ -624,24 +630,7 @@ func (c Check) fail(detail, hint string) Check {
 
 // checkErrLine makes err one line.
 func checkErrLine(err error) string {
-	return checkFirstLine(err.Error())
-}
-
-func checkFirstLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
-		s = strings.TrimSpace(s[:i])
-	}
-	return s
-}
-
-// checkCap cuts s to at most n runes, marking the cut.
-func checkCap(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n]) + "…"
+	return human.FirstLine(err.Error())
 }
 
 // checkArgv shows argv as an operator would type it.
@@ -654,32 +643,4 @@ func checkArgv(argv []string) string {
 		parts[i] = a
 	}
 	return strings.Join(parts, " ")
-}
-
-func checkBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
-}
-
-// checkAgo says how long ago: "12s ago", "4m ago", "3h20m ago", "9d ago".
-func checkAgo(d time.Duration) string {
-	switch {
-	case d < -time.Second:
-		return "in the future (clock skew?)"
-	case d < time.Minute:
-		return fmt.Sprintf("%ds ago", max(0, int(d/time.Second)))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm ago", int(d/time.Minute))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh%dm ago", int(d/time.Hour), int(d%time.Hour/time.Minute))
-	}
-	return fmt.Sprintf("%dd ago", int(d/(24*time.Hour)))
 }
