@@ -184,7 +184,7 @@ func TestKillOfNpmAlone(t *testing.T) {
 	}
 
 	status := slash(t, f, "status")
-	for _, want := range []string{"🟢", fmt.Sprintf("(pid %d) is gone", st.RootPID)} {
+	for _, want := range []string{"🟢", "uptime", fmt.Sprintf("(pid %d) is gone", st.RootPID)} {
 		if !strings.Contains(status, want) {
 			t.Errorf("status after kill -9 of npm lacks %q: %s", want, status)
 		}

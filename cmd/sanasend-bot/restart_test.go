@@ -169,7 +169,7 @@ func ackAcrossRestart(t *testing.T, h *botHarness, sig syscall.Signal) {
 	killService(t, h.configPath)
 	alert := waitTopAlert(t, h.fake, "STOPPED", 1, 10*time.Second)
 	// The control: reminders go out while nobody acknowledged it.
-	waitCall(t, h.fake, 10*time.Second, "a reminder", func(c fakeslack.Call) bool {
+	waitCall(t, h.fake, 20*time.Second, "a reminder", func(c fakeslack.Call) bool {
 		return isReminder(c, alert.TS)
 	})
 	if reply := slash(t, h.serveFixture, "ack"); !strings.Contains(reply, "acknowledged the alert") {
@@ -182,10 +182,11 @@ func ackAcrossRestart(t *testing.T, h *botHarness, sig syscall.Signal) {
 		t.Errorf("ack after the bot restart answered %s; want already acknowledged", reply)
 	}
 	// Reminders queued before the ack may still come out of the journal:
-	// count from here, over three repeat intervals.
+	// count from here, over 7 s (7 checks): more than the monitor's 5 s
+	// between looks at reminders plus the 1 s repeat interval.
 	waitBotChecks(t, h.base, botChecks(t, h.base)+1, 10*time.Second)
 	before := countCalls(h.fake, func(c fakeslack.Call) bool { return isReminder(c, alert.TS) })
-	waitBotChecks(t, h.base, botChecks(t, h.base)+3, 10*time.Second)
+	waitBotChecks(t, h.base, botChecks(t, h.base)+7, 20*time.Second)
 	if after := countCalls(h.fake, func(c fakeslack.Call) bool { return isReminder(c, alert.TS) }); after != before {
 		t.Errorf("%d reminders after the bot restart of an acknowledged incident; want none", after-before)
 	}
