@@ -50,10 +50,11 @@ func TestCrashAlertSaysItsCauseOnce(t *testing.T) {
 			if victim == 0 {
 				t.Fatalf("nothing to kill in %v", procs)
 			}
+			killed := time.Now()
 			if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
-			alert := waitTopAlert(t, f.fake, "STOPPED", 1, 10*time.Second)
+			alert := waitTopAlert(t, f.fake, "STOPPED", killed, 10*time.Second)
 			text := alert.Param("text")
 			t.Logf("alert: %s", text)
 			if !strings.Contains(text, tc.want) {
@@ -128,7 +129,7 @@ func TestAdoptedCrashAlertsWithinASecond(t *testing.T) {
 	if err := syscall.Kill(-int(procs[0].PGID), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	alert := waitTopAlert(t, f.fake, "STOPPED", 1, 3*interval*threshold)
+	alert := waitTopAlert(t, f.fake, "STOPPED", killed, 3*interval*threshold)
 	latency := alert.At.Sub(killed)
 	t.Logf("crash of an adopted service to chat.postMessage (health interval %s, threshold %d): %s", interval, threshold, latency)
 	if latency >= time.Second {
@@ -142,7 +143,7 @@ func TestAdoptedCrashAlertsWithinASecond(t *testing.T) {
 	if _, err := other.Start(context.Background(), manager.Actor{ID: "U0BOB", Name: "bob"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	resolved := waitAlertsChannel(t, f.fake, "resolved after", 3*interval*threshold)
+	resolved := waitAlertSince(t, f.fake, "resolved after", restarted, 3*interval*threshold)
 	if resolved.Param("thread_ts") != alert.TS {
 		t.Errorf("resolution in thread %q; want the alert's, %q", resolved.Param("thread_ts"), alert.TS)
 	}
@@ -161,6 +162,7 @@ func TestKillOfNpmAlone(t *testing.T) {
 		t.Fatalf("status before: root %d, %d processes, %v", st.RootPID, len(st.Processes), err)
 	}
 	before := st.Processes
+	killed := time.Now()
 	if err := syscall.Kill(int(st.RootPID), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +180,7 @@ func TestKillOfNpmAlone(t *testing.T) {
 	// Three health checks of the bot after: an alert would have come.
 	waitBotChecks(t, f.base, botChecks(t, f.base)+3, 10*time.Second)
 	for _, bad := range []string{"STOPPED", "resolved after", "exited", "unhealthy"} {
-		if got := alertTexts(f.fake, bad); len(got) > 0 {
+		if got := alertTexts(f.fake, bad, killed); len(got) > 0 {
 			t.Errorf("alerts after kill -9 of npm alone: %q", got)
 		}
 	}

@@ -60,17 +60,16 @@ func TestAlertStateSurvivesABotRestart(t *testing.T) {
 func newOutageAfterRestart(t *testing.T, h *botHarness, sig syscall.Signal) {
 	h.start(t)
 	startThroughBot(t, h.serveFixture)
-	killService(t, h.configPath)
-	first := waitTopAlert(t, h.fake, "STOPPED", 1, 10*time.Second)
+	first := waitTopAlert(t, h.fake, "STOPPED", killService(t, h.configPath), 10*time.Second)
+	restarted := time.Now()
 	startThroughBot(t, h.serveFixture)
-	waitAlertsChannel(t, h.fake, "resolved after", 20*time.Second)
+	waitAlertSince(t, h.fake, "resolved after", restarted, 20*time.Second)
 	h.stop(t, sig)
 
 	h.start(t)
 	// The new process must have seen the service healthy first.
 	waitBotChecks(t, h.base, 2, 10*time.Second)
-	killService(t, h.configPath)
-	second := waitTopAlert(t, h.fake, "STOPPED", 2, 10*time.Second)
+	second := waitTopAlert(t, h.fake, "STOPPED", killService(t, h.configPath), 10*time.Second)
 	if second.TS == first.TS || second.TS == "" {
 		t.Errorf("the second outage's alert has ts %q; want a new message (the first is %q)", second.TS, first.TS)
 	}
@@ -83,7 +82,7 @@ func openIncidentAcrossRestart(t *testing.T, h *botHarness, sig syscall.Signal) 
 	h.start(t)
 	startThroughBot(t, h.serveFixture)
 	killed := killService(t, h.configPath)
-	alert := waitTopAlert(t, h.fake, "STOPPED", 1, 10*time.Second)
+	alert := waitTopAlert(t, h.fake, "STOPPED", killed, 10*time.Second)
 	// Down long enough for a measure taken from the next process's first
 	// check to come out short: three checks of this process.
 	waitBotChecks(t, h.base, botChecks(t, h.base)+3, 10*time.Second)
@@ -95,12 +94,12 @@ func openIncidentAcrossRestart(t *testing.T, h *botHarness, sig syscall.Signal) 
 	}
 	restarted := time.Now()
 	startThroughBot(t, h.serveFixture)
-	resolved := waitAlertsChannel(t, h.fake, "resolved after", 20*time.Second)
+	resolved := waitAlertSince(t, h.fake, "resolved after", restarted, 20*time.Second)
 	if th := resolved.Param("thread_ts"); th != alert.TS {
 		t.Errorf("resolution %q went to thread %q; want the alert's, %q", resolved.Param("text"), th, alert.TS)
 	}
 	checkOutage(t, resolved, killed, restarted)
-	if n := len(topAlerts(h.fake, "STOPPED")); n != 1 {
+	if n := len(topAlerts(h.fake, "STOPPED", killed)); n != 1 {
 		t.Errorf("%d alerts for one outage; want 1", n)
 	}
 }
@@ -117,18 +116,18 @@ func maintenanceAcrossRestart(t *testing.T, h *botHarness, sig syscall.Signal) {
 
 	h.start(t)
 	waitBotChecks(t, h.base, 2, 10*time.Second)
-	killService(t, h.configPath)
+	killed := killService(t, h.configPath)
 	// Three checks after the crash: an exit alerts at once and two failed
 	// checks would be enough.
 	waitBotChecks(t, h.base, botChecks(t, h.base)+3, 10*time.Second)
-	if got := alertTexts(h.fake, "STOPPED"); len(got) > 0 {
+	if got := alertTexts(h.fake, "STOPPED", killed); len(got) > 0 {
 		t.Errorf("alerts during maintenance set before the bot restart: %q", got)
 	}
 	if reply := slash(t, h.serveFixture, "maintenance off"); !strings.Contains(reply, "ended by") {
 		t.Fatalf("maintenance off answered %s", reply)
 	}
 	// The control: the same crash alerts once the window is over.
-	waitTopAlert(t, h.fake, "STOPPED", 1, 10*time.Second)
+	waitTopAlert(t, h.fake, "STOPPED", killed, 10*time.Second)
 }
 
 // replayedAlertButtons: an alert that one bot process could not deliver
@@ -140,14 +139,14 @@ func replayedAlertButtons(t *testing.T, h *botHarness, sig syscall.Signal) {
 	// Everything about the start is out before the crash.
 	waitAlertsChannel(t, h.fake, "session restoration", 30*time.Second)
 	h.fake.FailNext("chat.postMessage", fakeslack.Answer{Status: http.StatusTooManyRequests, RetryAfter: 600})
-	killService(t, h.configPath)
+	killed := killService(t, h.configPath)
 	waitCall(t, h.fake, 10*time.Second, "the alert refused with 429", func(c fakeslack.Call) bool {
 		return c.Method == "chat.postMessage" && c.Status == http.StatusTooManyRequests && strings.Contains(c.Param("text"), "STOPPED")
 	})
 	h.stop(t, sig)
 
 	h.start(t)
-	alert := waitTopAlert(t, h.fake, "STOPPED", 1, 10*time.Second)
+	alert := waitTopAlert(t, h.fake, "STOPPED", killed, 10*time.Second)
 	token := fakeslack.ButtonValue(t, alert.Blocks(), "sanasend_confirm")
 	clickURL := h.fake.NewResponseURL()
 	click(t, h.base, "U0ALICE", "C0ALERTS", "sanasend_confirm", token, clickURL)
@@ -166,8 +165,7 @@ func replayedAlertButtons(t *testing.T, h *botHarness, sig syscall.Signal) {
 func ackAcrossRestart(t *testing.T, h *botHarness, sig syscall.Signal) {
 	h.start(t)
 	startThroughBot(t, h.serveFixture)
-	killService(t, h.configPath)
-	alert := waitTopAlert(t, h.fake, "STOPPED", 1, 10*time.Second)
+	alert := waitTopAlert(t, h.fake, "STOPPED", killService(t, h.configPath), 10*time.Second)
 	// The control: reminders go out while nobody acknowledged it.
 	waitCall(t, h.fake, 20*time.Second, "a reminder", func(c fakeslack.Call) bool {
 		return isReminder(c, alert.TS)
@@ -376,12 +374,13 @@ func killService(t *testing.T, configPath string) time.Time {
 	return at
 }
 
-// topAlerts returns the messages delivered to the alerts channel, outside
-// any thread, that contain want.
-func topAlerts(fake *fakeslack.Server, want string) []fakeslack.Call {
+// topAlerts returns the messages delivered to the alerts channel since
+// since, outside any thread, that contain want.
+func topAlerts(fake *fakeslack.Server, want string, since time.Time) []fakeslack.Call {
 	var out []fakeslack.Call
 	for _, c := range fake.Calls("chat.postMessage") {
-		if c.Error == "" && c.Param("channel") == "C0ALERTS" && c.Param("thread_ts") == "" && strings.Contains(c.Param("text"), want) {
+		if c.Error == "" && !c.At.Before(since) && c.Param("channel") == "C0ALERTS" && c.Param("thread_ts") == "" &&
+			strings.Contains(c.Param("text"), want) {
 			out = append(out, c)
 		}
 	}
@@ -389,35 +388,59 @@ func topAlerts(fake *fakeslack.Server, want string) []fakeslack.Call {
 }
 
 // alertTexts returns the text of every message delivered to the alerts
-// channel that contains want, in threads or not.
-func alertTexts(fake *fakeslack.Server, want string) []string {
+// channel since since that contains want, in threads or not.
+func alertTexts(fake *fakeslack.Server, want string, since time.Time) []string {
 	var out []string
 	for _, c := range fake.Calls("chat.postMessage") {
-		if c.Error == "" && c.Param("channel") == "C0ALERTS" && strings.Contains(c.Param("text"), want) {
+		if c.Error == "" && !c.At.Before(since) && c.Param("channel") == "C0ALERTS" && strings.Contains(c.Param("text"), want) {
 			out = append(out, c.Param("text"))
 		}
 	}
 	return out
 }
 
-// waitTopAlert waits for the nth top-level message with want in the alerts
-// channel and returns it.
-func waitTopAlert(t *testing.T, fake *fakeslack.Server, want string, n int, timeout time.Duration) fakeslack.Call {
+// waitTopAlert waits for the first top-level message with want in the
+// alerts channel since since (a bot may alert a service it finds stopped
+// at its start, before the test's outage), and returns it.
+func waitTopAlert(t *testing.T, fake *fakeslack.Server, want string, since time.Time, timeout time.Duration) fakeslack.Call {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		if got := topAlerts(fake, want); len(got) >= n {
-			return got[n-1]
+		if got := topAlerts(fake, want, since); len(got) > 0 {
+			return got[0]
 		}
 		if time.Now().After(deadline) {
-			var seen []string
-			for _, c := range fake.Calls("chat.postMessage") {
-				seen = append(seen, fmt.Sprintf("[thread %q %s] %s", c.Param("thread_ts"), c.Error, c.Param("text")))
-			}
-			t.Fatalf("fewer than %d alerts with %q in the alerts channel within %s; seen %q", n, want, timeout, seen)
+			t.Fatalf("no alert with %q in the alerts channel within %s; seen %q", want, timeout, seenPosts(fake))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// waitAlertSince waits for a message with want in the alerts channel, in a
+// thread or not, since since.
+func waitAlertSince(t *testing.T, fake *fakeslack.Server, want string, since time.Time, timeout time.Duration) fakeslack.Call {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		for _, c := range fake.Calls("chat.postMessage") {
+			if c.Error == "" && !c.At.Before(since) && c.Param("channel") == "C0ALERTS" && strings.Contains(c.Param("text"), want) {
+				return c
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no message with %q in the alerts channel within %s; seen %q", want, timeout, seenPosts(fake))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// seenPosts describes every chat.postMessage the fake received.
+func seenPosts(fake *fakeslack.Server) []string {
+	var seen []string
+	for _, c := range fake.Calls("chat.postMessage") {
+		seen = append(seen, fmt.Sprintf("[%s thread %q %s] %s", c.At.Format("15:04:05.000"), c.Param("thread_ts"), c.Error, c.Param("text")))
+	}
+	return seen
 }
 
 // waitCall waits for a Web API call that ok accepts.
