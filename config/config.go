@@ -50,6 +50,10 @@ type Config struct {
 	// readFrom lists the secret file keys ("slack.bot_token_file") whose
 	// file Load read into the secret.
 	readFrom []string
+	// besideConfig lists the secret file keys whose relative name was
+	// resolved against the config file's directory ($CREDENTIALS_DIRECTORY
+	// was not set).
+	besideConfig []string
 }
 
 // Slack configures the Slack front end. None of it is required by Validate

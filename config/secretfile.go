@@ -51,6 +51,7 @@ func (c *Config) resolveSecretFiles(base, credDir string) {
 			*sf.file = filepath.Join(credDir, name)
 		} else {
 			*sf.file = filepath.Join(base, name)
+			c.besideConfig = append(c.besideConfig, sf.fileKey)
 		}
 	}
 }
@@ -87,7 +88,11 @@ func (c *Config) readSecretFiles() []*FieldError {
 		}
 		v, err := readSecretFile(name)
 		if err != nil {
-			errs = append(errs, &FieldError{Path: sf.fileKey, Line: c.line(sf.fileKey), Msg: err.Error()})
+			msg := err.Error()
+			if errors.Is(err, fs.ErrNotExist) && slices.Contains(c.besideConfig, sf.fileKey) {
+				msg += " ($" + CredentialsDirectoryEnv + " is not set, so a relative name is beside the config file)"
+			}
+			errs = append(errs, &FieldError{Path: sf.fileKey, Line: c.line(sf.fileKey), Msg: msg})
 			continue
 		}
 		*sf.value = v
@@ -148,19 +153,34 @@ func checkSecretFileInfo(name string, fi fs.FileInfo) error {
 	return nil
 }
 
+// secretFileError is a sentence for a failed stat, open or read of the
+// secret file name; it wraps err (errors.Is(err, fs.ErrNotExist) holds).
 func secretFileError(name string, err error) error {
+	var msg string
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%s does not exist", name)
+		msg = name + " does not exist"
 	case errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("%s cannot be read by the bot's user (permission denied)", name)
+		msg = name + " cannot be read by the bot's user (permission denied)"
+	default:
+		cause := err
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			cause = pe.Err
+		}
+		msg = fmt.Sprintf("cannot read %s: %v", name, cause)
 	}
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
-	return fmt.Errorf("cannot read %s: %v", name, err)
+	return &fileError{msg: msg, err: err}
 }
+
+// fileError is an error with its own sentence, wrapping its cause.
+type fileError struct {
+	msg string
+	err error
+}
+
+func (e *fileError) Error() string { return e.msg }
+func (e *fileError) Unwrap() error { return e.err }
 
 // looksLikeToken reports whether s is a Slack token rather than a file name:
 // one written in a *_file key by mistake must not be shown in an error.
@@ -175,9 +195,11 @@ func looksLikeToken(s string) bool {
 
 // SecretEnv returns the names of the variables of environ (in os.Environ's
 // form) that hold or gave a Slack secret: the SLACK_* variables expanded into
-// the config's values, the variables expanded into the Slack secrets, and
-// every variable whose value is one of Secrets. The bot drops them from its
-// environment once the config is loaded. Sorted, without duplicates.
+// the config's values, the variables expanded into the Slack secrets, every
+// variable whose value is one of Secrets, and $CREDENTIALS_DIRECTORY (where
+// the bot's systemd credentials are: nothing the bot starts needs it). The
+// bot drops them from its environment once the config is loaded, before it
+// starts anything. Sorted, without duplicates.
 func (c *Config) SecretEnv(environ []string) []string {
 	var names []string
 	for path, refs := range c.refs {
@@ -191,7 +213,7 @@ func (c *Config) SecretEnv(environ []string) []string {
 	secrets := c.Secrets()
 	for _, kv := range environ {
 		name, value, ok := strings.Cut(kv, "=")
-		if ok && value != "" && slices.Contains(secrets, value) {
+		if ok && (name == CredentialsDirectoryEnv || value != "" && slices.Contains(secrets, value)) {
 			names = append(names, name)
 		}
 	}

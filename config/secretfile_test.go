@@ -101,6 +101,11 @@ func TestLoadSecretFiles(t *testing.T) {
 			wantErr: "slack.app_token_file: {dir}/creds/app_token does not exist (line 4)",
 		},
 		{
+			name:    "missing beside the config file",
+			slack:   "  bot_token_file: bot_token\n  app_token: " + appToken,
+			wantErr: "slack.bot_token_file: {dir}/bot_token does not exist ($CREDENTIALS_DIRECTORY is not set, so a relative name is beside the config file) (line 3)",
+		},
+		{
 			name:    "a directory",
 			slack:   "  bot_token_file: {dir}/bot\n  app_token: " + appToken,
 			dirs:    []string{"bot"},
@@ -244,9 +249,9 @@ services:
 	}
 	c := mustParse(t, yml, vars)
 	environ := []string{"SLACK_BOT_TOKEN=xoxb-1-bot", "MY_SIGNING_SECRET=signing-secret-1", "PORT=3000",
-		"COPY_OF_TOKEN=xoxb-1-bot", "HOME=/root", "EMPTY=", "NOEQUALS"}
+		"COPY_OF_TOKEN=xoxb-1-bot", "HOME=/root", "EMPTY=", "NOEQUALS", "CREDENTIALS_DIRECTORY=/run/credentials/sanasend-bot.service"}
 	got := c.SecretEnv(environ)
-	want := []string{"COPY_OF_TOKEN", "MY_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "SLACK_COMMAND"}
+	want := []string{"COPY_OF_TOKEN", "CREDENTIALS_DIRECTORY", "MY_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "SLACK_COMMAND"}
 	if !slices.Equal(got, want) {
 		t.Errorf("SecretEnv = %q; want %q", got, want)
 	}

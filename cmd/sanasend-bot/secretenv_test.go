@@ -8,12 +8,9 @@ import (
 
 // Once the config is loaded, the bot's environment holds no Slack secret:
 // not the variables the config took them from, not a copy of one under
-// another name. Other variables stay.
+// another name, not $CREDENTIALS_DIRECTORY. Other variables stay.
 func TestLoadConfigDropsSecretEnv(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "app_token"), []byte("xapp-1-from-a-file\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	path := filepath.Join(dir, "sanasend-bot.yaml")
 	yml := `
 slack:
@@ -39,8 +36,12 @@ services:
 	for k, v := range vars {
 		t.Setenv(k, v)
 	}
-	t.Setenv("CREDENTIALS_DIRECTORY", "")
-	os.Unsetenv("CREDENTIALS_DIRECTORY")
+	// app_token is a systemd credential.
+	creds := t.TempDir()
+	if err := os.WriteFile(filepath.Join(creds, "app_token"), []byte("xapp-1-from-a-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CREDENTIALS_DIRECTORY", creds)
 
 	cfg, err := loadConfig(path)
 	if err != nil {
@@ -49,7 +50,7 @@ services:
 	if cfg.Slack.BotToken != vars["SLACK_BOT_TOKEN"] || cfg.Slack.SigningSecret != vars["SIGNING"] || cfg.Slack.AppToken != vars["OLD_APP_TOKEN"] {
 		t.Errorf("the config lost its secrets: %q, %q, %q", cfg.Slack.BotToken, cfg.Slack.SigningSecret, cfg.Slack.AppToken)
 	}
-	for _, k := range []string{"SLACK_BOT_TOKEN", "SIGNING", "OLD_APP_TOKEN"} {
+	for _, k := range []string{"SLACK_BOT_TOKEN", "SIGNING", "OLD_APP_TOKEN", "CREDENTIALS_DIRECTORY"} {
 		if v, ok := os.LookupEnv(k); ok {
 			t.Errorf("after loadConfig $%s = %q; want it unset", k, v)
 		}
