@@ -60,10 +60,9 @@ func ServiceUsers(botUID int, pids []int, dir string) Users {
 	return u
 }
 
-const hintSharedUser = "run the service as its own user (e.g. User= in its systemd unit), " +
-	"and keep the bot's Slack secrets in files only the bot's user can read " +
-	"(slack.bot_token_file, slack.app_token_file, slack.signing_secret_file; mode 0600): " +
-	"see \"Security model\" in the README"
+const hintSharedUser = "run the service as a user of its own, and keep the bot's Slack secrets in files " +
+	"only the bot's user can read (slack.bot_token_file, app_token_file, signing_secret_file; mode 0600); " +
+	"the bot starts the service as the bot's user: see \"Security model\" in the README for how (User=, setpriv)"
 
 // CheckUsers is the "service user" check: a warning when the service runs
 // as the bot's uid (or, when it is not running, its dir belongs to the bot's
