@@ -8,7 +8,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,27 +20,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// testBotEnv switches the test binary into a stand-in for the bot
-// (TestMain): "run" goes through run, as the real program does, and so
-// makes itself non-dumpable; "dumpable" skips it. Either way it then says
-// "ready" and holds its environment (a fake token) until stdin closes.
-const testBotEnv = "SANASEND_TEST_BOT"
-
-func testBotMain(mode string) int {
-	if mode == "run" {
-		if err := run(context.Background(), []string{"version"}, nil, io.Discard, io.Discard); err != nil {
-			fmt.Fprintln(os.Stderr, "run:", err)
-			return 1
-		}
-	}
-	dumpable, err := unix.PrctlRetInt(unix.PR_GET_DUMPABLE, 0, 0, 0, 0)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "PR_GET_DUMPABLE:", err)
-		return 1
-	}
-	fmt.Printf("ready dumpable=%d\n", dumpable)
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	return 0
+// dumpableForTest is the process's PR_GET_DUMPABLE: 1 dumpable, 0 not.
+func dumpableForTest() (int, error) {
+	return unix.PrctlRetInt(unix.PR_GET_DUMPABLE, 0, 0, 0, 0)
 }
 
 // readEnvironJS is the other process: it tries to read the bot's
