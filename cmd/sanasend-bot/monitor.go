@@ -24,6 +24,10 @@ func newMonitor(cfg *config.Config, m *manager.Manager, n alerts.Notifier, log z
 	for _, s := range m.Services() {
 		services = append(services, met.WatchService(s))
 	}
+	store, err := alerts.NewFileStateStore(cfg.StateDir) // alert state across restarts
+	if err != nil {
+		return nil, err
+	}
 	return alerts.NewMonitor(alerts.MonitorConfig{
 		Interval: cfg.Monitor.Interval,
 		Rules: alerts.Rules{
@@ -35,6 +39,7 @@ func newMonitor(cfg *config.Config, m *manager.Manager, n alerts.Notifier, log z
 		Clock:              clockwork.NewRealClock(),
 		Logger:             log,
 		DigestAt:           cfg.Monitor.DigestAt,
+		Store:              store,
 	}, services, met.Notifier(n))
 }
 
