@@ -74,7 +74,7 @@ func (s *Service) Sessions(ctx context.Context) (whatsapp.SessionsReport, error)
 
 func (s *Service) authDirs(ctx context.Context) ([]whatsapp.AuthDir, error) {
 	host, _ := os.Hostname()
-	dirs, err := whatsapp.ScanAuthDirs(s.cfg.AuthDir, host, func(pid int) bool {
+	dirs, err := whatsapp.ScanServiceAuthDirs(s.cfg.Dir, s.cfg.AuthDir, host, func(pid int) bool {
 		return processAlive(ctx, int32(pid), time.Time{})
 	})
 	if errors.Is(err, fs.ErrNotExist) {

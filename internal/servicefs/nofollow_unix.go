@@ -17,3 +17,13 @@ func openNoFollow(path string) (*os.File, error) {
 	}
 	return f, err
 }
+
+// openDirNoFollow opens path as a directory without following a last
+// symlink.
+func openDirNoFollow(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW|syscall.O_DIRECTORY, 0)
+	if err != nil && errors.Is(err, syscall.ELOOP) {
+		return nil, errSymlink
+	}
+	return f, err
+}

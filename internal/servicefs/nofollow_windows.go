@@ -17,3 +17,7 @@ func openNoFollow(path string) (*os.File, error) {
 	}
 	return os.Open(path)
 }
+
+// openDirNoFollow refuses a symlink at path (checked with Lstat), then opens
+// it.
+func openDirNoFollow(path string) (*os.File, error) { return openNoFollow(path) }

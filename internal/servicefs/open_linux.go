@@ -75,3 +75,20 @@ func blocking(fd int, name string) (*os.File, error) {
 	}
 	return os.NewFile(uintptr(fd), name), nil
 }
+
+// openDirNoFollow opens path as a directory without following a last
+// symlink.
+func openDirNoFollow(path string) (*os.File, error) {
+	for {
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+		switch {
+		case err == nil:
+			return os.NewFile(uintptr(fd), path), nil
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.ELOOP):
+			return nil, errSymlink
+		}
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+}

@@ -238,3 +238,27 @@ func refusal(dir, path, name string, beneath bool, err error) error {
 // errSymlink is the internal cause of a last component that is a symlink
 // where none may be followed.
 var errSymlink = errors.New("is a symlink")
+
+// OpenDir opens the directory at path for listing, refusing a symlink as its
+// last component and anything that is not a directory: a walk that lists
+// what it found with lstat opens each subdirectory with it, so an entry
+// swapped for a symlink between the listing and the open is not followed.
+func OpenDir(path string) (*os.File, error) {
+	f, err := openDirNoFollow(path)
+	if err != nil {
+		if errors.Is(err, errSymlink) {
+			return nil, usererr.Wrap(fmt.Errorf("open %s: %w", path, err), usererr.Forbidden, "%s is a symlink: refused", path)
+		}
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if !fi.IsDir() {
+		f.Close()
+		return nil, usererr.New(usererr.Invalid, "%s is %s, not a directory", path, Kind(fi.Mode()))
+	}
+	return f, nil
+}
