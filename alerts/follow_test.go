@@ -777,3 +777,4 @@ func TestFollowRealClock(t *testing.T) {
 		t.Fatal("FollowRestoration did not return")
 	}
 }
+
