@@ -777,4 +777,3 @@ func TestFollowRealClock(t *testing.T) {
 		t.Fatal("FollowRestoration did not return")
 	}
 }
-
