@@ -410,7 +410,7 @@ func (m *Monitor) summarise(ctx context.Context, w *watched, e manager.Event) {
 	w.lastSummary = m.clock.Now()
 	w.mu.Unlock()
 	cfg := w.svc.Config()
-	res, err := FollowRestoration(ctx, FollowConfig{Path: cfg.LogFile, Offset: e.LogOffset,
+	res, err := FollowRestoration(ctx, FollowConfig{Dir: cfg.Dir, Path: cfg.LogFile, Offset: e.LogOffset,
 		Timeout: m.cfg.RestorationTimeout, Clock: m.clock})
 	if ctx.Err() != nil {
 		return
