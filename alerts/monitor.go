@@ -15,6 +15,7 @@ import (
 
 	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // Service is what the monitor needs of a supervised service.
@@ -37,8 +38,9 @@ var _ Service = (*manager.Service)(nil)
 // where it goes (the Slack outbox, the console) is the Notifier's business.
 type Notice struct {
 	// ID is unique and stable: the alert of incident N of a service is
-	// "<service>-incident-N". Ref is the ID of the alert a notice about an
-	// incident belongs to; "" for a new alert and for messages of their own.
+	// "<service>-incident-N-<its Since in Unix ns>" (alertID). Ref is the
+	// ID of the alert a notice about an incident belongs to; "" for a new
+	// alert and for messages of their own.
 	ID, Ref string
 	Service string
 	Kind    DecisionKind
@@ -69,6 +71,9 @@ type MonitorConfig struct {
 	Logger    zerolog.Logger
 	// DigestAt is the local time ("HH:MM") of the daily digest; "" = none.
 	DigestAt string
+	// Store keeps the alert state across bot processes (monitorstate.go);
+	// nil keeps it in memory only.
+	Store StateStore
 }
 
 // Monitor watches services: a health check every interval on a gocron
@@ -96,6 +101,8 @@ type watched struct {
 	mu      sync.Mutex // guards tracker and what follows: the tracker is not concurrent
 	tracker *Tracker
 	seq     int // notice sequence number
+	// saved is the tracker state last saved to the Store, as JSON.
+	saved []byte
 	// For starts done outside the bot: the uptime of the last healthy
 	// check (0 after a failure), whether a failure was seen since, and
 	// when the last restoration summary began.
@@ -136,6 +143,7 @@ func NewMonitor(cfg MonitorConfig, services []Service, n Notifier) (*Monitor, er
 // Start schedules the health checks and follows the services' events. It
 // returns once everything is scheduled.
 func (m *Monitor) Start(ctx context.Context) error {
+	m.loadStates()
 	sched, err := gocron.NewScheduler(gocron.WithClock(m.clock), gocron.WithLocation(time.Local))
 	if err != nil {
 		return fmt.Errorf("start monitor: %w", err)
@@ -198,6 +206,7 @@ func (m *Monitor) check(ctx context.Context, w *watched, why string) {
 	m.history.Check(w.svc.Name(), now, state == manager.StateHealthy) // digest hook
 	w.mu.Lock()
 	ds := w.tracker.Health(now, state, h.Reason, h.Uptime)
+	m.saveLocked(w)
 	detected := w.detectedStartLocked(now, h)
 	w.mu.Unlock()
 	m.act(ctx, w, ds)
@@ -264,6 +273,7 @@ func (m *Monitor) follow(ctx context.Context, w *watched, events <-chan manager.
 				ds = w.tracker.ActionEnded(now, e.Action, e.By, e.OK, e.Detail)
 				m.history.Action(now, w.svc.Name(), e.Action, e.By, e.OK) // digest hook
 			}
+			m.saveLocked(w)
 			w.mu.Unlock()
 			m.act(ctx, w, ds)
 			switch {
@@ -288,6 +298,7 @@ func (m *Monitor) tick(ctx context.Context) {
 	for _, w := range m.watched {
 		w.mu.Lock()
 		ds := w.tracker.Tick(m.clock.Now())
+		m.saveLocked(w)
 		w.mu.Unlock()
 		m.act(ctx, w, ds)
 	}
@@ -303,6 +314,7 @@ func (m *Monitor) Acknowledge(ctx context.Context, service string, by manager.Ac
 	}
 	w.mu.Lock()
 	ds, err := w.tracker.Acknowledge(m.clock.Now(), by)
+	m.saveLocked(w)
 	w.mu.Unlock()
 	m.act(ctx, w, ds)
 	if err != nil {
@@ -320,6 +332,7 @@ func (m *Monitor) Maintenance(ctx context.Context, service string, until time.Ti
 		}
 		w.mu.Lock()
 		ds := w.tracker.Maintenance(m.clock.Now(), until, by, reason)
+		m.saveLocked(w)
 		w.mu.Unlock()
 		m.act(ctx, w, ds)
 	}
@@ -368,16 +381,15 @@ func (m *Monitor) act(ctx context.Context, w *watched, ds []Decision) {
 	}
 }
 
-// notice turns a decision into a message with stable IDs: the alert of
-// incident N of a service is "<service>-incident-N", and everything about it
-// refers to that ID.
+// notice turns a decision into a message with stable IDs: the alert of an
+// incident is alertID's, and everything about it refers to that ID.
 func (m *Monitor) notice(w *watched, d Decision) Notice {
 	w.mu.Lock()
 	w.seq++
 	seq := w.seq
 	w.mu.Unlock()
 	inc := d.Incident
-	alertID := fmt.Sprintf("%s-incident-%d", w.svc.Name(), inc.ID)
+	alertID := alertID(w.svc.Name(), inc)
 	n := Notice{Service: w.svc.Name(), Kind: d.Kind, Event: d.Event}
 	if inc.ID > 0 {
 		n.Incident = &inc
@@ -420,9 +432,9 @@ func (m *Monitor) summarise(ctx context.Context, w *watched, e manager.Event) {
 	}
 	sum := &RestorationSummary{Result: res, AuthDir: map[string]bool{}, PID: e.PID}
 	host := ""
-	dirs, _ := manager.ScanAuthDirs(cfg.AuthDir, host, func(int) bool { return true })
+	dirs, _ := whatsapp.ScanAuthDirs(cfg.AuthDir, host, func(int) bool { return true })
 	for _, o := range res.Restoration.FailedSessions() {
-		_, ok := manager.BuildSessionsReport(res.Restoration, true, dirs).AuthDirFor(o.ID)
+		_, ok := whatsapp.BuildSessionsReport(res.Restoration, true, dirs).AuthDirFor(o.ID)
 		sum.AuthDir[o.ID] = ok
 	}
 	w.mu.Lock()

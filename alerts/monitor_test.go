@@ -2,6 +2,7 @@ package alerts
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -135,7 +136,7 @@ func TestMonitorPollsEveryIntervalAndAlertsAtThreshold(t *testing.T) {
 	}
 	inc := rec.notices[0].Incident
 	if inc == nil || inc.State != manager.StateStopped || inc.Reason != "connection refused" || rec.notices[0].Ref != "" ||
-		rec.notices[0].ID != "whatsapp-incident-1" {
+		rec.notices[0].ID != fmt.Sprintf("whatsapp-incident-1-%d", inc.Since.UnixNano()) {
 		t.Errorf("alert = %+v", rec.notices[0])
 	}
 }

@@ -307,6 +307,30 @@ func (s *ConfirmStore) Take(token string, by manager.Actor) (Pending, error) {
 	return s.settle(token, by, endUsed)
 }
 
+// Restore makes token usable again after Take, when the action it was
+// taken for could not begin (another action ran, the service already was as
+// asked, a precondition failed): a click that did nothing must not spend
+// an alert's single-use button. Only a used token is restored, and only
+// once saved: when the store cannot save it, the token stays used.
+func (s *ConfirmStore) Restore(token string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.records[tokenHash(token)]
+	if !ok {
+		return ErrTokenUnknown
+	}
+	if r.Ended != endUsed {
+		return fmt.Errorf("restore a confirmation: it is %s, not used", r.ended())
+	}
+	by, at := r.By, r.At
+	r.Ended, r.By, r.At = "", "", time.Time{}
+	if err := s.saveLocked(); err != nil {
+		r.Ended, r.By, r.At = endUsed, by, at
+		return fmt.Errorf("restore a confirmation: %w", err)
+	}
+	return nil
+}
+
 // Cancel withdraws token (its requester only; an alert's token cannot be
 // cancelled).
 func (s *ConfirmStore) Cancel(token string, by manager.Actor) (Pending, error) {
@@ -414,6 +438,14 @@ func (s *ConfirmStore) saveLocked() error {
 func (r *tokenRecord) pending() Pending {
 	return Pending{Token: r.token, Command: Command{Verb: r.Verb, Service: r.Typed}, Service: r.Service,
 		Requester: r.Requester, Channel: r.Channel, AlertID: r.Alert, Expires: r.Expires}
+}
+
+// ended names the token's state, for errors.
+func (r *tokenRecord) ended() string {
+	if r.Ended == "" {
+		return "open"
+	}
+	return string(r.Ended)
 }
 
 // endedError says what became of a token that cannot be used any more.

@@ -208,7 +208,15 @@ func (r *Router) Confirm(ctx context.Context, req Request, token string) Reply {
 		r.record(req, "confirm", p.Command.String(), p.Service, "rejected", began, err)
 		return rejectedReply(p, err)
 	}
-	reply := r.run(ctx, req, p.Command, p.Service)
+	reply, begun := r.run(ctx, req, p.Command, p.Service)
+	if !begun && p.AlertID != "" {
+		// The click did nothing (busy, refused, preconditions failed):
+		// the alert's button must still work once it can.
+		if err := r.confirms.Restore(token); err != nil {
+			r.audit.Warn().Err(err).Str("service", p.Service).Str("alert", p.AlertID).
+				Msg("an alert's Restart token stays used although its action could not begin")
+		}
+	}
 	r.record(req, "confirm", p.Command.String(), p.Service, reply.outcome(), began, reply.Err)
 	return reply
 }
@@ -230,12 +238,13 @@ func (r *Router) Cancel(ctx context.Context, req Request, token string) Reply {
 		Text: fmt.Sprintf("%s %s cancelled by %s; nothing was done", p.Command.Verb, p.Service, req.User)}
 }
 
-// run executes a confirmed stop or restart.
-func (r *Router) run(ctx context.Context, req Request, cmd Command, name string) Reply {
+// run executes a confirmed stop or restart. begun reports whether the
+// action changed anything (see begun).
+func (r *Router) run(ctx context.Context, req Request, cmd Command, name string) (reply Reply, started bool) {
 	svc, err := r.dir.Lookup(name)
 	if err != nil {
 		err = lookupError(err, name, r.dir.Names())
-		return Reply{Kind: KindError, Text: usererr.Message(err), Err: err, Service: name}
+		return Reply{Kind: KindError, Text: usererr.Message(err), Err: err, Service: name}, false
 	}
 	out := &Outcome{Action: manager.Action(cmd.Verb), Service: name, By: req.User}
 	began := time.Now()
@@ -247,10 +256,24 @@ func (r *Router) run(ctx context.Context, req Request, cmd Command, name string)
 		res, err := svc.Restart(ctx, req.User, req.Progress)
 		out.Stop, out.Start, out.Err = &res.Stop, &res.Start, err
 	default:
-		return Reply{Kind: KindError, Text: "nothing to confirm for " + string(cmd.Verb), Service: name}
+		return Reply{Kind: KindError, Text: "nothing to confirm for " + string(cmd.Verb), Service: name}, false
 	}
 	out.Took = time.Since(began)
-	return outcomeReply(out)
+	return outcomeReply(out), begun(out)
+}
+
+// begun reports whether an action changed anything: a process was
+// signalled or started, a stale lock removed. An action refused (another
+// one runs, the service already is as asked, a precondition failed) or
+// that failed before its first step did not begin.
+func begun(o *Outcome) bool {
+	if st := o.Stop; st != nil && (st.WasRunning || len(st.Stopped) > 0 || len(st.Leftovers) > 0) {
+		return true
+	}
+	if s := o.Start; s != nil && (s.PID > 0 || len(s.LeftoversEnded) > 0 || len(s.LocksRemoved) > 0) {
+		return true
+	}
+	return false
 }
 
 func (r *Router) askConfirmation(ctx context.Context, req Request, cmd Command, svc Service) Reply {

@@ -76,11 +76,13 @@ func OutcomeLine(o *Outcome) string {
 	return fmt.Sprintf("%s %s %s by %s in %s: %s", mark, o.Action, o.Service, o.By, human.Duration(o.Took), OutcomeDetail(o))
 }
 
+// OutcomeDetail says what an action did, each fact once: a restart of a
+// stopped service says it started it only when a process was started.
 func OutcomeDetail(o *Outcome) string {
 	var parts []string
 	if st := o.Stop; st != nil {
 		switch {
-		case !st.WasRunning && o.Action == manager.ActionRestart:
+		case !st.WasRunning && o.Action == manager.ActionRestart && o.Start != nil && o.Start.PID > 0:
 			parts = append(parts, "was not running, started it")
 		case !st.WasRunning:
 			parts = append(parts, "was not running")
@@ -100,6 +102,9 @@ func OutcomeDetail(o *Outcome) string {
 		if len(s.LocksRemoved) > 0 {
 			parts = append(parts, fmt.Sprintf("removed %s", human.Count(len(s.LocksRemoved), "stale Chromium lock")))
 		}
+		if s.PID > 0 && s.Output.Fallback {
+			parts = append(parts, OutputCaptureNote(s.Output))
+		}
 		if s.Healthy {
 			parts = append(parts, fmt.Sprintf("pid %d healthy in %s", s.PID, human.Duration(s.TimeToHealthy)))
 		}
@@ -108,6 +113,18 @@ func OutcomeDetail(o *Outcome) string {
 		parts = append(parts, usererr.Message(o.Err))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// OutputCaptureNote says where the service's output went when the state
+// dir could not take it: "the state dir cannot take the service's output
+// (read-only file system): it goes to /srv/whatsapp/logs/sanasend-output.log"
+// or "...: it is not captured".
+func OutputCaptureNote(c manager.OutputCapture) string {
+	where := "it is not captured"
+	if c.Path != "" {
+		where = "it goes to " + c.Path
+	}
+	return fmt.Sprintf("the state dir cannot take the service's output (%s): %s", c.Problem, where)
 }
 
 func ConfirmQuestion(p *Pending) string {

@@ -110,7 +110,10 @@ type StartResult struct {
 	// start.
 	LocksRemoved []string
 	// LogOffset is the log's size when the start began.
-	LogOffset  int64
+	LogOffset int64
+	// Output says where the service's stdout and stderr go, and why not
+	// to the state dir when they cannot; OutputPath is Output.Path.
+	Output     OutputCapture
 	OutputPath string
 }
 
@@ -241,27 +244,31 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 
 	res.LogOffset = fileSize(s.cfg.LogFile)
 	s.progress(progress, a, by, "starting")
-	out, outOffset, err := s.openOutput()
-	if err != nil {
-		return res, fmt.Errorf("start %s: %w", s.cfg.Name, err)
+	out, capture, outOffset := s.openOutput()
+	res.Output, res.OutputPath = capture, capture.Path
+	closeOut := func() {
+		if out != nil {
+			out.Close()
+		}
 	}
-	res.OutputPath = s.output
 	runID := newRunID()
 	marker := s.key + "/" + runID
 	path, err := doctor.LookPathIn(s.cfg.Start[0], s.cfg.Dir, env)
 	if err != nil {
-		out.Close()
+		closeOut()
 		return res, fmt.Errorf("start %s: %w", s.cfg.Name, err)
 	}
 	cmd := exec.Command(path, s.cfg.Start[1:]...)
 	cmd.Args[0] = s.cfg.Start[0]
 	cmd.Dir = s.cfg.Dir
 	cmd.Env = append(env, MarkerEnv+"="+marker)
-	cmd.Stdout = out
-	cmd.Stderr = out
+	if out != nil {
+		cmd.Stdout = out
+		cmd.Stderr = out
+	}
 	detach(cmd)
 	err = cmd.Start()
-	out.Close() // the child holds its own descriptor
+	closeOut() // the child holds its own descriptor
 	if err != nil {
 		return res, fmt.Errorf("start %s: %w", s.cfg.Name, err)
 	}
@@ -316,7 +323,9 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 			res.Exited = true
 			res.Exit = ch.exit
 			res.ExitCode, res.Signal = ch.exit.Code, ch.exit.Signal
-			res.OutputTail = tailFrom(s.output, outOffset, 20)
+			if capture.Path != "" {
+				res.OutputTail = tailFrom(capture.Path, outOffset, 20)
+			}
 			return res, fmt.Errorf("start %s: exited before it became healthy (%s)", s.cfg.Name, exitText(ch.exit.Code, ch.exit.Signal))
 		case <-ctx.Done():
 			timer.Stop()
@@ -401,7 +410,11 @@ func (s *Service) stop(ctx context.Context, a Action, by Actor, progress func(st
 }
 
 // stopMainGroup sends SIGTERM to the root's process group (npm, sh, node),
-// waits up to the stop timeout, then SIGKILLs the group.
+// waits up to the stop timeout, then SIGKILLs the group. The group is
+// signalled as one only while its leader is alive and carries the
+// service's marker (or is the child this bot process started); otherwise (npm gone, or a group that is not the
+// service's own) its members, every one of them a member of the service,
+// are signalled one by one.
 func (s *Service) stopMainGroup(ctx context.Context, snap snapshot) (graceful, forced bool) {
 	pgid := snap.run.pgid
 	group := make(map[int32]time.Time)
@@ -410,27 +423,42 @@ func (s *Service) stopMainGroup(ctx context.Context, snap snapshot) (graceful, f
 			group[pid] = e.created
 		}
 	}
-	if pgid <= 1 || pgid == snap.tab.selfPGID {
-		// Not in a group of its own (adopted from elsewhere): signal
-		// the processes one by one.
-		for pid := range group {
-			_ = signalPID(pid, sigTerm)
-		}
-	} else if err := signalGroup(pgid, sigTerm); err != nil {
-		s.log.Warn().Err(err).Int32("pgid", pgid).Msg("SIGTERM process group")
+	var leaderCreated time.Time
+	whole := pgid > 1 && pgid != snap.tab.selfPGID && (snap.tab.marked(s.key, pgid) || pgid == snap.own)
+	if whole {
+		leaderCreated = snap.tab.byPID[pgid].created
 	}
+	signal := func(sig syscall.Signal) {
+		// The leader is checked again right before: a group whose
+		// leader is gone is signalled member by member.
+		if whole && processAlive(ctx, pgid, leaderCreated) {
+			err := signalGroup(pgid, sig)
+			if err == nil {
+				return
+			}
+			s.log.Warn().Err(err).Int32("pgid", pgid).Str("signal", signalName(sig)).Msg("signal process group")
+		}
+		signalEach(ctx, group, sig)
+	}
+	signal(sigTerm)
 	if waitGone(ctx, group, time.Now().Add(s.cfg.StopTimeout)) {
 		return true, false
 	}
 	s.log.Warn().Int32("pgid", pgid).Dur("after", s.cfg.StopTimeout).Msg("stop timeout: SIGKILL")
-	if pgid > 1 && pgid != snap.tab.selfPGID {
-		_ = signalGroup(pgid, sigKill)
-	}
-	for pid := range group {
-		_ = signalPID(pid, sigKill)
-	}
+	signal(sigKill)
+	signalEach(ctx, group, sigKill)
 	waitGone(ctx, group, time.Now().Add(2*time.Second))
 	return false, true
+}
+
+// signalEach sends sig to each process of procs that is still the process
+// it was (same start time): a PID reused meanwhile is another process.
+func signalEach(ctx context.Context, procs map[int32]time.Time, sig syscall.Signal) {
+	for pid, created := range procs {
+		if processAlive(ctx, pid, created) {
+			_ = signalPID(pid, sig)
+		}
+	}
 }
 
 // endProcesses ends the given members: SIGTERM to each (and to the groups
@@ -444,14 +472,9 @@ func (s *Service) endProcesses(ctx context.Context, snap snapshot, grace time.Du
 		targets[pid] = e.created
 		ended = append(ended, processInfo(ctx, e, snap.members[pid]))
 	}
-	signalMembers := func(sig syscall.Signal) {
-		for pid := range targets {
-			_ = signalPID(pid, sig)
-		}
-	}
-	signalMembers(sigTerm)
+	signalEach(ctx, targets, sigTerm)
 	if !waitGone(ctx, targets, time.Now().Add(grace)) {
-		signalMembers(sigKill)
+		signalEach(ctx, targets, sigKill)
 		waitGone(ctx, targets, time.Now().Add(2*time.Second))
 	}
 	// Rescan: a process may have forked between the scan and the signals.
@@ -467,7 +490,7 @@ func (s *Service) endProcesses(ctx context.Context, snap snapshot, grace time.Du
 		more := make(map[int32]time.Time)
 		for _, p := range left {
 			more[p.PID] = p.Started
-			_ = signalPID(p.PID, sigKill)
+			signalEach(ctx, map[int32]time.Time{p.PID: p.Started}, sigKill)
 			if !slices.ContainsFunc(ended, func(q Process) bool { return q.PID == p.PID }) {
 				ended = append(ended, p)
 			}
@@ -565,25 +588,129 @@ func (s *Service) serviceEnv(marker string) []string {
 	return env
 }
 
-// openOutput opens the capture file for the service's stdout and stderr,
-// rotating it once past 10 MiB so it cannot fill the disk.
-func (s *Service) openOutput() (*os.File, int64, error) {
-	if err := os.MkdirAll(filepath.Dir(s.output), 0o750); err != nil {
-		return nil, 0, fmt.Errorf("output capture: %w", err)
-	}
-	if fi, err := os.Stat(s.output); err == nil && fi.Size() > 10<<20 {
-		_ = os.Rename(s.output, s.output+".1")
-	}
-	f, err := os.OpenFile(s.output, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
-	if err != nil {
-		return nil, 0, fmt.Errorf("output capture: %w", err)
-	}
-	off, _ := f.Seek(0, io.SeekEnd)
-	return f, off, nil
+// captureLimit is the size past which a capture file is rotated once
+// (to name.1) at a start, so that it cannot fill the disk.
+const captureLimit = 10 << 20
+
+// minCaptureFree is the free space below which a file system counts as full
+// for the capture: a service whose stdout write fails with ENOSPC may die of
+// it (Node.js does), so a full disk is not a place to send its output.
+const minCaptureFree = 1 << 20
+
+// fallbackOutputName is the capture file's name beside the service's own
+// log, where the output goes when the state dir cannot take it.
+const fallbackOutputName = "sanasend-output.log"
+
+// OutputCapture says where a start sends the service's stdout and stderr.
+type OutputCapture struct {
+	// Path is the file that captures them; "" when nothing does (they
+	// are discarded).
+	Path string
+	// Fallback is true when the state dir could not take the capture:
+	// Path is then beside the service's own log, or "".
+	Fallback bool
+	// Problem says why the state dir could not take it, in the system's
+	// words without a path ("read-only file system", "no space left on
+	// device"); "" when it could.
+	Problem string
 }
 
-// OutputPath is the file holding the service's captured stdout and stderr.
-func (s *Service) OutputPath() string { return s.output }
+// openOutput opens the capture file for the service's stdout and stderr: in
+// the state dir, or, when the state dir cannot take it (read-only, full,
+// not writable), beside the service's own log, or nowhere. A start never
+// fails for want of a capture file; the OutputCapture says where the output
+// goes and why. f is nil when nothing captures it.
+func (s *Service) openOutput() (f *os.File, c OutputCapture, offset int64) {
+	f, err := openCaptureIn(s.output, true)
+	if err == nil {
+		c = OutputCapture{Path: s.output}
+	} else {
+		s.log.Warn().Err(err).Msg("output capture: the state dir cannot take it")
+		c = OutputCapture{Fallback: true, Problem: captureProblem(err)}
+		if alt := s.fallbackOutput(); alt != "" {
+			if f, err = openCaptureIn(alt, false); err == nil {
+				c.Path = alt
+			} else {
+				s.log.Warn().Err(err).Msg("output capture: not beside the service's log either; the output is discarded")
+			}
+		}
+	}
+	s.mu.Lock()
+	s.capture = c.Path
+	s.mu.Unlock()
+	if f == nil {
+		return nil, c, 0
+	}
+	offset, _ = f.Seek(0, io.SeekEnd)
+	return f, c, offset
+}
+
+// fallbackOutput is the capture file beside the service's log, when the
+// log's dir exists and is inside the service's dir once links are
+// resolved; "" otherwise.
+func (s *Service) fallbackOutput() string {
+	if s.cfg.LogFile == "" {
+		return ""
+	}
+	dir, err := filepath.EvalSymlinks(filepath.Dir(s.cfg.LogFile))
+	if err != nil {
+		return ""
+	}
+	root, err := filepath.EvalSymlinks(s.cfg.Dir)
+	if err != nil {
+		return ""
+	}
+	if rel, err := filepath.Rel(root, dir); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return ""
+	}
+	return filepath.Join(dir, fallbackOutputName)
+}
+
+// openCaptureIn opens the capture file path, rotating it once past
+// captureLimit. mkdir creates its dir when missing. A file system with less
+// than minCaptureFree left is refused as full (ENOSPC).
+func openCaptureIn(path string, mkdir bool) (*os.File, error) {
+	dir := filepath.Dir(path)
+	if mkdir {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("output capture: %w", err)
+		}
+	}
+	if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() && fi.Size() > captureLimit {
+		_ = os.Rename(path, path+".1")
+	}
+	f, err := openCaptureFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("output capture: %w", err)
+	}
+	if free, ok := freeBytes(dir); ok && free < minCaptureFree {
+		f.Close()
+		return nil, fmt.Errorf("output capture in %s: %w (%s free)", dir, syscall.ENOSPC, human.Bytes(free))
+	}
+	return f, nil
+}
+
+// captureProblem is why a capture file could not be opened, without a path:
+// the system's words for it, or a general one.
+func captureProblem(err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno.Error()
+	}
+	return "not a usable file"
+}
+
+// OutputPath is the file holding the service's captured stdout and stderr:
+// where the last start of this bot process sent them ("" when nowhere), or
+// the state dir's capture file before any start.
+func (s *Service) OutputPath() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.capture != "" || s.startedHere {
+		return s.capture
+	}
+	return s.output
+}
 
 func tailFrom(path string, offset int64, n int) []string {
 	f, err := os.Open(path)
@@ -642,14 +769,23 @@ func exitText(code int, signal string) string {
 }
 
 func (s *Service) describeStart(r StartResult, err error) string {
+	var text string
 	switch {
 	case err != nil:
-		return s.errorResult(err)
+		text = s.errorResult(err)
 	case r.Healthy:
-		return fmt.Sprintf("healthy in %s", r.TimeToHealthy.Round(100*time.Millisecond))
+		text = fmt.Sprintf("healthy in %s", r.TimeToHealthy.Round(100*time.Millisecond))
 	default:
-		return "not healthy"
+		text = "not healthy"
 	}
+	if r.PID > 0 && r.Output.Fallback {
+		where := "not captured"
+		if r.Output.Path != "" {
+			where = "in " + r.Output.Path
+		}
+		text += fmt.Sprintf("; output %s (state dir: %s)", where, r.Output.Problem)
+	}
+	return text
 }
 
 func (s *Service) describeStop(r StopResult, err error) string {

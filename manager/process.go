@@ -36,13 +36,20 @@ type snapshot struct {
 	rootGone bool
 	run      runRef           // the run root belongs to; zero when not running
 	members  map[int32]string // every process of the tree, with how it was found
+	// own is the child this bot process started and has not reaped (its
+	// PID cannot have been reused), 0 when none runs.
+	own int32
 }
 
-// look scans the process table and finds the service's processes: the root
-// from the pid file (same PID and same start time, so a reused PID is never
-// mistaken for it) or, without a usable pid file, a marked process running
-// the start command; then every process carrying the marker, their
-// descendants and their process groups.
+// look scans the process table and finds the service's processes. The pid
+// file is a hint only: its process is the root when it is alive (same PID,
+// same start time) and carries the run's marker, whatever the file says
+// about it; without such a process, the root is the run's marked group (npm
+// gone, node running on) or a marked process running the start command.
+// The members are the processes carrying the service's marker, their
+// descendants, and the processes of the groups whose leader carries it:
+// nothing else, so that a forged pid file cannot make the bot signal a
+// process that is not the service's.
 func (s *Service) look(ctx context.Context) (snapshot, error) {
 	tab, err := scanProcesses(ctx)
 	if err != nil {
@@ -51,10 +58,20 @@ func (s *Service) look(ctx context.Context) (snapshot, error) {
 	snap := snapshot{tab: tab}
 	s.mu.Lock()
 	run := s.persisted.Run
+	// This bot process's own child, not yet reaped: its PID cannot have
+	// been reused, so it is the service's whether or not its marker can
+	// be read.
+	var own int32
+	if s.child != nil {
+		own = s.child.pid
+	}
 	s.mu.Unlock()
-	if run != nil {
+	if run != nil && tab.ours(s.key, run.Marker) {
 		ref := runRef{pid: run.PID, created: run.Created, pgid: run.pgid(), marker: run.Marker}
-		if e, ok := tab.byPID[run.PID]; ok && e.created.Equal(run.Created) && (e.marker == run.Marker || e.marker == "") {
+		if e, ok := tab.byPID[run.PID]; ok && e.created.Equal(run.Created) && (e.marker == run.Marker || e.pid == own) && !tab.self[e.pid] {
+			// The group is the one the root is in, not the one the
+			// file names.
+			ref.pgid = e.pgid
 			snap.root, snap.run = e, ref
 		} else if _, group := ref.find(tab); len(group) > 0 {
 			// npm is gone, node runs on: the service is its marked
@@ -67,12 +84,20 @@ func (s *Service) look(ctx context.Context) (snapshot, error) {
 			snap.root, snap.run = e, runRef{pid: e.pid, created: e.created, pgid: e.pgid, marker: e.marker}
 		}
 	}
-	var seeds []int32
 	if snap.root != nil {
-		seeds = append(seeds, snap.root.pid)
 		s.ensureWatch(snap.run)
 	}
+	var seeds []int32
+	if _, ok := tab.byPID[own]; ok && own > 0 {
+		seeds = append(seeds, own)
+		snap.own = own
+	}
 	snap.members = tab.serviceMembers(s.key, seeds...)
+	if snap.root != nil {
+		if _, ok := snap.members[snap.root.pid]; ok {
+			snap.members[snap.root.pid] = "root"
+		}
+	}
 	return snap, nil
 }
 

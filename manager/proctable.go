@@ -75,12 +75,30 @@ func scanProcesses(ctx context.Context) (*procTable, error) {
 	return t, nil
 }
 
+// ours reports whether marker is a marker of the service whose marker key
+// is key ("<key>/<run id>").
+func (t *procTable) ours(key, marker string) bool {
+	return strings.HasPrefix(marker, key+"/") && len(marker) > len(key)+1
+}
+
+// marked reports whether the live process pid carries a marker of the
+// service whose marker key is key, and is not this bot or its ancestry.
+func (t *procTable) marked(key string, pid int32) bool {
+	e, ok := t.byPID[pid]
+	return ok && !t.self[pid] && t.ours(key, e.marker)
+}
+
 // serviceMembers returns the processes that belong to the service whose
 // marker key is key: those carrying the marker (any run), their descendants
-// by PPID, and every member of their process groups, plus the descendants of
-// those. extra PIDs (the root found through the pid file) are seeds too.
-// The bot's own ancestry and process group are never included.
-func (t *procTable) serviceMembers(key string, extra ...int32) map[int32]string {
+// by PPID, and the members of the process groups whose leader carries the
+// marker, plus the descendants of those. own are processes known to be the
+// service's without their marker (the child this bot process started and
+// has not reaped): seeds too, reported as "root". A process is never a
+// member by what a file says about it (a forged pid file names any
+// process), and a group whose leader is not marked adds nothing: its marked
+// processes are members one by one. The bot's own ancestry and process
+// group are never included.
+func (t *procTable) serviceMembers(key string, own ...int32) map[int32]string {
 	why := make(map[int32]string)
 	var queue []int32
 	add := func(pid int32, reason string) {
@@ -93,12 +111,11 @@ func (t *procTable) serviceMembers(key string, extra ...int32) map[int32]string 
 		why[pid] = reason
 		queue = append(queue, pid)
 	}
-	for _, pid := range extra {
+	for _, pid := range own {
 		add(pid, "root")
 	}
-	prefix := key + "/"
 	for pid, e := range t.byPID {
-		if strings.HasPrefix(e.marker, prefix) {
+		if t.ours(key, e.marker) {
 			add(pid, "marker")
 		}
 	}
@@ -109,7 +126,7 @@ func (t *procTable) serviceMembers(key string, extra ...int32) map[int32]string 
 		for _, child := range t.children[pid] {
 			add(child, "child")
 		}
-		if g := t.byPID[pid].pgid; g > 1 && g != t.selfPGID && !groups[g] {
+		if g := t.byPID[pid].pgid; g > 1 && g != t.selfPGID && !groups[g] && t.marked(key, g) {
 			groups[g] = true
 			for p2, e := range t.byPID {
 				if e.pgid == g {

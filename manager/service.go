@@ -86,6 +86,9 @@ type Service struct {
 	startedHere bool
 	// startedMarker is the marker of the run this bot process started.
 	startedMarker string
+	// capture is where the last start of this bot process sent the
+	// service's output, "" when nowhere or before any start.
+	capture string
 	// watching is the marker of the run a watcher follows, "" when none;
 	// stopping is the marker of the run a stop through the bot is ending,
 	// so that its exit is intended; closed is set by Close.

@@ -43,7 +43,7 @@ func runConsole(ctx context.Context, configPath string, args []string, stdin io.
 	if err != nil {
 		return err
 	}
-	m, err := newManager(cfg, log)
+	c, err := build(cfg, log, false)
 	if err != nil {
 		return err
 	}
@@ -66,38 +66,22 @@ func runConsole(ctx context.Context, configPath string, args []string, stdin io.
 	if err != nil {
 		return err
 	}
-	// The console's prompts die with it: its tokens stay in memory.
-	confirms, err := bot.NewConfirmStore(bot.ConfirmConfig{TTL: cfg.Slack.ConfirmTimeout, Logger: log})
-	if err != nil {
-		return err
-	}
 	notifier, err := consoleAlerts(con.AlertWriter())
 	if err != nil {
 		return err
 	}
-	monitor, err := newMonitor(cfg, m, notifier, log, nil)
-	if err != nil {
+	if err := c.route(cfg, log, notifier, nil, auth, nil); err != nil {
 		return err
 	}
-	router, err := bot.NewRouter(bot.RouterConfig{
-		Services: directory{m},
-		Auth:     auth,
-		Confirms: confirms,
-		Alerts:   monitor,
-		Audit:    log,
-	})
-	if err != nil {
+	if err := c.monitor.Start(ctx); err != nil {
 		return err
 	}
-	if err := monitor.Start(ctx); err != nil {
-		return err
-	}
-	defer monitor.Stop()
+	defer c.monitor.Stop()
 	screen := con.AlertWriter() // shared with the monitor's alerts
-	fmt.Fprintf(screen, "config %s; services: %v; the bot's log and audit trail: %s\n", cfg.Path(), m.Names(), logFile.Name())
-	runErr := con.Run(ctx, router)
+	fmt.Fprintf(screen, "config %s; services: %v; the bot's log and audit trail: %s\n", cfg.Path(), c.m.Names(), logFile.Name())
+	runErr := con.Run(ctx, c.router)
 	if cfg.Demo.StopOnExit {
-		stopStarted(context.WithoutCancel(ctx), m, actor, screen)
+		stopStarted(context.WithoutCancel(ctx), c.m, actor, screen)
 	}
 	return runErr
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
@@ -24,6 +25,10 @@ func newMonitor(cfg *config.Config, m *manager.Manager, n alerts.Notifier, log z
 	for _, s := range m.Services() {
 		services = append(services, met.WatchService(s))
 	}
+	store, err := alerts.NewFileStateStore(cfg.StateDir) // alert state across restarts
+	if err != nil {
+		return nil, err
+	}
 	return alerts.NewMonitor(alerts.MonitorConfig{
 		Interval: cfg.Monitor.Interval,
 		Rules: alerts.Rules{
@@ -35,6 +40,7 @@ func newMonitor(cfg *config.Config, m *manager.Manager, n alerts.Notifier, log z
 		Clock:              clockwork.NewRealClock(),
 		Logger:             log,
 		DigestAt:           cfg.Monitor.DigestAt,
+		Store:              store,
 	}, services, met.Notifier(n))
 }
 
@@ -52,26 +58,32 @@ func slackAlerts(cfg *config.Config, m *manager.Manager, tokens slackbot.TokenIs
 		return nil, nil, err
 	}
 	n, err := slackbot.NewAlertNotifier(slackbot.AlertNotifierConfig{Channel: cfg.Slack.AlertsChannel, Queue: outbox,
-		Clock: clockwork.NewRealClock(), Tokens: tokens, Tail: lastErrorLines(m), Logger: log})
+		Clock: clockwork.NewRealClock(), Tokens: tokens, Tail: lastErrorLines(m, log), Logger: log})
 	if err != nil {
 		return nil, nil, errors.Join(err, outbox.Close())
 	}
 	return outbox, n, nil
 }
 
+// errorLinesTimeout bounds the read of a service's last error lines for an
+// alert: a slow disk delays no alert.
+const errorLinesTimeout = 2 * time.Second
+
 // lastErrorLines returns the last error lines of a service's log, for an
-// alert.
-func lastErrorLines(m *manager.Manager) slackbot.LogTail {
+// alert; none when they cannot be read in time (logged).
+func lastErrorLines(m *manager.Manager, log zerolog.Logger) slackbot.LogTail {
 	return func(service string) []string {
 		s, err := m.Lookup(service)
 		if err != nil {
 			return nil
 		}
-		res, err := s.Logs(context.Background(), manager.LogQuery{Lines: 5, Filter: "error"})
+		ctx, cancel := context.WithTimeout(context.Background(), errorLinesTimeout)
+		defer cancel()
+		lines, err := s.LastErrorLines(ctx, 5)
 		if err != nil {
-			return nil
+			log.Warn().Err(err).Msg("alert without error lines")
 		}
-		return res.Lines
+		return lines
 	}
 }
 

@@ -7,17 +7,13 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
-	"github.com/slack-go/slack/socketmode"
+	"golang.org/x/sync/errgroup"
 
-	"github.com/sanasend/sanasend-bot/bot"
 	"github.com/sanasend/sanasend-bot/bot/slackbot"
-	"github.com/sanasend/sanasend-bot/config"
 	"github.com/sanasend/sanasend-bot/delivery"
 	"github.com/sanasend/sanasend-bot/manager"
 	"github.com/sanasend/sanasend-bot/metrics"
@@ -43,169 +39,116 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 	if err != nil {
 		return err
 	}
-	m, err := newManager(cfg, log)
-	if err != nil {
-		return err
-	}
 	met := metrics.New()
-	slackHTTP := slackbot.WithHTTPClient(&http.Client{Timeout: 30 * time.Second, Transport: met.SlackTransport(nil)})
-	api := slackbot.NewClient(cfg.Slack.BotToken, cfg.Slack.APIURL, slackHTTP)
-	staff, err := slackbot.NewStaff(slackbot.StaffConfig{
-		Usergroups: cfg.Slack.Staff.Usergroups, Users: cfg.Slack.Staff.Users,
-		AllowedChannels: cfg.Slack.AllowedChannels, Command: cfg.Slack.Command, Refresh: 5 * time.Minute,
-	}, api, log, clockwork.NewRealClock())
+	sl, err := newSlackClients(cfg, log, met)
 	if err != nil {
 		return err
 	}
-	// The confirmation store first: the alerts' notifier issues tokens
-	// from it, the router takes them.
-	confirms, err := openConfirmations(cfg, log)
+	c, err := build(cfg, log, true)
 	if err != nil {
 		return err
 	}
-	outbox, notifier, err := slackAlerts(cfg, m, confirms, log, slackHTTP)
+	outbox, notifier, err := slackAlerts(cfg, c.m, c.confirms, log, sl.http)
 	if err != nil {
 		return err
 	}
+	defer outbox.Close() // after a failure below; Serve closes it otherwise
 	met.SetOutbox(outbox)
-	monitor, err := newMonitor(cfg, m, notifier, log, met)
+	if err := c.route(cfg, log, notifier, met, sl.staff, outbox); err != nil {
+		return err
+	}
+	front, err := newFront(cfg, log, c.router, sl.api, outbox)
 	if err != nil {
 		return err
 	}
-	router, err := bot.NewRouter(bot.RouterConfig{
-		Services: directory{m}, Auth: staff, Confirms: confirms, Alerts: monitor, Audit: log, DeadLetters: outbox,
-	})
+	srv, ln, err := listen(cfg, front, met)
 	if err != nil {
 		return err
 	}
-	front, err := slackbot.New(slackbot.Config{
-		SigningSecret: cfg.Slack.SigningSecret, Command: cfg.Slack.Command,
-		AlertsChannel: cfg.Slack.AlertsChannel, Logger: log,
-		Announce: func(m slackbot.Message) error { return announce(outbox, cfg.Slack.AlertsChannel, m) },
-	}, router, api)
-	if err != nil {
-		return err
-	}
-	if err := staff.Start(ctx); err != nil {
-		return err
-	}
-	defer staff.Stop()
+	return serve(ctx, log, served{core: c, slackClients: sl, met: met, outbox: outbox, front: front, srv: srv, ln: ln})
+}
 
-	defer observeServices(met, m)()
-	outboxCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))
-	outboxDone := make(chan struct{})
-	go func() { defer close(outboxDone); outbox.Run(outboxCtx) }()
+// served is what serve runs.
+type served struct {
+	*core
+	*slackClients
+	met    *metrics.Metrics
+	outbox *delivery.Outbox
+	front  *slackbot.Front
+	srv    *http.Server
+	ln     net.Listener
+}
+
+// serve runs the bot until ctx is done or its HTTP server fails. The front
+// end (HTTP, Socket Mode, prompt expiry) stops first and finishes the
+// actions in flight; then the monitor, then the outbox and the metrics,
+// so that every outcome and alert of the last actions is in the journal.
+func serve(ctx context.Context, log zerolog.Logger, s served) error {
+	defer s.ln.Close() // when it returns before serving; Shutdown closes it otherwise
+	if err := s.staff.Start(ctx); err != nil {
+		return err
+	}
+	defer s.staff.Stop()
+	observer := s.met.Observe(services(s.m)...) // before the monitor's first check
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var bg errgroup.Group
+	bg.Go(func() error { return s.outbox.Serve(bgCtx) })
+	bg.Go(func() error { observer.Run(bgCtx); return nil })
 	defer func() {
-		stopOutbox()
-		<-outboxDone
-		if err := outbox.Close(); err != nil {
+		stopBackground()
+		if err := bg.Wait(); err != nil {
 			log.Error().Err(err).Msg("close the outbox journal")
 		}
 	}()
-	if err := monitor.Start(ctx); err != nil {
+	if err := s.monitor.Start(ctx); err != nil {
 		return err
 	}
-	defer monitor.Stop()
+	defer s.monitor.Stop()
 
-	ln, err := net.Listen("tcp", cfg.Slack.Listen)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Slack.Listen, err)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serveHTTP(gctx, log, s.srv, s.ln) })
+	if s.socket != nil {
+		g.Go(func() error { return s.front.RunSocketMode(gctx, s.socket) })
 	}
-	mux := http.NewServeMux()
-	if cfg.Slack.SocketMode() {
-		// Socket Mode needs no public URL; /healthz stays for the
-		// container's health check.
-		mux.Handle("GET /healthz", front.Handler())
-	} else {
-		mux.Handle("/", front.Handler())
-	}
-	mux.Handle("GET /metrics", met.Handler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-		WriteTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	g.Go(func() error { s.front.RunExpiry(gctx, s.confirms, clockwork.NewRealClock()); return nil })
 	mode := "http"
-	if cfg.Slack.SocketMode() {
+	if s.socket != nil {
 		mode = "socket"
 	}
-	log.Info().Str("mode", mode).Str("listen", ln.Addr().String()).Strs("services", m.Names()).Msg("serving")
-
-	socketDone := make(chan error, 1)
-	if cfg.Slack.SocketMode() {
-		sapi := slackbot.NewClient(cfg.Slack.BotToken, cfg.Slack.APIURL, slackbot.WithAppToken(cfg.Slack.AppToken), slackHTTP)
-		client := socketmode.New(sapi)
-		go func() { socketDone <- front.RunSocketMode(ctx, client) }()
+	log.Info().Str("mode", mode).Str("listen", s.ln.Addr().String()).Strs("services", s.m.Names()).Msg("serving")
+	err := g.Wait()
+	s.front.Wait()
+	if err == nil {
+		log.Info().Msg("stopped; the services keep running")
 	}
-	expiryDone := make(chan struct{})
-	go func() { defer close(expiryDone); expirePrompts(ctx, router, front) }()
+	return err
+}
 
+// serveHTTP serves until ctx is done, then shuts the server down, giving
+// the requests in flight 15 s.
+func serveHTTP(ctx context.Context, log zerolog.Logger, srv *http.Server, ln net.Listener) error {
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
 	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
-	case err := <-serveErr:
-		if !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("serve: %w", err)
-		}
 	}
 	log.Info().Msg("shutting down: finishing the work in flight")
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutdownCtx)
-	if cfg.Slack.SocketMode() {
-		<-socketDone
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
 	}
-	front.Wait()
-	<-expiryDone
-	log.Info().Msg("stopped; the services keep running")
 	return nil
 }
 
-// openConfirmations opens the confirmation store of the state dir, with the
-// tokens of the bot processes before this one.
-func openConfirmations(cfg *config.Config, log zerolog.Logger) (*bot.ConfirmStore, error) {
-	return bot.OpenConfirmStore(bot.ConfirmConfig{Path: filepath.Join(cfg.StateDir, bot.ConfirmFile),
-		TTL: cfg.Slack.ConfirmTimeout, Logger: log})
-}
-
-// observeServices records the events of every service in met until the
-// returned function is called; it waits for the observers to end.
-func observeServices(met *metrics.Metrics, m *manager.Manager) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
+// services lists m's services as the metrics observe them.
+func services(m *manager.Manager) []metrics.EventSource {
+	var out []metrics.EventSource
 	for _, s := range m.Services() {
-		events, unsubscribe := s.Subscribe(64)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer unsubscribe()
-			met.ObserveEvents(ctx, s.Name(), events)
-		}()
+		out = append(out, s)
 	}
-	return func() { cancel(); wg.Wait() }
-}
-
-// expirePrompts closes confirmation prompts nobody answered, so no
-// live-looking button stays behind.
-func expirePrompts(ctx context.Context, router *bot.Router, front *slackbot.Front) {
-	t := time.NewTicker(5 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if expired := router.Confirmations().Expired(); len(expired) > 0 {
-				front.ExpirePrompts(ctx, expired)
-			}
-		}
-	}
-}
-
-// announce puts an action's outcome in the alerts outbox.
-func announce(outbox *delivery.Outbox, channel string, m slackbot.Message) error {
-	payload, err := slackbot.EncodePayload(m)
-	if err != nil {
-		return fmt.Errorf("announce: %w", err)
-	}
-	return outbox.Enqueue(delivery.Item{ID: fmt.Sprintf("outcome-%d", time.Now().UnixNano()), Channel: channel,
-		Op: delivery.OpPost, Payload: payload, Enqueued: time.Now()})
+	return out
 }

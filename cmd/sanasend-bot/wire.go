@@ -10,9 +10,11 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/bot"
 	"github.com/sanasend/sanasend-bot/config"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/metrics"
 )
 
 // newLogger builds the bot's logger from the config.
@@ -51,6 +53,58 @@ func newManager(cfg *config.Config, log zerolog.Logger) (*manager.Manager, error
 		services = append(services, s)
 	}
 	return manager.New(services...)
+}
+
+// core is what serve and console both build and run: the services, the
+// confirmation store, the monitor and the router.
+type core struct {
+	m        *manager.Manager
+	confirms *bot.ConfirmStore
+	monitor  *alerts.Monitor
+	router   *bot.Router
+}
+
+// build builds the services and the confirmation store: the store comes
+// before the router and the monitor, as the Slack notifier issues alert
+// tokens from it. durable keeps its tokens in the state dir, with those of
+// the bot processes before this one (serve); else they stay in memory (the
+// console's prompts die with it). route completes the core.
+func build(cfg *config.Config, log zerolog.Logger, durable bool) (*core, error) {
+	m, err := newManager(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	cc := bot.ConfirmConfig{TTL: cfg.Slack.ConfirmTimeout, Logger: log}
+	var confirms *bot.ConfirmStore
+	if durable {
+		cc.Path = filepath.Join(cfg.StateDir, bot.ConfirmFile)
+		confirms, err = bot.OpenConfirmStore(cc)
+	} else {
+		confirms, err = bot.NewConfirmStore(cc)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &core{m: m, confirms: confirms}, nil
+}
+
+// route builds the monitor, delivering to n (with met, nil for none,
+// counting), and the router over the services, authorising with auth;
+// dead, nil where nothing is delivered, is the outbox whose dead letters
+// status reports.
+func (c *core) route(cfg *config.Config, log zerolog.Logger, n alerts.Notifier, met *metrics.Metrics, auth bot.Authorizer, dead bot.DeadLetters) error {
+	monitor, err := newMonitor(cfg, c.m, n, log, met)
+	if err != nil {
+		return err
+	}
+	router, err := bot.NewRouter(bot.RouterConfig{
+		Services: directory{c.m}, Auth: auth, Confirms: c.confirms, Alerts: monitor, Audit: log, DeadLetters: dead,
+	})
+	if err != nil {
+		return err
+	}
+	c.monitor, c.router = monitor, router
+	return nil
 }
 
 // directory adapts *manager.Manager to bot.Directory.
