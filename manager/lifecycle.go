@@ -19,6 +19,7 @@ import (
 
 	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/internal/human"
+	"github.com/sanasend/sanasend-bot/internal/servicefs"
 	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/whatsapp"
 )
@@ -713,7 +714,7 @@ func (s *Service) OutputPath() string {
 }
 
 func tailFrom(path string, offset int64, n int) []string {
-	f, err := os.Open(path)
+	f, err := servicefs.Open("", path) // never a FIFO or a symlink planted there
 	if err != nil {
 		return nil
 	}

@@ -771,7 +771,11 @@ func (s *Service) Logs(ctx context.Context, q LogQuery) (LogResult, error) {
 // stderr, where a crash at start-up leaves its message. It is read as Logs
 // reads the log.
 func (s *Service) Output(ctx context.Context, q LogQuery) (LogResult, error) {
-	res, err := readServiceLog(ctx, s.cfg.Dir, s.output, q)
+	path := s.OutputPath()
+	if path == "" {
+		return LogResult{}, usererr.New(usererr.NotFound, "%s: the service's output was not captured at its last start (nowhere to keep it)", s.cfg.Name)
+	}
+	res, err := readServiceLog(ctx, s.cfg.Dir, path, q)
 	if errors.Is(err, fs.ErrNotExist) {
 		return res, usererr.Wrap(err, usererr.NotFound, "%s: nothing captured yet (the bot has not started the service)", s.cfg.Name)
 	}
