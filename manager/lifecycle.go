@@ -549,7 +549,7 @@ func processCreated(ctx context.Context, pid int32) time.Time {
 // exactly those, and returns their paths.
 func (s *Service) removeStaleLocks(ctx context.Context) ([]string, error) {
 	host, _ := os.Hostname()
-	dirs, err := whatsapp.ScanAuthDirs(s.cfg.AuthDir, host, func(pid int) bool {
+	dirs, err := whatsapp.ScanServiceAuthDirs(s.cfg.Dir, s.cfg.AuthDir, host, func(pid int) bool {
 		return processAlive(ctx, int32(pid), time.Time{})
 	})
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
