@@ -1,16 +1,13 @@
-//go:build unix
+//go:build !windows
 
 package bot
 
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,83 +18,6 @@ import (
 
 	"github.com/sanasend/sanasend-bot/manager"
 )
-
-// standinService starts the real stand-in (examples/whatsapp-service) from a
-// private copy and returns it running; cleanup stops it.
-func standinService(t *testing.T) *manager.Service {
-	t.Helper()
-	for _, bin := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Fatalf("%s is not on PATH: the tests run the real stand-in service (Node.js 20)", bin)
-		}
-	}
-	root := t.TempDir()
-	dir := filepath.Join(root, "whatsapp-service")
-	src, err := filepath.Abs("../examples/whatsapp-service")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, sub := range []string{"package.json", "src", "data"} {
-		if err := copyStandin(filepath.Join(src, sub), filepath.Join(dir, sub)); err != nil {
-			t.Fatalf("copy stand-in: %v", err)
-		}
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	tmp, err := os.MkdirTemp("", "ss")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(tmp) })
-	svc, err := manager.NewService(manager.ServiceConfig{
-		Name: "whatsapp", Dir: dir, URL: "http://127.0.0.1:" + strconv.Itoa(port), Start: []string{"npm", "start"},
-		LogFile: filepath.Join(dir, "logs", "combined.log"), AuthDir: filepath.Join(dir, ".wwebjs_auth"),
-		Env: map[string]string{"TMPDIR": tmp, "PORT": strconv.Itoa(port), "RESTORE_DELAY_MS": "150",
-			"RESTORE_STEP_MS": "30", "FOLLOWUP_MS": "50", "NPM_CONFIG_UPDATE_NOTIFIER": "false"},
-		StartTimeout: 20 * time.Second, StopTimeout: 5 * time.Second, HealthTimeout: 2 * time.Second,
-		StateDir: filepath.Join(root, "state"),
-	}, manager.Options{Logger: zerolog.New(zerolog.NewTestWriter(t))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := svc.Stop(context.Background(), manager.Actor{ID: "test-cleanup"}, nil); err != nil {
-			t.Errorf("cleanup stop: %v", err)
-		}
-		if err := svc.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	if _, err := svc.Start(context.Background(), alice, nil); err != nil {
-		t.Fatalf("start the stand-in: %v", err)
-	}
-	return svc
-}
-
-func copyStandin(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(target, data, 0o644)
-	})
-}
 
 // handleAll runs the commands at once, as the front end's workers do, and
 // fails the test when any does not answer within the deadline.
@@ -149,7 +69,16 @@ func TestRouterHostileLogPath(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			svc := standinService(t)
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			port := l.Addr().(*net.TCPAddr).Port
+			l.Close()
+			svc := standinService(t, port)
+			if _, err := svc.Start(context.Background(), alice, nil); err != nil {
+				t.Fatalf("start the stand-in: %v", err)
+			}
 			secret := filepath.Join(t.TempDir(), "shadow")
 			if err := os.WriteFile(secret, []byte("root:SECRET-HASH:error:19000\n"), 0o600); err != nil {
 				t.Fatal(err)
