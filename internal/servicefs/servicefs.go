@@ -74,8 +74,8 @@ func Open(dir, path string) (*os.File, error) {
 // Read opens path as Open does and returns read(f), the file closed after.
 // The open and the read together must end within timeout (0 means
 // DefaultTimeout) and before ctx is done; otherwise Read returns an error
-// (a *usererr.Error, code Unavailable, that wraps context.DeadlineExceeded
-// or ctx's error) without waiting for them.
+// (a *usererr.Error, code Unavailable, that wraps context.DeadlineExceeded,
+// or ctx's error when ctx ended first) without waiting for them.
 //
 // The trade-off: a read from a hung disk or NFS mount cannot be interrupted,
 // so the open and read run in a goroutine of their own. When the deadline
@@ -87,6 +87,7 @@ func Read[T any](ctx context.Context, dir, path string, timeout time.Duration, r
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	type result struct {
@@ -111,6 +112,10 @@ func Read[T any](ctx context.Context, dir, path string, timeout time.Duration, r
 	case <-ctx.Done():
 		var zero T
 		name, _, _ := split(dir, path)
+		if err := parent.Err(); err != nil {
+			return zero, usererr.Wrap(fmt.Errorf("read %s: %w", path, err), usererr.Unavailable,
+				"reading %s was cut short", name)
+		}
 		return zero, usererr.Wrap(fmt.Errorf("read %s: %w", path, ctx.Err()), usererr.Unavailable,
 			"reading %s took longer than %s: the disk or its mount may hang", name, human.Duration(timeout))
 	}
