@@ -209,3 +209,18 @@ func TestRead(t *testing.T) {
 		t.Errorf("Read(hung) message = %q; want %q...", got, want)
 	}
 }
+
+func TestReadCancelled(t *testing.T) {
+	dir, _ := layout(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	release := make(chan struct{})
+	defer close(release)
+	_, err := Read(ctx, dir, "logs/real.log", time.Minute, func(*os.File) (int, error) {
+		cancel() // the caller gives up while the read hangs
+		<-release
+		return 0, nil
+	})
+	if !errors.Is(err, context.Canceled) || usererr.Message(err) != "reading logs/real.log was cut short" {
+		t.Errorf("Read(cancelled) = %v (%q); want context.Canceled, %q", err, usererr.Message(err), "reading logs/real.log was cut short")
+	}
+}
