@@ -36,6 +36,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyRequest$$' -fuzztime $(FUZZTIME) ./bot/slackbot/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseHealth$$' -fuzztime $(FUZZTIME) ./manager/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseLogLine$$' -fuzztime $(FUZZTIME) ./whatsapp/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./config/
+	$(GO) test -run '^$$' -fuzz '^FuzzRestorationFeed$$' -fuzztime $(FUZZTIME) ./whatsapp/
+	$(GO) test -run '^$$' -fuzz '^FuzzLastRestoration$$' -fuzztime $(FUZZTIME) ./whatsapp/
 
 ## bench: logs against GNU tail on a 1 GiB file, process-table scan against ps,
 ## status latency, and the acknowledgement of signed slash commands.

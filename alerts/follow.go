@@ -8,10 +8,14 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
 
+	"github.com/sanasend/sanasend-bot/internal/human"
+	"github.com/sanasend/sanasend-bot/internal/servicefs"
+	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
@@ -20,6 +24,11 @@ import (
 type FollowConfig struct {
 	// Path is the service log.
 	Path string
+	// Dir is the service's dir: the log is opened beneath it as
+	// servicefs.Open does (a symlink out of it is refused). "" means that
+	// Path's last component must not be a symlink. Either way only a
+	// regular file is read: a FIFO at Path is refused, never opened.
+	Dir string
 	// Offset is the log's size when the start began
 	// (manager.StartResult.LogOffset / manager.Event.LogOffset): the lines
 	// before it are not this start's. It applies to the file found at Path at
@@ -38,6 +47,9 @@ type FollowConfig struct {
 	Poll time.Duration
 	// Clock measures every wait; nil means the real clock.
 	Clock clockwork.Clock
+	// ReadTimeout bounds each poll's opens and reads, in real time (a hung
+	// disk does not follow a fake clock); 0 means 5s.
+	ReadTimeout time.Duration
 }
 
 // FollowResult is what the log told about one start's session restoration.
@@ -76,6 +88,8 @@ const (
 	// followTailN is how many bytes before the read position are remembered
 	// to find a file that was truncated and has grown past that position again.
 	followTailN = 64
+	// followDefaultReadTimeout bounds one poll's I/O.
+	followDefaultReadTimeout = 5 * time.Second
 )
 
 // FollowRestoration follows the service log after a start and returns the
@@ -98,8 +112,14 @@ const (
 //
 // The error is also non-nil for an invalid cfg, and on a timeout when the
 // last poll failed with an I/O error other than a missing file (permission
-// denied, a directory at Path, ...): the result is still valid then. A missing
-// file is not an error: it gives TimedOut with nothing seen.
+// denied, a directory or a FIFO at Path, a symlink out of Dir, ...): the
+// result is still valid then. A missing file is not an error: it gives
+// TimedOut with nothing seen.
+//
+// Each poll runs with a deadline (ReadTimeout). A poll that does not end by
+// then (a hung disk) is abandoned: FollowRestoration returns what was seen
+// before it, TimedOut, and an error; the poll's goroutine closes the file
+// and ends when its system call returns.
 func FollowRestoration(ctx context.Context, cfg FollowConfig) (FollowResult, error) {
 	if cfg.Path == "" {
 		return FollowResult{}, errors.New("follow restoration: no log path")
@@ -122,15 +142,24 @@ func FollowRestoration(ctx context.Context, cfg FollowConfig) (FollowResult, err
 	if cfg.Clock == nil {
 		cfg.Clock = clockwork.NewRealClock()
 	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = followDefaultReadTimeout
+	}
 
 	w := &follower{
+		dir:       cfg.Dir,
 		path:      cfg.Path,
 		offset:    cfg.Offset,
 		useOffset: true,
 		parser:    whatsapp.NewRestorationParser(),
 		buf:       make([]byte, followChunk),
 	}
-	defer w.close()
+	abandoned := false
+	defer func() {
+		if !abandoned {
+			w.close()
+		}
+	}()
 
 	if err := ctx.Err(); err != nil {
 		return w.result(), err
@@ -139,7 +168,12 @@ func FollowRestoration(ctx context.Context, cfg FollowConfig) (FollowResult, err
 	deadline := clock.Now().Add(cfg.Timeout)
 	var settleEnd time.Time // zero until the restoration is done
 	for {
-		w.poll()
+		before := w.result()
+		if err := w.pollWithin(ctx, cfg.ReadTimeout); err != nil {
+			abandoned = true
+			before.TimedOut = ctx.Err() == nil
+			return before, fmt.Errorf("follow restoration: %w", err)
+		}
 		r := w.parser.Result()
 		now := clock.Now()
 		if r.Done() {
@@ -180,9 +214,49 @@ func FollowRestoration(ctx context.Context, cfg FollowConfig) (FollowResult, err
 	}
 }
 
+// pollWithin runs w.poll with a deadline. It returns nil when the poll ended;
+// otherwise the poll is abandoned and owns w from then on: it closes the file
+// when it ends, and w must not be touched again.
+func (w *follower) pollWithin(ctx context.Context, d time.Duration) error {
+	w.state.Store(pollRunning)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.poll()
+		if !w.state.CompareAndSwap(pollRunning, pollEnded) {
+			w.close() // abandoned: nobody else will
+		}
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	var err error
+	select {
+	case <-done:
+	case <-t.C:
+		err = usererr.Wrap(fmt.Errorf("read %s: %w", w.path, context.DeadlineExceeded), usererr.Unavailable,
+			"reading the log took longer than %s: the disk or its mount may hang", human.Duration(d))
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil && w.state.CompareAndSwap(pollRunning, pollAbandoned) {
+		return err
+	}
+	<-done // the poll ended meanwhile
+	return nil
+}
+
+// States of a poll, for pollWithin.
+const (
+	pollRunning int32 = iota
+	pollEnded
+	pollAbandoned
+)
+
 // follower reads one log file incrementally.
 type follower struct {
+	dir    string
 	path   string
+	state  atomic.Int32 // of the current poll
 	offset int64
 	// useOffset: the next open is the first one and the file was never seen
 	// missing, so it is read from offset.
@@ -250,7 +324,7 @@ func (w *follower) poll() {
 
 // open opens the file at path; it reports whether a file is open.
 func (w *follower) open() bool {
-	f, err := os.Open(w.path)
+	f, err := servicefs.Open(w.dir, w.path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			if w.useOffset && w.offset > 0 {
@@ -263,9 +337,6 @@ func (w *follower) open() bool {
 		return false
 	}
 	fi, err := f.Stat()
-	if err == nil && !fi.Mode().IsRegular() {
-		err = fmt.Errorf("%s is not a regular file", w.path)
-	}
 	if err != nil {
 		f.Close()
 		w.err = err

@@ -422,7 +422,7 @@ func (m *Monitor) summarise(ctx context.Context, w *watched, e manager.Event) {
 	w.lastSummary = m.clock.Now()
 	w.mu.Unlock()
 	cfg := w.svc.Config()
-	res, err := FollowRestoration(ctx, FollowConfig{Path: cfg.LogFile, Offset: e.LogOffset,
+	res, err := FollowRestoration(ctx, FollowConfig{Dir: cfg.Dir, Path: cfg.LogFile, Offset: e.LogOffset,
 		Timeout: m.cfg.RestorationTimeout, Clock: m.clock})
 	if ctx.Err() != nil {
 		return
@@ -432,7 +432,7 @@ func (m *Monitor) summarise(ctx context.Context, w *watched, e manager.Event) {
 	}
 	sum := &RestorationSummary{Result: res, AuthDir: map[string]bool{}, PID: e.PID}
 	host := ""
-	dirs, _ := whatsapp.ScanAuthDirs(cfg.AuthDir, host, func(int) bool { return true })
+	dirs, _ := whatsapp.ScanServiceAuthDirs(cfg.Dir, cfg.AuthDir, host, func(int) bool { return true })
 	for _, o := range res.Restoration.FailedSessions() {
 		_, ok := whatsapp.BuildSessionsReport(res.Restoration, true, dirs).AuthDirFor(o.ID)
 		sum.AuthDir[o.ID] = ok

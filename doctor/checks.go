@@ -21,6 +21,8 @@ import (
 	"github.com/shirou/gopsutil/v4/disk"
 
 	"github.com/sanasend/sanasend-bot/internal/human"
+	"github.com/sanasend/sanasend-bot/internal/servicefs"
+	"github.com/sanasend/sanasend-bot/internal/usererr"
 )
 
 // Verdict is the outcome of one Check.
@@ -392,32 +394,34 @@ func checkNearestExisting(p string) (string, error) {
 	}
 }
 
-// checkLogFile: readable, its size and when it was last written. A missing
-// log is a warning: it appears when the service first starts.
+// checkLogFile: readable as the bot reads it (servicefs.Open: beneath the
+// service's dir, a regular file, never a FIFO), its size and when it was
+// last written. A missing log is a warning: it appears when the service
+// first starts.
 func checkLogFile(e Env) Check {
 	c := Check{Name: "log file"}
 	if e.LogPath == "" {
 		return c.warn("no log file configured", "set services[].log_file")
 	}
-	fi, err := os.Stat(e.LogPath)
+	f, err := servicefs.Open(e.Dir, e.LogPath)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return c.warn("no log yet ("+e.LogPath+" does not exist)",
 			"it appears when the service first starts; if the service has run, check services[].log_file")
+	case usererr.CodeOf(err) == usererr.Forbidden:
+		// A symlink out of the service's dir: the bot will not follow it.
+		return c.fail(usererr.Message(err), "point services[].log_file at the file the service writes, inside its dir (replace the symlink)")
+	case usererr.CodeOf(err) == usererr.Invalid:
+		// A directory, a FIFO, a socket: the bot reads the log as a file.
+		return c.fail(e.LogPath+": "+usererr.Message(err), "point services[].log_file at the file the service writes")
 	case err != nil:
 		return c.fail(checkErrLine(err), "make it readable by the user the bot runs as")
-	case fi.IsDir():
-		return c.fail(e.LogPath+" is a directory", "fix services[].log_file")
-	case !fi.Mode().IsRegular():
-		// Opening a FIFO would block; the bot reads the log as a file.
-		return c.warn(fmt.Sprintf("%s is not a regular file (%s)", e.LogPath, fi.Mode().Type()),
-			"point services[].log_file at the file the service writes")
 	}
-	f, err := os.Open(e.LogPath)
+	fi, err := f.Stat()
+	f.Close()
 	if err != nil {
 		return c.fail(checkErrLine(err), "make it readable by the user the bot runs as")
 	}
-	f.Close()
 	mod, now := fi.ModTime(), e.now()
 	detail := fmt.Sprintf("%s, %s, last written %s (%s)", e.LogPath, human.Bytes(uint64(fi.Size())),
 		human.Ago(mod, now), human.Clock(mod, now, nil))

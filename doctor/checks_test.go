@@ -411,7 +411,26 @@ func TestDoctorLogFile(t *testing.T) {
 			if err := exec.Command("mkfifo", p).Run(); err != nil {
 				t.Skipf("mkfifo: %v", err)
 			}
-		}, checkWant{VerdictWarn, "is not a regular file"}},
+		}, checkWant{VerdictFail, "combined.log is a FIFO, not a file; the bot will not read it"}},
+		{"a symlink out of the service's dir", func(t *testing.T, p string) {
+			if runtime.GOOS == "windows" {
+				t.Skip("symlinks need privileges")
+			}
+			if err := os.Symlink("/etc/passwd", p); err != nil {
+				t.Fatal(err)
+			}
+		}, checkWant{VerdictFail, "combined.log is a symlink out of the service's dir (to /etc/passwd): refused"}},
+		{"a symlink inside the service's dir", func(t *testing.T, p string) {
+			if runtime.GOOS == "windows" {
+				t.Skip("symlinks need privileges")
+			}
+			if err := os.WriteFile(p+".real", make([]byte, 2048), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(filepath.Base(p)+".real", p); err != nil {
+				t.Fatal(err)
+			}
+		}, checkWant{VerdictOK, "2.0 KiB"}},
 		{"unreadable", func(t *testing.T, p string) {
 			if runtime.GOOS == "windows" || os.Geteuid() == 0 {
 				t.Skip("root reads anything")

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+
+	"github.com/sanasend/sanasend-bot/internal/servicefs"
 )
 
 // errorLinesScanBytes bounds how far back from the end of the log
@@ -20,16 +22,18 @@ const errorLinesScanBytes = 1 << 20
 // bounded) and its result is dropped. A missing log gives no lines and no
 // error: a service that never started has nothing to show.
 func (s *Service) LastErrorLines(ctx context.Context, n int) ([]string, error) {
-	lines, err := lastErrorLines(ctx, s.cfg.LogFile, n, errorLinesScanBytes)
+	lines, err := lastErrorLines(ctx, s.cfg.Dir, s.cfg.LogFile, n, errorLinesScanBytes)
 	if err != nil {
 		return nil, fmt.Errorf("error lines %s: %w", s.cfg.Name, err)
 	}
 	return lines, nil
 }
 
-// lastErrorLines is LastErrorLines on the log at path, reading at most the
-// last maxScan bytes.
-func lastErrorLines(ctx context.Context, path string, n int, maxScan int64) ([]string, error) {
+// lastErrorLines is LastErrorLines on the log at path, a file of the service
+// whose dir is dir, reading at most the last maxScan bytes. The log is opened
+// through servicefs (beneath dir, never a FIFO) and read within
+// logReadTimeout and ctx.
+func lastErrorLines(ctx context.Context, dir, path string, n int, maxScan int64) ([]string, error) {
 	q := LogQuery{Lines: n, Filter: "error"}
 	if err := q.Validate(); err != nil {
 		return nil, err
@@ -37,42 +41,22 @@ func lastErrorLines(ctx context.Context, path string, n int, maxScan int64) ([]s
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	type result struct {
-		lines []string
-		err   error
-	}
-	done := make(chan result, 1)
-	go func() {
-		lines, err := readErrorLines(path, q, maxScan)
-		done <- result{lines, err}
-	}()
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case r := <-done:
-		return r.lines, r.err
-	}
-}
-
-func readErrorLines(path string, q LogQuery, maxScan int64) ([]string, error) {
-	f, err := os.Open(path)
+	lines, err := servicefs.Read(ctx, dir, path, logReadTimeout, func(f *os.File) ([]string, error) {
+		fi, err := f.Stat()
+		if err != nil {
+			return nil, err
+		}
+		res, err := tailLines(f, fi.Size(), q, tailBlockBytes, maxScan)
+		if err != nil {
+			return nil, fmt.Errorf("read log %s: %w", path, err)
+		}
+		return res.Lines, nil
+	})
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
+	if err != nil && ctx.Err() != nil {
+		return nil, ctx.Err()
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("read log %s: not a regular file", path)
-	}
-	res, err := tailLines(f, fi.Size(), q, tailBlockBytes, maxScan)
-	if err != nil {
-		return nil, fmt.Errorf("read log %s: %w", path, err)
-	}
-	return res.Lines, nil
+	return lines, err
 }

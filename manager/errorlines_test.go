@@ -44,7 +44,7 @@ func TestLastErrorLines(t *testing.T) {
 			if tc.ctxDone {
 				cancel()
 			}
-			got, err := lastErrorLines(ctx, path, tc.n, tc.maxScan)
+			got, err := lastErrorLines(ctx, "", path, tc.n, tc.maxScan)
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("lastErrorLines() error = %v; want %v", err, tc.wantErr)
 			}
@@ -57,7 +57,7 @@ func TestLastErrorLines(t *testing.T) {
 
 func TestLastErrorLinesRefusesBadN(t *testing.T) {
 	for _, n := range []int{0, -1, MaxLogLines + 1} {
-		if _, err := lastErrorLines(context.Background(), filepath.Join(t.TempDir(), "x.log"), n, 1<<20); err == nil {
+		if _, err := lastErrorLines(context.Background(), "", filepath.Join(t.TempDir(), "x.log"), n, 1<<20); err == nil {
 			t.Errorf("lastErrorLines(n=%d) error = nil; want one", n)
 		}
 	}

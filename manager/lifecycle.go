@@ -19,6 +19,7 @@ import (
 
 	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/internal/human"
+	"github.com/sanasend/sanasend-bot/internal/servicefs"
 	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/whatsapp"
 )
@@ -548,7 +549,7 @@ func processCreated(ctx context.Context, pid int32) time.Time {
 // exactly those, and returns their paths.
 func (s *Service) removeStaleLocks(ctx context.Context) ([]string, error) {
 	host, _ := os.Hostname()
-	dirs, err := whatsapp.ScanAuthDirs(s.cfg.AuthDir, host, func(pid int) bool {
+	dirs, err := whatsapp.ScanServiceAuthDirs(s.cfg.Dir, s.cfg.AuthDir, host, func(pid int) bool {
 		return processAlive(ctx, int32(pid), time.Time{})
 	})
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -713,7 +714,7 @@ func (s *Service) OutputPath() string {
 }
 
 func tailFrom(path string, offset int64, n int) []string {
-	f, err := os.Open(path)
+	f, err := servicefs.Open("", path) // never a FIFO or a symlink planted there
 	if err != nil {
 		return nil
 	}

@@ -13,9 +13,15 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/sanasend/sanasend-bot/internal/servicefs"
+	"github.com/sanasend/sanasend-bot/internal/usererr"
 )
 
 // MaxLogLines is the most lines one query returns.
@@ -106,30 +112,34 @@ type LogResult struct {
 
 // ReadLogTail returns the last lines of the log file at path that match q, as
 // TailLines does. The file is read once, up to its size when opened; lines
-// appended meanwhile are not seen. Errors are wrapped as "read log <path>: ...";
-// a missing file gives an error that wraps fs.ErrNotExist.
+// appended meanwhile are not seen. It is opened as servicefs.Open opens a
+// file outside a service's dir: without blocking, refusing a symlink as its
+// last component, and only a regular file is read. Errors are wrapped as
+// "read log <path>: ..."; a missing file gives an error that wraps
+// fs.ErrNotExist.
 func ReadLogTail(path string, q LogQuery) (LogResult, error) {
-	return readLogTail(path, q, maxScanBytes)
+	if err := q.Validate(); err != nil {
+		return LogResult{Path: path}, fmt.Errorf("read log %s: %w", path, err)
+	}
+	f, err := servicefs.Open("", path)
+	if err != nil {
+		return LogResult{Path: path}, fmt.Errorf("read log %s: %w", path, err)
+	}
+	defer f.Close()
+	return readLogTail(f, path, q, maxScanBytes)
 }
 
-// readLogTail is ReadLogTail with the scan bound as a parameter, so that
-// tests can reach it with small files; 0 or less means no bound.
-func readLogTail(path string, q LogQuery, maxScan int64) (LogResult, error) {
+// readLogTail reads the tail of f, opened from path, with the scan bound as
+// a parameter, so that tests can reach it with small files; 0 or less means
+// no bound.
+func readLogTail(f *os.File, path string, q LogQuery, maxScan int64) (LogResult, error) {
 	res := LogResult{Path: path}
 	if err := q.Validate(); err != nil {
 		return res, fmt.Errorf("read log %s: %w", path, err)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return res, fmt.Errorf("read log %s: %w", path, err)
-	}
-	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
 		return res, fmt.Errorf("read log %s: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return res, fmt.Errorf("read log %s: not a regular file", path)
 	}
 	res, err = tailLines(f, fi.Size(), q, tailBlockBytes, maxScan)
 	res.Path = path
@@ -137,6 +147,28 @@ func readLogTail(path string, q LogQuery, maxScan int64) (LogResult, error) {
 		return res, fmt.Errorf("read log %s: %w", path, err)
 	}
 	return res, nil
+}
+
+// logReadTimeout bounds one read of the service's log or captured output: a
+// 1000-line tail or the 256 MiB scan bound takes well under a second on a
+// working disk.
+const logReadTimeout = 10 * time.Second
+
+// readServiceLog reads the tail of path, a file of the service whose dir is
+// dir, through servicefs.Read: beneath dir, never a FIFO, and within
+// logReadTimeout.
+func readServiceLog(ctx context.Context, dir, path string, q LogQuery) (LogResult, error) {
+	if err := q.Validate(); err != nil {
+		return LogResult{Path: path}, fmt.Errorf("read log %s: %w", path, err)
+	}
+	res, err := servicefs.Read(ctx, dir, path, logReadTimeout, func(f *os.File) (LogResult, error) {
+		return readLogTail(f, path, q, maxScanBytes)
+	})
+	if err != nil && !strings.HasPrefix(err.Error(), "read log ") {
+		err = fmt.Errorf("read log %s: %w", path, err)
+	}
+	res.Path = path
+	return res, err
 }
 
 // TailLines returns the last q.Lines lines of the first size bytes of r that
@@ -723,21 +755,37 @@ func isHealthPollLine(line []byte) bool {
 	return len(rest) == 0 || rest[0] == '?' && bytes.IndexByte(rest, ' ') < 0
 }
 
-// Logs returns the last lines of the service's log file.
-func (s *Service) Logs(_ context.Context, q LogQuery) (LogResult, error) {
-	res, err := ReadLogTail(s.cfg.LogFile, q)
+// Logs returns the last lines of the service's log file. The log is read
+// beneath the service's dir (a symlink out of it is refused), never when it
+// is not a regular file (a FIFO there would block), and within a deadline;
+// refusals carry a message that is safe to show.
+func (s *Service) Logs(ctx context.Context, q LogQuery) (LogResult, error) {
+	res, err := readServiceLog(ctx, s.cfg.Dir, s.cfg.LogFile, q)
 	if errors.Is(err, fs.ErrNotExist) {
-		return res, fmt.Errorf("logs %s: no log file yet at %s (has the service ever started?)", s.cfg.Name, s.cfg.LogFile)
+		return res, usererr.Wrap(err, usererr.NotFound, "%s has no log file yet at %s (has the service ever started?)", s.cfg.Name, s.relPath(s.cfg.LogFile))
 	}
 	return res, err
 }
 
 // Output returns the last lines of the service's captured stdout and
-// stderr, where a crash at start-up leaves its message.
-func (s *Service) Output(_ context.Context, q LogQuery) (LogResult, error) {
-	res, err := ReadLogTail(s.output, q)
+// stderr, where a crash at start-up leaves its message. It is read as Logs
+// reads the log.
+func (s *Service) Output(ctx context.Context, q LogQuery) (LogResult, error) {
+	path := s.OutputPath()
+	if path == "" {
+		return LogResult{}, usererr.New(usererr.NotFound, "%s: the service's output was not captured at its last start (nowhere to keep it)", s.cfg.Name)
+	}
+	res, err := readServiceLog(ctx, s.cfg.Dir, path, q)
 	if errors.Is(err, fs.ErrNotExist) {
-		return res, fmt.Errorf("output %s: nothing captured yet at %s (the bot has not started the service)", s.cfg.Name, s.output)
+		return res, usererr.Wrap(err, usererr.NotFound, "%s: nothing captured yet (the bot has not started the service)", s.cfg.Name)
 	}
 	return res, err
+}
+
+// relPath is p relative to the service's dir when it lies there, else p.
+func (s *Service) relPath(p string) string {
+	if r, err := filepath.Rel(s.cfg.Dir, p); err == nil && !strings.HasPrefix(r, "..") {
+		return r
+	}
+	return p
 }

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/sanasend/sanasend-bot/internal/usererr"
 )
 
 func TestLogQueryValidate(t *testing.T) {
@@ -442,7 +444,12 @@ func TestTailLinesScanLimit(t *testing.T) {
 		{LogQuery{Lines: 3, IncludeHealth: true}, []string{health, health, winstonLine("info", "POST /send-message", "00:02")}, false},
 	}
 	for _, tt := range tests {
-		got, err := readLogTail(path, tt.q, maxScan)
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := readLogTail(f, path, tt.q, maxScan)
+		f.Close()
 		if err != nil {
 			t.Fatalf("ReadLogTail(%+v) error: %v", tt.q, err)
 		}
@@ -463,8 +470,9 @@ func TestReadLogTailErrors(t *testing.T) {
 	if !errors.Is(err, fs.ErrNotExist) || !strings.HasPrefix(err.Error(), "read log "+missing+": ") {
 		t.Errorf("ReadLogTail(missing) = %v; want a %q error wrapping fs.ErrNotExist", err, "read log "+missing+": ...")
 	}
-	if _, err := ReadLogTail(dir, LogQuery{Lines: 10}); err == nil || err.Error() != "read log "+dir+": not a regular file" {
-		t.Errorf("ReadLogTail(dir) = %v; want %q", err, "read log "+dir+": not a regular file")
+	wantDir := dir + " is a directory, not a file; the bot will not read it"
+	if _, err := ReadLogTail(dir, LogQuery{Lines: 10}); err == nil || usererr.Message(err) != wantDir {
+		t.Errorf("ReadLogTail(dir) = %v; want %q", err, wantDir)
 	}
 	want := "read log " + missing + ": lines must be between 1 and 1000, got 0"
 	if _, err := ReadLogTail(missing, LogQuery{}); err == nil || err.Error() != want {

@@ -11,31 +11,43 @@ import (
 	"os"
 	"time"
 
+	"github.com/sanasend/sanasend-bot/internal/servicefs"
 	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // LastRestoration returns the latest session-restoration block of the log.
 // It is cached by the log's size and modification time: the status card asks
-// for it every time and the log only grows.
+// for it every time and the log only grows. The log is read as Logs reads
+// it: beneath the service's dir, never a FIFO, within a deadline.
 func (s *Service) LastRestoration() (whatsapp.Restoration, bool, error) {
-	fi, err := os.Stat(s.cfg.LogFile)
+	type found struct {
+		r  whatsapp.Restoration
+		ok bool
+	}
+	got, err := servicefs.Read(context.Background(), s.cfg.Dir, s.cfg.LogFile, logReadTimeout, func(f *os.File) (found, error) {
+		fi, err := f.Stat()
+		if err != nil {
+			return found{}, err
+		}
+		s.restMu.Lock()
+		defer s.restMu.Unlock()
+		if s.restCache.size == fi.Size() && s.restCache.mod.Equal(fi.ModTime()) {
+			return found{s.restCache.r, s.restCache.ok}, nil
+		}
+		r, ok, err := whatsapp.ReadRestoration(f)
+		if err != nil {
+			return found{}, err
+		}
+		s.restCache.size, s.restCache.mod, s.restCache.r, s.restCache.ok = fi.Size(), fi.ModTime(), r, ok
+		return found{r, ok}, nil
+	})
 	if errors.Is(err, fs.ErrNotExist) {
 		return whatsapp.Restoration{}, false, nil
 	}
 	if err != nil {
 		return whatsapp.Restoration{}, false, fmt.Errorf("restoration %s: %w", s.cfg.Name, err)
 	}
-	s.restMu.Lock()
-	defer s.restMu.Unlock()
-	if s.restCache.size == fi.Size() && s.restCache.mod.Equal(fi.ModTime()) {
-		return s.restCache.r, s.restCache.ok, nil
-	}
-	r, ok, err := whatsapp.LastRestoration(s.cfg.LogFile)
-	if err != nil {
-		return r, ok, fmt.Errorf("restoration %s: %w", s.cfg.Name, err)
-	}
-	s.restCache.size, s.restCache.mod, s.restCache.r, s.restCache.ok = fi.Size(), fi.ModTime(), r, ok
-	return r, ok, nil
+	return got.r, got.ok, nil
 }
 
 // restorationCache remembers the last parse of the log.
@@ -62,7 +74,7 @@ func (s *Service) Sessions(ctx context.Context) (whatsapp.SessionsReport, error)
 
 func (s *Service) authDirs(ctx context.Context) ([]whatsapp.AuthDir, error) {
 	host, _ := os.Hostname()
-	dirs, err := whatsapp.ScanAuthDirs(s.cfg.AuthDir, host, func(pid int) bool {
+	dirs, err := whatsapp.ScanServiceAuthDirs(s.cfg.Dir, s.cfg.AuthDir, host, func(pid int) bool {
 		return processAlive(ctx, int32(pid), time.Time{})
 	})
 	if errors.Is(err, fs.ErrNotExist) {

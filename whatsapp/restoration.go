@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sanasend/sanasend-bot/internal/human"
+	"github.com/sanasend/sanasend-bot/internal/servicefs"
 )
 
 // SessionResult is how the restoration of one session ended.
@@ -641,22 +642,37 @@ var restorationMarkers = [][]byte{
 // read is parsed anyway and a block found there is marked Truncated. ok is
 // false when there is no block at all. Lines longer than 1 MiB are cut; a cut
 // JSON line is ignored.
+//
+// The file is opened as servicefs.Open opens a file outside a service's dir:
+// without blocking, refusing a symlink as its last component, and only a
+// regular file is read. Readers of a service's log use ReadRestoration on a
+// file opened through servicefs with the service's dir.
 func LastRestoration(path string) (Restoration, bool, error) {
 	return lastRestoration(path, restorationChunk, restorationMaxBack)
 }
 
 func lastRestoration(path string, chunk, maxBack int64) (Restoration, bool, error) {
-	f, err := os.Open(path)
+	f, err := servicefs.Open("", path)
 	if err != nil {
 		return Restoration{}, false, fmt.Errorf("last restoration: %w", err)
 	}
 	defer f.Close()
+	return readRestoration(f, chunk, maxBack)
+}
+
+// ReadRestoration is LastRestoration on an open file; the file must be a
+// regular file.
+func ReadRestoration(f *os.File) (Restoration, bool, error) {
+	return readRestoration(f, restorationChunk, restorationMaxBack)
+}
+
+func readRestoration(f *os.File, chunk, maxBack int64) (Restoration, bool, error) {
 	info, err := f.Stat()
 	if err != nil {
 		return Restoration{}, false, fmt.Errorf("last restoration: %w", err)
 	}
 	if !info.Mode().IsRegular() {
-		return Restoration{}, false, fmt.Errorf("last restoration: %s is not a regular file", path)
+		return Restoration{}, false, fmt.Errorf("last restoration: %s is not a regular file", f.Name())
 	}
 	size := info.Size()
 	low := max(0, size-maxBack)

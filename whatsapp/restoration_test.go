@@ -625,3 +625,35 @@ func FuzzRestorationFeed(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLastRestoration reads a log file as the status card does (backwards
+// for the last block marker, then forwards): the result must not depend on
+// the chunk size of the backward search, however the markers straddle the
+// chunks.
+func FuzzLastRestoration(f *testing.F) {
+	for _, seed := range []string{
+		"WhatsApp Service running on port 3000\nInitiating session restoration...\nStarting session restoration...\nFound 1 session to restore\nRestoring session: a (x)\n✓ Session restored: a\nSession restoration complete: 1 restored, 0 failed\n",
+		"Starting session restoration...\nFound 2 sessions to restore\nStarting session restoration...\nFound 1 session to restore\n✗ Failed to restore session b: undefined",
+		`{"level":"info","message":"Starting session restoration..."}` + "\n" + `{"failed":0,"level":"info","message":"Session restoration result:","restored":1,"total":1}`,
+		"no block here\n\r\n",
+	} {
+		f.Add(seed, uint8(3))
+	}
+	f.Fuzz(func(t *testing.T, data string, chunk uint8) {
+		path := filepath.Join(t.TempDir(), "combined.log")
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		want, wantOK, err := lastRestoration(path, 1<<20, restorationMaxBack)
+		if err != nil {
+			t.Fatalf("lastRestoration(whole) error: %v", err)
+		}
+		got, ok, err := lastRestoration(path, int64(chunk%64)+1, restorationMaxBack)
+		if err != nil {
+			t.Fatalf("lastRestoration(chunk %d) error: %v", chunk%64+1, err)
+		}
+		if ok != wantOK || dumpRestoration(got) != dumpRestoration(want) {
+			t.Fatalf("chunk %d: %v %s; whole file: %v %s", chunk%64+1, ok, dumpRestoration(got), wantOK, dumpRestoration(want))
+		}
+	})
+}

@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sanasend/sanasend-bot/internal/servicefs"
+	"github.com/sanasend/sanasend-bot/internal/usererr"
 )
 
 // AuthDir is the LocalAuth directory of one WhatsApp session:
@@ -88,6 +91,37 @@ func ScanAuthDirs(authDir string, host string, alive func(pid int) bool) ([]Auth
 	return scanAuthDirs(authDir, host, alive, AuthDirMaxEntries)
 }
 
+// ScanServiceAuthDirs is ScanAuthDirs for the auth dir of the service whose
+// directory is serviceDir: an auth dir under serviceDir must resolve beneath
+// it (a symlink out of it is refused with a *usererr.Error that says where it
+// leads), and one configured outside it must not itself be a symlink. Only
+// then is it listed, so stale locks elsewhere on the host are never judged
+// or removed.
+func ScanServiceAuthDirs(serviceDir, authDir, host string, alive func(pid int) bool) ([]AuthDir, error) {
+	if err := authDirAllowed(serviceDir, authDir); err != nil {
+		return nil, fmt.Errorf("scan auth dirs: %w", err)
+	}
+	return scanAuthDirs(authDir, host, alive, AuthDirMaxEntries)
+}
+
+// authDirAllowed checks the auth dir before it is listed.
+func authDirAllowed(serviceDir, authDir string) error {
+	if serviceDir == "" {
+		return errors.New("no service dir")
+	}
+	if r, err := filepath.Rel(serviceDir, authDir); err == nil && r != ".." && !strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+		return servicefs.Beneath(serviceDir, authDir)
+	}
+	fi, err := os.Lstat(authDir)
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return usererr.New(usererr.Forbidden, "%s is a symlink: refused (the auth dir lies outside the service's dir, where the bot follows no symlink)", authDir)
+	}
+	return nil
+}
+
 func scanAuthDirs(authDir, host string, alive func(pid int) bool, maxEntries int) ([]AuthDir, error) {
 	if alive == nil {
 		return nil, errors.New("scan auth dirs: no process check given")
@@ -153,7 +187,7 @@ func authWalk(d *AuthDir, maxEntries int) {
 	for len(stack) > 0 {
 		dir := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		f, err := os.Open(dir)
+		f, err := servicefs.OpenDir(dir) // an entry swapped for a symlink is not followed
 		if err != nil {
 			note(err)
 			continue

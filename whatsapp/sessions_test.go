@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sanasend/sanasend-bot/internal/usererr"
 )
 
 const authTestHost = "build-host"
@@ -509,5 +511,61 @@ func TestBuildSessionsReport(t *testing.T) {
 		if d.Path != tt.wantPath || ok != tt.wantOK {
 			t.Errorf("AuthDirFor(%q) = %q, %v; want %q, %v", tt.id, d.Path, ok, tt.wantPath, tt.wantOK)
 		}
+	}
+}
+
+// An auth dir, or a session entry, that is a symlink out of the service's
+// dir is not followed: the stale lock in another user's profile is neither
+// judged nor removed.
+func TestScanServiceAuthDirsRefusesSymlinksOut(t *testing.T) {
+	authSkipNoSymlinks(t)
+	root := t.TempDir()
+	svc := filepath.Join(root, "svc")
+	other := filepath.Join(root, "other")
+	victim := filepath.Join(other, "session-victim")
+	authMkdirs(t, svc, victim)
+	dead := fmt.Sprintf("%s-%d", authTestHost, authDeadPID(t))
+	authSymlink(t, dead, filepath.Join(victim, "SingletonLock"))
+
+	// The auth dir itself leads out.
+	auth := filepath.Join(svc, ".wwebjs_auth")
+	authSymlink(t, other, auth)
+	dirs, err := ScanServiceAuthDirs(svc, auth, authTestHost, authTestAlive)
+	if want := ".wwebjs_auth is a symlink out of the service's dir (to " + other + "): refused"; err == nil || usererr.Message(err) != want {
+		t.Errorf("ScanServiceAuthDirs(auth dir -> outside) = %+v, %v (%q); want refused with %q", dirs, err, usererr.Message(err), want)
+	}
+	if removed, _ := RemoveStaleLocks(dirs); len(removed) != 0 {
+		t.Errorf("RemoveStaleLocks removed %v outside the service's dir", removed)
+	}
+
+	// A session entry leads out; a real session beside it is scanned.
+	if err := os.Remove(auth); err != nil {
+		t.Fatal(err)
+	}
+	authMkdirs(t, filepath.Join(auth, "session-real"))
+	authSymlink(t, victim, filepath.Join(auth, "session-victim"))
+	dirs, err = ScanServiceAuthDirs(svc, auth, authTestHost, authTestAlive)
+	if err != nil || len(dirs) != 1 || dirs[0].SessionID != "real" {
+		t.Fatalf("ScanServiceAuthDirs(entry -> outside) = %+v, %v; want session-real only", dirs, err)
+	}
+
+	// A symlink that stays inside the service's dir is followed.
+	inside := filepath.Join(svc, "auth-inside")
+	authSymlink(t, ".wwebjs_auth", inside)
+	if dirs, err := ScanServiceAuthDirs(svc, inside, authTestHost, authTestAlive); err != nil || len(dirs) != 1 {
+		t.Errorf("ScanServiceAuthDirs(symlink inside) = %+v, %v; want session-real", dirs, err)
+	}
+	// An auth dir configured outside the service's dir is the operator's
+	// choice, but not a symlink there.
+	outLink := filepath.Join(root, "auth-link")
+	authSymlink(t, other, outLink)
+	if _, err := ScanServiceAuthDirs(svc, outLink, authTestHost, authTestAlive); err == nil {
+		t.Errorf("ScanServiceAuthDirs(outside, a symlink) = nil error; want refused")
+	}
+	if dirs, err := ScanServiceAuthDirs(svc, other, authTestHost, authTestAlive); err != nil || len(dirs) != 1 {
+		t.Errorf("ScanServiceAuthDirs(outside, a dir) = %+v, %v; want session-victim", dirs, err)
+	}
+	if _, err := os.Lstat(filepath.Join(victim, "SingletonLock")); err != nil {
+		t.Errorf("the victim's lock: %v; want it left in place", err)
 	}
 }
