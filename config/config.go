@@ -5,9 +5,10 @@
 //
 // It owns the shape of the configuration and its rules, nothing else: it does
 // no network I/O, starts nothing and does not look at the host (whether a
-// directory exists or npm is on PATH is for the check command). Secret values
-// (Slack tokens, the signing secret, service env values) never appear in the
-// errors it returns.
+// directory exists or npm is on PATH is for the check command); the only
+// files it reads are the config file and, in Load, the secret files it names
+// (slack.*_file). Secret values (Slack tokens, the signing secret, service env
+// values) never appear in the errors it returns.
 package config
 
 import (
@@ -46,6 +47,13 @@ type Config struct {
 	lines map[string]int
 	// refs maps a key path to the environment variables its value came from.
 	refs map[string][]string
+	// readFrom lists the secret file keys ("slack.bot_token_file") whose
+	// file Load read into the secret.
+	readFrom []string
+	// besideConfig lists the secret file keys whose relative name was
+	// resolved against the config file's directory ($CREDENTIALS_DIRECTORY
+	// was not set).
+	besideConfig []string
 }
 
 // Slack configures the Slack front end. None of it is required by Validate
@@ -59,6 +67,16 @@ type Slack struct {
 	// AppToken is the app-level token (xapp-...). When set the bot uses Socket
 	// Mode and needs no public URL. Secret.
 	AppToken string `yaml:"app_token"`
+	// BotTokenFile, SigningSecretFile and AppTokenFile name files holding
+	// BotToken, SigningSecret and AppToken: set either a secret or its file,
+	// not both. Load reads the file (a regular file, not readable by every
+	// user; a trailing newline is trimmed) into the secret. A relative name
+	// resolves against $CREDENTIALS_DIRECTORY when it is set (systemd's
+	// LoadCredential=), else against the config file's directory; after Parse
+	// a non-empty name is absolute.
+	BotTokenFile      string `yaml:"bot_token_file"`
+	SigningSecretFile string `yaml:"signing_secret_file"`
+	AppTokenFile      string `yaml:"app_token_file"`
 	// APIURL overrides Slack's API base URL (GovSlack, tests). Empty means
 	// Slack's. After Parse a non-empty value ends with "/", as slack-go needs.
 	APIURL string `yaml:"api_url"`
@@ -273,7 +291,7 @@ func Load(path string) (*Config, error) {
 		}
 		return nil, fmt.Errorf("config: cannot read %s: %w", abs, err)
 	}
-	return Parse(data, path, os.LookupEnv)
+	return parse(data, path, os.LookupEnv, true)
 }
 
 // Parse is Load without the file system: data is the file's content and path
@@ -286,7 +304,16 @@ func Load(path string) (*Config, error) {
 // Validate. On failure the error lists every problem found, one per line,
 // each with its key path, the value (unless it is a secret), why it is wrong
 // and its line; errors.As finds each one as a *FieldError.
+//
+// Parse does not read the secret files (slack.*_file): it resolves their
+// names (relative ones against ${CREDENTIALS_DIRECTORY} when lookupEnv has
+// it) and leaves their secrets empty. Load reads them.
 func Parse(data []byte, path string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	return parse(data, path, lookupEnv, false)
+}
+
+// parse is Parse, reading the secret files when readSecrets is set.
+func parse(data []byte, path string, lookupEnv func(string) (string, bool), readSecrets bool) (*Config, error) {
 	if lookupEnv == nil {
 		lookupEnv = func(string) (string, bool) { return "", false }
 	}
@@ -313,8 +340,17 @@ func Parse(data []byte, path string, lookupEnv func(string) (string, bool)) (*Co
 	}
 	c.lines, c.refs = d.lines, d.refs
 	c.finish(base)
+	credDir, _ := lookupEnv(CredentialsDirectoryEnv)
+	c.resolveSecretFiles(base, credDir)
 
 	errs := d.errs
+	if readSecrets {
+		for _, e := range c.readSecretFiles() {
+			if !d.failed(e.Path) {
+				errs = append(errs, e)
+			}
+		}
+	}
 	for _, e := range c.validate() {
 		if !d.failed(e.Path) {
 			errs = append(errs, e)

@@ -327,12 +327,12 @@ func TestValidateSlack(t *testing.T) {
 	}{
 		{"http mode", func(*Slack) {}, ""},
 		{"socket mode", func(s *Slack) { s.SigningSecret, s.AppToken = "", "xapp-1-A-secret" }, ""},
-		{"no bot token", func(s *Slack) { s.BotToken = "" }, "slack.bot_token: is required: the Bot User OAuth Token (xoxb-...) from the app's OAuth & Permissions page; it is set from ${SLACK_BOT_TOKEN}, which is empty (line 3)"},
+		{"no bot token", func(s *Slack) { s.BotToken = "" }, "slack.bot_token: is required: the Bot User OAuth Token (xoxb-...) from the app's OAuth & Permissions page, here or in a file named by slack.bot_token_file; it is set from ${SLACK_BOT_TOKEN}, which is empty (line 3)"},
 		{"app token as bot token", func(s *Slack) { s.BotToken = "xapp-1-secret" }, "slack.bot_token: (value hidden) is an app-level token (xapp-): it belongs in slack.app_token; bot_token is the Bot User OAuth Token (xoxb-...) (line 3)"},
 		{"user token", func(s *Slack) { s.BotToken = "xoxp-secret" }, "slack.bot_token: (value hidden) is a user token (xoxp-): use the Bot User OAuth Token (xoxb-...) (line 3)"},
 		{"bad bot token", func(s *Slack) { s.BotToken = "secret" }, "slack.bot_token: (value hidden) does not start with xoxb-: use the Bot User OAuth Token from the app's OAuth & Permissions page (line 3)"},
 		{"bad app token", func(s *Slack) { s.AppToken = "xoxb-secret" }, "slack.app_token: (value hidden) does not start with xapp-: use an app-level token with the connections:write scope (Basic Information > App-Level Tokens) (line 2)"},
-		{"no signing secret", func(s *Slack) { s.SigningSecret = "" }, "slack.signing_secret: is required in HTTP mode (no slack.app_token): the Signing Secret from the app's Basic Information page; it is set from ${SLACK_SIGNING_SECRET}, which is empty (line 4)"},
+		{"no signing secret", func(s *Slack) { s.SigningSecret = "" }, "slack.signing_secret: is required in HTTP mode (no slack.app_token): the Signing Secret from the app's Basic Information page, here or in a file named by slack.signing_secret_file; it is set from ${SLACK_SIGNING_SECRET}, which is empty (line 4)"},
 		{"no alerts channel", func(s *Slack) { s.AlertsChannel = "" }, "slack.alerts_channel: is required: the ID (C...) of the channel where alerts go (line 5)"},
 	}
 	for _, tt := range tests {
@@ -355,8 +355,8 @@ slack:
 services: [{dir: /s}]
 `, nil)
 	want := "slack.alerts_channel: is required: the ID (C...) of the channel where alerts go (line 2)\n" +
-		"slack.bot_token: is required: the Bot User OAuth Token (xoxb-...) from the app's OAuth & Permissions page; it is set from ${SLACK_BOT_TOKEN}, which is empty (line 3)\n" +
-		"slack.signing_secret: is required in HTTP mode (no slack.app_token): the Signing Secret from the app's Basic Information page; it is set from ${SLACK_SIGNING_SECRET}, which is empty (line 5)"
+		"slack.bot_token: is required: the Bot User OAuth Token (xoxb-...) from the app's OAuth & Permissions page, here or in a file named by slack.bot_token_file; it is set from ${SLACK_BOT_TOKEN}, which is empty (line 3)\n" +
+		"slack.signing_secret: is required in HTTP mode (no slack.app_token): the Signing Secret from the app's Basic Information page, here or in a file named by slack.signing_secret_file; it is set from ${SLACK_SIGNING_SECRET}, which is empty (line 5)"
 	if got := errText(c.ValidateSlack()); got != want {
 		t.Errorf("ValidateSlack() =\n%s\nwant\n%s", got, want)
 	}

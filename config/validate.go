@@ -80,6 +80,7 @@ func (c *Config) validate() []*FieldError {
 }
 
 func (c *Config) validateSlack(p *problems) {
+	c.validateSecretFiles(p)
 	s := &c.Slack
 	if s.APIURL != "" {
 		checkHTTPURL(p, "slack.api_url", s.APIURL)
@@ -193,7 +194,7 @@ func (c *Config) ValidateSlack() error {
 	s := &c.Slack
 	switch {
 	case s.BotToken == "":
-		p.add("slack.bot_token", "is required: the Bot User OAuth Token (xoxb-...) from the app's OAuth & Permissions page%s", c.fromEnv("slack.bot_token"))
+		p.add("slack.bot_token", "is required: the Bot User OAuth Token (xoxb-...) from the app's OAuth & Permissions page, here or in a file named by slack.bot_token_file%s", c.fromEnv("slack.bot_token"))
 	case strings.HasPrefix(s.BotToken, "xapp-"):
 		p.add("slack.bot_token", "(value hidden) is an app-level token (xapp-): it belongs in slack.app_token; bot_token is the Bot User OAuth Token (xoxb-...)")
 	case strings.HasPrefix(s.BotToken, "xoxp-"):
@@ -205,7 +206,7 @@ func (c *Config) ValidateSlack() error {
 		p.add("slack.app_token", "(value hidden) does not start with xapp-: use an app-level token with the connections:write scope (Basic Information > App-Level Tokens)")
 	}
 	if s.AppToken == "" && s.SigningSecret == "" {
-		p.add("slack.signing_secret", "is required in HTTP mode (no slack.app_token): the Signing Secret from the app's Basic Information page%s", c.fromEnv("slack.signing_secret"))
+		p.add("slack.signing_secret", "is required in HTTP mode (no slack.app_token): the Signing Secret from the app's Basic Information page, here or in a file named by slack.signing_secret_file%s", c.fromEnv("slack.signing_secret"))
 	}
 	if s.AlertsChannel == "" {
 		p.add("slack.alerts_channel", "is required: the ID (C...) of the channel where alerts go")

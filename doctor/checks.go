@@ -36,7 +36,7 @@ const (
 //
 // Names are stable: "node", "npm", "service dir", "start command",
 // "port <n>" (e.g. "port 3000"), "log file", "log dir writable",
-// "disk space".
+// "disk space", "service user" (CheckUsers).
 type Check struct {
 	Name    string
 	Verdict Verdict

@@ -7,6 +7,7 @@ package manager
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -22,7 +23,8 @@ func (s *Service) HostChecks(ctx context.Context) []doctor.Check {
 }
 
 // Doctor runs the troubleshooting list of the old dashboard for real, plus
-// what the bot knows: health, processes, stale locks.
+// what the bot knows: health, processes, the service's user (a warning when
+// it is the bot's), stale locks.
 func (s *Service) Doctor(ctx context.Context) []doctor.Check {
 	var (
 		wg     sync.WaitGroup
@@ -45,9 +47,13 @@ func (s *Service) Doctor(ctx context.Context) []doctor.Check {
 	checks = append(checks, hc)
 
 	pc := doctor.Check{Name: "processes"}
+	var pids []int
 	if snap, err := s.look(ctx); err != nil {
 		pc.Verdict, pc.Detail = doctor.VerdictWarn, err.Error()
 	} else {
+		for pid := range snap.members {
+			pids = append(pids, int(pid))
+		}
 		switch {
 		case snap.root != nil:
 			pc.Verdict, pc.Detail = doctor.VerdictOK, fmt.Sprintf("%d processes, root pid %d", len(snap.members), snap.root.pid)
@@ -58,7 +64,7 @@ func (s *Service) Doctor(ctx context.Context) []doctor.Check {
 			pc.Verdict, pc.Detail = doctor.VerdictOK, "no process of the service is running"
 		}
 	}
-	checks = append(checks, pc)
+	checks = append(checks, pc, doctor.CheckUsers(doctor.ServiceUsers(os.Getuid(), pids, s.cfg.Dir)))
 
 	lc := doctor.Check{Name: "chromium locks"}
 	if dirs, err := s.authDirs(ctx); err != nil {

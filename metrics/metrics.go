@@ -3,7 +3,7 @@
 // and session restorations.
 //
 // It is fed without changes to the packages it observes: it follows the
-// manager's event stream (ObserveEvents), decorates the alerts.Service and
+// manager's event stream (Observe, ObserveEvents), decorates the alerts.Service and
 // alerts.Notifier given to the monitor (WatchService, Notifier), wraps the
 // HTTP transport of the Slack clients (SlackTransport) and reads the alert
 // outbox at scrape time (SetOutbox).

@@ -358,7 +358,9 @@ func (e *editor) remember(line string) {
 // followWidth calls changed when the terminal is resized, until close.
 func (e *editor) followWidth(changed func()) {
 	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGWINCH)
+	if !notifyResize(ch) {
+		return // no resize signal on this platform: the width is read per line
+	}
 	e.done.Add(1)
 	go func() {
 		defer e.done.Done()

@@ -1,5 +1,11 @@
 // Command sanasend-bot supervises the SanaSend WhatsApp service on this host
 // and puts its controls in chat. See README.md.
+//
+// It only wires: main.go parses the command line; wire.go builds what every
+// command needs (manager, confirmation store, monitor, router); serve.go,
+// slack.go and monitor.go add the Slack front end, the outbox and the
+// notifier and run them under one context; console.go, check.go and
+// manifest.go are the other commands.
 package main
 
 import (
@@ -52,7 +58,14 @@ before or after the command.
 
 // run is the whole program, callable from tests: it returns instead of
 // exiting, and stops when ctx is cancelled.
+//
+// Before anything else it makes the process non-dumpable (harden), so that
+// a process of the same uid cannot read the secrets in its environment or
+// memory.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if err := harden(); err != nil {
+		return err
+	}
 	configPath, rest, err := splitConfigFlag(args)
 	if err != nil {
 		fmt.Fprint(stderr, usage)
@@ -160,11 +173,33 @@ func flagError(err error) error {
 }
 
 // loadConfig is config.Load, saying how to point at another file when there
-// is none.
+// is none. Once the config is loaded, the secrets are dropped from the
+// process's environment (dropSecretEnv).
 func loadConfig(path string) (*config.Config, error) {
 	cfg, err := config.Load(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w\n  point at another with -config PATH or $SANASEND_CONFIG; examples/sanasend-bot.yaml runs the demo, deploy/sanasend-bot.example.yaml starts a production one", err)
 	}
-	return cfg, err
+	if err != nil {
+		return nil, err
+	}
+	if err := dropSecretEnv(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// dropSecretEnv removes from the process's environment the variables the
+// config took a Slack secret from and any variable whose value is one
+// (config.SecretEnv): nothing the bot starts or reads later finds them there.
+// /proc/<bot>/environ still shows the environment the bot was started with;
+// harden is what keeps other processes from reading it, and secrets read
+// from files (slack.*_file) were never in it.
+func dropSecretEnv(cfg *config.Config) error {
+	for _, name := range cfg.SecretEnv(os.Environ()) {
+		if err := os.Unsetenv(name); err != nil {
+			return fmt.Errorf("drop %s from the environment: %w", name, err)
+		}
+	}
+	return nil
 }

@@ -108,6 +108,8 @@ func TestConsoleAsANewUser(t *testing.T) {
 		"✓ start whatsapp by alice",
 		"WhatsApp Service running on port",
 		"✓ node",
+		"the service runs as uid 0 (root), the bot's user: the service can read the bot's files and secrets",
+		"run the service as a user of its own, and keep the bot's Slack secrets in files only the bot's user can read",
 		"auth dirs",
 		"node src/server.js",
 		"restart whatsapp? This stops every process of the service, then starts it again",

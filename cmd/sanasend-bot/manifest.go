@@ -20,10 +20,10 @@ func runManifest(configPath string, args []string, out io.Writer) error {
 		return flagError(err)
 	}
 	// The manifest comes before the tokens: the config may not exist yet,
-	// and then the defaults apply.
+	// and then the defaults apply; the secret files are not read.
 	command := config.Default().Slack.Command
-	if _, statErr := os.Stat(configPath); statErr == nil {
-		cfg, err := config.Load(configPath)
+	if data, readErr := os.ReadFile(configPath); readErr == nil {
+		cfg, err := config.Parse(data, configPath, os.LookupEnv)
 		if err != nil {
 			return err
 		}

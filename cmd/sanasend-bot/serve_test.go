@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -164,11 +165,12 @@ slack:
 }
 
 // stopService stops the stand-in through a manager of its own, as a new bot
-// process would (adoption), and fails if anything is left.
+// process would (adoption), and fails if anything is left. A service
+// already stopped (a test killed or stopped it) is no failure.
 func stopService(t testing.TB, configPath string) {
 	t.Helper()
 	s := adoptService(t, configPath)
-	if _, err := s.Stop(context.Background(), manager.Actor{ID: "test"}, nil); err != nil {
+	if _, err := s.Stop(context.Background(), manager.Actor{ID: "test"}, nil); err != nil && !errors.Is(err, manager.ErrAlreadyStopped) {
 		t.Errorf("stop after the test: %v", err)
 	}
 	if left := psGrep(t, filepath.Dir(configPath)); left != "" {

@@ -40,6 +40,8 @@ type Call struct {
 	// of its answer ("" when ok).
 	Status int
 	Error  string
+	// TS is the ts of the message a chat.postMessage posted ("" if none).
+	TS string
 	// At is when the fake received the call.
 	At time.Time
 }
@@ -361,6 +363,7 @@ func (s *Server) chatPostMessage(c *Call) obj {
 	}
 	ts := s.nextTSLocked()
 	s.messages[channel+" "+ts] = true
+	c.TS = ts
 	return obj{"ok": true, "channel": channel, "ts": ts, "message": message(c, ts, blocks)}
 }
 
