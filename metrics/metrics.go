@@ -6,7 +6,8 @@
 // manager's event stream (Observe, ObserveEvents), decorates the alerts.Service and
 // alerts.Notifier given to the monitor (WatchService, Notifier), wraps the
 // HTTP transport of the Slack clients (SlackTransport) and reads the alert
-// outbox at scrape time (SetOutbox).
+// outbox (SetOutbox) and the Socket Mode connection (SetSlackConnection) at
+// scrape time.
 //
 // Every method is safe on a nil *Metrics: the decorators then return what
 // they were given, so a front end without metrics (the console) needs no
@@ -80,7 +81,8 @@ type Metrics struct {
 	restorations       *prometheus.CounterVec
 	restorationSession *prometheus.GaugeVec
 
-	outbox atomic.Pointer[outboxRef]
+	outbox    atomic.Pointer[outboxRef]
+	slackConn atomic.Pointer[slackConnRef]
 }
 
 type outboxRef struct{ o Outbox }
@@ -135,6 +137,7 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.serviceState, m.healthDuration, m.healthChecks, m.actions, m.exits, m.alertsSent,
 		m.slackErrors, m.restorations, m.restorationSession, queued, dead,
+		newSlackConnCollector(&m.slackConn),
 	)
 	for _, k := range NoticeKinds {
 		m.alertsSent.WithLabelValues(string(k))

@@ -41,17 +41,7 @@ func TestRunExpiry(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFrontFixture(t)
-			clock := clockwork.NewFakeClockAt(time.Now())
-			confirms, err := bot.NewConfirmStore(bot.ConfirmConfig{TTL: time.Minute, Clock: clock})
-			if err != nil {
-				t.Fatal(err)
-			}
-			router, err := bot.NewRouter(bot.RouterConfig{Services: directory{fakeservice.Directory{f.svc}},
-				Auth: allowAll{}, Confirms: confirms, Audit: zerolog.Nop(), Now: clock.Now})
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.front.router = router
+			clock, confirms := f.onFakeClock(t)
 			url := f.command(t, "U0ALICE", "restart")
 			f.fake.WaitResponseURLPosts(t, url, 1, 5*time.Second)
 
@@ -81,4 +71,22 @@ func TestRunExpiry(t *testing.T) {
 			}
 		})
 	}
+}
+
+// onFakeClock gives the fixture's front end a router whose confirmations
+// (one minute to live) run on a fake clock, anyone allowed.
+func (f *frontFixture) onFakeClock(t *testing.T) (*clockwork.FakeClock, *bot.ConfirmStore) {
+	t.Helper()
+	clock := clockwork.NewFakeClockAt(time.Now())
+	confirms, err := bot.NewConfirmStore(bot.ConfirmConfig{TTL: time.Minute, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	router, err := bot.NewRouter(bot.RouterConfig{Services: directory{fakeservice.Directory{f.svc}},
+		Auth: allowAll{}, Confirms: confirms, Audit: zerolog.Nop(), Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.front.router = router
+	return clock, confirms
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // Handler serves Slack's HTTP requests: POST /slack/commands, POST
-// /slack/interactions, and GET /healthz (the bot's own liveness). Every
+// /slack/interactions, and GET /healthz (see serveHealth). Every
 // Slack request is verified before anything is parsed; a failure gets 401
 // (413 for an oversized body) and no detail, and an audit record. The
 // acknowledgement never waits for the work: answers go through the
@@ -20,11 +20,27 @@ func (f *Front) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /slack/commands", f.serveCommand)
 	mux.HandleFunc("POST /slack/interactions", f.serveInteraction)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /healthz", f.serveHealth)
+	return mux
+}
+
+// serveHealth answers /healthz. Over HTTP it is the bot's liveness: "ok".
+// In Socket Mode the bot is only useful while its connection to Slack is
+// up: 200 with "connected since ...", else 503; both with a JSON body that
+// says since when, and why the connection is down.
+func (f *Front) serveHealth(w http.ResponseWriter, _ *http.Request) {
+	if !f.cfg.SocketMode {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
-	})
-	return mux
+		return
+	}
+	report, up := f.health()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if !up {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_ = json.NewEncoder(w).Encode(report)
 }
 
 // verified reads and verifies a Slack request, answering the failure

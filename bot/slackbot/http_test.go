@@ -283,17 +283,7 @@ func TestConfirmByRequesterRunsOnce(t *testing.T) {
 
 func TestDeadTokensRunNothing(t *testing.T) {
 	f := newFrontFixture(t)
-	clock := clockwork.NewFakeClockAt(time.Now())
-	confirms, err := bot.NewConfirmStore(bot.ConfirmConfig{TTL: time.Minute, Clock: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	router, err := bot.NewRouter(bot.RouterConfig{Services: directory{fakeservice.Directory{f.svc}},
-		Auth: allowAll{}, Confirms: confirms, Audit: zerolog.Nop(), Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.front.router = router
+	clock, confirms := f.onFakeClock(t)
 
 	cancelled := tokenOf(t, f.fake.WaitResponseURLPosts(t, f.command(t, "U0ALICE", "stop"), 1, 5*time.Second)[0])
 	expiredURL := f.command(t, "U0ALICE", "restart")
@@ -301,7 +291,7 @@ func TestDeadTokensRunNothing(t *testing.T) {
 
 	f.fake.WaitResponseURLPosts(t, f.click(t, "U0ALICE", ActionCancel, cancelled), 1, 5*time.Second)
 	clock.Advance(time.Minute)
-	f.front.ExpirePrompts(context.Background(), router.Confirmations().Expired())
+	f.front.ExpirePrompts(context.Background(), confirms.Expired())
 	// The expired prompt was replaced: no live-looking button is left.
 	closed := f.fake.WaitResponseURLPosts(t, expiredURL, 2, 5*time.Second)[1]
 	if closed["replace_original"] != true || strings.Contains(postText(closed), ActionConfirm) {

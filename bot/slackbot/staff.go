@@ -388,7 +388,7 @@ func staffSlackErrCode(err error) string {
 
 // staffErrLine makes err one line.
 func staffErrLine(err error) string {
-	s := strings.TrimSpace(err.Error())
+	s := strings.TrimSpace(RedactURLs(err.Error()))
 	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
 		s = strings.TrimSpace(s[:i])
 	}

@@ -110,14 +110,7 @@ func blockTexts(c fakeslack.Call) string {
 // from the first failed check would be short by about an interval.
 func TestAdoptedCrashAlertsWithinASecond(t *testing.T) {
 	const interval, threshold = 3 * time.Second, 2
-	var other *manager.Service
-	f := startServeWith(t, fmt.Sprintf("monitor:\n  interval: %s\n  timeout: 1s\n  failure_threshold: %d\n", interval, threshold),
-		func(configPath string) {
-			other = adoptService(t, configPath)
-			if _, err := other.Start(context.Background(), manager.Actor{ID: "U0BOB", Name: "bob"}, nil); err != nil {
-				t.Fatal(err)
-			}
-		})
+	f, other := startServeAdopting(t, fmt.Sprintf("monitor:\n  interval: %s\n  timeout: 1s\n  failure_threshold: %d\n", interval, threshold))
 	procs, err := other.Processes(context.Background())
 	if err != nil || len(procs) == 0 {
 		t.Fatalf("processes: %v, %v", procs, err)

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -225,23 +224,7 @@ func buildBot(t *testing.T) string {
 // the service.
 func newBotHarness(t *testing.T, bin, extra string) *botHarness {
 	t.Helper()
-	fake := fakeslack.New(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	listen := l.Addr().String()
-	l.Close()
-	configPath := demoCopyWith(t, fmt.Sprintf(`state_dir: sanasend-state
-slack:
-  bot_token: xoxb-test
-  signing_secret: %s
-  api_url: %s
-  listen: %s
-  alerts_channel: C0ALERTS
-  staff:
-    users: [U0ALICE]
-`, testSigningSecret, fake.APIURL(), listen)+extra)
+	fake, listen, configPath := serveConfig(t, 0, extra)
 	h := &botHarness{
 		serveFixture: serveFixture{fake: fake, base: "http://" + listen, configPath: configPath},
 		bin:          bin,

@@ -103,28 +103,42 @@ func startServe(t testing.TB) serveFixture {
 	return startServeWith(t, "", nil)
 }
 
-// startServeWith runs serve with extra YAML in the config (a monitor
-// section); before, when set, runs once the config exists and before the
-// bot starts.
-func startServeWith(t testing.TB, extra string, before func(configPath string)) serveFixture {
+// serveConfig starts a fake Slack and writes a serve config for a copy of
+// the demo: HTTP mode on a free local port, the fake's API, U0ALICE as
+// staff, the confirmation timeout given ("" for the default) and extra YAML
+// (a monitor section).
+func serveConfig(t testing.TB, confirmTimeout time.Duration, extra string) (fake *fakeslack.Server, listen, configPath string) {
 	t.Helper()
-	fake := fakeslack.New(t)
+	fake = fakeslack.New(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	listen := l.Addr().String()
+	listen = l.Addr().String()
 	l.Close()
-	configPath := demoCopyWith(t, fmt.Sprintf(`state_dir: sanasend-state
+	timeout := ""
+	if confirmTimeout > 0 {
+		timeout = fmt.Sprintf("  confirm_timeout: %s\n", confirmTimeout)
+	}
+	configPath = demoCopyWith(t, fmt.Sprintf(`state_dir: sanasend-state
 slack:
   bot_token: xoxb-test
   signing_secret: %s
   api_url: %s
   listen: %s
   alerts_channel: C0ALERTS
-  staff:
+%s  staff:
     users: [U0ALICE]
-`, testSigningSecret, fake.APIURL(), listen)+extra)
+`, testSigningSecret, fake.APIURL(), listen, timeout)+extra)
+	return fake, listen, configPath
+}
+
+// startServeWith runs serve with extra YAML in the config (a monitor
+// section); before, when set, runs once the config exists and before the
+// bot starts.
+func startServeWith(t testing.TB, extra string, before func(configPath string)) serveFixture {
+	t.Helper()
+	fake, listen, configPath := serveConfig(t, 0, extra)
 	if before != nil {
 		before(configPath)
 	}
@@ -166,6 +180,20 @@ slack:
 
 // stopService stops the stand-in through a manager of its own, as a new bot
 // process would (adoption), and fails if anything is left. A service
+// startServeAdopting starts the service through another manager (as a bot
+// process before this one would), then runs serve, which adopts it.
+func startServeAdopting(t testing.TB, extra string) (serveFixture, *manager.Service) {
+	t.Helper()
+	var other *manager.Service
+	f := startServeWith(t, extra, func(configPath string) {
+		other = adoptService(t, configPath)
+		if _, err := other.Start(context.Background(), manager.Actor{ID: "U0BOB", Name: "bob"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	return f, other
+}
+
 // already stopped (a test killed or stopped it) is no failure.
 func stopService(t testing.TB, configPath string) {
 	t.Helper()
@@ -377,14 +405,7 @@ func waitAlertsChannel(t *testing.T, fake *fakeslack.Server, want string, timeou
 func TestCrashOfAdoptedServiceAlerts(t *testing.T) {
 	const interval, threshold, timeout = 2 * time.Second, 2, 2 * time.Second
 	// Started by another bot process before this one: this one adopts it.
-	var other *manager.Service
-	f := startServeWith(t, fmt.Sprintf("monitor:\n  interval: %s\n  timeout: %s\n  failure_threshold: %d\n", interval, timeout, threshold),
-		func(configPath string) {
-			other = adoptService(t, configPath)
-			if _, err := other.Start(context.Background(), manager.Actor{ID: "U0BOB", Name: "bob"}, nil); err != nil {
-				t.Fatal(err)
-			}
-		})
+	f, other := startServeAdopting(t, fmt.Sprintf("monitor:\n  interval: %s\n  timeout: %s\n  failure_threshold: %d\n", interval, timeout, threshold))
 	procs, err := other.Processes(context.Background())
 	if err != nil || len(procs) == 0 {
 		t.Fatalf("processes: %v, %v", procs, err)
@@ -551,24 +572,7 @@ type botProcess struct {
 // the last bot and the service.
 func restartableServe(t *testing.T, confirmTimeout time.Duration, extra string) (f serveFixture, start func() *botProcess) {
 	t.Helper()
-	fake := fakeslack.New(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	listen := l.Addr().String()
-	l.Close()
-	configPath := demoCopyWith(t, fmt.Sprintf(`state_dir: sanasend-state
-slack:
-  bot_token: xoxb-test
-  signing_secret: %s
-  api_url: %s
-  listen: %s
-  alerts_channel: C0ALERTS
-  confirm_timeout: %s
-  staff:
-    users: [U0ALICE]
-`, testSigningSecret, fake.APIURL(), listen, confirmTimeout)+extra)
+	fake, listen, configPath := serveConfig(t, confirmTimeout, extra)
 	f = serveFixture{fake: fake, base: "http://" + listen, configPath: configPath, logs: &syncbuf.Buffer{}}
 	var last *botProcess
 	t.Cleanup(func() {

@@ -53,6 +53,7 @@ func newFront(cfg *config.Config, log zerolog.Logger, router slackbot.Router, ap
 	return slackbot.New(slackbot.Config{
 		SigningSecret: cfg.Slack.SigningSecret, Command: cfg.Slack.Command,
 		AlertsChannel: cfg.Slack.AlertsChannel, Logger: log, Announce: announcer.Announce,
+		SocketMode: cfg.Slack.SocketMode(),
 	}, router, api)
 }
 
@@ -65,7 +66,8 @@ func listen(cfg *config.Config, front *slackbot.Front, met *metrics.Metrics) (*h
 	}
 	mux := http.NewServeMux()
 	if cfg.Slack.SocketMode() {
-		mux.Handle("GET /healthz", front.Handler())
+		mux.Handle("GET /healthz", front.Handler()) // 503 while the connection is down
+		met.SetSlackConnection(front)
 	} else {
 		mux.Handle("/", front.Handler())
 	}

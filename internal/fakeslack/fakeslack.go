@@ -92,6 +92,7 @@ type Server struct {
 	connections  int     // websocket connections accepted so far
 	acks         []map[string]any
 	pingInterval time.Duration
+	refusal      string // apps.connections.open's error while set (RefuseSocket)
 }
 
 // New starts a fake Slack; t.Cleanup closes it.

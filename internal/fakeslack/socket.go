@@ -42,9 +42,22 @@ func (s *Server) SetPingInterval(d time.Duration) {
 	s.pingInterval = d
 }
 
+// RefuseSocket makes apps.connections.open answer "ok": false with code
+// (link_disabled, account_inactive, ...) to a valid app token until
+// RefuseSocket(""), as Slack does when it refuses an app's Socket Mode
+// connection for good. (A wrong app token, SetAppToken, gets invalid_auth.)
+func (s *Server) RefuseSocket(code string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refusal = code
+}
+
 // appsConnectionsOpen hands out a single-use websocket URL on this server,
 // as Slack does with its wss://...?ticket= URLs.
 func (s *Server) appsConnectionsOpen(*Call) obj {
+	if s.refusal != "" {
+		return fail(s.refusal)
+	}
 	ticket := "ticket-" + strconv.Itoa(s.nextIDLocked())
 	s.tickets[ticket] = true
 	return obj{"ok": true, "url": "ws" + strings.TrimPrefix(s.srv.URL, "http") + "/socket?ticket=" + ticket}
