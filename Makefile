@@ -6,7 +6,7 @@ COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 PLATFORMS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64
 
-.PHONY: all build test demo demo-check fuzz bench lint cross clean
+.PHONY: all build test demo demo-check fuzz bench soak lint cross clean
 
 all: build
 
@@ -47,6 +47,17 @@ bench:
 	$(GO) test -run '^$$' -bench 'ProcessTable|Status|Tail' -benchmem -benchtime 2s ./manager/
 	$(GO) test -run '^$$' -bench 'SlashCommandAck' -benchmem ./bot/slackbot/
 	$(GO) test -run '^$$' -bench 'ServeStatusAck' -benchmem -benchtime 3s ./cmd/sanasend-bot/
+
+## soak: not in CI. SOAK_DURATION of slash commands, confirmed restarts,
+## crashes (SIGKILL) with their alerts acknowledged, one every SOAK_INTERVAL,
+## against the stand-in; prints goroutines, RSS and open fds at the start,
+## every minute and at the end, and fails if they grew.
+SOAK_DURATION ?= 30m
+SOAK_INTERVAL ?= 2s
+SOAK_TIMEOUT  ?= 2h
+soak:
+	@command -v node >/dev/null 2>&1 || { echo "make soak: node (Node.js 20) is not on PATH: the soak runs the real stand-in"; exit 1; }
+	$(GO) test -tags soak -run '^TestSoak$$' -v -count=1 -timeout $(SOAK_TIMEOUT) ./cmd/sanasend-bot/ -soak.duration=$(SOAK_DURATION) -soak.interval=$(SOAK_INTERVAL)
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
