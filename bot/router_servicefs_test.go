@@ -4,13 +4,12 @@ package bot
 
 import (
 	"context"
-	"fmt"
+	"github.com/sanasend/sanasend-bot/internal/servicefs/servicefstest"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -51,24 +50,8 @@ func handleAll(t *testing.T, r *Router, texts ...string) map[string]Reply {
 // symlink out of the service's dir is refused with its reason, in `logs`
 // and in an alert's error lines.
 func TestRouterHostileLogPath(t *testing.T) {
-	tests := []struct {
-		name  string
-		plant func(t *testing.T, log, secret string)
-		want  string // the logs reply
-	}{
-		{"fifo", func(t *testing.T, log, _ string) {
-			if err := syscall.Mkfifo(log, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}, "logs/combined.log is a FIFO, not a file; the bot will not read it"},
-		{"symlink out of the dir", func(t *testing.T, log, secret string) {
-			if err := os.Symlink(secret, log); err != nil {
-				t.Fatal(err)
-			}
-		}, "logs/combined.log is a symlink out of the service's dir (to %s): refused"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+	for _, tt := range servicefstest.Cases() {
+		t.Run(tt.Name, func(t *testing.T) {
 			l, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
@@ -87,7 +70,7 @@ func TestRouterHostileLogPath(t *testing.T) {
 			if err := os.Remove(log); err != nil { // the stand-in keeps writing the unlinked file
 				t.Fatal(err)
 			}
-			tt.plant(t, log, secret)
+			tt.Plant(t, log, secret)
 			confirms, err := NewConfirmStore(ConfirmConfig{TTL: time.Minute})
 			if err != nil {
 				t.Fatal(err)
@@ -99,10 +82,7 @@ func TestRouterHostileLogPath(t *testing.T) {
 			}
 
 			got := handleAll(t, r, "logs", "status", "logs 5 error")
-			want := tt.want
-			if strings.Contains(want, "%s") {
-				want = fmt.Sprintf(want, secret)
-			}
+			want := tt.Refusal(secret)
 			for _, text := range []string{"logs", "logs 5 error"} {
 				if reply := got[text]; reply.Kind != KindError || reply.Text != want {
 					t.Errorf("%s = %s %q; want an error %q", text, reply.Kind, reply.Text, want)
