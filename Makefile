@@ -32,13 +32,13 @@ demo-check: build
 ## fuzz: 10 s on each parser that takes outside input.
 FUZZTIME ?= 10s
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./bot/
-	$(GO) test -run '^$$' -fuzz '^FuzzVerifyRequest$$' -fuzztime $(FUZZTIME) ./bot/slackbot/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseHealth$$' -fuzztime $(FUZZTIME) ./manager/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseLogLine$$' -fuzztime $(FUZZTIME) ./whatsapp/
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./config/
-	$(GO) test -run '^$$' -fuzz '^FuzzRestorationFeed$$' -fuzztime $(FUZZTIME) ./whatsapp/
-	$(GO) test -run '^$$' -fuzz '^FuzzLastRestoration$$' -fuzztime $(FUZZTIME) ./whatsapp/
+	GO=$(GO) ./scripts/fuzz ./bot/ FuzzParse $(FUZZTIME)
+	GO=$(GO) ./scripts/fuzz ./bot/slackbot/ FuzzVerifyRequest $(FUZZTIME)
+	GO=$(GO) ./scripts/fuzz ./manager/ FuzzParseHealth $(FUZZTIME)
+	GO=$(GO) ./scripts/fuzz ./whatsapp/ FuzzParseLogLine $(FUZZTIME)
+	GO=$(GO) ./scripts/fuzz ./config/ FuzzParse $(FUZZTIME)
+	GO=$(GO) ./scripts/fuzz ./whatsapp/ FuzzRestorationFeed $(FUZZTIME)
+	GO=$(GO) ./scripts/fuzz ./whatsapp/ FuzzLastRestoration $(FUZZTIME)
 
 ## bench: logs against GNU tail on a 1 GiB file, process-table scan against ps,
 ## status latency, and the acknowledgement of signed slash commands.
