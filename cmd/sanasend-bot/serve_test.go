@@ -626,6 +626,20 @@ func (b *botProcess) stop(t *testing.T) {
 	}
 }
 
+// startFromSlack starts the service with `/sanasend start` as U0ALICE and
+// returns its processes once the answer is posted.
+func startFromSlack(t *testing.T, f serveFixture) []manager.Process {
+	t.Helper()
+	startURL := f.fake.NewResponseURL()
+	slashCommand(t, f.base, "U0ALICE", "C0OPS", "start", startURL)
+	waitPost(t, f.fake, startURL, "start whatsapp", 30*time.Second)
+	procs, err := adoptService(t, f.configPath).Processes(context.Background())
+	if err != nil || len(procs) == 0 {
+		t.Fatalf("processes after start: %v, %v", procs, err)
+	}
+	return procs
+}
+
 // TestServeConfirmationSurvivesABotRestart is the acceptance of issue 8's
 // section 3 item 7: a restart prompt issued by one bot process is
 // confirmed in the next one (the real stand-in restarts, once); the second
@@ -636,13 +650,7 @@ func TestServeConfirmationSurvivesABotRestart(t *testing.T) {
 	const confirmTimeout = 15 * time.Second
 	f, start := restartableServe(t, confirmTimeout, "")
 	first := start()
-	startURL := f.fake.NewResponseURL()
-	slashCommand(t, f.base, "U0ALICE", "C0OPS", "start", startURL)
-	waitPost(t, f.fake, startURL, "start whatsapp", 30*time.Second)
-	before, err := adoptService(t, f.configPath).Processes(context.Background())
-	if err != nil || len(before) == 0 {
-		t.Fatalf("processes before the restart: %v, %v", before, err)
-	}
+	before := startFromSlack(t, f)
 
 	// Two prompts from the first bot process: one confirmed after the
 	// restart, one left to expire.
@@ -721,13 +729,7 @@ func TestServeConfirmationSurvivesABotRestart(t *testing.T) {
 func TestServeAlertButtonSurvivesABotRestart(t *testing.T) {
 	f, start := restartableServe(t, 2*time.Minute, "monitor:\n  interval: 30s\n  timeout: 2s\n  failure_threshold: 2\n")
 	first := start()
-	startURL := f.fake.NewResponseURL()
-	slashCommand(t, f.base, "U0ALICE", "C0OPS", "start", startURL)
-	waitPost(t, f.fake, startURL, "start whatsapp", 30*time.Second)
-	procs, err := adoptService(t, f.configPath).Processes(context.Background())
-	if err != nil || len(procs) == 0 {
-		t.Fatalf("processes: %v, %v", procs, err)
-	}
+	procs := startFromSlack(t, f)
 	if err := syscall.Kill(-int(procs[0].PGID), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
