@@ -1,13 +1,11 @@
 package alerts
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,30 +13,13 @@ import (
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
+	"github.com/sanasend/sanasend-bot/internal/syncbuf"
 	"github.com/sanasend/sanasend-bot/manager"
 )
 
 // Each test here runs monitor A, stops it, and builds monitor B on the same
 // state dir (a new FileStateStore, as a new bot process would), on one fake
 // clock that only moves forward.
-
-// syncBuffer is a log sink safe for the monitor's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // restartRig is one service, one state dir and one clock shared by the
 // monitors of successive "bot processes".
@@ -48,7 +29,7 @@ type restartRig struct {
 	clock *clockwork.FakeClock
 	svc   *monitorService
 	rules Rules
-	log   *syncBuffer
+	log   *syncbuf.Buffer
 	// ctx is the running monitor's context for the inputs a test gives it
 	// directly; stop cancels it, ending what they began.
 	ctx    context.Context
@@ -59,7 +40,7 @@ func newRestartRig(t *testing.T, rules Rules) *restartRig {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	svc := newMonitorService()
 	svc.setHealth(restartUp)
-	return &restartRig{t: t, dir: t.TempDir(), rules: rules, svc: svc, log: &syncBuffer{},
+	return &restartRig{t: t, dir: t.TempDir(), rules: rules, svc: svc, log: &syncbuf.Buffer{},
 		clock: clockwork.NewFakeClockAt(time.Date(2026, 12, 4, 14, 0, 0, 0, time.UTC))}
 }
 
