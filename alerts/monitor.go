@@ -410,8 +410,32 @@ type RestorationSummary struct {
 	Result FollowResult
 	// AuthDir says, per failed session, whether its auth dir exists: a
 	// missing one means a QR scan is needed.
+	//
+	// Deprecated: issue 10 replaces it with Sessions (AuthBefore of each
+	// session); it goes once nothing reads it.
 	AuthDir map[string]bool
 	PID     int32
+	// Sessions is the restoration joined with the auth snapshot taken
+	// before the start, the auth dirs and the service's browsers at the
+	// time of the summary: each session's state (restoring since, not
+	// begun, interrupted...), its auth dir before the start, the browsers
+	// of failed sessions still running (Sessions.IdleBrowsers()).
+	Sessions whatsapp.SessionsReport
+	// Late is true for the follow-up posted when the service completed the
+	// restoration after a summary said it timed out: it goes in the thread
+	// of that summary (Notice.Ref).
+	Late bool
+}
+
+// MemoryBreach is a memory limit crossed: the whole tree's
+// (monitor.memory_limit, Session "") or one session's browser tree
+// (monitor.session_memory_limit).
+type MemoryBreach struct {
+	Limit   uint64 // bytes
+	Used    uint64 // bytes: the tree's RSS, or the session's browser's
+	Session string // "" for the whole tree
+	// Top are the heaviest browsers at the time, by RSS, at most 3.
+	Top []whatsapp.Browser
 }
 
 // summarise follows the log after a start and posts the restoration

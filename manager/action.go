@@ -30,6 +30,8 @@ const (
 	ActionStart   Action = "start"
 	ActionStop    Action = "stop"
 	ActionRestart Action = "restart"
+	// ActionCleanup: `sessions cleanup`, ending the browsers of idle sessions.
+	ActionCleanup Action = "cleanup"
 )
 
 // ActionRecord remembers the last action done through the bot on a service.

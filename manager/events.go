@@ -6,6 +6,8 @@ package manager
 import (
 	"sync"
 	"time"
+
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // EventKind says what happened to a service.
@@ -65,6 +67,9 @@ type Event struct {
 	// LogOffset is the size of the service's log when a start began, so a
 	// follower can read the restoration from there.
 	LogOffset int64
+	// AuthBefore is the auth snapshot taken right before a start
+	// (EventActionEnded of a start or restart), nil otherwise.
+	AuthBefore *whatsapp.AuthSnapshot
 }
 
 // eventBus fans events out to subscribers. A slow subscriber loses events

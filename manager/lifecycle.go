@@ -108,8 +108,12 @@ type StartResult struct {
 	// and ended before the start.
 	LeftoversEnded []Process
 	// LocksRemoved are stale Chromium singleton locks removed before the
-	// start.
-	LocksRemoved []string
+	// start; ProfilesUnlocked the sessions whose profiles they were in.
+	LocksRemoved     []string
+	ProfilesUnlocked []string
+	// AuthBefore is the service's auth dirs as they were right before the
+	// start (before Chromium could create a profile).
+	AuthBefore whatsapp.AuthSnapshot
 	// LogOffset is the log's size when the start began.
 	LogOffset int64
 	// Output says where the service's stdout and stderr go, and why not
@@ -132,6 +136,25 @@ type StopResult struct {
 	// Survivors are processes of the service still alive after everything:
 	// the stop failed.
 	Survivors []Process
+	// IdleEnded are the browsers of sessions that served nobody (failed,
+	// interrupted, logged out) that were ended at once, alongside the
+	// service's own shutdown; LeftoverBrowsers are the browsers among the
+	// Leftovers. Both by session.
+	IdleEnded, LeftoverBrowsers []whatsapp.Browser
+	// LocksLeft are the Chromium locks that are stale after the stop (a
+	// browser that had to be killed leaves them); the next start removes
+	// them.
+	LocksLeft []whatsapp.ChromiumLock
+}
+
+// CleanupResult says how `sessions cleanup` went: the browsers of idle
+// sessions it ended, those it left (sessions in use), and any process that
+// survived.
+type CleanupResult struct {
+	Ended     []whatsapp.Browser
+	Kept      []whatsapp.Browser
+	Survivors []Process
+	Duration  time.Duration
 }
 
 // RestartResult combines the stop and the start of a restart.

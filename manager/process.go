@@ -24,6 +24,15 @@ type Process struct {
 	Command    string // the command line, capped
 	// Why says how it was found: "root", "marker", "child", "group".
 	Why string
+	// Session is the WhatsApp session whose Chromium tree holds the
+	// process (its browser's --user-data-dir is that session's profile
+	// under the auth dir), "" for the service's own processes.
+	Session string
+	// Chromium is the process's role in a Chromium tree: "browser" for the
+	// main process, else its --type ("renderer", "zygote", "gpu-process",
+	// "utility", "crashpad-handler"); "" for a process that is not
+	// Chromium's.
+	Chromium string
 }
 
 // snapshot is one look at the service's processes.

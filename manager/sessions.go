@@ -82,3 +82,11 @@ func (s *Service) authDirs(ctx context.Context) ([]whatsapp.AuthDir, error) {
 	}
 	return dirs, err
 }
+
+// CleanupBrowsers ends the browsers of idle sessions (see
+// whatsapp.SessionView.Idle) and nothing else.
+//
+// TODO(issue 10): being built on branch mgr10; until then it refuses.
+func (s *Service) CleanupBrowsers(ctx context.Context, by Actor, progress func(string)) (CleanupResult, error) {
+	return CleanupResult{}, fmt.Errorf("cleanup %s: not built yet", s.cfg.Name)
+}

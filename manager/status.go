@@ -51,6 +51,12 @@ type Status struct {
 	LastAction *ActionRecord
 	// Restoration is the latest session restoration found in the log.
 	Restoration *whatsapp.Restoration
+	// RSS is the resident memory of the whole tree, summed.
+	RSS uint64
+	// Browsers are the Chromium trees among the processes, one per
+	// session, by session ID (SessionID "" for a browser whose profile is
+	// not a session's).
+	Browsers []whatsapp.Browser
 	CheckedAt   time.Time
 }
 

@@ -40,6 +40,10 @@ const (
 	ConnectionUnknown Connection = ""      // neither line seen yet
 	ConnectionReady   Connection = "ready" // "Client <id> is ready"
 	ConnectionQR      Connection = "qr"    // "QR code generated for session <id>": a person must scan
+	// ConnectionLoggedOut: "Client <id> disconnected: <reason>" after the
+	// restoration (whatsapp-web.js's "disconnected" event; "LOGOUT" when the
+	// phone logged the device out). The reason is in SessionOutcome.Cause.
+	ConnectionLoggedOut Connection = "logged_out"
 )
 
 // SessionOutcome is one session of a restoration, as the log tells it.
@@ -313,6 +317,7 @@ const (
 	restResult        = "Session restoration result:"
 	restClient        = "Client "
 	restClientReady   = "is ready"
+	restDisconnected  = " disconnected"
 	restQR            = "QR code generated for session "
 	restorationCauseN = 500
 )
@@ -454,6 +459,13 @@ func (p *RestorationParser) feed(l LogLine) {
 		id, ok := strings.CutSuffix(strings.TrimRight(msg[len(restClient):], " .!"), restClientReady)
 		if ok {
 			p.connect(strings.TrimSpace(id), ConnectionReady)
+			break
+		}
+		if id, reason, ok := strings.Cut(msg[len(restClient):], restDisconnected); ok && !strings.ContainsAny(id, " \t") {
+			p.connect(id, ConnectionLoggedOut)
+			if i, ok := p.index[id]; ok && p.seen {
+				p.cur.Sessions[i].Cause = restCap(strings.TrimSpace(strings.TrimLeft(reason, ":")))
+			}
 		}
 
 	case strings.HasPrefix(msg, restQR):

@@ -391,62 +391,6 @@ func authRemoveSymlink(path, target string) (bool, error) {
 	return true, nil
 }
 
-// SessionsReport is what `sessions` shows: the last restoration beside the
-// auth dirs on disk.
-type SessionsReport struct {
-	Restoration     Restoration
-	HaveRestoration bool
-	AuthDirs        []AuthDir
-	// MissingAuth are the session IDs of the restoration, in log order, that
-	// have no auth dir or only empty ones.
-	MissingAuth []string
-	// Unlisted are the session IDs that have an auth dir but that the
-	// restoration did not mention (sessions no longer active in Django, or
-	// leftovers). Only filled when the restoration is complete and its start
-	// was seen, sorted.
-	Unlisted   []string
-	StaleLocks []ChromiumLock
-}
-
-// BuildSessionsReport joins a restoration (haveR false when there is none)
-// and the auth dirs of ScanAuthDirs.
-func BuildSessionsReport(r Restoration, haveR bool, dirs []AuthDir) SessionsReport {
-	rep := SessionsReport{Restoration: r, HaveRestoration: haveR, AuthDirs: dirs}
-	hasAuth := make(map[string]bool) // ID -> some non-empty dir
-	for _, d := range dirs {
-		hasAuth[d.SessionID] = hasAuth[d.SessionID] || !d.Empty
-		for _, l := range d.Locks {
-			if l.Stale {
-				rep.StaleLocks = append(rep.StaleLocks, l)
-			}
-		}
-	}
-	if !haveR {
-		return rep
-	}
-	listed := make(map[string]bool)
-	for _, o := range r.Sessions {
-		if listed[o.ID] {
-			continue
-		}
-		listed[o.ID] = true
-		if !hasAuth[o.ID] {
-			rep.MissingAuth = append(rep.MissingAuth, o.ID)
-		}
-	}
-	if r.Complete && !r.Truncated {
-		seen := make(map[string]bool)
-		for _, d := range dirs {
-			if !listed[d.SessionID] && !seen[d.SessionID] {
-				seen[d.SessionID] = true
-				rep.Unlisted = append(rep.Unlisted, d.SessionID)
-			}
-		}
-		sort.Strings(rep.Unlisted)
-	}
-	return rep
-}
-
 // AuthDirFor returns the auth dir of a session (the first non-empty one if
 // there are several), and whether there is one.
 func (s SessionsReport) AuthDirFor(id string) (AuthDir, bool) {
