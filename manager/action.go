@@ -7,6 +7,8 @@ package manager
 import (
 	"fmt"
 	"time"
+
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // Actor is whoever asked for an action: a Slack user, a console operator, or
@@ -99,12 +101,14 @@ func (s *Service) release() {
 	s.mu.Unlock()
 }
 
-// end releases the action slot and records the outcome.
-func (s *Service) end(rec ActionRecord) {
+// end releases the action slot and records the outcome. authBefore is the
+// auth snapshot a start took (nil for other actions, or when the start took
+// none): the EventActionEnded carries it.
+func (s *Service) end(rec ActionRecord, authBefore *whatsapp.AuthSnapshot) {
 	s.mu.Lock()
 	s.busy = nil
 	s.persisted.LastAction = &rec
-	if rec.OK {
+	if rec.OK && rec.Action != ActionCleanup {
 		s.persisted.StoppedOnPurpose = rec.Action == ActionStop
 	}
 	p := s.persisted
@@ -113,7 +117,7 @@ func (s *Service) end(rec ActionRecord) {
 		s.log.Error().Err(err).Msg("save state")
 	}
 	s.events.publish(Event{Service: s.cfg.Name, Kind: EventActionEnded, At: s.now(), Action: rec.Action,
-		By: rec.By, OK: rec.OK, Detail: rec.Result})
+		By: rec.By, OK: rec.OK, Detail: rec.Result, AuthBefore: authBefore})
 }
 
 func (s *Service) progress(fn func(string), a Action, by Actor, step string) {

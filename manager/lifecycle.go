@@ -28,6 +28,12 @@ import (
 // by themselves after a graceful stop before they count as leftovers.
 const leftoverSettle = 2 * time.Second
 
+// forcedLeftoverGrace is how long past stop_timeout the leftovers of a
+// forced stop get (SIGTERM at the group's SIGKILL, then SIGKILL): short of
+// a second, so that the rescans fit in the stop_timeout + 1 s that SPEC
+// allows a forced stop.
+const forcedLeftoverGrace = 800 * time.Millisecond
+
 var (
 	// ErrAlreadyRunning is in the chain of Start's error when the service
 	// runs: a usererr.Conflict whose message says so with the PID and the
@@ -177,7 +183,7 @@ func (s *Service) Start(ctx context.Context, by Actor, progress func(string)) (S
 		return res, err
 	}
 	s.end(ActionRecord{Action: ActionStart, By: by, At: s.now(), Duration: s.clock.Since(began),
-		OK: err == nil && res.Healthy, Result: s.describeStart(res, err)})
+		OK: err == nil && res.Healthy, Result: s.describeStart(res, err)}, authOf(res))
 	return res, err
 }
 
@@ -198,7 +204,7 @@ func (s *Service) Stop(ctx context.Context, by Actor, progress func(string)) (St
 		return res, err
 	}
 	s.end(ActionRecord{Action: ActionStop, By: by, At: s.now(), Duration: s.clock.Since(began),
-		OK: err == nil && len(res.Survivors) == 0, Result: s.describeStop(res, err)})
+		OK: err == nil && len(res.Survivors) == 0, Result: s.describeStop(res, err)}, nil)
 	return res, err
 }
 
@@ -226,8 +232,17 @@ func (s *Service) Restart(ctx context.Context, by Actor, progress func(string)) 
 		result = "was not running; " + s.describeStart(res.Start, err)
 	}
 	s.end(ActionRecord{Action: ActionRestart, By: by, At: s.now(), Duration: s.clock.Since(began),
-		OK: err == nil && res.Start.Healthy, Result: result})
+		OK: err == nil && res.Start.Healthy, Result: result}, authOf(res.Start))
 	return res, err
+}
+
+// authOf is the auth snapshot a start took, nil when it took none.
+func authOf(r StartResult) *whatsapp.AuthSnapshot {
+	if r.AuthBefore.At.IsZero() {
+		return nil
+	}
+	a := r.AuthBefore
+	return &a
 }
 
 func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(string)) (StartResult, error) {
@@ -253,18 +268,20 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 	// profile locks and memory: end them first.
 	if len(snap.members) > 0 {
 		s.progress(progress, a, by, fmt.Sprintf("ending %d processes left by an earlier run", len(snap.members)))
-		ended, survivors := s.endProcesses(ctx, snap, s.grace)
+		ended, survivors := s.endProcesses(ctx, snap, s.inspect(ctx, snap), time.Now().Add(s.grace))
 		res.LeftoversEnded = ended
 		if len(survivors) > 0 {
 			return res, fmt.Errorf("start %s: %d processes of an earlier run survive: %s", s.cfg.Name,
 				len(survivors), describeProcesses(survivors))
 		}
 	}
-	removed, err := s.removeStaleLocks(ctx)
+	// One scan of the auth dirs: the stale locks go, and what the dirs
+	// held before Chromium can create a profile is kept.
+	unlocked, err := s.removeStaleLocks(ctx)
 	if err != nil {
 		return res, fmt.Errorf("start %s: %w", s.cfg.Name, err)
 	}
-	res.LocksRemoved = removed
+	res.LocksRemoved, res.ProfilesUnlocked, res.AuthBefore = unlocked.removed, unlocked.profiles, unlocked.before
 
 	res.LogOffset = fileSize(s.cfg.LogFile)
 	s.progress(progress, a, by, "starting")
@@ -311,6 +328,7 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 	s.persisted.Run = &runRecord{PID: pid, Created: created, PGID: pgid, RunID: runID, Marker: marker, Dir: s.cfg.Dir,
 		Argv: s.cfg.Start, StartedAt: s.now(), StartedBy: by}
 	s.persisted.StoppedOnPurpose = false
+	s.persisted.AuthBefore = authOf(res)
 	p := s.persisted
 	s.mu.Unlock()
 	if err := s.state.save(p); err != nil {
@@ -326,7 +344,7 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 	// How long it took is a recorded fact, read from the clock.
 	began := s.now()
 	deadline := time.Now().Add(s.cfg.StartTimeout)
-	wait := 50 * time.Millisecond
+	wait := 20 * time.Millisecond
 	for {
 		h := s.healthWithin(ctx, time.Until(deadline))
 		res.LastHealth = h
@@ -356,7 +374,7 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 			return res, fmt.Errorf("start %s: %w; pid %d is still running", s.cfg.Name, ctx.Err(), pid)
 		case <-timer.C:
 		}
-		wait = min(wait*2, 250*time.Millisecond)
+		wait = min(wait*3/2, 250*time.Millisecond)
 	}
 }
 
@@ -383,6 +401,10 @@ func (s *Service) reap(cmd *exec.Cmd, ch *child) {
 func (s *Service) stop(ctx context.Context, a Action, by Actor, progress func(string)) (StopResult, error) {
 	var res StopResult
 	began := s.now()
+	// One budget: stop_timeout bounds the whole stop (SPEC: a forced stop
+	// ends within stop_timeout + 1 s).
+	t0 := time.Now()
+	deadline := t0.Add(s.cfg.StopTimeout)
 	snap, err := s.look(ctx)
 	if err != nil {
 		return res, fmt.Errorf("stop %s: %w", s.cfg.Name, err)
@@ -398,53 +420,133 @@ func (s *Service) stop(ctx context.Context, a Action, by Actor, progress func(st
 	}
 	s.events.publish(Event{Service: s.cfg.Name, Kind: EventActionBegun, At: s.now(), Action: a, By: by})
 	// What is ended, with its command lines, read before anything goes.
-	res.Stopped = s.describe(ctx, snap)
+	in := s.inspect(ctx, snap)
+	res.Stopped = in.procs
+	// The browsers of sessions that serve nobody: the service never closes
+	// them, so they are ended alongside its shutdown, not waited for.
+	idle := make(map[int32]time.Time)
+	idleMain := make(map[int32]bool)
+	if snap.root != nil {
+		rep, err := s.sessionsFrom(ctx, snap, in)
+		if err != nil {
+			s.log.Warn().Err(err).Msg("stop: sessions unknown; no browser is ended early")
+		}
+		for _, b := range rep.IdleBrowsers() {
+			res.IdleEnded = append(res.IdleEnded, b)
+			idleMain[b.PID] = true
+			for _, pid := range b.PIDs {
+				if e, ok := snap.tab.byPID[pid]; ok && snap.members[pid] != "" && e.pgid != snap.run.pgid {
+					idle[pid] = e.created
+				}
+			}
+		}
+	}
 	if snap.root != nil {
 		s.progress(progress, a, by, fmt.Sprintf("stopping (SIGTERM to process group %d)", snap.run.pgid))
-		res.Graceful, res.Forced = s.stopMainGroup(ctx, snap)
+		var killedAt time.Time
+		res.Graceful, res.Forced, killedAt = s.stopMainGroup(ctx, snap, deadline, idle)
+		if res.Forced {
+			// The leftovers had SIGTERM when the group had SIGKILL: they
+			// are SIGKILLed early enough for the whole stop to end
+			// within stop_timeout + 1 s (SPEC), with half a second at
+			// least.
+			deadline = maxTime(t0.Add(s.cfg.StopTimeout+forcedLeftoverGrace), killedAt.Add(500*time.Millisecond))
+		}
+	} else {
+		deadline = time.Now().Add(max(s.cfg.StopTimeout, time.Second))
 	}
 	// A graceful shutdown closes the browsers of the active sessions, and
 	// they take a moment to go: let them, so that only what the service
-	// really left behind (the browser of a session that failed to
-	// restore) counts as a leftover.
+	// really left behind counts as a leftover. Idle browsers were ended
+	// already; a process of no browser tree is not waited for.
 	if res.Graceful {
-		rest := make(map[int32]time.Time)
-		for pid := range snap.members {
-			if e := snap.tab.byPID[pid]; e.pgid != snap.run.pgid {
-				rest[pid] = e.created
+		settle := make(map[int32]time.Time)
+		for _, b := range in.browsers {
+			if idleMain[b.PID] {
+				continue
+			}
+			for _, pid := range b.PIDs {
+				if e := snap.tab.byPID[pid]; e != nil && e.pgid != snap.run.pgid {
+					settle[pid] = e.created
+				}
 			}
 		}
-		waitGone(ctx, rest, time.Now().Add(min(leftoverSettle, s.cfg.StopTimeout)))
+		waitGone(ctx, settle, minTime(time.Now().Add(leftoverSettle), deadline))
 	}
 	// Everything else of the tree: reparented helpers and the browsers the
-	// service does not close on shutdown.
+	// service does not close on shutdown. They get what is left of the
+	// budget, at least a second, then SIGKILL.
 	again, err := s.look(ctx)
 	if err != nil {
 		return res, fmt.Errorf("stop %s: %w", s.cfg.Name, err)
 	}
 	if len(again.members) > 0 {
 		s.progress(progress, a, by, fmt.Sprintf("ending %d leftover processes", len(again.members)))
-		res.Leftovers, res.Survivors = s.endProcesses(ctx, again, s.grace)
+		left := s.inspect(ctx, again)
+		res.LeftoverBrowsers = left.browsers
+		if !res.Forced {
+			deadline = maxTime(deadline, time.Now().Add(time.Second))
+		}
+		res.Leftovers, res.Survivors = s.endProcesses(ctx, again, left, deadline)
 	}
 	res.Duration = s.clock.Since(began)
+	res.LocksLeft = s.staleLocks(ctx)
 	if len(res.Survivors) > 0 {
 		return res, fmt.Errorf("stop %s: %d processes survived: %s", s.cfg.Name, len(res.Survivors), describeProcesses(res.Survivors))
 	}
 	return res, nil
 }
 
+// staleLocks are the Chromium locks of the service's auth dirs whose
+// holder is gone; none when the dirs cannot be read.
+func (s *Service) staleLocks(ctx context.Context) []whatsapp.ChromiumLock {
+	dirs, err := s.authDirs(ctx)
+	if err != nil {
+		s.log.Debug().Err(err).Msg("stale locks")
+		return nil
+	}
+	var out []whatsapp.ChromiumLock
+	for _, d := range dirs {
+		for _, l := range d.Locks {
+			if l.Stale {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 // stopMainGroup sends SIGTERM to the root's process group (npm, sh, node),
-// waits up to the stop timeout, then SIGKILLs the group. The group is
-// signalled as one only while its leader is alive and carries the
-// service's marker (or is the child this bot process started); otherwise (npm gone, or a group that is not the
+// and to alongside (the browsers of idle sessions), waits up to deadline,
+// then SIGKILLs the group and SIGTERMs every other member: the leftovers'
+// grace begins then (killedAt). The group is signalled as one only while
+// its leader is alive and carries the service's marker (or is the child
+// this bot process started); otherwise (npm gone, or a group that is not the
 // service's own) its members, every one of them a member of the service,
 // are signalled one by one.
-func (s *Service) stopMainGroup(ctx context.Context, snap snapshot) (graceful, forced bool) {
+func (s *Service) stopMainGroup(ctx context.Context, snap snapshot, deadline time.Time, alongside map[int32]time.Time) (graceful, forced bool, killedAt time.Time) {
 	pgid := snap.run.pgid
 	group := make(map[int32]time.Time)
+	others := make(map[int32]time.Time)
 	for pid := range snap.members {
 		if e := snap.tab.byPID[pid]; e.pgid == pgid {
 			group[pid] = e.created
+		} else {
+			others[pid] = e.created
 		}
 	}
 	var leaderCreated time.Time
@@ -465,14 +567,17 @@ func (s *Service) stopMainGroup(ctx context.Context, snap snapshot) (graceful, f
 		signalEach(ctx, group, sig)
 	}
 	signal(sigTerm)
-	if waitGone(ctx, group, time.Now().Add(s.cfg.StopTimeout)) {
-		return true, false
+	signalEach(ctx, alongside, sigTerm)
+	if waitGone(ctx, group, deadline) {
+		return true, false, time.Time{}
 	}
 	s.log.Warn().Int32("pgid", pgid).Dur("after", s.cfg.StopTimeout).Msg("stop timeout: SIGKILL")
 	signal(sigKill)
 	signalEach(ctx, group, sigKill)
-	waitGone(ctx, group, time.Now().Add(2*time.Second))
-	return false, true
+	killedAt = time.Now()
+	signalEach(ctx, others, sigTerm)
+	waitGone(ctx, group, killedAt.Add(500*time.Millisecond))
+	return false, true, killedAt
 }
 
 // signalEach sends sig to each process of procs that is still the process
@@ -485,19 +590,20 @@ func signalEach(ctx context.Context, procs map[int32]time.Time, sig syscall.Sign
 	}
 }
 
-// endProcesses ends the given members: SIGTERM to each (and to the groups
-// they lead), grace, then SIGKILL, and a final scan. It returns what it
+// endProcesses ends the members of snap (in describes them): SIGTERM to
+// each, until deadline, then SIGKILL, and a final scan. It returns what it
 // ended and what survived. Processes that appear meanwhile (a crash
 // handler forking) are found by the rescan.
-func (s *Service) endProcesses(ctx context.Context, snap snapshot, grace time.Duration) (ended, survivors []Process) {
+func (s *Service) endProcesses(ctx context.Context, snap snapshot, in inspection, deadline time.Time) (ended, survivors []Process) {
 	targets := make(map[int32]time.Time)
-	for pid := range snap.members {
-		e := snap.tab.byPID[pid]
-		targets[pid] = e.created
-		ended = append(ended, processInfo(ctx, e, snap.members[pid]))
+	for _, p := range in.procs {
+		if _, member := snap.members[p.PID]; member {
+			targets[p.PID] = p.Started
+			ended = append(ended, p)
+		}
 	}
 	signalEach(ctx, targets, sigTerm)
-	if !waitGone(ctx, targets, time.Now().Add(grace)) {
+	if !waitGone(ctx, targets, deadline) {
 		signalEach(ctx, targets, sigKill)
 		waitGone(ctx, targets, time.Now().Add(2*time.Second))
 	}
@@ -528,11 +634,7 @@ func (s *Service) endProcesses(ctx context.Context, snap snapshot, grace time.Du
 }
 
 func (s *Service) liveMembers(ctx context.Context, snap snapshot) []Process {
-	var out []Process
-	for pid, why := range snap.members {
-		out = append(out, processInfo(ctx, snap.tab.byPID[pid], why))
-	}
-	return out
+	return s.inspect(ctx, snap).procs
 }
 
 // waitGone polls until every process has exited (or is a zombie) or the
@@ -568,21 +670,43 @@ func processCreated(ctx context.Context, pid int32) time.Time {
 	return created
 }
 
-// removeStaleLocks removes the Chromium singleton locks whose holder is dead,
-// exactly those, and returns their paths.
-func (s *Service) removeStaleLocks(ctx context.Context) ([]string, error) {
+// unlocking is what the start's one scan of the auth dirs found and did.
+type unlocking struct {
+	removed  []string // stale lock files removed
+	profiles []string // the sessions they were in, distinct, sorted
+	before   whatsapp.AuthSnapshot
+}
+
+// removeStaleLocks removes the Chromium singleton locks whose holder is
+// dead, exactly those, and keeps what the auth dirs held (the snapshot
+// before the start). A missing auth dir is a snapshot with no session.
+func (s *Service) removeStaleLocks(ctx context.Context) (unlocking, error) {
+	var u unlocking
 	host, _ := os.Hostname()
 	dirs, err := whatsapp.ScanServiceAuthDirs(s.cfg.Dir, s.cfg.AuthDir, host, func(pid int) bool {
 		return processAlive(ctx, int32(pid), time.Time{})
 	})
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("scan auth dirs: %w", err)
+		return u, fmt.Errorf("scan auth dirs: %w", err)
 	}
-	removed, err := whatsapp.RemoveStaleLocks(dirs)
+	u.before = whatsapp.TakeAuthSnapshot(s.now(), dirs)
+	u.removed, err = whatsapp.RemoveStaleLocks(dirs)
+	sessionOf := make(map[string]string)
+	for _, d := range dirs {
+		for _, l := range d.Locks {
+			sessionOf[l.Path] = d.SessionID
+		}
+	}
+	for _, path := range u.removed {
+		if id := sessionOf[path]; id != "" && !slices.Contains(u.profiles, id) {
+			u.profiles = append(u.profiles, id)
+		}
+	}
+	slices.Sort(u.profiles)
 	if err != nil {
-		return removed, fmt.Errorf("remove stale locks: %w", err)
+		return u, fmt.Errorf("remove stale locks: %w", err)
 	}
-	return removed, nil
+	return u, nil
 }
 
 // serviceEnv is the environment the service gets: the bot's, minus every
@@ -842,7 +966,7 @@ func (s *Service) errorResult(err error) string {
 		return "refused: " + pre.checks()
 	}
 	text := err.Error()
-	for _, a := range []Action{ActionStart, ActionStop, ActionRestart} {
+	for _, a := range []Action{ActionStart, ActionStop, ActionRestart, ActionCleanup} {
 		text = strings.TrimPrefix(text, string(a)+" "+s.cfg.Name+": ")
 	}
 	return text

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sanasend/sanasend-bot/internal/statefile"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // runRecord identifies the run of a service that the bot started, so that a
@@ -42,6 +43,11 @@ type persisted struct {
 	// StoppedOnPurpose is true after a stop through the bot and false after
 	// any start: a service found stopped is only an outage when this is false.
 	StoppedOnPurpose bool `json:"stopped_on_purpose"`
+	// AuthBefore is the auth snapshot taken right before the last start
+	// through the bot, so that the sessions view survives a bot restart.
+	AuthBefore *whatsapp.AuthSnapshot `json:"auth_before,omitempty"`
+	// ExitedAt is when the last run was seen gone (by its watcher).
+	ExitedAt time.Time `json:"exited_at,omitzero"`
 }
 
 // stateFile is the service's state document in its state dir, replaced

@@ -193,11 +193,13 @@ func procState(_ context.Context, pid int32) (created time.Time, zombie, ok bool
 var pageSize = int64(os.Getpagesize())
 
 // processDetails fills CPU% (over the process's life, as ps and gopsutil
-// compute it), RSS and the command line from two /proc reads.
-func processDetails(_ context.Context, pr *Process) {
+// compute it), RSS and the command line from two /proc reads, and returns
+// the argv it read (nil when unreadable), whole: the command line is capped,
+// the argv is not, so that a Chromium flag past the cap is still seen.
+func processDetails(_ context.Context, pr *Process) []string {
 	st, _, err := readStat(pr.PID, make([]byte, 0, 512))
 	if err != nil {
-		return
+		return nil
 	}
 	// Real time: the process's start time is the OS's, and so is its CPU time.
 	if life := time.Since(st.created).Seconds(); life > 0 {
@@ -206,10 +208,23 @@ func processDetails(_ context.Context, pr *Process) {
 	pr.RSS = uint64(st.rssPages * pageSize)
 	cmd, err := readInto("/proc/"+strconv.Itoa(int(pr.PID))+"/cmdline", make([]byte, 0, 512))
 	if err != nil {
-		return
+		return nil
 	}
 	cmd = bytes.TrimRight(cmd, "\x00")
 	pr.Command = human.CutBytes(string(bytes.ReplaceAll(cmd, []byte{0}, []byte{' '})), 300)
+	return splitArgv(cmd)
+}
+
+// splitArgv splits a /proc cmdline (NUL-separated, trailing NULs trimmed).
+func splitArgv(data []byte) []string {
+	if len(data) == 0 {
+		return nil
+	}
+	var out []string
+	for part := range bytes.SplitSeq(data, []byte{0}) {
+		out = append(out, string(part))
+	}
+	return out
 }
 
 // cmdlineOf returns a process's argv, from /proc/<pid>/cmdline.
@@ -218,13 +233,5 @@ func cmdlineOf(_ context.Context, pid int32) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	data = bytes.TrimRight(data, "\x00")
-	if len(data) == 0 {
-		return nil, nil
-	}
-	var out []string
-	for part := range bytes.SplitSeq(data, []byte{0}) {
-		out = append(out, string(part))
-	}
-	return out, nil
+	return splitArgv(bytes.TrimRight(data, "\x00")), nil
 }

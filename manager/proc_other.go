@@ -86,12 +86,12 @@ func procState(ctx context.Context, pid int32) (created time.Time, zombie, ok bo
 }
 
 // processDetails fills CPU% (over the process's life), RSS and the command
-// line through gopsutil.
-func processDetails(ctx context.Context, pr *Process) {
+// line through gopsutil, and returns the argv (nil when unreadable).
+func processDetails(ctx context.Context, pr *Process) []string {
 	gopsutilInit()
 	p, err := process.NewProcessWithContext(ctx, pr.PID)
 	if err != nil {
-		return
+		return nil
 	}
 	if cpu, err := p.CPUPercentWithContext(ctx); err == nil {
 		pr.CPUPercent = cpu
@@ -99,7 +99,10 @@ func processDetails(ctx context.Context, pr *Process) {
 	if mem, err := p.MemoryInfoWithContext(ctx); err == nil {
 		pr.RSS = mem.RSS
 	}
-	if cmd, err := p.CmdlineWithContext(ctx); err == nil {
-		pr.Command = human.CutBytes(cmd, 300)
+	argv, err := p.CmdlineSliceWithContext(ctx)
+	if err != nil {
+		return nil
 	}
+	pr.Command = human.CutBytes(strings.Join(argv, " "), 300)
+	return argv
 }

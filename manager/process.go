@@ -6,7 +6,6 @@ package manager
 import (
 	"context"
 	"fmt"
-	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -166,43 +165,10 @@ func (s *Service) Processes(ctx context.Context) ([]Process, error) {
 	return s.describe(ctx, snap), nil
 }
 
+// describe describes the members of snap, in tree order, with their
+// sessions (see inspect).
 func (s *Service) describe(ctx context.Context, snap snapshot) []Process {
-	var out []Process
-	seen := make(map[int32]bool, len(snap.members))
-	var walk func(pid int32)
-	walk = func(pid int32) {
-		if seen[pid] {
-			return
-		}
-		why, ok := snap.members[pid]
-		if !ok {
-			return
-		}
-		seen[pid] = true
-		out = append(out, processInfo(ctx, snap.tab.byPID[pid], why))
-		for _, c := range sortedPIDs(snap.tab.children[pid]) {
-			walk(c)
-		}
-	}
-	if snap.root != nil {
-		walk(snap.root.pid)
-	}
-	// The rest: tops of their own trees (parent not a member), by PID.
-	var rest []int32
-	for pid := range snap.members {
-		if !seen[pid] {
-			if _, parentIsMember := snap.members[snap.tab.byPID[pid].ppid]; !parentIsMember {
-				rest = append(rest, pid)
-			}
-		}
-	}
-	for _, pid := range sortedPIDs(rest) {
-		walk(pid)
-	}
-	for _, pid := range slices.Sorted(maps.Keys(snap.members)) {
-		walk(pid) // cycles cannot happen, but never drop a member
-	}
-	return out
+	return s.inspect(ctx, snap).procs
 }
 
 func sortedPIDs(pids []int32) []int32 {

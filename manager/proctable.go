@@ -138,11 +138,13 @@ func (t *procTable) serviceMembers(key string, own ...int32) map[int32]string {
 	return why
 }
 
-// processInfo fills the details shown by ps and the status card.
-func processInfo(ctx context.Context, e *procEntry, why string) Process {
+// processInfo fills the details shown by ps and the status card, and
+// returns the process's argv (read with its command line, nil when
+// unreadable).
+func processInfo(ctx context.Context, e *procEntry, why string) (Process, []string) {
 	pr := Process{PID: e.pid, PPID: e.ppid, PGID: e.pgid, Started: e.created, Why: why}
-	processDetails(ctx, &pr)
-	return pr
+	argv := processDetails(ctx, &pr)
+	return pr, argv
 }
 
 // processAlive reports whether pid runs and is the process that started at

@@ -76,6 +76,7 @@ func (s *Service) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, fmt.Errorf("status %s: %w", s.cfg.Name, err)
 	}
+	in := s.inspect(ctx, snap)
 	st := Status{
 		Service:    s.cfg.Name,
 		URL:        s.cfg.URL,
@@ -83,7 +84,9 @@ func (s *Service) Status(ctx context.Context) (Status, error) {
 		Busy:       s.Busy(),
 		LastAction: s.LastAction(),
 		CheckedAt:  s.now(),
-		Processes:  s.describe(ctx, snap),
+		Processes:  in.procs,
+		RSS:        in.rss(),
+		Browsers:   in.browsers,
 	}
 	if r, ok, err := s.LastRestoration(); err == nil && ok {
 		st.Restoration = &r

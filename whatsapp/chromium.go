@@ -21,13 +21,27 @@ type ChromiumArgs struct {
 }
 
 // Browser reports whether the process is a browser's main process: it names
-// a profile and has no --type.
-func (a ChromiumArgs) Browser() bool { return a.Type == "" && a.UserDataDir != "" && !a.Crashpad }
+// a profile and has no --type (real Chromium) or --type=browser (as some
+// launchers and stand-ins spell it), and is no crash handler.
+func (a ChromiumArgs) Browser() bool {
+	return (a.Type == "" || a.Type == "browser") && a.UserDataDir != "" && !a.Crashpad
+}
 
 // ParseChromiumArgs reads the Chromium flags of an argv. ok is false when
 // the argv names neither a profile nor a crash database: not a process that
 // can be tied to a session.
+//
+// Chromium's zygote and its children rewrite their process title into one
+// string ("/usr/lib/chromium/chromium --type=zygote ..."): an argv of one
+// element with " --" in it is split before each " --".
 func ParseChromiumArgs(argv []string) (a ChromiumArgs, ok bool) {
+	if len(argv) == 1 && strings.Contains(argv[0], " --") {
+		parts := strings.Split(argv[0], " --")
+		argv = []string{strings.TrimSpace(parts[0])}
+		for _, p := range parts[1:] {
+			argv = append(argv, "--"+strings.TrimRight(p, " "))
+		}
+	}
 	for i, arg := range argv {
 		if i == 0 {
 			a.Crashpad = strings.Contains(filepath.Base(arg), "crashpad_handler")
