@@ -56,8 +56,8 @@ type Status struct {
 	// Browsers are the Chromium trees among the processes, one per
 	// session, by session ID (SessionID "" for a browser whose profile is
 	// not a session's).
-	Browsers []whatsapp.Browser
-	CheckedAt   time.Time
+	Browsers  []whatsapp.Browser
+	CheckedAt time.Time
 }
 
 // PortHolder is what listens on a service's port.
