@@ -87,9 +87,17 @@ func TestStartThenGracefulStopLeavesNothing(t *testing.T) {
 		t.Errorf("stop = %+v; want graceful", stop)
 	}
 	// The browser of the session that failed to restore outlives a graceful
-	// shutdown of the service, with its renderer and crash handler.
-	if countCommands(stop.Leftovers, "--type=browser") != 1 {
-		t.Errorf("leftovers = %s; want the failed session's browser", commands(stop.Leftovers))
+	// shutdown of the service: it is ended alongside it, by session, and
+	// is no leftover.
+	if len(stop.IdleEnded) != 1 || stop.IdleEnded[0].SessionID != "user_45_instance_promo" {
+		t.Errorf("idle ended = %+v; want the failed session's browser", stop.IdleEnded)
+	}
+	if countCommands(stop.Leftovers, "--type=browser") != 0 || len(stop.LeftoverBrowsers) != 0 {
+		t.Errorf("leftovers = %s (browsers %+v); want none: the idle browser went with the shutdown",
+			commands(stop.Leftovers), stop.LeftoverBrowsers)
+	}
+	if len(stop.LocksLeft) != 0 {
+		t.Errorf("locks left after a graceful stop = %+v; want none", stop.LocksLeft)
 	}
 	if left := aliveOf(procs); len(left) > 0 {
 		t.Errorf("alive after stop:%s", commands(left))
