@@ -37,7 +37,8 @@ const (
 	// SingletonLock, often stale after a kill).
 	CauseProfileInUse CauseKind = "profile_in_use"
 	// CauseBrowserLaunch: Chromium did not start ("Failed to launch the
-	// browser process", a missing executable or library).
+	// browser process", a missing executable or library, puppeteer's
+	// "Timed out after N ms while waiting for the WS endpoint URL").
 	CauseBrowserLaunch CauseKind = "browser_launch"
 	// CauseBrowserGone: the browser died or was closed under the session:
 	// "Navigating frame was detached", "Target closed", "Session closed",
@@ -61,6 +62,7 @@ var causePatterns = []struct {
 	{CauseDNS, []string{"err_name_not_resolved", "err_name_resolution_failed", "enotfound", "eai_again"}},
 	{CauseTLS, []string{"err_cert_", "err_ssl_"}},
 	{CauseOffline, []string{"err_internet_disconnected", "err_network_changed", "err_address_unreachable", "enetunreach", "ehostunreach"}},
+	{CauseBrowserLaunch, []string{"waiting for the ws endpoint url"}},
 	{CauseTimeout, []string{"navigation timeout", "timeouterror", "err_timed_out", "err_connection_timed_out", "etimedout", "timed out"}},
 	{CauseRefused, []string{"err_connection_refused", "err_connection_reset", "err_connection_closed", "econnrefused", "econnreset"}},
 	{CauseBrowserLaunch, []string{"failed to launch the browser process", "could not find chrome", "could not find expected browser", "error while loading shared libraries"}},

@@ -255,27 +255,26 @@ func JoinSessions(in SessionsInput) SessionsReport {
 			}
 		}
 	}
-	browsers := make(map[string]*Browser)
-	for i := range in.Browsers {
-		b := in.Browsers[i]
+	for _, b := range in.Browsers {
 		if b.SessionID == "" {
 			rep.Strays = append(rep.Strays, b)
 			continue
 		}
 		rep.Browsers = append(rep.Browsers, b)
-		if _, dup := browsers[b.SessionID]; !dup {
-			browsers[b.SessionID] = &rep.Browsers[len(rep.Browsers)-1]
-		}
 	}
 	sort.SliceStable(rep.Browsers, func(i, j int) bool { return rep.Browsers[i].SessionID < rep.Browsers[j].SessionID })
-	for i := range rep.Browsers { // pointers into the sorted slice
-		if b := &rep.Browsers[i]; browsers[b.SessionID] != nil && browsers[b.SessionID].PID == b.PID {
+	// One browser per session on its view: the first of the input.
+	browsers := make(map[string]Browser)
+	for _, b := range in.Browsers {
+		if _, dup := browsers[b.SessionID]; b.SessionID != "" && !dup {
 			browsers[b.SessionID] = b
 		}
 	}
 
 	haveR := in.HaveRestoration
-	rep.Interrupted = haveR && !r.Done() && !in.Running && !in.StopBegan.IsZero()
+	// A restoration that is not done while the service does not run was
+	// cut short: by a stop (StopBegan) or by the service's end.
+	rep.Interrupted = haveR && !r.Done() && !in.Running
 	if haveR && !in.StopBegan.IsZero() && !r.StartedAt.IsZero() && !in.StopBegan.Before(r.StartedAt.Truncate(time.Second)) {
 		rep.StopBegan = in.StopBegan
 	}
@@ -291,9 +290,8 @@ func JoinSessions(in SessionsInput) SessionsReport {
 		seen[v.ID] = true
 		v.AuthBefore = in.Before.Of(v.ID)
 		v.AuthNow = authNow(v.ID)
-		if b := browsers[v.ID]; b != nil {
-			c := *b
-			v.Browser = &c
+		if b, ok := browsers[v.ID]; ok {
+			v.Browser = &b
 		}
 		v.StaleLocks = locks[v.ID]
 		switch v.State {
@@ -311,7 +309,7 @@ func JoinSessions(in SessionsInput) SessionsReport {
 			switch o.Result {
 			case SessionRestoring:
 				v.State = SessionInRestore
-				if !in.Running && !rep.StopBegan.IsZero() {
+				if rep.Interrupted {
 					v.State = SessionInterrupted
 				}
 			case SessionFailed, SessionError:
