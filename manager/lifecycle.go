@@ -344,7 +344,11 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 	// How long it took is a recorded fact, read from the clock.
 	began := s.now()
 	deadline := time.Now().Add(s.cfg.StartTimeout)
+	// Loopback health checks are cheap: ask often while the service boots,
+	// so that a restart is not longer than the service's own boot by a
+	// poll interval.
 	wait := 20 * time.Millisecond
+	pollBegan := time.Now()
 	for {
 		h := s.healthWithin(ctx, time.Until(deadline))
 		res.LastHealth = h
@@ -374,7 +378,9 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 			return res, fmt.Errorf("start %s: %w; pid %d is still running", s.cfg.Name, ctx.Err(), pid)
 		case <-timer.C:
 		}
-		wait = min(wait*3/2, 250*time.Millisecond)
+		if time.Since(pollBegan) > 5*time.Second {
+			wait = min(wait*3/2, 250*time.Millisecond)
+		}
 	}
 }
 
@@ -460,18 +466,13 @@ func (s *Service) stop(ctx context.Context, a Action, by Actor, progress func(st
 	// really left behind counts as a leftover. Idle browsers were ended
 	// already; a process of no browser tree is not waited for.
 	if res.Graceful {
-		settle := make(map[int32]time.Time)
+		var trees []browserTree
 		for _, b := range in.browsers {
-			if idleMain[b.PID] {
-				continue
-			}
-			for _, pid := range b.PIDs {
-				if e := snap.tab.byPID[pid]; e != nil && e.pgid != snap.run.pgid {
-					settle[pid] = e.created
-				}
+			if !idleMain[b.PID] {
+				trees = append(trees, treeOf(b, snap, in.procs))
 			}
 		}
-		waitGone(ctx, settle, minTime(time.Now().Add(leftoverSettle), deadline))
+		settleTrees(ctx, trees, minTime(time.Now().Add(leftoverSettle), deadline))
 	}
 	// Everything else of the tree: reparented helpers and the browsers the
 	// service does not close on shutdown. They get what is left of the
@@ -495,6 +496,71 @@ func (s *Service) stop(ctx context.Context, a Action, by Actor, progress func(st
 		return res, fmt.Errorf("stop %s: %d processes survived: %s", s.cfg.Name, len(res.Survivors), describeProcesses(res.Survivors))
 	}
 	return res, nil
+}
+
+// browserTree is a browser's tree as the settle after a graceful shutdown
+// watches it: its main process, the processes that go with it, and its
+// crash handlers, which outlive it by a moment (they notice late).
+type browserTree struct {
+	main     int32
+	created  time.Time
+	rest     map[int32]time.Time
+	handlers map[int32]time.Time
+}
+
+func treeOf(b whatsapp.Browser, snap snapshot, procs []Process) browserTree {
+	t := browserTree{main: b.PID, created: b.Started, rest: make(map[int32]time.Time), handlers: make(map[int32]time.Time)}
+	for _, p := range procs {
+		if !slices.Contains(b.PIDs, p.PID) || p.PID == b.PID {
+			continue
+		}
+		if e := snap.tab.byPID[p.PID]; e == nil || (snap.root != nil && e.pgid == snap.run.pgid) {
+			continue
+		}
+		if p.Chromium == roleCrashpad {
+			t.handlers[p.PID] = p.Started
+		} else {
+			t.rest[p.PID] = p.Started
+		}
+	}
+	return t
+}
+
+// settleTrees waits until the browsers the service closes on its shutdown
+// are gone, up to deadline. The crash handlers of a browser that is gone
+// are told to go (SIGTERM) at once rather than waited for: they would
+// exit by themselves, late.
+func settleTrees(ctx context.Context, trees []browserTree, deadline time.Time) bool {
+	told := make(map[int32]bool)
+	for {
+		alive := false
+		for _, t := range trees {
+			if processAlive(ctx, t.main, t.created) {
+				alive = true
+				continue
+			}
+			if !told[t.main] {
+				told[t.main] = true
+				signalEach(ctx, t.handlers, sigTerm)
+			}
+			for pid, created := range t.rest {
+				if processAlive(ctx, pid, created) {
+					alive = true
+				}
+			}
+			for pid, created := range t.handlers {
+				if processAlive(ctx, pid, created) {
+					alive = true
+				}
+			}
+		}
+		if !alive {
+			return true
+		}
+		if !time.Now().Before(deadline) || !sleepCtx(ctx, min(20*time.Millisecond, time.Until(deadline))) {
+			return false
+		}
+	}
 }
 
 // staleLocks are the Chromium locks of the service's auth dirs whose
