@@ -41,10 +41,13 @@ fuzz:
 	GO=$(GO) ./scripts/fuzz ./whatsapp/ FuzzLastRestoration $(FUZZTIME)
 
 ## bench: logs against GNU tail on a 1 GiB file, process-table scan against ps,
-## status latency, and the acknowledgement of signed slash commands.
+## status latency, the sessions scan with 10 and 100 sessions, a restart
+## against the service's own shutdown and boot done by hand (restart-ms,
+## manual-ms, ratio, diff-ms), and the acknowledgement of signed slash commands.
 bench:
 	$(GO) run ./internal/benchlogs
-	$(GO) test -run '^$$' -bench 'ProcessTable|Status|Tail' -benchmem -benchtime 2s ./manager/
+	$(GO) test -run '^$$' -bench 'ProcessTable|Status|Tail|SessionsScan' -benchmem -benchtime 2s ./manager/
+	$(GO) test -run '^$$' -bench 'RestartVsManual' -benchtime 5x ./manager/
 	$(GO) test -run '^$$' -bench 'SlashCommandAck' -benchmem ./bot/slackbot/
 	$(GO) test -run '^$$' -bench 'ServeStatusAck' -benchmem -benchtime 3s ./cmd/sanasend-bot/
 
