@@ -187,9 +187,16 @@ func (s *Service) Start(ctx context.Context, by Actor, progress func(string)) (S
 	return res, err
 }
 
-// Stop stops every process of the service: SIGTERM to the main process
-// group, SIGKILL after the stop timeout, then every process of the tree
-// still alive wherever it was reparented. When the service is stopped but
+// Stop stops every process of the service within one budget, the stop
+// timeout: SIGTERM to the main process group, and at the same moment to the
+// browsers of idle sessions (failed, interrupted, logged out: the service
+// never closes them; StopResult.IdleEnded); SIGKILL to the group when the
+// timeout is up. After a graceful shutdown the browsers the service closes
+// itself get a moment to go; then every process of the tree still alive,
+// wherever it was reparented, gets SIGTERM, what remains of the budget (at
+// least a second; after a forced stop, enough to end within the timeout +
+// 1 s) and SIGKILL. StopResult.LocksLeft are the stale Chromium locks
+// after it. When the service is stopped but
 // processes of an earlier run are left, it ends them (WasRunning false);
 // when nothing of it runs at all it does nothing, records no action and
 // returns an error with ErrAlreadyStopped in its chain.

@@ -57,10 +57,11 @@ type Options struct {
 	// HTTPClient for health checks; nil means a loopback client without
 	// proxy.
 	HTTPClient *http.Client
-	// LeftoverGrace is how long processes left behind by the main group
-	// (a Chromium of a session that failed to restore) get between SIGTERM
-	// and SIGKILL; zero means 3 s. A clean Chromium exit keeps the
-	// WhatsApp profile intact and releases its singleton locks.
+	// LeftoverGrace is how long processes of an earlier run (ended before
+	// a start) and the browsers that `sessions cleanup` ends get between
+	// SIGTERM and SIGKILL; zero means 3 s. A clean Chromium exit keeps the
+	// WhatsApp profile intact and releases its singleton locks. A stop's
+	// leftovers get what remains of the stop timeout instead.
 	LeftoverGrace time.Duration
 }
 
