@@ -65,10 +65,10 @@ func TestStartThenGracefulStopLeavesNothing(t *testing.T) {
 		t.Errorf("first process = %d; want the root %d", st.Processes[0].PID, res.PID)
 	}
 	var procs []Process
-	waitFor(t, "4 fake browsers with renderers and crash handlers", 20*time.Second, func() bool {
-		procs, _ = s.Processes(context.Background())
-		return countCommands(procs, "--type=browser") == 4 && countCommands(procs, "--type=renderer") == 4 &&
-			countCommands(procs, "--type=crashpad-handler") == 4
+	waitFor(t, "4 fake browsers with their children and crash handlers", 20*time.Second, func() bool {
+		st, _ := s.Status(context.Background())
+		procs = st.Processes
+		return countRole(procs, roleBrowser) == 4 && treesComplete(st, append(slices.Clone(restoredSessions), failedSession)...)
 	})
 	for _, want := range []string{"npm", "sh -c", "node src/server.js"} {
 		if countCommands(procs, want) == 0 {
@@ -77,7 +77,7 @@ func TestStartThenGracefulStopLeavesNothing(t *testing.T) {
 	}
 	// The crash handlers double-forked: their parent is not a browser.
 	for _, p := range procs {
-		if strings.Contains(p.Command, "crashpad-handler") && p.Why != "marker" {
+		if p.Chromium == roleCrashpad && p.Why != "marker" {
 			t.Errorf("crash handler %d found by %q; want by its marker", p.PID, p.Why)
 		}
 	}
@@ -95,7 +95,7 @@ func TestStartThenGracefulStopLeavesNothing(t *testing.T) {
 	if len(stop.IdleEnded) != 1 || stop.IdleEnded[0].SessionID != "user_45_instance_promo" {
 		t.Errorf("idle ended = %+v; want the failed session's browser", stop.IdleEnded)
 	}
-	if countCommands(stop.Leftovers, "--type=browser") != 0 || len(stop.LeftoverBrowsers) != 0 {
+	if countRole(stop.Leftovers, roleBrowser) != 0 || len(stop.LeftoverBrowsers) != 0 {
 		t.Errorf("leftovers = %s (browsers %+v); want none: the idle browser went with the shutdown",
 			commands(stop.Leftovers), stop.LeftoverBrowsers)
 	}
@@ -349,7 +349,7 @@ func TestStartEndsLeftoversOfACrashAndRemovesStaleLocks(t *testing.T) {
 	first := startHealthy(t, s)
 	waitFor(t, "fake browsers", 10*time.Second, func() bool {
 		procs, _ := s.Processes(context.Background())
-		return countCommands(procs, "--type=browser") == 2
+		return countRole(procs, roleBrowser) == 2
 	})
 	events, unsubscribe := s.Subscribe(16)
 	defer unsubscribe()
@@ -364,13 +364,13 @@ func TestStartEndsLeftoversOfACrashAndRemovesStaleLocks(t *testing.T) {
 	// Kill the browsers too, as an OOM killer would: their locks go stale.
 	procs, _ := s.Processes(context.Background())
 	for _, p := range procs {
-		if strings.Contains(p.Command, "--type=browser") {
+		if p.Chromium == roleBrowser {
 			_ = signalPID(p.PID, sigKill)
 		}
 	}
 	waitFor(t, "browsers to die", 5*time.Second, func() bool {
 		procs, _ := s.Processes(context.Background())
-		return countCommands(procs, "--type=browser") == 0
+		return countRole(procs, roleBrowser) == 0
 	})
 
 	res, err := s.Start(context.Background(), alice, nil)
@@ -395,6 +395,17 @@ func TestStartEndsLeftoversOfACrashAndRemovesStaleLocks(t *testing.T) {
 	if !res.AuthBefore.Taken() || res.AuthBefore.Of("user_1_instance_main").State != whatsapp.AuthPresent {
 		t.Errorf("auth before = %+v; want a snapshot with both profiles", res.AuthBefore)
 	}
+}
+
+// countRole counts the processes of a Chromium role (Process.Chromium).
+func countRole(procs []Process, role string) int {
+	n := 0
+	for _, p := range procs {
+		if p.Chromium == role {
+			n++
+		}
+	}
+	return n
 }
 
 func waitEvent(t *testing.T, events <-chan Event, kind EventKind) Event {
