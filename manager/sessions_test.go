@@ -106,6 +106,17 @@ func TestBrowsersSessionsAndCleanup(t *testing.T) {
 	t.Parallel()
 	s := testService(t, nil)
 	decoy := startDecoy(t, nil)
+	// A process outside the service's tree that claims the failed
+	// session's profile in its argv: never the service's, never ended.
+	forged := exec.Command("sh", "-c", "sleep 600; :", "sh", "--user-data-dir="+filepath.Join(s.cfg.AuthDir, "session-"+failedSession))
+	forged.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := forged.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-forged.Process.Pid, syscall.SIGKILL)
+		_ = forged.Wait()
+	})
 	startHealthy(t, s)
 	ctx := context.Background()
 	all := append(slices.Clone(restoredSessions), failedSession)
@@ -116,6 +127,9 @@ func TestBrowsersSessionsAndCleanup(t *testing.T) {
 	})
 
 	// Status: one browser per session, its tree tagged, the RSS summed.
+	if slices.ContainsFunc(st.Browsers, func(b whatsapp.Browser) bool { return b.PID == int32(forged.Process.Pid) }) {
+		t.Errorf("browsers = %+v; the forged process outside the service is among them", st.Browsers)
+	}
 	if len(st.Browsers) != len(all) {
 		t.Errorf("browsers = %+v; want one per session of the service (%d), none of the decoy", st.Browsers, len(all))
 	}
@@ -213,6 +227,9 @@ func TestBrowsersSessionsAndCleanup(t *testing.T) {
 		if !processAlive(ctx, pid, time.Time{}) {
 			t.Errorf("decoy pid %d was ended", pid)
 		}
+	}
+	if !processAlive(ctx, int32(forged.Process.Pid), time.Time{}) {
+		t.Error("a process outside the service that names the failed session's profile was ended")
 	}
 	if after, _ := s.Status(ctx); after.State != StateHealthy {
 		t.Errorf("status after cleanup = %s; want healthy", after.State)
