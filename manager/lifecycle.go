@@ -440,7 +440,7 @@ func (s *Service) stop(ctx context.Context, a Action, by Actor, progress func(st
 	idle := make(map[int32]time.Time)
 	idleMain := make(map[int32]bool)
 	if snap.root != nil {
-		rep, err := s.sessionsFrom(ctx, snap, in)
+		rep, err := s.sessionsFrom(ctx, snap, in, false)
 		if err != nil {
 			s.log.Warn().Err(err).Msg("stop: sessions unknown; no browser is ended early")
 		}

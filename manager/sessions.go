@@ -68,7 +68,7 @@ func (s *Service) Sessions(ctx context.Context) (whatsapp.SessionsReport, error)
 	if err != nil {
 		return whatsapp.SessionsReport{}, fmt.Errorf("sessions %s: %w", s.cfg.Name, err)
 	}
-	return s.sessionsFrom(ctx, snap, s.inspect(ctx, snap))
+	return s.sessionsFrom(ctx, snap, s.inspect(ctx, snap), true)
 }
 
 // authSnapshotWindow is how long before a restoration began the snapshot
@@ -77,15 +77,20 @@ func (s *Service) Sessions(ctx context.Context) (whatsapp.SessionsReport, error)
 // started by hand), and the snapshot says nothing about it.
 const authSnapshotWindow = 10 * time.Minute
 
-// sessionsFrom is Sessions on a look already taken.
-func (s *Service) sessionsFrom(ctx context.Context, snap snapshot, in inspection) (whatsapp.SessionsReport, error) {
+// sessionsFrom is Sessions on a look already taken. Without withDirs the
+// auth dirs are not walked (a stop wants the idle browsers only, and they
+// do not depend on the dirs): AuthNow, locks and profiles on disk are then
+// unknown.
+func (s *Service) sessionsFrom(ctx context.Context, snap snapshot, in inspection, withDirs bool) (whatsapp.SessionsReport, error) {
 	r, ok, err := s.LastRestoration()
 	if err != nil {
 		return whatsapp.SessionsReport{}, err
 	}
-	dirs, err := s.authDirs(ctx)
-	if err != nil {
-		return whatsapp.SessionsReport{}, fmt.Errorf("sessions %s: %w", s.cfg.Name, err)
+	var dirs []whatsapp.AuthDir
+	if withDirs {
+		if dirs, err = s.authDirs(ctx); err != nil {
+			return whatsapp.SessionsReport{}, fmt.Errorf("sessions %s: %w", s.cfg.Name, err)
+		}
 	}
 	s.mu.Lock()
 	var before whatsapp.AuthSnapshot
@@ -191,7 +196,7 @@ func (s *Service) cleanup(ctx context.Context, by Actor, progress func(string)) 
 		return res, fmt.Errorf("cleanup %s: %w", s.cfg.Name, err)
 	}
 	in := s.inspect(ctx, snap)
-	rep, err := s.sessionsFrom(ctx, snap, in)
+	rep, err := s.sessionsFrom(ctx, snap, in, true)
 	if err != nil {
 		return res, fmt.Errorf("cleanup %s: %w", s.cfg.Name, err)
 	}
