@@ -46,7 +46,8 @@ type persisted struct {
 	// AuthBefore is the auth snapshot taken right before the last start
 	// through the bot, so that the sessions view survives a bot restart.
 	AuthBefore *whatsapp.AuthSnapshot `json:"auth_before,omitempty"`
-	// ExitedAt is when the last run was seen gone (by its watcher).
+	// ExitedAt is when the last run was seen gone (by its watcher); it is
+	// saved with the next change of the state.
 	ExitedAt time.Time `json:"exited_at,omitzero"`
 }
 

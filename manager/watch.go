@@ -210,18 +210,12 @@ func (s *Service) publishExit(kind EventKind, r runRef, at time.Time, exit Exit)
 	s.mu.Lock()
 	intended := s.stopping == r.marker ||
 		(s.busy != nil && (s.busy.Action == ActionStop || s.busy.Action == ActionRestart))
-	var p *persisted
 	if kind == EventExited {
+		// Kept with the state at its next save: a watcher writes no
+		// file (it may outlive the bot's use of the state dir).
 		s.persisted.ExitedAt = at
-		cp := s.persisted
-		p = &cp
 	}
 	s.mu.Unlock()
-	if p != nil {
-		if err := s.state.save(*p); err != nil {
-			s.log.Error().Err(err).Msg("save state")
-		}
-	}
 	code, sig, detail := -1, "", "exit status unknown"
 	if exit.Known {
 		code, sig, detail = exit.Code, exit.Signal, exitText(exit.Code, exit.Signal)
