@@ -124,13 +124,6 @@ func sessionOf(roots []string, path string) string {
 	return ""
 }
 
-// isMainBrowser reports whether a is a browser's main process: a profile,
-// no --type (real Chromium) or --type=browser (the older stand-in), not a
-// crash handler.
-func isMainBrowser(a whatsapp.ChromiumArgs) bool {
-	return a.Browser() || (a.Type == roleBrowser && a.UserDataDir != "" && !a.Crashpad)
-}
-
 // chromiumTrees finds the Chromium trees among the members: each browser
 // main process with its descendants, and the crash handlers whose database
 // (or profile) lies within its profile, with theirs. It fills Session and
@@ -144,7 +137,7 @@ func chromiumTrees(snap snapshot, procs []Process, args map[int32]whatsapp.Chrom
 	}
 	var mains []int32
 	for pid, a := range args {
-		if isMainBrowser(a) {
+		if a.Browser() { // no --type, or --type=browser (the older stand-in)
 			mains = append(mains, pid)
 		}
 	}

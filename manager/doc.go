@@ -22,7 +22,9 @@
 //     processes, the host's process table, signals.
 //   - watch*.go: watching a run until it exits; events.go: Event, Exit.
 //   - logs.go: reading the end of a log; Service.Logs and Output.
-//   - sessions.go: Service.LastRestoration and Sessions.
+//   - browsers.go: the Chromium trees among the service's processes, by
+//     session (Process.Session and Chromium, Status.Browsers).
+//   - sessions.go: Service.LastRestoration, Sessions, CleanupBrowsers.
 //   - doctor.go: Service.Doctor and HostChecks.
 //   - persist.go: what is kept in the state dir.
 //   - moved.go: temporary aliases for what moved to whatsapp and doctor.
