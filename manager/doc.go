@@ -27,7 +27,6 @@
 //   - sessions.go: Service.LastRestoration, Sessions, CleanupBrowsers.
 //   - doctor.go: Service.Doctor and HostChecks.
 //   - persist.go: what is kept in the state dir.
-//   - moved.go: temporary aliases for what moved to whatsapp and doctor.
 //
 // Every time a Service records (action times and durations, BusyError.Since,
 // Status.CheckedAt and Uptime, event times, health latency) is read from
