@@ -90,3 +90,34 @@ func TestChromiumTrees(t *testing.T) {
 		t.Errorf("session and role of each process =\n  %v\nwant\n  %v", roles, wantRoles)
 	}
 }
+
+func TestStopBegan(t *testing.T) {
+	at := func(s int) time.Time { return time.Date(2026, 12, 4, 16, 0, 0, 0, time.UTC).Add(time.Duration(s) * time.Second) }
+	r := whatsapp.Restoration{StartedAt: at(10)}
+	stop := &ActionRecord{Action: ActionStop, At: at(30), Duration: 5 * time.Second}
+	tests := []struct {
+		name     string
+		r        whatsapp.Restoration
+		last     *ActionRecord
+		busy     *BusyError
+		exitedAt time.Time
+		want     time.Time
+	}{
+		{"nothing", r, nil, nil, time.Time{}, time.Time{}},
+		{"a stop: when it began", r, stop, nil, time.Time{}, at(25)},
+		{"a restart: its stop", r, &ActionRecord{Action: ActionRestart, At: at(40), Duration: 2 * time.Second}, nil, time.Time{}, at(38)},
+		{"a start is no stop", r, &ActionRecord{Action: ActionStart, At: at(40)}, nil, time.Time{}, time.Time{}},
+		{"a stop under way", r, nil, &BusyError{Action: ActionStop, Since: at(20)}, time.Time{}, at(20)},
+		{"a cleanup under way is no stop", r, nil, &BusyError{Action: ActionCleanup, Since: at(20)}, time.Time{}, time.Time{}},
+		{"the exit seen", r, nil, nil, at(15), at(15)},
+		{"the first after the restoration began", r, stop, nil, at(28), at(25)},
+		{"a stop before the restoration is another run's", r, &ActionRecord{Action: ActionStop, At: at(5), Duration: time.Second}, nil, at(28), at(28)},
+		{"same second as the restoration's start counts", whatsapp.Restoration{StartedAt: at(25)}, stop, nil, time.Time{}, at(25)},
+		{"no restoration start", whatsapp.Restoration{}, stop, nil, at(28), time.Time{}},
+	}
+	for _, tc := range tests {
+		if got := stopBegan(tc.r, tc.last, tc.busy, tc.exitedAt); !got.Equal(tc.want) {
+			t.Errorf("%s: stopBegan = %v; want %v", tc.name, got, tc.want)
+		}
+	}
+}
