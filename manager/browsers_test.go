@@ -92,7 +92,9 @@ func TestChromiumTrees(t *testing.T) {
 }
 
 func TestStopBegan(t *testing.T) {
-	at := func(s int) time.Time { return time.Date(2026, 12, 4, 16, 0, 0, 0, time.UTC).Add(time.Duration(s) * time.Second) }
+	at := func(s int) time.Time {
+		return time.Date(2026, 12, 4, 16, 0, 0, 0, time.UTC).Add(time.Duration(s) * time.Second)
+	}
 	r := whatsapp.Restoration{StartedAt: at(10)}
 	stop := &ActionRecord{Action: ActionStop, At: at(30), Duration: 5 * time.Second}
 	tests := []struct {
