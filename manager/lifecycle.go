@@ -710,6 +710,10 @@ func (s *Service) liveMembers(ctx context.Context, snap snapshot) []Process {
 	return s.inspect(ctx, snap).procs
 }
 
+// waitGonePoll is how often waitGone looks: a read of /proc/<pid>/stat per
+// process, cheap enough that a stop notices an exit within this.
+const waitGonePoll = 15 * time.Millisecond
+
 // waitGone polls until every process has exited (or is a zombie) or the
 // deadline passes. It reports whether all are gone. The deadline is real
 // time (time.Now), not the service's clock: processes exit in real time, and
@@ -729,7 +733,7 @@ func waitGone(ctx context.Context, procs map[int32]time.Time, deadline time.Time
 		if !time.Now().Before(deadline) || ctx.Err() != nil {
 			return false
 		}
-		t := time.NewTimer(min(50*time.Millisecond, time.Until(deadline)))
+		t := time.NewTimer(min(waitGonePoll, time.Until(deadline)))
 		select {
 		case <-ctx.Done():
 			t.Stop()
