@@ -136,6 +136,10 @@ func testServiceConfig(t testing.TB, dir string, env map[string]string) ServiceC
 		"RESTORE_STEP_MS":            "30",
 		"FOLLOWUP_MS":                "50",
 		"NPM_CONFIG_UPDATE_NOTIFIER": "false",
+		// One child (the renderer) per browser, not Chromium's six: every
+		// fake process is a Node.js start-up, and the tests start the
+		// stand-in many times. A test that needs the faithful tree sets 6.
+		"FAKE_CHROMIUM_CHILDREN": "1",
 	}
 	for k, v := range env {
 		e[k] = v
