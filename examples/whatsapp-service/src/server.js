@@ -436,9 +436,10 @@ class SessionManager {
    * Restores one session. Resolves { success, error }; throws when the
    * restore blows up (the entry's "error" outcome). A shutdown during the
    * restore closes the session's browser, and the restore fails with
-   * puppeteer's "Navigating frame was detached".
+   * puppeteer's "Navigating frame was detached". firstRun: there was no
+   * auth dir at all when the restoration began (every login counts as saved).
    */
-  async restoreSession(entry) {
+  async restoreSession(entry, firstRun = false) {
     const sessionId = entry && entry.session_id;
     if (typeof sessionId !== 'string' || !SESSION_ID_RE.test(sessionId)) {
       throw new Error(`Invalid session id ${JSON.stringify(sessionId)}`);
@@ -453,7 +454,7 @@ class SessionManager {
     checkCount(entry, 'rss_mb', sessionId, MAX_RSS_MB);
     const stepMs = entry.step_ms ?? this.config.restoreStepMs;
     // LocalAuth without a saved login starts a fresh profile: WhatsApp Web asks for a QR scan.
-    const fresh = !this.hasSavedLogin(sessionId);
+    const fresh = !firstRun && !this.hasSavedLogin(sessionId);
 
     const child = this.spawnBrowser(sessionId, entry.rss_mb);
     child.on('error', () => {}); // reported by waitForDevTools
@@ -504,6 +505,15 @@ class SessionManager {
     }
 
     logger.info(`Found ${sessions.length} sessions to restore`);
+    // A stand-in that never ran (no auth dir at all) stands for a service
+    // whose sessions were all linked before: their logins count as saved,
+    // so a fresh copy (the demo, a test) restores as its sessions file says.
+    let firstRun = false;
+    try {
+      fs.statSync(this.config.authDir);
+    } catch {
+      firstRun = true;
+    }
     let restored = 0;
     let failed = 0;
     const restoredIds = [];
@@ -512,7 +522,7 @@ class SessionManager {
       const sessionId = entry && entry.session_id;
       logger.info(`Restoring session: ${sessionId} (${entry && entry.instance_name})`);
       try {
-        const result = await this.restoreSession(entry);
+        const result = await this.restoreSession(entry, firstRun);
         if (result.success) {
           restored++;
           restoredIds.push(sessionId);
