@@ -694,6 +694,7 @@ async function main() {
     logger.info(`WhatsApp Service running on port ${port}`);
 
     setTimeout(async () => {
+      if (shuttingDown) return; // stopped before the restoration began
       logger.info('Initiating session restoration...');
       const result = await sessions.restoreAllSessions();
       if (result && !shuttingDown) logger.info(`Session restoration result: ${JSON.stringify(result)}`);
