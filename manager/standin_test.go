@@ -805,6 +805,9 @@ func TestStandinHeavySession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if n := countBrowsers(procs); n != 2 {
+		t.Errorf("ps shows %d browsers; want 2:%s", n, commands(procs))
+	}
 	rss := map[string]uint64{}
 	for _, p := range procs {
 		for id, b := range browsers {
