@@ -337,8 +337,8 @@ func standinTree(t testing.TB, s *Service) []treeProc {
 		}
 		argv, err := cmdlineOf(context.Background(), pid)
 		sid, serr := unix.Getsid(int(pid))
-		if err != nil || serr != nil {
-			continue // gone meanwhile
+		if err != nil || serr != nil || len(argv) == 0 {
+			continue // gone meanwhile, or exiting (its argv is gone with its memory)
 		}
 		out = append(out, treeProc{pid: pid, ppid: e.ppid, pgid: e.pgid, sid: int32(sid), argv: argv})
 	}
