@@ -64,8 +64,8 @@ func TestStartThenGracefulStopLeavesNothing(t *testing.T) {
 	var procs []Process
 	waitFor(t, "4 fake browsers with renderers and crash handlers", 20*time.Second, func() bool {
 		procs, _ = s.Processes(context.Background())
-		return countCommands(procs, "--type=browser") == 4 && countCommands(procs, "--type=renderer") == 4 &&
-			countCommands(procs, "--type=crashpad-handler") == 4
+		return countBrowsers(procs) == 4 && countCommands(procs, "--type=renderer") == 4 &&
+			countCommands(procs, "--type=crashpad-handler") == 8
 	})
 	for _, want := range []string{"npm", "sh -c", "node src/server.js"} {
 		if countCommands(procs, want) == 0 {
@@ -88,7 +88,7 @@ func TestStartThenGracefulStopLeavesNothing(t *testing.T) {
 	}
 	// The browser of the session that failed to restore outlives a graceful
 	// shutdown of the service, with its renderer and crash handler.
-	if countCommands(stop.Leftovers, "--type=browser") != 1 {
+	if countBrowsers(stop.Leftovers) != 1 {
 		t.Errorf("leftovers = %s; want the failed session's browser", commands(stop.Leftovers))
 	}
 	if left := aliveOf(procs); len(left) > 0 {
@@ -339,7 +339,7 @@ func TestStartEndsLeftoversOfACrashAndRemovesStaleLocks(t *testing.T) {
 	first := startHealthy(t, s)
 	waitFor(t, "fake browsers", 10*time.Second, func() bool {
 		procs, _ := s.Processes(context.Background())
-		return countCommands(procs, "--type=browser") == 2
+		return countBrowsers(procs) == 2
 	})
 	events, unsubscribe := s.Subscribe(16)
 	defer unsubscribe()
@@ -354,13 +354,13 @@ func TestStartEndsLeftoversOfACrashAndRemovesStaleLocks(t *testing.T) {
 	// Kill the browsers too, as an OOM killer would: their locks go stale.
 	procs, _ := s.Processes(context.Background())
 	for _, p := range procs {
-		if strings.Contains(p.Command, "--type=browser") {
+		if isFakeBrowser(p.Command) {
 			_ = signalPID(p.PID, sigKill)
 		}
 	}
 	waitFor(t, "browsers to die", 5*time.Second, func() bool {
 		procs, _ := s.Processes(context.Background())
-		return countCommands(procs, "--type=browser") == 0
+		return countBrowsers(procs) == 0
 	})
 
 	res, err := s.Start(context.Background(), alice, nil)
