@@ -9,6 +9,7 @@ import (
 	"github.com/go-co-op/gocron/v2"
 
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // historyKeep is how much a History remembers: two digests' worth, so a
@@ -231,6 +232,12 @@ type ServiceDigest struct {
 	LastRestoration *RestorationSummary
 	// FailedSessions are the failed sessions of the latest restoration.
 	FailedSessions []string
+	// IdleBrowsers are the browsers running at digest time for sessions
+	// that serve nobody (failed, interrupted, logged out, unlisted: the
+	// SessionView.Idle ones), by session ID; whatsapp.RSS sums them. They
+	// come from a Status of the service at digest time joined with its
+	// latest restoration; nil when none runs or none could be seen.
+	IdleBrowsers []whatsapp.Browser
 }
 
 // ActionCount is how many times By did Action; Failed of them did not

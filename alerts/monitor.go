@@ -438,6 +438,21 @@ type MemoryBreach struct {
 	Top []whatsapp.Browser
 }
 
+// clone returns a deep copy of b (nil for nil), so that a Decision never
+// changes after it was returned.
+func (b *MemoryBreach) clone() *MemoryBreach {
+	if b == nil {
+		return nil
+	}
+	c := *b
+	c.Top = make([]whatsapp.Browser, len(b.Top))
+	for i, x := range b.Top {
+		x.PIDs = append([]int32(nil), x.PIDs...)
+		c.Top[i] = x
+	}
+	return &c
+}
+
 // summarise follows the log after a start and posts the restoration
 // summary, or a warning with what was seen when it does not complete in
 // time.

@@ -103,6 +103,9 @@ type Incident struct {
 	NextAutoRestart time.Time
 	// GaveUp is set once auto-restart has given up on this incident.
 	GaveUp bool
+	// Memory is the memory limit crossed at the latest failed check, when
+	// that is why the check failed (see Tracker.Health); nil otherwise.
+	Memory *MemoryBreach `json:",omitempty"`
 }
 
 // Lasted is how long the incident lasted: until ResolvedAt when resolved,
@@ -129,6 +132,7 @@ func trackerClone(i Incident) Incident {
 		e := *i.Exit
 		i.Exit = &e
 	}
+	i.Memory = i.Memory.clone()
 	return i
 }
 
