@@ -302,3 +302,64 @@ func TestSummaryLateFollowEndsOnExit(t *testing.T) {
 		t.Errorf("%d summaries; want the timed-out one only", n)
 	}
 }
+
+// TestSummaryStopAtTheTimeout: a stop that begins just before
+// restoration_timeout holds the summary until the service is gone: it
+// reads "interrupted", not "timed out".
+func TestSummaryStopAtTheTimeout(t *testing.T) {
+	r := newSummaryRig(t)
+	r.start()
+	began := r.clock.Now()
+	r.advanceUntil("50 s of the follow", func() bool { return r.clock.Since(began) >= 50*time.Second })
+	r.send(manager.Event{Kind: manager.EventActionBegun, Action: manager.ActionRestart, By: alice, At: r.at("03:00:50")})
+	r.advanceUntil("the timeout and more", func() bool { return r.clock.Since(began) >= 90*time.Second })
+	if n := len(r.summaries()); n != 0 {
+		t.Fatalf("%d summaries while the stop is under way; want none", n)
+	}
+	r.svc.setStatus(manager.Status{})
+	r.send(manager.Event{Kind: manager.EventExited, Intended: true, At: r.at("03:00:52")})
+	waitCond(t, "the summary", func() bool { return len(r.summaries()) == 1 })
+	sum := r.summaries()[0].Restoration
+	if sum.Result.TimedOut || !sum.Result.Interrupted || !sum.Sessions.Interrupted {
+		t.Errorf("result = %+v, interrupted %v; want interrupted", sum.Result, sum.Sessions.Interrupted)
+	}
+	if v := r.session(sum.Sessions, summaryIDs[1]); v.State != whatsapp.SessionInterrupted {
+		t.Errorf("sales: %s; want interrupted", v.State)
+	}
+	waitCond(t, "the end of the follow", r.followed)
+}
+
+// TestDigestIdleBrowsers: the digest names the browsers of failed sessions
+// still running, from the service's Status at digest time; those of
+// restored sessions are not idle.
+func TestDigestIdleBrowsers(t *testing.T) {
+	r := newSummaryRig(t)
+	restoration := whatsapp.Restoration{Found: 3, Restored: 1, Failed: 2, Complete: true, Total: -1, StartedAt: r.at("03:00:03"),
+		Sessions: []whatsapp.SessionOutcome{
+			{ID: summaryIDs[0], Result: whatsapp.SessionRestored, Connection: whatsapp.ConnectionReady, At: r.at("03:00:09")},
+			{ID: summaryIDs[1], Result: whatsapp.SessionFailed, Cause: "undefined", At: r.at("03:00:40")},
+			{ID: summaryIDs[2], Result: whatsapp.SessionFailed, Cause: "undefined", At: r.at("03:01:10")},
+		}}
+	r.svc.setStatus(manager.Status{Since: r.day.Add(3 * time.Hour), Restoration: &restoration, Browsers: []whatsapp.Browser{
+		r.browser(summaryIDs[0], 100), r.browser(summaryIDs[1], 200), r.browser(summaryIDs[2], 300)}})
+	r.m.sendDigest(t.Context())
+	ds := r.rec.of(KindDigest)
+	if len(ds) != 1 || len(ds[0].Digest.Services) != 1 {
+		t.Fatalf("digests = %+v; want one with the service", ds)
+	}
+	sd := ds[0].Digest.Services[0]
+	var ids []string
+	for _, b := range sd.IdleBrowsers {
+		ids = append(ids, b.SessionID)
+	}
+	if sd.Service != "whatsapp" || len(ids) != 2 || ids[0] != summaryIDs[1] || ids[1] != summaryIDs[2] || whatsapp.RSS(sd.IdleBrowsers) != 2*gib {
+		t.Errorf("idle browsers = %v; want sales' and ops'", ids)
+	}
+
+	// None running: nothing to say.
+	r.svc.setStatus(manager.Status{Since: r.day.Add(3 * time.Hour), Restoration: &restoration, Browsers: []whatsapp.Browser{r.browser(summaryIDs[0], 100)}})
+	r.m.sendDigest(t.Context())
+	if ds := r.rec.of(KindDigest); len(ds) != 2 || len(ds[1].Digest.Services) > 0 && ds[1].Digest.Services[0].IdleBrowsers != nil {
+		t.Errorf("second digest = %+v; want no idle browsers", ds[len(ds)-1].Digest)
+	}
+}
