@@ -29,8 +29,8 @@ type Service interface {
 	Restart(ctx context.Context, by manager.Actor, progress func(string)) (manager.RestartResult, error)
 	Config() manager.ServiceConfig
 	// Status is asked for the service's browsers and memory: by each
-	// restoration summary and digest, and by each health check when a
-	// memory limit is set (it checks health too).
+	// restoration summary and digest, and after each health check when a
+	// memory limit is set.
 	Status(ctx context.Context) (manager.Status, error)
 }
 
@@ -216,8 +216,8 @@ func (m *Monitor) Stop() error {
 }
 
 // check asks one service's health and feeds the result to its tracker.
-// With a memory limit set it asks the service's Status instead, which
-// checks health too and measures the tree's memory and each browser's.
+// With a memory limit set it asks the service's Status too, for the
+// memory of the tree and of each browser.
 func (m *Monitor) check(ctx context.Context, w *watched, why string) {
 	h, breach := m.health(ctx, w)
 	if ctx.Err() != nil {
@@ -256,21 +256,23 @@ func (m *Monitor) check(ctx context.Context, w *watched, why string) {
 	}
 }
 
-// health checks the service: its Health, or with a memory limit set its
-// Status (Health and memory), and the limit it crossed, if any. When the
-// Status cannot be had, the Health alone is checked.
+// health checks the service's health and, with a memory limit set, asks
+// its Status for the memory of the tree and of each browser: the limit it
+// crossed, if any. The health check stays its own call (its timeout, its
+// metrics); when the Status cannot be had, no limit is judged.
 func (m *Monitor) health(ctx context.Context, w *watched) (manager.Health, *MemoryBreach) {
-	if m.cfg.MemoryLimit == 0 && m.cfg.SessionMemoryLimit == 0 {
-		return w.svc.Health(ctx), nil
+	h := w.svc.Health(ctx)
+	if m.cfg.MemoryLimit == 0 && m.cfg.SessionMemoryLimit == 0 || ctx.Err() != nil {
+		return h, nil
 	}
 	st, err := w.svc.Status(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
-			m.log.Warn().Err(err).Str("service", w.svc.Name()).Msg("status for the memory limits: checking health alone")
+			m.log.Warn().Err(err).Str("service", w.svc.Name()).Msg("status for the memory limits")
 		}
-		return w.svc.Health(ctx), nil
+		return h, nil
 	}
-	return st.Health, memoryBreach(st, m.cfg.MemoryLimit, m.cfg.SessionMemoryLimit)
+	return h, memoryBreach(st, m.cfg.MemoryLimit, m.cfg.SessionMemoryLimit)
 }
 
 // memoryTop is how many browsers a MemoryBreach names.
@@ -497,11 +499,11 @@ func (m *Monitor) notice(w *watched, d Decision) Notice {
 // RestorationSummary is what the log told about one start's sessions.
 type RestorationSummary struct {
 	Result FollowResult
-	// AuthDir says, per failed session, whether its auth dir exists: a
-	// missing one means a QR scan is needed.
+	// AuthDir is no longer filled (nil): each session's auth dir before the
+	// start is in Sessions (SessionView.AuthBefore).
 	//
-	// Deprecated: issue 10 replaces it with Sessions (AuthBefore of each
-	// session); it goes once nothing reads it.
+	// Deprecated: issue 10 replaces it with Sessions; it goes once nothing
+	// reads it (main's bot/alerttext.go still does).
 	AuthDir map[string]bool
 	PID     int32
 	// Sessions is the restoration joined with the auth snapshot taken
@@ -512,7 +514,10 @@ type RestorationSummary struct {
 	Sessions whatsapp.SessionsReport
 	// Late is true for the follow-up posted when the service completed the
 	// restoration after a summary said it timed out: it goes in the thread
-	// of that summary (Notice.Ref).
+	// of that summary (Notice.Ref), with the final facts. There is one at
+	// most per start, and none when the first summary was complete, was
+	// interrupted, or the service stopped, exited or started again before
+	// completing (see Monitor.summarise, summaryLateFollow).
 	Late bool
 }
 
