@@ -2,12 +2,14 @@ package bot
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/internal/human"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // The words of the alert path: one sentence per fact of package alerts,
@@ -241,43 +243,130 @@ func actionPast(a manager.Action) string {
 
 // RestorationHeadline is the first line of a restoration summary:
 // "session restoration of whatsapp: 4 found: 3 restored (2 ready, 1 needs a
-// QR scan), 1 failed".
+// QR scan), 1 failed"; "session restoration of whatsapp did not complete in
+// time: 5 found: 3 failed, 1 restoring, 1 not begun"; "session restoration
+// of whatsapp interrupted by the stop at 15:08:20: 1 of 4 handled, 3
+// sessions not restored"; and for the follow-up of a timed-out summary,
+// "session restoration of whatsapp completed late, at 15:10:38 (2m38s after
+// it began): 0 restored, 5 failed".
 func RestorationHeadline(service string, s alerts.RestorationSummary, loc *time.Location) string {
 	r := s.Result.Restoration
+	rep := restorationReport(s)
 	switch {
 	case r.Error != "":
 		return fmt.Sprintf("session restoration of %s failed: %s", service, human.Cut(human.FirstLine(r.Error), 300))
+	case rep.Interrupted:
+		return fmt.Sprintf("session restoration of %s %s", service, InterruptedLine(r, rep.StopBegan, clockNow(rep.StopBegan, loc)))
+	case s.Late:
+		when := ""
+		if !r.CompletedAt.IsZero() {
+			when = ", at " + human.Clock(r.CompletedAt, r.CompletedAt, loc)
+			if !r.StartedAt.IsZero() && r.CompletedAt.After(r.StartedAt) {
+				when += " (" + human.Duration(r.CompletedAt.Sub(r.StartedAt)) + " after it began)"
+			}
+		}
+		return fmt.Sprintf("session restoration of %s completed late%s: %d restored, %d failed", service, when, r.Restored, r.Failed)
 	case s.Result.TimedOut:
-		return fmt.Sprintf("session restoration of %s did not complete in time; seen so far: %s", service, RestorationLine(r, loc))
+		return fmt.Sprintf("session restoration of %s did not complete in time: %s", service, timedOutLine(r, rep))
 	}
 	return fmt.Sprintf("session restoration of %s: %s", service, RestorationLine(r, loc))
 }
 
-// RestorationNeedsAttention reports whether a restoration summary asks
-// for a person: an error, a timeout, a failed session or a QR scan.
-func RestorationNeedsAttention(s alerts.RestorationSummary) bool {
-	r := s.Result.Restoration
-	return r.Error != "" || s.Result.TimedOut || r.Failed > 0 || len(r.NeedQR()) > 0
+// clockNow is a "now" for human.Clock that shows t as a time of day.
+func clockNow(t time.Time, loc *time.Location) time.Time {
+	if loc == nil {
+		loc = time.Local
+	}
+	return t.In(loc)
 }
 
-// RestorationSessionLines are the sessions of a restoration that need a
-// person, one line each, failed ones first:
-// "user_1 failed: <cause> (no auth dir: a QR scan is needed)",
-// "user_2 needs a QR scan: its saved login is dead".
-func RestorationSessionLines(s alerts.RestorationSummary) []string {
-	r := s.Result.Restoration
-	var lines []string
-	for _, o := range r.FailedSessions() {
-		hint := "auth dir present"
-		if !s.AuthDir[o.ID] {
-			hint = "no auth dir: a QR scan is needed"
-		}
-		lines = append(lines, fmt.Sprintf("%s failed: %s (%s)", o.ID, human.Cut(o.LikelyCause(), 200), hint))
+// timedOutLine is what a restoration that timed out had done: "5 found:
+// 3 failed, 1 restoring, 1 not begun".
+func timedOutLine(r whatsapp.Restoration, rep whatsapp.SessionsReport) string {
+	s := foundText(r.Found) + " found: "
+	if len(rep.Sessions) == 0 {
+		return s + fmt.Sprintf("%d of them handled", handled(r))
 	}
-	for _, o := range r.NeedQR() {
-		lines = append(lines, o.ID+" needs a QR scan: its saved login is dead")
+	s += SessionCounts(rep.Sessions)
+	if rep.Unnamed > 0 {
+		s += fmt.Sprintf(", %d not named yet", rep.Unnamed)
+	}
+	return s
+}
+
+// restorationReport is the summary's sessions, or, for a summary without
+// them (a start the monitor saw without the snapshot), the restoration
+// alone joined.
+func restorationReport(s alerts.RestorationSummary) whatsapp.SessionsReport {
+	if s.Sessions.HaveRestoration || len(s.Sessions.Sessions) > 0 {
+		return s.Sessions
+	}
+	return whatsapp.JoinSessions(whatsapp.SessionsInput{Restoration: s.Result.Restoration, HaveRestoration: true, Running: true})
+}
+
+// RestorationNeedsAttention reports whether a restoration summary asks
+// for a person: an error, a timeout, an interruption, a failed or
+// logged-out session, a QR scan, an idle browser.
+func RestorationNeedsAttention(s alerts.RestorationSummary) bool {
+	r := s.Result.Restoration
+	rep := restorationReport(s)
+	return r.Error != "" || s.Result.TimedOut || rep.Interrupted || r.Failed > 0 || len(r.NeedQR()) > 0 ||
+		len(r.FailedSessions()) > 0 || len(rep.IdleBrowsers()) > 0 ||
+		slices.ContainsFunc(rep.Sessions, func(v whatsapp.SessionView) bool { return v.State == whatsapp.SessionLoggedOut })
+}
+
+// restorationOrder is the order in which a summary lists the sessions
+// that need a person.
+var restorationOrder = []whatsapp.SessionState{whatsapp.SessionFailedState, whatsapp.SessionLoggedOut,
+	whatsapp.SessionNeedsQR, whatsapp.SessionInRestore, whatsapp.SessionNotBegun}
+
+// RestorationSessionLines are the sessions of a restoration that need a
+// person, one line each, failed ones first; on a timeout, those still
+// restoring and those not begun. A session interrupted by a stop is not
+// listed: the headline says the stop cut the restoration short.
+//
+//	user_1 failed: WhatsApp Web's address did not resolve (net::ERR_NAME_NOT_RESOLVED): check ...; auth dir was missing before the start: a QR scan is needed
+//	user_2 needs a QR scan: its saved login is dead
+//	user_3 restoring since 16:12:10
+//	user_4 not begun
+func RestorationSessionLines(s alerts.RestorationSummary, now time.Time) []string {
+	rep := restorationReport(s)
+	var lines []string
+	for _, st := range restorationOrder {
+		for _, v := range rep.Sessions {
+			if v.State != st {
+				continue
+			}
+			var line string
+			switch st {
+			case whatsapp.SessionNeedsQR:
+				line = v.ID + " needs a QR scan: its saved login is dead"
+			case whatsapp.SessionFailedState, whatsapp.SessionLoggedOut:
+				line = v.ID + " " + SessionOutcomeWords(v, rep.StopBegan, now)
+				if v.AuthBefore.State != whatsapp.AuthUnknown {
+					line += "; " + AuthBeforeWords(v.AuthBefore, now)
+				}
+			default:
+				line = v.ID + " " + SessionOutcomeWords(v, rep.StopBegan, now)
+			}
+			lines = append(lines, line)
+		}
 	}
 	return lines
+}
+
+// RestorationFooter are the lines after a summary's sessions: the
+// browsers that serve nobody, the sessions not named yet.
+func RestorationFooter(s alerts.RestorationSummary) []string {
+	rep := restorationReport(s)
+	var out []string
+	if s := IdleBrowsersLine(&rep); s != "" {
+		out = append(out, s)
+	}
+	if rep.Unnamed > 0 && !s.Result.Restoration.Done() {
+		out = append(out, UnnamedLine(rep.Unnamed))
+	}
+	return out
 }
 
 // DigestTitle is the title of a digest: "Daily digest 27 Nov 09:00 – 28 Nov
