@@ -47,7 +47,7 @@ func CauseWords(kind whatsapp.CauseKind, cause string) string {
 	case whatsapp.CauseTLS:
 		return quoted("a TLS certificate or handshake failed") + ": check the host's clock, CA certificates and any intercepting proxy"
 	case whatsapp.CauseProfileInUse:
-		return quoted("another Chromium holds the profile (a stale lock)") + ": `sessions` shows it, a start removes stale locks"
+		return quoted("another Chromium holds the profile, probably a stale lock") + ": `sessions` shows it, a start removes stale locks"
 	case whatsapp.CauseBrowserLaunch:
 		return quoted("Chromium did not start") + ": run `doctor`, and check that Chromium and its libraries are installed"
 	case whatsapp.CauseBrowserGone:
@@ -280,17 +280,18 @@ func SessionsRestorationLine(rep *whatsapp.SessionsReport, now time.Time) string
 
 // InterruptedLine says that a stop cut a restoration short, without
 // blaming its sessions: "interrupted by the stop at 16:12:30: 1 of 5
-// handled, 4 sessions not restored".
+// sessions restored before it, 4 not restored (the next start restores
+// them)".
 func InterruptedLine(r whatsapp.Restoration, stopBegan, now time.Time) string {
 	s := "interrupted by the stop"
 	if !stopBegan.IsZero() {
 		s += " at " + human.Clock(stopBegan, now, now.Location())
 	}
-	h := handled(r)
 	total := max(r.Found, len(r.Sessions))
-	s += fmt.Sprintf(": %d of %s handled", h, foundText(total))
-	if left := total - len(r.RestoredSessions()); left > 0 && r.Found >= 0 {
-		s += ", " + human.Count(left, "session") + " not restored"
+	done := len(r.RestoredSessions())
+	s += fmt.Sprintf(": %d of %s restored before it", done, human.Count(total, "session"))
+	if left := total - done; left > 0 {
+		s += fmt.Sprintf(", %d not restored (the next start restores %s)", left, pronoun(left))
 	}
 	return s
 }

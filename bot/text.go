@@ -96,8 +96,8 @@ func OutcomeDetail(o *Outcome) string {
 			parts = append(parts, fmt.Sprintf("stopped gracefully, %s in %s", human.Count(len(st.Stopped), "process"), human.Duration(st.Duration)))
 		}
 		if len(st.IdleEnded) > 0 {
-			parts = append(parts, fmt.Sprintf("ended at once the %s of %s: %s", human.Plural(len(st.IdleEnded), "browser"),
-				human.Plural(len(st.IdleEnded), "session that served nobody"), namesCapped(browserNames(st.IdleEnded), outcomeMaxNames)))
+			parts = append(parts, fmt.Sprintf("ended at once %s: %s", idleOf(len(st.IdleEnded)),
+				namesCapped(browserNames(st.IdleEnded), outcomeMaxNames)))
 		}
 		if len(st.Leftovers) > 0 {
 			s := fmt.Sprintf("ended %s that outlived it", human.Count(len(st.Leftovers), "process"))
@@ -113,7 +113,7 @@ func OutcomeDetail(o *Outcome) string {
 				human.Count(len(profiles), "profile"), namesCapped(profiles, outcomeMaxNames)))
 		}
 	}
-	if c := o.Cleanup; c != nil {
+	if c := o.Cleanup; c != nil && (o.Err == nil || len(c.Ended) > 0 || len(c.Survivors) > 0) {
 		parts = append(parts, CleanupDetail(c)...)
 	}
 	if s := o.Start; s != nil && o.Action != manager.ActionStop && o.Action != manager.ActionCleanup {
@@ -140,6 +140,15 @@ func OutcomeDetail(o *Outcome) string {
 	return strings.Join(parts, "; ")
 }
 
+// idleOf is "the browser of 1 session that served nobody", "the browsers
+// of 3 sessions that served nobody".
+func idleOf(n int) string {
+	if n == 1 {
+		return "the browser of 1 session that served nobody"
+	}
+	return fmt.Sprintf("the browsers of %d sessions that served nobody", n)
+}
+
 // outcomeMaxNames is how many sessions or profiles an outcome names.
 const outcomeMaxNames = 10
 
@@ -149,9 +158,8 @@ const outcomeMaxNames = 10
 func CleanupDetail(c *manager.CleanupResult) []string {
 	var parts []string
 	if len(c.Ended) > 0 {
-		parts = append(parts, fmt.Sprintf("ended %s of %s: %s; %s freed", human.Count(len(c.Ended), "browser"),
-			human.Plural(len(c.Ended), "session that served nobody"), namesCapped(browserNames(c.Ended), outcomeMaxNames),
-			human.Bytes(whatsapp.RSS(c.Ended))))
+		parts = append(parts, fmt.Sprintf("ended %s: %s; %s freed", idleOf(len(c.Ended)),
+			namesCapped(browserNames(c.Ended), outcomeMaxNames), human.Bytes(whatsapp.RSS(c.Ended))))
 	} else {
 		parts = append(parts, "ended no browser")
 	}
