@@ -24,10 +24,17 @@ type monitorService struct {
 	events  chan manager.Event
 	onPurp  bool
 	restart int
+	// status is what Status returns (its Health is health); statuses
+	// counts the calls.
+	status   manager.Status
+	statuses int
+	// cfg is what Config returns.
+	cfg manager.ServiceConfig
 }
 
 func newMonitorService() *monitorService {
-	return &monitorService{health: manager.Health{OK: true, StatusCode: 200, Status: "healthy"}, events: make(chan manager.Event, 16)}
+	return &monitorService{health: manager.Health{OK: true, StatusCode: 200, Status: "healthy"}, events: make(chan manager.Event, 16),
+		cfg: manager.ServiceConfig{Name: "whatsapp", LogFile: "/nonexistent/combined.log", AuthDir: "/nonexistent/auth"}}
 }
 
 func (s *monitorService) Name() string { return "whatsapp" }
@@ -56,7 +63,22 @@ func (s *monitorService) Restart(context.Context, manager.Actor, func(string)) (
 	return manager.RestartResult{}, nil
 }
 func (s *monitorService) Config() manager.ServiceConfig {
-	return manager.ServiceConfig{Name: "whatsapp", LogFile: "/nonexistent/combined.log", AuthDir: "/nonexistent/auth"}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg
+}
+func (s *monitorService) Status(context.Context) (manager.Status, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.statuses++
+	st := s.status
+	st.Health = s.health
+	return st, nil
+}
+func (s *monitorService) setStatus(st manager.Status) {
+	s.mu.Lock()
+	s.status = st
+	s.mu.Unlock()
 }
 
 // recorder records notices.
