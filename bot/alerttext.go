@@ -32,7 +32,7 @@ func AlertLine(inc alerts.Incident, now time.Time) string {
 		}
 		return s
 	}
-	s := fmt.Sprintf("%s is %s: %s, since %s (%s)", inc.Service, StateName(inc.State), AlertCause(inc.Exit, inc.Reason),
+	s := fmt.Sprintf("%s is %s: %s, since %s (%s)", inc.Service, StateName(inc.State), MemoryCause(inc.Exit, inc.Reason, inc.Memory),
 		human.Clock(inc.Since, now, now.Location()), human.Duration(inc.Lasted(now)))
 	if a := inc.Acked; a != nil {
 		s += fmt.Sprintf("; acknowledged by %s at %s", a.By, human.Clock(a.At, now, now.Location()))
@@ -77,6 +77,48 @@ func AlertCause(exit *alerts.Exit, reason string) string {
 	return "health check failing"
 }
 
+// MemoryCause is AlertCause for a failure that may be a memory limit
+// crossed: the limit, when m is set, comes first.
+func MemoryCause(exit *alerts.Exit, reason string, m *alerts.MemoryBreach) string {
+	if m == nil {
+		return AlertCause(exit, reason)
+	}
+	s := MemoryWords(*m)
+	if exit != nil || reason != "" {
+		s += "; " + AlertCause(exit, reason)
+	}
+	return s
+}
+
+// memoryTop is how many sessions a memory alert names.
+const memoryTop = 3
+
+// MemoryWords says which memory limit was crossed and which sessions weigh
+// most: "memory 6.7 GiB over the limit 6.0 GiB; top sessions:
+// user_31 3.5 GiB, user_12 1.2 GiB, user_18 900.0 MiB", and for one
+// session's limit, "session user_31's browser uses 3.5 GiB, over the
+// limit of 3.0 GiB per session; top sessions: ...".
+func MemoryWords(m alerts.MemoryBreach) string {
+	var s string
+	if m.Session == "" {
+		s = fmt.Sprintf("memory %s over the limit %s", human.Bytes(m.Used), human.Bytes(m.Limit))
+	} else {
+		s = fmt.Sprintf("session %s's browser uses %s, over the limit of %s per session", m.Session, human.Bytes(m.Used), human.Bytes(m.Limit))
+	}
+	if len(m.Top) == 0 {
+		return s
+	}
+	top := make([]string, 0, memoryTop)
+	for _, b := range m.Top[:min(len(m.Top), memoryTop)] {
+		id := b.SessionID
+		if id == "" {
+			id = fmt.Sprintf("pid %d (no session)", b.PID)
+		}
+		top = append(top, id+" "+human.Bytes(b.RSS))
+	}
+	return s + "; top sessions: " + strings.Join(top, ", ")
+}
+
 // ExitCause says in words how the service's root process ended, from the
 // manager's facts: "exited with code 1", "killed by SIGTERM", and for the
 // 128+N codes that npm (or a shell) reports when its child was killed by
@@ -112,14 +154,14 @@ func EventLine(e alerts.Event, now time.Time) string {
 	}
 	switch e.What {
 	case alerts.EventFailing:
-		return autoIn(fmt.Sprintf("%s is %s: %s (since %s, %s)", svc, e.State, AlertCause(nil, e.Reason),
+		return autoIn(fmt.Sprintf("%s is %s: %s (since %s, %s)", svc, e.State, MemoryCause(nil, e.Reason, e.Memory),
 			at(e.Since), human.Count(e.Failures, "failed check")), "auto-restart")
 	case alerts.EventExited:
 		return autoIn(fmt.Sprintf("%s exited unexpectedly: %s", svc, AlertCause(e.Exit, "")), "auto-restart")
 	case alerts.EventStateChanged:
-		return fmt.Sprintf("%s is now %s: %s", svc, e.State, AlertCause(nil, e.Reason))
+		return fmt.Sprintf("%s is now %s: %s", svc, e.State, MemoryCause(nil, e.Reason, e.Memory))
 	case alerts.EventFailingAgain:
-		return fmt.Sprintf("%s is %s again after %s: %s", svc, e.State, human.Count(e.Healthy, "healthy check"), AlertCause(nil, e.Reason))
+		return fmt.Sprintf("%s is %s again after %s: %s", svc, e.State, human.Count(e.Healthy, "healthy check"), MemoryCause(nil, e.Reason, e.Memory))
 	case alerts.EventHealed:
 		s := "resolved after " + human.Duration(e.Lasted)
 		if e.By != nil {
@@ -148,7 +190,7 @@ func EventLine(e alerts.Event, now time.Time) string {
 		return "acknowledged by " + by()
 	case alerts.EventReminder:
 		return fmt.Sprintf("%s still %s after %s: %s (since %s, not acknowledged)", svc, e.State,
-			human.Duration(e.Lasted), AlertCause(e.Exit, e.Reason), at(e.Since))
+			human.Duration(e.Lasted), MemoryCause(e.Exit, e.Reason, e.Memory), at(e.Since))
 	case alerts.EventAutoRestart:
 		return fmt.Sprintf("auto-restart of %s, attempt %d (at most %d an hour), after %s", svc, e.Attempt, e.Max,
 			human.Duration(e.Waited))
@@ -430,6 +472,14 @@ func DigestLines(d alerts.Digest, loc *time.Location) []string {
 		}
 		if s.GiveUps > 0 {
 			fmt.Fprintf(&b, "; auto-restart gave up %s", human.Count(s.GiveUps, "time"))
+		}
+		if idle := s.IdleBrowsers; len(idle) > 0 {
+			whose := "idle session"
+			if l := s.LastRestoration; l != nil {
+				rep := restorationReport(*l)
+				whose = idleWhose(&rep)
+			}
+			fmt.Fprintf(&b, "; %s (`sessions cleanup` ends %s)", idleSentence(len(idle), whose, whatsapp.RSS(idle)), pronoun(len(idle)))
 		}
 		if l := s.LastRestoration; l != nil {
 			line := RestorationLine(l.Result.Restoration, loc)

@@ -316,11 +316,18 @@ func pronoun(n int) string {
 
 // idleSentence: "3 browsers of failed sessions are still running: 3.0 GiB".
 func idleSentence(n int, whose string, rss uint64) string {
-	verb := "are"
 	if n == 1 {
-		verb = "is"
+		return fmt.Sprintf("1 browser of %s %s is still running: %s", article(whose), whose, human.Bytes(rss))
 	}
-	return fmt.Sprintf("%s of %s %s still running: %s", human.Count(n, "browser"), human.Plural(n, whose), verb, human.Bytes(rss))
+	return fmt.Sprintf("%s of %s are still running: %s", human.Count(n, "browser"), human.Plural(n, whose), human.Bytes(rss))
+}
+
+// article is "a" or "an" for word.
+func article(word string) string {
+	if word != "" && strings.ContainsRune("aeiou", rune(word[0])) {
+		return "an"
+	}
+	return "a"
 }
 
 // idleWhose names the sessions whose browsers are idle: "failed session"
