@@ -135,7 +135,7 @@ const (
 type tokenRecord struct {
 	Verb      Verb      `json:"verb"`
 	Cleanup   bool      `json:"cleanup,omitempty"` // sessions cleanup
-	Typed     string    `json:"typed,omitempty"` // the service as typed ("" = the default)
+	Typed     string    `json:"typed,omitempty"`   // the service as typed ("" = the default)
 	Service   string    `json:"service"`
 	Requester string    `json:"requester,omitempty"`
 	Channel   string    `json:"channel,omitempty"`

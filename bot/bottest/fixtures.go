@@ -199,8 +199,8 @@ func Processes() []manager.Process {
 
 func status(st manager.State, r *whatsapp.Restoration, bs []whatsapp.Browser) *manager.Status {
 	s := &manager.Status{Service: "whatsapp", URL: "http://127.0.0.1:3000", State: st,
-		Health:    manager.Health{OK: true, StatusCode: 200, Status: "healthy", Latency: 1200 * time.Microsecond},
-		Since:     at("02:57:00"), Uptime: 13 * time.Minute, Processes: Processes()[:3], Restoration: r, Browsers: bs,
+		Health: manager.Health{OK: true, StatusCode: 200, Status: "healthy", Latency: 1200 * time.Microsecond},
+		Since:  at("02:57:00"), Uptime: 13 * time.Minute, Processes: Processes()[:3], Restoration: r, Browsers: bs,
 		CheckedAt: Now, RSS: 4 * GiB}
 	return s
 }
