@@ -423,9 +423,10 @@ func SessionsFooter(rep *whatsapp.SessionsReport) []string {
 
 // StatusSessionsLine is the sessions line of `status`: "3 ready, 1 QR
 // scan needed, 1 failed; 1 idle browser 1.0 GiB"; "" when there is
-// nothing to say (no restoration, no browser).
+// nothing to say (no restoration, no browser, or a stopped service
+// without a browser: the restoration line says how its last run went).
 func StatusSessionsLine(st *manager.Status) string {
-	if st.Restoration == nil && len(st.Browsers) == 0 {
+	if len(st.Browsers) == 0 && (st.Restoration == nil || st.State == manager.StateStopped) {
 		return ""
 	}
 	in := whatsapp.SessionsInput{Browsers: st.Browsers, Running: st.State != manager.StateStopped}

@@ -104,6 +104,9 @@ func TestStatusSessionsLine(t *testing.T) {
 	if got, want := StatusSessionsLine(st), "1 ready, 1 QR scan needed, 1 failed, 1 logged out; 2 idle browsers 2.0 GiB"; got != want {
 		t.Errorf("StatusSessionsLine = %q; want %q", got, want)
 	}
+	if got := StatusSessionsLine(&manager.Status{State: manager.StateStopped, Restoration: &rep.Restoration}); got != "" {
+		t.Errorf("stopped, no browser: %q; want nothing (the restoration line tells the last run)", got)
+	}
 	if got := StatusSessionsLine(&manager.Status{}); got != "" {
 		t.Errorf("without a restoration or a browser: %q; want nothing", got)
 	}
