@@ -117,10 +117,19 @@ func waitCond(t *testing.T, what string, cond func() bool) {
 
 func startTestMonitor(t *testing.T, svc *monitorService, rules Rules) (*Monitor, *recorder, *clockwork.FakeClock) {
 	t.Helper()
+	return startMonitorWith(t, svc, func(c *MonitorConfig) { c.Rules = rules })
+}
+
+// startMonitorWith starts a monitor of svc on a fake clock: checks every
+// 30 s, a tick every 5 s, restoration_timeout 1 m; change adjusts that.
+func startMonitorWith(t *testing.T, svc *monitorService, change func(*MonitorConfig)) (*Monitor, *recorder, *clockwork.FakeClock) {
+	t.Helper()
 	clock := clockwork.NewFakeClockAt(time.Date(2026, 11, 28, 3, 0, 0, 0, time.UTC))
 	rec := &recorder{}
-	m, err := NewMonitor(MonitorConfig{Interval: 30 * time.Second, Rules: rules, RestorationTimeout: time.Minute,
-		TickEvery: 5 * time.Second, Clock: clock, Logger: zerolog.Nop()}, []Service{svc}, rec)
+	cfg := MonitorConfig{Interval: 30 * time.Second, RestorationTimeout: time.Minute,
+		TickEvery: 5 * time.Second, Clock: clock, Logger: zerolog.Nop()}
+	change(&cfg)
+	m, err := NewMonitor(cfg, []Service{svc}, rec)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -143,7 +143,7 @@ func Cases() []Case {
 		return Case{Name: name, Notice: alerts.Notice{ID: svc + "-restoration-" + name, Service: svc, Kind: alerts.KindRestoration,
 			Event: alerts.Event{What: alerts.EventRestoration, Service: svc, At: Now},
 			Restoration: &alerts.RestorationSummary{Result: alerts.FollowResult{Restoration: r, TimedOut: timedOut, Completed: !timedOut},
-				AuthDir: map[string]bool{}, Sessions: join(r, dirs, dirs, bs, true, time.Time{})}}}
+				Sessions: join(r, dirs, dirs, bs, true, time.Time{})}}}
 	}
 
 	// Five sessions, the restoration timed out: three failed on Chromium
@@ -375,7 +375,7 @@ func WorstCases() []Case {
 			By: &hostileActor, Detail: strings.Repeat(long, 20)})},
 		{Name: "worst-restoration", Notice: alerts.Notice{ID: "worst-restoration", Service: svc, Kind: alerts.KindRestoration,
 			Event: alerts.Event{What: alerts.EventRestoration, Service: svc},
-			Restoration: &alerts.RestorationSummary{Result: alerts.FollowResult{Restoration: r, Completed: true}, AuthDir: map[string]bool{},
+			Restoration: &alerts.RestorationSummary{Result: alerts.FollowResult{Restoration: r, Completed: true},
 				Sessions: worstSessions}}},
 		{Name: "worst-digest", Notice: alerts.Notice{ID: "worst-digest", Kind: alerts.KindDigest, Event: alerts.Event{What: alerts.EventDigest},
 			Digest: &alerts.Digest{From: Now.Add(-24 * time.Hour), To: Now, Services: services}}},
