@@ -297,7 +297,7 @@ func RestorationHeadline(service string, s alerts.RestorationSummary, loc *time.
 	switch {
 	case r.Error != "":
 		return fmt.Sprintf("session restoration of %s failed: %s", service, human.Cut(human.FirstLine(r.Error), 300))
-	case rep.Interrupted:
+	case rep.Interrupted || s.Result.Interrupted:
 		return fmt.Sprintf("session restoration of %s %s", service, InterruptedLine(r, rep.StopBegan, clockNow(rep.StopBegan, loc)))
 	case s.Late:
 		when := ""
@@ -352,7 +352,7 @@ func restorationReport(s alerts.RestorationSummary) whatsapp.SessionsReport {
 func RestorationNeedsAttention(s alerts.RestorationSummary) bool {
 	r := s.Result.Restoration
 	rep := restorationReport(s)
-	return r.Error != "" || s.Result.TimedOut || rep.Interrupted || r.Failed > 0 || len(r.NeedQR()) > 0 ||
+	return r.Error != "" || s.Result.TimedOut || rep.Interrupted || s.Result.Interrupted || r.Failed > 0 || len(r.NeedQR()) > 0 ||
 		len(r.FailedSessions()) > 0 || len(rep.IdleBrowsers()) > 0 ||
 		slices.ContainsFunc(rep.Sessions, func(v whatsapp.SessionView) bool { return v.State == whatsapp.SessionLoggedOut })
 }
@@ -373,8 +373,12 @@ var restorationOrder = []whatsapp.SessionState{whatsapp.SessionFailedState, what
 //	user_4 not begun
 func RestorationSessionLines(s alerts.RestorationSummary, now time.Time) []string {
 	rep := restorationReport(s)
+	order := restorationOrder
+	if rep.Interrupted || s.Result.Interrupted {
+		order = order[:3] // those cut short are no session's fault
+	}
 	var lines []string
-	for _, st := range restorationOrder {
+	for _, st := range order {
 		for _, v := range rep.Sessions {
 			if v.State != st {
 				continue

@@ -283,9 +283,9 @@ func SessionsRestorationLine(rep *whatsapp.SessionsReport, now time.Time) string
 // sessions restored before it, 4 not restored (the next start restores
 // them)".
 func InterruptedLine(r whatsapp.Restoration, stopBegan, now time.Time) string {
-	s := "interrupted by the stop"
+	s := "interrupted: the service stopped before it was done"
 	if !stopBegan.IsZero() {
-		s += " at " + human.Clock(stopBegan, now, now.Location())
+		s = "interrupted by the stop at " + human.Clock(stopBegan, now, now.Location())
 	}
 	total := max(r.Found, len(r.Sessions))
 	done := len(r.RestoredSessions())

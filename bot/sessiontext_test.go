@@ -64,6 +64,14 @@ func TestInterruptedBlamesNoSession(t *testing.T) {
 	if want := "session restoration of whatsapp interrupted by the stop at 15:08:20: 1 of 3 sessions restored before it, 2 not restored (the next start restores them)"; head != want {
 		t.Errorf("headline %q; want %q", head, want)
 	}
+	exited := alerts.RestorationSummary{Result: alerts.FollowResult{Restoration: r, Interrupted: true},
+		Sessions: whatsapp.JoinSessions(whatsapp.SessionsInput{Restoration: r, HaveRestoration: true})}
+	if got, want := RestorationHeadline("whatsapp", exited, time.UTC), "session restoration of whatsapp interrupted: the service stopped before it was done: 1 of 3 sessions restored before it, 2 not restored (the next start restores them)"; got != want {
+		t.Errorf("headline of an exit = %q; want %q", got, want)
+	}
+	if lines := RestorationSessionLines(exited, stop); len(lines) != 0 {
+		t.Errorf("session lines of an exit %q; want none", lines)
+	}
 	if lines := RestorationSessionLines(sum, stop); len(lines) != 0 {
 		t.Errorf("session lines %q; want none: the stop is to blame", lines)
 	}
