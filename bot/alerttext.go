@@ -374,13 +374,16 @@ var restorationOrder = []whatsapp.SessionState{whatsapp.SessionFailedState, what
 func RestorationSessionLines(s alerts.RestorationSummary, now time.Time) []string {
 	rep := restorationReport(s)
 	order := restorationOrder
-	if rep.Interrupted || s.Result.Interrupted {
+	cut := rep.Interrupted || s.Result.Interrupted
+	if cut {
 		order = order[:3] // those cut short are no session's fault
 	}
 	var lines []string
 	for _, st := range order {
 		for _, v := range rep.Sessions {
-			if v.State != st {
+			if v.State != st || cut && v.CauseKind == whatsapp.CauseBrowserGone {
+				// A browser gone in a restoration cut short is the
+				// stop's doing, not the session's.
 				continue
 			}
 			var line string
