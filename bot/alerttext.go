@@ -279,6 +279,8 @@ func actionPast(a manager.Action) string {
 		return "started"
 	case manager.ActionRestart:
 		return "restarted"
+	case manager.ActionCleanup:
+		return "idle browsers ended"
 	}
 	return string(a) + " done"
 }

@@ -392,8 +392,8 @@ func blocksProcesses(svc string, ps []manager.Process, now time.Time) Message {
 		}
 		for _, p := range g.Processes {
 			full := p.Command
-			if p.Chromium != "" {
-				full = bot.ProcessWhat(p, 1000)
+			if p.Chromium != "" { // the file has room for the command too
+				full = bot.ProcessWhat(p, 1000) + "  " + p.Command
 			}
 			shownRows = append(shownRows, row(p, bot.ProcessWhat(p, blocksPSCommand)))
 			fileRows = append(fileRows, row(p, full))
