@@ -1,14 +1,18 @@
 package alerts
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-co-op/gocron/v2"
 
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // historyKeep is how much a History remembers: two digests' worth, so a
@@ -148,7 +152,8 @@ func (h *History) Action(at time.Time, service string, a manager.Action, by mana
 	h.prune()
 }
 
-// Restoration records the restoration summary of a start of service.
+// Restoration records the restoration summary of a start of service. A late
+// follow-up (s.Late) replaces the service's latest summary.
 func (h *History) Restoration(at time.Time, service string, s *RestorationSummary) {
 	if s == nil {
 		return
@@ -159,7 +164,18 @@ func (h *History) Restoration(at time.Time, service string, s *RestorationSummar
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.restorations = append(h.restorations, historyRestoration{at: at, service: service, summary: *s, failed: failed})
+	r := historyRestoration{at: at, service: service, summary: *s, failed: failed}
+	if s.Late {
+		// The same start's restoration, completed: it replaces the
+		// summary that timed out rather than counting twice.
+		for i := len(h.restorations) - 1; i >= 0; i-- {
+			if h.restorations[i].service == service {
+				h.restorations[i].summary, h.restorations[i].failed = r.summary, r.failed
+				return
+			}
+		}
+	}
+	h.restorations = append(h.restorations, r)
 	h.prune()
 }
 
@@ -231,6 +247,12 @@ type ServiceDigest struct {
 	LastRestoration *RestorationSummary
 	// FailedSessions are the failed sessions of the latest restoration.
 	FailedSessions []string
+	// IdleBrowsers are the browsers running at digest time for sessions
+	// that serve nobody (failed, interrupted, logged out, unlisted: the
+	// SessionView.Idle ones), by session ID; whatsapp.RSS sums them. They
+	// come from a Status of the service at digest time joined with its
+	// latest restoration; nil when none runs or none could be seen.
+	IdleBrowsers []whatsapp.Browser
 }
 
 // ActionCount is how many times By did Action; Failed of them did not
@@ -410,7 +432,7 @@ func digestParse(at string) (hour, minute int, err error) {
 
 // scheduleDigest adds the daily digest job when DigestAt is set. The cron
 // runs in the scheduler's location (time.Local).
-func (m *Monitor) scheduleDigest(sched gocron.Scheduler) error {
+func (m *Monitor) scheduleDigest(ctx context.Context, sched gocron.Scheduler) error {
 	if m.cfg.DigestAt == "" {
 		return nil
 	}
@@ -419,19 +441,62 @@ func (m *Monitor) scheduleDigest(sched gocron.Scheduler) error {
 		return err
 	}
 	_, err = sched.NewJob(gocron.CronJob(fmt.Sprintf("%d %d * * *", minute, hour), false),
-		gocron.NewTask(m.sendDigest), gocron.WithName("digest"),
+		gocron.NewTask(func() { m.sendDigest(ctx) }), gocron.WithName("digest"),
 		gocron.WithSingletonMode(gocron.LimitModeReschedule))
 	return err
 }
 
 // sendDigest posts the digest of the 24 h before now, to the minute (a job
-// that fires a moment late still covers 09:00 – 09:00).
-func (m *Monitor) sendDigest() {
+// that fires a moment late still covers 09:00 – 09:00), with the browsers
+// of sessions that serve nobody still running now.
+func (m *Monitor) sendDigest(ctx context.Context) {
 	to := m.clock.Now().Truncate(time.Minute)
 	d := m.history.Digest(to)
+	m.addIdleBrowsers(ctx, &d)
+	if ctx.Err() != nil {
+		return
+	}
 	n := Notice{ID: "digest-" + to.Format("2006-01-02"), Kind: KindDigest,
 		Event: Event{What: EventDigest, At: to}, Digest: &d}
 	if err := m.notifier.Notify(n); err != nil {
 		m.log.Error().Err(err).Str("notice", n.ID).Msg("notify digest")
 	}
+}
+
+// addIdleBrowsers fills each service's IdleBrowsers in d (adding the
+// service when the history has nothing else about it).
+func (m *Monitor) addIdleBrowsers(ctx context.Context, d *Digest) {
+	for _, w := range m.watched {
+		idle := m.idleBrowsers(ctx, w)
+		if len(idle) == 0 {
+			continue
+		}
+		name := w.svc.Name()
+		i, found := sort.Find(len(d.Services), func(i int) int { return strings.Compare(name, d.Services[i].Service) })
+		if !found {
+			d.Services = slices.Insert(d.Services, i, ServiceDigest{Service: name})
+		}
+		d.Services[i].IdleBrowsers = idle
+	}
+}
+
+// idleBrowsers returns the browsers running now for sessions that serve
+// nobody: the service's Status (its browsers and the latest restoration in
+// its log) joined with its auth dirs and the auth snapshot of the bot's
+// latest start. None when the Status cannot be had (logged).
+func (m *Monitor) idleBrowsers(ctx context.Context, w *watched) []whatsapp.Browser {
+	st, running := m.status(ctx, w)
+	if len(st.Browsers) == 0 {
+		return nil
+	}
+	in := whatsapp.SessionsInput{Browsers: st.Browsers, Dirs: m.authDirs(w), Running: running}
+	if st.Restoration != nil {
+		in.Restoration, in.HaveRestoration = *st.Restoration, true
+	}
+	w.mu.Lock()
+	if w.lastBefore != nil {
+		in.Before = *w.lastBefore
+	}
+	w.mu.Unlock()
+	return whatsapp.JoinSessions(in).IdleBrowsers()
 }

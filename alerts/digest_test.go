@@ -231,6 +231,9 @@ func (s *digestService) Restart(context.Context, manager.Actor, func(string)) (m
 	return manager.RestartResult{}, nil
 }
 func (s *digestService) Config() manager.ServiceConfig { return manager.ServiceConfig{} }
+func (s *digestService) Status(context.Context) (manager.Status, error) {
+	return manager.Status{}, nil
+}
 
 // digestNotifier records notices and hands them to the test.
 type digestNotifier struct {

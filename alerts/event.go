@@ -13,7 +13,9 @@ type EventKind string
 
 const (
 	// EventFailing: health checks fail (State, Reason, Since, Failures);
-	// it opens an alert at the failure threshold.
+	// it opens an alert at the failure threshold. Memory is set when the
+	// check failed because a memory limit was crossed (the service itself
+	// answered healthy: State is unhealthy, Reason "").
 	EventFailing EventKind = "failing"
 	// EventExited: the service exited unexpectedly (Exit).
 	EventExited EventKind = "exited"
@@ -99,6 +101,11 @@ type Event struct {
 	// External restarts.
 	Uptime, Expected time.Duration
 	Count            int
+
+	// Memory is the memory limit crossed, when a memory limit is the
+	// failure (EventFailing, EventStateChanged, EventFailingAgain,
+	// EventReminder); nil otherwise.
+	Memory *MemoryBreach
 
 	// Maintenance.
 	Window    *Window

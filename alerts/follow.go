@@ -65,6 +65,12 @@ type FollowResult struct {
 	// TimedOut is true when Timeout passed before the restoration was done:
 	// Restoration is what was seen so far.
 	TimedOut bool
+	// Interrupted is true when the follow ended because the service
+	// stopped, exited or started again before the restoration was done
+	// (the monitor's summaries only): Restoration is what was seen until
+	// then, and the summary's Sessions say which sessions the stop cut
+	// short (whatsapp.SessionInterrupted).
+	Interrupted bool
 	// Rotated counts the times the path was found naming another file
 	// (including a log that had gone when the follow began, with Offset > 0);
 	// Truncated counts the times the file shrank below the read position or
@@ -121,11 +127,34 @@ const (
 // before it, TimedOut, and an error; the poll's goroutine closes the file
 // and ends when its system call returns.
 func FollowRestoration(ctx context.Context, cfg FollowConfig) (FollowResult, error) {
+	f, err := newRestorationFollow(cfg)
+	if err != nil {
+		return FollowResult{}, err
+	}
+	defer f.close()
+	return f.run(ctx, f.cfg.Clock.Now().Add(f.cfg.Timeout), nil)
+}
+
+// restorationFollow is FollowRestoration in steps, for the monitor: a run
+// can be ended early when the service stops (stop), and a follow that timed
+// out can go on with a later deadline, from where it was, for the late
+// follow-up of a summary.
+type restorationFollow struct {
+	cfg FollowConfig
+	w   *follower
+	// abandoned is set when a poll was abandoned (a hung disk): the poll's
+	// goroutine owns w from then on and no run may follow.
+	abandoned bool
+}
+
+// newRestorationFollow validates cfg and fills in its defaults; it does no
+// I/O.
+func newRestorationFollow(cfg FollowConfig) (*restorationFollow, error) {
 	if cfg.Path == "" {
-		return FollowResult{}, errors.New("follow restoration: no log path")
+		return nil, errors.New("follow restoration: no log path")
 	}
 	if cfg.Timeout <= 0 {
-		return FollowResult{}, fmt.Errorf("follow restoration: timeout %v: must be positive", cfg.Timeout)
+		return nil, fmt.Errorf("follow restoration: timeout %v: must be positive", cfg.Timeout)
 	}
 	if cfg.Offset < 0 {
 		cfg.Offset = 0
@@ -145,37 +174,60 @@ func FollowRestoration(ctx context.Context, cfg FollowConfig) (FollowResult, err
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = followDefaultReadTimeout
 	}
-
-	w := &follower{
+	return &restorationFollow{cfg: cfg, w: &follower{
 		dir:       cfg.Dir,
 		path:      cfg.Path,
 		offset:    cfg.Offset,
 		useOffset: true,
 		parser:    whatsapp.NewRestorationParser(),
 		buf:       make([]byte, followChunk),
-	}
-	abandoned := false
-	defer func() {
-		if !abandoned {
-			w.close()
-		}
-	}()
+	}}, nil
+}
 
+// close closes the log unless an abandoned poll owns it.
+func (f *restorationFollow) close() {
+	if !f.abandoned {
+		f.w.close()
+	}
+}
+
+// isClosed reports whether ch is closed; a nil ch never is.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// run follows the log until deadline, as FollowRestoration documents. When
+// stop is closed (the service stopped, exited or started again) it polls
+// once more and returns what it saw: Completed when the restoration is done
+// (some restored sessions may be pending), Interrupted otherwise. It must
+// not be called again once f.abandoned is set.
+func (f *restorationFollow) run(ctx context.Context, deadline time.Time, stop <-chan struct{}) (FollowResult, error) {
+	cfg, w := f.cfg, f.w
 	if err := ctx.Err(); err != nil {
 		return w.result(), err
 	}
 	clock := cfg.Clock
-	deadline := clock.Now().Add(cfg.Timeout)
 	var settleEnd time.Time // zero until the restoration is done
 	for {
+		stopped := isClosed(stop) // this poll is the last one
 		before := w.result()
 		if err := w.pollWithin(ctx, cfg.ReadTimeout); err != nil {
-			abandoned = true
+			f.abandoned = true
 			before.TimedOut = ctx.Err() == nil
 			return before, fmt.Errorf("follow restoration: %w", err)
 		}
 		r := w.parser.Result()
 		now := clock.Now()
+		if stopped {
+			res := w.resultOf(r)
+			res.Completed, res.Interrupted = r.Done(), !r.Done()
+			return res, nil
+		}
 		if r.Done() {
 			if settleEnd.IsZero() {
 				settleEnd = now.Add(cfg.Settle)
@@ -209,6 +261,8 @@ func FollowRestoration(ctx context.Context, cfg FollowConfig) (FollowResult, err
 		case <-ctx.Done():
 			timer.Stop()
 			return w.result(), ctx.Err()
+		case <-stop:
+			timer.Stop() // the next poll is the last
 		case <-timer.Chan():
 		}
 	}

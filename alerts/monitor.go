@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -27,6 +28,10 @@ type Service interface {
 	StoppedOnPurpose() bool
 	Restart(ctx context.Context, by manager.Actor, progress func(string)) (manager.RestartResult, error)
 	Config() manager.ServiceConfig
+	// Status is asked for the service's browsers and memory: by each
+	// restoration summary and digest, and after each health check when a
+	// memory limit is set.
+	Status(ctx context.Context) (manager.Status, error)
 }
 
 var _ Service = (*manager.Service)(nil)
@@ -74,6 +79,16 @@ type MonitorConfig struct {
 	// Store keeps the alert state across bot processes (monitorstate.go);
 	// nil keeps it in memory only.
 	Store StateStore
+	// MemoryLimit (monitor.memory_limit) is the most resident memory the
+	// service's whole tree may use, in bytes; SessionMemoryLimit
+	// (monitor.session_memory_limit) the most one session's browser tree
+	// may use. Above either, a health check fails (see Tracker.HealthMemory).
+	// 0 means no limit.
+	MemoryLimit, SessionMemoryLimit uint64
+
+	// followPoll is how often a restoration summary reads the log; 0 means
+	// FollowConfig's default. Tests set it.
+	followPoll time.Duration
 }
 
 // Monitor watches services: a health check every interval on a gocron
@@ -109,6 +124,12 @@ type watched struct {
 	lastUptime  time.Duration
 	sawFailure  bool
 	lastSummary time.Time
+	// watches are the restoration summaries following the log now: the
+	// service's events are fed to them (restorationWatch.observe).
+	watches []*restorationWatch
+	// lastBefore is the auth snapshot of the latest start the bot did, for
+	// the digest's idle browsers; nil until a summary learnt one.
+	lastBefore *whatsapp.AuthSnapshot
 }
 
 // NewMonitor validates its configuration; it starts nothing.
@@ -175,7 +196,7 @@ func (m *Monitor) Start(ctx context.Context) error {
 		cancel()
 		return fmt.Errorf("start monitor: schedule tick: %w", err)
 	}
-	if err := m.scheduleDigest(sched); err != nil { // digest hook
+	if err := m.scheduleDigest(ctx, sched); err != nil { // digest hook
 		cancel()
 		return fmt.Errorf("start monitor: schedule digest: %w", err)
 	}
@@ -195,19 +216,31 @@ func (m *Monitor) Stop() error {
 }
 
 // check asks one service's health and feeds the result to its tracker.
+// With a memory limit set it asks the service's Status too, for the
+// memory of the tree and of each browser.
 func (m *Monitor) check(ctx context.Context, w *watched, why string) {
-	h := w.svc.Health(ctx)
+	h, breach := m.health(ctx, w)
 	if ctx.Err() != nil {
 		return
 	}
 	state := h.State()
-	m.log.Debug().Str("service", w.svc.Name()).Str("why", why).Str("state", string(state)).Str("reason", h.Reason).Msg("health")
+	ev := m.log.Debug().Str("service", w.svc.Name()).Str("why", why).Str("state", string(state)).Str("reason", h.Reason)
+	if breach != nil {
+		ev = ev.Uint64("memory_limit", breach.Limit).Uint64("memory_used", breach.Used).Str("memory_session", breach.Session)
+	}
+	ev.Msg("health")
 	now := m.clock.Now()
-	m.history.Check(w.svc.Name(), now, state == manager.StateHealthy) // digest hook
+	// A memory breach counts as down in the digest, as in the tracker.
+	m.history.Check(w.svc.Name(), now, state == manager.StateHealthy && breach == nil) // digest hook
 	w.mu.Lock()
-	ds := w.tracker.Health(now, state, h.Reason, h.Uptime)
+	ds := w.tracker.HealthMemory(now, state, h.Reason, h.Uptime, breach)
 	m.saveLocked(w)
 	detected := w.detectedStartLocked(now, h)
+	var rw *restorationWatch
+	if detected {
+		rw = newRestorationWatch(manager.Event{}, false)
+		w.watchLocked(rw)
+	}
 	w.mu.Unlock()
 	m.act(ctx, w, ds)
 	if detected {
@@ -218,9 +251,57 @@ func (m *Monitor) check(ctx context.Context, w *watched, why string) {
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
-			m.summarise(ctx, w, manager.Event{Service: w.svc.Name(), Kind: manager.EventActionBegun, At: now, LogOffset: offset})
+			m.summarise(ctx, w, manager.Event{Service: w.svc.Name(), Kind: manager.EventActionBegun, At: now, LogOffset: offset}, rw)
 		}()
 	}
+}
+
+// health checks the service's health and, with a memory limit set, asks
+// its Status for the memory of the tree and of each browser: the limit it
+// crossed, if any. The health check stays its own call (its timeout, its
+// metrics); when the Status cannot be had, no limit is judged.
+func (m *Monitor) health(ctx context.Context, w *watched) (manager.Health, *MemoryBreach) {
+	h := w.svc.Health(ctx)
+	if m.cfg.MemoryLimit == 0 && m.cfg.SessionMemoryLimit == 0 || ctx.Err() != nil {
+		return h, nil
+	}
+	st, err := w.svc.Status(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			m.log.Warn().Err(err).Str("service", w.svc.Name()).Msg("status for the memory limits")
+		}
+		return h, nil
+	}
+	return h, memoryBreach(st, m.cfg.MemoryLimit, m.cfg.SessionMemoryLimit)
+}
+
+// memoryTop is how many browsers a MemoryBreach names.
+const memoryTop = 3
+
+// memoryBreach compares the tree's RSS and each session's browser's with
+// the limits (0: none). The whole tree over its limit is the breach even
+// when a session is over its own too (it is the larger fact; the session
+// is then first in Top). A browser whose profile is no session's (a
+// stray) counts in the whole tree only. nil when nothing is over.
+func memoryBreach(st manager.Status, limit, sessionLimit uint64) *MemoryBreach {
+	bs := slices.Clone(st.Browsers)
+	slices.SortStableFunc(bs, func(a, b whatsapp.Browser) int { return cmp.Compare(b.RSS, a.RSS) })
+	top := bs[:min(len(bs), memoryTop)]
+	if limit > 0 && st.RSS > limit {
+		return (&MemoryBreach{Limit: limit, Used: st.RSS, Top: top}).clone()
+	}
+	if sessionLimit == 0 {
+		return nil
+	}
+	for _, b := range bs {
+		if b.RSS <= sessionLimit {
+			break // sorted: none heavier follows
+		}
+		if b.SessionID != "" {
+			return (&MemoryBreach{Limit: sessionLimit, Used: b.RSS, Session: b.SessionID, Top: top}).clone()
+		}
+	}
+	return nil
 }
 
 // detectedStartLookBack is how much of the log a summary of a start done
@@ -259,7 +340,17 @@ func (m *Monitor) follow(ctx context.Context, w *watched, events <-chan manager.
 			}
 			now := m.clock.Now()
 			var ds []Decision
+			var rw *restorationWatch
 			w.mu.Lock()
+			for _, x := range w.watches {
+				x.observe(e, now)
+			}
+			if e.Kind == manager.EventActionBegun && e.Detail == "started" {
+				// Registered before the next event is read: the
+				// summary misses none of its start's.
+				rw = newRestorationWatch(e, true)
+				w.watchLocked(rw)
+			}
 			switch e.Kind {
 			case manager.EventExited:
 				if !e.Intended {
@@ -281,11 +372,11 @@ func (m *Monitor) follow(ctx context.Context, w *watched, events <-chan manager.
 				// A crash is a fact: confirm the state now, not at the
 				// next poll.
 				_ = w.job.RunNow()
-			case e.Kind == manager.EventActionBegun && e.Detail == "started":
+			case rw != nil:
 				m.wg.Add(1)
 				go func() {
 					defer m.wg.Done()
-					m.summarise(ctx, w, e)
+					m.summarise(ctx, w, e, rw)
 				}()
 			}
 		}
@@ -408,11 +499,11 @@ func (m *Monitor) notice(w *watched, d Decision) Notice {
 // RestorationSummary is what the log told about one start's sessions.
 type RestorationSummary struct {
 	Result FollowResult
-	// AuthDir says, per failed session, whether its auth dir exists: a
-	// missing one means a QR scan is needed.
+	// AuthDir is no longer filled (nil): each session's auth dir before the
+	// start is in Sessions (SessionView.AuthBefore).
 	//
-	// Deprecated: issue 10 replaces it with Sessions (AuthBefore of each
-	// session); it goes once nothing reads it.
+	// Deprecated: issue 10 replaces it with Sessions; it goes once nothing
+	// reads it (main's bot/alerttext.go still does).
 	AuthDir map[string]bool
 	PID     int32
 	// Sessions is the restoration joined with the auth snapshot taken
@@ -423,7 +514,10 @@ type RestorationSummary struct {
 	Sessions whatsapp.SessionsReport
 	// Late is true for the follow-up posted when the service completed the
 	// restoration after a summary said it timed out: it goes in the thread
-	// of that summary (Notice.Ref).
+	// of that summary (Notice.Ref), with the final facts. There is one at
+	// most per start, and none when the first summary was complete, was
+	// interrupted, or the service stopped, exited or started again before
+	// completing (see Monitor.summarise, summaryLateFollow).
 	Late bool
 }
 
@@ -438,40 +532,19 @@ type MemoryBreach struct {
 	Top []whatsapp.Browser
 }
 
-// summarise follows the log after a start and posts the restoration
-// summary, or a warning with what was seen when it does not complete in
-// time.
-func (m *Monitor) summarise(ctx context.Context, w *watched, e manager.Event) {
-	w.mu.Lock()
-	w.lastSummary = m.clock.Now()
-	w.mu.Unlock()
-	cfg := w.svc.Config()
-	res, err := FollowRestoration(ctx, FollowConfig{Dir: cfg.Dir, Path: cfg.LogFile, Offset: e.LogOffset,
-		Timeout: m.cfg.RestorationTimeout, Clock: m.clock})
-	if ctx.Err() != nil {
-		return
+// clone returns a deep copy of b (nil for nil), so that a Decision never
+// changes after it was returned.
+func (b *MemoryBreach) clone() *MemoryBreach {
+	if b == nil {
+		return nil
 	}
-	if err != nil {
-		m.log.Warn().Err(err).Str("service", w.svc.Name()).Msg("follow the restoration")
+	c := *b
+	c.Top = make([]whatsapp.Browser, len(b.Top))
+	for i, x := range b.Top {
+		x.PIDs = append([]int32(nil), x.PIDs...)
+		c.Top[i] = x
 	}
-	sum := &RestorationSummary{Result: res, AuthDir: map[string]bool{}, PID: e.PID}
-	host := ""
-	dirs, _ := whatsapp.ScanServiceAuthDirs(cfg.Dir, cfg.AuthDir, host, func(int) bool { return true })
-	for _, o := range res.Restoration.FailedSessions() {
-		_, ok := whatsapp.BuildSessionsReport(res.Restoration, true, dirs).AuthDirFor(o.ID)
-		sum.AuthDir[o.ID] = ok
-	}
-	w.mu.Lock()
-	w.seq++
-	seq := w.seq
-	w.mu.Unlock()
-	m.history.Restoration(m.clock.Now(), w.svc.Name(), sum) // digest hook
-	n := Notice{ID: fmt.Sprintf("%s-restoration-%d-%d", w.svc.Name(), e.At.UnixNano(), seq),
-		Service: w.svc.Name(), Kind: KindRestoration, Restoration: sum,
-		Event: Event{What: EventRestoration, Service: w.svc.Name(), At: m.clock.Now()}}
-	if err := m.notifier.Notify(n); err != nil {
-		m.log.Error().Err(err).Str("service", w.svc.Name()).Msg("notify restoration")
-	}
+	return &c
 }
 
 func fileSize(path string) int64 {

@@ -24,10 +24,17 @@ type monitorService struct {
 	events  chan manager.Event
 	onPurp  bool
 	restart int
+	// status is what Status returns (its Health is health); statuses
+	// counts the calls.
+	status   manager.Status
+	statuses int
+	// cfg is what Config returns.
+	cfg manager.ServiceConfig
 }
 
 func newMonitorService() *monitorService {
-	return &monitorService{health: manager.Health{OK: true, StatusCode: 200, Status: "healthy"}, events: make(chan manager.Event, 16)}
+	return &monitorService{health: manager.Health{OK: true, StatusCode: 200, Status: "healthy"}, events: make(chan manager.Event, 16),
+		cfg: manager.ServiceConfig{Name: "whatsapp", LogFile: "/nonexistent/combined.log", AuthDir: "/nonexistent/auth"}}
 }
 
 func (s *monitorService) Name() string { return "whatsapp" }
@@ -56,7 +63,22 @@ func (s *monitorService) Restart(context.Context, manager.Actor, func(string)) (
 	return manager.RestartResult{}, nil
 }
 func (s *monitorService) Config() manager.ServiceConfig {
-	return manager.ServiceConfig{Name: "whatsapp", LogFile: "/nonexistent/combined.log", AuthDir: "/nonexistent/auth"}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg
+}
+func (s *monitorService) Status(context.Context) (manager.Status, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.statuses++
+	st := s.status
+	st.Health = s.health
+	return st, nil
+}
+func (s *monitorService) setStatus(st manager.Status) {
+	s.mu.Lock()
+	s.status = st
+	s.mu.Unlock()
 }
 
 // recorder records notices.
@@ -95,10 +117,19 @@ func waitCond(t *testing.T, what string, cond func() bool) {
 
 func startTestMonitor(t *testing.T, svc *monitorService, rules Rules) (*Monitor, *recorder, *clockwork.FakeClock) {
 	t.Helper()
+	return startMonitorWith(t, svc, func(c *MonitorConfig) { c.Rules = rules })
+}
+
+// startMonitorWith starts a monitor of svc on a fake clock: checks every
+// 30 s, a tick every 5 s, restoration_timeout 1 m; change adjusts that.
+func startMonitorWith(t *testing.T, svc *monitorService, change func(*MonitorConfig)) (*Monitor, *recorder, *clockwork.FakeClock) {
+	t.Helper()
 	clock := clockwork.NewFakeClockAt(time.Date(2026, 11, 28, 3, 0, 0, 0, time.UTC))
 	rec := &recorder{}
-	m, err := NewMonitor(MonitorConfig{Interval: 30 * time.Second, Rules: rules, RestorationTimeout: time.Minute,
-		TickEvery: 5 * time.Second, Clock: clock, Logger: zerolog.Nop()}, []Service{svc}, rec)
+	cfg := MonitorConfig{Interval: 30 * time.Second, RestorationTimeout: time.Minute,
+		TickEvery: 5 * time.Second, Clock: clock, Logger: zerolog.Nop()}
+	change(&cfg)
+	m, err := NewMonitor(cfg, []Service{svc}, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,8 +205,8 @@ func TestMonitorIntendedStopIsQuiet(t *testing.T) {
 		if err := clock.BlockUntilContext(context.Background(), 2); err != nil {
 			t.Fatal(err)
 		}
+		n := svc.Checks() // before the advance: the check may be over before the next line
 		clock.Advance(30 * time.Second)
-		n := svc.Checks()
 		waitCond(t, "a check", func() bool { return svc.Checks() > n })
 	}
 	for _, k := range rec.kinds() {

@@ -103,6 +103,9 @@ type Incident struct {
 	NextAutoRestart time.Time
 	// GaveUp is set once auto-restart has given up on this incident.
 	GaveUp bool
+	// Memory is the memory limit crossed at the latest failed check, when
+	// that is why the check failed (see Tracker.Health); nil otherwise.
+	Memory *MemoryBreach `json:",omitempty"`
 }
 
 // Lasted is how long the incident lasted: until ResolvedAt when resolved,
@@ -129,6 +132,7 @@ func trackerClone(i Incident) Incident {
 		e := *i.Exit
 		i.Exit = &e
 	}
+	i.Memory = i.Memory.clone()
 	return i
 }
 
@@ -260,11 +264,31 @@ func (t *Tracker) Snapshot() Incident {
 // Health takes one health check: state and reason as manager.Health gives
 // them, uptime the service's own uptime from /health (0 when unknown).
 func (t *Tracker) Health(now time.Time, state manager.State, reason string, uptime time.Duration) []Decision {
+	return t.HealthMemory(now, state, reason, uptime, nil)
+}
+
+// HealthMemory is Health with the memory limit the check found crossed
+// (nil: none, or no limit set).
+//
+// A service over a memory limit fails the check even when it answers
+// healthy: it serves, but it is on its way to the OOM killer, and someone
+// must act. Its state is then unhealthy (the state between healthy and
+// stopped) with Reason "" and the breach as the cause: Incident.Memory and
+// Event.Memory. Every rule of a failed check applies: the failure
+// threshold, reminders, auto-restart, and resolution after the success
+// threshold of checks that are healthy and under the limits. A service
+// that fails its health check and is over a limit too keeps its state and
+// reason, with the breach added. An open incident whose cause changes
+// from memory to health or back is updated (EventStateChanged).
+func (t *Tracker) HealthMemory(now time.Time, state manager.State, reason string, uptime time.Duration, memory *MemoryBreach) []Decision {
 	ds := t.trackerExpire(now)
-	if state == manager.StateHealthy {
+	if state == manager.StateHealthy && memory == nil {
 		return append(ds, t.trackerHealthy(now, uptime)...)
 	}
-	return append(ds, t.trackerFailing(now, state, reason)...)
+	if state == manager.StateHealthy {
+		state, reason = manager.StateUnhealthy, ""
+	}
+	return append(ds, t.trackerFailing(now, state, reason, memory)...)
 }
 
 func (t *Tracker) trackerHealthy(now time.Time, uptime time.Duration) []Decision {
@@ -330,7 +354,7 @@ func (t *Tracker) trackerExternal(now time.Time, uptime, expected time.Duration)
 	return []Decision{t.trackerDecision(DecisionAnnounce, e)}
 }
 
-func (t *Tracker) trackerFailing(now time.Time, state manager.State, reason string) []Decision {
+func (t *Tracker) trackerFailing(now time.Time, state manager.State, reason string, memory *MemoryBreach) []Decision {
 	if state == "" {
 		state = manager.StateUnhealthy
 	}
@@ -350,7 +374,7 @@ func (t *Tracker) trackerFailing(now time.Time, state manager.State, reason stri
 		t.maint.sum.Failures++
 		if t.inc.Open {
 			t.inc.Failures++
-			t.inc.State, t.inc.Reason = state, reason
+			t.inc.State, t.inc.Reason, t.inc.Memory = state, reason, memory.clone()
 		}
 		return nil
 	}
@@ -362,20 +386,23 @@ func (t *Tracker) trackerFailing(now time.Time, state manager.State, reason stri
 	if t.inc.Open {
 		t.inc.Failures++
 		t.inc.Reason = reason
+		causeChanged := (t.inc.Memory == nil) != (memory == nil)
+		t.inc.Memory = memory.clone()
 		switch {
-		case t.inc.State != state:
+		case t.inc.State != state || causeChanged:
 			t.inc.State = state
-			return []Decision{t.trackerUpdate(Event{What: EventStateChanged, State: state, Reason: reason})}
+			return []Decision{t.trackerUpdate(Event{What: EventStateChanged, State: state, Reason: reason, Memory: memory.clone()})}
 		case healthyBefore > 0:
-			return []Decision{t.trackerUpdate(Event{What: EventFailingAgain, State: state, Reason: reason, Healthy: healthyBefore})}
+			return []Decision{t.trackerUpdate(Event{What: EventFailingAgain, State: state, Reason: reason, Healthy: healthyBefore,
+				Memory: memory.clone()})}
 		}
 		return nil
 	}
 	if t.failures < t.rules.FailureThreshold {
 		return nil
 	}
-	return t.trackerOpen(now, Incident{State: state, Reason: reason, Since: t.firstFailure, Failures: t.failures},
-		Event{What: EventFailing, State: state, Reason: reason, Since: t.firstFailure, Failures: t.failures})
+	return t.trackerOpen(now, Incident{State: state, Reason: reason, Since: t.firstFailure, Failures: t.failures, Memory: memory.clone()},
+		Event{What: EventFailing, State: state, Reason: reason, Since: t.firstFailure, Failures: t.failures, Memory: memory.clone()})
 }
 
 // Exited takes the unexpected exit of the service at now (the
@@ -395,7 +422,7 @@ func (t *Tracker) Exited(now time.Time, exit Exit) []Decision {
 		t.maint.sum.Exits++
 		t.maint.trackerDown(now)
 		if t.inc.Open {
-			t.inc.State, t.inc.Reason, t.inc.Exit = manager.StateStopped, "", &exit
+			t.inc.State, t.inc.Reason, t.inc.Exit, t.inc.Memory = manager.StateStopped, "", &exit, nil
 		}
 		return ds
 	}
@@ -405,7 +432,7 @@ func (t *Tracker) Exited(now time.Time, exit Exit) []Decision {
 	t.failures++
 	e := Event{What: EventExited, State: manager.StateStopped, Exit: &exit, Since: t.firstFailure, Failures: t.failures}
 	if t.inc.Open {
-		t.inc.State, t.inc.Reason, t.inc.Exit = manager.StateStopped, "", &exit
+		t.inc.State, t.inc.Reason, t.inc.Exit, t.inc.Memory = manager.StateStopped, "", &exit, nil
 		return append(ds, t.trackerUpdate(e))
 	}
 	return append(ds, t.trackerOpen(now, Incident{
@@ -536,7 +563,7 @@ func (t *Tracker) Tick(now time.Time) []Decision {
 	if r := t.rules.RepeatInterval; r > 0 && t.inc.Acked == nil && now.Sub(t.remindFrom) >= r {
 		t.remindFrom = now
 		ds = append(ds, t.trackerDecision(DecisionRemind, Event{What: EventReminder, State: t.inc.State,
-			Reason: t.inc.Reason, Exit: t.inc.Exit, Since: t.inc.Since, Lasted: now.Sub(t.inc.Since)}))
+			Reason: t.inc.Reason, Exit: t.inc.Exit, Since: t.inc.Since, Lasted: now.Sub(t.inc.Since), Memory: t.inc.Memory.clone()}))
 	}
 	next := t.inc.NextAutoRestart
 	if !t.rules.AutoRestart || t.inc.GaveUp || next.IsZero() || now.Before(next) || t.action != nil || t.stopped {

@@ -165,6 +165,9 @@ func trackerFact(e Event) string {
 	if e.Threshold != 0 {
 		add("threshold", e.Threshold)
 	}
+	if m := e.Memory; m != nil {
+		add("memory", fmt.Sprintf("%q:%d>%d", m.Session, m.Used, m.Limit))
+	}
 	return b.String()
 }
 

@@ -2,12 +2,14 @@ package bot
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/internal/human"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // The words of the alert path: one sentence per fact of package alerts,
@@ -30,7 +32,7 @@ func AlertLine(inc alerts.Incident, now time.Time) string {
 		}
 		return s
 	}
-	s := fmt.Sprintf("%s is %s: %s, since %s (%s)", inc.Service, StateName(inc.State), AlertCause(inc.Exit, inc.Reason),
+	s := fmt.Sprintf("%s is %s: %s, since %s (%s)", inc.Service, StateName(inc.State), MemoryCause(inc.Exit, inc.Reason, inc.Memory),
 		human.Clock(inc.Since, now, now.Location()), human.Duration(inc.Lasted(now)))
 	if a := inc.Acked; a != nil {
 		s += fmt.Sprintf("; acknowledged by %s at %s", a.By, human.Clock(a.At, now, now.Location()))
@@ -75,6 +77,48 @@ func AlertCause(exit *alerts.Exit, reason string) string {
 	return "health check failing"
 }
 
+// MemoryCause is AlertCause for a failure that may be a memory limit
+// crossed: the limit, when m is set, comes first.
+func MemoryCause(exit *alerts.Exit, reason string, m *alerts.MemoryBreach) string {
+	if m == nil {
+		return AlertCause(exit, reason)
+	}
+	s := MemoryWords(*m)
+	if exit != nil || reason != "" {
+		s += "; " + AlertCause(exit, reason)
+	}
+	return s
+}
+
+// memoryTop is how many sessions a memory alert names.
+const memoryTop = 3
+
+// MemoryWords says which memory limit was crossed and which sessions weigh
+// most: "memory 6.7 GiB over the limit 6.0 GiB; top sessions:
+// user_31 3.5 GiB, user_12 1.2 GiB, user_18 900.0 MiB", and for one
+// session's limit, "session user_31's browser uses 3.5 GiB, over the
+// limit of 3.0 GiB per session; top sessions: ...".
+func MemoryWords(m alerts.MemoryBreach) string {
+	var s string
+	if m.Session == "" {
+		s = fmt.Sprintf("memory %s over the limit %s", human.Bytes(m.Used), human.Bytes(m.Limit))
+	} else {
+		s = fmt.Sprintf("session %s's browser uses %s, over the limit of %s per session", m.Session, human.Bytes(m.Used), human.Bytes(m.Limit))
+	}
+	if len(m.Top) == 0 {
+		return s
+	}
+	top := make([]string, 0, memoryTop)
+	for _, b := range m.Top[:min(len(m.Top), memoryTop)] {
+		id := b.SessionID
+		if id == "" {
+			id = fmt.Sprintf("pid %d (no session)", b.PID)
+		}
+		top = append(top, id+" "+human.Bytes(b.RSS))
+	}
+	return s + "; top sessions: " + strings.Join(top, ", ")
+}
+
 // ExitCause says in words how the service's root process ended, from the
 // manager's facts: "exited with code 1", "killed by SIGTERM", and for the
 // 128+N codes that npm (or a shell) reports when its child was killed by
@@ -110,14 +154,14 @@ func EventLine(e alerts.Event, now time.Time) string {
 	}
 	switch e.What {
 	case alerts.EventFailing:
-		return autoIn(fmt.Sprintf("%s is %s: %s (since %s, %s)", svc, e.State, AlertCause(nil, e.Reason),
+		return autoIn(fmt.Sprintf("%s is %s: %s (since %s, %s)", svc, e.State, MemoryCause(nil, e.Reason, e.Memory),
 			at(e.Since), human.Count(e.Failures, "failed check")), "auto-restart")
 	case alerts.EventExited:
 		return autoIn(fmt.Sprintf("%s exited unexpectedly: %s", svc, AlertCause(e.Exit, "")), "auto-restart")
 	case alerts.EventStateChanged:
-		return fmt.Sprintf("%s is now %s: %s", svc, e.State, AlertCause(nil, e.Reason))
+		return fmt.Sprintf("%s is now %s: %s", svc, e.State, MemoryCause(nil, e.Reason, e.Memory))
 	case alerts.EventFailingAgain:
-		return fmt.Sprintf("%s is %s again after %s: %s", svc, e.State, human.Count(e.Healthy, "healthy check"), AlertCause(nil, e.Reason))
+		return fmt.Sprintf("%s is %s again after %s: %s", svc, e.State, human.Count(e.Healthy, "healthy check"), MemoryCause(nil, e.Reason, e.Memory))
 	case alerts.EventHealed:
 		s := "resolved after " + human.Duration(e.Lasted)
 		if e.By != nil {
@@ -146,7 +190,7 @@ func EventLine(e alerts.Event, now time.Time) string {
 		return "acknowledged by " + by()
 	case alerts.EventReminder:
 		return fmt.Sprintf("%s still %s after %s: %s (since %s, not acknowledged)", svc, e.State,
-			human.Duration(e.Lasted), AlertCause(e.Exit, e.Reason), at(e.Since))
+			human.Duration(e.Lasted), MemoryCause(e.Exit, e.Reason, e.Memory), at(e.Since))
 	case alerts.EventAutoRestart:
 		return fmt.Sprintf("auto-restart of %s, attempt %d (at most %d an hour), after %s", svc, e.Attempt, e.Max,
 			human.Duration(e.Waited))
@@ -235,49 +279,145 @@ func actionPast(a manager.Action) string {
 		return "started"
 	case manager.ActionRestart:
 		return "restarted"
+	case manager.ActionCleanup:
+		return "idle browsers ended"
 	}
 	return string(a) + " done"
 }
 
 // RestorationHeadline is the first line of a restoration summary:
 // "session restoration of whatsapp: 4 found: 3 restored (2 ready, 1 needs a
-// QR scan), 1 failed".
+// QR scan), 1 failed"; "session restoration of whatsapp did not complete in
+// time: 5 found: 3 failed, 1 restoring, 1 not begun"; "session restoration
+// of whatsapp interrupted by the stop at 15:08:20: 1 of 4 handled, 3
+// sessions not restored"; and for the follow-up of a timed-out summary,
+// "session restoration of whatsapp completed late, at 15:10:38 (2m38s after
+// it began): 0 restored, 5 failed".
 func RestorationHeadline(service string, s alerts.RestorationSummary, loc *time.Location) string {
 	r := s.Result.Restoration
+	rep := restorationReport(s)
 	switch {
 	case r.Error != "":
 		return fmt.Sprintf("session restoration of %s failed: %s", service, human.Cut(human.FirstLine(r.Error), 300))
+	case rep.Interrupted || s.Result.Interrupted:
+		return fmt.Sprintf("session restoration of %s %s", service, InterruptedLine(r, rep.StopBegan, clockNow(rep.StopBegan, loc)))
+	case s.Late:
+		when := ""
+		if !r.CompletedAt.IsZero() {
+			when = ", at " + human.Clock(r.CompletedAt, r.CompletedAt, loc)
+			if !r.StartedAt.IsZero() && r.CompletedAt.After(r.StartedAt) {
+				when += " (" + human.Duration(r.CompletedAt.Sub(r.StartedAt)) + " after it began)"
+			}
+		}
+		return fmt.Sprintf("session restoration of %s completed late%s: %d restored, %d failed", service, when, r.Restored, r.Failed)
 	case s.Result.TimedOut:
-		return fmt.Sprintf("session restoration of %s did not complete in time; seen so far: %s", service, RestorationLine(r, loc))
+		return fmt.Sprintf("session restoration of %s did not complete in time: %s", service, timedOutLine(r, rep))
 	}
 	return fmt.Sprintf("session restoration of %s: %s", service, RestorationLine(r, loc))
 }
 
-// RestorationNeedsAttention reports whether a restoration summary asks
-// for a person: an error, a timeout, a failed session or a QR scan.
-func RestorationNeedsAttention(s alerts.RestorationSummary) bool {
-	r := s.Result.Restoration
-	return r.Error != "" || s.Result.TimedOut || r.Failed > 0 || len(r.NeedQR()) > 0
+// clockNow is a "now" for human.Clock that shows t as a time of day.
+func clockNow(t time.Time, loc *time.Location) time.Time {
+	if loc == nil {
+		loc = time.Local
+	}
+	return t.In(loc)
 }
 
-// RestorationSessionLines are the sessions of a restoration that need a
-// person, one line each, failed ones first:
-// "user_1 failed: <cause> (no auth dir: a QR scan is needed)",
-// "user_2 needs a QR scan: its saved login is dead".
-func RestorationSessionLines(s alerts.RestorationSummary) []string {
-	r := s.Result.Restoration
-	var lines []string
-	for _, o := range r.FailedSessions() {
-		hint := "auth dir present"
-		if !s.AuthDir[o.ID] {
-			hint = "no auth dir: a QR scan is needed"
-		}
-		lines = append(lines, fmt.Sprintf("%s failed: %s (%s)", o.ID, human.Cut(o.LikelyCause(), 200), hint))
+// timedOutLine is what a restoration that timed out had done: "5 found:
+// 3 failed, 1 restoring, 1 not begun".
+func timedOutLine(r whatsapp.Restoration, rep whatsapp.SessionsReport) string {
+	s := foundText(r.Found) + " found: "
+	if len(rep.Sessions) == 0 {
+		return s + fmt.Sprintf("%d of them handled", handled(r))
 	}
-	for _, o := range r.NeedQR() {
-		lines = append(lines, o.ID+" needs a QR scan: its saved login is dead")
+	s += SessionCounts(rep.Sessions)
+	if rep.Unnamed > 0 {
+		s += fmt.Sprintf(", %d not named yet", rep.Unnamed)
+	}
+	return s
+}
+
+// restorationReport is the summary's sessions, or, for a summary without
+// them (a start the monitor saw without the snapshot), the restoration
+// alone joined.
+func restorationReport(s alerts.RestorationSummary) whatsapp.SessionsReport {
+	if s.Sessions.HaveRestoration || len(s.Sessions.Sessions) > 0 {
+		return s.Sessions
+	}
+	return whatsapp.JoinSessions(whatsapp.SessionsInput{Restoration: s.Result.Restoration, HaveRestoration: true, Running: true})
+}
+
+// RestorationNeedsAttention reports whether a restoration summary asks
+// for a person: an error, a timeout, an interruption, a failed or
+// logged-out session, a QR scan, an idle browser.
+func RestorationNeedsAttention(s alerts.RestorationSummary) bool {
+	r := s.Result.Restoration
+	rep := restorationReport(s)
+	return r.Error != "" || s.Result.TimedOut || rep.Interrupted || s.Result.Interrupted || r.Failed > 0 || len(r.NeedQR()) > 0 ||
+		len(r.FailedSessions()) > 0 || len(rep.IdleBrowsers()) > 0 ||
+		slices.ContainsFunc(rep.Sessions, func(v whatsapp.SessionView) bool { return v.State == whatsapp.SessionLoggedOut })
+}
+
+// restorationOrder is the order in which a summary lists the sessions
+// that need a person.
+var restorationOrder = []whatsapp.SessionState{whatsapp.SessionFailedState, whatsapp.SessionLoggedOut,
+	whatsapp.SessionNeedsQR, whatsapp.SessionInRestore, whatsapp.SessionNotBegun}
+
+// RestorationSessionLines are the sessions of a restoration that need a
+// person, one line each, failed ones first; on a timeout, those still
+// restoring and those not begun. A session interrupted by a stop is not
+// listed: the headline says the stop cut the restoration short.
+//
+//	user_1 failed: WhatsApp Web's address did not resolve (net::ERR_NAME_NOT_RESOLVED): check ...; auth dir was missing before the start: a QR scan is needed
+//	user_2 needs a QR scan: its saved login is dead
+//	user_3 restoring since 16:12:10
+//	user_4 not begun
+func RestorationSessionLines(s alerts.RestorationSummary, now time.Time) []string {
+	rep := restorationReport(s)
+	order := restorationOrder
+	cut := rep.Interrupted || s.Result.Interrupted
+	if cut {
+		order = order[:3] // those cut short are no session's fault
+	}
+	var lines []string
+	for _, st := range order {
+		for _, v := range rep.Sessions {
+			if v.State != st || cut && v.CauseKind == whatsapp.CauseBrowserGone {
+				// A browser gone in a restoration cut short is the
+				// stop's doing, not the session's.
+				continue
+			}
+			var line string
+			switch st {
+			case whatsapp.SessionNeedsQR:
+				line = v.ID + " needs a QR scan: its saved login is dead"
+			case whatsapp.SessionFailedState, whatsapp.SessionLoggedOut:
+				line = v.ID + " " + SessionOutcomeWords(v, rep.StopBegan, now)
+				if v.AuthBefore.State != whatsapp.AuthUnknown {
+					line += "; " + AuthBeforeWords(v.AuthBefore, now)
+				}
+			default:
+				line = v.ID + " " + SessionOutcomeWords(v, rep.StopBegan, now)
+			}
+			lines = append(lines, line)
+		}
 	}
 	return lines
+}
+
+// RestorationFooter are the lines after a summary's sessions: the
+// browsers that serve nobody, the sessions not named yet.
+func RestorationFooter(s alerts.RestorationSummary) []string {
+	rep := restorationReport(s)
+	var out []string
+	if s := IdleBrowsersLine(&rep); s != "" {
+		out = append(out, s)
+	}
+	if rep.Unnamed > 0 && !s.Result.Restoration.Done() {
+		out = append(out, UnnamedLine(rep.Unnamed))
+	}
+	return out
 }
 
 // DigestTitle is the title of a digest: "Daily digest 27 Nov 09:00 – 28 Nov
@@ -341,6 +481,14 @@ func DigestLines(d alerts.Digest, loc *time.Location) []string {
 		}
 		if s.GiveUps > 0 {
 			fmt.Fprintf(&b, "; auto-restart gave up %s", human.Count(s.GiveUps, "time"))
+		}
+		if idle := s.IdleBrowsers; len(idle) > 0 {
+			whose := "idle session"
+			if l := s.LastRestoration; l != nil {
+				rep := restorationReport(*l)
+				whose = idleWhose(&rep)
+			}
+			fmt.Fprintf(&b, "; %s (`sessions cleanup` ends %s)", idleSentence(len(idle), whose, whatsapp.RSS(idle)), pronoun(len(idle)))
 		}
 		if l := s.LastRestoration; l != nil {
 			line := RestorationLine(l.Result.Restoration, loc)

@@ -56,14 +56,31 @@ type Command struct {
 	Window time.Duration
 	Off    bool
 	Reason string
+	// Cleanup: `sessions cleanup`, ending the browsers of sessions that
+	// serve nobody.
+	Cleanup bool
 }
 
 // Confirmable reports whether the command needs a confirmation.
-func (c Command) Confirmable() bool { return c.Verb == VerbStop || c.Verb == VerbRestart }
+func (c Command) Confirmable() bool {
+	return c.Verb == VerbStop || c.Verb == VerbRestart || c.Verb == VerbSessions && c.Cleanup
+}
+
+// Action names what the command does, as replies say it: "stop",
+// "sessions cleanup".
+func (c Command) Action() string {
+	if c.Verb == VerbSessions && c.Cleanup {
+		return "sessions cleanup"
+	}
+	return string(c.Verb)
+}
 
 // String renders the command as it would be typed.
 func (c Command) String() string {
 	parts := []string{string(c.Verb)}
+	if c.Cleanup {
+		parts = append(parts, "cleanup")
+	}
 	if c.Service != "" {
 		parts = append(parts, c.Service)
 	}
@@ -109,7 +126,7 @@ var commandSpecs = []commandSpec{
 	{VerbRestart, "restart [service]", "stop, then start (asks for confirmation)"},
 	{VerbLogs, "logs [service] [all] [output] [N] [filter]", "last N log lines (default 50, max 1000), optional case-insensitive filter; `all` includes the health-check lines, `output` reads the service's stdout/stderr"},
 	{VerbPS, "ps [service]", "the service's process tree: PID, PPID, CPU, memory, age, command"},
-	{VerbSessions, "sessions [service]", "last session restoration, auth dirs, missing auth, stale Chromium locks"},
+	{VerbSessions, "sessions [cleanup] [service]", "each session: its restoration, its auth dir before the start, its browser and memory, stale Chromium locks; `sessions cleanup` ends the browsers of sessions that serve nobody (asks for confirmation)"},
 	{VerbDoctor, "doctor [service]", "run the troubleshooting checks: node, npm, dir, port, log, health, disk"},
 	{VerbAck, "ack [service]", "acknowledge the open alert: reminders stop, your name is shown"},
 	{VerbMaint, "maintenance [service] <duration>|off [reason]", "mute alerts for a window (e.g. `maintenance 30m deploy`), or end it"},
@@ -172,8 +189,16 @@ func Parse(text string, services []string) (Command, error) {
 		}
 		return cmd, nil
 	}
+	if verb == VerbSessions && len(args) > 0 && strings.EqualFold(args[0], "cleanup") && !slices.Contains(services, args[0]) {
+		cmd.Cleanup = true
+		args = args[1:]
+	}
 	if len(args) > 0 && slices.Contains(services, args[0]) {
 		cmd.Service = args[0]
+		args = args[1:]
+	}
+	if verb == VerbSessions && !cmd.Cleanup && len(args) > 0 && strings.EqualFold(args[0], "cleanup") {
+		cmd.Cleanup = true
 		args = args[1:]
 	}
 	if verb == VerbMaint {

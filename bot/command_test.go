@@ -34,6 +34,9 @@ func TestParse(t *testing.T) {
 		{"logs .*( [a-z", Command{Verb: VerbLogs, Lines: 50, Filter: ".*( [a-z"}},
 		{"ps", Command{Verb: VerbPS}},
 		{"sessions billing", Command{Verb: VerbSessions, Service: "billing"}},
+		{"sessions cleanup", Command{Verb: VerbSessions, Cleanup: true}},
+		{"sessions CLEANUP billing", Command{Verb: VerbSessions, Service: "billing", Cleanup: true}},
+		{"sessions billing cleanup", Command{Verb: VerbSessions, Service: "billing", Cleanup: true}},
 		{"doctor", Command{Verb: VerbDoctor}},
 	}
 	for _, tc := range tests {
@@ -66,6 +69,9 @@ func TestParseRejects(t *testing.T) {
 		{"help reboot", `unknown command "reboot"`},
 		{strings.Repeat("a", MaxCommandLen+1), "command too long"},
 		{"rm -rf /; reboot", `unknown command "rm"`},
+		{"sessions cleanup cleanup", `unknown service "cleanup" (services: whatsapp); usage: sessions [cleanup] [service]`},
+		{"sessions cleanup now", `unknown service "now"`},
+		{"status cleanup", `unknown service "cleanup"`},
 	}
 	for _, tc := range tests {
 		_, err := Parse(tc.in, services)
@@ -82,7 +88,7 @@ func TestParseRejects(t *testing.T) {
 
 func TestCommandStringRoundTrips(t *testing.T) {
 	services := []string{"whatsapp"}
-	for _, in := range []string{"status", "logs whatsapp all 20 a b", "restart whatsapp", "help logs"} {
+	for _, in := range []string{"status", "logs whatsapp all 20 a b", "restart whatsapp", "help logs", "sessions cleanup", "sessions whatsapp cleanup"} {
 		c, err := Parse(in, services)
 		if err != nil {
 			t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"github.com/sanasend/sanasend-bot/internal/statefile"
 	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
 )
 
 // Confirmation errors. Each says, in words safe to show, why a click did
@@ -77,6 +78,16 @@ type Pending struct {
 	Channel   string
 	AlertID   string // the alert whose Restart button this is, or ""
 	Expires   time.Time
+	// Cleanup is what a `sessions cleanup` prompt will end, as seen when
+	// it was asked; nil when unknown (a prompt read back from the file).
+	Cleanup *CleanupPlan
+}
+
+// CleanupPlan is what `sessions cleanup` will end: the browsers of the
+// sessions that serve nobody, and whose they are ("failed session").
+type CleanupPlan struct {
+	Browsers []whatsapp.Browser
+	Whose    string
 }
 
 // ConfirmConfig configures a ConfirmStore.
@@ -123,7 +134,8 @@ const (
 // tokenRecord is one token, as saved.
 type tokenRecord struct {
 	Verb      Verb      `json:"verb"`
-	Typed     string    `json:"typed,omitempty"` // the service as typed ("" = the default)
+	Cleanup   bool      `json:"cleanup,omitempty"` // sessions cleanup
+	Typed     string    `json:"typed,omitempty"`   // the service as typed ("" = the default)
 	Service   string    `json:"service"`
 	Requester string    `json:"requester,omitempty"`
 	Channel   string    `json:"channel,omitempty"`
@@ -242,7 +254,7 @@ func (s *ConfirmStore) setAside(why error) error {
 // works until the bot restarts; the failure is logged.
 func (s *ConfirmStore) Issue(cmd Command, service, requester, channel string) Pending {
 	now := s.cfg.Clock.Now()
-	r := &tokenRecord{Verb: cmd.Verb, Typed: cmd.Service, Service: service, Requester: requester, Channel: channel,
+	r := &tokenRecord{Verb: cmd.Verb, Cleanup: cmd.Cleanup, Typed: cmd.Service, Service: service, Requester: requester, Channel: channel,
 		Expires: now.Add(s.cfg.TTL), token: newToken("")}
 	s.add(r, now)
 	return r.pending()
@@ -436,7 +448,7 @@ func (s *ConfirmStore) saveLocked() error {
 }
 
 func (r *tokenRecord) pending() Pending {
-	return Pending{Token: r.token, Command: Command{Verb: r.Verb, Service: r.Typed}, Service: r.Service,
+	return Pending{Token: r.token, Command: Command{Verb: r.Verb, Service: r.Typed, Cleanup: r.Cleanup}, Service: r.Service,
 		Requester: r.Requester, Channel: r.Channel, AlertID: r.Alert, Expires: r.Expires}
 }
 

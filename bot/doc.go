@@ -6,8 +6,10 @@
 // state dir).
 //
 // It also holds the wording every front end shares, one sentence per fact
-// (text.go for replies, alerttext.go for the alerts' facts), so Slack and the
-// console say the same things in the same words.
+// (text.go for replies, alerttext.go for the alerts' facts, sessiontext.go
+// for the sessions view and the causes of failed sessions, pstext.go for
+// `ps`), so Slack and the console say the same things in the same words.
+// Package bottest holds the facts behind the golden files of both.
 //
 // Front ends (bot/slackbot, bot/console) only translate their input into a
 // Request and render the Reply; they hold no rules of their own. The package

@@ -83,6 +83,8 @@ type Outcome struct {
 	Took    time.Duration
 	Start   *manager.StartResult
 	Stop    *manager.StopResult
+	// Cleanup is set for `sessions cleanup` (Action manager.ActionCleanup).
+	Cleanup *manager.CleanupResult
 	Err     error
 }
 
@@ -93,6 +95,9 @@ func (o *Outcome) OK() bool {
 	}
 	if o.Action == manager.ActionStop {
 		return o.Stop != nil && len(o.Stop.Survivors) == 0
+	}
+	if o.Action == manager.ActionCleanup {
+		return o.Cleanup != nil && len(o.Cleanup.Survivors) == 0
 	}
 	return o.Start != nil && o.Start.Healthy
 }

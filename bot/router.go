@@ -32,6 +32,9 @@ type Service interface {
 	Output(ctx context.Context, q manager.LogQuery) (manager.LogResult, error)
 	Processes(ctx context.Context) ([]manager.Process, error)
 	Sessions(ctx context.Context) (whatsapp.SessionsReport, error)
+	// CleanupBrowsers ends the browsers of the sessions that serve nobody
+	// (`sessions cleanup`); the service keeps running.
+	CleanupBrowsers(ctx context.Context, by manager.Actor, progress func(string)) (manager.CleanupResult, error)
 	Doctor(ctx context.Context) []doctor.Check
 }
 
@@ -235,11 +238,11 @@ func (r *Router) Cancel(ctx context.Context, req Request, token string) Reply {
 	}
 	r.record(req, "cancel", p.Command.String(), p.Service, "cancelled", began, nil)
 	return Reply{Kind: KindCancelled, Service: p.Service,
-		Text: fmt.Sprintf("%s %s cancelled by %s; nothing was done", p.Command.Verb, p.Service, req.User)}
+		Text: fmt.Sprintf("%s %s cancelled by %s; nothing was done", p.Command.Action(), p.Service, req.User)}
 }
 
-// run executes a confirmed stop or restart. begun reports whether the
-// action changed anything (see begun).
+// run executes a confirmed stop, restart or sessions cleanup. begun
+// reports whether the action changed anything (see begun).
 func (r *Router) run(ctx context.Context, req Request, cmd Command, name string) (reply Reply, started bool) {
 	svc, err := r.dir.Lookup(name)
 	if err != nil {
@@ -248,15 +251,19 @@ func (r *Router) run(ctx context.Context, req Request, cmd Command, name string)
 	}
 	out := &Outcome{Action: manager.Action(cmd.Verb), Service: name, By: req.User}
 	began := time.Now()
-	switch cmd.Verb {
-	case VerbStop:
+	switch {
+	case cmd.Verb == VerbStop:
 		res, err := svc.Stop(ctx, req.User, req.Progress)
 		out.Stop, out.Err = &res, err
-	case VerbRestart:
+	case cmd.Verb == VerbRestart:
 		res, err := svc.Restart(ctx, req.User, req.Progress)
 		out.Stop, out.Start, out.Err = &res.Stop, &res.Start, err
+	case cmd.Verb == VerbSessions && cmd.Cleanup:
+		out.Action = manager.ActionCleanup
+		res, err := svc.CleanupBrowsers(ctx, req.User, req.Progress)
+		out.Cleanup, out.Err = &res, err
 	default:
-		return Reply{Kind: KindError, Text: "nothing to confirm for " + string(cmd.Verb), Service: name}, false
+		return Reply{Kind: KindError, Text: "nothing to confirm for " + cmd.Action(), Service: name}, false
 	}
 	out.Took = time.Since(began)
 	return outcomeReply(out), begun(out)
@@ -273,6 +280,9 @@ func begun(o *Outcome) bool {
 	if s := o.Start; s != nil && (s.PID > 0 || len(s.LeftoversEnded) > 0 || len(s.LocksRemoved) > 0) {
 		return true
 	}
+	if c := o.Cleanup; c != nil && (len(c.Ended) > 0 || len(c.Survivors) > 0) {
+		return true
+	}
 	return false
 }
 
@@ -286,7 +296,21 @@ func (r *Router) askConfirmation(ctx context.Context, req Request, cmd Command, 
 		err := manager.AlreadyStopped(svc.Name())
 		return Reply{Kind: KindDone, Text: usererr.Message(err), Err: err}
 	}
+	var plan *CleanupPlan
+	if cmd.Verb == VerbSessions && cmd.Cleanup {
+		// Say what it will end; with nothing to end, ask nothing. When
+		// the sessions cannot be read, ask anyway: the cleanup itself
+		// refuses when there is nothing to do.
+		if rep, err := svc.Sessions(ctx); err == nil {
+			idle := rep.IdleBrowsers()
+			if len(idle) == 0 {
+				return Reply{Kind: KindDone, Text: NothingToCleanUp(svc.Name())}
+			}
+			plan = &CleanupPlan{Browsers: idle, Whose: idleWhose(&rep)}
+		}
+	}
 	p := r.confirms.Issue(cmd, svc.Name(), req.User.ID, req.Channel)
+	p.Cleanup = plan
 	return Reply{Kind: KindConfirm, Confirm: &p}
 }
 
@@ -378,7 +402,10 @@ func (r *Router) ps(ctx context.Context, _ Request, _ Command, svc Service) Repl
 	return Reply{Kind: KindProcesses, Processes: procs, At: r.now()}
 }
 
-func (r *Router) sessions(ctx context.Context, _ Request, _ Command, svc Service) Reply {
+func (r *Router) sessions(ctx context.Context, req Request, cmd Command, svc Service) Reply {
+	if cmd.Cleanup {
+		return r.askConfirmation(ctx, req, cmd, svc)
+	}
 	rep, err := svc.Sessions(ctx)
 	if err != nil {
 		return errorReply(err)

@@ -73,7 +73,11 @@ func OutcomeLine(o *Outcome) string {
 	if !o.OK() {
 		mark = "✗"
 	}
-	return fmt.Sprintf("%s %s %s by %s in %s: %s", mark, o.Action, o.Service, o.By, human.Duration(o.Took), OutcomeDetail(o))
+	action := string(o.Action)
+	if o.Action == manager.ActionCleanup {
+		action = "sessions cleanup"
+	}
+	return fmt.Sprintf("%s %s %s by %s in %s: %s", mark, action, o.Service, o.By, human.Duration(o.Took), OutcomeDetail(o))
 }
 
 // OutcomeDetail says what an action did, each fact once: a restart of a
@@ -91,15 +95,36 @@ func OutcomeDetail(o *Outcome) string {
 		default:
 			parts = append(parts, fmt.Sprintf("stopped gracefully, %s in %s", human.Count(len(st.Stopped), "process"), human.Duration(st.Duration)))
 		}
+		if len(st.IdleEnded) > 0 {
+			parts = append(parts, fmt.Sprintf("ended at once %s: %s", idleOf(len(st.IdleEnded)),
+				namesCapped(browserNames(st.IdleEnded), outcomeMaxNames)))
+		}
 		if len(st.Leftovers) > 0 {
-			parts = append(parts, fmt.Sprintf("ended %s that outlived it", human.Count(len(st.Leftovers), "process")))
+			s := fmt.Sprintf("ended %s that outlived it", human.Count(len(st.Leftovers), "process"))
+			if len(st.LeftoverBrowsers) > 0 {
+				s += fmt.Sprintf(", among them the %s of %s", human.Plural(len(st.LeftoverBrowsers), "browser"),
+					namesCapped(browserNames(st.LeftoverBrowsers), outcomeMaxNames))
+			}
+			parts = append(parts, s)
+		}
+		if len(st.LocksLeft) > 0 {
+			profiles := LockProfiles(st.LocksLeft)
+			parts = append(parts, fmt.Sprintf("left stale locks in %s: %s (the next start removes them)",
+				human.Count(len(profiles), "profile"), namesCapped(profiles, outcomeMaxNames)))
 		}
 	}
-	if s := o.Start; s != nil && (o.Action != manager.ActionStop) {
+	if c := o.Cleanup; c != nil && (o.Err == nil || len(c.Ended) > 0 || len(c.Survivors) > 0) {
+		parts = append(parts, CleanupDetail(c)...)
+	}
+	if s := o.Start; s != nil && o.Action != manager.ActionStop && o.Action != manager.ActionCleanup {
 		if len(s.LeftoversEnded) > 0 {
 			parts = append(parts, fmt.Sprintf("ended %s left by an earlier run", human.Count(len(s.LeftoversEnded), "process")))
 		}
-		if len(s.LocksRemoved) > 0 {
+		switch {
+		case len(s.ProfilesUnlocked) > 0:
+			parts = append(parts, fmt.Sprintf("removed stale Chromium locks of %s: %s", human.Count(len(s.ProfilesUnlocked), "profile"),
+				namesCapped(s.ProfilesUnlocked, outcomeMaxNames)))
+		case len(s.LocksRemoved) > 0:
 			parts = append(parts, fmt.Sprintf("removed %s", human.Count(len(s.LocksRemoved), "stale Chromium lock")))
 		}
 		if s.PID > 0 && s.Output.Fallback {
@@ -115,6 +140,38 @@ func OutcomeDetail(o *Outcome) string {
 	return strings.Join(parts, "; ")
 }
 
+// idleOf is "the browser of 1 session that served nobody", "the browsers
+// of 3 sessions that served nobody".
+func idleOf(n int) string {
+	if n == 1 {
+		return "the browser of 1 session that served nobody"
+	}
+	return fmt.Sprintf("the browsers of %d sessions that served nobody", n)
+}
+
+// outcomeMaxNames is how many sessions or profiles an outcome names.
+const outcomeMaxNames = 10
+
+// CleanupDetail says what `sessions cleanup` did: "ended 3 browsers of
+// sessions that served nobody: user_1 (1.0 GiB), ...; 3.0 GiB freed",
+// "kept 2 browsers of sessions in use", "the service keeps running".
+func CleanupDetail(c *manager.CleanupResult) []string {
+	var parts []string
+	if len(c.Ended) > 0 {
+		parts = append(parts, fmt.Sprintf("ended %s: %s; %s freed", idleOf(len(c.Ended)),
+			namesCapped(browserNames(c.Ended), outcomeMaxNames), human.Bytes(whatsapp.RSS(c.Ended))))
+	} else {
+		parts = append(parts, "ended no browser")
+	}
+	if len(c.Kept) > 0 {
+		parts = append(parts, fmt.Sprintf("kept %s of sessions in use", human.Count(len(c.Kept), "browser")))
+	}
+	if len(c.Survivors) > 0 {
+		parts = append(parts, fmt.Sprintf("%s survived", human.Count(len(c.Survivors), "process")))
+	}
+	return append(parts, "the service keeps running")
+}
+
 // OutputCaptureNote says where the service's output went when the state
 // dir could not take it: "the state dir cannot take the service's output
 // (read-only file system): it goes to /srv/whatsapp/logs/sanasend-output.log"
@@ -127,7 +184,19 @@ func OutputCaptureNote(c manager.OutputCapture) string {
 	return fmt.Sprintf("the state dir cannot take the service's output (%s): %s", c.Problem, where)
 }
 
+// ConfirmQuestion is the question of a confirmation prompt: "restart
+// whatsapp? This stops ...", and for `sessions cleanup`, "End 3 browsers
+// of failed sessions (3.0 GiB) in whatsapp: user_1 (1.0 GiB), ...? The
+// service keeps running."
 func ConfirmQuestion(p *Pending) string {
+	if p.Command.Verb == VerbSessions && p.Command.Cleanup {
+		if c := p.Cleanup; c != nil && len(c.Browsers) > 0 {
+			return fmt.Sprintf("End %s of %s (%s) in %s: %s? The service keeps running.",
+				human.Count(len(c.Browsers), "browser"), human.Plural(len(c.Browsers), c.Whose), human.Bytes(whatsapp.RSS(c.Browsers)),
+				p.Service, namesCapped(browserNames(c.Browsers), confirmMaxNames))
+		}
+		return fmt.Sprintf("End the browsers of the sessions that serve nobody (failed, logged out) in %s? The service keeps running.", p.Service)
+	}
 	what := "stops every process of the service"
 	if p.Command.Verb == VerbRestart {
 		what = "stops every process of the service, then starts it again"
@@ -135,19 +204,40 @@ func ConfirmQuestion(p *Pending) string {
 	return fmt.Sprintf("%s %s? This %s; WhatsApp sessions disconnect meanwhile.", p.Command.Verb, p.Service, what)
 }
 
-// SessionState says how one session's restoration went, in a few words:
-// "failed: <likely cause>", "restored, connected", "restored, NEEDS A QR SCAN".
-func SessionState(o whatsapp.SessionOutcome) string {
-	state := string(o.Result)
-	switch {
-	case o.Result == whatsapp.SessionFailed || o.Result == whatsapp.SessionError:
-		state += ": " + human.Cut(o.LikelyCause(), 120)
-	case o.Connection == whatsapp.ConnectionReady:
-		state += ", connected"
-	case o.Connection == whatsapp.ConnectionQR:
-		state += ", NEEDS A QR SCAN"
+// confirmMaxNames is how many sessions a cleanup prompt names.
+const confirmMaxNames = 10
+
+// ConfirmLabel is the label of a prompt's confirm button: "Yes, restart
+// whatsapp", "Yes, end them".
+func ConfirmLabel(p *Pending) string {
+	if p.Command.Verb == VerbSessions && p.Command.Cleanup {
+		if c := p.Cleanup; c != nil && len(c.Browsers) == 1 {
+			return "Yes, end it"
+		}
+		return "Yes, end them"
 	}
-	return state
+	return fmt.Sprintf("Yes, %s %s", p.Command.Verb, p.Service)
+}
+
+// browserNames are "user_1 (1.0 GiB)" for each browser.
+func browserNames(bs []whatsapp.Browser) []string {
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		id := b.SessionID
+		if id == "" {
+			id = fmt.Sprintf("pid %d", b.PID)
+		}
+		out[i] = fmt.Sprintf("%s (%s)", id, human.Bytes(b.RSS))
+	}
+	return out
+}
+
+// namesCapped joins names, at most n of them: "a, b, c and 4 more".
+func namesCapped(names []string, n int) string {
+	if len(names) <= n {
+		return strings.Join(names, ", ")
+	}
+	return strings.Join(names[:n], ", ") + fmt.Sprintf(" and %d more", len(names)-n)
 }
 
 // LogsSummary says what a logs reply shows, of how many lines searched:

@@ -206,6 +206,14 @@ type Monitor struct {
 	// DigestAt is the local time ("HH:MM", 24-hour) of a daily summary.
 	// Empty (the default) means no digest.
 	DigestAt string `yaml:"digest_at"`
+	// MemoryLimit is the most resident memory the service's whole process
+	// tree (npm, node and every session's Chromium) may use before it
+	// alerts like a failed health check, e.g. 6GiB. 0 (the default) means
+	// no limit.
+	MemoryLimit ByteSize `yaml:"memory_limit"`
+	// SessionMemoryLimit is the same for one session's browser tree (its
+	// Chromium and the children). 0 (the default) means no limit.
+	SessionMemoryLimit ByteSize `yaml:"session_memory_limit"`
 }
 
 // Digest returns the hour and minute of DigestAt, and false when there is no

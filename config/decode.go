@@ -118,6 +118,7 @@ func isUnder(path, parent string) bool {
 
 var (
 	durationType = reflect.TypeFor[time.Duration]()
+	byteSizeType = reflect.TypeFor[ByteSize]()
 	serviceType  = reflect.TypeFor[Service]()
 )
 
@@ -448,6 +449,8 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string, line 
 	switch {
 	case v.Type() == durationType:
 		want = "a duration, e.g. 30s"
+	case v.Type() == byteSizeType:
+		want = "a size, e.g. 6GiB"
 	case v.Kind() == reflect.Int:
 		want = "an integer"
 	case v.Kind() == reflect.Bool:
@@ -479,6 +482,20 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string, line 
 			return
 		}
 		v.SetInt(int64(dur))
+	case v.Type() == byteSizeType:
+		b, err := ParseByteSize(s)
+		switch {
+		case errors.Is(err, errByteSizeUnit):
+			d.fail(path, line, "%s is not a size: add a unit, e.g. %sGiB or %sMiB (or 0 for none)", shown, s, s)
+			return
+		case errors.Is(err, errByteSizeNumber):
+			d.fail(path, line, "%s is not a size: use a number and a unit (KiB, MiB, GiB, or KB, MB, GB), e.g. 6GiB, or 0 for none", shown)
+			return
+		case err != nil:
+			d.fail(path, line, "%s is not a size: %v", shown, err)
+			return
+		}
+		v.SetUint(uint64(b))
 	case v.Kind() == reflect.Int:
 		i, err := strconv.Atoi(s)
 		if err != nil {

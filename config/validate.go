@@ -183,6 +183,23 @@ func (c *Config) validateMonitor(p *problems) {
 	if m.DigestAt != "" && !digestRE.MatchString(m.DigestAt) {
 		p.add("monitor.digest_at", `%s is not a time of day: use "HH:MM" (24-hour, local time), e.g. "09:00", or "" for no digest`, p.show("monitor.digest_at", m.DigestAt))
 	}
+	checkMemoryLimit(p, "monitor.memory_limit", m.MemoryLimit)
+	checkMemoryLimit(p, "monitor.session_memory_limit", m.SessionMemoryLimit)
+	if m.MemoryLimit > 0 && m.SessionMemoryLimit > m.MemoryLimit {
+		p.add("monitor.session_memory_limit", "%s is above monitor.memory_limit (%s): one session's browsers are part of the whole tree, so the whole tree's limit would always alert first", m.SessionMemoryLimit, m.MemoryLimit)
+	}
+}
+
+// minMemoryLimit is the least memory limit accepted: the service's node
+// alone uses more, so a smaller one is a typo (512KiB for 512MiB).
+const minMemoryLimit = 64 << 20
+
+// checkMemoryLimit refuses a memory limit that is on but too small to mean
+// anything.
+func checkMemoryLimit(p *problems, path string, b ByteSize) {
+	if b > 0 && b < minMemoryLimit {
+		p.add(path, "%s is too small: the minimum is %s (or 0 for no limit)", b, ByteSize(minMemoryLimit))
+	}
 }
 
 // ValidateSlack checks what the serve command needs on top of Validate: a

@@ -65,10 +65,11 @@ func TestStartThenGracefulStopLeavesNothing(t *testing.T) {
 		t.Errorf("first process = %d; want the root %d", st.Processes[0].PID, res.PID)
 	}
 	var procs []Process
-	waitFor(t, "4 fake browsers with their children and crash handlers", 20*time.Second, func() bool {
+	waitFor(t, "4 fake browsers with their children and two crash handlers each", 20*time.Second, func() bool {
 		st, _ := s.Status(context.Background())
 		procs = st.Processes
-		return countRole(procs, roleBrowser) == 4 && treesComplete(st, append(slices.Clone(restoredSessions), failedSession)...)
+		return countRole(procs, roleBrowser) == 4 && countRole(procs, roleCrashpad) == 8 &&
+			treesComplete(st, append(slices.Clone(restoredSessions), failedSession)...)
 	})
 	for _, want := range []string{"npm", "sh -c", "node src/server.js"} {
 		if countCommands(procs, want) == 0 {

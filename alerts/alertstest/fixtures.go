@@ -48,6 +48,37 @@ func open(id int, state manager.State, reason string) alerts.Incident {
 
 func ev(what alerts.EventKind) alerts.Event { return alerts.Event{What: what, Service: svc} }
 
+// GiB is a gibibyte, for the memory figures of the fixtures.
+const GiB = 1 << 30
+
+// AuthRoot is the service's auth dir in the fixtures.
+const AuthRoot = "/srv/wa/.wwebjs_auth"
+
+// browser is the Chromium tree of one session: its main process pid and
+// 6 children (zygotes, gpu, network and storage utilities, renderer), as
+// the real service runs it.
+func browser(id string, pid int32, rss uint64, started string) whatsapp.Browser {
+	b := whatsapp.Browser{SessionID: id, UserDataDir: AuthRoot + "/session-" + id, PID: pid, Started: at(started),
+		RSS: rss, CPUPercent: 1.5}
+	for i := range int32(7) {
+		b.PIDs = append(b.PIDs, pid+i)
+	}
+	return b
+}
+
+// authDir is a session's auth dir with files, last written at hms.
+func authDir(id, hms string) whatsapp.AuthDir {
+	return whatsapp.AuthDir{SessionID: id, Path: AuthRoot + "/session-" + id, ModTime: at(hms), Size: 48 << 20, Files: 310, HasProfile: true}
+}
+
+// join is the sessions report the monitor builds for a summary: the
+// restoration joined with the snapshot before the start, the auth dirs
+// and the browsers now.
+func join(r whatsapp.Restoration, before []whatsapp.AuthDir, now []whatsapp.AuthDir, bs []whatsapp.Browser, running bool, stopBegan time.Time) whatsapp.SessionsReport {
+	return whatsapp.JoinSessions(whatsapp.SessionsInput{Restoration: r, HaveRestoration: true,
+		Before: whatsapp.TakeAuthSnapshot(at("15:07:58"), before), Dirs: now, Browsers: bs, Running: running, StopBegan: stopBegan})
+}
+
 // notice builds a notice the way the monitor does.
 func notice(kind alerts.DecisionKind, inc *alerts.Incident, e alerts.Event) alerts.Notice {
 	e.Service = svc
@@ -101,10 +132,109 @@ func Cases() []Case {
 		Sessions: []whatsapp.SessionOutcome{restored("user_12_instance_main", whatsapp.ConnectionReady), {ID: "user_18_instance_sales", Result: whatsapp.SessionRestoring}}}
 	failedAll := whatsapp.Restoration{Found: -1, Total: -1, Error: "Failed to restore sessions: connect ECONNREFUSED 127.0.0.1:8000", CompletedAt: at("15:09:00")}
 	restoration := func(name string, r whatsapp.Restoration, timedOut bool) Case {
+		var dirs []whatsapp.AuthDir
+		var bs []whatsapp.Browser
+		for i, o := range r.Sessions {
+			dirs = append(dirs, authDir(o.ID, "15:01:00"))
+			if o.Result == whatsapp.SessionRestored || o.Result == whatsapp.SessionRestoring {
+				bs = append(bs, browser(o.ID, int32(4100+100*i), 600<<20, "15:08:01"))
+			}
+		}
 		return Case{Name: name, Notice: alerts.Notice{ID: svc + "-restoration-" + name, Service: svc, Kind: alerts.KindRestoration,
-			Event:       alerts.Event{What: alerts.EventRestoration, Service: svc, At: Now},
-			Restoration: &alerts.RestorationSummary{Result: alerts.FollowResult{Restoration: r, TimedOut: timedOut, Completed: !timedOut}, AuthDir: map[string]bool{}}}}
+			Event: alerts.Event{What: alerts.EventRestoration, Service: svc, At: Now},
+			Restoration: &alerts.RestorationSummary{Result: alerts.FollowResult{Restoration: r, TimedOut: timedOut, Completed: !timedOut},
+				Sessions: join(r, dirs, dirs, bs, true, time.Time{})}}}
 	}
+
+	// Five sessions, the restoration timed out: three failed on Chromium
+	// errors with their browsers left running (1 GiB each: 3.0 GiB), one
+	// restoring since 15:08:10, one not begun (named from the snapshot of
+	// its auth dir taken before the start).
+	fiveIDs := []string{"user_12_instance_main", "user_18_instance_sales", "user_31_instance_support", "user_45_instance_promo", "user_52_instance_ops"}
+	failed := func(id, cause, hms string) whatsapp.SessionOutcome {
+		return whatsapp.SessionOutcome{ID: id, Result: whatsapp.SessionFailed, Cause: cause, At: at(hms)}
+	}
+	fiveSoFar := whatsapp.Restoration{Found: 5, Failed: 3, Total: -1, StartedAt: at("15:08:00"), Sessions: []whatsapp.SessionOutcome{
+		failed(fiveIDs[0], "net::ERR_NAME_NOT_RESOLVED at https://web.whatsapp.com/", "15:08:31"),
+		failed(fiveIDs[1], "Navigation timeout of 30000 ms exceeded", "15:08:40"),
+		failed(fiveIDs[2], "net::ERR_PROXY_CONNECTION_FAILED at https://web.whatsapp.com/", "15:08:52"),
+		{ID: fiveIDs[3], Instance: "promo", Result: whatsapp.SessionRestoring, At: at("15:08:10")},
+	}}
+	var fiveDirs []whatsapp.AuthDir
+	for _, id := range fiveIDs {
+		fiveDirs = append(fiveDirs, authDir(id, "14:55:00"))
+	}
+	fiveBrowsers := []whatsapp.Browser{
+		browser(fiveIDs[0], 4101, 1*GiB, "15:08:01"),
+		browser(fiveIDs[1], 4201, 1*GiB, "15:08:02"),
+		browser(fiveIDs[2], 4301, 1*GiB, "15:08:03"),
+		browser(fiveIDs[3], 4401, 700<<20, "15:08:10"),
+	}
+	timedOutNamed := Case{Name: "restoration-timed-out-sessions", Notice: alerts.Notice{ID: svc + "-restoration-timed-out-sessions", Service: svc,
+		Kind: alerts.KindRestoration, Event: alerts.Event{What: alerts.EventRestoration, Service: svc, At: at("15:10:00")},
+		Restoration: &alerts.RestorationSummary{PID: 4001, Result: alerts.FollowResult{Restoration: fiveSoFar, TimedOut: true},
+			Sessions: join(fiveSoFar, fiveDirs, fiveDirs, fiveBrowsers, true, time.Time{})}}}
+
+	// The follow-up of that summary, in its thread: the service finished
+	// 38 s after the timeout with 0 restored and 5 failed; the browsers of
+	// the failed sessions still run.
+	fiveDone := fiveSoFar
+	fiveDone.Sessions = append(append([]whatsapp.SessionOutcome(nil), fiveSoFar.Sessions[:3]...),
+		failed(fiveIDs[3], "Navigation timeout of 30000 ms exceeded", "15:10:20"),
+		failed(fiveIDs[4], "undefined", "15:10:36"))
+	fiveDone.Failed, fiveDone.Complete, fiveDone.CompletedAt = 5, true, at("15:10:38")
+	fiveAll := append(append([]whatsapp.Browser(nil), fiveBrowsers...), browser(fiveIDs[4], 4501, 1*GiB, "15:10:12"))
+	fiveAll[3].RSS = 1 * GiB
+	late := Case{Name: "restoration-late", Notice: alerts.Notice{ID: svc + "-restoration-late", Ref: timedOutNamed.Notice.ID, Service: svc,
+		Kind: alerts.KindRestoration, Event: alerts.Event{What: alerts.EventRestoration, Service: svc, At: at("15:10:38")},
+		Restoration: &alerts.RestorationSummary{PID: 4001, Late: true, Result: alerts.FollowResult{Restoration: fiveDone, Completed: true},
+			Sessions: join(fiveDone, fiveDirs, fiveDirs, fiveAll, true, time.Time{})}}}
+
+	// A stop began at 15:08:20 during the restoration: one session was
+	// ready before it, one failed after it (the SIGTERM's doing, not the
+	// session's), one was restoring and one had not begun; the service is
+	// stopped.
+	stopAt := at("15:08:20")
+	cut := whatsapp.Restoration{Found: 4, Restored: 1, Failed: 1, Total: -1, StartedAt: at("15:08:00"), Sessions: []whatsapp.SessionOutcome{
+		{ID: fiveIDs[0], Instance: "main", Result: whatsapp.SessionRestored, Connection: whatsapp.ConnectionReady, At: at("15:08:12")},
+		failed(fiveIDs[1], "Navigating frame was detached", "15:08:21"),
+		{ID: fiveIDs[2], Instance: "support", Result: whatsapp.SessionRestoring, At: at("15:08:14")},
+	}}
+	interrupted := Case{Name: "restoration-interrupted", Notice: alerts.Notice{ID: svc + "-restoration-interrupted", Service: svc,
+		Kind: alerts.KindRestoration, Event: alerts.Event{What: alerts.EventRestoration, Service: svc, At: at("15:08:23")},
+		Restoration: &alerts.RestorationSummary{PID: 4001, Result: alerts.FollowResult{Restoration: cut},
+			Sessions: join(cut, fiveDirs[:4], fiveDirs[:4], nil, false, stopAt)}}}
+
+	// A session whose auth dir was deleted before the start: missing before,
+	// although Chromium has created a profile dir since.
+	missingR := whatsapp.Restoration{Found: 2, Restored: 1, Failed: 1, Complete: true, Total: -1, StartedAt: at("15:08:00"), CompletedAt: at("15:08:40"),
+		Sessions: []whatsapp.SessionOutcome{
+			{ID: fiveIDs[0], Instance: "main", Result: whatsapp.SessionRestored, Connection: whatsapp.ConnectionReady, At: at("15:08:12")},
+			failed(fiveIDs[1], "undefined", "15:08:40"),
+		}}
+	missingNow := []whatsapp.AuthDir{authDir(fiveIDs[0], "15:08:12"), authDir(fiveIDs[1], "15:08:09")}
+	missing := Case{Name: "restoration-auth-missing", Notice: alerts.Notice{ID: svc + "-restoration-auth-missing", Service: svc,
+		Kind: alerts.KindRestoration, Event: alerts.Event{What: alerts.EventRestoration, Service: svc, At: at("15:08:41")},
+		Restoration: &alerts.RestorationSummary{PID: 4001, Result: alerts.FollowResult{Restoration: missingR, Completed: true},
+			Sessions: join(missingR, missingNow[:1], missingNow,
+				[]whatsapp.Browser{browser(fiveIDs[0], 4101, 900<<20, "15:08:01"), browser(fiveIDs[1], 4201, 1*GiB, "15:08:02")}, true, time.Time{})}}}
+
+	// Memory: the whole tree over monitor.memory_limit, and one session's
+	// browser over monitor.session_memory_limit; Top the heaviest three.
+	top := []whatsapp.Browser{browser(fiveIDs[2], 4301, 3*GiB+GiB/2, "15:01:03"), browser(fiveIDs[0], 4101, 1*GiB+GiB/4, "15:01:01"),
+		browser(fiveIDs[1], 4201, 900<<20, "15:01:02")}
+	treeBreach := &alerts.MemoryBreach{Limit: 6 * GiB, Used: 6*GiB + 700<<20, Top: top}
+	sessionBreach := &alerts.MemoryBreach{Limit: 3 * GiB, Used: top[0].RSS, Session: fiveIDs[2], Top: top}
+	memInc := func(id int, b *alerts.MemoryBreach) alerts.Incident {
+		inc := open(id, manager.StateUnhealthy, "")
+		inc.Memory = b
+		return inc
+	}
+	memTree, memSession := memInc(4, treeBreach), memInc(5, sessionBreach)
+	memResolved := memTree
+	memResolved.Open, memResolved.ResolvedAt = false, at("15:06:00")
+
+	idle := digestIdle(fiveBrowsers[:3], fiveDone, fiveDirs)
 	digest := alerts.Digest{From: Now.Add(-24 * time.Hour), To: Now, Services: []alerts.ServiceDigest{{
 		Service: svc, UptimePercent: 99.7083, Known: 24 * time.Hour, Incidents: 1, Downtime: 4*time.Minute + 12*time.Second,
 		Longest:      4*time.Minute + 12*time.Second,
@@ -162,9 +292,38 @@ func Cases() []Case {
 		restoration("restoration-timed-out", timedOut, true),
 		restoration("restoration-error", failedAll, false),
 		{Name: "digest", Notice: alerts.Notice{ID: "digest-2026-11-28", Kind: alerts.KindDigest, Event: alerts.Event{What: alerts.EventDigest, At: Now}, Digest: &digest}},
+		timedOutNamed,
+		late,
+		interrupted,
+		missing,
+		{Name: "alert-memory", Notice: notice(alerts.DecisionOpen, &memTree, alerts.Event{What: alerts.EventFailing, State: manager.StateUnhealthy,
+			Since: at("15:00:00"), Failures: 2, Memory: treeBreach})},
+		{Name: "alert-memory-session", Notice: notice(alerts.DecisionOpen, &memSession, alerts.Event{What: alerts.EventFailing,
+			State: manager.StateUnhealthy, Since: at("15:00:00"), Failures: 2, Memory: sessionBreach})},
+		{Name: "remind-memory", Notice: notice(alerts.DecisionRemind, &memTree, alerts.Event{What: alerts.EventReminder, State: manager.StateUnhealthy,
+			Since: at("15:00:00"), Lasted: 10 * time.Minute, Memory: treeBreach})},
+		{Name: "resolve-memory", Notice: notice(alerts.DecisionResolve, &memResolved, alerts.Event{What: alerts.EventHealed, Lasted: 6 * time.Minute})},
+		{Name: "digest-idle-browsers", Notice: alerts.Notice{ID: "digest-2026-11-28", Kind: alerts.KindDigest, Event: alerts.Event{What: alerts.EventDigest, At: Now},
+			Digest: &idle}},
 		{Name: "digest-empty", Notice: alerts.Notice{ID: "digest-2026-11-28", Kind: alerts.KindDigest, Event: alerts.Event{What: alerts.EventDigest, At: Now},
 			Digest: &alerts.Digest{From: Now.Add(-24 * time.Hour), To: Now}}},
 	}
+}
+
+// digestIdle is a digest whose service has the browsers of failed sessions
+// still running.
+func digestIdle(bs []whatsapp.Browser, r whatsapp.Restoration, dirs []whatsapp.AuthDir) alerts.Digest {
+	sum := &alerts.RestorationSummary{Result: alerts.FollowResult{Restoration: r, Completed: true},
+		Sessions: join(r, dirs, dirs, bs, true, time.Time{})}
+	var ids []string
+	for _, o := range r.FailedSessions() {
+		ids = append(ids, o.ID)
+	}
+	return alerts.Digest{From: Now.Add(-24 * time.Hour), To: Now, Services: []alerts.ServiceDigest{{
+		Service: svc, UptimePercent: 100, Known: 24 * time.Hour, Restorations: 1,
+		Actions:         []alerts.ActionCount{{Action: manager.ActionRestart, By: "alice", Count: 1}},
+		LastRestoration: sum, FailedSessions: ids, IdleBrowsers: sum.Sessions.IdleBrowsers(),
+	}}}
 }
 
 // hostileText is outside text at its worst: entities, mentions, links,
@@ -188,6 +347,14 @@ func WorstCases() []Case {
 			Result: whatsapp.SessionFailed, Cause: long[:400]})
 	}
 	r := whatsapp.Restoration{Found: 500, Failed: 500, Complete: true, Total: -1, Sessions: sessions, CompletedAt: at("15:09:00")}
+	// Every failed session's browser still runs: 500 idle browsers.
+	var dirs []whatsapp.AuthDir
+	var bs []whatsapp.Browser
+	for i, o := range sessions {
+		dirs = append(dirs, authDir(o.ID, "14:00:00"))
+		bs = append(bs, browser(o.ID, int32(10000+10*i), 1*GiB, "15:08:00"))
+	}
+	worstSessions := join(r, dirs, dirs, bs, true, time.Time{})
 	var services []alerts.ServiceDigest
 	var failed []string
 	for _, o := range sessions {
@@ -197,7 +364,8 @@ func WorstCases() []Case {
 		services = append(services, alerts.ServiceDigest{Service: fmt.Sprintf("svc-%03d-%s", i, strings.Repeat("&<", 30)), Known: time.Hour,
 			UptimePercent: 50, Incidents: 40, Downtime: time.Hour, Longest: time.Hour, Restorations: 2,
 			Actions:         []alerts.ActionCount{{Action: manager.ActionRestart, By: long[:200], Count: 3}},
-			LastRestoration: &alerts.RestorationSummary{Result: alerts.FollowResult{Restoration: r}}, FailedSessions: failed})
+			LastRestoration: &alerts.RestorationSummary{Result: alerts.FollowResult{Restoration: r}}, FailedSessions: failed,
+			IdleBrowsers: bs[:20]})
 	}
 	hostileActor := manager.Actor{ID: "U0EVIL", Name: long[:300]}
 	return []Case{
@@ -206,8 +374,9 @@ func WorstCases() []Case {
 		{Name: "worst-update", Notice: notice(alerts.DecisionUpdate, &inc, alerts.Event{What: alerts.EventActionFailed, Action: manager.ActionRestart,
 			By: &hostileActor, Detail: strings.Repeat(long, 20)})},
 		{Name: "worst-restoration", Notice: alerts.Notice{ID: "worst-restoration", Service: svc, Kind: alerts.KindRestoration,
-			Event:       alerts.Event{What: alerts.EventRestoration, Service: svc},
-			Restoration: &alerts.RestorationSummary{Result: alerts.FollowResult{Restoration: r, Completed: true}, AuthDir: map[string]bool{}}}},
+			Event: alerts.Event{What: alerts.EventRestoration, Service: svc},
+			Restoration: &alerts.RestorationSummary{Result: alerts.FollowResult{Restoration: r, Completed: true},
+				Sessions: worstSessions}}},
 		{Name: "worst-digest", Notice: alerts.Notice{ID: "worst-digest", Kind: alerts.KindDigest, Event: alerts.Event{What: alerts.EventDigest},
 			Digest: &alerts.Digest{From: Now.Add(-24 * time.Hour), To: Now, Services: services}}},
 		{Name: "worst-maintenance", Notice: notice(alerts.DecisionAnnounce, nil, alerts.Event{What: alerts.EventMaintenanceEnded, By: &hostileActor,

@@ -37,12 +37,15 @@ func AlertLines(n alerts.Notice, now time.Time) []string {
 			label = "RESTORATION ⚠ "
 		}
 		lines = []string{label + bot.RestorationHeadline(n.Service, *n.Restoration, now.Location())}
-		sessions := bot.RestorationSessionLines(*n.Restoration)
+		sessions := bot.RestorationSessionLines(*n.Restoration, now)
 		for _, l := range sessions[:min(len(sessions), alertsMaxSessions)] {
 			lines = append(lines, "  • "+l)
 		}
 		if more := len(sessions) - alertsMaxSessions; more > 0 {
 			lines = append(lines, fmt.Sprintf("  and %d more (`sessions` lists them all)", more))
+		}
+		for _, l := range bot.RestorationFooter(*n.Restoration) {
+			lines = append(lines, "  "+l)
 		}
 	case n.Digest != nil:
 		lines = []string{"DIGEST " + bot.DigestTitle(*n.Digest, now.Location())}

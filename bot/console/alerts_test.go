@@ -10,6 +10,7 @@ import (
 
 	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/alerts/alertstest"
+	"github.com/sanasend/sanasend-bot/bot"
 	"github.com/sanasend/sanasend-bot/manager"
 )
 
@@ -41,11 +42,15 @@ func TestAlertLinesWorstCase(t *testing.T) {
 			}
 		}
 		if tc.Notice.Restoration != nil {
-			if got, want := len(lines), 1+alertsMaxSessions+1; got != want {
-				t.Errorf("%s: %d lines; want %d (headline, %d sessions, and N more)", tc.Name, got, want, alertsMaxSessions)
+			footer := bot.RestorationFooter(*tc.Notice.Restoration)
+			if got, want := len(lines), 1+alertsMaxSessions+1+len(footer); got != want {
+				t.Errorf("%s: %d lines; want %d (headline, %d sessions, and N more, %d after them)", tc.Name, got, want, alertsMaxSessions, len(footer))
 			}
-			if last := lines[len(lines)-1]; !strings.Contains(last, "and 480 more") {
-				t.Errorf("%s: last line %q; want it to say how many more", tc.Name, last)
+			if more := lines[1+alertsMaxSessions]; !strings.Contains(more, "and 480 more") {
+				t.Errorf("%s: line %q; want it to say how many more", tc.Name, more)
+			}
+			if len(footer) == 0 || !strings.Contains(lines[len(lines)-1], "500 browsers of failed sessions are still running: 500.0 GiB") {
+				t.Errorf("%s: last line %q; want the 500 idle browsers", tc.Name, lines[len(lines)-1])
 			}
 		}
 	}

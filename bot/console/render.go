@@ -113,6 +113,9 @@ func renderStatus(b *strings.Builder, st *manager.Status, maint *bot.Maintenance
 	if r := st.Restoration; r != nil {
 		row("restoration", "%s%s", bot.RestorationLine(*r, now.Location()), bot.RestorationRunNote(st, now))
 	}
+	if l := bot.StatusSessionsLine(st); l != "" {
+		row("sessions", "%s", l)
+	}
 	if maint != nil {
 		row("maintenance", "%s", bot.MaintenanceLine(maint, now))
 	}
@@ -141,47 +144,23 @@ func renderProcesses(b *strings.Builder, svc string, ps []manager.Process, now t
 		fmt.Fprintf(b, "%s: no process is running\n", svc)
 		return
 	}
-	fmt.Fprintf(b, "%s: %s\n", svc, human.Count(len(ps), "process"))
+	fmt.Fprintf(b, "%s: %s\n", svc, bot.ProcessesHeadline(ps))
 	fmt.Fprintf(b, "%7s %7s %6s %9s %8s  %s\n", "PID", "PPID", "CPU%", "RSS", "AGE", "COMMAND")
-	for _, p := range ps {
-		fmt.Fprintf(b, "%7d %7d %6.1f %9s %8s  %s\n", p.PID, p.PPID, p.CPUPercent, human.Bytes(p.RSS),
-			human.Duration(now.Sub(p.Started)), human.Cut(p.Command, 100))
+	for _, g := range bot.GroupProcesses(ps) {
+		if g.Session != "" {
+			b.WriteString(bot.ProcessGroupLine(g) + "\n")
+		}
+		for _, p := range g.Processes {
+			fmt.Fprintf(b, "%7d %7d %6.1f %9s %8s  %s\n", p.PID, p.PPID, p.CPUPercent, human.Bytes(p.RSS),
+				bot.ProcessAge(p, now), bot.ProcessWhat(p, 100))
+		}
 	}
 }
 
 func renderSessions(b *strings.Builder, svc string, rep *whatsapp.SessionsReport, now time.Time) {
-	if rep.HaveRestoration {
-		r := rep.Restoration
-		fmt.Fprintf(b, "%s: last restoration: %s\n", svc, bot.RestorationLine(r, now.Location()))
-		for _, o := range r.Sessions {
-			fmt.Fprintf(b, "  %-32s %s\n", o.ID, bot.SessionState(o))
-		}
-	} else {
-		fmt.Fprintf(b, "%s: no session restoration in the log yet\n", svc)
-	}
-	if len(rep.AuthDirs) == 0 {
-		b.WriteString("auth dirs: none\n")
-	} else {
-		fmt.Fprintf(b, "auth dirs (%d):\n", len(rep.AuthDirs))
-		for _, d := range rep.AuthDirs {
-			note := ""
-			if d.Empty {
-				note = "  EMPTY"
-			} else if !d.HasProfile {
-				note = "  no Default/ profile"
-			}
-			fmt.Fprintf(b, "  %-32s %9s  %5d files  changed %s%s\n", d.SessionID, human.Bytes(uint64(d.Size)), d.Files,
-				human.Ago(d.ModTime, now), note)
-		}
-	}
-	if len(rep.MissingAuth) > 0 {
-		fmt.Fprintf(b, "missing auth (a QR scan will be needed): %s\n", strings.Join(rep.MissingAuth, ", "))
-	}
-	if len(rep.StaleLocks) > 0 {
-		fmt.Fprintf(b, "stale Chromium locks (`start` removes them):\n")
-		for _, l := range rep.StaleLocks {
-			fmt.Fprintf(b, "  %s -> %s (%s)\n", l.Path, l.Target, l.Why)
-		}
+	for _, l := range bot.SessionsText(svc, rep, now) {
+		b.WriteString(l)
+		b.WriteByte('\n')
 	}
 }
 
@@ -211,7 +190,12 @@ func renderOutcome(b *strings.Builder, o *bot.Outcome) {
 	}
 	if st := o.Stop; st != nil {
 		for _, p := range st.Survivors {
-			fmt.Fprintf(b, "  still alive: pid %d %s\n", p.PID, human.Cut(p.Command, 80))
+			fmt.Fprintf(b, "  still alive: pid %d %s\n", p.PID, bot.ProcessWhat(p, 80))
+		}
+	}
+	if c := o.Cleanup; c != nil {
+		for _, p := range c.Survivors {
+			fmt.Fprintf(b, "  still alive: pid %d %s\n", p.PID, bot.ProcessWhat(p, 80))
 		}
 	}
 }

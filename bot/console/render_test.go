@@ -125,14 +125,15 @@ func TestRenderGolden(t *testing.T) {
 		{"help-logs", helpReply(t, "help logs")},
 		{"processes", bot.Reply{Kind: bot.KindProcesses, Service: "whatsapp", Processes: procs}},
 		{"processes-none", bot.Reply{Kind: bot.KindProcesses, Service: "whatsapp"}},
-		{"sessions", bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: &whatsapp.SessionsReport{
-			Restoration: restoration, HaveRestoration: true, MissingAuth: []string{"user_45_instance_promo"},
-			AuthDirs: []whatsapp.AuthDir{
-				{SessionID: "user_12_instance_main", Size: 42 << 20, Files: 312, HasProfile: true, ModTime: now.Add(-time.Hour)},
-				{SessionID: "user_45_instance_promo", Empty: true, ModTime: now.Add(-72 * time.Hour)},
-			},
-			StaleLocks: []whatsapp.ChromiumLock{{Path: "/srv/wa/.wwebjs_auth/session-user_12_instance_main/SingletonLock", Target: "host-999", Why: "pid 999 is not running", Stale: true}},
-		}}},
+		{"sessions", bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: func() *whatsapp.SessionsReport {
+			rep := whatsapp.JoinSessions(whatsapp.SessionsInput{Restoration: restoration, HaveRestoration: true, Running: true,
+				Dirs: []whatsapp.AuthDir{
+					{SessionID: "user_12_instance_main", Size: 42 << 20, Files: 312, HasProfile: true, ModTime: now.Add(-time.Hour),
+						Locks: []whatsapp.ChromiumLock{{SessionID: "user_12_instance_main", Path: "/srv/wa/.wwebjs_auth/session-user_12_instance_main/SingletonLock", Target: "host-999", Why: "pid 999 is not running", Stale: true}}},
+					{SessionID: "user_45_instance_promo", Empty: true, ModTime: now.Add(-72 * time.Hour)},
+				}})
+			return &rep
+		}()}},
 		{"doctor", bot.Reply{Kind: bot.KindDoctor, Service: "whatsapp", Checks: []doctor.Check{
 			{Name: "node", Verdict: doctor.VerdictOK, Detail: "v20.20.2 (/usr/bin/node)"},
 			{Name: "disk space", Verdict: doctor.VerdictWarn, Detail: "12.0 GiB free of 80.0 GiB (15% free, 85% used) at /srv/wa"},

@@ -147,16 +147,17 @@ func eventIcon(e alerts.Event) string {
 	return ""
 }
 
-// RestorationMessage is the restoration summary of a start: a headline and
-// the sessions that need a person. At most a few sections of them are
-// listed ("and N more"); when not all fit, the whole list goes as a file.
+// RestorationMessage is the restoration summary of a start: a headline,
+// the sessions that need a person, and the browsers that serve nobody. At
+// most a few sections of sessions are listed ("and N more"); when not all
+// fit, the whole list goes as a file.
 func RestorationMessage(service string, s alerts.RestorationSummary, now time.Time) Message {
 	icon := "✅ "
 	if bot.RestorationNeedsAttention(s) {
 		icon = "⚠️ "
 	}
 	head := icon + blocksEscape(bot.RestorationHeadline(service, s, now.Location()))
-	lines := bot.RestorationSessionLines(s)
+	lines := bot.RestorationSessionLines(s, now)
 	escaped := make([]string, len(lines))
 	for i, l := range lines {
 		escaped[i] = "• " + blocksEscape(l)
@@ -164,6 +165,10 @@ func RestorationMessage(service string, s alerts.RestorationSummary, now time.Ti
 	blocks := []slack.Block{blocksSection(head)}
 	sections, shown := blocksTextFit(escaped, blocksTextSections)
 	blocks = append(blocks, sections...)
+	footer := bot.RestorationFooter(s)
+	for _, l := range footer {
+		blocks = append(blocks, blocksSection(blocksEscape(l)))
+	}
 
 	text := head
 	for _, l := range escaped[:min(len(escaped), alertsTextLines)] {
@@ -171,6 +176,9 @@ func RestorationMessage(service string, s alerts.RestorationSummary, now time.Ti
 	}
 	if more := len(escaped) - min(len(escaped), alertsTextLines); more > 0 {
 		text += fmt.Sprintf("\nand %d more", more)
+	}
+	for _, l := range footer {
+		text += "\n" + blocksEscape(l)
 	}
 	m := Message{Text: alertsTopText(text)}
 	if more := len(lines) - shown; more > 0 {
@@ -303,10 +311,17 @@ func (n *AlertNotifier) posts(no alerts.Notice) []alertPost {
 				Message: AlertMessage(*no.Incident, now, seen.token, seen.errors, no.ID+"-edit")},
 		}
 	case no.Restoration != nil:
+		// A follow-up (the late completion of a summary that timed
+		// out) is a reply in the thread of the first summary.
 		m := RestorationMessage(no.Service, *no.Restoration, now)
-		ps := []alertPost{{ID: no.ID, Op: delivery.OpPost, Message: m}}
+		first := alertPost{ID: no.ID, Op: delivery.OpPost, Message: m}
+		thread := no.ID
+		if no.Ref != "" {
+			first.Ref, first.Op, thread = no.Ref, delivery.OpReply, no.Ref
+		}
+		ps := []alertPost{first}
 		if m.Upload != nil {
-			ps = append(ps, alertPost{ID: no.ID + "-file", Ref: no.ID, Op: delivery.OpFile, Message: Message{Upload: m.Upload}})
+			ps = append(ps, alertPost{ID: no.ID + "-file", Ref: thread, Op: delivery.OpFile, Message: Message{Upload: m.Upload}})
 			ps[0].Message.Upload = nil
 		}
 		return ps

@@ -13,6 +13,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/sanasend/sanasend-bot/bot"
+	"github.com/sanasend/sanasend-bot/bot/bottest"
 	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/manager"
 	"github.com/sanasend/sanasend-bot/whatsapp"
@@ -101,8 +102,7 @@ func limitsCases() []limitsCase {
 		{"logs-none", render(bot.Reply{Kind: bot.KindLogs, Service: "whatsapp", LogQuery: manager.LogQuery{Lines: 5, Filter: limitsEvil},
 			Logs: &manager.LogResult{Path: "/srv/" + limitsEvil, Searched: 44, Exhausted: true}})},
 		{"ps", render(bot.Reply{Kind: bot.KindProcesses, Service: "whatsapp", Processes: procs, At: blocksNow})},
-		{"sessions", render(bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: &whatsapp.SessionsReport{
-			Restoration: restoration, HaveRestoration: true, AuthDirs: dirs, MissingAuth: missing, StaleLocks: locks}})},
+		{"sessions", render(bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: hostileSessions(restoration, dirs, locks, missing)})},
 		{"doctor", render(bot.Reply{Kind: bot.KindDoctor, Service: "whatsapp", Checks: checks})},
 		{"help", render(bot.Reply{Kind: bot.KindHelp, Help: help})},
 		{"help-topic", render(bot.Reply{Kind: bot.KindHelp, HelpTopic: bot.VerbLogs, Help: help[:1]})},
@@ -132,7 +132,19 @@ func limitsCases() []limitsCase {
 		{"no-top-level-text", func() Message {
 			return Message{Blocks: []slack.Block{slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, "<!here> & co", false, false))}}.fit()
 		}},
-	}, alertsLimitsCases()...) // bot/slackbot/alerts_test.go
+	}, append(alertsLimitsCases(), issue10LimitsCases()...)...) // bot/slackbot/alerts_test.go
+}
+
+// issue10LimitsCases are the rows of issue 10's messages at their worst
+// (bot/bottest: 500 sessions with hostile IDs, causes of 2,000 bytes,
+// 500 idle browsers) and as the goldens show them.
+func issue10LimitsCases() []limitsCase {
+	var out []limitsCase
+	for _, tc := range append(bottest.WorstCases(), bottest.Cases()...) {
+		r := tc.Reply
+		out = append(out, limitsCase{tc.Name, func() Message { return Render(r, bottest.Now) }})
+	}
+	return out
 }
 
 // limitsRawMessage breaks every rule fit enforces.

@@ -134,7 +134,7 @@ func ConfirmClosed(p bot.Pending, why string) Message {
 	}
 	// why often names the action already ("stop whatsapp cancelled by
 	// alice"): do not say it twice.
-	if what := fmt.Sprintf("%s %s", p.Command.Verb, p.Service); !strings.HasPrefix(why, what) {
+	if what := fmt.Sprintf("%s %s", p.Command.Action(), p.Service); !strings.HasPrefix(why, what) {
 		why = what + ": " + why
 	}
 	text := blocksEscape(why)
@@ -192,7 +192,7 @@ func blocksStatus(st *manager.Status, maint *bot.MaintenanceWindow, und *bot.Und
 				break
 			}
 			lines = append(lines, fmt.Sprintf("pid %d · %s · %s · %s", p.PID, human.Percent(p.CPUPercent), human.Bytes(p.RSS),
-				blocksEscape(human.Cut(p.Command, blocksCommandRunes))))
+				blocksEscape(bot.ProcessWhat(p, blocksCommandRunes))))
 		}
 		field("processes", strings.Join(lines, "\n"))
 	}
@@ -208,6 +208,9 @@ func blocksStatus(st *manager.Status, maint *bot.MaintenanceWindow, und *bot.Und
 	}
 	if r := st.Restoration; r != nil {
 		field("last restoration", blocksEscape(bot.RestorationLine(*r, loc)+bot.RestorationRunNote(st, now)))
+	}
+	if l := bot.StatusSessionsLine(st); l != "" {
+		field("sessions", blocksEscape(l))
 	}
 	if maint != nil {
 		field("maintenance", blocksEscape(bot.MaintenanceLine(maint, now)))
@@ -261,7 +264,7 @@ func blocksConfirm(p bot.Pending, now time.Time) Message {
 	if m, ok := blocksUserMention(p.Requester); ok {
 		who = m
 	}
-	label := fmt.Sprintf("Yes, %s %s", p.Command.Verb, p.Service)
+	label := bot.ConfirmLabel(&p)
 	return Message{
 		Text: fmt.Sprintf("%s (expires at %s)", question, expires),
 		Blocks: []slack.Block{
@@ -307,10 +310,17 @@ func blocksOutcome(o *bot.Outcome) Message {
 			blocks = append(blocks, blocksContext(notes...))
 		}
 	}
-	if st := o.Stop; st != nil && len(st.Survivors) > 0 {
-		lines := make([]string, len(st.Survivors))
-		for i, p := range st.Survivors {
-			lines[i] = fmt.Sprintf("still alive: pid %d %s", p.PID, blocksEscape(human.Cut(p.Command, blocksSurvivorRunes)))
+	var survivors []manager.Process
+	if st := o.Stop; st != nil {
+		survivors = st.Survivors
+	}
+	if c := o.Cleanup; c != nil {
+		survivors = append(survivors[:len(survivors):len(survivors)], c.Survivors...)
+	}
+	if len(survivors) > 0 {
+		lines := make([]string, len(survivors))
+		for i, p := range survivors {
+			lines[i] = fmt.Sprintf("still alive: pid %d %s", p.PID, blocksEscape(bot.ProcessWhat(p, blocksSurvivorRunes)))
 		}
 		sections, shown := blocksTextFit(lines, 1)
 		blocks = append(blocks, sections...)
@@ -367,34 +377,45 @@ func blocksProcesses(svc string, ps []manager.Process, now time.Time) Message {
 		line := blocksEscape(svc) + ": no process is running"
 		return Message{Text: line, Blocks: []slack.Block{blocksSection("*" + blocksEscape(svc) + "*: no process is running")}}
 	}
-	count := human.Count(len(ps), "process")
+	headline := bot.ProcessesHeadline(ps)
 	header := fmt.Sprintf("%7s %7s %6s %9s %8s  %s", "PID", "PPID", "CPU%", "RSS", "AGE", "COMMAND")
 	row := func(p manager.Process, command string) string {
-		age := "?"
-		if !p.Started.IsZero() {
-			age = human.Duration(now.Sub(p.Started))
-		}
-		return fmt.Sprintf("%7d %7d %6.1f %9s %8s  %s", p.PID, p.PPID, p.CPUPercent, human.Bytes(p.RSS), age, command)
+		return fmt.Sprintf("%7d %7d %6.1f %9s %8s  %s", p.PID, p.PPID, p.CPUPercent, human.Bytes(p.RSS), bot.ProcessAge(p, now), command)
 	}
 	shownRows := []string{header}
 	fileRows := []string{header}
-	for _, p := range ps {
-		shownRows = append(shownRows, row(p, human.Cut(p.Command, blocksPSCommand)))
-		fileRows = append(fileRows, row(p, p.Command))
+	for _, g := range bot.GroupProcesses(ps) {
+		if g.Session != "" {
+			line := "── " + bot.ProcessGroupLine(g)
+			shownRows = append(shownRows, line)
+			fileRows = append(fileRows, line)
+		}
+		for _, p := range g.Processes {
+			full := p.Command
+			if p.Chromium != "" { // the file has room for the command too
+				full = bot.ProcessWhat(p, 1000) + "  " + p.Command
+			}
+			shownRows = append(shownRows, row(p, bot.ProcessWhat(p, blocksPSCommand)))
+			fileRows = append(fileRows, row(p, full))
+		}
 	}
-	blocks := []slack.Block{blocksSection("*" + blocksEscape(svc) + "*: " + count)}
+	blocks := []slack.Block{blocksSection("*" + blocksEscape(svc) + "*: " + blocksEscape(headline))}
 	code, shown, shortened := blocksCodeFit(shownRows, blocksCodeSections, false)
 	blocks = append(blocks, code...)
-	msg := Message{Text: blocksEscape(svc + ": " + count)}
+	msg := Message{Text: blocksEscape(svc + ": " + headline)}
 	if shown < len(shownRows) || shortened > 0 {
 		msg.Upload = &Upload{
 			Filename: blocksFileName(svc, "ps"),
-			Title:    svc + ": " + count,
+			Title:    svc + ": " + headline,
 			Content:  strings.Join(fileRows, "\n") + "\n",
 		}
 		var notes []string
 		if shown < len(shownRows) {
-			notes = append(notes, fmt.Sprintf("showing the first %d of %s; all of them are in the attached file", max(shown-1, 0), count))
+			of := human.Count(len(ps), "process")
+			if len(shownRows)-1 > len(ps) {
+				of = fmt.Sprintf("%d rows (%s under their sessions)", len(shownRows)-1, of)
+			}
+			notes = append(notes, fmt.Sprintf("showing the first %d of %s; all of them are in the attached file", max(shown-1, 0), of))
 		}
 		if shortened > 0 {
 			notes = append(notes, fmt.Sprintf("%s shortened here to fit a Slack message; the attached file has them whole", human.Count(shortened, "row")))
@@ -408,105 +429,52 @@ func blocksProcesses(svc string, ps []manager.Process, now time.Time) Message {
 // --- sessions ---------------------------------------------------------------
 
 func blocksSessions(svc string, rep *whatsapp.SessionsReport, now time.Time) Message {
-	loc := now.Location()
-	var blocks []slack.Block
-	var file []string // the whole report as plain text, for the file when something does not fit
+	headline := bot.SessionsHeadline(svc, rep)
+	restoration := bot.SessionsRestorationLine(rep, now)
+	blocks := []slack.Block{blocksSection("*" + blocksEscape(headline) + "*\n" + blocksEscape(restoration))}
+	entries := make([]string, len(rep.Sessions))
+	for i, v := range rep.Sessions {
+		e := "• *" + blocksEscape(v.ID) + "* " + blocksEscape(bot.SessionOutcomeWords(v, rep.StopBegan, now))
+		for _, d := range bot.SessionDetails(v, now) {
+			mark := "↳ "
+			if v.Idle && v.Browser != nil && strings.HasPrefix(d, "browser ") {
+				mark = "↳ ⚠️ "
+			}
+			e += "\n      " + mark + blocksEscape(d)
+		}
+		entries[i] = e
+	}
+	sections, shown := blocksTextFit(entries, blocksTextSections)
+	blocks = append(blocks, sections...)
+
+	text := headline
 	var notes []string
-	overflow := false
-	table := func(title, what string, rows []string) {
-		if title != "" {
-			blocks = append(blocks, blocksSection(title))
-		}
-		code, shown, shortened := blocksCodeFit(rows, 1, false)
-		blocks = append(blocks, code...)
-		for _, r := range rows {
-			file = append(file, "  "+r)
-		}
-		if shown < len(rows) {
-			overflow = true
-			notes = append(notes, fmt.Sprintf("showing the first %d of %d %s; all of them are in the attached file", shown, len(rows), what))
-		}
-		if shortened > 0 {
-			overflow = true
-			notes = append(notes, fmt.Sprintf("%s of %s shortened here; the attached file has them whole", human.Count(shortened, "row"), what))
+	if idle := bot.IdleBrowsersLine(rep); idle != "" {
+		blocks = append(blocks, blocksSection("⚠️ "+blocksEscape(idle)))
+		text += "; " + idle
+	}
+	if rep.Unnamed > 0 {
+		notes = append(notes, blocksEscape(bot.UnnamedLine(rep.Unnamed)))
+	}
+	strays := make([]string, 0, len(rep.Strays))
+	for _, b := range rep.Strays {
+		strays = append(strays, blocksEscape(bot.StrayLine(b)))
+	}
+	if len(strays) > 0 {
+		ss, n := blocksTextFit(strays, 1)
+		blocks = append(blocks, ss...)
+		if n < len(strays) {
+			notes = append(notes, fmt.Sprintf("and %d more browsers of no session: `ps` lists them", len(strays)-n))
 		}
 	}
-
-	var text string
-	if rep.HaveRestoration {
-		r := rep.Restoration
-		line := bot.RestorationLine(r, loc)
-		text = fmt.Sprintf("%s: last restoration: %s", svc, line)
-		blocks = append(blocks, blocksSection(fmt.Sprintf("*%s*: last restoration: %s", blocksEscape(svc), blocksEscape(line))))
-		file = append(file, text)
-		if len(r.Sessions) > 0 {
-			rows := make([]string, len(r.Sessions))
-			for i, o := range r.Sessions {
-				rows[i] = fmt.Sprintf("%-32s %s", o.ID, bot.SessionState(o))
-			}
-			table("", "sessions", rows)
-		}
-	} else {
-		text = svc + ": no session restoration in the log yet"
-		blocks = append(blocks, blocksSection("*"+blocksEscape(svc)+"*: no session restoration in the log yet"))
-		file = append(file, text)
-	}
-
-	if len(rep.AuthDirs) == 0 {
-		blocks = append(blocks, blocksSection("*auth dirs*: none"))
-		file = append(file, "auth dirs: none")
-	} else {
-		title := fmt.Sprintf("auth dirs (%d):", len(rep.AuthDirs))
-		file = append(file, title)
-		rows := make([]string, len(rep.AuthDirs))
-		for i, d := range rep.AuthDirs {
-			note := ""
-			if d.Empty {
-				note = "  EMPTY"
-			} else if !d.HasProfile {
-				note = "  no Default/ profile"
-			}
-			rows[i] = fmt.Sprintf("%-32s %9s  %5d files  changed %s%s", d.SessionID, human.Bytes(uint64(d.Size)), d.Files,
-				human.Ago(d.ModTime, now), note)
-		}
-		table(fmt.Sprintf("*auth dirs* (%d)", len(rep.AuthDirs)), "auth dirs", rows)
-	}
-
-	if len(rep.MissingAuth) > 0 {
-		const title = "*missing auth* (a QR scan will be needed): "
-		file = append(file, "missing auth (a QR scan will be needed): "+strings.Join(rep.MissingAuth, ", "))
-		ids := blocksEscape(strings.Join(rep.MissingAuth, ", "))
-		if blocksLen(title)+blocksLen(ids) > blocksMaxText-100 {
-			// Keep whole IDs: cut at the last separator that fits.
-			fit := 0
-			for i := range rep.MissingAuth {
-				if blocksLen(title)+blocksLen(blocksEscape(strings.Join(rep.MissingAuth[:i+1], ", "))) > blocksMaxText-100 {
-					break
-				}
-				fit = i + 1
-			}
-			ids = blocksEscape(strings.Join(rep.MissingAuth[:fit], ", ")) + fmt.Sprintf(" and %d more (in the attached file)", len(rep.MissingAuth)-fit)
-			overflow = true
-		}
-		blocks = append(blocks, blocksSection(title+ids))
-	}
-
-	if len(rep.StaleLocks) > 0 {
-		file = append(file, "stale Chromium locks (`start` removes them):")
-		rows := make([]string, len(rep.StaleLocks))
-		for i, l := range rep.StaleLocks {
-			rows[i] = fmt.Sprintf("%s -> %s (%s)", l.Path, l.Target, l.Why)
-		}
-		table("*stale Chromium locks* (`start` removes them)", "stale locks", rows)
-	}
-
+	notes = append(notes, blocksEscape(bot.AuthDirsLine(rep.AuthDirs)))
 	msg := Message{Text: blocksEscape(text)}
-	if overflow {
-		msg.Upload = &Upload{Filename: blocksFileName(svc, "sessions"), Title: svc + ": sessions", Content: strings.Join(file, "\n") + "\n"}
+	if more := len(entries) - shown; more > 0 {
+		notes = append(notes, fmt.Sprintf("showing %d of %s; all of them are in the attached file", shown, human.Count(len(entries), "session")))
+		msg.Upload = &Upload{Filename: blocksFileName(svc, "sessions"), Title: svc + ": sessions",
+			Content: strings.Join(bot.SessionsText(svc, rep, now), "\n") + "\n"}
 	}
-	if len(notes) > 0 {
-		blocks = append(blocks, blocksContext(notes...))
-	}
+	blocks = append(blocks, blocksContext(notes...))
 	msg.Blocks = blocks
 	return msg
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/sanasend/sanasend-bot/bot"
+	"github.com/sanasend/sanasend-bot/bot/bottest"
 	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
@@ -202,14 +203,15 @@ func blocksCases() []blocksCase {
 			Logs: &manager.LogResult{Path: "/srv/wa/logs/combined.log", Exhausted: true, Searched: 44}}},
 		{"ps", bot.Reply{Kind: bot.KindProcesses, Service: "whatsapp", Processes: blocksProcs, At: blocksNow}},
 		{"ps-none", bot.Reply{Kind: bot.KindProcesses, Service: "whatsapp", At: blocksNow}},
-		{"sessions", bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: &whatsapp.SessionsReport{
-			Restoration: blocksRestoration, HaveRestoration: true, MissingAuth: []string{"user_45_instance_promo"},
-			AuthDirs: []whatsapp.AuthDir{
-				{SessionID: "user_12_instance_main", Size: 42 << 20, Files: 312, HasProfile: true, ModTime: blocksNow.Add(-time.Hour)},
-				{SessionID: "user_45_instance_promo", Empty: true, ModTime: blocksNow.Add(-72 * time.Hour)},
-			},
-			StaleLocks: []whatsapp.ChromiumLock{{Path: "/srv/wa/.wwebjs_auth/session-user_12_instance_main/SingletonLock", Target: "host-999", Why: "pid 999 is not running", Stale: true}},
-		}}},
+		{"sessions", bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: func() *whatsapp.SessionsReport {
+			rep := whatsapp.JoinSessions(whatsapp.SessionsInput{Restoration: blocksRestoration, HaveRestoration: true, Running: true,
+				Dirs: []whatsapp.AuthDir{
+					{SessionID: "user_12_instance_main", Size: 42 << 20, Files: 312, HasProfile: true, ModTime: blocksNow.Add(-time.Hour),
+						Locks: []whatsapp.ChromiumLock{{SessionID: "user_12_instance_main", Path: "/srv/wa/.wwebjs_auth/session-user_12_instance_main/SingletonLock", Target: "host-999", Why: "pid 999 is not running", Stale: true}}},
+					{SessionID: "user_45_instance_promo", Empty: true, ModTime: blocksNow.Add(-72 * time.Hour)},
+				}})
+			return &rep
+		}()}},
 		{"sessions-none", bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: &whatsapp.SessionsReport{}}},
 		{"doctor", bot.Reply{Kind: bot.KindDoctor, Service: "whatsapp", Checks: []doctor.Check{
 			{Name: "node", Verdict: doctor.VerdictOK, Detail: "v20.20.2 (/usr/bin/node)"},
@@ -244,6 +246,12 @@ func TestRender(t *testing.T) {
 	for _, tc := range blocksCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			blocksGolden(t, Render(tc.reply, blocksNow))
+		})
+	}
+	// Issue 10's messages, the same facts as the console's goldens.
+	for _, tc := range bottest.Cases() {
+		t.Run(tc.Name, func(t *testing.T) {
+			blocksGolden(t, Render(tc.Reply, bottest.Now))
 		})
 	}
 }
@@ -430,8 +438,7 @@ func blocksHostileCases() []blocksCase {
 			Busy:        &manager.BusyError{Service: evil, Action: manager.ActionStop, By: manager.Actor{Name: evil}},
 		}}},
 		{"hostile-ps", bot.Reply{Kind: bot.KindProcesses, Service: "whatsapp", Processes: procs}},
-		{"hostile-sessions", bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: &whatsapp.SessionsReport{
-			Restoration: r, HaveRestoration: true, AuthDirs: dirs, MissingAuth: missing, StaleLocks: locks}}},
+		{"hostile-sessions", bot.Reply{Kind: bot.KindSessions, Service: "whatsapp", Sessions: hostileSessions(r, dirs, locks, missing)}},
 		{"hostile-doctor", bot.Reply{Kind: bot.KindDoctor, Service: "whatsapp", Checks: checks}},
 		{"hostile-outcome", bot.Reply{Kind: bot.KindOutcome, Outcome: &bot.Outcome{
 			Action: manager.ActionStop, Service: "whatsapp", By: manager.Actor{ID: "console:x", Name: evil},
@@ -447,10 +454,30 @@ func blocksHostileCases() []blocksCase {
 	}
 }
 
+// hostileSessions joins hostile sessions, dirs and locks as the manager
+// does; missing (the old field) is kept too.
+func hostileSessions(r whatsapp.Restoration, dirs []whatsapp.AuthDir, locks []whatsapp.ChromiumLock, missing []string) *whatsapp.SessionsReport {
+	dirs = append([]whatsapp.AuthDir(nil), dirs...)
+	for i := range dirs {
+		if i < len(locks) {
+			l := locks[i]
+			l.SessionID, l.Stale = dirs[i].SessionID, true
+			dirs[i].Locks = []whatsapp.ChromiumLock{l}
+		}
+	}
+	r.Error = "" // a restoration that failed as a whole names no session
+	rep := whatsapp.JoinSessions(whatsapp.SessionsInput{Restoration: r, HaveRestoration: true, Dirs: dirs, Running: true})
+	rep.MissingAuth = missing
+	return &rep
+}
+
 func blocksAllMessages() map[string]Message {
 	out := map[string]Message{}
 	for _, tc := range append(blocksCases(), blocksHostileCases()...) {
 		out["Render "+tc.name] = Render(tc.reply, blocksNow)
+	}
+	for _, tc := range append(bottest.Cases(), bottest.WorstCases()...) {
+		out["Render "+tc.Name] = Render(tc.Reply, bottest.Now)
 	}
 	o := blocksHostileCases()[7].reply.Outcome
 	out["OutcomeNotice hostile"] = OutcomeNotice(o, "<!channel>")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -200,6 +201,11 @@ func (f *Front) acceptCommand(sc slashCommand) bool {
 		return true
 	case bot.VerbStop, bot.VerbRestart:
 		return f.dispatchCommand(f.promptSlots, f.promptQueued, run)
+	case bot.VerbSessions:
+		// `sessions cleanup` asks for a confirmation, like stop.
+		if slices.ContainsFunc(strings.Fields(sc.Text)[1:], func(w string) bool { return strings.EqualFold(w, "cleanup") }) {
+			return f.dispatchCommand(f.promptSlots, f.promptQueued, run)
+		}
 	}
 	return f.dispatchCommand(f.slots, f.queued, run)
 }

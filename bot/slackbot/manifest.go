@@ -37,7 +37,7 @@ func manifestScopes() []string { return append(BotScopes(), ScopeChatWritePublic
 
 // ManifestUsageHint is the slash command's usage hint shown by Slack's
 // autocomplete.
-const ManifestUsageHint = "status | start | stop | restart | logs [N] [filter] | ps | sessions | doctor | ack | maintenance <30m|off> | help"
+const ManifestUsageHint = "status | start | stop | restart | logs [N] [filter] | ps | sessions [cleanup] | doctor | ack | maintenance <30m|off> | help"
 
 // Paths of the HTTP mode endpoints (Front.Handler), below
 // ManifestInput.RequestURL.

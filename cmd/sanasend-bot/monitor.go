@@ -41,6 +41,8 @@ func newMonitor(cfg *config.Config, m *manager.Manager, n alerts.Notifier, log z
 		Logger:             log,
 		DigestAt:           cfg.Monitor.DigestAt,
 		Store:              store,
+		MemoryLimit:        uint64(cfg.Monitor.MemoryLimit),
+		SessionMemoryLimit: uint64(cfg.Monitor.SessionMemoryLimit),
 	}, services, met.Notifier(n))
 }
 

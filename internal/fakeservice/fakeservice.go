@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sanasend/sanasend-bot/doctor"
+	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
 	"github.com/sanasend/sanasend-bot/whatsapp"
 )
@@ -25,6 +26,8 @@ type Service struct {
 	calls   []string
 	busy    *manager.BusyError
 	stopErr error
+	// sessions is what Sessions returns (SetSessions).
+	sessions whatsapp.SessionsReport
 	// Hold, when set, makes Status, Stop and Restart wait until it is
 	// closed.
 	Hold chan struct{}
@@ -131,7 +134,9 @@ func (f *Service) Processes(context.Context) ([]manager.Process, error) {
 
 func (f *Service) Sessions(context.Context) (whatsapp.SessionsReport, error) {
 	f.record("sessions")
-	return whatsapp.SessionsReport{}, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sessions, nil
 }
 
 func (f *Service) Doctor(context.Context) []doctor.Check {
@@ -163,4 +168,35 @@ func (d Directory) Get(name string) (*Service, error) {
 		}
 	}
 	return nil, fmt.Errorf("no service %q", name)
+}
+
+// SetSessions makes Sessions return rep, and CleanupBrowsers end the
+// browsers of its idle sessions.
+func (f *Service) SetSessions(rep whatsapp.SessionsReport) {
+	f.mu.Lock()
+	f.sessions = rep
+	f.mu.Unlock()
+}
+
+// CleanupBrowsers ends, in words only, the idle browsers of the report
+// given to SetSessions; with none it refuses, as the manager does.
+func (f *Service) CleanupBrowsers(_ context.Context, by manager.Actor, progress func(string)) (manager.CleanupResult, error) {
+	f.record("cleanup by " + by.ID)
+	f.mu.Lock()
+	rep := f.sessions
+	f.mu.Unlock()
+	idle := rep.IdleBrowsers()
+	if len(idle) == 0 {
+		return manager.CleanupResult{}, usererr.New(usererr.Conflict, "cleanup %s: no browser of a session that serves nobody is running", f.name)
+	}
+	if progress != nil {
+		progress("ending idle browsers")
+	}
+	var kept []whatsapp.Browser
+	for _, b := range rep.Browsers {
+		if !slices.ContainsFunc(idle, func(x whatsapp.Browser) bool { return x.PID == b.PID }) {
+			kept = append(kept, b)
+		}
+	}
+	return manager.CleanupResult{Ended: idle, Kept: kept, Duration: 100 * time.Millisecond}, nil
 }

@@ -32,6 +32,9 @@ const DJANGO_PORT = 8000;
 const BROWSER_LAUNCH_TIMEOUT_MS = 30000;
 /** How long a graceful stop waits for the active clients' browsers. */
 const SHUTDOWN_GRACE_MS = 3000;
+/** Bounds of FAKE_CHROMIUM_CHILDREN and of FAKE_CHROMIUM_RSS_MB / "rss_mb" (fake-chromium.js has the same). */
+const MAX_CHROMIUM_CHILDREN = 10;
+const MAX_RSS_MB = 65536;
 
 const SESSION_ID_RE = /^[A-Za-z0-9_-]+$/;
 
@@ -88,6 +91,9 @@ function readConfig(env) {
     hangHealth: envFlag(env, 'FAKE_HANG_HEALTH'),
     badJson: envFlag(env, 'FAKE_BAD_JSON'),
     djangoDown: envFlag(env, 'FAKE_DJANGO_DOWN'),
+    // Read by fake-chromium.js from the inherited environment; checked here so that a typo stops the service.
+    chromiumChildren: envInt(env, 'FAKE_CHROMIUM_CHILDREN', 6, { max: MAX_CHROMIUM_CHILDREN }),
+    chromiumRssMb: envInt(env, 'FAKE_CHROMIUM_RSS_MB', 0, { max: MAX_RSS_MB }),
   };
 }
 
@@ -144,6 +150,67 @@ function puppeteerError(message) {
   return err;
 }
 
+/**
+ * The stack of a failed `page.goto(WhatsApp Web)` in Client.initialize:
+ * puppeteer's navigation frames, then the service's session manager.
+ */
+function navigationStack(header, timeout) {
+  const frames = timeout
+    ? [
+        `new Deferred (${PPTR}/util/Deferred.js:60:34)`,
+        `Deferred.create (${PPTR}/util/Deferred.js:21:16)`,
+        `new LifecycleWatcher (${PPTR}/cdp/LifecycleWatcher.js:69:60)`,
+        `CdpFrame.goto (${PPTR}/cdp/Frame.js:136:29)`,
+        `CdpFrame.<anonymous> (${PPTR}/util/decorators.js:98:27)`,
+        `CdpPage.goto (${PPTR}/api/Page.js:574:43)`,
+        `Client.initialize (${NM}/whatsapp-web.js/src/Client.js:341:35)`,
+        `async SessionManager.createClient (${SRC}/services/sessionManager.js:187:7)`,
+      ]
+    : [
+        `navigate (${PPTR}/cdp/Frame.js:180:27)`,
+        `process.processTicksAndRejections (node:internal/process/task_queues:105:5)`,
+        `async Deferred.race (${PPTR}/util/Deferred.js:36:20)`,
+        `async CdpFrame.goto (${PPTR}/cdp/Frame.js:146:25)`,
+        `async CdpFrame.<anonymous> (${PPTR}/util/decorators.js:109:27)`,
+        `async CdpPage.goto (${PPTR}/api/Page.js:574:20)`,
+        `async Client.initialize (${NM}/whatsapp-web.js/src/Client.js:341:9)`,
+        `async SessionManager.createClient (${SRC}/services/sessionManager.js:187:7)`,
+      ];
+  frames.push(
+    `async SessionManager.restoreSession (${SRC}/services/sessionManager.js:142:22)`,
+    `async SessionManager.restoreAllSessions (${SRC}/services/sessionManager.js:96:24)`,
+    `async Timeout._onTimeout (${SRC}/server.js:71:5)`,
+  );
+  return [header, ...frames.map((f) => `    at ${f}`)].join('\n');
+}
+
+/**
+ * The error whatsapp-web.js/puppeteer 24 throws for a reason, with the class
+ * and stack the real one has:
+ *  - `net::ERR_* at <url>` (Chromium could not load WhatsApp Web) and
+ *    `Navigating frame was detached`: a plain Error from page.goto;
+ *  - `Navigation timeout of N ms exceeded`: puppeteer's TimeoutError;
+ *  - `Protocol error (...)`: puppeteer's ProtocolError from an evaluation;
+ *  - anything else: a plain Error from the evaluation in WhatsApp Web.
+ */
+function restoreError(reason) {
+  const message = reason || 'Protocol error (Runtime.callFunctionOn): Target closed.';
+  if (/^Protocol error\b/.test(message)) return puppeteerError(message);
+  const err = new Error(message);
+  if (/^Navigation timeout of \d+ ms exceeded/.test(message)) {
+    err.name = 'TimeoutError';
+    err.stack = navigationStack(`TimeoutError: ${message}`, true);
+  } else if (/^net::ERR_|^Navigating frame was detached/.test(message)) {
+    err.stack = navigationStack(`Error: ${message}`, false);
+  } else {
+    err.stack = puppeteerStack(`Error: ${message}`);
+  }
+  return err;
+}
+
+/** What puppeteer rejects a pending navigation with when the service closes the browser under it. */
+const FRAME_DETACHED = 'Navigating frame was detached';
+
 /** The error a refused TCP connection to Django produces. */
 function connRefusedError() {
   return Object.assign(new Error(`connect ECONNREFUSED ${DJANGO_HOST}:${DJANGO_PORT}`), {
@@ -196,17 +263,90 @@ function crashAtStart() {
 // Sessions: the "Django answer" and one fake Chromium per session
 // ---------------------------------------------------------------------------
 
+/**
+ * The browser's flags: puppeteer 24's defaults for `headless: true` (most of
+ * them), the service's `--no-sandbox` pair, and puppeteer's
+ * `--remote-debugging-port=0`. `--user-data-dir` (LocalAuth's) and the start
+ * page follow.
+ */
+const PUPPETEER_ARGS = [
+  '--allow-pre-commit-input',
+  '--disable-background-networking',
+  '--disable-background-timer-throttling',
+  '--disable-backgrounding-occluded-windows',
+  '--disable-breakpad',
+  '--disable-client-side-phishing-detection',
+  '--disable-component-extensions-with-background-pages',
+  '--disable-crash-reporter',
+  '--disable-default-apps',
+  '--disable-dev-shm-usage',
+  '--disable-hang-monitor',
+  '--disable-infobars',
+  '--disable-ipc-flooding-protection',
+  '--disable-popup-blocking',
+  '--disable-prompt-on-repost',
+  '--disable-renderer-backgrounding',
+  '--disable-search-engine-choice-screen',
+  '--disable-sync',
+  '--enable-automation',
+  '--export-tagged-pdf',
+  '--force-color-profile=srgb',
+  '--generate-pdf-document-outline',
+  '--metrics-recording-only',
+  '--no-first-run',
+  '--password-store=basic',
+  '--use-mock-keychain',
+  '--headless=new',
+  '--hide-scrollbars',
+  '--mute-audio',
+  '--no-sandbox',
+  '--disable-setuid-sandbox',
+  '--remote-debugging-port=0',
+];
+
+/** The values of a sessions-file entry's "after". */
+const AFTER_VALUES = ['ready', 'qr', 'logout'];
+
+/** Checks an optional non-negative integer field of a sessions-file entry. */
+function checkCount(entry, field, sessionId, max = Number.MAX_SAFE_INTEGER) {
+  const v = entry[field];
+  if (v !== undefined && !(Number.isInteger(v) && v >= 0 && v <= max)) {
+    throw new Error(`Invalid ${field} ${JSON.stringify(v)} for session ${sessionId}: an integer between 0 and ${max}`);
+  }
+}
+
+/** SIGTERMs a browser (its main process, as puppeteer's browser.close() ends up doing) and waits for it, at most graceMs. */
+function stopBrowser(child, graceMs) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    try {
+      process.kill(child.pid, 'SIGTERM');
+    } catch {
+      /* already gone */
+    }
+  });
+}
+
 class SessionManager {
   constructor({ config, logger }) {
     this.config = config;
     this.logger = logger;
     /**
      * The active clients: restored sessions, id -> { child, after }. Only
-     * these are destroyed on shutdown; the browsers of failed sessions keep
-     * running, as with the real service.
+     * these are destroyed on shutdown; the browsers of failed and logged-out
+     * sessions keep running, as with the real service.
      */
     this.clients = new Map();
     this.stopping = false;
+    /** Aborted when the shutdown begins: the session being restored loses its browser. */
+    this.abort = new AbortController();
+    /** The running restoration, so that a shutdown can wait for its last line. */
+    this.restoration = null;
   }
 
   /** Stands in for GET <django>/api/whatsapp/active-sessions/. */
@@ -221,33 +361,62 @@ class SessionManager {
   }
 
   /**
-   * Launches the fake Chromium of a session the way puppeteer does: detached
-   * (own session and process group), environment inherited, stderr read until
-   * the DevTools URL appears. Resolves with the child; rejects with
-   * puppeteer's "Failed to launch the browser process!" when it exits first.
+   * True when LocalAuth has a saved login for the session: its dir holds a
+   * Chromium profile (Default/). Looked at before the browser starts, since
+   * the browser creates the dir and the profile when they are missing.
    */
-  launchBrowser(sessionId) {
-    const userDataDir = path.join(this.config.authDir, `session-${sessionId}`);
-    const child = spawn(
-      process.execPath,
-      [FAKE_CHROMIUM, '--type=browser', `--user-data-dir=${userDataDir}`, `--session=${sessionId}`],
-      { cwd: SERVICE_DIR, detached: true, env: process.env, shell: false, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
+  hasSavedLogin(sessionId) {
+    try {
+      return fs.statSync(path.join(this.config.authDir, `session-${sessionId}`, 'Default')).isDirectory();
+    } catch {
+      return false;
+    }
+  }
 
+  /**
+   * Launches the fake Chromium of a session the way puppeteer does: detached
+   * (own session and process group), environment inherited (with the
+   * session's FAKE_CHROMIUM_RSS_MB when its entry has rss_mb), puppeteer's
+   * flags and LocalAuth's --user-data-dir.
+   */
+  spawnBrowser(sessionId, rssMb) {
+    const userDataDir = path.join(this.config.authDir, `session-${sessionId}`);
+    const env = rssMb === undefined ? process.env : { ...process.env, FAKE_CHROMIUM_RSS_MB: String(rssMb) };
+    return spawn(process.execPath, [FAKE_CHROMIUM, ...PUPPETEER_ARGS, `--user-data-dir=${userDataDir}`, 'about:blank'], {
+      cwd: SERVICE_DIR,
+      detached: true,
+      env,
+      shell: false,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+  }
+
+  /**
+   * Reads the browser's stderr until the DevTools URL appears, as puppeteer
+   * does. Rejects with puppeteer's "Failed to launch the browser process!"
+   * when the browser exits first, after BROWSER_LAUNCH_TIMEOUT_MS, or when the
+   * shutdown begins.
+   */
+  waitForDevTools(child) {
     return new Promise((resolve, reject) => {
+      const { signal } = this.abort;
       let stderr = '';
       let settled = false;
       const settle = (err) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
         if (err) reject(err);
-        else resolve(child);
+        else resolve();
       };
+      const onAbort = () => settle(new Error(FRAME_DETACHED));
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
         settle(new Error(`Timed out after ${BROWSER_LAUNCH_TIMEOUT_MS} ms while waiting for the WS endpoint URL to appear in stdout!`));
       }, BROWSER_LAUNCH_TIMEOUT_MS);
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
 
       child.stderr.setEncoding('utf8');
       child.stderr.on('data', (chunk) => {
@@ -265,9 +434,12 @@ class SessionManager {
 
   /**
    * Restores one session. Resolves { success, error }; throws when the
-   * restore blows up (the entry's "error" outcome).
+   * restore blows up (the entry's "error" outcome). A shutdown during the
+   * restore closes the session's browser, and the restore fails with
+   * puppeteer's "Navigating frame was detached". firstRun: there was no
+   * auth dir at all when the restoration began (every login counts as saved).
    */
-  async restoreSession(entry) {
+  async restoreSession(entry, firstRun = false) {
     const sessionId = entry && entry.session_id;
     if (typeof sessionId !== 'string' || !SESSION_ID_RE.test(sessionId)) {
       throw new Error(`Invalid session id ${JSON.stringify(sessionId)}`);
@@ -275,19 +447,29 @@ class SessionManager {
     if (!['ok', 'fail', 'error'].includes(entry.restore)) {
       throw new Error(`Invalid restore outcome ${JSON.stringify(entry.restore)} for session ${sessionId}`);
     }
-
-    let child;
-    try {
-      child = await this.launchBrowser(sessionId);
-    } catch (err) {
-      return { success: false, error: err.message };
+    if (entry.after !== undefined && !AFTER_VALUES.includes(entry.after)) {
+      throw new Error(`Invalid after ${JSON.stringify(entry.after)} for session ${sessionId}`);
     }
+    checkCount(entry, 'step_ms', sessionId);
+    checkCount(entry, 'rss_mb', sessionId, MAX_RSS_MB);
+    const stepMs = entry.step_ms ?? this.config.restoreStepMs;
+    // LocalAuth without a saved login starts a fresh profile: WhatsApp Web asks for a QR scan.
+    const fresh = !firstRun && !this.hasSavedLogin(sessionId);
 
-    await sleep(this.config.restoreStepMs);
+    const child = this.spawnBrowser(sessionId, entry.rss_mb);
+    child.on('error', () => {}); // reported by waitForDevTools
+    try {
+      await this.waitForDevTools(child);
+      await sleep(stepMs, undefined, { signal: this.abort.signal });
+    } catch (err) {
+      if (!this.abort.signal.aborted) return { success: false, error: err.message };
+      await stopBrowser(child, SHUTDOWN_GRACE_MS);
+      return { success: false, error: FRAME_DETACHED };
+    }
 
     switch (entry.restore) {
       case 'ok':
-        this.clients.set(sessionId, { child, after: entry.after });
+        this.clients.set(sessionId, { child, after: fresh ? 'qr' : entry.after });
         child.once('exit', (code, signal) => {
           if (this.stopping || !this.clients.has(sessionId)) return;
           this.clients.delete(sessionId);
@@ -298,12 +480,17 @@ class SessionManager {
         // The real service logs `undefined` after its 30 s authentication timeout.
         return { success: false, error: entry.reason === 'undefined' ? undefined : entry.reason };
       default:
-        throw puppeteerError(entry.reason || 'Protocol error (Runtime.callFunctionOn): Target closed.');
+        throw restoreError(entry.reason);
     }
   }
 
-  /** Restores every active session, in order; returns the result object the service logs. */
-  async restoreAllSessions() {
+  /** Restores every active session, in order; returns the result object the service logs (null if a shutdown interrupted it). */
+  restoreAllSessions() {
+    this.restoration = this.runRestoration();
+    return this.restoration;
+  }
+
+  async runRestoration() {
     const { logger } = this;
     logger.info('Starting session restoration...');
 
@@ -318,6 +505,15 @@ class SessionManager {
     }
 
     logger.info(`Found ${sessions.length} sessions to restore`);
+    // A stand-in that never ran (no auth dir at all) stands for a service
+    // whose sessions were all linked before: their logins count as saved,
+    // so a fresh copy (the demo, a test) restores as its sessions file says.
+    let firstRun = false;
+    try {
+      fs.statSync(this.config.authDir);
+    } catch {
+      firstRun = true;
+    }
     let restored = 0;
     let failed = 0;
     const restoredIds = [];
@@ -326,7 +522,7 @@ class SessionManager {
       const sessionId = entry && entry.session_id;
       logger.info(`Restoring session: ${sessionId} (${entry && entry.instance_name})`);
       try {
-        const result = await this.restoreSession(entry);
+        const result = await this.restoreSession(entry, firstRun);
         if (result.success) {
           restored++;
           restoredIds.push(sessionId);
@@ -340,37 +536,49 @@ class SessionManager {
         logger.error(`✗ Error restoring session ${sessionId}:`, error);
       }
     }
+    // A shutdown ends the process before the loop does: no summary line.
+    if (this.stopping) return null;
     logger.info(`Session restoration complete: ${restored} restored, ${failed} failed`);
     this.scheduleFollowUps(restoredIds);
     return { restored, failed, total: sessions.length };
   }
 
-  /** "Restored" is not "connected": the client later reports ready or asks for a QR scan. */
+  /**
+   * "Restored" is not "connected": the client later reports ready or asks for
+   * a QR scan. A logged-out client reports ready, then is disconnected; the
+   * service forgets it, so its browser is no longer closed by a shutdown.
+   */
   scheduleFollowUps(sessionIds) {
+    const { followupMs } = this.config;
     setTimeout(() => {
       for (const id of sessionIds) {
         const client = this.clients.get(id);
         if (!client || this.stopping) continue;
-        if (client.after === 'ready') this.logger.info(`Client ${id} is ready`);
+        if (client.after === 'ready' || client.after === 'logout') this.logger.info(`Client ${id} is ready`);
         else if (client.after === 'qr') this.logger.info(`QR code generated for session ${id}`);
+        if (client.after === 'logout') setTimeout(() => this.logout(id, client), followupMs).unref();
       }
-    }, this.config.followupMs).unref();
+    }, followupMs).unref();
   }
 
-  /** Destroys the active clients: SIGTERM to their browsers, wait at most `graceMs`. */
+  /** WhatsApp Web logged the client out (unlinked from the phone): 'disconnected' with reason LOGOUT. */
+  logout(id, client) {
+    if (this.stopping || this.clients.get(id) !== client) return;
+    this.clients.delete(id);
+    this.logger.warn(`Client ${id} disconnected: LOGOUT`);
+  }
+
+  /**
+   * Destroys the active clients (SIGTERM to their browsers) and the one being
+   * restored, and waits for them and for the restoration's last line, at most
+   * `graceMs`.
+   */
   async destroyAll(graceMs) {
     this.stopping = true;
-    const waits = [];
-    for (const { child } of this.clients.values()) {
-      if (child.exitCode !== null || child.signalCode !== null) continue;
-      waits.push(new Promise((resolve) => child.once('exit', resolve)));
-      try {
-        process.kill(child.pid, 'SIGTERM');
-      } catch {
-        /* already gone */
-      }
-    }
+    this.abort.abort();
+    const waits = [...this.clients.values()].map(({ child }) => stopBrowser(child, graceMs));
     this.clients.clear();
+    if (this.restoration) waits.push(this.restoration.catch(() => {}));
     let timer;
     await Promise.race([Promise.all(waits), new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
     clearTimeout(timer);
@@ -486,9 +694,10 @@ async function main() {
     logger.info(`WhatsApp Service running on port ${port}`);
 
     setTimeout(async () => {
+      if (shuttingDown) return; // stopped before the restoration began
       logger.info('Initiating session restoration...');
       const result = await sessions.restoreAllSessions();
-      if (!shuttingDown) logger.info(`Session restoration result: ${JSON.stringify(result)}`);
+      if (result && !shuttingDown) logger.info(`Session restoration result: ${JSON.stringify(result)}`);
     }, config.restoreDelayMs);
 
     if (config.crashAfterMs > 0) {
