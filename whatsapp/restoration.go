@@ -58,30 +58,6 @@ type SessionOutcome struct {
 	At         time.Time // time of the line that set Result
 }
 
-// LikelyCause explains Cause for a person.
-func (o SessionOutcome) LikelyCause() string {
-	c := strings.TrimSpace(o.Cause)
-	switch {
-	case c == "" || c == "undefined" || c == "null":
-		if o.Result == SessionFailed {
-			return "no reason logged (the 30 s authentication timeout: the saved login is probably dead)"
-		}
-		return "no reason logged"
-	case containsFold(c, "ECONNREFUSED"), containsFold(c, "ETIMEDOUT"), containsFold(c, "ENOTFOUND"):
-		return c + " (a network call failed)"
-	case containsFold(c, "Target closed"), containsFold(c, "Session closed"),
-		containsFold(c, "Protocol error"), containsFold(c, "browser has disconnected"):
-		return c + " (Chromium died or was closed)"
-	case containsFold(c, "already running"), containsFold(c, "SingletonLock"), containsFold(c, "profile appears to be in use"):
-		return c + " (a stale Chromium lock: see sessions)"
-	}
-	return c
-}
-
-func containsFold(s, sub string) bool {
-	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
-}
-
 // Restoration is one session-restoration block of the service log: what the
 // service did after one start.
 type Restoration struct {
@@ -155,85 +131,6 @@ func (r Restoration) sessionsWhere(keep func(SessionOutcome) bool) []SessionOutc
 		}
 	}
 	return out
-}
-
-// Summary is the restoration in one line, e.g.
-// "4 found: 3 restored (2 ready, 1 needs a QR scan), 1 failed".
-func (r Restoration) Summary() string {
-	if r.Error != "" {
-		if len(r.Sessions) > 0 {
-			return fmt.Sprintf("restoration failed: %s (after %d restored, %d failed)", r.Error, r.Restored, r.Failed)
-		}
-		return "restoration failed: " + r.Error
-	}
-	if r.Found < 0 && len(r.Sessions) == 0 && !r.Complete && r.Total < 0 {
-		switch {
-		case !r.StartedAt.IsZero():
-			return "restoration started, no sessions found yet"
-		case !r.ServiceStarted.IsZero():
-			return "service started, restoration not started yet"
-		}
-		return "no restoration seen"
-	}
-	if r.Found == 0 && len(r.Sessions) == 0 {
-		return "0 found: nothing to restore"
-	}
-	var b strings.Builder
-	switch {
-	case r.Found >= 0:
-		fmt.Fprintf(&b, "%d found: ", r.Found)
-	case r.Truncated:
-		b.WriteString("log starts mid-restoration: ")
-	}
-	fmt.Fprintf(&b, "%d restored", r.Restored)
-	ready, qr, pending := 0, 0, 0
-	for _, o := range r.Sessions {
-		if o.Result != SessionRestored {
-			continue
-		}
-		switch o.Connection {
-		case ConnectionReady:
-			ready++
-		case ConnectionQR:
-			qr++
-		default:
-			pending++
-		}
-	}
-	if ready+qr > 0 {
-		var parts []string
-		if ready > 0 {
-			parts = append(parts, fmt.Sprintf("%d ready", ready))
-		}
-		if qr > 0 {
-			needs := "needs"
-			if qr > 1 {
-				needs = "need"
-			}
-			parts = append(parts, fmt.Sprintf("%d %s a QR scan", qr, needs))
-		}
-		if pending > 0 {
-			parts = append(parts, fmt.Sprintf("%d not connected yet", pending))
-		}
-		fmt.Fprintf(&b, " (%s)", strings.Join(parts, ", "))
-	}
-	fmt.Fprintf(&b, ", %d failed", r.Failed)
-	if !r.Complete {
-		left := len(r.InProgress())
-		if r.Found >= 0 && r.Found-r.Restored-r.Failed > left {
-			left = r.Found - r.Restored - r.Failed
-		}
-		if left > 0 {
-			fmt.Fprintf(&b, ", %d in progress", left)
-		}
-		if !r.Done() {
-			b.WriteString(" (no completion line yet)")
-		}
-	}
-	if r.Truncated && r.Found >= 0 {
-		b.WriteString(" (log starts mid-restoration)")
-	}
-	return b.String()
 }
 
 // RestorationParser consumes log lines one by one and keeps the latest
