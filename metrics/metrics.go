@@ -45,6 +45,11 @@ const (
 	restorationComplete = "complete"
 	restorationTimedOut = "timed_out"
 	restorationFailed   = "failed"
+	// restorationInterrupted: a stop or an exit came before the service
+	// finished restoring; restorationLate: the follow-up of a timed-out
+	// summary, when the service completed later.
+	restorationInterrupted = "interrupted"
+	restorationLate        = "late"
 )
 
 // states are the values of service_state's state label.
@@ -113,7 +118,7 @@ func New() *Metrics {
 		Help: `Failed Slack Web API attempts, by method and code: the "error" of an "ok": false answer, http_<status> for a non-2xx answer, transport for no answer.`},
 		[]string{"method", "code"})
 	m.restorations = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "restorations_total",
-		Help: "Session restorations summarised after a start, by result (complete, timed_out, failed)."},
+		Help: "Session restorations summarised after a start, by result (complete, timed_out, failed, interrupted by a stop or exit, late: completed after a timed-out summary)."},
 		[]string{"service", "result"})
 	m.restorationSession = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "restoration_sessions",
 		Help: "Sessions of the last restoration summary, by result (restored, failed, qr)."},
@@ -264,6 +269,10 @@ func (m *Metrics) restored(service string, s *alerts.RestorationSummary) {
 	result := restorationFailed
 	switch {
 	case r.Error != "":
+	case s.Late:
+		result = restorationLate
+	case s.Result.Interrupted || s.Sessions.Interrupted:
+		result = restorationInterrupted
 	case s.Result.TimedOut:
 		result = restorationTimedOut
 	case s.Result.Completed:

@@ -213,13 +213,15 @@ func TestNotifierCountsNoticesAndRestorations(t *testing.T) {
 	timedOut := &alerts.RestorationSummary{Result: alerts.FollowResult{TimedOut: true}}
 	failed := &alerts.RestorationSummary{Result: alerts.FollowResult{Completed: true,
 		Restoration: whatsapp.Restoration{Error: "ECONNREFUSED", Total: -1}}}
-	for _, s := range []*alerts.RestorationSummary{timedOut, failed, complete} {
+	interrupted := &alerts.RestorationSummary{Result: alerts.FollowResult{Interrupted: true}}
+	late := &alerts.RestorationSummary{Late: true, Result: alerts.FollowResult{Completed: true}}
+	for _, s := range []*alerts.RestorationSummary{timedOut, failed, interrupted, late, complete} {
 		if err := n.Notify(alerts.Notice{Service: "whatsapp", Kind: "restoration", Restoration: s}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if len(next.got) != 7 {
-		t.Fatalf("next got %d notices; want 7", len(next.got))
+	if len(next.got) != 9 {
+		t.Fatalf("next got %d notices; want 9", len(next.got))
 	}
 	next.err = errors.New("journal full")
 	if err := n.Notify(alerts.Notice{Service: "whatsapp", Kind: alerts.DecisionRemind}); err == nil {
@@ -230,7 +232,9 @@ func TestNotifierCountsNoticesAndRestorations(t *testing.T) {
 		`sanasend_alerts_sent_total{kind="update"} 1`,
 		`sanasend_alerts_sent_total{kind="resolve"} 1`,
 		`sanasend_alerts_sent_total{kind="remind"} 0`,
-		`sanasend_alerts_sent_total{kind="restoration"} 3`,
+		`sanasend_alerts_sent_total{kind="restoration"} 5`,
+		`sanasend_restorations_total{result="interrupted",service="whatsapp"} 1`,
+		`sanasend_restorations_total{result="late",service="whatsapp"} 1`,
 		`sanasend_restorations_total{result="complete",service="whatsapp"} 1`,
 		`sanasend_restorations_total{result="timed_out",service="whatsapp"} 1`,
 		`sanasend_restorations_total{result="failed",service="whatsapp"} 1`,

@@ -487,6 +487,9 @@ func TestMetricsAfterRestart(t *testing.T) {
 	startURL := f.fake.NewResponseURL()
 	slashCommand(t, f.base, "U0ALICE", "C0OPS", "start", startURL)
 	waitPost(t, f.fake, startURL, "start whatsapp", 30*time.Second)
+	// The restart comes after the first restoration is summarised: one
+	// that it interrupted would count as interrupted.
+	waitAlertsChannel(t, f.fake, "session restoration", 30*time.Second)
 
 	promptURL := f.fake.NewResponseURL()
 	slashCommand(t, f.base, "U0ALICE", "C0OPS", "restart", promptURL)
