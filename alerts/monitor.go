@@ -499,13 +499,7 @@ func (m *Monitor) notice(w *watched, d Decision) Notice {
 // RestorationSummary is what the log told about one start's sessions.
 type RestorationSummary struct {
 	Result FollowResult
-	// AuthDir is no longer filled (nil): each session's auth dir before the
-	// start is in Sessions (SessionView.AuthBefore).
-	//
-	// Deprecated: issue 10 replaces it with Sessions; it goes once nothing
-	// reads it (main's bot/alerttext.go still does).
-	AuthDir map[string]bool
-	PID     int32
+	PID    int32
 	// Sessions is the restoration joined with the auth snapshot taken
 	// before the start, the auth dirs and the service's browsers at the
 	// time of the summary: each session's state (restoring since, not
