@@ -100,25 +100,29 @@ func TestStopBegan(t *testing.T) {
 	tests := []struct {
 		name     string
 		r        whatsapp.Restoration
+		run      time.Time // when the run began
 		last     *ActionRecord
 		busy     *BusyError
 		exitedAt time.Time
 		want     time.Time
 	}{
-		{"nothing", r, nil, nil, time.Time{}, time.Time{}},
-		{"a stop: when it began", r, stop, nil, time.Time{}, at(25)},
-		{"a restart: its stop", r, &ActionRecord{Action: ActionRestart, At: at(40), Duration: 2 * time.Second}, nil, time.Time{}, at(38)},
-		{"a start is no stop", r, &ActionRecord{Action: ActionStart, At: at(40)}, nil, time.Time{}, time.Time{}},
-		{"a stop under way", r, nil, &BusyError{Action: ActionStop, Since: at(20)}, time.Time{}, at(20)},
-		{"a cleanup under way is no stop", r, nil, &BusyError{Action: ActionCleanup, Since: at(20)}, time.Time{}, time.Time{}},
-		{"the exit seen", r, nil, nil, at(15), at(15)},
-		{"the first after the restoration began", r, stop, nil, at(28), at(25)},
-		{"a stop before the restoration is another run's", r, &ActionRecord{Action: ActionStop, At: at(5), Duration: time.Second}, nil, at(28), at(28)},
-		{"same second as the restoration's start counts", whatsapp.Restoration{StartedAt: at(25)}, stop, nil, time.Time{}, at(25)},
-		{"no restoration start", whatsapp.Restoration{}, stop, nil, at(28), time.Time{}},
+		{"nothing", r, time.Time{}, nil, nil, time.Time{}, time.Time{}},
+		{"a stop: when it began", r, time.Time{}, stop, nil, time.Time{}, at(25)},
+		{"a restart: its stop", r, time.Time{}, &ActionRecord{Action: ActionRestart, At: at(40), Duration: 2 * time.Second}, nil, time.Time{}, at(38)},
+		{"a start is no stop", r, time.Time{}, &ActionRecord{Action: ActionStart, At: at(40)}, nil, time.Time{}, time.Time{}},
+		{"a stop under way", r, time.Time{}, nil, &BusyError{Action: ActionStop, Since: at(20)}, time.Time{}, at(20)},
+		{"a cleanup under way is no stop", r, time.Time{}, nil, &BusyError{Action: ActionCleanup, Since: at(20)}, time.Time{}, time.Time{}},
+		{"the exit seen", r, time.Time{}, nil, nil, at(15), at(15)},
+		{"the first after the restoration began", r, time.Time{}, stop, nil, at(28), at(25)},
+		{"a stop before the restoration is another run's", r, time.Time{}, &ActionRecord{Action: ActionStop, At: at(5), Duration: time.Second}, nil, at(28), at(28)},
+		{"same second as the restoration's start counts", whatsapp.Restoration{StartedAt: at(25)}, time.Time{}, stop, nil, time.Time{}, at(25)},
+		{"no restoration start", whatsapp.Restoration{}, time.Time{}, stop, nil, at(28), time.Time{}},
+		{"a stop in the restoration's first second but before its run began is the previous run's",
+			whatsapp.Restoration{StartedAt: at(25)}, at(25).Add(700 * time.Millisecond), &ActionRecord{Action: ActionStop, At: at(25).Add(500 * time.Millisecond), Duration: 200 * time.Millisecond}, nil, time.Time{}, time.Time{}},
+		{"a stop after the run began counts", whatsapp.Restoration{StartedAt: at(25)}, at(20), stop, nil, time.Time{}, at(25)},
 	}
 	for _, tc := range tests {
-		if got := stopBegan(tc.r, tc.last, tc.busy, tc.exitedAt); !got.Equal(tc.want) {
+		if got := stopBegan(tc.r, tc.run, tc.last, tc.busy, tc.exitedAt); !got.Equal(tc.want) {
 			t.Errorf("%s: stopBegan = %v; want %v", tc.name, got, tc.want)
 		}
 	}

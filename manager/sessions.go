@@ -103,6 +103,18 @@ func (s *Service) sessionsFrom(ctx context.Context, snap snapshot, in inspection
 		last = &a
 	}
 	exitedAt := s.persisted.ExitedAt
+	// A stop before the current run began cannot have interrupted its
+	// restoration, whose times the log gives to the second only.
+	// The bot's own record of the start is precise; a process's start
+	// time from the OS is within a second (boot time has whole seconds).
+	var runStarted time.Time
+	run := s.persisted.Run
+	switch {
+	case run != nil && (snap.root == nil || run.Marker == snap.run.marker):
+		runStarted = run.StartedAt
+	case snap.root != nil:
+		runStarted = snap.run.created.Add(-time.Second)
+	}
 	var busy *BusyError
 	if s.busy != nil {
 		b := *s.busy
@@ -115,14 +127,15 @@ func (s *Service) sessionsFrom(ctx context.Context, snap snapshot, in inspection
 	}
 	return whatsapp.JoinSessions(whatsapp.SessionsInput{
 		Restoration: r, HaveRestoration: ok, Before: before, Dirs: dirs, Browsers: in.browsers,
-		Running: snap.root != nil, StopBegan: stopBegan(r, last, busy, exitedAt),
+		Running: snap.root != nil, StopBegan: stopBegan(r, runStarted, last, busy, exitedAt),
 	}), nil
 }
 
 // stopBegan is when the service was last told to stop (a stop or restart
 // through the bot, finished or under way) or was seen gone, whichever came
-// first after the restoration began; zero when none did.
-func stopBegan(r whatsapp.Restoration, last *ActionRecord, busy *BusyError, exitedAt time.Time) time.Time {
+// first after the restoration began and after the run it belongs to
+// started (runStarted, zero when unknown); zero when none did.
+func stopBegan(r whatsapp.Restoration, runStarted time.Time, last *ActionRecord, busy *BusyError, exitedAt time.Time) time.Time {
 	var cands []time.Time
 	if last != nil && (last.Action == ActionStop || last.Action == ActionRestart) {
 		cands = append(cands, last.At.Add(-last.Duration))
@@ -135,6 +148,9 @@ func stopBegan(r whatsapp.Restoration, last *ActionRecord, busy *BusyError, exit
 		return time.Time{}
 	}
 	from := r.StartedAt.Truncate(time.Second)
+	if runStarted.After(from) {
+		from = runStarted
+	}
 	var best time.Time
 	for _, c := range cands {
 		if c.IsZero() || c.Before(from) {

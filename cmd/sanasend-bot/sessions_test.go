@@ -64,7 +64,7 @@ func waitSessions(t *testing.T, configPath string, timeout time.Duration, what s
 			return rep
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("sessions: %s not within %s (err %v): %+v", what, timeout, err, rep.Sessions)
+			t.Fatalf("sessions: %s not within %s (err %v): restoration began %v, stop began %v, running %v, interrupted %v: %+v", what, timeout, err, rep.Restoration.StartedAt, rep.StopBegan, rep.Running, rep.Interrupted, rep.Sessions)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
