@@ -288,6 +288,11 @@ func InterruptedLine(r whatsapp.Restoration, stopBegan, now time.Time) string {
 		s = "interrupted by the stop at " + human.Clock(stopBegan, now, now.Location())
 	}
 	total := max(r.Found, len(r.Sessions))
+	if total <= 0 {
+		// Django's list not even asked for: nothing was restored, nothing
+		// to blame.
+		return s + ", before any session was restored (the next start restores them)"
+	}
 	done := len(r.RestoredSessions())
 	s += fmt.Sprintf(": %d of %s restored before it", done, human.Count(total, "session"))
 	if left := total - done; left > 0 {

@@ -69,6 +69,12 @@ func TestInterruptedBlamesNoSession(t *testing.T) {
 	if got, want := RestorationHeadline("whatsapp", exited, time.UTC), "session restoration of whatsapp interrupted: the service stopped before it was done: 1 of 3 sessions restored before it, 2 not restored (the next start restores them)"; got != want {
 		t.Errorf("headline of an exit = %q; want %q", got, want)
 	}
+	early := exited
+	early.Result.Restoration = whatsapp.Restoration{Found: -1, Total: -1, StartedAt: exited.Result.Restoration.StartedAt}
+	early.Sessions.Restoration = early.Result.Restoration
+	if got, want := RestorationHeadline("whatsapp", early, time.UTC), "session restoration of whatsapp interrupted: the service stopped before it was done, before any session was restored (the next start restores them)"; got != want {
+		t.Errorf("interrupted before Django answered = %q; want %q", got, want)
+	}
 	if lines := RestorationSessionLines(exited, stop); len(lines) != 0 {
 		t.Errorf("session lines of an exit %q; want none", lines)
 	}
