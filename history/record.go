@@ -1,0 +1,345 @@
+package history
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+)
+
+// State is a service's state in one health check.
+type State string
+
+// The states a check records.
+const (
+	Healthy   State = "healthy"
+	Unhealthy State = "unhealthy"
+	Stopped   State = "stopped"
+)
+
+func (st State) code() int {
+	switch st {
+	case Healthy:
+		return 1
+	case Unhealthy:
+		return 2
+	case Stopped:
+		return 3
+	}
+	return 0
+}
+
+// Check is one health check of a service.
+type Check struct {
+	Service     string
+	At          time.Time
+	State       State
+	Latency     time.Duration // response time of the health endpoint; 0 when none
+	TreeRSS     uint64        // resident memory of the service's process tree, bytes
+	Maintenance bool          // inside a maintenance window: its time is maintenance, not up or down
+}
+
+// IncidentOpened is an incident the alert state machine opened.
+type IncidentOpened struct {
+	ID       string // unique and stable, e.g. the alert's ID
+	Service  string
+	FailedAt time.Time // the first failing check: outage is measured from here
+	OpenedAt time.Time // when the incident was declared
+	Cause    string
+}
+
+// Action is something a person or the bot did to a service.
+type Action struct {
+	Service  string
+	At       time.Time
+	Who      string // a Slack user ID, "console", or "bot" for auto-restart
+	What     string // "start", "stop", "restart", ...
+	Outcome  string // "ok", "failed", ...
+	Duration time.Duration
+}
+
+// Restoration is the outcome of the service restoring its sessions after a
+// start.
+type Restoration struct {
+	Service                 string
+	At                      time.Time
+	Found, Restored, Failed int
+	Sessions                []SessionOutcome
+}
+
+// SessionOutcome is one session's part of a restoration.
+type SessionOutcome struct {
+	Session string
+	Outcome string // "restored", "failed", "timed out", ...
+	Detail  string
+}
+
+// op is one fact for the writer: it writes itself in the batch's transaction.
+type op func(ctx context.Context, tx *sql.Tx) error
+
+// RecordCheck queues a health check. It never blocks.
+func (s *Store) RecordCheck(c Check) {
+	state := c.State.code()
+	at := c.At.UnixMilli()
+	lat := c.Latency.Microseconds()
+	rss := int64(min(c.TreeRSS, 1<<62))
+	s.enqueue(func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO checks (service, at, state, latency_us, rss, maint) VALUES (?, ?, ?, ?, ?, ?)`,
+			c.Service, at, state, lat, rss, c.Maintenance)
+		return err
+	})
+}
+
+// RecordIncidentOpened queues a new incident. It never blocks. Recording the
+// same ID again changes nothing.
+func (s *Store) RecordIncidentOpened(in IncidentOpened) {
+	s.enqueue(func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO incidents (id, service, failed_at, opened_at, cause) VALUES (?, ?, ?, ?, ?)`,
+			in.ID, in.Service, in.FailedAt.UnixMilli(), in.OpenedAt.UnixMilli(), in.Cause)
+		return err
+	})
+}
+
+// RecordIncidentAcknowledged queues the acknowledgement of incident id by
+// who. It never blocks; an unknown id is logged and ignored.
+func (s *Store) RecordIncidentAcknowledged(id, who string, at time.Time) {
+	s.enqueue(func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE incidents SET acked_by = ?, acked_at = ? WHERE id = ?`, who, at.UnixMilli(), id)
+		s.warnMissing(res, err, id, "acknowledged")
+		return err
+	})
+}
+
+// RecordIncidentResolved queues the resolution of incident id, by who ("bot"
+// when the service recovered by itself). The outage runs from the incident's
+// FailedAt to at. It never blocks; an unknown id is logged and ignored.
+func (s *Store) RecordIncidentResolved(id, who string, at time.Time) {
+	s.enqueue(func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE incidents SET resolved_at = ?, resolved_by = ?, outage_ms = MAX(0, ? - failed_at) WHERE id = ?`,
+			at.UnixMilli(), who, at.UnixMilli(), id)
+		s.warnMissing(res, err, id, "resolved")
+		return err
+	})
+}
+
+func (s *Store) warnMissing(res sql.Result, err error, id, what string) {
+	if err != nil {
+		return
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		s.log.Warn().Str("incident", id).Msgf("history: %s an incident it has no record of", what)
+	}
+}
+
+// RecordAction queues an action. It never blocks.
+func (s *Store) RecordAction(a Action) {
+	s.enqueue(func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO actions (service, at, who, what, outcome, duration_ms) VALUES (?, ?, ?, ?, ?, ?)`,
+			a.Service, a.At.UnixMilli(), a.Who, a.What, a.Outcome, a.Duration.Milliseconds())
+		return err
+	})
+}
+
+// RecordRestoration queues a restoration and its sessions' outcomes. It
+// never blocks.
+func (s *Store) RecordRestoration(r Restoration) {
+	sessions := append([]SessionOutcome(nil), r.Sessions...)
+	s.enqueue(func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO restorations (service, at, found, restored, failed) VALUES (?, ?, ?, ?, ?)`,
+			r.Service, r.At.UnixMilli(), r.Found, r.Restored, r.Failed)
+		if err != nil {
+			return err
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		for _, so := range sessions {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO restoration_sessions (restoration_id, session, outcome, detail) VALUES (?, ?, ?, ?)`,
+				id, so.Session, so.Outcome, so.Detail); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// enqueue hands o to the writer without blocking: when the queue is full or
+// the store is closing, o is dropped and counted.
+func (s *Store) enqueue(o op) {
+	if s.closing.Load() {
+		s.drop(1, "closed")
+		return
+	}
+	select {
+	case s.queue <- o:
+	default:
+		s.drop(1, "queue full")
+	}
+}
+
+// drop counts n lost facts and logs at most once a minute.
+func (s *Store) drop(n int, why string) {
+	total := s.dropped.Add(uint64(n))
+	now := s.clock.Now()
+	s.mu.Lock()
+	if !s.lastDropLog.IsZero() && now.Sub(s.lastDropLog) < time.Minute {
+		s.mu.Unlock()
+		return
+	}
+	since := total - s.dropsLogged
+	s.lastDropLog, s.dropsLogged = now, total
+	s.mu.Unlock()
+	s.log.Warn().Uint64("dropped", since).Uint64("dropped_total", total).Str("why", why).
+		Msg("history: facts dropped, not recorded")
+}
+
+const (
+	maxBatch    = 512
+	backoffMin  = 100 * time.Millisecond
+	backoffMax  = 30 * time.Second
+	writeBudget = 30 * time.Second
+)
+
+// run is the writer: it takes a batch from the queue, writes it in one
+// transaction, and on a failure it may retry waits with backoff and tries
+// the same batch again, so the queue fills and further facts are dropped
+// rather than anyone waiting.
+func (s *Store) run() {
+	defer close(s.done)
+	batch := make([]op, 0, maxBatch)
+	for {
+		select {
+		case o := <-s.queue:
+			batch = append(batch[:0], o)
+		case <-s.stop:
+			s.drain()
+			return
+		}
+		batch = fill(batch, s.queue)
+		if !s.writeWithRetry(batch) {
+			s.drain()
+			return
+		}
+	}
+}
+
+func fill(batch []op, q chan op) []op {
+	for len(batch) < maxBatch {
+		select {
+		case o := <-q:
+			batch = append(batch, o)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// writeWithRetry writes batch, retrying a transient failure with backoff
+// until it succeeds or Close is called (then it returns false, having
+// counted the batch as dropped).
+func (s *Store) writeWithRetry(batch []op) bool {
+	wait := backoffMin
+	for {
+		err := s.write(batch)
+		if err == nil {
+			s.mu.Lock()
+			s.lastWrite, s.lastErr, s.failing = s.clock.Now(), "", false
+			s.mu.Unlock()
+			return true
+		}
+		msg, transient := classify(err)
+		s.mu.Lock()
+		s.lastErr, s.lastErrAt, s.failing = msg, s.clock.Now(), transient
+		s.mu.Unlock()
+		if !transient {
+			s.log.Error().Err(err).Int("facts", len(batch)).Msg("history: write failed; facts dropped")
+			s.dropped.Add(uint64(len(batch)))
+			return true
+		}
+		s.log.Warn().Err(err).Int("facts", len(batch)).Dur("retry_in", wait).Msg("history: write failed; retrying")
+		select {
+		case <-s.clock.After(wait):
+		case <-s.stop:
+			s.dropped.Add(uint64(len(batch)))
+			return false
+		}
+		wait = min(wait*2, backoffMax)
+	}
+}
+
+func (s *Store) write(batch []op) error {
+	ctx, cancel := context.WithTimeout(context.Background(), writeBudget)
+	defer cancel()
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	for _, o := range batch {
+		if err := o(ctx, tx); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// drain writes what is queued once, without retrying, until the queue is
+// empty or Options.CloseTimeout has passed; what remains is dropped.
+func (s *Store) drain() {
+	deadline := s.clock.Now().Add(s.opts.CloseTimeout)
+	batch := make([]op, 0, maxBatch)
+	for {
+		batch = fill(batch[:0], s.queue)
+		if len(batch) == 0 {
+			return
+		}
+		if s.clock.Now().After(deadline) {
+			s.dropped.Add(uint64(len(batch) + len(s.queue)))
+			return
+		}
+		if err := s.write(batch); err != nil {
+			msg, _ := classify(err)
+			s.mu.Lock()
+			s.lastErr, s.lastErrAt = msg, s.clock.Now()
+			s.mu.Unlock()
+			s.dropped.Add(uint64(len(batch) + len(s.queue)))
+			s.log.Error().Err(err).Msg("history: write at close failed; queued facts dropped")
+			return
+		}
+		s.mu.Lock()
+		s.lastWrite, s.lastErr, s.failing = s.clock.Now(), "", false
+		s.mu.Unlock()
+	}
+}
+
+// sqliteCoder is the driver's error: modernc.org/sqlite's *Error.
+type sqliteCoder interface{ Code() int }
+
+// classify turns a write error into a message safe to show (no path, no
+// SQL) and says whether retrying may help.
+func classify(err error) (msg string, transient bool) {
+	var c sqliteCoder
+	if errors.As(err, &c) {
+		switch c.Code() & 0xff {
+		case 13: // SQLITE_FULL
+			return "the disk is full (or the database reached its size limit)", true
+		case 8: // SQLITE_READONLY
+			return "the database file or its directory is read-only", true
+		case 11, 26: // SQLITE_CORRUPT, SQLITE_NOTADB
+			return "the database file is damaged", true
+		case 10: // SQLITE_IOERR
+			return "the disk reported an I/O error", true
+		case 14: // SQLITE_CANTOPEN
+			return "the database file cannot be opened", true
+		case 5, 6: // SQLITE_BUSY, SQLITE_LOCKED
+			return "the database is locked by another process", true
+		}
+		return "the database refused the write", false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "the write timed out", true
+	}
+	return "the write failed", true
+}

@@ -1,0 +1,265 @@
+package history
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+)
+
+// t0 is a Monday at 00:00 UTC: day, hour and minute boundaries line up.
+var t0 = time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+
+func openTest(t *testing.T, path string, clock clockwork.Clock, mutate func(*Options)) *Store {
+	t.Helper()
+	opts := Options{Clock: clock, CheckInterval: 30 * time.Second}
+	if mutate != nil {
+		mutate(&opts)
+	}
+	s, err := Open(path, opts)
+	if err != nil {
+		t.Fatalf("Open(%s) = %v", path, err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// waitWritten waits until the writer has nothing queued and the last write
+// succeeded.
+func waitWritten(t *testing.T, s *Store) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		h := s.Health()
+		if h.Queued == 0 && !h.Failing && !h.LastWrite.IsZero() {
+			// The writer may hold a batch it took off the queue: a
+			// flush op proves everything before it is written.
+			done := make(chan struct{})
+			s.enqueue(func(context.Context, *sql.Tx) error { close(done); return nil })
+			select {
+			case <-done:
+				// Committed after the op ran: wait for the commit too.
+				for s.Health().Queued != 0 || s.Health().Failing {
+					if time.Now().After(deadline) {
+						t.Fatalf("history not written: %+v", s.Health())
+					}
+					time.Sleep(time.Millisecond)
+				}
+				return
+			case <-time.After(time.Until(deadline)):
+				t.Fatalf("history not written: %+v", s.Health())
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("history not written: %+v", s.Health())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func countRows(t *testing.T, s *Store, table string) int {
+	t.Helper()
+	var n int
+	if err := s.rdb.QueryRow(`SELECT COUNT(*) FROM ` + table).Scan(&n); err != nil {
+		t.Fatalf("count %s: %v", table, err)
+	}
+	return n
+}
+
+func TestOpenValidates(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name   string
+		path   string
+		mutate func(*Options)
+		want   string
+	}{
+		{"no path", "", nil, "no path"},
+		{"negative queue", filepath.Join(dir, "a.db"), func(o *Options) { o.QueueSize = -1 }, "queue size"},
+		{"negative interval", filepath.Join(dir, "a.db"), func(o *Options) { o.CheckInterval = -time.Second }, "check interval"},
+		{"negative max size", filepath.Join(dir, "a.db"), func(o *Options) { o.MaxSize = -1 }, "max size"},
+		{"corrupt file", writeFile(t, dir, "junk.db", strings.Repeat("not a database ", 500)), nil, "open history"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := Options{}
+			if tt.mutate != nil {
+				tt.mutate(&opts)
+			}
+			s, err := Open(tt.path, opts)
+			if err == nil {
+				_ = s.Close()
+				t.Fatalf("Open(%q) = nil error; want one containing %q", tt.path, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Open(%q) = %v; want it to contain %q", tt.path, err, tt.want)
+			}
+		})
+	}
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestMigrations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "h.db")
+	clock := clockwork.NewFakeClockAt(t0)
+	s := openTest(t, path, clock, nil)
+	var versions []int
+	rows, err := s.rdb.Query(`SELECT version FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		versions = append(versions, v)
+	}
+	_ = rows.Close()
+	if len(versions) != SchemaVersion || versions[len(versions)-1] != SchemaVersion {
+		t.Fatalf("applied versions = %v; want 1..%d", versions, SchemaVersion)
+	}
+	var mode string
+	if err := s.wdb.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal_mode = %q, %v; want wal", mode, err)
+	}
+	var fk int
+	if err := s.wdb.QueryRow(`PRAGMA foreign_keys`).Scan(&fk); err != nil || fk != 1 {
+		t.Errorf("foreign_keys = %d, %v; want 1", fk, err)
+	}
+
+	// A later step applies on top, once; a failing step leaves no trace.
+	ctx := context.Background()
+	steps := append(migrations[:], `CREATE TABLE extra (x INTEGER)`, `CREATE TABLE broken (`)
+	if err := migrate(ctx, s.wdb, 1, steps); err == nil || !strings.Contains(err.Error(), "version 3") {
+		t.Fatalf("migrate with a broken step 3 = %v; want an error naming version 3", err)
+	}
+	var have int
+	if err := s.wdb.QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&have); err != nil || have != 2 {
+		t.Fatalf("schema version after a failed step = %d, %v; want 2", have, err)
+	}
+	if err := migrate(ctx, s.wdb, 1, steps[:2]); err != nil {
+		t.Fatalf("migrate again to version 2 = %v; want nil (nothing to do)", err)
+	}
+	_ = s.Close()
+
+	// Now the file is version 2: this build (version 1) refuses it.
+	if _, err := Open(path, Options{Clock: clock}); err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("Open of a newer database = %v; want an error saying it is newer", err)
+	}
+}
+
+func TestReopenKeepsHistory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "h.db")
+	clock := clockwork.NewFakeClockAt(t0)
+	s := openTest(t, path, clock, nil)
+	for i := range 10 {
+		s.RecordCheck(Check{Service: "whatsapp", At: t0.Add(time.Duration(i) * 30 * time.Second), State: Healthy, Latency: 12 * time.Millisecond})
+	}
+	s.RecordIncidentOpened(IncidentOpened{ID: "i1", Service: "whatsapp", FailedAt: t0, OpenedAt: t0.Add(time.Minute), Cause: "crashed"})
+	s.RecordIncidentResolved("i1", "U123", t0.Add(5*time.Minute))
+	s.RecordAction(Action{Service: "whatsapp", At: t0, Who: "U123", What: "restart", Outcome: "ok", Duration: 3 * time.Second})
+	s.RecordRestoration(Restoration{Service: "whatsapp", At: t0, Found: 2, Restored: 1, Failed: 1,
+		Sessions: []SessionOutcome{{Session: "a", Outcome: "restored"}, {Session: "b", Outcome: "failed", Detail: "auth"}}})
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	if h := s.Health(); h.Dropped != 0 {
+		t.Fatalf("dropped %d facts at Close; want 0", h.Dropped)
+	}
+
+	s2 := openTest(t, path, clock, nil)
+	for table, want := range map[string]int{"checks": 10, "incidents": 1, "actions": 1, "restorations": 1, "restoration_sessions": 2} {
+		if got := countRows(t, s2, table); got != want {
+			t.Errorf("after reopen, %s has %d rows; want %d", table, got, want)
+		}
+	}
+	var outage int64
+	if err := s2.rdb.QueryRow(`SELECT outage_ms FROM incidents WHERE id = 'i1'`).Scan(&outage); err != nil || outage != (5*time.Minute).Milliseconds() {
+		t.Errorf("outage_ms = %d, %v; want %d", outage, err, (5 * time.Minute).Milliseconds())
+	}
+}
+
+// TestFullDiskNeverBlocks fills the database to its size limit (SQLite's
+// max_page_count: the error a full disk gives): recording still returns at
+// once, drops are counted, Health says the disk is full, and writes resume
+// when there is room again.
+func TestFullDiskNeverBlocks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "h.db")
+	clock := clockwork.NewFakeClockAt(t0)
+	s := openTest(t, path, clock, func(o *Options) { o.MaxSize = 256 << 10; o.QueueSize = 64 })
+
+	// Record until the writer hits the limit; no call may wait on it.
+	var slowest time.Duration
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; !s.Health().Failing; i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("Health never reported the full database: %+v", s.Health())
+		}
+		begin := time.Now()
+		s.RecordCheck(Check{Service: "whatsapp", At: t0.Add(time.Duration(i) * time.Second), State: Healthy, Latency: time.Millisecond, TreeRSS: 1 << 30})
+		slowest = max(slowest, time.Since(begin))
+		if i%32 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	// Full: more facts are dropped, at once.
+	for i := range 1000 {
+		begin := time.Now()
+		s.RecordCheck(Check{Service: "whatsapp", At: t0.Add(-time.Duration(i+1) * time.Second), State: Healthy})
+		slowest = max(slowest, time.Since(begin))
+	}
+	if slowest > 100*time.Millisecond {
+		t.Errorf("slowest RecordCheck took %s; recording must not wait on the disk", slowest)
+	}
+	h := s.Health()
+	if !strings.Contains(h.LastError, "disk is full") || h.Dropped == 0 || strings.Contains(h.LastError, path) {
+		t.Fatalf("Health = %+v; want a safe 'disk is full' error and dropped facts", h)
+	}
+
+	// Room again: the writer's retry (after its backoff) gets through.
+	if _, err := s.wdb.Exec(`PRAGMA max_page_count = 1000000`); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for s.Health().Failing {
+		if time.Now().After(deadline) {
+			t.Fatalf("writes did not resume: %+v", s.Health())
+		}
+		clock.Advance(backoffMax)
+		time.Sleep(time.Millisecond)
+	}
+	s.RecordCheck(Check{Service: "later", At: t0, State: Healthy})
+	waitWritten(t, s)
+	if h := s.Health(); h.LastError != "" || h.LastWrite.IsZero() {
+		t.Fatalf("Health after recovery = %+v; want no error", h)
+	}
+	var got int
+	if err := s.rdb.QueryRow(`SELECT COUNT(*) FROM checks WHERE service = 'later'`).Scan(&got); err != nil || got != 1 {
+		t.Fatalf("check recorded after recovery: %d rows, %v; want 1", got, err)
+	}
+}
+
+func TestRecordAfterCloseDrops(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "h.db"), clockwork.NewFakeClockAt(t0), nil)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s.RecordCheck(Check{Service: "whatsapp", At: t0, State: Healthy})
+	if got := s.Health().Dropped; got != 1 {
+		t.Fatalf("Dropped after a record on a closed store = %d; want 1", got)
+	}
+}
