@@ -17,7 +17,7 @@ var t0 = time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
 
 func openTest(t *testing.T, path string, clock clockwork.Clock, mutate func(*Options)) *Store {
 	t.Helper()
-	opts := Options{Clock: clock, CheckInterval: 30 * time.Second}
+	opts := Options{Clock: clock, CheckInterval: 30 * time.Second, QueueSize: 1 << 17}
 	if mutate != nil {
 		mutate(&opts)
 	}
@@ -29,9 +29,18 @@ func openTest(t *testing.T, path string, clock clockwork.Clock, mutate func(*Opt
 	return s
 }
 
-// waitWritten waits until the writer has nothing queued and the last write
-// succeeded.
+// waitWritten waits until everything recorded is written, none dropped.
 func waitWritten(t *testing.T, s *Store) {
+	t.Helper()
+	waitFlushed(t, s)
+	if d := s.Health().Dropped; d != 0 {
+		t.Fatalf("history dropped %d facts", d)
+	}
+}
+
+// waitFlushed waits until the writer has nothing queued and the last write
+// succeeded.
+func waitFlushed(t *testing.T, s *Store) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -243,7 +252,7 @@ func TestFullDiskNeverBlocks(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	s.RecordCheck(Check{Service: "later", At: t0, State: Healthy})
-	waitWritten(t, s)
+	waitFlushed(t, s)
 	if h := s.Health(); h.LastError != "" || h.LastWrite.IsZero() {
 		t.Fatalf("Health after recovery = %+v; want no error", h)
 	}
