@@ -152,19 +152,25 @@ func bucketize(checks []checkRow, from, to, res, ivMs, nowMs int64) []agg {
 		return nil
 	}
 	out := make([]agg, (to-from+res-1)/res)
+	spread(out, from, res, from, to, checks, ivMs, nowMs)
+	return out
+}
+
+// spread adds checks into out, whose bucket i is [base+i*res,
+// base+(i+1)*res), counting only what lies in [lo, hi).
+func spread(out []agg, base, res, lo, hi int64, checks []checkRow, ivMs, nowMs int64) {
 	for i, c := range checks {
-		if c.at >= from && c.at < to {
-			out[(c.at-from)/res].addCheck(c)
+		if c.at >= lo && c.at < hi {
+			out[(c.at-base)/res].addCheck(c)
 		}
-		lo, hi := max(c.at, from), min(segmentEnd(checks, i, ivMs, nowMs), to)
-		for lo < hi {
-			b := (lo - from) / res
-			end := min(from+(b+1)*res, hi)
-			out[b].addTime(c.state, c.maint, end-lo)
-			lo = end
+		a, z := max(c.at, lo), min(segmentEnd(checks, i, ivMs, nowMs), hi)
+		for a < z {
+			b := (a - base) / res
+			end := min(base+(b+1)*res, z)
+			out[b].addTime(c.state, c.maint, end-a)
+			a = end
 		}
 	}
-	return out
 }
 
 func floorTo(t, res int64) int64 {
