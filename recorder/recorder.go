@@ -1,0 +1,183 @@
+// Package recorder keeps the history of the services: it turns the facts of
+// the monitor (health checks, alert notices, restoration summaries) and of
+// the manager (actions) into history records. It sits between the packages
+// that produce facts and package history, which knows none of them; it
+// never blocks them (history's Record methods only queue).
+package recorder
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/sanasend/sanasend-bot/alerts"
+	"github.com/sanasend/sanasend-bot/bot"
+	"github.com/sanasend/sanasend-bot/history"
+	"github.com/sanasend/sanasend-bot/manager"
+	"github.com/sanasend/sanasend-bot/whatsapp"
+)
+
+// Store is what the recorder writes to; *history.Store implements it.
+type Store interface {
+	RecordCheck(history.Check)
+	RecordIncidentOpened(history.IncidentOpened)
+	RecordIncidentAcknowledged(id, who string, at time.Time)
+	RecordIncidentResolved(id, who string, at time.Time)
+	RecordAction(history.Action)
+	RecordRestoration(history.Restoration)
+}
+
+var _ Store = (*history.Store)(nil)
+
+// Recorder records facts in a Store.
+type Recorder struct {
+	store Store
+	clock clockwork.Clock
+	// inMaintenance, when set, says whether a service is in a maintenance
+	// window at a time (its checks then count as maintenance).
+	inMaintenance func(service string, at time.Time) bool
+}
+
+// New returns a recorder writing to store; clock nil means the real clock;
+// inMaintenance may be nil (no window is known).
+func New(store Store, clock clockwork.Clock, inMaintenance func(service string, at time.Time) bool) (*Recorder, error) {
+	if store == nil {
+		return nil, errors.New("new recorder: no store")
+	}
+	if clock == nil {
+		clock = clockwork.NewRealClock()
+	}
+	return &Recorder{store: store, clock: clock, inMaintenance: inMaintenance}, nil
+}
+
+// WatchService returns s recording every health check asked through it.
+func (r *Recorder) WatchService(s alerts.Service) alerts.Service {
+	return watched{Service: s, r: r}
+}
+
+type watched struct {
+	alerts.Service
+	r *Recorder
+}
+
+func (w watched) Health(ctx context.Context) manager.Health {
+	h := w.Service.Health(ctx)
+	if ctx.Err() != nil {
+		return h // shutting down: the check says nothing
+	}
+	w.r.Check(w.Name(), h)
+	return h
+}
+
+// Check records one health check of service, at the recorder's clock.
+func (r *Recorder) Check(service string, h manager.Health) {
+	at := r.clock.Now()
+	st := history.Unhealthy
+	switch h.State() {
+	case manager.StateHealthy:
+		st = history.Healthy
+	case manager.StateStopped:
+		st = history.Stopped
+	}
+	c := history.Check{Service: service, At: at, State: st, Latency: h.Latency}
+	if r.inMaintenance != nil {
+		c.Maintenance = r.inMaintenance(service, at)
+	}
+	r.store.RecordCheck(c)
+}
+
+// Notifier returns next recording the notices it accepts: incidents opened,
+// acknowledged and resolved, and restoration summaries.
+func (r *Recorder) Notifier(next alerts.Notifier) alerts.Notifier {
+	return notifier{r: r, next: next}
+}
+
+type notifier struct {
+	r    *Recorder
+	next alerts.Notifier
+}
+
+func (n notifier) Notify(no alerts.Notice) error {
+	if err := n.next.Notify(no); err != nil {
+		return err
+	}
+	n.r.Notice(no)
+	return nil
+}
+
+// Notice records what a notice says about the history.
+func (r *Recorder) Notice(no alerts.Notice) {
+	at := no.Event.At
+	if at.IsZero() {
+		at = r.clock.Now()
+	}
+	if inc := no.Incident; inc != nil {
+		id := no.Ref
+		if no.Kind == alerts.DecisionOpen {
+			id = no.ID
+			r.store.RecordIncidentOpened(history.IncidentOpened{ID: id, Service: no.Service, FailedAt: inc.Since,
+				OpenedAt: at, Cause: bot.AlertCause(inc.Exit, inc.Reason)})
+		}
+		if id != "" && inc.Acked != nil && no.Event.What == alerts.EventAcked {
+			r.store.RecordIncidentAcknowledged(id, inc.Acked.By.String(), inc.Acked.At)
+		}
+		if id != "" && no.Kind == alerts.DecisionResolve {
+			who := "bot"
+			if inc.ResolvedBy != nil {
+				who = inc.ResolvedBy.String()
+			}
+			r.store.RecordIncidentResolved(id, who, at)
+		}
+	}
+	if s := no.Restoration; s != nil {
+		r.store.RecordRestoration(restoration(no.Service, at, *s))
+	}
+}
+
+// restoration is a summary as history keeps it: counts and each session's
+// state, with its cause kind for the failed ones.
+func restoration(service string, at time.Time, s alerts.RestorationSummary) history.Restoration {
+	rs := s.Result.Restoration
+	h := history.Restoration{Service: service, At: at, Found: rs.Found, Restored: len(rs.RestoredSessions()), Failed: len(rs.FailedSessions())}
+	for _, v := range s.Sessions.Sessions {
+		if v.State == whatsapp.SessionUnlisted || v.State == whatsapp.SessionUnknown {
+			continue
+		}
+		h.Sessions = append(h.Sessions, history.SessionOutcome{Session: v.ID, Outcome: string(v.State), Detail: string(v.CauseKind)})
+	}
+	return h
+}
+
+// Actions records the actions of a service from its events until they end
+// (the channel closes or ctx is done).
+func (r *Recorder) Actions(ctx context.Context, events <-chan manager.Event) {
+	began := make(map[string]time.Time) // service -> when its action began
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-events:
+			if !ok {
+				return
+			}
+			switch e.Kind {
+			case manager.EventActionBegun:
+				began[e.Service] = e.At
+			case manager.EventActionEnded:
+				var d time.Duration
+				if b, ok := began[e.Service]; ok {
+					d = e.At.Sub(b)
+					delete(began, e.Service)
+				}
+				outcome := "ok"
+				if !e.OK {
+					outcome = "failed"
+				}
+				r.store.RecordAction(history.Action{Service: e.Service, At: e.At, Who: e.By.String(), What: string(e.Action),
+					Outcome: outcome, Duration: d})
+			}
+		}
+	}
+}
