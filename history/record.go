@@ -242,7 +242,7 @@ func fill(batch []op, q chan op) []op {
 func (s *Store) writeWithRetry(batch []op) bool {
 	wait := backoffMin
 	for {
-		err := s.write(batch)
+		err := s.write(context.Background(), batch)
 		if err == nil {
 			s.mu.Lock()
 			s.lastWrite, s.lastErr, s.failing = s.clock.Now(), "", false
@@ -269,8 +269,8 @@ func (s *Store) writeWithRetry(batch []op) bool {
 	}
 }
 
-func (s *Store) write(batch []op) error {
-	ctx, cancel := context.WithTimeout(context.Background(), writeBudget)
+func (s *Store) write(ctx context.Context, batch []op) error {
+	ctx, cancel := context.WithTimeout(ctx, writeBudget)
 	defer cancel()
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
@@ -285,33 +285,42 @@ func (s *Store) write(batch []op) error {
 	return tx.Commit()
 }
 
-// drain writes what is queued once, without retrying, until the queue is
-// empty or Options.CloseTimeout has passed; what remains is dropped.
+// drain writes what is queued, without retrying, until the queue is empty
+// or Options.CloseTimeout (wall time) has passed; what remains is dropped.
 func (s *Store) drain() {
-	deadline := s.clock.Now().Add(s.opts.CloseTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.CloseTimeout)
+	defer cancel()
 	batch := make([]op, 0, maxBatch)
 	for {
 		batch = fill(batch[:0], s.queue)
 		if len(batch) == 0 {
 			return
 		}
-		if s.clock.Now().After(deadline) {
-			s.dropped.Add(uint64(len(batch) + len(s.queue)))
-			return
-		}
-		if err := s.write(batch); err != nil {
+		if err := s.write(ctx, batch); err != nil {
 			msg, _ := classify(err)
 			s.mu.Lock()
 			s.lastErr, s.lastErrAt = msg, s.clock.Now()
 			s.mu.Unlock()
-			s.dropped.Add(uint64(len(batch) + len(s.queue)))
-			s.log.Error().Err(err).Msg("history: write at close failed; queued facts dropped")
+			lost := len(batch) + len(s.queue)
+			s.dropped.Add(uint64(lost))
+			s.log.Error().Err(err).Int("facts", lost).Msg("history: write at close failed; queued facts dropped")
 			return
 		}
 		s.mu.Lock()
 		s.lastWrite, s.lastErr, s.failing = s.clock.Now(), "", false
 		s.mu.Unlock()
 	}
+}
+
+// SafeMessage is a sentence about err, from Open or a write, that may be
+// shown to a person: it says what is wrong with the file (full, read-only,
+// damaged, locked) without its path or SQL. The full error is for the log.
+func SafeMessage(err error) string {
+	if err == nil {
+		return ""
+	}
+	msg, _ := classify(err)
+	return msg
 }
 
 // sqliteCoder is the driver's error: modernc.org/sqlite's *Error.
@@ -338,8 +347,11 @@ func classify(err error) (msg string, transient bool) {
 		}
 		return "the database refused the write", false
 	}
+	if errors.Is(err, ErrNewerSchema) {
+		return ErrNewerSchema.Error(), false
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "the write timed out", true
 	}
-	return "the write failed", true
+	return "the history database failed", true
 }

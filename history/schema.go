@@ -3,8 +3,12 @@ package history
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 )
+
+// ErrNewerSchema is why Open refuses a database written by a newer build.
+var ErrNewerSchema = errors.New("the history database was written by a newer sanasend-bot")
 
 // migrations is the schema, one step per version: migrations[i] brings a
 // database to version i+1. Steps are only ever appended; an applied step is
@@ -103,7 +107,7 @@ func migrate(ctx context.Context, db *sql.DB, nowMs int64, steps []string) error
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	if have > len(steps) {
-		return fmt.Errorf("the database has schema version %d, newer than this build's %d: it was written by a newer sanasend-bot; run that version or move the file away", have, len(steps))
+		return fmt.Errorf("%w: schema version %d, this build knows %d; run that version or move the file away", ErrNewerSchema, have, len(steps))
 	}
 	for v := have + 1; v <= len(steps); v++ {
 		if err := applyStep(ctx, db, v, steps[v-1], nowMs); err != nil {

@@ -3,6 +3,7 @@ package history
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,6 +113,14 @@ func TestOpenValidates(t *testing.T) {
 	}
 }
 
+func TestOpenCorruptFileSaysSo(t *testing.T) {
+	path := writeFile(t, t.TempDir(), "history.db", strings.Repeat("not a database ", 500))
+	_, err := Open(path, Options{})
+	if got := SafeMessage(err); got != "the database file is damaged" {
+		t.Fatalf("SafeMessage(Open(corrupt file)) = %q (%v); want %q", got, err, "the database file is damaged")
+	}
+}
+
 func writeFile(t *testing.T, dir, name, content string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
@@ -166,8 +175,9 @@ func TestMigrations(t *testing.T) {
 	_ = s.Close()
 
 	// Now the file is version 2: this build (version 1) refuses it.
-	if _, err := Open(path, Options{Clock: clock}); err == nil || !strings.Contains(err.Error(), "newer") {
-		t.Fatalf("Open of a newer database = %v; want an error saying it is newer", err)
+	_, err = Open(path, Options{Clock: clock})
+	if !errors.Is(err, ErrNewerSchema) || SafeMessage(err) != ErrNewerSchema.Error() {
+		t.Fatalf("Open of a newer database = %v (safe: %q); want ErrNewerSchema", err, SafeMessage(err))
 	}
 }
 
@@ -235,6 +245,9 @@ func TestFullDiskNeverBlocks(t *testing.T) {
 		t.Errorf("slowest RecordCheck took %s; recording must not wait on the disk", slowest)
 	}
 	h := s.Health()
+	if h.LastErrorAt.IsZero() {
+		t.Errorf("Health().LastErrorAt is zero with an error")
+	}
 	if !strings.Contains(h.LastError, "disk is full") || h.Dropped == 0 || strings.Contains(h.LastError, path) {
 		t.Fatalf("Health = %+v; want a safe 'disk is full' error and dropped facts", h)
 	}
