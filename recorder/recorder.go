@@ -52,8 +52,12 @@ func New(store Store, clock clockwork.Clock, inMaintenance func(service string, 
 	return &Recorder{store: store, clock: clock, inMaintenance: inMaintenance}, nil
 }
 
-// WatchService returns s recording every health check asked through it.
+// WatchService returns s recording every health check asked through it;
+// a nil Recorder returns s as is.
 func (r *Recorder) WatchService(s alerts.Service) alerts.Service {
+	if r == nil {
+		return s
+	}
 	return watched{Service: s, r: r}
 }
 
@@ -89,8 +93,12 @@ func (r *Recorder) Check(service string, h manager.Health) {
 }
 
 // Notifier returns next recording the notices it accepts: incidents opened,
-// acknowledged and resolved, and restoration summaries.
+// acknowledged and resolved, and restoration summaries. A nil Recorder
+// returns next as is.
 func (r *Recorder) Notifier(next alerts.Notifier) alerts.Notifier {
+	if r == nil {
+		return next
+	}
 	return notifier{r: r, next: next}
 }
 

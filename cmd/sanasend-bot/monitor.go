@@ -16,14 +16,16 @@ import (
 	"github.com/sanasend/sanasend-bot/delivery"
 	"github.com/sanasend/sanasend-bot/manager"
 	"github.com/sanasend/sanasend-bot/metrics"
+	"github.com/sanasend/sanasend-bot/recorder"
 )
 
 // newMonitor builds the health monitor of every service, delivering to n.
-// With met (nil: none), its health checks and notices are recorded.
-func newMonitor(cfg *config.Config, m *manager.Manager, n alerts.Notifier, log zerolog.Logger, met *metrics.Metrics) (*alerts.Monitor, error) {
+// With met (nil: none), its health checks and notices are counted; with rec
+// (nil: none), kept in the history.
+func newMonitor(cfg *config.Config, m *manager.Manager, n alerts.Notifier, log zerolog.Logger, met *metrics.Metrics, rec *recorder.Recorder) (*alerts.Monitor, error) {
 	var services []alerts.Service
 	for _, s := range m.Services() {
-		services = append(services, met.WatchService(s))
+		services = append(services, met.WatchService(rec.WatchService(s)))
 	}
 	store, err := alerts.NewFileStateStore(cfg.StateDir) // alert state across restarts
 	if err != nil {
@@ -43,7 +45,7 @@ func newMonitor(cfg *config.Config, m *manager.Manager, n alerts.Notifier, log z
 		Store:              store,
 		MemoryLimit:        uint64(cfg.Monitor.MemoryLimit),
 		SessionMemoryLimit: uint64(cfg.Monitor.SessionMemoryLimit),
-	}, services, met.Notifier(n))
+	}, services, met.Notifier(rec.Notifier(n)))
 }
 
 // slackAlerts is the Slack side of the monitor: the outbox (durable, in the

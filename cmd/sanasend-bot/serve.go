@@ -54,6 +54,8 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 	}
 	defer outbox.Close() // after a failure below; Serve closes it otherwise
 	met.SetOutbox(outbox)
+	c.openHistory(cfg, log)
+	defer c.closeHistory() // when it returns before serving; keepHistory closes it otherwise
 	if err := c.route(cfg, log, notifier, met, sl.staff, outbox); err != nil {
 		return err
 	}
@@ -94,6 +96,7 @@ func serve(ctx context.Context, log zerolog.Logger, s served) error {
 	var bg errgroup.Group
 	bg.Go(func() error { return s.outbox.Serve(bgCtx) })
 	bg.Go(func() error { observer.Run(bgCtx); return nil })
+	bg.Go(func() error { return s.keepHistory(bgCtx, log) })
 	defer func() {
 		stopBackground()
 		if err := bg.Wait(); err != nil {

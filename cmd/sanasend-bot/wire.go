@@ -13,8 +13,10 @@ import (
 	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/bot"
 	"github.com/sanasend/sanasend-bot/config"
+	"github.com/sanasend/sanasend-bot/history"
 	"github.com/sanasend/sanasend-bot/manager"
 	"github.com/sanasend/sanasend-bot/metrics"
+	"github.com/sanasend/sanasend-bot/recorder"
 )
 
 // newLogger builds the bot's logger from the config.
@@ -62,6 +64,10 @@ type core struct {
 	confirms *bot.ConfirmStore
 	monitor  *alerts.Monitor
 	router   *bot.Router
+	// history is the services' history in the state dir, nil when it could
+	// not be opened (the bot supervises without it); rec records into it.
+	history *history.Store
+	rec     *recorder.Recorder
 }
 
 // build builds the services and the confirmation store: the store comes
@@ -93,7 +99,7 @@ func build(cfg *config.Config, log zerolog.Logger, durable bool) (*core, error) 
 // dead, nil where nothing is delivered, is the outbox whose dead letters
 // status reports.
 func (c *core) route(cfg *config.Config, log zerolog.Logger, n alerts.Notifier, met *metrics.Metrics, auth bot.Authorizer, dead bot.DeadLetters) error {
-	monitor, err := newMonitor(cfg, c.m, n, log, met)
+	monitor, err := newMonitor(cfg, c.m, n, log, met, c.rec)
 	if err != nil {
 		return err
 	}
