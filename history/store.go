@@ -186,8 +186,8 @@ func (s *Store) Close() error {
 type Health struct {
 	Path      string
 	LastWrite time.Time // zero: nothing written since Open
-	// LastError is a message safe to show (no path, no SQL), empty when the
-	// last attempt succeeded; LastErrorAt is when it happened.
+	// LastError is a message safe to show (no path, no SQL), empty once a
+	// write succeeded after it; LastErrorAt is when the last error happened.
 	LastError   string
 	LastErrorAt time.Time
 	Failing     bool   // the writer is retrying a failed write
