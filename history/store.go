@@ -174,6 +174,10 @@ func (s *Store) Close() error {
 		s.closing.Store(true)
 		close(s.stop)
 		<-s.done
+		// A Record racing Close may have queued after the drain.
+		if n := len(s.queue); n > 0 {
+			s.dropped.Add(uint64(n))
+		}
 		err = errors.Join(s.wdb.Close(), s.rdb.Close())
 		if err != nil {
 			err = fmt.Errorf("close history: %w", err)
