@@ -180,6 +180,19 @@ func BenchmarkHistoryYear(b *testing.B) {
 		b.ReportMetric(float64(rows), "rows")
 	})
 
+	b.Run("uptime-90d-hourly", func(b *testing.B) {
+		now := clock.Now()
+		for b.Loop() {
+			r, err := s.Uptime(ctx, "whatsapp", now.Add(-90*24*time.Hour), now, time.Hour)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(r.Series) != 90*24 {
+				b.Fatalf("Uptime over 90 days by hour: %d buckets; want %d", len(r.Series), 90*24)
+			}
+		}
+	})
+
 	b.Run("rollup-day", func(b *testing.B) {
 		rng := rand.New(rand.NewPCG(12, 31))
 		for b.Loop() {

@@ -14,10 +14,13 @@
 // caller or the injected clock. Words for people are the front ends' job;
 // this package returns numbers and spans (Report, Incident, Restoration).
 //
-// Wiring, in one place: Open(filepath.Join(stateDir, "history.db"), opts);
-// RecordCheck after each health check; RecordIncidentOpened, ...Acknowledged
-// and ...Resolved from the alert state machine; RecordAction after each
-// start, stop or restart; RecordRestoration with each restoration summary;
-// Schedule(scheduler) for the rollup and retention job; Health for status,
-// doctor and /metrics; Close at shutdown, after the producers have stopped.
+// Wiring, in one place: Open(filepath.Join(stateDir, "history.db"), opts)
+// with opts.CheckInterval the monitor's interval; RecordCheck after each
+// health check; RecordIncidentOpened, ...Acknowledged and ...Resolved from
+// the alert state machine; RecordAction after each start, stop or restart;
+// RecordRestoration with each restoration summary; Schedule(scheduler,
+// time.Minute) for the rollup and retention job; Uptime, Incidents and
+// LastRestoration for reports; Health (and SafeMessage for an error from
+// Open) for status, doctor and /metrics; Close at shutdown, after the
+// producers have stopped. Rollup buckets are UTC minutes, hours and days.
 package history

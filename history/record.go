@@ -254,8 +254,9 @@ func (s *Store) writeWithRetry(batch []op) bool {
 		s.lastErr, s.lastErrAt, s.failing = msg, s.clock.Now(), transient
 		s.mu.Unlock()
 		if !transient {
-			s.log.Error().Err(err).Int("facts", len(batch)).Msg("history: write failed; facts dropped")
-			s.dropped.Add(uint64(len(batch)))
+			// One fact the database refuses must not cost the batch:
+			// write them one by one and drop only those refused.
+			s.writeEach(batch)
 			return true
 		}
 		s.log.Warn().Err(err).Int("facts", len(batch)).Dur("retry_in", wait).Msg("history: write failed; retrying")
@@ -266,6 +267,29 @@ func (s *Store) writeWithRetry(batch []op) bool {
 			return false
 		}
 		wait = min(wait*2, backoffMax)
+	}
+}
+
+// writeEach writes each op of batch in a transaction of its own, dropping
+// (counting and logging) those that fail.
+func (s *Store) writeEach(batch []op) {
+	lost := 0
+	var last error
+	for _, o := range batch {
+		if err := s.write(context.Background(), []op{o}); err != nil {
+			lost++
+			last = err
+		}
+	}
+	s.mu.Lock()
+	if lost < len(batch) {
+		s.lastWrite = s.clock.Now()
+	}
+	s.failing = false
+	s.mu.Unlock()
+	if lost > 0 {
+		s.dropped.Add(uint64(lost))
+		s.log.Error().Err(last).Int("facts", lost).Msg("history: the database refused facts; dropped")
 	}
 }
 

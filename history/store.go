@@ -174,6 +174,10 @@ func (s *Store) Close() error {
 		s.closing.Store(true)
 		close(s.stop)
 		<-s.done
+		// A Record racing Close may have queued after the drain.
+		if n := len(s.queue); n > 0 {
+			s.dropped.Add(uint64(n))
+		}
 		err = errors.Join(s.wdb.Close(), s.rdb.Close())
 		if err != nil {
 			err = fmt.Errorf("close history: %w", err)
@@ -186,8 +190,8 @@ func (s *Store) Close() error {
 type Health struct {
 	Path      string
 	LastWrite time.Time // zero: nothing written since Open
-	// LastError is a message safe to show (no path, no SQL), empty when the
-	// last attempt succeeded; LastErrorAt is when it happened.
+	// LastError is a message safe to show (no path, no SQL), empty once a
+	// write succeeded after it; LastErrorAt is when the last error happened.
 	LastError   string
 	LastErrorAt time.Time
 	Failing     bool   // the writer is retrying a failed write

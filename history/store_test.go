@@ -285,3 +285,27 @@ func TestRecordAfterCloseDrops(t *testing.T) {
 		t.Fatalf("Dropped after a record on a closed store = %d; want 1", got)
 	}
 }
+
+// TestRefusedFactCostsOnlyItself: a fact the database refuses (here a
+// constraint) is dropped alone; the facts batched with it are written.
+func TestRefusedFactCostsOnlyItself(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "h.db"), clockwork.NewFakeClockAt(t0), nil)
+	for i := range 5 {
+		s.RecordCheck(Check{Service: "whatsapp", At: t0.Add(time.Duration(i) * time.Second), State: Healthy})
+	}
+	s.enqueue(func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO checks (service) VALUES (NULL)`)
+		return err
+	})
+	for i := 5; i < 10; i++ {
+		s.RecordCheck(Check{Service: "whatsapp", At: t0.Add(time.Duration(i) * time.Second), State: Healthy})
+	}
+	waitFlushed(t, s)
+	if got := countRows(t, s, "checks"); got != 10 {
+		t.Errorf("checks written = %d; want 10", got)
+	}
+	// LastError is cleared by the next good write; LastErrorAt stays.
+	if h := s.Health(); h.Dropped != 1 || h.LastErrorAt.IsZero() || h.Failing {
+		t.Errorf("Health = %+v; want 1 dropped, an error time, not failing", h)
+	}
+}
