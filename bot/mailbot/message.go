@@ -95,6 +95,7 @@ func Render(n alerts.Notice, now time.Time, host string, lastErrors []string) Em
 	host = oneLine(host)
 	kind := Kind(n)
 	subject, b := compose(n, kind, now, host, lastErrors)
+	b.clean()
 	b.Footer = fmt.Sprintf("sanasend-bot on %s · %s · %s", host, kind, human.Clock(now, now, now.Location()))
 	e := Email{
 		Subject:   human.Cut(oneLine("[sanasend] "+subject), subjectRunes),
@@ -148,7 +149,7 @@ func compose(n alerts.Notice, kind string, now time.Time, host string, lastError
 				b.CodeTitle = "Last error lines of the log"
 				shown := lastErrors[max(0, len(lastErrors)-errorLines):]
 				for _, l := range shown {
-					b.Code = append(b.Code, human.Cut(oneLine(l), errorLineRunes))
+					b.Code = append(b.Code, human.Cut(l, errorLineRunes))
 				}
 				if len(shown) < len(lastErrors) {
 					b.Notes = append(b.Notes, fmt.Sprintf("the last %d of %s shown; `logs` shows more", len(shown), human.Count(len(lastErrors), "error line")))
@@ -156,7 +157,7 @@ func compose(n alerts.Notice, kind string, now time.Time, host string, lastError
 			}
 			return svc + " is " + state + on, b
 		case alerts.DecisionResolve:
-			b := body{Headline: bot.AlertLine(inc, now), Paragraphs: []string{bot.EventLine(n.Event, now)}}
+			b := body{Headline: bot.NoticeLine(n.Event, now)}
 			return fmt.Sprintf("%s resolved%s (after %s)", svc, on, human.Duration(inc.Lasted(now))), b
 		case alerts.DecisionRemind:
 			b := body{Headline: bot.NoticeLine(n.Event, now), Paragraphs: []string{bot.AlertLine(inc, now)}}
@@ -214,6 +215,17 @@ func oneLine(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// clean keeps outside text from driving a terminal or a mail client:
+// control characters (escapes, carriage returns) become spaces.
+func (b *body) clean() {
+	b.Headline = oneLine(b.Headline)
+	for _, list := range [][]string{b.Paragraphs, b.List, b.Code, b.Notes} {
+		for i, l := range list {
+			list[i] = oneLine(l)
+		}
+	}
 }
 
 // text is the plain-text part.
