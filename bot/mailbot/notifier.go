@@ -140,7 +140,7 @@ func Open(cfg Config) (*Mail, error) {
 		return nil, errors.New("open email: the host name is required")
 	}
 	outbox, err := delivery.Open(delivery.Config{Dir: OutboxDir(cfg.StateDir), Clock: cfg.Clock,
-		Logger: cfg.Logger.With().Str("outbox", Channel).Logger(),
+		Logger:         cfg.Logger.With().Str("outbox", Channel).Logger(),
 		BackoffInitial: cfg.BackoffInitial, BackoffMax: cfg.BackoffMax}, sender)
 	if err != nil {
 		return nil, fmt.Errorf("open email: %w", err)

@@ -202,4 +202,3 @@ func (ss *smtpSession) Logout() error { return nil }
 func smtpReply(code int, msg string) error {
 	return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode{code / 100, 0, 0}, Message: msg}
 }
-
