@@ -33,7 +33,7 @@ const (
 	EmailKindMaintenance = "maintenance" // a maintenance window begins, changes or ends
 )
 
-// EmailKinds are the kinds notify.email.kinds accepts, in the order the
+// emailKinds are the kinds notify.email.kinds accepts, in the order the
 // errors list them.
 var emailKinds = []string{EmailKindAlert, EmailKindResolved, EmailKindDigest, EmailKindReminder, EmailKindRestoration, EmailKindMaintenance}
 

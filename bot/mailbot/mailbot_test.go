@@ -285,6 +285,28 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// Without TLS the password goes to this host only: to another (127.0.0.2
+// stands for one), the login is not attempted and Check says why.
+func TestNoPasswordInClear(t *testing.T) {
+	srv := newSMTPServerOn(t, "127.0.0.2:0")
+	email := srv.email()
+	email.Host = "127.0.0.2"
+	email.TLS = config.EmailTLSOpportunistic
+	s, err := NewSender(SenderConfig{Email: email, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Check(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "no safe way to log in to 127.0.0.2:") {
+		t.Errorf("Check = %v, want the login refused for want of TLS", err)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.logins != 0 {
+		t.Errorf("%d logins in clear", srv.logins)
+	}
+}
+
 // A network failure is retried, not a dead letter.
 func TestNetworkFailureRetried(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -89,8 +89,8 @@ type body struct {
 
 // Render is the email of notice n at now, for kind Kind(n), sent from the
 // bot on host; lastErrors are the log's last error lines, shown on a new
-// alert. domain makes the Message-ID. Pure: the same facts give the same
-// email.
+// alert. host also makes the Message-ID. Pure: the same facts give the
+// same email.
 func Render(n alerts.Notice, now time.Time, host string, lastErrors []string) Email {
 	host = oneLine(host)
 	kind := Kind(n)

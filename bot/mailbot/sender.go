@@ -14,6 +14,7 @@ import (
 	"time"
 
 	mail "github.com/wneessen/go-mail"
+	"github.com/wneessen/go-mail/smtp"
 
 	"github.com/sanasend/sanasend-bot/config"
 	"github.com/sanasend/sanasend-bot/delivery"
@@ -174,6 +175,8 @@ func (s *Sender) Check(ctx context.Context) error {
 	if err != nil {
 		what := "cannot connect to " + s.Address()
 		switch {
+		case errors.Is(err, smtp.ErrUnencrypted) || errors.Is(err, mail.ErrNoSupportedAuthDiscovered):
+			what = fmt.Sprintf("no safe way to log in to %s: it offers no TLS, and the password is never sent in clear: set notify.email.tls to mandatory, or use a server with STARTTLS", s.Address())
 		case isAuthRefusal(err):
 			what = fmt.Sprintf("%s refused the login of %q: check notify.email.username and password", s.Address(), s.cfg.Email.Username)
 		case strings.Contains(err.Error(), "STARTTLS"), isTLSError(err):
