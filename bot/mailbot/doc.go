@@ -13,6 +13,15 @@
 // reply is a dead letter (delivery.Outbox.Dead). Check connects and
 // authenticates without sending, for `sanasend-bot check`.
 //
+// Wiring, when cfg.Notify.Email.Enabled():
+//
+//	host, _ := os.Hostname()
+//	m, err := mailbot.Open(mailbot.Config{Email: cfg.Notify.Email, StateDir: cfg.StateDir,
+//		Host: host, Logger: log, Tail: lastErrorLines(mgr, log)})
+//	go m.Outbox.Serve(ctx)  // sends; closes the journal when ctx ends
+//	// the monitor's Notifier fans out to Slack's and to m.Notifier;
+//	// status shows m.Outbox.Dead(); check runs m.Check(ctx).
+//
 // The SMTP password never appears in an error or a log line of this
 // package: every error the Sender returns has it hidden, even when the
 // server quotes it back.

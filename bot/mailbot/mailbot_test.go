@@ -8,6 +8,8 @@ import (
 	"mime/multipart"
 	"net"
 	"net/mail"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -356,3 +358,51 @@ func TestNewNotifierValidates(t *testing.T) {
 type queueFunc func(delivery.Item) error
 
 func (f queueFunc) Enqueue(it delivery.Item) error { return f(it) }
+
+// An email enqueued before a restart is sent by the next process, once:
+// the email outbox has its own journal in the state dir, apart from
+// Slack's.
+func TestQueuedAcrossRestart(t *testing.T) {
+	srv := newSMTPServer(t)
+	dir := t.TempDir()
+	cfg := Config{Email: srv.email(), StateDir: dir, Host: testHost, Logger: zerolog.Nop(), Timeout: 5 * time.Second,
+		BackoffInitial: 20 * time.Millisecond, BackoffMax: 50 * time.Millisecond}
+	first, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alert := fixture(t, "alert-stopped").Notice
+	if err := first.Notifier.Notify(alert); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Outbox.Close(); err != nil { // the process ends before Serve sent it
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "email", "outbox.jsonl")); err != nil {
+		t.Fatalf("no email journal: %v", err)
+	}
+
+	second, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := second.Outbox.Pending(); n != 1 {
+		t.Fatalf("%d pending after the restart, want 1", n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- second.Outbox.Serve(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	if err := second.Notifier.Notify(alert); err != nil { // replayed by the monitor: still one email
+		t.Fatal(err)
+	}
+	flush(t, second)
+	if got := srv.waitMessages(t, 1); len(got) != 1 {
+		t.Errorf("%d messages, want 1", len(got))
+	}
+}
