@@ -406,3 +406,36 @@ func TestQueuedAcrossRestart(t *testing.T) {
 		t.Errorf("%d messages, want 1", len(got))
 	}
 }
+
+// A recipient refused for good (550 at RCPT) is a dead letter too; one
+// refused for now (450) is retried and then delivered.
+func TestRecipientRefused(t *testing.T) {
+	tests := []struct {
+		name     string
+		rcpt     []error
+		dead     string
+		messages int
+	}{
+		{"550", []error{smtpReply(550, "no such user")}, "smtp_550", 0},
+		{"450", []error{smtpReply(450, "mailbox busy")}, "", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newSMTPServer(t)
+			srv.script(nil, tt.rcpt)
+			m, _ := openMail(t, srv.email(), nil)
+			if err := m.Notifier.Notify(fixture(t, "alert-stopped").Notice); err != nil {
+				t.Fatal(err)
+			}
+			flush(t, m)
+			dead := m.Outbox.Dead()
+			switch {
+			case tt.dead == "" && len(dead) != 0, tt.dead != "" && (len(dead) != 1 || dead[0].Code != tt.dead):
+				t.Errorf("dead letters = %+v, want %q", dead, tt.dead)
+			}
+			if got := len(srv.messages()); got != tt.messages {
+				t.Errorf("%d messages, want %d", got, tt.messages)
+			}
+		})
+	}
+}
