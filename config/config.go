@@ -40,6 +40,8 @@ type Config struct {
 	StateDir string `yaml:"state_dir"`
 	// Demo holds settings that only the console demo uses.
 	Demo Demo `yaml:"demo"`
+	// Notify configures the notifiers beside Slack (notify.go).
+	Notify Notify `yaml:"notify"`
 
 	path string // where it was loaded from, absolute; "" when built in code
 	// lines maps a key path ("services[0].dir") to the YAML line where the key
@@ -399,6 +401,7 @@ func (c *Config) finish(base string) {
 	}
 	c.Log.Level = strings.ToLower(c.Log.Level)
 	c.Log.Format = strings.ToLower(c.Log.Format)
+	c.finishNotify()
 }
 
 func absUnder(base, p string) string {
@@ -413,11 +416,11 @@ func absUnder(base, p string) string {
 func (c *Config) Path() string { return c.path }
 
 // Secrets returns the non-empty secret values of the file (bot token, signing
-// secret, app token). The manager removes them from the environment it gives
+// secret, app token, SMTP password). The manager removes them from the environment it gives
 // the service, and loggers may redact them.
 func (c *Config) Secrets() []string {
 	var out []string
-	for _, s := range []string{c.Slack.BotToken, c.Slack.SigningSecret, c.Slack.AppToken} {
+	for _, s := range []string{c.Slack.BotToken, c.Slack.SigningSecret, c.Slack.AppToken, c.Notify.Email.Password} {
 		if s != "" {
 			out = append(out, s)
 		}

@@ -218,7 +218,7 @@ func showValue(path, value string, refs []string) string {
 // tokens and secret, and service env values (they often carry passwords).
 func isSecret(path string) bool {
 	switch path {
-	case "slack.bot_token", "slack.signing_secret", "slack.app_token":
+	case "slack.bot_token", "slack.signing_secret", "slack.app_token", "notify.email.password":
 		return true
 	}
 	return strings.Contains(path, ".env.") || strings.Contains(path, ".env[")

@@ -35,6 +35,7 @@ func (c *Config) secretFiles() []secretFile {
 		{"slack.bot_token", "slack.bot_token_file", &s.BotToken, &s.BotTokenFile},
 		{"slack.signing_secret", "slack.signing_secret_file", &s.SigningSecret, &s.SigningSecretFile},
 		{"slack.app_token", "slack.app_token_file", &s.AppToken, &s.AppTokenFile},
+		{"notify.email.password", "notify.email.password_file", &c.Notify.Email.Password, &c.Notify.Email.PasswordFile},
 	}
 }
 
