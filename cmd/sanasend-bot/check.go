@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
+	"github.com/sanasend/sanasend-bot/bot/mailbot"
 	"github.com/sanasend/sanasend-bot/bot/slackbot"
 	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/internal/human"
@@ -62,6 +64,19 @@ func runCheck(ctx context.Context, configPath string, args []string, out io.Writ
 			Users: cfg.Slack.Staff.Users}))
 	} else {
 		fmt.Fprintln(out, "slack: not checked without slack.bot_token")
+	}
+	if e := cfg.Notify.Email; e.Enabled() {
+		// Connects and logs in; sends nothing.
+		sender, err := mailbot.NewSender(mailbot.SenderConfig{Email: e, HELO: "localhost", Timeout: 15 * time.Second})
+		if err == nil {
+			err = sender.Check(ctx)
+		}
+		if err != nil {
+			failed++
+			fmt.Fprintf(out, "✗ email %s:%d: %v\n", e.Host, e.Port, err)
+		} else {
+			fmt.Fprintf(out, "✓ email %s:%d: connected and logged in (nothing sent)\n", e.Host, e.Port)
+		}
 	}
 	for _, s := range m.Services() {
 		fmt.Fprintf(out, "service %s (%s)\n", s.Name(), s.Config().Dir)

@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"time"
 
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
 
 	"github.com/sanasend/sanasend-bot/alerts"
+	"github.com/sanasend/sanasend-bot/bot"
 	"github.com/sanasend/sanasend-bot/bot/console"
+	"github.com/sanasend/sanasend-bot/bot/mailbot"
 	"github.com/sanasend/sanasend-bot/bot/slackbot"
 	"github.com/sanasend/sanasend-bot/config"
 	"github.com/sanasend/sanasend-bot/delivery"
@@ -94,4 +97,30 @@ func lastErrorLines(m *manager.Manager, log zerolog.Logger) slackbot.LogTail {
 // consoleAlerts prints the monitor's notices inline in the console.
 func consoleAlerts(out io.Writer) (*console.AlertNotifier, error) {
 	return console.NewAlertNotifier(out, clockwork.NewRealClock())
+}
+
+// emailAlerts opens the email notifier and its outbox when notify.email is
+// set; nil otherwise. Nothing is sent before its outbox serves.
+func emailAlerts(cfg *config.Config, m *manager.Manager, log zerolog.Logger) (*mailbot.Mail, error) {
+	if !cfg.Notify.Email.Enabled() {
+		return nil, nil
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	return mailbot.Open(mailbot.Config{Email: cfg.Notify.Email, StateDir: cfg.StateDir, Host: host, Logger: log,
+		Tail: mailbot.LogTail(lastErrorLines(m, log))})
+}
+
+// deadLetters are the dead letters of every outbox (Slack, email), for
+// status.
+type deadLetters []bot.DeadLetters
+
+func (d deadLetters) Dead() []delivery.DeadItem {
+	var out []delivery.DeadItem
+	for _, x := range d {
+		out = append(out, x.Dead()...)
+	}
+	return out
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/bot/slackbot"
 	"github.com/sanasend/sanasend-bot/delivery"
 	"github.com/sanasend/sanasend-bot/manager"
@@ -54,9 +55,19 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 	}
 	defer outbox.Close() // after a failure below; Serve closes it otherwise
 	met.SetOutbox(outbox)
+	mail, err := emailAlerts(cfg, c.m, log)
+	if err != nil {
+		return err
+	}
+	var notify alerts.Notifier = notifier
+	dead := deadLetters{outbox}
+	if mail != nil {
+		defer mail.Outbox.Close()
+		notify, dead = alerts.Notifiers{notifier, mail.Notifier}, append(dead, mail.Outbox)
+	}
 	c.openHistory(cfg, log)
 	defer c.closeHistory() // when it returns before serving; keepHistory closes it otherwise
-	if err := c.route(cfg, log, notifier, met, sl.staff, outbox); err != nil {
+	if err := c.route(cfg, log, notify, met, sl.staff, dead); err != nil {
 		return err
 	}
 	front, err := newFront(cfg, log, c.router, sl.api, outbox)
@@ -67,7 +78,11 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 	if err != nil {
 		return err
 	}
-	return serve(ctx, log, served{core: c, slackClients: sl, met: met, outbox: outbox, front: front, srv: srv, ln: ln})
+	sv := served{core: c, slackClients: sl, met: met, outbox: outbox, front: front, srv: srv, ln: ln}
+	if mail != nil {
+		sv.mail = mail.Outbox
+	}
+	return serve(ctx, log, sv)
 }
 
 // served is what serve runs.
@@ -76,6 +91,7 @@ type served struct {
 	*slackClients
 	met    *metrics.Metrics
 	outbox *delivery.Outbox
+	mail   *delivery.Outbox // nil without notify.email
 	front  *slackbot.Front
 	srv    *http.Server
 	ln     net.Listener
@@ -95,6 +111,9 @@ func serve(ctx context.Context, log zerolog.Logger, s served) error {
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var bg errgroup.Group
 	bg.Go(func() error { return s.outbox.Serve(bgCtx) })
+	if s.mail != nil {
+		bg.Go(func() error { return s.mail.Serve(bgCtx) })
+	}
 	bg.Go(func() error { observer.Run(bgCtx); return nil })
 	bg.Go(func() error { return s.keepHistory(bgCtx, log) })
 	defer func() {
