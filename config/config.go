@@ -40,6 +40,8 @@ type Config struct {
 	StateDir string `yaml:"state_dir"`
 	// Demo holds settings that only the console demo uses.
 	Demo Demo `yaml:"demo"`
+	// Maintenance lists the recurring maintenance windows (maintenance.go).
+	Maintenance []Maintenance `yaml:"maintenance"`
 
 	path string // where it was loaded from, absolute; "" when built in code
 	// lines maps a key path ("services[0].dir") to the YAML line where the key

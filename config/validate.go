@@ -76,6 +76,7 @@ func (c *Config) validate() []*FieldError {
 		p.add("log.format", "%s is not a log format: use json or console", p.show("log.format", c.Log.Format))
 	}
 	checkAbsDir(p, "state_dir", c.StateDir)
+	c.validateMaintenance(p)
 	return p.errs
 }
 
