@@ -30,6 +30,10 @@ type restartRig struct {
 	svc   *monitorService
 	rules Rules
 	log   *syncbuf.Buffer
+	// windows are the config's recurring maintenance windows; checks
+	// receives the health checks (nil: none).
+	windows []RecurringWindow
+	checks  CheckRecorder
 	// ctx is the running monitor's context for the inputs a test gives it
 	// directly; stop cancels it, ending what they began.
 	ctx    context.Context
@@ -54,7 +58,8 @@ func (r *restartRig) start() (*Monitor, *recorder) {
 	}
 	rec := &recorder{}
 	m, err := NewMonitor(MonitorConfig{Interval: 30 * time.Second, Rules: r.rules, RestorationTimeout: time.Minute,
-		TickEvery: 5 * time.Second, Clock: r.clock, Logger: zerolog.New(r.log), Store: store}, []Service{r.svc}, rec)
+		TickEvery: 5 * time.Second, Clock: r.clock, Logger: zerolog.New(r.log), Store: store,
+		Windows: r.windows, WindowStore: store, Checks: r.checks}, []Service{r.svc}, rec)
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func TestMaintenanceConfig(t *testing.T) {
     duration: 30m`, `maintenance[0].duration: 30m is not shorter than the 30m between two starts of "*/30 * * * *" (line 13)`},
 		{"longer than 7 days", `
   - every: "0 3 1 * *"
-    duration: 169h`, `maintenance[0].duration: 7d1h is too long: the most is 7d (line 13)`},
+    duration: 169h`, `maintenance[0].duration: 169h is too long: the most is 7d (line 13)`},
 		{"unknown service", `
   - every: "sun 03:00"
     duration: 1h

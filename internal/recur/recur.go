@@ -143,3 +143,45 @@ func (s Schedule) MinPeriod(from time.Time) time.Duration {
 	}
 	return least
 }
+
+// MaxDuration is the longest window accepted: a forgotten one must not
+// mute alerts for ever.
+const MaxDuration = 7 * 24 * time.Hour
+
+// periodFrom is where CheckDuration measures the time between starts:
+// fixed, so that a window is accepted the same any day, and in UTC, so that
+// the period is the nominal one (a daily window is 24h apart, whatever a
+// change to or from daylight saving time makes of one night).
+var periodFrom = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// CheckDuration says why d cannot be the length of a window that begins on
+// s: it must be positive, at most MaxDuration, and shorter than the least
+// time between two starts, so that occurrences never overlap. nil when it
+// can.
+func (s Schedule) CheckDuration(d time.Duration) error {
+	switch {
+	case d <= 0:
+		return fmt.Errorf("%s is not positive: give how long the window stays open, e.g. 1h", d)
+	case d > MaxDuration:
+		return fmt.Errorf("%s is too long: the most is %s", short(d), short(MaxDuration))
+	}
+	if p := s.MinPeriod(periodFrom); p > 0 && d >= p {
+		return fmt.Errorf("%s is not shorter than the %s between two starts of %q", short(d), short(p), s.String())
+	}
+	return nil
+}
+
+// short is d as typed: "1h", "90m", "7d", "25h".
+func short(d time.Duration) string {
+	if d%(24*time.Hour) == 0 && d >= 48*time.Hour {
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
