@@ -38,6 +38,13 @@ func weekday(s string) (int, bool) {
 	return 0, false
 }
 
+// DayWord reports whether s is "daily" or a weekday's name: the first word
+// of a two-word spec ("sun 03:00"), not of a cron expression.
+func DayWord(s string) bool {
+	_, ok := weekday(s)
+	return ok || strings.EqualFold(s, "daily")
+}
+
 // ErrSyntax is wrapped by every error of Parse.
 var ErrSyntax = errors.New(`use a weekday and a time ("sun 03:00"), "daily 03:00", or a 5-field cron expression ("0 3 * * 0")`)
 
