@@ -63,7 +63,7 @@ func TestMonitorRecurringWindowMutesACrash(t *testing.T) {
 	every, start := dailyAt(r.clock.Now())
 	checks := &checkLog{}
 	r.windows = []RecurringWindow{{Every: every, Duration: 10 * time.Minute, Reason: "nightly & weekly"}}
-	r.checks = checks
+	r.checks, r.quiet = checks, true
 	m, rec := r.start()
 
 	r.clock.Advance(start.Sub(r.clock.Now()) + time.Second)
@@ -77,13 +77,12 @@ func TestMonitorRecurringWindowMutesACrash(t *testing.T) {
 
 	r.svc.setHealth(restartDown)
 	r.svc.events <- manager.Event{Kind: manager.EventExited, Exit: manager.Exit{Known: true, Code: 1}, Detail: "exit code 1"}
-	waitCond(t, "the crash's check", func() bool {
-		for _, c := range checks.all() {
-			if c.State != manager.StateHealthy {
-				return true
-			}
-		}
-		return false
+	waitCond(t, "the crash in the tracker", func() bool {
+		w := m.watched[0]
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		st := w.tracker.State()
+		return st.Maintenance != nil && st.Maintenance.Summary.Exits == 1
 	})
 	for range 5 { // reminders and auto-restarts would be due by now
 		r.clock.Advance(time.Minute)
@@ -143,6 +142,7 @@ func TestMonitorRecurringRestartOnce(t *testing.T) {
 	every, start := dailyAt(r.clock.Now())
 	r.windows = []RecurringWindow{{Every: every, Duration: time.Hour, Reason: "chromium memory", Restart: true,
 		Services: []string{"whatsapp"}}}
+	r.quiet = true
 	a, recA := r.start()
 	r.clock.Advance(start.Sub(r.clock.Now()) + time.Second)
 	for range 3 {
