@@ -231,3 +231,63 @@ func TestMonitorAddListCancelWindows(t *testing.T) {
 		t.Errorf("AddWindow after a cancel = %+v, %v; want ID 2", w, err)
 	}
 }
+
+// TestTrackerRecurring steps the tracker: an occurrence begins once per
+// start (also after State and RestoreTracker), mutes as maintenance does,
+// extends a shorter window in force and leaves a longer one alone.
+func TestTrackerRecurring(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC)
+	win := Window{Until: t0.Add(time.Hour), By: MaintenanceActor, Reason: "weekly", Recurring: "c1", Every: "sun 03:00", Restart: true}
+	kinds := func(ds []Decision) string {
+		var s []string
+		for _, d := range ds {
+			s = append(s, string(d.Kind)+":"+string(d.Event.What))
+		}
+		return strings.Join(s, ",")
+	}
+
+	tr := NewTracker("whatsapp", Rules{FailureThreshold: 1, RepeatInterval: time.Minute}, false, t0.Add(-time.Hour))
+	ds, began := tr.Recurring(t0, win, t0)
+	if !began || kinds(ds) != "announce:maintenance_on" || *ds[0].Event.Window != win {
+		t.Fatalf("first Recurring = %s, %v; want it begun and announced with the window", kinds(ds), began)
+	}
+	if ds, began := tr.Recurring(t0.Add(time.Minute), win, t0); began || len(ds) != 0 {
+		t.Errorf("second Recurring of the same start = %s, %v; want nothing", kinds(ds), began)
+	}
+	if ds := tr.Exited(t0.Add(2*time.Minute), Exit{Known: true, Code: 1}); len(ds) != 0 {
+		t.Errorf("exit in the window = %s; want nothing", kinds(ds))
+	}
+	restored := RestoreTracker("whatsapp", Rules{FailureThreshold: 1}, tr.State(), t0.Add(3*time.Minute))
+	if ds, began := restored.Recurring(t0.Add(3*time.Minute), win, t0); began || len(ds) != 0 {
+		t.Errorf("Recurring after a restore = %s, %v; want nothing", kinds(ds), began)
+	}
+	if w, on := restored.InMaintenance(t0.Add(3 * time.Minute)); !on || w != win {
+		t.Errorf("InMaintenance after a restore = %+v, %v", w, on)
+	}
+	ds = restored.Tick(t0.Add(time.Hour))
+	if kinds(ds) != "announce:maintenance_ended" || ds[0].Event.Summary.Exits != 1 || ds[0].Event.Summary.End != manager.StateStopped {
+		t.Errorf("end = %s %+v; want the summary with the exit, stopped at the end", kinds(ds), ds)
+	}
+	next := t0.Add(7 * 24 * time.Hour)
+	win2 := win
+	win2.Until = next.Add(time.Hour)
+	if _, began := restored.Recurring(next, win2, next); !began {
+		t.Error("next week's occurrence did not begin")
+	}
+
+	// A shorter window asked for once is extended; a longer one stays.
+	for _, tc := range []struct {
+		until time.Time
+		want  string
+	}{
+		{t0.Add(10 * time.Minute), "announce:maintenance_extended"},
+		{t0.Add(2 * time.Hour), ""},
+	} {
+		tr := NewTracker("whatsapp", Rules{}, false, t0.Add(-time.Hour))
+		tr.Maintenance(t0.Add(-time.Minute), tc.until, alice, "deploy")
+		ds, began := tr.Recurring(t0, win, t0)
+		if !began || kinds(ds) != tc.want {
+			t.Errorf("window until %s then Recurring = %s, %v; want %q", tc.until, kinds(ds), began, tc.want)
+		}
+	}
+}
