@@ -140,7 +140,7 @@ func (m *Monitor) windows() []recurringWindow {
 
 // tickRecurring begins the occurrences of recurring windows that are open
 // now and have not begun (each once: Tracker.Recurring), and restarts the
-// service for a window that says so.
+// service for a window that says so, unless it was stopped on purpose.
 func (m *Monitor) tickRecurring(ctx context.Context, w *watched, now time.Time) {
 	for _, r := range m.windows() {
 		if !r.covers(w.svc.Name()) {
@@ -150,7 +150,10 @@ func (m *Monitor) tickRecurring(ctx context.Context, w *watched, now time.Time) 
 		if !open {
 			continue
 		}
-		win := Window{Until: start.Add(r.Duration), By: r.By, Reason: r.Reason, Recurring: r.ID, Every: r.Every, Restart: r.Restart}
+		// A service stopped on purpose stays stopped: the window mutes it
+		// but does not start it.
+		restart := r.Restart && !w.svc.StoppedOnPurpose()
+		win := Window{Until: start.Add(r.Duration), By: r.By, Reason: r.Reason, Recurring: r.ID, Every: r.Every, Restart: restart}
 		w.mu.Lock()
 		ds, began := w.tracker.Recurring(now, win, start)
 		m.saveLocked(w) // before the restart: once, even if the bot dies now
@@ -159,9 +162,9 @@ func (m *Monitor) tickRecurring(ctx context.Context, w *watched, now time.Time) 
 		if !began {
 			continue
 		}
-		m.log.Info().Str("service", w.svc.Name()).Str("window", r.ID).Time("until", win.Until).Bool("restart", r.Restart).
+		m.log.Info().Str("service", w.svc.Name()).Str("window", r.ID).Time("until", win.Until).Bool("restart", restart).
 			Msg("recurring maintenance began")
-		if r.Restart {
+		if restart {
 			m.wg.Add(1)
 			go func() {
 				defer m.wg.Done()

@@ -176,6 +176,19 @@ func TestMonitorRecurringRestartOnce(t *testing.T) {
 	if got := recB.what(EventMaintenanceEnded); len(got) != 1 {
 		t.Errorf("summaries = %d; want the first occurrence's", len(got))
 	}
+	r.stop(b)
+
+	// Stopped on purpose: the next occurrence mutes but does not start it.
+	r.svc.mu.Lock()
+	r.svc.onPurp = true
+	r.svc.mu.Unlock()
+	c, recC := r.start()
+	r.clock.Advance(start.Add(48 * time.Hour).Sub(r.clock.Now()))
+	c.tick(r.ctx)
+	waitCond(t, "the third occurrence", func() bool { return len(recC.what(EventMaintenanceOn)) == 1 })
+	if w := recC.what(EventMaintenanceOn)[0].Event.Window; w.Restart || r.restarts() != 2 {
+		t.Errorf("stopped on purpose: window %+v, restarts %d; want no restart (2)", w, r.restarts())
+	}
 }
 
 // TestMonitorAddListCancelWindows: windows added by command are listed
