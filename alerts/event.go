@@ -53,7 +53,9 @@ const (
 	// EventBackAfterStop: the service runs again although it was stopped
 	// through the bot: alerts are on again.
 	EventBackAfterStop EventKind = "back_after_stop"
-	// EventMaintenanceOn: a maintenance window began (Window).
+	// EventMaintenanceOn: a maintenance window began (Window; for an
+	// occurrence of a recurring window Window.Recurring is set, and
+	// Window.Restart says the service is being restarted).
 	EventMaintenanceOn EventKind = "maintenance_on"
 	// EventMaintenanceExtended: the window changed (Window).
 	EventMaintenanceExtended EventKind = "maintenance_extended"
@@ -120,11 +122,20 @@ type Event struct {
 // it (an adopted service).
 type Exit = manager.Exit
 
-// Window is a maintenance window: until when, who asked, and why.
+// Window is a maintenance window: until when, who asked, and why. An
+// occurrence of a recurring window (RecurringWindow) also has its ID, its
+// schedule and whether it restarts the service at its start.
 type Window struct {
 	Until  time.Time
 	By     manager.Actor
 	Reason string
+	// Recurring is the ID of the recurring window this is an occurrence
+	// of; "" for a window asked for once (maintenance 30m).
+	Recurring string `json:",omitempty"`
+	// Every is the recurring window's schedule ("sun 03:00").
+	Every string `json:",omitempty"`
+	// Restart: the occurrence restarts the service at its start.
+	Restart bool `json:",omitempty"`
 }
 
 // MaintenanceSummary is what happened during a maintenance window.
@@ -137,4 +148,7 @@ type MaintenanceSummary struct {
 	Actions []ActionCount
 	// External counts the restarts outside the bot.
 	External int
+	// End is the service's state at the window's end, as the last check or
+	// exit saw it; "" when nothing was seen.
+	End manager.State `json:",omitempty"`
 }

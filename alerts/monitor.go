@@ -86,6 +86,16 @@ type MonitorConfig struct {
 	// 0 means no limit.
 	MemoryLimit, SessionMemoryLimit uint64
 
+	// Windows are the recurring maintenance windows of the config
+	// (maintenance:); their IDs and Config are set by NewMonitor.
+	Windows []RecurringWindow
+	// WindowStore keeps the windows added by commands (AddWindow); nil
+	// keeps them in memory only.
+	WindowStore WindowStore
+	// Checks, when set, receives every health check as the monitor judged
+	// it, with whether a maintenance window was in force.
+	Checks CheckRecorder
+
 	// followPoll is how often a restoration summary reads the log; 0 means
 	// FollowConfig's default. Tests set it.
 	followPoll time.Duration
@@ -106,6 +116,37 @@ type Monitor struct {
 	sched  gocron.Scheduler
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// The recurring maintenance windows (recurring.go): the config's, and
+	// those added by commands, under winMu.
+	cfgWindows []recurringWindow
+	winMu      sync.Mutex
+	added      []recurringWindow
+	lastAdded  int
+}
+
+// CheckResult is one health check as the monitor judged it: a fact for
+// the history.
+type CheckResult struct {
+	Service string
+	At      time.Time
+	State   manager.State
+	Reason  string
+	// Memory is the memory limit crossed, if any (the check then counts as
+	// failed).
+	Memory *MemoryBreach
+	// Maintenance is set when a maintenance window was in force: the time
+	// counts as maintenance, not downtime.
+	Maintenance bool
+	// Window is the ID of the recurring window in force ("" for none or
+	// one asked for once).
+	Window string
+}
+
+// CheckRecorder receives every health check (MonitorConfig.Checks). It is
+// called on the monitor's goroutines and must not block.
+type CheckRecorder interface {
+	RecordCheck(c CheckResult)
 }
 
 // watched is one service under watch.
@@ -154,6 +195,11 @@ func NewMonitor(cfg MonitorConfig, services []Service, n Notifier) (*Monitor, er
 			return nil, fmt.Errorf("new monitor: %w", err)
 		}
 	}
+	ws, err := configWindows(cfg.Windows)
+	if err != nil {
+		return nil, fmt.Errorf("new monitor: %w", err)
+	}
+	m.cfgWindows = ws
 	for _, s := range services {
 		m.watched = append(m.watched, &watched{svc: s,
 			tracker: NewTracker(s.Name(), cfg.Rules, s.StoppedOnPurpose(), cfg.Clock.Now())})
@@ -165,6 +211,7 @@ func NewMonitor(cfg MonitorConfig, services []Service, n Notifier) (*Monitor, er
 // returns once everything is scheduled.
 func (m *Monitor) Start(ctx context.Context) error {
 	m.loadStates()
+	m.loadWindows()
 	sched, err := gocron.NewScheduler(gocron.WithClock(m.clock), gocron.WithLocation(time.Local))
 	if err != nil {
 		return fmt.Errorf("start monitor: %w", err)
@@ -234,6 +281,7 @@ func (m *Monitor) check(ctx context.Context, w *watched, why string) {
 	m.history.Check(w.svc.Name(), now, state == manager.StateHealthy && breach == nil) // digest hook
 	w.mu.Lock()
 	ds := w.tracker.HealthMemory(now, state, h.Reason, h.Uptime, breach)
+	win, inMaint := w.tracker.InMaintenance(now)
 	m.saveLocked(w)
 	detected := w.detectedStartLocked(now, h)
 	var rw *restorationWatch
@@ -242,6 +290,10 @@ func (m *Monitor) check(ctx context.Context, w *watched, why string) {
 		w.watchLocked(rw)
 	}
 	w.mu.Unlock()
+	if m.cfg.Checks != nil {
+		m.cfg.Checks.RecordCheck(CheckResult{Service: w.svc.Name(), At: now, State: state, Reason: h.Reason,
+			Memory: breach.clone(), Maintenance: inMaint, Window: win.Recurring})
+	}
 	m.act(ctx, w, ds)
 	if detected {
 		// A start done outside the bot: its sessions deserve a summary
@@ -384,14 +436,16 @@ func (m *Monitor) follow(ctx context.Context, w *watched, events <-chan manager.
 }
 
 // tick lets every tracker look at the time: reminders, maintenance ends,
-// auto-restarts due.
+// auto-restarts due, recurring maintenance windows that begin.
 func (m *Monitor) tick(ctx context.Context) {
 	for _, w := range m.watched {
+		now := m.clock.Now()
 		w.mu.Lock()
-		ds := w.tracker.Tick(m.clock.Now())
+		ds := w.tracker.Tick(now)
 		m.saveLocked(w)
 		w.mu.Unlock()
 		m.act(ctx, w, ds)
+		m.tickRecurring(ctx, w, now)
 	}
 }
 

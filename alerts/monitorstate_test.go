@@ -30,6 +30,13 @@ type restartRig struct {
 	svc   *monitorService
 	rules Rules
 	log   *syncbuf.Buffer
+	// windows are the config's recurring maintenance windows; checks
+	// receives the health checks (nil: none).
+	windows []RecurringWindow
+	checks  CheckRecorder
+	// quiet: the scheduler's own checks and ticks never fall due (a
+	// 1000h interval): the test drives every check and tick itself.
+	quiet bool
 	// ctx is the running monitor's context for the inputs a test gives it
 	// directly; stop cancels it, ending what they began.
 	ctx    context.Context
@@ -53,8 +60,13 @@ func (r *restartRig) start() (*Monitor, *recorder) {
 		r.t.Fatal(err)
 	}
 	rec := &recorder{}
-	m, err := NewMonitor(MonitorConfig{Interval: 30 * time.Second, Rules: r.rules, RestorationTimeout: time.Minute,
-		TickEvery: 5 * time.Second, Clock: r.clock, Logger: zerolog.New(r.log), Store: store}, []Service{r.svc}, rec)
+	interval, tickEvery := 30*time.Second, 5*time.Second
+	if r.quiet {
+		interval, tickEvery = 1000*time.Hour, 1000*time.Hour
+	}
+	m, err := NewMonitor(MonitorConfig{Interval: interval, Rules: r.rules, RestorationTimeout: time.Minute,
+		TickEvery: tickEvery, Clock: r.clock, Logger: zerolog.New(r.log), Store: store,
+		Windows: r.windows, WindowStore: store, Checks: r.checks}, []Service{r.svc}, rec)
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -38,12 +38,17 @@ type FileStateStore struct {
 	doc     alertStateDoc
 }
 
-var _ StateStore = (*FileStateStore)(nil)
+var (
+	_ StateStore  = (*FileStateStore)(nil)
+	_ WindowStore = (*FileStateStore)(nil)
+)
 
 // alertStateDoc is the FileStateStore's document.
 type alertStateDoc struct {
 	Version  int                     `json:"version"`
 	Services map[string]TrackerState `json:"services"`
+	// Windows are the recurring maintenance windows added by commands.
+	Windows []RecurringWindow `json:"windows,omitempty"`
 }
 
 // NewFileStateStore returns the store in dir (the bot's state dir). It does
@@ -112,5 +117,32 @@ func (s *FileStateStore) loadLocked() error {
 		return s.loadErr
 	}
 	s.doc = doc
+	return nil
+}
+
+// LoadWindows implements WindowStore: the windows in the same document as
+// the alert state.
+func (s *FileStateStore) LoadWindows() ([]RecurringWindow, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.loadLocked(); err != nil {
+		return nil, fmt.Errorf("load maintenance windows: %w", err)
+	}
+	return append([]RecurringWindow(nil), s.doc.Windows...), nil
+}
+
+// SaveWindows implements WindowStore: the whole document is written.
+func (s *FileStateStore) SaveWindows(ws []RecurringWindow) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = s.loadLocked() // as SaveAlertState: an unreadable file is replaced
+	if s.doc.Services == nil {
+		s.doc.Services = map[string]TrackerState{}
+	}
+	s.doc.Version = alertStateVersion
+	s.doc.Windows = append([]RecurringWindow(nil), ws...)
+	if err := s.file.Save(s.doc); err != nil {
+		return fmt.Errorf("save maintenance windows: %w", err)
+	}
 	return nil
 }

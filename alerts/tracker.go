@@ -217,6 +217,9 @@ type Tracker struct {
 	autoAttempts []time.Time   // auto-restarts asked for, within the last hour
 
 	maint trackerMaint
+	// occurrences maps a recurring window's ID to the start of its latest
+	// occurrence begun, so each begins (and restarts the service) once.
+	occurrences map[string]time.Time
 }
 
 type trackerAction struct {
@@ -541,7 +544,50 @@ func (t *Tracker) Maintenance(now time.Time, until time.Time, by manager.Actor, 
 		}
 		return append(ds, t.trackerEndMaint(now, &by))
 	}
-	w := Window{Until: until, By: by, Reason: reason}
+	return append(ds, t.trackerBeginMaint(now, Window{Until: until, By: by, Reason: reason})...)
+}
+
+// Recurring begins the occurrence of a recurring window (w.Recurring its
+// ID, w.Until its end) that started at start, unless it began already:
+// began is true the first time only, for each start, also across a
+// restored tracker (State keeps it). The window mutes as Maintenance does.
+// A window in force that lasts at least as long already mutes: it stays,
+// and nothing is announced; one that ends sooner is extended to w.
+func (t *Tracker) Recurring(now time.Time, w Window, start time.Time) (ds []Decision, began bool) {
+	ds = t.trackerExpire(now)
+	if last, ok := t.occurrences[w.Recurring]; ok && last.Equal(start) || !w.Until.After(now) {
+		return ds, false
+	}
+	if t.occurrences == nil {
+		t.occurrences = map[string]time.Time{}
+	}
+	for id, at := range t.occurrences { // those that can no longer matter
+		if now.Sub(at) > trackerOccurrenceKeep {
+			delete(t.occurrences, id)
+		}
+	}
+	t.occurrences[w.Recurring] = start
+	if t.maint.on && !t.maint.window.Until.Before(w.Until) {
+		return ds, true
+	}
+	return append(ds, t.trackerBeginMaint(now, w)...), true
+}
+
+// trackerOccurrenceKeep is how long the start of an occurrence is kept: a
+// window lasts at most 7 days, so an older start cannot be open.
+const trackerOccurrenceKeep = 8 * 24 * time.Hour
+
+// InMaintenance returns the maintenance window in force at now, if any.
+func (t *Tracker) InMaintenance(now time.Time) (Window, bool) {
+	if !t.maint.on || !now.Before(t.maint.window.Until) {
+		return Window{}, false
+	}
+	return t.maint.window, true
+}
+
+// trackerBeginMaint starts or extends the maintenance window to w.
+func (t *Tracker) trackerBeginMaint(now time.Time, w Window) []Decision {
+	var ds []Decision
 	if t.maint.on {
 		t.maint.window = w
 		return append(ds, t.trackerDecision(DecisionAnnounce, Event{What: EventMaintenanceExtended, Window: &w}))
@@ -686,6 +732,7 @@ func (t *Tracker) trackerEndMaint(end time.Time, by *manager.Actor) Decision {
 	t.maint = trackerMaint{}
 	m.trackerUp(end)
 	w, sum := m.window, m.sum
+	sum.End = t.lastState
 	e := Event{What: EventMaintenanceEnded, By: by, Window: &w, Summary: &sum, At: end}
 
 	t.failures, t.successes, t.firstFailure = 0, 0, time.Time{}

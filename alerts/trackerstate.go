@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"maps"
 	"time"
 
 	"github.com/sanasend/sanasend-bot/manager"
@@ -50,6 +51,10 @@ type TrackerState struct {
 
 	// Maintenance is the maintenance window in force; nil when none.
 	Maintenance *MaintenanceState `json:"maintenance,omitempty"`
+	// Occurrences maps a recurring window's ID to the start of its latest
+	// occurrence begun (Tracker.Recurring): a restarted bot neither begins
+	// it again nor restarts the service again.
+	Occurrences map[string]time.Time `json:"occurrences,omitempty"`
 }
 
 // MaintenanceState is a maintenance window in force and what happened
@@ -79,6 +84,7 @@ func (t *Tracker) State() TrackerState {
 		ExternalHeld: t.extHeld,
 		AutoDelay:    t.autoDelay,
 		AutoAttempts: append([]time.Time(nil), t.autoAttempts...),
+		Occurrences:  maps.Clone(t.occurrences),
 	}
 	if t.inc.Open {
 		inc := trackerClone(t.inc)
@@ -119,6 +125,7 @@ func RestoreTracker(service string, r Rules, st TrackerState, now time.Time) *Tr
 		t.autoDelay = st.AutoDelay
 	}
 	t.autoAttempts = append([]time.Time(nil), st.AutoAttempts...)
+	t.occurrences = maps.Clone(st.Occurrences)
 	if st.Incident != nil && st.Incident.Open {
 		t.inc = trackerClone(*st.Incident)
 		t.inc.Service = service

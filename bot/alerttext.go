@@ -206,7 +206,11 @@ func EventLine(e alerts.Event, now time.Time) string {
 	case alerts.EventBackAfterStop:
 		return svc + " is running again although it was stopped through the bot: alerts are on again"
 	case alerts.EventMaintenanceOn:
-		return fmt.Sprintf("maintenance of %s %s; alerts and reminders are muted", svc, windowText(e.Window, now))
+		s := fmt.Sprintf("maintenance of %s %s; alerts and reminders are muted", svc, windowText(e.Window, now))
+		if e.Window != nil && e.Window.Restart {
+			s += "; restarting " + svc + " now, as scheduled"
+		}
+		return s
 	case alerts.EventMaintenanceExtended:
 		return fmt.Sprintf("maintenance of %s extended %s", svc, windowText(e.Window, now))
 	case alerts.EventMaintenanceEnded:
@@ -224,6 +228,8 @@ func EventLine(e alerts.Event, now time.Time) string {
 			s += fmt.Sprintf("; the alert for %s is still open", svc)
 		case e.State != "" && e.State != manager.StateHealthy:
 			s += fmt.Sprintf("; %s is still %s: alert after %s", svc, e.State, human.Count(e.Threshold, "failed check"))
+		case e.Summary != nil && e.Summary.End == manager.StateHealthy:
+			s += fmt.Sprintf("; %s is healthy", svc)
 		}
 		return s
 	case alerts.EventNoMaintenance:
@@ -236,16 +242,103 @@ func EventLine(e alerts.Event, now time.Time) string {
 	return fmt.Sprintf("%s: %s", svc, e.What)
 }
 
-// windowText is "until 15:30:00 by alice: deploy".
+// windowText is "until 15:30:00 by alice: deploy"; for an occurrence of
+// a recurring window "until 04:00:00, every sun 03:00 (window c1): weekly
+// restart" (a config window), "..., every sat 15:00 by alice (window 1):
+// backup" (one added by a command).
 func windowText(w *alerts.Window, now time.Time) string {
 	if w == nil {
 		return ""
 	}
 	s := "until " + human.Clock(w.Until, now, now.Location()) + " by " + w.By.String()
+	if w.Recurring != "" {
+		s = "until " + human.Clock(w.Until, now, now.Location()) + ", " + EveryText(w.Every)
+		if w.By != alerts.MaintenanceActor {
+			s += " by " + w.By.String()
+		}
+		s += " (window " + w.Recurring + ")"
+	}
 	if w.Reason != "" {
 		s += ": " + human.Cut(w.Reason, 200)
 	}
 	return s
+}
+
+// WindowLine describes a recurring maintenance window for `maintenance
+// list`: "1: every sat 15:00 for 1h30m, whatsapp; next Sat 5 Dec 15:00
+// (in 1d 1h); added by alice: backup"; "c1: every sun 03:00 for 1h, all
+// services, restarts at its start; open until 04:00:00; from the config:
+// weekly restart".
+func WindowLine(w alerts.WindowInfo, now time.Time) string {
+	s := fmt.Sprintf("%s: %s for %s, ", w.ID, EveryText(w.Every), human.Duration(w.Duration))
+	if len(w.Services) == 0 {
+		s += "all services"
+	} else {
+		s += strings.Join(w.Services, ", ")
+	}
+	if w.Restart {
+		s += ", restarts at its start"
+	}
+	switch {
+	case w.Open:
+		s += "; open until " + human.Clock(w.Until, now, now.Location())
+	case w.Next.IsZero():
+		s += "; never begins again"
+	default:
+		s += "; next " + w.Next.In(now.Location()).Format("Mon 2 Jan 15:04") + " (in " + human.Duration(w.Next.Sub(now)) + ")"
+	}
+	if w.Config {
+		s += "; from the config"
+	} else {
+		s += "; added by " + w.By.String()
+	}
+	if w.Reason != "" {
+		s += ": " + human.Cut(w.Reason, 200)
+	}
+	return s
+}
+
+// WindowsHeadline heads `maintenance list`: "2 recurring maintenance
+// windows" or "no recurring maintenance windows: add one with `maintenance
+// every sun 03:00 1h <reason>`".
+func WindowsHeadline(ws []alerts.WindowInfo) string {
+	if len(ws) == 0 {
+		return "no recurring maintenance windows: add one with `maintenance every sun 03:00 1h <reason>`"
+	}
+	return human.Count(len(ws), "recurring maintenance window")
+}
+
+// WindowAddedText confirms `maintenance every`: "maintenance window 1
+// added by alice: whatsapp muted every sun 03:00 for 1h: weekly restart
+// (`maintenance cancel 1` removes it)"; service "" is "every service".
+func WindowAddedText(w alerts.RecurringWindow, service string) string {
+	if service == "" {
+		service = "every service"
+	}
+	s := fmt.Sprintf("maintenance window %s added by %s: %s muted %s for %s", w.ID, w.By, service, EveryText(w.Every), human.Duration(w.Duration))
+	if w.Reason != "" {
+		s += ": " + human.Cut(w.Reason, 200)
+	}
+	return s + fmt.Sprintf(" (`maintenance cancel %s` removes it)", w.ID)
+}
+
+// WindowCancelledText confirms `maintenance cancel`: "maintenance window 1
+// (every sun 03:00) cancelled by alice".
+func WindowCancelledText(w alerts.RecurringWindow, by manager.Actor) string {
+	return fmt.Sprintf("maintenance window %s (%s) cancelled by %s", w.ID, EveryText(w.Every), by)
+}
+
+// EveryText says when a recurring window begins: "every sun 03:00",
+// "daily at 03:00", and for a cron expression "on cron 0 3 * * 0".
+func EveryText(every string) string {
+	f := strings.Fields(every)
+	switch {
+	case len(f) == 2 && strings.EqualFold(f[0], "daily"):
+		return "daily at " + f[1]
+	case len(f) == 2:
+		return "every " + every
+	}
+	return "on cron " + every
 }
 
 // MaintenanceSummaryLine says what happened during a maintenance window:

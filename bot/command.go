@@ -2,12 +2,14 @@ package bot
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/sanasend/sanasend-bot/internal/human"
+	"github.com/sanasend/sanasend-bot/internal/recur"
 )
 
 // Verb is the first word of a command.
@@ -56,6 +58,13 @@ type Command struct {
 	Window time.Duration
 	Off    bool
 	Reason string
+	// Recurring maintenance: Every is the schedule of a window to add
+	// (`maintenance every sun 03:00 1h reason`: "sun 03:00", its length in
+	// Window, Reason); List lists the windows; Cancel is the ID of the
+	// window to cancel.
+	Every  string
+	List   bool
+	Cancel string
 	// Cleanup: `sessions cleanup`, ending the browsers of sessions that
 	// serve nobody.
 	Cleanup bool
@@ -97,9 +106,19 @@ func (c Command) String() string {
 		}
 	}
 	if c.Verb == VerbMaint {
-		if c.Off {
+		switch {
+		case c.List:
+			parts = append(parts, "list")
+		case c.Cancel != "":
+			parts = append(parts, "cancel", c.Cancel)
+		case c.Every != "":
+			parts = append(parts, "every", c.Every, c.Window.String())
+			if c.Reason != "" {
+				parts = append(parts, c.Reason)
+			}
+		case c.Off:
 			parts = append(parts, "off")
-		} else {
+		default:
 			parts = append(parts, c.Window.String())
 			if c.Reason != "" {
 				parts = append(parts, c.Reason)
@@ -129,7 +148,8 @@ var commandSpecs = []commandSpec{
 	{VerbSessions, "sessions [cleanup] [service]", "each session: its restoration, its auth dir before the start, its browser and memory, stale Chromium locks; `sessions cleanup` ends the browsers of sessions that serve nobody (asks for confirmation)"},
 	{VerbDoctor, "doctor [service]", "run the troubleshooting checks: node, npm, dir, port, log, health, disk"},
 	{VerbAck, "ack [service]", "acknowledge the open alert: reminders stop, your name is shown"},
-	{VerbMaint, "maintenance [service] <duration>|off [reason]", "mute alerts for a window (e.g. `maintenance 30m deploy`), or end it"},
+	{VerbMaint, "maintenance [service] <duration>|off|every|list|cancel",
+		"mute alerts for a window (e.g. `maintenance 30m deploy`), or end it; `every sun 03:00 1h weekly restart` (or `every daily 03:00 30m`, or a cron expression `every 0 3 * * 0 1h`) adds a window that recurs, `list` shows the recurring windows and their IDs, `cancel <ID>` removes one"},
 	{VerbHelp, "help [command]", "this list"},
 }
 
@@ -205,6 +225,22 @@ func Parse(text string, services []string) (Command, error) {
 		if len(args) == 0 {
 			return usage("say how long, e.g. `maintenance 30m deploy`, or `maintenance off`")
 		}
+		switch strings.ToLower(args[0]) {
+		case "list":
+			if len(args) > 1 || cmd.Service != "" {
+				return usage("`maintenance list` takes nothing more: it lists the windows of every service")
+			}
+			cmd.List = true
+			return cmd, nil
+		case "cancel":
+			if len(args) != 2 || cmd.Service != "" || !windowIDRE.MatchString(args[1]) {
+				return usage("say which window, e.g. `maintenance cancel 2` (`maintenance list` shows the IDs)")
+			}
+			cmd.Cancel = strings.ToLower(args[1])
+			return cmd, nil
+		case "every":
+			return parseEvery(cmd, args[1:], usage)
+		}
 		if strings.EqualFold(args[0], "off") {
 			cmd.Off = true
 			if len(args) > 1 {
@@ -252,6 +288,36 @@ keywords:
 	// The filter is the rest of the line as typed (single spaces): a
 	// literal, never a pattern.
 	cmd.Filter = strings.Join(args, " ")
+	return cmd, nil
+}
+
+// windowIDRE matches the ID of a recurring maintenance window: "3", "c1".
+var windowIDRE = regexp.MustCompile(`^[cC]?[0-9]{1,9}$`)
+
+// parseEvery reads the rest of `maintenance [service] every <when>
+// <duration> [reason]`: when is a weekday or "daily" and a time (two
+// words) or a cron expression (five).
+func parseEvery(cmd Command, args []string, usage func(string, ...any) (Command, error)) (Command, error) {
+	const example = "e.g. `maintenance every sun 03:00 1h weekly restart`, `maintenance every daily 03:00 30m` or `maintenance every 0 3 * * 0 1h`"
+	n := 5
+	if len(args) > 0 && recur.DayWord(args[0]) {
+		n = 2
+	}
+	if len(args) < n+1 {
+		return usage("say when and for how long, %s", example)
+	}
+	sched, err := recur.Parse(strings.Join(args[:n], " "))
+	if err != nil {
+		return usage("%s", human.Cut(err.Error(), 300))
+	}
+	d, err := time.ParseDuration(args[n])
+	if err != nil {
+		return usage("%q is not a duration (e.g. 30m, 1h, 2h30m): %s", human.Cut(args[n], 20), example)
+	}
+	if err := sched.CheckDuration(d); err != nil {
+		return usage("%s", err.Error())
+	}
+	cmd.Every, cmd.Window, cmd.Reason = sched.String(), d, human.Cut(strings.Join(args[n+1:], " "), 200)
 	return cmd, nil
 }
 

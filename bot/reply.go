@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/manager"
 	"github.com/sanasend/sanasend-bot/whatsapp"
@@ -28,6 +29,7 @@ const (
 	KindProcesses Kind = "processes"
 	KindSessions  Kind = "sessions"
 	KindDoctor    Kind = "doctor"
+	KindWindows   Kind = "windows" // `maintenance list`: Windows
 )
 
 // Reply is the structured answer to a Request. Exactly the fields of its
@@ -52,6 +54,9 @@ type Reply struct {
 	// Maintenance is the service's active maintenance window, on a status
 	// reply, when the alerts know of one.
 	Maintenance *MaintenanceWindow
+	// Windows are the recurring maintenance windows, for `maintenance
+	// list`; At is when they were listed.
+	Windows []alerts.WindowInfo
 	// Undelivered, on a status reply, counts the messages for the alerts
 	// channel that the outbox gave up on (dead letters); nil when none.
 	Undelivered *Undelivered

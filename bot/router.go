@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/delivery"
 	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/internal/human"
@@ -146,7 +147,44 @@ func (r *Router) ack(ctx context.Context, req Request, _ Command, svc Service) R
 	return Reply{Kind: KindDone, Text: fmt.Sprintf("%s acknowledged the alert on %s", req.User, svc.Name())}
 }
 
+// RecurringMaintenance is what `maintenance every|list|cancel` need of the
+// monitor (*alerts.Monitor), when it can keep recurring windows.
+type RecurringMaintenance interface {
+	AddWindow(service, every string, d time.Duration, by manager.Actor, reason string) (alerts.RecurringWindow, error)
+	Windows() []alerts.WindowInfo
+	CancelWindow(ctx context.Context, id string, by manager.Actor) (alerts.RecurringWindow, error)
+}
+
+var _ RecurringMaintenance = (*alerts.Monitor)(nil)
+
+// recurring runs `maintenance every|list|cancel`; svc is nil for list and
+// cancel, which are about every service.
+func (r *Router) recurring(ctx context.Context, req Request, cmd Command, svc Service) Reply {
+	rm, ok := r.alertsOrNil().(RecurringMaintenance)
+	if !ok {
+		return Reply{Kind: KindError, Text: "alerts are not running in this mode"}
+	}
+	switch {
+	case cmd.List:
+		return Reply{Kind: KindWindows, Windows: rm.Windows(), At: r.now()}
+	case cmd.Cancel != "":
+		w, err := rm.CancelWindow(ctx, cmd.Cancel, req.User)
+		if err != nil {
+			return errorReply(err)
+		}
+		return Reply{Kind: KindDone, Text: WindowCancelledText(w, req.User)}
+	}
+	w, err := rm.AddWindow(svc.Name(), cmd.Every, cmd.Window, req.User, cmd.Reason)
+	if err != nil {
+		return errorReply(err)
+	}
+	return Reply{Kind: KindDone, Text: WindowAddedText(w, svc.Name())}
+}
+
 func (r *Router) maintenance(ctx context.Context, req Request, cmd Command, svc Service) Reply {
+	if cmd.List || cmd.Cancel != "" || cmd.Every != "" {
+		return r.recurring(ctx, req, cmd, svc)
+	}
 	a := r.alertsOrNil()
 	if a == nil {
 		return Reply{Kind: KindError, Text: "alerts are not running in this mode"}
@@ -183,6 +221,12 @@ func (r *Router) Handle(ctx context.Context, req Request) Reply {
 	if cmd.Verb == VerbHelp {
 		r.record(req, "command", cmd.String(), "", "ok", began, nil)
 		return Reply{Kind: KindHelp, Help: helpFor(cmd.Topic), HelpTopic: cmd.Topic}
+	}
+	if cmd.Verb == VerbMaint && (cmd.List || cmd.Cancel != "") {
+		// About every service's windows: no service to look up.
+		reply := r.recurring(ctx, req, cmd, nil)
+		r.record(req, "command", cmd.String(), "", reply.outcome(), began, reply.Err)
+		return reply
 	}
 	svc, err := r.dir.Lookup(cmd.Service)
 	if err != nil {

@@ -42,6 +42,8 @@ type Config struct {
 	Demo Demo `yaml:"demo"`
 	// Notify configures the notifiers beside Slack (notify.go).
 	Notify Notify `yaml:"notify"`
+	// Maintenance lists the recurring maintenance windows (maintenance.go).
+	Maintenance []Maintenance `yaml:"maintenance"`
 
 	path string // where it was loaded from, absolute; "" when built in code
 	// lines maps a key path ("services[0].dir") to the YAML line where the key

@@ -506,7 +506,7 @@ func TestParseErrors(t *testing.T) {
 		{"decode error not reported twice", "services:\n  - dir: /s\n    start: {a: b}\n", nil, head + "services[0].start: expected a list, got a mapping: write it as a list, e.g. [\"npm\", \"start\"] (it is argv, never run by a shell) (line 3)"},
 		{"explicit zero kept and refused", "monitor:\n  failure_threshold: 0\nservices: [{dir: /s}]\n", nil, head + "monitor.failure_threshold: 0 is too small: the minimum is 1 (line 2)"},
 		{"explicit empty start", "services:\n  - dir: /s\n    start: []\n", nil, head + `services[0].start: must not be empty: give the command as a list, e.g. ["npm", "start"] (line 3)`},
-		{"alias cycle", "x: &a [*a]\nservices: [{dir: /s}]\n", nil, head + "x: unknown key (valid keys: slack, services, monitor, log, state_dir, demo, notify) (line 1)"},
+		{"alias cycle", "x: &a [*a]\nservices: [{dir: /s}]\n", nil, head + "x: unknown key (valid keys: slack, services, monitor, log, state_dir, demo, notify, maintenance) (line 1)"},
 		{"alias cycle in a value", "services:\n  - dir: /s\n    start: &a [*a]\n", nil, head + "services[0].start[0]: expected a string, got a list (line 3)"},
 		{"merge cycle", "services:\n  - &a {dir: /s, <<: *a}\n", nil, head + "services[0]: alias *a refers to itself (line 2)"},
 		{"merge of a scalar", "services:\n  - dir: /s\n    <<: x\n", nil, head + `services[0]: << merges a mapping or a list of mappings, got "x" (line 3)`},
@@ -541,7 +541,7 @@ func TestParseBrokenFiles(t *testing.T) {
 			`slack.alert_channel: unknown key, did you mean alerts_channel? (line 3)`,
 			`services[0].stop_timout: unknown key, did you mean stop_timeout? (line 7)`,
 			`monitoring: unknown key, did you mean monitor? (line 8)`,
-			`colour: unknown key (valid keys: slack, services, monitor, log, state_dir, demo, notify) (line 10)`,
+			`colour: unknown key (valid keys: slack, services, monitor, log, state_dir, demo, notify, maintenance) (line 10)`,
 		}},
 		{"bad-rules.yaml", []string{
 			`slack.command: "sanasend" is not a slash command: use a / and up to 31 lowercase letters, digits, - or _, e.g. /sanasend (line 2)`,

@@ -77,6 +77,7 @@ func (c *Config) validate() []*FieldError {
 	}
 	checkAbsDir(p, "state_dir", c.StateDir)
 	c.validateNotify(p)
+	c.validateMaintenance(p)
 	return p.errs
 }
 

@@ -8,6 +8,7 @@ package recorder
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -31,29 +32,32 @@ type Store interface {
 
 var _ Store = (*history.Store)(nil)
 
-// Recorder records facts in a Store.
+// Recorder records facts in a Store. It is the monitor's CheckRecorder
+// (each check's state, maintenance included) and wraps its services to
+// learn each check's response time.
 type Recorder struct {
 	store Store
 	clock clockwork.Clock
-	// inMaintenance, when set, says whether a service is in a maintenance
-	// window at a time (its checks then count as maintenance).
-	inMaintenance func(service string, at time.Time) bool
+
+	mu      sync.Mutex
+	latency map[string]time.Duration // service -> its last health check's
 }
 
-// New returns a recorder writing to store; clock nil means the real clock;
-// inMaintenance may be nil (no window is known).
-func New(store Store, clock clockwork.Clock, inMaintenance func(service string, at time.Time) bool) (*Recorder, error) {
+var _ alerts.CheckRecorder = (*Recorder)(nil)
+
+// New returns a recorder writing to store; clock nil means the real clock.
+func New(store Store, clock clockwork.Clock) (*Recorder, error) {
 	if store == nil {
 		return nil, errors.New("new recorder: no store")
 	}
 	if clock == nil {
 		clock = clockwork.NewRealClock()
 	}
-	return &Recorder{store: store, clock: clock, inMaintenance: inMaintenance}, nil
+	return &Recorder{store: store, clock: clock, latency: make(map[string]time.Duration)}, nil
 }
 
-// WatchService returns s recording every health check asked through it;
-// a nil Recorder returns s as is.
+// WatchService returns s, noting the response time of every health check
+// asked through it; a nil Recorder returns s as is.
 func (r *Recorder) WatchService(s alerts.Service) alerts.Service {
 	if r == nil {
 		return s
@@ -68,28 +72,30 @@ type watched struct {
 
 func (w watched) Health(ctx context.Context) manager.Health {
 	h := w.Service.Health(ctx)
-	if ctx.Err() != nil {
-		return h // shutting down: the check says nothing
-	}
-	w.r.Check(w.Name(), h)
+	w.r.mu.Lock()
+	w.r.latency[w.Name()] = h.Latency
+	w.r.mu.Unlock()
 	return h
 }
 
-// Check records one health check of service, at the recorder's clock.
-func (r *Recorder) Check(service string, h manager.Health) {
-	at := r.clock.Now()
+// RecordCheck records one check as the monitor judged it: its state
+// (memory limits included) and whether a maintenance window was in force.
+func (r *Recorder) RecordCheck(c alerts.CheckResult) {
 	st := history.Unhealthy
-	switch h.State() {
+	switch c.State {
 	case manager.StateHealthy:
 		st = history.Healthy
 	case manager.StateStopped:
 		st = history.Stopped
 	}
-	c := history.Check{Service: service, At: at, State: st, Latency: h.Latency}
-	if r.inMaintenance != nil {
-		c.Maintenance = r.inMaintenance(service, at)
+	r.mu.Lock()
+	lat := r.latency[c.Service]
+	r.mu.Unlock()
+	at := c.At
+	if at.IsZero() {
+		at = r.clock.Now()
 	}
-	r.store.RecordCheck(c)
+	r.store.RecordCheck(history.Check{Service: c.Service, At: at, State: st, Latency: lat, Maintenance: c.Maintenance})
 }
 
 // Notifier returns next recording the notices it accepts: incidents opened,

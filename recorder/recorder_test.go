@@ -20,6 +20,14 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type nopNotifier struct{ err error }
 
+// fakeService answers health checks in 2 ms; the rest is never asked.
+type fakeService struct{ alerts.Service }
+
+func (fakeService) Name() string { return "whatsapp" }
+func (fakeService) Health(context.Context) manager.Health {
+	return manager.Health{OK: true, Latency: 2 * time.Millisecond}
+}
+
 func (n nopNotifier) Notify(alerts.Notice) error { return n.err }
 
 // TestRecorderKeepsTheHistory feeds the facts of one outage (checks, the
@@ -34,18 +42,19 @@ func TestRecorderKeepsTheHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inMaint := func(service string, at time.Time) bool { return at.Sub(t0) >= 3*time.Minute }
-	r, err := New(store, clock, inMaint)
+	r, err := New(store, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
+	svc := r.WatchService(fakeService{})
 	// Checks every 30 s: 1 min healthy, 1 min stopped, 1 min healthy, 1 min in maintenance.
 	for i := range 8 {
-		h := manager.Health{OK: true, Latency: 2 * time.Millisecond}
+		svc.Health(context.Background()) // the response time
+		st := manager.StateHealthy
 		if i == 2 || i == 3 {
-			h = manager.Health{Refused: true, Reason: "connection refused"}
+			st = manager.StateStopped
 		}
-		r.Check("whatsapp", h)
+		r.RecordCheck(alerts.CheckResult{Service: "whatsapp", At: clock.Now(), State: st, Maintenance: i >= 6})
 		clock.Advance(30 * time.Second)
 	}
 	alice := manager.Actor{ID: "U0ALICE", Name: "alice"}
@@ -113,9 +122,9 @@ func TestRecorderKeepsTheHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Healthy != 2*time.Minute || rep.Stopped != time.Minute || rep.Maintenance != time.Minute || rep.Restarts["alice"] != 1 {
-		t.Errorf("uptime: healthy %s, stopped %s, maintenance %s, restarts %v; want 2m, 1m, 1m, alice 1",
-			rep.Healthy, rep.Stopped, rep.Maintenance, rep.Restarts)
+	if rep.Healthy != 2*time.Minute || rep.Stopped != time.Minute || rep.Maintenance != time.Minute || rep.Restarts["alice"] != 1 || rep.ResponseAvg != 2*time.Millisecond {
+		t.Errorf("uptime: healthy %s, stopped %s, maintenance %s, restarts %v, response %s; want 2m, 1m, 1m, alice 1, 2ms",
+			rep.Healthy, rep.Stopped, rep.Maintenance, rep.Restarts, rep.ResponseAvg)
 	}
 	last, ok, err := store.LastRestoration(ctx, "whatsapp")
 	if err != nil || !ok {

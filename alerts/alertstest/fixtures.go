@@ -115,6 +115,11 @@ func Cases() []Case {
 	byRestart := resolved
 	byRestart.ResolvedBy = &alice
 	window := &alerts.Window{Until: at("15:30:00"), By: alice, Reason: "deploy & migrate"}
+	// An occurrence of a config window that restarts the service, and one
+	// of a window added by a command.
+	recurring := &alerts.Window{Until: at("16:00:00"), By: alerts.MaintenanceActor, Reason: "nightly restart <!channel> & Chromium",
+		Recurring: "c1", Every: "0 15 * * *", Restart: true}
+	added := &alerts.Window{Until: at("16:00:00"), By: bob, Reason: "weekly backup", Recurring: "3", Every: "sat 15:00"}
 
 	restored := func(id string, c whatsapp.Connection) whatsapp.SessionOutcome {
 		return whatsapp.SessionOutcome{ID: id, Result: whatsapp.SessionRestored, Connection: c}
@@ -286,6 +291,11 @@ func Cases() []Case {
 				Actions: []alerts.ActionCount{{Action: manager.ActionRestart, By: "alice", Count: 1}}, External: 1}})},
 		{Name: "maintenance-expired", Notice: notice(alerts.DecisionAnnounce, nil, alerts.Event{What: alerts.EventMaintenanceEnded, Window: window,
 			State: manager.StateStopped, Threshold: 2, Summary: &alerts.MaintenanceSummary{Exits: 1, Down: time.Minute + 50*time.Second}})},
+		{Name: "maintenance-recurring-on", Notice: notice(alerts.DecisionAnnounce, nil, alerts.Event{What: alerts.EventMaintenanceOn, Window: recurring})},
+		{Name: "maintenance-recurring-added-on", Notice: notice(alerts.DecisionAnnounce, nil, alerts.Event{What: alerts.EventMaintenanceOn, Window: added})},
+		{Name: "maintenance-recurring-ended", Notice: notice(alerts.DecisionAnnounce, nil, alerts.Event{What: alerts.EventMaintenanceEnded, Window: recurring,
+			At: at("16:00:00"), Summary: &alerts.MaintenanceSummary{Failures: 3, Exits: 1, Down: 2*time.Minute + 5*time.Second,
+				Actions: []alerts.ActionCount{{Action: manager.ActionRestart, By: alerts.MaintenanceActor.String(), Count: 1}}, End: manager.StateHealthy}})},
 		{Name: "maintenance-none", Notice: notice(alerts.DecisionAnnounce, nil, alerts.Event{What: alerts.EventNoMaintenance, By: &alice})},
 		restoration("restoration-ok", allGood, false),
 		restoration("restoration-failed-and-qr", four, false),
@@ -382,5 +392,23 @@ func WorstCases() []Case {
 		{Name: "worst-maintenance", Notice: notice(alerts.DecisionAnnounce, nil, alerts.Event{What: alerts.EventMaintenanceEnded, By: &hostileActor,
 			Window: &alerts.Window{Until: at("15:30:00"), By: hostileActor, Reason: long}, Summary: &alerts.MaintenanceSummary{Failures: 5,
 				Actions: []alerts.ActionCount{{Action: manager.ActionRestart, By: long, Count: 2}}}})},
+	}
+}
+
+// Windows are the recurring maintenance windows `maintenance list` shows
+// at now: a config window open now that restarts the service, one added
+// by a command with a hostile reason, a cron one for every service, and
+// one that never begins again.
+func Windows(now time.Time) []alerts.WindowInfo {
+	return []alerts.WindowInfo{
+		{RecurringWindow: alerts.RecurringWindow{ID: "c1", Every: "daily 03:00", Duration: time.Hour, Reason: "nightly restart",
+			Services: []string{svc}, Restart: true, Config: true, By: alerts.MaintenanceActor}, Open: true, Until: now.Add(50 * time.Minute),
+			Next: now.Add(24*time.Hour - 10*time.Minute)},
+		{RecurringWindow: alerts.RecurringWindow{ID: "3", Every: "sat 15:00", Duration: 90 * time.Minute,
+			Reason: "backup <!channel> & <https://evil.example|click>", Services: []string{svc}, By: bob, Added: now.Add(-48 * time.Hour)},
+			Next: now.Add(11*time.Hour + 50*time.Minute)},
+		{RecurringWindow: alerts.RecurringWindow{ID: "4", Every: "*/30 2-4 * * 1-5", Duration: 5 * time.Minute, By: alice},
+			Next: now.Add(2*24*time.Hour + 20*time.Minute)},
+		{RecurringWindow: alerts.RecurringWindow{ID: "5", Every: "0 3 30 2 *", Duration: time.Hour, By: alice}},
 	}
 }

@@ -29,6 +29,11 @@ func Render(r bot.Reply, now time.Time) string {
 		renderSessions(&b, r.Service, r.Sessions, now)
 	case bot.KindDoctor:
 		renderChecks(&b, r.Service, r.Checks)
+	case bot.KindWindows:
+		b.WriteString(bot.WindowsHeadline(r.Windows) + "\n")
+		for _, w := range r.Windows {
+			b.WriteString("  " + bot.WindowLine(w, now) + "\n")
+		}
 	case bot.KindOutcome:
 		renderOutcome(&b, r.Outcome)
 	case bot.KindConfirm:

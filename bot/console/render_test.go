@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/sanasend/sanasend-bot/alerts/alertstest"
 	"github.com/sanasend/sanasend-bot/bot"
 	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/internal/usererr"
@@ -142,6 +143,8 @@ func TestRenderGolden(t *testing.T) {
 		}}},
 		{"usage", bot.Reply{Kind: bot.KindUsage, Text: "unexpected \"please\"; usage: stop [service]"}},
 		{"refused", bot.Reply{Kind: bot.KindRefused, Text: "sorry, only SanaSend staff may use this command"}},
+		{"maintenance-list", bot.Reply{Kind: bot.KindWindows, Windows: alertstest.Windows(now), At: now}},
+		{"maintenance-list-none", bot.Reply{Kind: bot.KindWindows, At: now}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/bot"
 	"github.com/sanasend/sanasend-bot/bot/bottest"
 	"github.com/sanasend/sanasend-bot/doctor"
@@ -109,6 +110,14 @@ func limitsCases() []limitsCase {
 		{"outcome", render(bot.Reply{Kind: bot.KindOutcome, Service: "whatsapp", Outcome: outcome})},
 		{"confirm", render(bot.Reply{Kind: bot.KindConfirm, Confirm: &pending})},
 		{"refused", render(bot.Reply{Kind: bot.KindRefused, Text: long})},
+		{"maintenance-list", render(bot.Reply{Kind: bot.KindWindows, At: blocksNow, Windows: func() []alerts.WindowInfo {
+			ws := make([]alerts.WindowInfo, 500)
+			for i := range ws {
+				ws[i] = alerts.WindowInfo{RecurringWindow: alerts.RecurringWindow{ID: fmt.Sprint(i + 1), Every: "sun 03:00", Duration: time.Hour,
+					Reason: limitsLine(i, 200), Services: []string{limitsEvil}, By: evilActor}, Next: blocksNow.Add(time.Hour)}
+			}
+			return ws
+		}()})},
 		{"usage", render(bot.Reply{Kind: bot.KindUsage, Text: long})},
 		{"rejected", render(bot.Reply{Kind: bot.KindRejected, Text: long})},
 		{"busy", render(bot.Reply{Kind: bot.KindBusy, Text: long, Err: status.Busy})},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/bot"
 	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/internal/human"
@@ -61,6 +62,8 @@ func render(r bot.Reply, now time.Time) Message {
 		}
 	case bot.KindDoctor:
 		return blocksDoctor(r.Service, r.Checks)
+	case bot.KindWindows:
+		return blocksWindows(r.Windows, now)
 	case bot.KindRefused:
 		return blocksShort("⛔ "+blocksEscape(r.Text), true)
 	case bot.KindUsage, bot.KindRejected:
@@ -496,6 +499,23 @@ func blocksDoctor(svc string, checks []doctor.Check) Message {
 	}
 	text := fmt.Sprintf("%s: doctor: %s", svc, bot.DoctorSummary(checks))
 	return Message{Text: blocksEscape(text), Blocks: blocks}
+}
+
+// --- maintenance list -------------------------------------------------------
+
+// blocksWindows is `maintenance list`: a headline and one line per
+// recurring window, "…and N more" past the budget.
+func blocksWindows(ws []alerts.WindowInfo, now time.Time) Message {
+	head := "🔧 " + blocksEscape(bot.WindowsHeadline(ws))
+	lines := []string{head}
+	for _, w := range ws {
+		lines = append(lines, "• "+blocksEscape(bot.WindowLine(w, now)))
+	}
+	blocks, shown := blocksTextFit(lines, blocksTextSections)
+	if shown < len(lines) {
+		blocks = append(blocks, blocksContext(fmt.Sprintf("…and %d more not shown here", len(lines)-shown)))
+	}
+	return Message{Text: head, Blocks: blocks}
 }
 
 // --- help -------------------------------------------------------------------

@@ -14,6 +14,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/sanasend/sanasend-bot/alerts/alertstest"
 	"github.com/sanasend/sanasend-bot/bot"
 	"github.com/sanasend/sanasend-bot/bot/bottest"
 	"github.com/sanasend/sanasend-bot/doctor"
@@ -239,6 +240,8 @@ func blocksCases() []blocksCase {
 		{"busy", bot.Reply{Kind: bot.KindBusy, Service: "whatsapp", Text: busy.Error(), Err: busy}},
 		{"error", bot.Reply{Kind: bot.KindError, Service: "whatsapp", Text: "status whatsapp: read /proc: permission denied"}},
 		{"cancelled", bot.Reply{Kind: bot.KindCancelled, Service: "whatsapp", Text: "restart whatsapp cancelled by alice; nothing was done"}},
+		{"maintenance-list", bot.Reply{Kind: bot.KindWindows, Windows: alertstest.Windows(blocksNow), At: blocksNow}},
+		{"maintenance-list-none", bot.Reply{Kind: bot.KindWindows, At: blocksNow}},
 	}
 }
 

@@ -32,7 +32,7 @@ func (c *core) openHistory(cfg *config.Config, log zerolog.Logger) {
 		log.Error().Str("reason", history.SafeMessage(err)).Msg("history unavailable: supervising without it")
 		return
 	}
-	rec, err := recorder.New(store, clockwork.NewRealClock(), nil)
+	rec, err := recorder.New(store, clockwork.NewRealClock())
 	if err != nil {
 		log.Error().Err(err).Msg("history recorder")
 		_ = store.Close()

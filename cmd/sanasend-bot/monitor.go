@@ -34,6 +34,10 @@ func newMonitor(cfg *config.Config, m *manager.Manager, n alerts.Notifier, log z
 	if err != nil {
 		return nil, err
 	}
+	var checks alerts.CheckRecorder
+	if rec != nil {
+		checks = rec
+	}
 	return alerts.NewMonitor(alerts.MonitorConfig{
 		Interval: cfg.Monitor.Interval,
 		Rules: alerts.Rules{
@@ -46,9 +50,23 @@ func newMonitor(cfg *config.Config, m *manager.Manager, n alerts.Notifier, log z
 		Logger:             log,
 		DigestAt:           cfg.Monitor.DigestAt,
 		Store:              store,
+		Windows:            maintenanceWindows(cfg.Maintenance),
+		WindowStore:        store,
+		Checks:             checks,
 		MemoryLimit:        uint64(cfg.Monitor.MemoryLimit),
 		SessionMemoryLimit: uint64(cfg.Monitor.SessionMemoryLimit),
 	}, services, met.Notifier(rec.Notifier(n)))
+}
+
+// maintenanceWindows are the config's recurring maintenance windows, as
+// the monitor takes them (it names them c1, c2... in this order).
+func maintenanceWindows(ms []config.Maintenance) []alerts.RecurringWindow {
+	var ws []alerts.RecurringWindow
+	for _, m := range ms {
+		ws = append(ws, alerts.RecurringWindow{Every: m.Every, Duration: m.Duration, Reason: m.Reason,
+			Services: m.Services, Restart: m.Restart})
+	}
+	return ws
 }
 
 // slackAlerts is the Slack side of the monitor: the outbox (durable, in the
