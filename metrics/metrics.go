@@ -88,6 +88,7 @@ type Metrics struct {
 
 	outbox    atomic.Pointer[outboxRef]
 	slackConn atomic.Pointer[slackConnRef]
+	history   atomic.Pointer[historyRef]
 }
 
 type outboxRef struct{ o Outbox }
@@ -142,7 +143,7 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.serviceState, m.healthDuration, m.healthChecks, m.actions, m.exits, m.alertsSent,
 		m.slackErrors, m.restorations, m.restorationSession, queued, dead,
-		newSlackConnCollector(&m.slackConn),
+		newSlackConnCollector(&m.slackConn), newHistoryCollector(&m.history),
 	)
 	for _, k := range NoticeKinds {
 		m.alertsSent.WithLabelValues(string(k))

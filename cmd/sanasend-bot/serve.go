@@ -67,6 +67,9 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 	}
 	c.openHistory(cfg, log)
 	defer c.closeHistory() // when it returns before serving; keepHistory closes it otherwise
+	if c.history != nil {
+		met.SetHistory(c.history, c.m.Names(), nil)
+	}
 	if err := c.route(cfg, log, notify, met, sl.staff, dead); err != nil {
 		return err
 	}

@@ -528,6 +528,8 @@ func TestMetricsAfterRestart(t *testing.T) {
 			`sanasend_alerts_sent_total{kind="restoration"} 2`,
 			`sanasend_restorations_total{result="complete",service="whatsapp"} 2`,
 			`sanasend_restoration_sessions{result="restored",service="whatsapp"} 3`,
+			`sanasend_history_failing 0`,
+			`sanasend_incidents{service="whatsapp",window="24h"} 0`,
 		} {
 			if !strings.Contains(text, line+"\n") {
 				missing = append(missing, line)
