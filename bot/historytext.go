@@ -3,6 +3,7 @@ package bot
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -84,7 +85,10 @@ func UptimeFacts(r *history.Report) []Fact {
 			open++
 		}
 	}
-	incidents := human.Count(len(r.Incidents), "incident")
+	incidents := "none"
+	if len(r.Incidents) > 0 {
+		incidents = strconv.Itoa(len(r.Incidents))
+	}
 	if open > 0 {
 		incidents += fmt.Sprintf(" (%d still open)", open)
 	}
@@ -94,7 +98,8 @@ func UptimeFacts(r *history.Report) []Fact {
 	}
 	response := "no check answered"
 	if r.ResponseAvg > 0 {
-		response = human.Duration(r.ResponseAvg) + " on average over " + human.Count(r.Checks, "check")
+		// As the status card shows a latency: to the tenth of a millisecond.
+		response = r.ResponseAvg.Round(100*time.Microsecond).String() + " on average over " + human.Count(r.Checks, "check")
 	}
 	return []Fact{
 		{"healthy", dur(r.Healthy)},
@@ -110,8 +115,20 @@ func UptimeFacts(r *history.Report) []Fact {
 	}
 }
 
-// RestartsText says who restarted how often, most first: "2 by alice, 1 by
-// the monitor"; "none".
+// maxRestarters bounds the names RestartsText lists.
+const maxRestarters = 10
+
+func restartsOf(by map[string]int, who []string) int {
+	n := 0
+	for _, w := range who {
+		n += by[w]
+	}
+	return n
+}
+
+// RestartsText says who restarted how often, most first: "3 restarts: 2
+// by alice, 1 by auto-restart"; "none". It names the ten who restarted
+// most and sums up the others.
 func RestartsText(by map[string]int) string {
 	if len(by) == 0 {
 		return "none"
@@ -128,8 +145,12 @@ func RestartsText(by map[string]int) string {
 		}
 		return who[i] < who[j]
 	})
-	parts := make([]string, 0, len(who))
-	for _, w := range who {
+	parts := make([]string, 0, min(len(who), maxRestarters)+1)
+	for i, w := range who {
+		if i == maxRestarters {
+			parts = append(parts, fmt.Sprintf("and %d by %d others", restartsOf(by, who[i:]), len(who)-i))
+			break
+		}
 		name := w
 		if name == "" {
 			name = "someone unknown"

@@ -30,7 +30,7 @@ const (
 	KindProcesses Kind = "processes"
 	KindSessions  Kind = "sessions"
 	KindDoctor    Kind = "doctor"
-	KindWindows   Kind = "windows" // `maintenance list`: Windows
+	KindWindows   Kind = "windows"   // `maintenance list`: Windows
 	KindUptime    Kind = "uptime"    // `uptime`: Uptime, and Chart when one was drawn
 	KindIncidents Kind = "incidents" // `incidents`: Incidents, Asked
 )
