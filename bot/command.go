@@ -28,6 +28,32 @@ const (
 	VerbDoctor   Verb = "doctor"
 	VerbAck      Verb = "ack"
 	VerbMaint    Verb = "maintenance"
+	VerbUptime   Verb = "uptime"
+	VerbIncident Verb = "incidents"
+)
+
+// The windows of `uptime`, as typed, and the default one.
+var uptimeWindows = map[string]time.Duration{
+	"24h": 24 * time.Hour, "7d": 7 * 24 * time.Hour, "30d": 30 * 24 * time.Hour, "90d": 90 * 24 * time.Hour,
+}
+
+// DefaultUptimeWindow is what `uptime` reports without a window.
+const DefaultUptimeWindow = 24 * time.Hour
+
+// UptimeBucket is the step of an uptime report's series over window: an
+// hour for a day, a day for longer windows.
+func UptimeBucket(window time.Duration) time.Duration {
+	if window <= 24*time.Hour {
+		return time.Hour
+	}
+	return 24 * time.Hour
+}
+
+// DefaultIncidents is how many incidents `incidents` lists without N;
+// MaxIncidents is the most it lists.
+const (
+	DefaultIncidents = 10
+	MaxIncidents     = 100
 )
 
 // MaxMaintenance bounds a maintenance window: a forgotten one must not mute
@@ -68,6 +94,10 @@ type Command struct {
 	// Cleanup: `sessions cleanup`, ending the browsers of sessions that
 	// serve nobody.
 	Cleanup bool
+	// Period is the window of `uptime` (24h, 7d, 30d or 90d).
+	Period time.Duration
+	// Count is how many incidents `incidents` lists.
+	Count int
 }
 
 // Confirmable reports whether the command needs a confirmation.
@@ -125,6 +155,12 @@ func (c Command) String() string {
 			}
 		}
 	}
+	if c.Verb == VerbUptime {
+		parts = append(parts, PeriodWord(c.Period))
+	}
+	if c.Verb == VerbIncident {
+		parts = append(parts, strconv.Itoa(c.Count))
+	}
 	if c.Verb == VerbHelp && c.Topic != "" {
 		parts = append(parts, string(c.Topic))
 	}
@@ -150,6 +186,8 @@ var commandSpecs = []commandSpec{
 	{VerbAck, "ack [service]", "acknowledge the open alert: reminders stop, your name is shown"},
 	{VerbMaint, "maintenance [service] <duration>|off|every|list|cancel",
 		"mute alerts for a window (e.g. `maintenance 30m deploy`), or end it; `every sun 03:00 1h weekly restart` (or `every daily 03:00 30m`, or a cron expression `every 0 3 * * 0 1h`) adds a window that recurs, `list` shows the recurring windows and their IDs, `cancel <ID>` removes one"},
+	{VerbUptime, "uptime [service] [24h|7d|30d|90d]", "uptime over the window (default 24h): time by state, incidents, total outage, MTTR, restarts by who, and a chart"},
+	{VerbIncident, "incidents [service] [N]", "the last N incidents (default 10, max 100): when, how long, cause, who acknowledged and resolved them"},
 	{VerbHelp, "help [command]", "this list"},
 }
 
@@ -255,6 +293,43 @@ func Parse(text string, services []string) (Command, error) {
 		cmd.Window, cmd.Reason = d, human.Cut(strings.Join(args[1:], " "), 200)
 		return cmd, nil
 	}
+	if verb == VerbUptime {
+		cmd.Period = DefaultUptimeWindow
+		if len(args) > 1 {
+			return usage("unexpected %q", human.Cut(strings.Join(args[1:], " "), 40))
+		}
+		if len(args) == 1 {
+			d, ok := uptimeWindows[strings.ToLower(args[0])]
+			if !ok {
+				if cmd.Service == "" && looksLikeName(args[0]) && !isNumber(args[0][:1]) {
+					return usage("unknown service %q (services: %s)", human.Cut(args[0], 40), strings.Join(services, ", "))
+				}
+				return usage("the window is 24h, 7d, 30d or 90d, not %q", human.Cut(args[0], 20))
+			}
+			cmd.Period = d
+		}
+		return cmd, nil
+	}
+	if verb == VerbIncident {
+		cmd.Count = DefaultIncidents
+		if len(args) > 1 {
+			return usage("unexpected %q", human.Cut(strings.Join(args[1:], " "), 40))
+		}
+		if len(args) == 1 {
+			if !isNumber(args[0]) {
+				if cmd.Service == "" && looksLikeName(args[0]) {
+					return usage("unknown service %q (services: %s)", human.Cut(args[0], 40), strings.Join(services, ", "))
+				}
+				return usage("N is a number between 1 and %d, not %q", MaxIncidents, human.Cut(args[0], 20))
+			}
+			n, err := strconv.Atoi(args[0])
+			if err != nil || n < 1 || n > MaxIncidents {
+				return usage("N must be between 1 and %d, not %s", MaxIncidents, human.Cut(args[0], 20))
+			}
+			cmd.Count = n
+		}
+		return cmd, nil
+	}
 	if verb != VerbLogs {
 		if len(args) > 0 {
 			if cmd.Service == "" && len(args) == 1 && looksLikeName(args[0]) {
@@ -289,6 +364,14 @@ keywords:
 	// literal, never a pattern.
 	cmd.Filter = strings.Join(args, " ")
 	return cmd, nil
+}
+
+// PeriodWord is the window of `uptime` as typed: "24h", "7d".
+func PeriodWord(d time.Duration) string {
+	if d%(24*time.Hour) == 0 && d > 24*time.Hour {
+		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
+	}
+	return strconv.Itoa(int(d/time.Hour)) + "h"
 }
 
 // windowIDRE matches the ID of a recurring maintenance window: "3", "c1".

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sanasend/sanasend-bot/internal/human"
 )
@@ -38,6 +39,15 @@ func TestParse(t *testing.T) {
 		{"sessions CLEANUP billing", Command{Verb: VerbSessions, Service: "billing", Cleanup: true}},
 		{"sessions billing cleanup", Command{Verb: VerbSessions, Service: "billing", Cleanup: true}},
 		{"doctor", Command{Verb: VerbDoctor}},
+		{"uptime", Command{Verb: VerbUptime, Period: 24 * time.Hour}},
+		{"uptime 7d", Command{Verb: VerbUptime, Period: 7 * 24 * time.Hour}},
+		{"UPTIME billing 90D", Command{Verb: VerbUptime, Service: "billing", Period: 90 * 24 * time.Hour}},
+		{"uptime whatsapp 30d", Command{Verb: VerbUptime, Service: "whatsapp", Period: 30 * 24 * time.Hour}},
+		{"uptime whatsapp", Command{Verb: VerbUptime, Service: "whatsapp", Period: 24 * time.Hour}},
+		{"incidents", Command{Verb: VerbIncident, Count: 10}},
+		{"incidents 1", Command{Verb: VerbIncident, Count: 1}},
+		{"incidents whatsapp 100", Command{Verb: VerbIncident, Service: "whatsapp", Count: 100}},
+		{"Incidents billing", Command{Verb: VerbIncident, Service: "billing", Count: 10}},
 	}
 	for _, tc := range tests {
 		got, err := Parse(tc.in, services)
@@ -72,6 +82,18 @@ func TestParseRejects(t *testing.T) {
 		{"sessions cleanup cleanup", `unknown service "cleanup" (services: whatsapp); usage: sessions [cleanup] [service]`},
 		{"sessions cleanup now", `unknown service "now"`},
 		{"status cleanup", `unknown service "cleanup"`},
+		{"uptime 12h", `the window is 24h, 7d, 30d or 90d, not "12h"; usage: uptime [service] [24h|7d|30d|90d]`},
+		{"uptime 1y", `the window is 24h, 7d, 30d or 90d, not "1y"`},
+		{"uptime 7d extra", `unexpected "extra"`},
+		{"uptime billing", `unknown service "billing" (services: whatsapp); usage: uptime`},
+		{"uptime whatsapp 7d 30d", `unexpected "30d"`},
+		{"incidents 0", "N must be between 1 and 100, not 0; usage: incidents [service] [N]"},
+		{"incidents 101", "N must be between 1 and 100, not 101"},
+		{"incidents -3", "N must be between 1 and 100, not -3"},
+		{"incidents 99999999999999999999", "N must be between 1 and 100"},
+		{"incidents ten", `unknown service "ten"`},
+		{"incidents 5 6", `unexpected "6"`},
+		{"incidents <!channel>", `N is a number between 1 and 100, not "<!channel>"`},
 	}
 	for _, tc := range tests {
 		_, err := Parse(tc.in, services)
@@ -88,7 +110,8 @@ func TestParseRejects(t *testing.T) {
 
 func TestCommandStringRoundTrips(t *testing.T) {
 	services := []string{"whatsapp"}
-	for _, in := range []string{"status", "logs whatsapp all 20 a b", "restart whatsapp", "help logs", "sessions cleanup", "sessions whatsapp cleanup"} {
+	for _, in := range []string{"status", "logs whatsapp all 20 a b", "restart whatsapp", "help logs", "sessions cleanup", "sessions whatsapp cleanup",
+		"uptime", "uptime whatsapp 90d", "incidents", "incidents whatsapp 7"} {
 		c, err := Parse(in, services)
 		if err != nil {
 			t.Fatal(err)
@@ -114,6 +137,12 @@ func FuzzParse(f *testing.F) {
 		}
 		if c.Verb == VerbLogs && (c.Lines < 1 || c.Lines > maxLogLines) {
 			t.Fatalf("Parse(%q) gave %d lines", in, c.Lines)
+		}
+		if c.Verb == VerbIncident && (c.Count < 1 || c.Count > MaxIncidents) {
+			t.Fatalf("Parse(%q) gave %d incidents", in, c.Count)
+		}
+		if c.Verb == VerbUptime && UptimeBucket(c.Period) <= 0 || c.Verb == VerbUptime && c.Period < 24*time.Hour {
+			t.Fatalf("Parse(%q) gave a window of %s", in, c.Period)
 		}
 	})
 }

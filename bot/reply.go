@@ -6,6 +6,7 @@ import (
 
 	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/doctor"
+	"github.com/sanasend/sanasend-bot/history"
 	"github.com/sanasend/sanasend-bot/manager"
 	"github.com/sanasend/sanasend-bot/whatsapp"
 )
@@ -29,7 +30,9 @@ const (
 	KindProcesses Kind = "processes"
 	KindSessions  Kind = "sessions"
 	KindDoctor    Kind = "doctor"
-	KindWindows   Kind = "windows" // `maintenance list`: Windows
+	KindWindows   Kind = "windows"   // `maintenance list`: Windows
+	KindUptime    Kind = "uptime"    // `uptime`: Uptime, and Chart when one was drawn
+	KindIncidents Kind = "incidents" // `incidents`: Incidents, Asked
 )
 
 // Reply is the structured answer to a Request. Exactly the fields of its
@@ -60,6 +63,15 @@ type Reply struct {
 	// Undelivered, on a status reply, counts the messages for the alerts
 	// channel that the outbox gave up on (dead letters); nil when none.
 	Undelivered *Undelivered
+	// Uptime is the report of `uptime`; Chart its PNG chart, nil when no
+	// chart renderer is set or drawing failed (ChartFailed).
+	Uptime      *history.Report
+	Chart       []byte
+	ChartFailed bool
+	// Incidents are the last incidents, newest first, for `incidents`;
+	// Asked is how many were asked for.
+	Incidents []history.Incident
+	Asked     int
 }
 
 // Undelivered is what the outbox could not deliver: how many messages, and

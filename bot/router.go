@@ -82,6 +82,9 @@ type Router struct {
 	dead     DeadLetters
 	handlers map[Verb]handler
 	alerts   Alerts // nil: no monitor runs
+	history  History
+	noHist   string
+	chart    ChartRenderer
 }
 
 type handler func(ctx context.Context, req Request, cmd Command, svc Service) Reply
@@ -101,6 +104,14 @@ type RouterConfig struct {
 	// DeadLetters, when set, is the outbox whose dead letters `status`
 	// reports; nil where nothing is delivered (the console).
 	DeadLetters DeadLetters
+	// History answers `uptime` and `incidents`; nil where no history is
+	// kept (the console, or a history that could not be opened), and then
+	// NoHistory says why in one sentence safe to show ("" for the
+	// default).
+	History   History
+	NoHistory string
+	// Chart draws the chart of `uptime`; nil: no chart.
+	Chart ChartRenderer
 }
 
 // DeadLetters is what the status reply needs of the outbox.
@@ -118,7 +129,10 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 		now = time.Now
 	}
 	r := &Router{dir: cfg.Services, auth: cfg.Auth, audit: cfg.Audit, now: now, dead: cfg.DeadLetters,
-		confirms: cfg.Confirms, alerts: cfg.Alerts}
+		confirms: cfg.Confirms, alerts: cfg.Alerts, history: cfg.History, noHist: cfg.NoHistory, chart: cfg.Chart}
+	if r.noHist == "" {
+		r.noHist = NoHistoryText
+	}
 	r.handlers = map[Verb]handler{
 		VerbStatus:   r.status,
 		VerbStart:    r.start,
@@ -130,6 +144,8 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 		VerbDoctor:   r.doctor,
 		VerbAck:      r.ack,
 		VerbMaint:    r.maintenance,
+		VerbUptime:   r.uptime,
+		VerbIncident: r.incidents,
 	}
 	return r, nil
 }

@@ -34,6 +34,15 @@ func Render(r bot.Reply, now time.Time) string {
 		for _, w := range r.Windows {
 			b.WriteString("  " + bot.WindowLine(w, now) + "\n")
 		}
+	case bot.KindUptime:
+		if r.Uptime != nil {
+			renderUptime(&b, r)
+		}
+	case bot.KindIncidents:
+		b.WriteString(bot.IncidentsHeadline(r.Service, r.Incidents, r.Asked) + "\n")
+		for _, in := range r.Incidents {
+			b.WriteString("  " + bot.IncidentLine(in, now) + "\n")
+		}
 	case bot.KindOutcome:
 		renderOutcome(&b, r.Outcome)
 	case bot.KindConfirm:
@@ -202,5 +211,23 @@ func renderOutcome(b *strings.Builder, o *bot.Outcome) {
 		for _, p := range c.Survivors {
 			fmt.Fprintf(b, "  still alive: pid %d %s\n", p.PID, bot.ProcessWhat(p, 80))
 		}
+	}
+}
+
+// renderUptime prints an uptime report: the headline and its figures in
+// aligned rows. The console keeps no history and so draws no chart; a
+// chart, if a reply carried one, is not written anywhere.
+func renderUptime(b *strings.Builder, r bot.Reply) {
+	b.WriteString(bot.UptimeHeadline(r.Uptime) + "\n")
+	facts := bot.UptimeFacts(r.Uptime)
+	width := 0
+	for _, f := range facts {
+		width = max(width, utf8.RuneCountInString(f.Label))
+	}
+	for _, f := range facts {
+		fmt.Fprintf(b, "  %s%s  %s\n", f.Label, strings.Repeat(" ", width-utf8.RuneCountInString(f.Label)), f.Value)
+	}
+	if r.ChartFailed {
+		fmt.Fprintf(b, "  (%s)\n", bot.ChartFailedNote)
 	}
 }

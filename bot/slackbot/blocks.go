@@ -64,6 +64,12 @@ func render(r bot.Reply, now time.Time) Message {
 		return blocksDoctor(r.Service, r.Checks)
 	case bot.KindWindows:
 		return blocksWindows(r.Windows, now)
+	case bot.KindUptime:
+		if r.Uptime != nil {
+			return blocksUptime(r.Uptime, r.Chart, r.ChartFailed)
+		}
+	case bot.KindIncidents:
+		return blocksIncidents(r.Service, r.Incidents, r.Asked, now)
 	case bot.KindRefused:
 		return blocksShort("⛔ "+blocksEscape(r.Text), true)
 	case bot.KindUsage, bot.KindRejected:

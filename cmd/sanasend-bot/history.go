@@ -10,6 +10,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
 
+	"github.com/sanasend/sanasend-bot/bot"
 	"github.com/sanasend/sanasend-bot/config"
 	"github.com/sanasend/sanasend-bot/history"
 	"github.com/sanasend/sanasend-bot/recorder"
@@ -30,12 +31,14 @@ func (c *core) openHistory(cfg *config.Config, log zerolog.Logger) {
 	})
 	if err != nil {
 		log.Error().Str("reason", history.SafeMessage(err)).Msg("history unavailable: supervising without it")
+		c.noHistory = bot.NoHistoryOpenText(history.SafeMessage(err))
 		return
 	}
 	rec, err := recorder.New(store, clockwork.NewRealClock())
 	if err != nil {
 		log.Error().Err(err).Msg("history recorder")
 		_ = store.Close()
+		c.noHistory = bot.NoHistoryOpenText("its recorder could not be made")
 		return
 	}
 	c.history, c.rec = store, rec

@@ -68,6 +68,9 @@ type core struct {
 	// not be opened (the bot supervises without it); rec records into it.
 	history *history.Store
 	rec     *recorder.Recorder
+	// noHistory says why there is no history when it could not be opened;
+	// "" otherwise (and in the console, which opens none).
+	noHistory string
 }
 
 // build builds the services and the confirmation store: the store comes
@@ -103,9 +106,14 @@ func (c *core) route(cfg *config.Config, log zerolog.Logger, n alerts.Notifier, 
 	if err != nil {
 		return err
 	}
-	router, err := bot.NewRouter(bot.RouterConfig{
+	rc := bot.RouterConfig{
 		Services: directory{c.m}, Auth: auth, Confirms: c.confirms, Alerts: monitor, Audit: log, DeadLetters: dead,
-	})
+		NoHistory: c.noHistory,
+	}
+	if c.history != nil { // never a typed nil in the interface
+		rc.History = c.history
+	}
+	router, err := bot.NewRouter(rc)
 	if err != nil {
 		return err
 	}
