@@ -3,6 +3,8 @@
 package main
 
 import (
+	"bytes"
+	"image/png"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sanasend/sanasend-bot/internal/fakeslack"
 
 	"github.com/sanasend/sanasend-bot/bot"
 )
@@ -24,12 +28,15 @@ func TestUptimeAndIncidentsFromSlack(t *testing.T) {
 	start()
 	procs := startFromSlack(t, f)
 	waitAlertsChannel(t, f.fake, "session restoration", 30*time.Second)
+	killed := time.Now()
 	if err := syscall.Kill(-int(procs[0].PGID), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitAlertsChannel(t, f.fake, "STOPPED", 10*time.Second)
+	// The bot's first checks saw the service stopped before its first
+	// start: that was an incident too. Wait for the kill's.
+	waitAlertSince(t, f.fake, "killed by SIGKILL", killed, 10*time.Second)
 	startFromSlack(t, f)
-	waitAlertsChannel(t, f.fake, "resolved after", 20*time.Second)
+	waitAlertSince(t, f.fake, "resolved after", killed, 20*time.Second)
 
 	// The history is written behind the alerts, by its own goroutine: ask
 	// until the answer has caught up, within a deadline.
@@ -47,7 +54,7 @@ func TestUptimeAndIncidentsFromSlack(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
-	incidents := ask("incidents", func(s string) bool { return strings.Contains(s, "resolved by") })
+	incidents := ask("incidents", func(s string) bool { return strings.Contains(s, "killed by SIGKILL; resolved by") })
 	if !strings.Contains(incidents, "whatsapp: the last incident") && !strings.Contains(incidents, "incident recorded") &&
 		!strings.Contains(incidents, "incidents recorded") {
 		t.Errorf("incidents headline: %q", incidents)
@@ -66,6 +73,27 @@ func TestUptimeAndIncidentsFromSlack(t *testing.T) {
 		if !strings.Contains(uptime, want) {
 			t.Errorf("uptime answer has no %s: %s", want, uptime)
 		}
+	}
+	// Its chart, a PNG, as a file in Slack.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var chart *fakeslack.Upload
+		for _, u := range f.fake.Uploads() {
+			if strings.HasSuffix(u.Filename, ".png") {
+				chart = &u
+			}
+		}
+		if chart != nil {
+			img, err := png.Decode(bytes.NewReader(chart.Content))
+			if err != nil || img.Bounds().Dx() != 1200 || img.Bounds().Dy() != 500 {
+				t.Errorf("chart %s: %v, %v; want a 1200x500 PNG", chart.Filename, err, img)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no PNG chart uploaded; uploads: %d", len(f.fake.Uploads()))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/bot"
+	"github.com/sanasend/sanasend-bot/chart"
 	"github.com/sanasend/sanasend-bot/config"
 	"github.com/sanasend/sanasend-bot/history"
 	"github.com/sanasend/sanasend-bot/manager"
@@ -111,7 +112,7 @@ func (c *core) route(cfg *config.Config, log zerolog.Logger, n alerts.Notifier, 
 		NoHistory: c.noHistory,
 	}
 	if c.history != nil { // never a typed nil in the interface
-		rc.History = c.history
+		rc.History, rc.Chart = c.history, chart.Renderer{}
 	}
 	router, err := bot.NewRouter(rc)
 	if err != nil {
