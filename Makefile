@@ -51,6 +51,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'SlashCommandAck' -benchmem ./bot/slackbot/
 	$(GO) test -run '^$$' -bench 'ServeStatusAck' -benchmem -benchtime 3s ./cmd/sanasend-bot/
 	$(GO) test -run '^$$' -bench 'HistoryYear' -benchtime 20x ./history/
+	$(GO) test -run '^$$' -bench 'Render90d' -benchmem ./chart/
 
 ## soak: not in CI. SOAK_DURATION of slash commands, confirmed restarts,
 ## crashes (SIGKILL) with their alerts acknowledged, one every SOAK_INTERVAL,
