@@ -52,6 +52,27 @@ func writeSessions(t testing.TB, dir string, entries []sessionEntry) {
 	}
 }
 
+// addServiceEnv adds variables to the service's env in a test config.
+func addServiceEnv(t testing.TB, configPath string, kv ...string) {
+	t.Helper()
+	data, err := os.ReadFile(configPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const anchor = "      NPM_CONFIG_UPDATE_NOTIFIER: \"false\"\n"
+	var add strings.Builder
+	for i := 0; i+1 < len(kv); i += 2 {
+		add.WriteString("      " + kv[i] + ": \"" + kv[i+1] + "\"\n")
+	}
+	text := strings.Replace(string(data), anchor, anchor+add.String(), 1)
+	if text == string(data) {
+		t.Fatal("config has no service env to add to")
+	}
+	if err := os.WriteFile(configPath, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // waitSessions polls the service's sessions (as a bot process of its own
 // would read them) until ok holds.
 func waitSessions(t *testing.T, configPath string, timeout time.Duration, what string, ok func(whatsapp.SessionsReport) bool) whatsapp.SessionsReport {
@@ -385,15 +406,19 @@ func TestStopDuringRestorationReadsInterrupted(t *testing.T) {
 func TestSessionMemoryLimitAlertsWithTheTopSession(t *testing.T) {
 	entries := []sessionEntry{
 		{SessionID: "user_1_instance_main", InstanceName: "main", Restore: "ok", After: "ready"},
-		{SessionID: "user_2_instance_heavy", InstanceName: "heavy", Restore: "ok", After: "ready", RSSMB: 300},
+		{SessionID: "user_2_instance_heavy", InstanceName: "heavy", Restore: "ok", After: "ready", RSSMB: 400},
 	}
-	f := startServeWith(t, "monitor:\n  interval: 1s\n  timeout: 2s\n  failure_threshold: 2\n  restoration_timeout: 20s\n  session_memory_limit: 200MiB\n", func(configPath string) {
+	// Browsers without children (about 125 MiB a tree: browser and two
+	// crash handlers, each a Node.js process); the heavy one holds 400 MiB
+	// more.
+	f := startServeWith(t, "monitor:\n  interval: 1s\n  timeout: 2s\n  failure_threshold: 2\n  restoration_timeout: 20s\n  session_memory_limit: 300MiB\n", func(configPath string) {
 		writeSessions(t, serviceDir(configPath), entries)
+		addServiceEnv(t, configPath, "FAKE_CHROMIUM_CHILDREN", "0")
 	})
 	startFromSlack(t, f)
 	alert := waitAlertsChannel(t, f.fake, "user_2_instance_heavy", 60*time.Second)
 	text := alert.Form.Get("text") + blockTexts(alert)
-	for _, want := range []string{"user_2_instance_heavy's browser uses", "over the limit of 200.0 MiB per session"} {
+	for _, want := range []string{"user_2_instance_heavy's browser uses", "over the limit of 300.0 MiB per session"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("memory alert %q lacks %q", text, want)
 		}
