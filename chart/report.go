@@ -1,6 +1,7 @@
 package chart
 
 import (
+	"math"
 	"time"
 
 	"github.com/sanasend/sanasend-bot/history"
@@ -8,15 +9,19 @@ import (
 
 // FromReport is the chart of a history report.
 func FromReport(r history.Report, loc *time.Location) Uptime {
-	u := Uptime{Service: r.Service, From: r.From, To: r.To, Loc: loc}
+	u := Uptime{Service: r.Service, From: r.From, To: r.To, Bucket: r.Bucket, Loc: loc}
 	for _, b := range r.Series {
-		u.Buckets = append(u.Buckets, Bucket{Start: b.Start, End: b.Start.Add(r.Bucket), Uptime: b.Uptime, Known: b.Known, RespAvg: b.ResponseAvg})
+		up := b.Uptime
+		if !b.Known {
+			up = math.NaN() // no data: no bar
+		}
+		u.Buckets = append(u.Buckets, Bucket{Start: b.Start, Uptime: up, RespAvg: b.ResponseAvg, HasResp: b.ResponseAvg > 0})
 	}
 	for _, s := range r.IncidentSpans {
-		u.Incidents = append(u.Incidents, Span{From: s.From, To: s.To})
+		u.Incidents = append(u.Incidents, Span{Start: s.From, End: s.To})
 	}
 	for _, s := range r.MaintenanceSpans {
-		u.Maintenance = append(u.Maintenance, Span{From: s.From, To: s.To})
+		u.Maintenance = append(u.Maintenance, Span{Start: s.From, End: s.To})
 	}
 	return u
 }
