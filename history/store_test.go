@@ -222,25 +222,7 @@ func TestFullDiskNeverBlocks(t *testing.T) {
 	s := openTest(t, path, clock, func(o *Options) { o.MaxSize = 256 << 10; o.QueueSize = 64 })
 
 	// Record until the writer hits the limit; no call may wait on it.
-	var slowest time.Duration
-	deadline := time.Now().Add(20 * time.Second)
-	for i := 0; !s.Health().Failing; i++ {
-		if time.Now().After(deadline) {
-			t.Fatalf("Health never reported the full database: %+v", s.Health())
-		}
-		begin := time.Now()
-		s.RecordCheck(Check{Service: "whatsapp", At: t0.Add(time.Duration(i) * time.Second), State: Healthy, Latency: time.Millisecond, TreeRSS: 1 << 30})
-		slowest = max(slowest, time.Since(begin))
-		if i%32 == 0 {
-			time.Sleep(time.Millisecond)
-		}
-	}
-	// Full: more facts are dropped, at once.
-	for i := range 1000 {
-		begin := time.Now()
-		s.RecordCheck(Check{Service: "whatsapp", At: t0.Add(-time.Duration(i+1) * time.Second), State: Healthy})
-		slowest = max(slowest, time.Since(begin))
-	}
+	slowest := recordUntilFailing(t, s, "the full database")
 	if slowest > 100*time.Millisecond {
 		t.Errorf("slowest RecordCheck took %s; recording must not wait on the disk", slowest)
 	}
@@ -256,7 +238,7 @@ func TestFullDiskNeverBlocks(t *testing.T) {
 	if _, err := s.wdb.Exec(`PRAGMA max_page_count = 1000000`); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for s.Health().Failing {
 		if time.Now().After(deadline) {
 			t.Fatalf("writes did not resume: %+v", s.Health())
@@ -308,4 +290,31 @@ func TestRefusedFactCostsOnlyItself(t *testing.T) {
 	if h := s.Health(); h.Dropped != 1 || h.LastErrorAt.IsZero() || h.Failing {
 		t.Errorf("Health = %+v; want 1 dropped, an error time, not failing", h)
 	}
+}
+
+// recordUntilFailing records checks until the writer reports a failing
+// write (what, in the failure message), then 1000 more that must be dropped
+// at once, and returns the slowest RecordCheck call. Its short sleeps let
+// the writer run; the deadline bounds the whole.
+func recordUntilFailing(t *testing.T, s *Store, what string) time.Duration {
+	t.Helper()
+	var slowest time.Duration
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; !s.Health().Failing; i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("Health never reported %s: %+v", what, s.Health())
+		}
+		begin := time.Now()
+		s.RecordCheck(Check{Service: "whatsapp", At: t0.Add(time.Duration(i+1) * time.Second), State: Healthy, Latency: time.Millisecond, TreeRSS: 1 << 30})
+		slowest = max(slowest, time.Since(begin))
+		if i%32 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for i := range 1000 {
+		begin := time.Now()
+		s.RecordCheck(Check{Service: "whatsapp", At: t0.Add(-time.Duration(i+1) * time.Second), State: Healthy})
+		slowest = max(slowest, time.Since(begin))
+	}
+	return slowest
 }
