@@ -24,9 +24,25 @@ type fakeHistory struct {
 	report    history.Report
 	incidents []history.Incident
 	asked     []string
+	health    history.Health
+	// slow, when set, makes Uptime wait for ctx: a locked database.
+	slow bool
 }
 
-func (h *fakeHistory) Uptime(_ context.Context, service string, from, to time.Time, bucket time.Duration) (history.Report, error) {
+func (h *fakeHistory) Health() history.Health {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.health
+}
+
+func (h *fakeHistory) Uptime(ctx context.Context, service string, from, to time.Time, bucket time.Duration) (history.Report, error) {
+	h.mu.Lock()
+	slow := h.slow
+	h.mu.Unlock()
+	if slow {
+		<-ctx.Done()
+		return history.Report{}, ctx.Err()
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.asked = append(h.asked, "uptime "+service+" "+from.UTC().Format(time.RFC3339)+" "+to.UTC().Format(time.RFC3339)+" "+bucket.String())

@@ -206,3 +206,92 @@ func IncidentLine(in history.Incident, now time.Time) string {
 	}
 	return b.String()
 }
+
+// The words of the status card's history (Reply.History).
+
+// HistoryTimeoutText is the card's line when the history did not answer
+// within the status card's deadline.
+const HistoryTimeoutText = "the history did not answer in time (a busy or locked database?); the rest of the card is current"
+
+// StatusDayLine sums up the card's last 24 hours: "99.2% up; 2 incidents
+// (1 still open)", "100% up; no incident", "unknown: nothing observed".
+func StatusDayLine(r *history.Report) string {
+	if !r.Known {
+		return "unknown: nothing but maintenance, or nothing at all, was observed"
+	}
+	open := 0
+	for _, in := range r.Incidents {
+		if in.Open() {
+			open++
+		}
+	}
+	s := UptimePercent(r.Uptime) + " up; "
+	if len(r.Incidents) == 0 {
+		return s + "no incident"
+	}
+	s += human.Count(len(r.Incidents), "incident")
+	if open > 0 {
+		s += fmt.Sprintf(" (%d still open)", open)
+	}
+	return s
+}
+
+// statusCauseRunes bounds an incident's cause on the status card.
+const statusCauseRunes = 80
+
+// LastIncidentText is the card's latest incident: "03:01:00 (2h9m ago),
+// down 12m: exit code 137; resolved by bob", "...; still open".
+func LastIncidentText(in history.Incident, now time.Time) string {
+	var b strings.Builder
+	b.WriteString(human.Clock(in.FailedAt, now, now.Location()) + " (" + human.Ago(in.FailedAt, now) + ")")
+	if in.Open() {
+		fmt.Fprintf(&b, ", down for %s so far", human.Duration(in.Duration))
+	} else {
+		fmt.Fprintf(&b, ", down %s", human.Duration(in.Duration))
+	}
+	if cause := strings.Join(strings.Fields(in.Cause), " "); cause != "" {
+		b.WriteString(": " + human.Cut(cause, statusCauseRunes))
+	}
+	switch {
+	case in.Open() && in.AckedBy != "":
+		b.WriteString("; still open, acknowledged by " + human.Cut(in.AckedBy, 60))
+	case in.Open():
+		b.WriteString("; still open")
+	case in.ResolvedBy != "":
+		b.WriteString("; resolved by " + human.Cut(in.ResolvedBy, 60))
+	default:
+		b.WriteString("; recovered on its own")
+	}
+	return b.String()
+}
+
+// HistoryHealthLine says what is wrong with the history: "writes failing
+// since 19:30:12 (5m ago): the disk is full (...); retrying; the bot keeps
+// supervising; 12 facts queued, 340 dropped". Since is the last write that
+// succeeded. h.LastError is safe to show (history.SafeMessage).
+func HistoryHealthLine(h *history.Health, now time.Time) string {
+	var s string
+	switch {
+	case h.Failing:
+		s = "writes failing"
+		if !h.LastWrite.IsZero() {
+			s += " since " + human.Clock(h.LastWrite, now, now.Location()) + " (" + human.Ago(h.LastWrite, now) + ")"
+		}
+		s += ": " + h.LastError + "; retrying, and the bot keeps supervising"
+	case h.LastError != "":
+		s = "a write was refused: " + h.LastError
+	default:
+		s = "writes succeed"
+	}
+	var counts []string
+	if h.Queued > 0 {
+		counts = append(counts, human.Count(h.Queued, "fact")+" queued")
+	}
+	if h.Dropped > 0 {
+		counts = append(counts, human.Count(int(min(h.Dropped, 1<<31)), "fact")+" dropped since start")
+	}
+	if len(counts) > 0 {
+		s += "; " + strings.Join(counts, ", ")
+	}
+	return s
+}

@@ -63,6 +63,9 @@ type Reply struct {
 	// Undelivered, on a status reply, counts the messages for the alerts
 	// channel that the outbox gave up on (dead letters); nil when none.
 	Undelivered *Undelivered
+	// History, on a status reply, is what the history says of the service
+	// (HistoryCard); nil where no history is kept by design.
+	History *HistoryCard
 	// Uptime is the report of `uptime`; Chart its PNG chart, nil when no
 	// chart renderer is set or drawing failed (ChartFailed).
 	Uptime      *history.Report

@@ -84,7 +84,11 @@ type Router struct {
 	alerts   Alerts // nil: no monitor runs
 	history  History
 	noHist   string
-	chart    ChartRenderer
+	// histMissing: a history should be kept but could not be opened
+	// (RouterConfig.NoHistory was set); status and doctor say so.
+	histMissing bool
+	histTimeout time.Duration
+	chart       ChartRenderer
 }
 
 type handler func(ctx context.Context, req Request, cmd Command, svc Service) Reply
@@ -110,6 +114,9 @@ type RouterConfig struct {
 	// default).
 	History   History
 	NoHistory string
+	// HistoryTimeout bounds the status card's read of the history;
+	// 0 means StatusHistoryTimeout.
+	HistoryTimeout time.Duration
 	// Chart draws the chart of `uptime`; nil: no chart.
 	Chart ChartRenderer
 }
@@ -130,8 +137,16 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 	}
 	r := &Router{dir: cfg.Services, auth: cfg.Auth, audit: cfg.Audit, now: now, dead: cfg.DeadLetters,
 		confirms: cfg.Confirms, alerts: cfg.Alerts, history: cfg.History, noHist: cfg.NoHistory, chart: cfg.Chart}
+	r.histMissing = cfg.History == nil && cfg.NoHistory != ""
 	if r.noHist == "" {
 		r.noHist = NoHistoryText
+	}
+	r.histTimeout = cfg.HistoryTimeout
+	if r.histTimeout < 0 {
+		return nil, errors.New("new router: history timeout must not be negative")
+	}
+	if r.histTimeout == 0 {
+		r.histTimeout = StatusHistoryTimeout
 	}
 	r.handlers = map[Verb]handler{
 		VerbStatus:   r.status,
@@ -402,11 +417,15 @@ func (r *Router) start(ctx context.Context, req Request, _ Command, svc Service)
 }
 
 func (r *Router) status(ctx context.Context, _ Request, _ Command, svc Service) Reply {
+	// The history is read while the service is asked, within its own
+	// short deadline.
+	card := r.historyCard(ctx, svc.Name())
 	st, err := svc.Status(ctx)
 	if err != nil {
+		card()
 		return errorReply(err)
 	}
-	reply := Reply{Kind: KindStatus, Status: &st, At: r.now()}
+	reply := Reply{Kind: KindStatus, Status: &st, At: r.now(), History: card()}
 	if m, ok := r.alertsOrNil().(MaintenanceReporter); ok {
 		if w, on := m.MaintenanceWindow(svc.Name()); on {
 			reply.Maintenance = &w
@@ -474,7 +493,11 @@ func (r *Router) sessions(ctx context.Context, req Request, cmd Command, svc Ser
 }
 
 func (r *Router) doctor(ctx context.Context, _ Request, _ Command, svc Service) Reply {
-	return Reply{Kind: KindDoctor, Checks: svc.Doctor(ctx)}
+	checks := svc.Doctor(ctx)
+	if c, ok := r.historyCheck(); ok {
+		checks = append(checks, c)
+	}
+	return Reply{Kind: KindDoctor, Checks: checks}
 }
 
 // errorReply shows only the safe part of err (usererr.Message, or the

@@ -21,6 +21,7 @@ func Render(r bot.Reply, now time.Time) string {
 		renderHelp(&b, r.Help, r.HelpTopic)
 	case bot.KindStatus:
 		renderStatus(&b, r.Status, r.Maintenance, r.Undelivered, now)
+		renderStatusHistory(&b, r.History, now)
 	case bot.KindLogs:
 		renderLogs(&b, r)
 	case bot.KindProcesses:
@@ -135,6 +136,28 @@ func renderStatus(b *strings.Builder, st *manager.Status, maint *bot.Maintenance
 	}
 	if und != nil {
 		row("alerts", "%s", bot.UndeliveredLine(und))
+	}
+}
+
+// renderStatusHistory adds the status card's rows from the history: the
+// last 24 hours, the latest incident, and the history's trouble or why it
+// has no figures. Nothing for a nil card.
+func renderStatusHistory(b *strings.Builder, c *bot.HistoryCard, now time.Time) {
+	if c == nil {
+		return
+	}
+	row := func(k, v string) { fmt.Fprintf(b, "  %-12s %s\n", k, v) }
+	if c.Day != nil {
+		row("last 24h", bot.StatusDayLine(c.Day))
+		if c.Last != nil {
+			row("incident", "last at "+bot.LastIncidentText(*c.Last, now))
+		}
+	}
+	if c.Problem != "" {
+		row("history", "! "+c.Problem)
+	}
+	if c.Health != nil {
+		row("history", "! "+bot.HistoryHealthLine(c.Health, now))
 	}
 }
 

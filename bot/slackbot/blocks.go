@@ -40,7 +40,7 @@ func render(r bot.Reply, now time.Time) Message {
 		return blocksHelp(r.Help, r.HelpTopic)
 	case bot.KindStatus:
 		if r.Status != nil {
-			return blocksStatus(r.Status, r.Maintenance, r.Undelivered, now)
+			return blocksStatus(r.Status, r.Maintenance, r.Undelivered, r.History, now)
 		}
 	case bot.KindConfirm:
 		if r.Confirm != nil {
@@ -158,7 +158,7 @@ func ConfirmClosed(p bot.Pending, why string) Message {
 
 // --- status -----------------------------------------------------------------
 
-func blocksStatus(st *manager.Status, maint *bot.MaintenanceWindow, und *bot.Undelivered, now time.Time) Message {
+func blocksStatus(st *manager.Status, maint *bot.MaintenanceWindow, und *bot.Undelivered, hist *bot.HistoryCard, now time.Time) Message {
 	loc := now.Location()
 	title := st.Service + ": " + bot.StateLight(st.State)
 	var fields []string
@@ -242,13 +242,24 @@ func blocksStatus(st *manager.Status, maint *bot.MaintenanceWindow, und *bot.Und
 	blocks := []slack.Block{
 		slack.NewHeaderBlock(blocksPlain(human.Cut(title, blocksMaxHeader))),
 		section,
-		blocksContext("checked at " + human.Clock(checked, now, loc)),
+	}
+	if hf := blocksStatusHistory(hist, now); len(hf) > 0 {
+		// The history's figures: a section of their own, so that the
+		// service's fields keep their room.
+		hs := slack.NewSectionBlock(nil, nil, nil)
+		for _, f := range hf {
+			hs.Fields = append(hs.Fields, blocksMrkdwn(blocksCutMrkdwn(f, blocksMaxField)))
+		}
+		blocks = append(blocks, hs)
+	}
+	blocks = append(blocks,
+		blocksContext("checked at "+human.Clock(checked, now, loc)),
 		slack.NewActionBlock("",
 			blocksButton(ActionRefresh, st.Service, "Refresh", slack.StyleDefault),
 			blocksButton(ActionLogs, st.Service, "Logs", slack.StyleDefault),
 			blocksButton(ActionRestart, st.Service, "Restart", slack.StyleDanger),
 		),
-	}
+	)
 	return Message{Text: blocksEscape(title), Blocks: blocks}
 }
 

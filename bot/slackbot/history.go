@@ -71,3 +71,27 @@ func blocksIncidents(svc string, list []history.Incident, asked int, now time.Ti
 	m.Blocks = blocks
 	return m
 }
+
+// blocksStatusHistory are the status card's fields from the history: the
+// last 24 hours, the latest incident, and the history's trouble or why it
+// has no figures. None for a nil card.
+func blocksStatusHistory(c *bot.HistoryCard, now time.Time) []string {
+	if c == nil {
+		return nil
+	}
+	var fields []string
+	field := func(name, value string) { fields = append(fields, "*"+name+"*\n"+value) }
+	if c.Day != nil {
+		field("last 24 hours", blocksEscape(bot.StatusDayLine(c.Day)))
+		if c.Last != nil {
+			field("last incident", blocksEscape(bot.LastIncidentText(*c.Last, now)))
+		}
+	}
+	if c.Problem != "" {
+		field("history", "⚠️ "+blocksEscape(c.Problem))
+	}
+	if c.Health != nil {
+		field("history writes", "⚠️ "+blocksEscape(bot.HistoryHealthLine(c.Health, now)))
+	}
+	return fields
+}

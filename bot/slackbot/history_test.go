@@ -82,6 +82,8 @@ func (reportHistory) Incidents(context.Context, string, int) ([]history.Incident
 	return bottest.Incidents(), nil
 }
 
+func (reportHistory) Health() history.Health { return history.Health{} }
+
 // pngChart draws bottest.Chart.
 type pngChart struct{}
 
