@@ -23,7 +23,9 @@ const (
 	historyHintReadOnly = "make the state dir and history.db writable by the bot's user; the bot keeps supervising and retries the writes"
 	historyHintLocked   = "another process holds the history: stop it (a second bot on the same state dir?); the bot retries the writes"
 	historyHintNewer    = "run the sanasend-bot that wrote history.db, or stop the bot and move history.db aside; the bot keeps supervising meanwhile"
+	historyHintReopen   = "fix that (free disk space, make the state dir writable) and restart the bot: the history is opened at start; the bot supervises without it meanwhile"
 	historyHintOther    = "the bot's log has the full error; the bot keeps supervising and retries the writes"
+	historyHintRefused  = "the bot's log has the full error; the refused facts were dropped, the others are written"
 	historyHintDropped  = "facts were lost while the writer could not keep up or the disk failed: figures may have gaps; nothing to do if writes succeed now"
 )
 
@@ -50,10 +52,11 @@ func History(h history.Health, schema int, now time.Time) Check {
 	if h.Dropped > 0 {
 		parts = append(parts, fmt.Sprintf("%s dropped since start", human.Count(int(min(h.Dropped, 1<<31)), "fact")))
 	}
+	detail := strings.Join(parts, ", ")
 	switch {
 	case h.Failing:
 		c.Verdict = VerdictFail
-		parts = append([]string{"writes failing: " + h.LastError + "; retrying"}, parts...)
+		detail = "writes failing, retrying: " + h.LastError + "; " + detail
 		c.Hint = historyHint(h.LastError)
 	case h.LastError != "":
 		c.Verdict = VerdictWarn
@@ -61,21 +64,24 @@ func History(h history.Health, schema int, now time.Time) Check {
 		if !h.LastErrorAt.IsZero() {
 			at = " " + human.Ago(h.LastErrorAt, now)
 		}
-		parts = append([]string{"a write was refused" + at + ": " + h.LastError}, parts...)
-		c.Hint = historyHint(h.LastError)
+		detail = "a fact was refused" + at + ": " + h.LastError + "; " + detail
+		c.Hint = historyHintRefused
 	case h.Dropped > 0:
 		c.Verdict = VerdictWarn
 		c.Hint = historyHintDropped
 	}
-	c.Detail = strings.Join(parts, ", ")
+	c.Detail = detail
 	return c
 }
 
 // HistoryMissing is the doctor's line when the history could not be opened
 // at start: reason is the router's sentence (safe to show).
 func HistoryMissing(reason string) Check {
-	return Check{Name: HistoryCheckName, Verdict: VerdictFail, Detail: reason, Hint: historyHint(reason) +
-		"; the history is opened again when the bot restarts"}
+	hint := historyHint(reason)
+	if hint != historyHintDamaged && hint != historyHintNewer {
+		hint = historyHintReopen
+	}
+	return Check{Name: HistoryCheckName, Verdict: VerdictFail, Detail: reason, Hint: hint}
 }
 
 // historyHint picks the hint for a history.SafeMessage.

@@ -10,7 +10,7 @@ import (
 
 // TestRenderHistoryGolden: `uptime` and `incidents` in console form.
 func TestRenderHistoryGolden(t *testing.T) {
-	for _, tc := range bottest.HistoryCases() {
+	for _, tc := range append(bottest.HistoryCases(), bottest.StatusHistoryCases()...) {
 		t.Run(tc.Name, func(t *testing.T) {
 			golden(t, tc.Name, Render(tc.Reply, bottest.Now))
 		})

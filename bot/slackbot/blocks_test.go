@@ -260,7 +260,7 @@ func TestRender(t *testing.T) {
 	}
 	// Issue 10's and issue 11's messages, the same facts as the console's
 	// goldens.
-	for _, tc := range append(bottest.Cases(), bottest.HistoryCases()...) {
+	for _, tc := range slices.Concat(bottest.Cases(), bottest.HistoryCases(), bottest.StatusHistoryCases()) {
 		t.Run(tc.Name, func(t *testing.T) {
 			blocksGolden(t, Render(tc.Reply, bottest.Now))
 		})
@@ -487,7 +487,7 @@ func blocksAllMessages() map[string]Message {
 	for _, tc := range append(blocksCases(), blocksHostileCases()...) {
 		out["Render "+tc.name] = Render(tc.reply, blocksNow)
 	}
-	for _, tc := range slices.Concat(bottest.Cases(), bottest.WorstCases(), bottest.HistoryCases(), bottest.HistoryWorstCases()) {
+	for _, tc := range slices.Concat(bottest.Cases(), bottest.WorstCases(), bottest.HistoryCases(), bottest.HistoryWorstCases(), bottest.StatusHistoryCases()) {
 		out["Render "+tc.Name] = Render(tc.Reply, bottest.Now)
 	}
 	o := blocksHostileCases()[7].reply.Outcome
