@@ -163,6 +163,15 @@ func RestartsText(by map[string]int) string {
 // ChartFailedNote says the chart could not be drawn.
 const ChartFailedNote = "the chart could not be drawn this time; the figures above are complete"
 
+// ChartSavedText names the file the console wrote a chart to.
+func ChartSavedText(path string) string { return "chart written to " + path }
+
+// ChartNotSavedText says why the console could not write a chart; the
+// figures stand.
+func ChartNotSavedText(reason string) string {
+	return "the chart could not be written: " + reason + "; the figures above are complete"
+}
+
 // IncidentsHeadline is the first line of `incidents`: "whatsapp: the last
 // 3 incidents" or "whatsapp: no incident recorded".
 func IncidentsHeadline(service string, list []history.Incident, asked int) string {

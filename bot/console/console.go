@@ -50,6 +50,9 @@ type Config struct {
 	// to the next; "" keeps them for this session only. Input that is not
 	// a terminal is never written to it.
 	HistoryFile string
+	// ChartDir is where `uptime` writes its PNG chart (created 0700 when
+	// needed); the reply names the file. "" writes no chart.
+	ChartDir string
 }
 
 // Console reads commands from a keyboard and writes replies to a screen.
@@ -58,6 +61,7 @@ type Console struct {
 	in          io.Reader
 	now         func() time.Time
 	historyFile string
+	chartDir    string
 	// inFd and outFd are the terminal's descriptors; -1 when In or Out is
 	// not a terminal, and then the console reads line by line.
 	inFd, outFd int
@@ -83,7 +87,7 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	c := &Console{user: cfg.User, in: cfg.In, now: cfg.Now, historyFile: cfg.HistoryFile,
+	c := &Console{user: cfg.User, in: cfg.In, now: cfg.Now, historyFile: cfg.HistoryFile, chartDir: cfg.ChartDir,
 		inFd: -1, outFd: -1, out: lockedWriter{w: cfg.Out}}
 	if in, ok := terminalFd(cfg.In); ok {
 		if out, ok := terminalFd(cfg.Out); ok {
@@ -196,8 +200,16 @@ func (c *Console) Run(ctx context.Context, h Handler) error {
 		if reply.Kind == bot.KindConfirm {
 			reply = c.confirm(ctx, h, e, req, reply)
 		}
-		fmt.Fprint(&c.out, Render(reply, c.now()))
+		fmt.Fprint(&c.out, c.render(reply))
 	}
+}
+
+// render writes the reply's chart, if any, to the chart dir, and renders
+// the reply naming the file.
+func (c *Console) render(reply bot.Reply) string {
+	now := c.now()
+	path, err := WriteChart(c.chartDir, reply, now)
+	return RenderWithChart(reply, now, ChartFile{Path: path, Err: err})
 }
 
 // readLine reads one line after p. Away from a terminal the line editor

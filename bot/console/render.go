@@ -14,7 +14,26 @@ import (
 )
 
 // Render turns a reply into terminal text. now is the clock for ages.
+// Render is pure: a chart the reply carries is not written anywhere and
+// not mentioned (the console writes it first: RenderWithChart).
 func Render(r bot.Reply, now time.Time) string {
+	return render(r, now, ChartFile{})
+}
+
+// ChartFile is what became of a reply's chart: the file it was written to,
+// or why it was not.
+type ChartFile struct {
+	Path string
+	Err  error
+}
+
+// RenderWithChart is Render, naming the file the reply's chart was written
+// to (or saying why it was not) after the figures of `uptime`.
+func RenderWithChart(r bot.Reply, now time.Time, chart ChartFile) string {
+	return render(r, now, chart)
+}
+
+func render(r bot.Reply, now time.Time, chart ChartFile) string {
 	var b strings.Builder
 	switch r.Kind {
 	case bot.KindHelp:
@@ -37,7 +56,7 @@ func Render(r bot.Reply, now time.Time) string {
 		}
 	case bot.KindUptime:
 		if r.Uptime != nil {
-			renderUptime(&b, r)
+			renderUptime(&b, r, chart)
 		}
 	case bot.KindIncidents:
 		b.WriteString(bot.IncidentsHeadline(r.Service, r.Incidents, r.Asked) + "\n")
@@ -238,9 +257,8 @@ func renderOutcome(b *strings.Builder, o *bot.Outcome) {
 }
 
 // renderUptime prints an uptime report: the headline and its figures in
-// aligned rows. The console keeps no history and so draws no chart; a
-// chart, if a reply carried one, is not written anywhere.
-func renderUptime(b *strings.Builder, r bot.Reply) {
+// aligned rows, then where its chart was written (or why it was not).
+func renderUptime(b *strings.Builder, r bot.Reply, chart ChartFile) {
 	b.WriteString(bot.UptimeHeadline(r.Uptime) + "\n")
 	facts := bot.UptimeFacts(r.Uptime)
 	width := 0
@@ -250,7 +268,12 @@ func renderUptime(b *strings.Builder, r bot.Reply) {
 	for _, f := range facts {
 		fmt.Fprintf(b, "  %s%s  %s\n", f.Label, strings.Repeat(" ", width-utf8.RuneCountInString(f.Label)), f.Value)
 	}
-	if r.ChartFailed {
+	switch {
+	case r.ChartFailed:
 		fmt.Fprintf(b, "  (%s)\n", bot.ChartFailedNote)
+	case chart.Err != nil:
+		fmt.Fprintf(b, "  (%s)\n", bot.ChartNotSavedText(chart.Err.Error()))
+	case chart.Path != "":
+		fmt.Fprintf(b, "  %s\n", bot.ChartSavedText(chart.Path))
 	}
 }

@@ -62,7 +62,7 @@ func runConsole(ctx context.Context, configPath string, args []string, stdin io.
 	// The console and the monitor's alerts share the terminal: alerts go
 	// through the console, which draws its prompt again below them.
 	con, err := console.New(console.Config{User: actor, In: stdin, Out: stdout,
-		HistoryFile: filepath.Join(cfg.StateDir, "console_history")})
+		HistoryFile: filepath.Join(cfg.StateDir, "console_history"), ChartDir: filepath.Join(cfg.StateDir, "charts")})
 	if err != nil {
 		return err
 	}
