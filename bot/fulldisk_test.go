@@ -110,3 +110,64 @@ func TestFullDiskReported(t *testing.T) {
 		t.Errorf("console doctor:\n%s", out)
 	}
 }
+
+// TestStatusSurvivesRestart: the status card's figures come from the file:
+// a history closed and opened again (a bot restart) still gives the last
+// 24 hours' uptime and the latest incident, resolved by whom.
+func TestStatusSurvivesRestart(t *testing.T) {
+	t0 := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	clock := clockwork.NewFakeClockAt(t0.Add(2 * time.Hour))
+	path := filepath.Join(t.TempDir(), "history.db")
+	open := func() *history.Store {
+		s, err := history.Open(path, history.Options{Clock: clock, CheckInterval: 30 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := open()
+	// Two hours of checks at 30 s: healthy, but unhealthy from 00:30 to
+	// 00:45, an incident bob resolved.
+	for at := t0; at.Before(t0.Add(2 * time.Hour)); at = at.Add(30 * time.Second) {
+		st := history.Healthy
+		if !at.Before(t0.Add(30*time.Minute)) && at.Before(t0.Add(45*time.Minute)) {
+			st = history.Unhealthy
+		}
+		s.RecordCheck(history.Check{Service: "whatsapp", At: at, State: st, Latency: time.Millisecond})
+	}
+	s.RecordIncidentOpened(history.IncidentOpened{ID: "i1", Service: "whatsapp", Cause: "HTTP 503", FailedAt: t0.Add(30 * time.Minute),
+		OpenedAt: t0.Add(31 * time.Minute)})
+	s.RecordIncidentResolved("i1", "bob", t0.Add(45*time.Minute))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if h := s.Health(); h.Dropped != 0 {
+		t.Fatalf("history dropped %d facts", h.Dropped)
+	}
+
+	s = open() // the bot restarted
+	t.Cleanup(func() { _ = s.Close() })
+	confirms, err := bot.NewConfirmStore(bot.ConfirmConfig{TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := bot.NewRouter(bot.RouterConfig{Services: directory{fakeservice.Directory{fakeservice.New("whatsapp")}}, Auth: everyone{},
+		Confirms: confirms, Audit: zerolog.Nop(), Now: clock.Now, History: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := r.Handle(context.Background(), bot.Request{User: manager.Actor{ID: "U1", Name: "alice"}, Text: "status"}).History
+	if c == nil || c.Day == nil || c.Last == nil || c.Health != nil || c.Problem != "" {
+		t.Fatalf("card after a restart %+v; want the day and the last incident", c)
+	}
+	// 15 minutes down out of 120 observed; the 22 hours before were not.
+	if want := 105.0 / 120; c.Day.Uptime < want-0.001 || c.Day.Uptime > want+0.001 || !c.Day.Known {
+		t.Errorf("uptime %v (known %v); want %v", c.Day.Uptime, c.Day.Known, want)
+	}
+	if got := bot.LastIncidentText(*c.Last, clock.Now()); got != "00:30:00 (1h30m ago), down 15m: HTTP 503; resolved by bob" {
+		t.Errorf("last incident %q", got)
+	}
+	if got := bot.StatusDayLine(c.Day); got != "87.5% up; 1 incident" {
+		t.Errorf("day line %q", got)
+	}
+}
