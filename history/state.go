@@ -340,4 +340,3 @@ func (s *Store) drainState(ctx context.Context) {
 	s.lastWrite, s.lastErr, s.failing = s.clock.Now(), "", false
 	s.mu.Unlock()
 }
-
