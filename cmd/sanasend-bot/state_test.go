@@ -72,3 +72,44 @@ func TestAlertStateAndTokensLiveInTheHistory(t *testing.T) {
 	}
 	waitAlertSince(t, f.fake, "resolved after", restarted, 20*time.Second)
 }
+
+// TestConsoleKeepsTheHistory: the console opens the history, records its
+// health checks and the actions typed at it, and closes it when it exits;
+// its alert state is in the history too.
+func TestConsoleKeepsTheHistory(t *testing.T) {
+	configPath := demoCopyWith(t, "monitor:\n  interval: 1s\n  timeout: 2s\n")
+	began := time.Now()
+	var out strings.Builder
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	script := "start\nstop\ny\nquit\n"
+	if err := run(ctx, []string{"console", "-config", configPath, "-user", "alice"}, strings.NewReader(script), &out, &out); err != nil {
+		t.Fatalf("console: %v\n%s", err, out.String())
+	}
+	cfg, err := loadConfig(configPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := history.Open(filepath.Join(cfg.StateDir, HistoryFile), history.Options{CheckInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	rep, err := store.Uptime(context.Background(), "whatsapp", began.Add(-time.Minute), time.Now().Add(time.Minute), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Checks == 0 {
+		t.Errorf("the console recorded no health check: %+v\n%s", rep, out.String())
+	}
+	saved, err := store.LoadState(ctx, "alert")
+	if err != nil || saved["whatsapp"] == nil {
+		t.Errorf("alert state of whatsapp in the history = %q, %v; want the console's", saved, err)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.StateDir, alerts.AlertStateFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s exists (%v); want the console's alert state in the history", alerts.AlertStateFile, err)
+	}
+	if left := psGrep(t, filepath.Dir(configPath)); left != "" {
+		t.Errorf("processes left:\n%s", left)
+	}
+}
