@@ -135,6 +135,11 @@ func Open(path string, opts Options) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("open history: no path")
 	}
+	// Created owner-only: SQLite gives the write-ahead log and the shared
+	// memory file the mode of the database (an empty file is a new one).
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err == nil {
+		_ = f.Close()
+	}
 	var extra []string
 	if opts.MaxSize > 0 {
 		extra = append(extra, fmt.Sprintf("max_page_count(%d)", max(opts.MaxSize/pageSize, 1)))
