@@ -3,6 +3,7 @@ package alerts
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"sync"
 
@@ -145,4 +146,17 @@ func (s *FileStateStore) SaveWindows(ws []RecurringWindow) error {
 		return fmt.Errorf("save maintenance windows: %w", err)
 	}
 	return nil
+}
+
+// Snapshot returns every service's saved state and the saved windows, as
+// the file holds them: none when there is no file, an error when it cannot
+// be read or decoded. It is for a one-time move of the file into another
+// store.
+func (s *FileStateStore) Snapshot() (map[string]TrackerState, []RecurringWindow, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.loadLocked(); err != nil {
+		return nil, nil, fmt.Errorf("read alert state: %w", err)
+	}
+	return maps.Clone(s.doc.Services), append([]RecurringWindow(nil), s.doc.Windows...), nil
 }

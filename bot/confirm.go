@@ -90,12 +90,30 @@ type CleanupPlan struct {
 	Whose    string
 }
 
+// TokenStore keeps a ConfirmStore's token records across restarts of the
+// bot, by the SHA-256 of each token (hex), each record an opaque JSON
+// document. Its writes must not block: the store calls them with its lock
+// held, on the path of a reply. recorder.Tokens implements it over the
+// history database.
+type TokenStore interface {
+	// LoadTokens returns every record saved, by hash.
+	LoadTokens() (map[string][]byte, error)
+	// PutToken saves rec as the record of hash, replacing any.
+	PutToken(hash string, rec []byte)
+	// DeleteToken forgets the record of hash.
+	DeleteToken(hash string)
+}
+
 // ConfirmConfig configures a ConfirmStore.
 type ConfirmConfig struct {
 	// Path is the file that keeps the tokens across restarts of the bot
-	// (in the state dir: ConfirmFile); "" keeps them in memory only, for
-	// a front end whose prompts die with it (the console).
+	// (in the state dir: ConfirmFile) when there is no Tokens; "" and no
+	// Tokens keeps them in memory only, for a front end whose prompts die
+	// with it (the console).
 	Path string
+	// Tokens, when set, keeps the tokens across restarts instead of Path
+	// (set one, not both).
+	Tokens TokenStore
 	// TTL is how long a confirmation prompt's token lives.
 	TTL time.Duration
 	// AlertTTL bounds an alert token's life; 0 means DefaultAlertTTL.
@@ -107,15 +125,21 @@ type ConfirmConfig struct {
 
 // ConfirmStore issues single-use confirmation tokens: 128 random bits,
 // bound to one command, one service and one requester (a prompt's) or to
-// one alert (an alert's Restart button), and expiring. With a Path every
-// change is saved before it is acted on, so a token stays single use and
-// bound across restarts of the bot; the file holds the SHA-256 of each
-// token, never the token. A token once used, cancelled, expired or ended
-// is remembered a while, so a second click is told what became of it.
+// one alert (an alert's Restart button), and expiring. Its map in memory is
+// the authority: within one process a token is used once, exactly. With a
+// Path every change is saved before it is acted on, so a token stays single
+// use and bound across restarts of the bot; with Tokens every change is
+// handed to the TokenStore, which saves it without waiting (a click is not
+// held up by the disk), so only a crash of the bot in the instant before
+// the change is written could let a used token be used once more after it.
+// Either holds the SHA-256 of each token, never the token. A token once
+// used, cancelled, expired or ended is remembered a while, so a second
+// click is told what became of it.
 type ConfirmStore struct {
-	cfg  ConfirmConfig
-	file *statefile.File // nil: memory only
-	log  zerolog.Logger
+	cfg    ConfirmConfig
+	file   *statefile.File // nil: memory only, or Tokens
+	tokens TokenStore      // nil: the file, or memory only
+	log    zerolog.Logger
 
 	mu      sync.Mutex
 	records map[string]*tokenRecord // by tokenHash
@@ -169,10 +193,13 @@ func NewConfirmStore(cfg ConfirmConfig) (*ConfirmStore, error) {
 	if cfg.AlertTTL == 0 {
 		cfg.AlertTTL = DefaultAlertTTL
 	}
+	if cfg.Path != "" && cfg.Tokens != nil {
+		return nil, errors.New("new confirmation store: both a file and a token store")
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = clockwork.NewRealClock()
 	}
-	s := &ConfirmStore{cfg: cfg, log: cfg.Logger, records: make(map[string]*tokenRecord)}
+	s := &ConfirmStore{cfg: cfg, log: cfg.Logger, tokens: cfg.Tokens, records: make(map[string]*tokenRecord)}
 	if cfg.Path != "" {
 		f, err := statefile.New(cfg.Path)
 		if err != nil {
@@ -197,12 +224,17 @@ func OpenConfirmStore(cfg ConfirmConfig) (*ConfirmStore, error) {
 }
 
 // Load reads the tokens saved by earlier processes (none without a Path or
-// a file). Call it once, before the store is used. A file it can read but
-// not decode (damaged, or another version's) is logged and set aside
-// (renamed with UnreadableSuffix) and the store starts empty: its tokens
+// Tokens, or a file). Call it once, before the store is used. A file it can
+// read but not decode (damaged, or another version's) is logged and set
+// aside (renamed with UnreadableSuffix) and the store starts empty; a record
+// of the TokenStore it cannot decode is logged and left out: such tokens
 // are then refused as unknown, never run, so this is safe. It returns an
-// error when the file cannot be read or set aside.
+// error when the file or the TokenStore cannot be read, or the file set
+// aside.
 func (s *ConfirmStore) Load() error {
+	if s.tokens != nil {
+		return s.loadTokens()
+	}
 	if s.file == nil {
 		return nil
 	}
@@ -233,6 +265,66 @@ func (s *ConfirmStore) Load() error {
 	}
 	s.sweep(now)
 	return nil
+}
+
+// loadTokens is Load from the TokenStore.
+func (s *ConfirmStore) loadTokens() error {
+	recs, err := s.tokens.LoadTokens()
+	if err != nil {
+		return fmt.Errorf("load confirmations: %w", err)
+	}
+	now := s.cfg.Clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	bad := 0
+	for h, data := range recs {
+		var r tokenRecord
+		if err := json.Unmarshal(data, &r); err != nil || len(h) != sha256.Size*2 {
+			bad++
+			continue
+		}
+		if _, ok := s.records[h]; !ok {
+			s.records[h] = &r
+		}
+	}
+	if bad > 0 {
+		s.log.Error().Int("records", bad).Msg("confirmation records unreadable: left out (their buttons will be refused)")
+	}
+	if forgot := s.sweep(now); len(forgot) > 0 {
+		_ = s.saveLocked(nil, forgot)
+	}
+	return nil
+}
+
+// ReadConfirmFile returns the token records of the confirmation file at
+// path (ConfirmFile in the state dir), each as a TokenStore keeps it, by
+// hash; none when there is no file. It is for a one-time move of the file
+// into a TokenStore.
+func ReadConfirmFile(path string) (map[string][]byte, error) {
+	f, err := statefile.New(path)
+	if err != nil {
+		return nil, fmt.Errorf("read confirmations: %w", err)
+	}
+	var doc struct {
+		Version int                        `json:"version"`
+		Tokens  map[string]json.RawMessage `json:"tokens"`
+	}
+	ok, err := f.Load(&doc)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("read confirmations: %w", err)
+	case !ok:
+		return nil, nil
+	case doc.Version != confirmDocVersion:
+		return nil, fmt.Errorf("read confirmations: %s has version %d; this bot reads version %d", path, doc.Version, confirmDocVersion)
+	}
+	out := make(map[string][]byte, len(doc.Tokens))
+	for h, r := range doc.Tokens {
+		if len(h) == sha256.Size*2 && len(r) > 0 && string(r) != "null" {
+			out[h] = r
+		}
+	}
+	return out, nil
 }
 
 // UnreadableSuffix is added to the name of a confirmation file Load could
@@ -276,9 +368,10 @@ func (s *ConfirmStore) AlertToken(alertID, service string) string {
 func (s *ConfirmStore) add(r *tokenRecord, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.sweep(now)
-	s.records[tokenHash(r.token)] = r
-	if err := s.saveLocked(); err != nil {
+	forgot := s.sweep(now)
+	h := tokenHash(r.token)
+	s.records[h] = r
+	if err := s.saveLocked([]string{h}, forgot); err != nil {
 		s.log.Error().Err(err).Str("service", r.Service).Str("alert", r.Alert).
 			Msg("confirmation token not saved: it will not survive a restart of the bot")
 	}
@@ -295,17 +388,18 @@ func (s *ConfirmStore) EndAlert(alertID string) (int, error) {
 	now := s.cfg.Clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	for _, r := range s.records {
+	var ended []string
+	for h, r := range s.records {
 		if r.Alert == alertID && r.Ended == "" {
 			r.Ended, r.At = endResolved, now
-			n++
+			ended = append(ended, h)
 		}
 	}
+	n := len(ended)
 	if n == 0 {
 		return 0, nil
 	}
-	if err := s.saveLocked(); err != nil {
+	if err := s.saveLocked(ended, nil); err != nil {
 		return n, fmt.Errorf("end the tokens of alert %s: %w", alertID, err)
 	}
 	return n, nil
@@ -327,7 +421,8 @@ func (s *ConfirmStore) Take(token string, by manager.Actor) (Pending, error) {
 func (s *ConfirmStore) Restore(token string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.records[tokenHash(token)]
+	h := tokenHash(token)
+	r, ok := s.records[h]
 	if !ok {
 		return ErrTokenUnknown
 	}
@@ -336,7 +431,7 @@ func (s *ConfirmStore) Restore(token string) error {
 	}
 	by, at := r.By, r.At
 	r.Ended, r.By, r.At = "", "", time.Time{}
-	if err := s.saveLocked(); err != nil {
+	if err := s.saveLocked([]string{h}, nil); err != nil {
 		r.Ended, r.By, r.At = endUsed, by, at
 		return fmt.Errorf("restore a confirmation: %w", err)
 	}
@@ -353,7 +448,8 @@ func (s *ConfirmStore) settle(token string, by manager.Actor, then endReason) (P
 	now := s.cfg.Clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.records[tokenHash(token)]
+	h := tokenHash(token)
+	r, ok := s.records[h]
 	if !ok {
 		return Pending{}, ErrTokenUnknown
 	}
@@ -364,7 +460,7 @@ func (s *ConfirmStore) settle(token string, by manager.Actor, then endReason) (P
 	}
 	if !now.Before(r.Expires) {
 		r.Ended, r.At = endExpired, r.Expires
-		if err := s.saveLocked(); err != nil {
+		if err := s.saveLocked([]string{h}, nil); err != nil {
 			s.log.Warn().Err(err).Msg("save an expired confirmation")
 		}
 		return p, ErrTokenExpired
@@ -376,7 +472,7 @@ func (s *ConfirmStore) settle(token string, by manager.Actor, then endReason) (P
 		return p, ErrNotRequester
 	}
 	r.Ended, r.By, r.At = then, by.String(), now
-	if err := s.saveLocked(); err != nil {
+	if err := s.saveLocked([]string{h}, nil); err != nil {
 		// Not recorded: not done. Otherwise a restart could let the
 		// token run a second time.
 		r.Ended, r.By, r.At = "", "", time.Time{}
@@ -394,18 +490,18 @@ func (s *ConfirmStore) Expired() []Pending {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Pending
-	changed := false
-	for _, r := range s.records {
+	var changed []string
+	for h, r := range s.records {
 		if r.Ended == "" && !now.Before(r.Expires) {
 			r.Ended, r.At = endExpired, r.Expires
-			changed = true
+			changed = append(changed, h)
 			if r.token != "" && r.Alert == "" {
 				out = append(out, r.pending())
 			}
 		}
 	}
-	if s.sweep(now) || changed {
-		if err := s.saveLocked(); err != nil {
+	if forgot := s.sweep(now); len(forgot) > 0 || len(changed) > 0 {
+		if err := s.saveLocked(changed, forgot); err != nil {
 			s.log.Warn().Err(err).Msg("save expired confirmations")
 		}
 	}
@@ -413,10 +509,10 @@ func (s *ConfirmStore) Expired() []Pending {
 }
 
 // sweep forgets the records of tokens ended long enough ago: a prompt's
-// one TTL after it ended or expired, an alert's a day after. It reports
-// whether it forgot any.
-func (s *ConfirmStore) sweep(now time.Time) bool {
-	forgot := false
+// one TTL after it ended or expired, an alert's a day after. It returns
+// the hashes it forgot.
+func (s *ConfirmStore) sweep(now time.Time) []string {
+	var forgot []string
 	for h, r := range s.records {
 		if r.Ended == "" && now.Before(r.Expires) {
 			continue
@@ -431,13 +527,29 @@ func (s *ConfirmStore) sweep(now time.Time) bool {
 		}
 		if now.After(last.Add(keep)) {
 			delete(s.records, h)
-			forgot = true
+			forgot = append(forgot, h)
 		}
 	}
 	return forgot
 }
 
-func (s *ConfirmStore) saveLocked() error {
+// saveLocked saves the records of the hashes put, which changed, and the
+// forgetting of those of gone: through the TokenStore (it cannot fail: the
+// TokenStore writes later), or by writing the whole file.
+func (s *ConfirmStore) saveLocked(put, gone []string) error {
+	if s.tokens != nil {
+		for _, h := range put {
+			data, err := json.Marshal(s.records[h])
+			if err != nil {
+				return fmt.Errorf("save confirmations: %w", err)
+			}
+			s.tokens.PutToken(h, data)
+		}
+		for _, h := range gone {
+			s.tokens.DeleteToken(h)
+		}
+		return nil
+	}
 	if s.file == nil {
 		return nil
 	}

@@ -20,19 +20,67 @@ func newFakeClock() *clockwork.FakeClock {
 	return clockwork.NewFakeClockAt(time.Date(2026, 11, 28, 3, 0, 0, 0, time.UTC))
 }
 
-// storeKinds runs a test on a memory store and on one with a file: the
-// same rules hold for both.
+// memTokens is a TokenStore in memory, shared by the stores of a test as
+// a database is by bot processes. It keeps copies: a caller's buffer is
+// its own.
+type memTokens struct {
+	mu   sync.Mutex
+	recs map[string][]byte
+}
+
+var _ TokenStore = (*memTokens)(nil)
+
+func (m *memTokens) LoadTokens() (map[string][]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string][]byte, len(m.recs))
+	for h, r := range m.recs {
+		out[h] = append([]byte(nil), r...)
+	}
+	return out, nil
+}
+
+func (m *memTokens) PutToken(hash string, rec []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.recs == nil {
+		m.recs = make(map[string][]byte)
+	}
+	m.recs[hash] = append([]byte(nil), rec...)
+}
+
+func (m *memTokens) DeleteToken(hash string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.recs, hash)
+}
+
+// durableConfig returns how a store of kind ("file" or "tokens") keeps its
+// tokens, the same for every store of the test.
+func durableConfig(t *testing.T, kind string) func(*ConfirmConfig) {
+	switch kind {
+	case "file":
+		path := filepath.Join(t.TempDir(), "state", ConfirmFile)
+		return func(c *ConfirmConfig) { c.Path = path }
+	case "tokens":
+		tokens := &memTokens{}
+		return func(c *ConfirmConfig) { c.Tokens = tokens }
+	}
+	return func(*ConfirmConfig) {}
+}
+
+// storeKinds runs a test on a memory store, one with a file and one with a
+// TokenStore: the same rules hold for all.
 func storeKinds(t *testing.T, test func(t *testing.T, open func() *ConfirmStore, clock *clockwork.FakeClock)) {
-	for _, kind := range []string{"memory", "file"} {
+	for _, kind := range []string{"memory", "file", "tokens"} {
 		t.Run(kind, func(t *testing.T) {
 			clock := newFakeClock()
-			path := ""
-			if kind == "file" {
-				path = filepath.Join(t.TempDir(), "state", ConfirmFile)
-			}
+			durable := durableConfig(t, kind)
 			open := func() *ConfirmStore {
 				t.Helper()
-				s, err := OpenConfirmStore(ConfirmConfig{Path: path, TTL: 2 * time.Minute, Clock: clock})
+				cfg := ConfirmConfig{TTL: 2 * time.Minute, Clock: clock}
+				durable(&cfg)
+				s, err := OpenConfirmStore(cfg)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -157,13 +205,20 @@ func TestConfirmConcurrentClicksTakeOnce(t *testing.T) {
 }
 
 // TestConfirmTokensSurviveARestart: each step runs on a new store over the
-// same file, as a new bot process would.
+// same file (or TokenStore), as a new bot process would.
 func TestConfirmTokensSurviveARestart(t *testing.T) {
+	for _, kind := range []string{"file", "tokens"} {
+		t.Run(kind, func(t *testing.T) { confirmTokensSurviveARestart(t, durableConfig(t, kind)) })
+	}
+}
+
+func confirmTokensSurviveARestart(t *testing.T, durable func(*ConfirmConfig)) {
 	clock := newFakeClock()
-	path := filepath.Join(t.TempDir(), ConfirmFile)
 	restart := func() *ConfirmStore {
 		t.Helper()
-		s, err := OpenConfirmStore(ConfirmConfig{Path: path, TTL: 2 * time.Minute, Clock: clock})
+		cfg := ConfirmConfig{TTL: 2 * time.Minute, Clock: clock}
+		durable(&cfg)
+		s, err := OpenConfirmStore(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -344,6 +399,8 @@ func TestNewConfirmStoreValidates(t *testing.T) {
 	}{
 		{"valid", func(*ConfirmConfig) {}, true},
 		{"with a file", func(c *ConfirmConfig) { c.Path = "/nonexistent/dir/" + ConfirmFile }, true},
+		{"with a token store", func(c *ConfirmConfig) { c.Tokens = &memTokens{} }, true},
+		{"a file and a token store", func(c *ConfirmConfig) { c.Path, c.Tokens = "/x/"+ConfirmFile, &memTokens{} }, false},
 		{"no ttl", func(c *ConfirmConfig) { c.TTL = 0 }, false},
 		{"negative alert ttl", func(c *ConfirmConfig) { c.AlertTTL = -time.Hour }, false},
 	}
@@ -414,5 +471,78 @@ func BenchmarkConfirmIssueTake(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestConfirmTokenStoreHoldsHashes: the TokenStore gets each change of a
+// record under the token's hash, never the token, and the forgetting of a
+// record long ended.
+func TestConfirmTokenStoreHoldsHashes(t *testing.T) {
+	clock := newFakeClock()
+	tokens := &memTokens{}
+	s, err := OpenConfirmStore(ConfirmConfig{Tokens: tokens, TTL: 2 * time.Minute, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := s.Issue(Command{Verb: VerbRestart}, "whatsapp", alice.ID, "C1")
+	alert := s.AlertToken("whatsapp-incident-1", "whatsapp")
+	if _, err := s.Take(p.Token, alice); err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := tokens.LoadTokens()
+	if len(recs) != 2 {
+		t.Fatalf("records = %d; want 2", len(recs))
+	}
+	for h, r := range recs {
+		if h != tokenHash(p.Token) && h != tokenHash(alert) {
+			t.Errorf("record key %s is no token's hash", h)
+		}
+		if strings.Contains(string(r), p.Token) || strings.Contains(string(r), alert) || strings.Contains(h, p.Token) {
+			t.Errorf("record %s = %s holds a token", h, r)
+		}
+	}
+	if r := recs[tokenHash(p.Token)]; !strings.Contains(string(r), `"ended":"used"`) {
+		t.Errorf("the used token's record = %s; want it used", r)
+	}
+	clock.Advance(5 * time.Minute) // the prompt's record is forgotten one TTL after it ended
+	s.Expired()
+	if recs, _ := tokens.LoadTokens(); len(recs) != 1 || recs[tokenHash(alert)] == nil {
+		t.Errorf("records after the sweep = %d; want the alert's only", len(recs))
+	}
+}
+
+// TestReadConfirmFile: the records of a confirmation file, by hash, as a
+// TokenStore keeps them: a store over them knows the file's tokens.
+func TestReadConfirmFile(t *testing.T) {
+	clock := newFakeClock()
+	path := filepath.Join(t.TempDir(), ConfirmFile)
+	if recs, err := ReadConfirmFile(path); recs != nil || err != nil {
+		t.Fatalf("ReadConfirmFile(no file) = %v, %v; want nothing", recs, err)
+	}
+	f, err := OpenConfirmStore(ConfirmConfig{Path: path, TTL: 2 * time.Minute, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := f.Issue(Command{Verb: VerbStop}, "whatsapp", alice.ID, "C1")
+	alert := f.AlertToken("whatsapp-incident-1", "whatsapp")
+	recs, err := ReadConfirmFile(path)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("ReadConfirmFile = %d records, %v; want 2", len(recs), err)
+	}
+	s, err := OpenConfirmStore(ConfirmConfig{Tokens: &memTokens{recs: recs}, TTL: 2 * time.Minute, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Take(p.Token, alice); err != nil || got.Command.Verb != VerbStop {
+		t.Errorf("the file's prompt in a token store = %+v, %v; want the stop", got, err)
+	}
+	if _, err := s.Take(alert, bob); err != nil {
+		t.Errorf("the file's alert token in a token store = %v; want it usable", err)
+	}
+	if err := os.WriteFile(path, []byte(`{"version":9,"tokens":{}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadConfirmFile(path); err == nil {
+		t.Error("ReadConfirmFile of a newer version = nil error")
 	}
 }

@@ -14,13 +14,21 @@
 // caller or the injected clock. Words for people are the front ends' job;
 // this package returns numbers and spans (Report, Incident, Restoration).
 //
+// It also keeps the small durable documents of the bot's other packages
+// (state.go: the alert state, maintenance windows and confirmation tokens,
+// by kind and key, as bytes it does not read), so that the bot has one file
+// to back up. Their changes never block either, and unlike a check they are
+// never dropped for a full queue: coalesced per key, they wait for the
+// writer while it fails.
+//
 // Wiring, in one place: Open(filepath.Join(stateDir, "history.db"), opts)
 // with opts.CheckInterval the monitor's interval; RecordCheck after each
 // health check; RecordIncidentOpened, ...Acknowledged and ...Resolved from
 // the alert state machine; RecordAction after each start, stop or restart;
 // RecordRestoration with each restoration summary; Schedule(scheduler,
 // time.Minute) for the rollup and retention job; Uptime, Incidents and
-// LastRestoration for reports; Health (and SafeMessage for an error from
+// LastRestoration for reports; LoadState at start and PutState, DeleteState
+// and ReplaceState for the state (ImportState once, for older files); Health (and SafeMessage for an error from
 // Open) for status, doctor and /metrics; Close at shutdown, after the
 // producers have stopped. Rollup buckets are UTC minutes, hours and days.
 package history

@@ -204,12 +204,19 @@ const (
 // run is the writer: it takes a batch from the queue, writes it in one
 // transaction, and on a failure it may retry waits with backoff and tries
 // the same batch again, so the queue fills and further facts are dropped
-// rather than anyone waiting.
+// rather than anyone waiting. Woken by a state change, it writes the
+// pending state changes (state.go).
 func (s *Store) run() {
 	defer close(s.done)
 	batch := make([]op, 0, maxBatch)
 	for {
 		select {
+		case <-s.stateReady:
+			if !s.writeStateWithRetry() {
+				s.drain()
+				return
+			}
+			continue
 		case o := <-s.queue:
 			batch = append(batch[:0], o)
 		case <-s.stop:
@@ -309,11 +316,13 @@ func (s *Store) write(ctx context.Context, batch []op) error {
 	return tx.Commit()
 }
 
-// drain writes what is queued, without retrying, until the queue is empty
-// or Options.CloseTimeout (wall time) has passed; what remains is dropped.
+// drain writes the pending state changes, then what is queued, without
+// retrying, until the queue is empty or Options.CloseTimeout (wall time)
+// has passed; what remains is dropped.
 func (s *Store) drain() {
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.CloseTimeout)
 	defer cancel()
+	s.drainState(ctx)
 	batch := make([]op, 0, maxBatch)
 	for {
 		batch = fill(batch[:0], s.queue)

@@ -89,6 +89,15 @@ var migrations = [...]string{
 		detail         TEXT NOT NULL
 	);
 	CREATE INDEX restoration_sessions_id ON restoration_sessions (restoration_id);`,
+	// 2: small durable documents (state.go): the alert state, maintenance
+	// windows and confirmation tokens, by kind and key.
+	`CREATE TABLE state (
+		kind       TEXT    NOT NULL,
+		key        TEXT    NOT NULL,
+		value      BLOB    NOT NULL,
+		updated_at INTEGER NOT NULL,
+		PRIMARY KEY (kind, key)
+	) WITHOUT ROWID;`,
 }
 
 // SchemaVersion is the schema version this build writes.

@@ -92,6 +92,14 @@ type Store struct {
 
 	dropped atomic.Uint64
 
+	// State changes (state.go): pending ones by kind, the writer's batch
+	// in flight, and how many batches left flight (LoadState's check).
+	stateMu      sync.Mutex
+	statePending map[string]*kindChange
+	stateFlight  map[string]*kindChange
+	stateGen     uint64
+	stateReady   chan struct{} // wakes the writer; capacity 1
+
 	mu          sync.Mutex
 	lastWrite   time.Time
 	lastErr     string
@@ -127,6 +135,11 @@ func Open(path string, opts Options) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("open history: no path")
 	}
+	// Created owner-only: SQLite gives the write-ahead log and the shared
+	// memory file the mode of the database (an empty file is a new one).
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err == nil {
+		_ = f.Close()
+	}
 	var extra []string
 	if opts.MaxSize > 0 {
 		extra = append(extra, fmt.Sprintf("max_page_count(%d)", max(opts.MaxSize/pageSize, 1)))
@@ -160,14 +173,19 @@ func Open(path string, opts Options) (*Store, error) {
 		queue: make(chan op, opts.QueueSize),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
+
+		statePending: make(map[string]*kindChange),
+		stateFlight:  make(map[string]*kindChange),
+		stateReady:   make(chan struct{}, 1),
 	}
 	go s.run()
 	return s, nil
 }
 
-// Close stops accepting facts, waits up to Options.CloseTimeout for the
-// writer to write what is queued (what is left is counted as dropped), and
-// closes the file. It is safe to call more than once.
+// Close stops accepting facts and state changes, waits up to
+// Options.CloseTimeout for the writer to write the pending state changes
+// and what is queued (what is left is counted as dropped), and closes the
+// file. It is safe to call more than once.
 func (s *Store) Close() error {
 	var err error
 	s.closeMu.Do(func() {
@@ -175,7 +193,7 @@ func (s *Store) Close() error {
 		close(s.stop)
 		<-s.done
 		// A Record racing Close may have queued after the drain.
-		if n := len(s.queue); n > 0 {
+		if n := len(s.queue) + s.stateCount(); n > 0 {
 			s.dropped.Add(uint64(n))
 		}
 		err = errors.Join(s.wdb.Close(), s.rdb.Close())
@@ -195,8 +213,8 @@ type Health struct {
 	LastError   string
 	LastErrorAt time.Time
 	Failing     bool   // the writer is retrying a failed write
-	Queued      int    // facts waiting for the writer
-	Dropped     uint64 // facts lost since Open: queue full, or Close's deadline
+	Queued      int    // facts and state changes waiting for the writer
+	Dropped     uint64 // facts and state changes lost since Open: queue full (facts only), or Close's deadline
 	FileSize    int64  // the database and its write-ahead log, in bytes
 }
 
@@ -211,7 +229,7 @@ func (s *Store) Health() Health {
 		Failing:     s.failing,
 	}
 	s.mu.Unlock()
-	h.Queued = len(s.queue)
+	h.Queued = len(s.queue) + s.stateCount()
 	h.Dropped = s.dropped.Load()
 	for _, p := range []string{s.path, s.path + "-wal"} {
 		if fi, err := os.Stat(p); err == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -162,19 +163,20 @@ func TestMigrations(t *testing.T) {
 	// A later step applies on top, once; a failing step leaves no trace.
 	ctx := context.Background()
 	steps := append(migrations[:], `CREATE TABLE extra (x INTEGER)`, `CREATE TABLE broken (`)
-	if err := migrate(ctx, s.wdb, 1, steps); err == nil || !strings.Contains(err.Error(), "version 3") {
-		t.Fatalf("migrate with a broken step 3 = %v; want an error naming version 3", err)
+	extra, broken := SchemaVersion+1, SchemaVersion+2
+	if err := migrate(ctx, s.wdb, 1, steps); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("version %d", broken)) {
+		t.Fatalf("migrate with a broken step %d = %v; want an error naming it", broken, err)
 	}
 	var have int
-	if err := s.wdb.QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&have); err != nil || have != 2 {
-		t.Fatalf("schema version after a failed step = %d, %v; want 2", have, err)
+	if err := s.wdb.QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&have); err != nil || have != extra {
+		t.Fatalf("schema version after a failed step = %d, %v; want %d", have, err, extra)
 	}
-	if err := migrate(ctx, s.wdb, 1, steps[:2]); err != nil {
-		t.Fatalf("migrate again to version 2 = %v; want nil (nothing to do)", err)
+	if err := migrate(ctx, s.wdb, 1, steps[:extra]); err != nil {
+		t.Fatalf("migrate again to version %d = %v; want nil (nothing to do)", extra, err)
 	}
 	_ = s.Close()
 
-	// Now the file is version 2: this build (version 1) refuses it.
+	// Now the file is newer than this build: it refuses it.
 	_, err = Open(path, Options{Clock: clock})
 	if !errors.Is(err, ErrNewerSchema) || SafeMessage(err) != ErrNewerSchema.Error() {
 		t.Fatalf("Open of a newer database = %v (safe: %q); want ErrNewerSchema", err, SafeMessage(err))

@@ -1,8 +1,10 @@
 // Package recorder keeps the history of the services: it turns the facts of
 // the monitor (health checks, alert notices, restoration summaries) and of
-// the manager (actions) into history records. It sits between the packages
-// that produce facts and package history, which knows none of them; it
-// never blocks them (history's Record methods only queue).
+// the manager (actions) into history records, and keeps the durable state of
+// the monitor (AlertState) and of the confirmation store (Tokens) in the
+// history's state table (state.go). It sits between the packages that
+// produce facts and package history, which knows none of them; it never
+// blocks them (history's Record and state methods only queue).
 package recorder
 
 import (

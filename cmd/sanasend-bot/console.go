@@ -47,6 +47,7 @@ func runConsole(ctx context.Context, configPath string, args []string, stdin io.
 	if err != nil {
 		return err
 	}
+	defer c.closeHistory() // when it returns before the monitor runs; keepHistory closes it otherwise
 	actor := manager.Actor{ID: "console:" + *userName, Name: *userName}
 	var auth bot.Authorizer = localOperator{}
 	if slackid.User(*userName) {
@@ -76,7 +77,17 @@ func runConsole(ctx context.Context, configPath string, args []string, stdin io.
 	if err := c.monitor.Start(ctx); err != nil {
 		return err
 	}
-	defer c.monitor.Stop()
+	// The history outlives the monitor, its producer: kept until then.
+	keepCtx, stopKeeping := context.WithCancel(context.WithoutCancel(ctx))
+	kept := make(chan error, 1)
+	go func() { kept <- c.keepHistory(keepCtx, log) }()
+	defer func() {
+		c.monitor.Stop()
+		stopKeeping()
+		if err := <-kept; err != nil {
+			log.Error().Err(err).Msg("history")
+		}
+	}()
 	screen := con.AlertWriter() // shared with the monitor's alerts
 	fmt.Fprintf(screen, "config %s; services: %v; the bot's log and audit trail: %s\n", cfg.Path(), c.m.Names(), logFile.Name())
 	runErr := con.Run(ctx, c.router)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
 
+	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/bot"
 	"github.com/sanasend/sanasend-bot/config"
 	"github.com/sanasend/sanasend-bot/history"
@@ -26,6 +28,11 @@ const historyMaintainEvery = 5 * time.Minute
 // history that cannot be opened (a full disk, a damaged or newer file) is
 // logged and left out: the bot supervises and alerts without it.
 func (c *core) openHistory(cfg *config.Config, log zerolog.Logger) {
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil { // the first start
+		log.Error().Err(err).Msg("history unavailable: supervising without it")
+		c.noHistory = bot.NoHistoryOpenText("the state dir cannot be made")
+		return
+	}
 	store, err := history.Open(filepath.Join(cfg.StateDir, HistoryFile), history.Options{
 		Logger: log, CheckInterval: cfg.Monitor.Interval,
 	})
@@ -42,6 +49,44 @@ func (c *core) openHistory(cfg *config.Config, log zerolog.Logger) {
 		return
 	}
 	c.history, c.rec = store, rec
+}
+
+// stateOpenTimeout bounds the reads and the import of the durable state at
+// start.
+const stateOpenTimeout = 30 * time.Second
+
+// openState chooses where the monitor's alert state and added windows
+// (c.alertState) and the confirmation tokens (the TokenStore returned) are
+// kept: in the history when it is open, after a one-time import of the
+// state files of an older bot (recorder.ImportFiles); else, or when the
+// import or the read fails (logged), in the state dir's files as before,
+// and the TokenStore is nil.
+func (c *core) openState(cfg *config.Config, log zerolog.Logger) (bot.TokenStore, error) {
+	files := func() (bot.TokenStore, error) {
+		fs, err := alerts.NewFileStateStore(cfg.StateDir)
+		c.alertState = fs
+		return nil, err
+	}
+	if c.history == nil {
+		return files()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), stateOpenTimeout)
+	defer cancel()
+	if err := recorder.ImportFiles(ctx, c.history, cfg.StateDir, log); err != nil {
+		log.Error().Err(err).Msg("state files not imported into the history: alert state and tokens stay in the files")
+		return files()
+	}
+	as, err := recorder.OpenAlertState(ctx, c.history, log)
+	if err != nil {
+		log.Error().Err(err).Msg("alert state unreadable in the history: keeping it in the state dir's file")
+		return files()
+	}
+	tokens, err := recorder.NewTokens(c.history)
+	if err != nil {
+		return nil, err
+	}
+	c.alertState = as
+	return tokens, nil
 }
 
 // keepHistory records every service's actions and runs the history's

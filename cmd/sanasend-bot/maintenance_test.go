@@ -41,7 +41,11 @@ maintenance:
 	if err != nil {
 		t.Fatal(err)
 	}
-	mon, err := newMonitor(cfg, m, nopNotifier{}, zerolog.Nop(), nil, nil)
+	store, err := alerts.NewFileStateStore(cfg.StateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mon, err := newMonitor(cfg, m, nopNotifier{}, zerolog.Nop(), nil, nil, store)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,15 +24,11 @@ import (
 
 // newMonitor builds the health monitor of every service, delivering to n.
 // With met (nil: none), its health checks and notices are counted; with rec
-// (nil: none), kept in the history.
-func newMonitor(cfg *config.Config, m *manager.Manager, n alerts.Notifier, log zerolog.Logger, met *metrics.Metrics, rec *recorder.Recorder) (*alerts.Monitor, error) {
+// (nil: none), kept in the history; store keeps its alert state.
+func newMonitor(cfg *config.Config, m *manager.Manager, n alerts.Notifier, log zerolog.Logger, met *metrics.Metrics, rec *recorder.Recorder, store alertStore) (*alerts.Monitor, error) {
 	var services []alerts.Service
 	for _, s := range m.Services() {
 		services = append(services, met.WatchService(rec.WatchService(s)))
-	}
-	store, err := alerts.NewFileStateStore(cfg.StateDir) // alert state across restarts
-	if err != nil {
-		return nil, err
 	}
 	var checks alerts.CheckRecorder
 	if rec != nil {

@@ -49,6 +49,7 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 	if err != nil {
 		return err
 	}
+	defer c.closeHistory() // when it returns before serving; keepHistory closes it otherwise
 	outbox, notifier, err := slackAlerts(cfg, c.m, c.confirms, log, sl.http)
 	if err != nil {
 		return err
@@ -65,8 +66,6 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 		defer mail.Outbox.Close()
 		notify, dead = alerts.Notifiers{notifier, mail.Notifier}, append(dead, mail.Outbox)
 	}
-	c.openHistory(cfg, log)
-	defer c.closeHistory() // when it returns before serving; keepHistory closes it otherwise
 	if c.history != nil {
 		met.SetHistory(c.history, c.m.Names(), nil)
 	}

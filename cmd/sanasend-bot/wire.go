@@ -59,7 +59,7 @@ func newManager(cfg *config.Config, log zerolog.Logger) (*manager.Manager, error
 }
 
 // core is what serve and console both build and run: the services, the
-// confirmation store, the monitor and the router.
+// history, the confirmation store, the monitor and the router.
 type core struct {
 	m        *manager.Manager
 	confirms *bot.ConfirmStore
@@ -70,32 +70,66 @@ type core struct {
 	history *history.Store
 	rec     *recorder.Recorder
 	// noHistory says why there is no history when it could not be opened;
-	// "" otherwise (and in the console, which opens none).
+	// "" otherwise.
 	noHistory string
+	// alertState keeps the monitor's alert state and added windows: in the
+	// history when it is open, else in the state dir's file.
+	alertState alertStore
 }
 
-// build builds the services and the confirmation store: the store comes
-// before the router and the monitor, as the Slack notifier issues alert
-// tokens from it. durable keeps its tokens in the state dir, with those of
-// the bot processes before this one (serve); else they stay in memory (the
-// console's prompts die with it). route completes the core.
+// alertStore is where the monitor keeps its alert state and the windows
+// added by commands across bot processes.
+type alertStore interface {
+	alerts.StateStore
+	alerts.WindowStore
+}
+
+// build builds the services, opens the history (openHistory) and the
+// durable state in it (openState), and the confirmation store: the store
+// comes before the router and the monitor, as the Slack notifier issues
+// alert tokens from it. durable keeps its tokens across bot processes, in
+// the history or else in the state dir's file (serve); else they stay in
+// memory (the console's prompts die with it). route completes the core;
+// keepHistory or closeHistory closes the history.
 func build(cfg *config.Config, log zerolog.Logger, durable bool) (*core, error) {
 	m, err := newManager(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	cc := bot.ConfirmConfig{TTL: cfg.Slack.ConfirmTimeout, Logger: log}
-	var confirms *bot.ConfirmStore
-	if durable {
-		cc.Path = filepath.Join(cfg.StateDir, bot.ConfirmFile)
-		confirms, err = bot.OpenConfirmStore(cc)
-	} else {
-		confirms, err = bot.NewConfirmStore(cc)
-	}
+	c := &core{m: m}
+	c.openHistory(cfg, log)
+	tokens, err := c.openState(cfg, log)
 	if err != nil {
+		c.closeHistory()
 		return nil, err
 	}
-	return &core{m: m, confirms: confirms}, nil
+	if c.confirms, err = openConfirms(cfg, log, durable, tokens); err != nil {
+		c.closeHistory()
+		return nil, err
+	}
+	return c, nil
+}
+
+// openConfirms is the confirmation store: durable, with the tokens of the
+// bot processes before this one, in tokens (nil: the state dir's file);
+// else in memory. A token store that cannot be read is logged and the file
+// is used instead.
+func openConfirms(cfg *config.Config, log zerolog.Logger, durable bool, tokens bot.TokenStore) (*bot.ConfirmStore, error) {
+	cc := bot.ConfirmConfig{TTL: cfg.Slack.ConfirmTimeout, Logger: log}
+	if !durable {
+		return bot.NewConfirmStore(cc)
+	}
+	if tokens != nil {
+		withTokens := cc
+		withTokens.Tokens = tokens
+		confirms, err := bot.OpenConfirmStore(withTokens)
+		if err == nil {
+			return confirms, nil
+		}
+		log.Error().Err(err).Msg("confirmation tokens unreadable in the history: keeping them in the state dir's file")
+	}
+	cc.Path = filepath.Join(cfg.StateDir, bot.ConfirmFile)
+	return bot.OpenConfirmStore(cc)
 }
 
 // route builds the monitor, delivering to n (with met, nil for none,
@@ -103,7 +137,7 @@ func build(cfg *config.Config, log zerolog.Logger, durable bool) (*core, error) 
 // dead, nil where nothing is delivered, is the outbox whose dead letters
 // status reports.
 func (c *core) route(cfg *config.Config, log zerolog.Logger, n alerts.Notifier, met *metrics.Metrics, auth bot.Authorizer, dead bot.DeadLetters) error {
-	monitor, err := newMonitor(cfg, c.m, n, log, met, c.rec)
+	monitor, err := newMonitor(cfg, c.m, n, log, met, c.rec, c.alertState)
 	if err != nil {
 		return err
 	}
