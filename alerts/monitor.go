@@ -76,6 +76,10 @@ type MonitorConfig struct {
 	Logger    zerolog.Logger
 	// DigestAt is the local time ("HH:MM") of the daily digest; "" = none.
 	DigestAt string
+	// DigestSource, when set, is what the digests summarise (the history
+	// database: it outlives the bot); nil, or when it fails (logged), the
+	// digest is of what the monitor saw since it started.
+	DigestSource DigestSource
 	// Store keeps the alert state across bot processes (monitorstate.go);
 	// nil keeps it in memory only.
 	Store StateStore
