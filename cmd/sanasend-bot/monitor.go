@@ -34,6 +34,12 @@ func newMonitor(cfg *config.Config, m *manager.Manager, n alerts.Notifier, log z
 	if rec != nil {
 		checks = rec
 	}
+	// The digests read the history (they survive a restart) when there is one.
+	var digests alerts.DigestSource
+	var reports alerts.ReportSource
+	if d := rec.Digests(); d != nil {
+		digests, reports = d, d
+	}
 	return alerts.NewMonitor(alerts.MonitorConfig{
 		Interval: cfg.Monitor.Interval,
 		Rules: alerts.Rules{
@@ -45,6 +51,9 @@ func newMonitor(cfg *config.Config, m *manager.Manager, n alerts.Notifier, log z
 		Clock:              clockwork.NewRealClock(),
 		Logger:             log,
 		DigestAt:           cfg.Monitor.DigestAt,
+		DigestSource:       digests,
+		WeeklyDigestAt:     cfg.Monitor.WeeklyDigestAt,
+		Reports:            reports,
 		Store:              store,
 		Windows:            maintenanceWindows(cfg.Maintenance),
 		WindowStore:        store,
