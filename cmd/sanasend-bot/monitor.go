@@ -15,6 +15,7 @@ import (
 	"github.com/sanasend/sanasend-bot/bot/console"
 	"github.com/sanasend/sanasend-bot/bot/mailbot"
 	"github.com/sanasend/sanasend-bot/bot/slackbot"
+	"github.com/sanasend/sanasend-bot/chart"
 	"github.com/sanasend/sanasend-bot/config"
 	"github.com/sanasend/sanasend-bot/delivery"
 	"github.com/sanasend/sanasend-bot/manager"
@@ -88,7 +89,7 @@ func slackAlerts(cfg *config.Config, m *manager.Manager, tokens slackbot.TokenIs
 		return nil, nil, err
 	}
 	n, err := slackbot.NewAlertNotifier(slackbot.AlertNotifierConfig{Channel: cfg.Slack.AlertsChannel, Queue: outbox,
-		Clock: clockwork.NewRealClock(), Tokens: tokens, Tail: lastErrorLines(m, log), Logger: log})
+		Clock: clockwork.NewRealClock(), Tokens: tokens, Tail: lastErrorLines(m, log), Logger: log, Charts: chart.Renderer{}})
 	if err != nil {
 		return nil, nil, errors.Join(err, outbox.Close())
 	}
