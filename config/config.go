@@ -44,6 +44,8 @@ type Config struct {
 	Notify Notify `yaml:"notify"`
 	// Maintenance lists the recurring maintenance windows (maintenance.go).
 	Maintenance []Maintenance `yaml:"maintenance"`
+	// History configures the history database (history.go).
+	History History `yaml:"history"`
 
 	path string // where it was loaded from, absolute; "" when built in code
 	// lines maps a key path ("services[0].dir") to the YAML line where the key

@@ -79,6 +79,7 @@ func (c *Config) validate() []*FieldError {
 	checkAbsDir(p, "state_dir", c.StateDir)
 	c.validateNotify(p)
 	c.validateMaintenance(p)
+	c.validateHistory(p)
 	return p.errs
 }
 
