@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -365,16 +366,7 @@ func (h *History) DigestWindow(from, to time.Time) Digest {
 		for _, c := range cs {
 			sd.Actions = append(sd.Actions, *c)
 		}
-		sort.Slice(sd.Actions, func(i, j int) bool {
-			a, b := sd.Actions[i], sd.Actions[j]
-			if a.Action != b.Action {
-				return digestActionOrder(a.Action) < digestActionOrder(b.Action)
-			}
-			if a.Count != b.Count {
-				return a.Count > b.Count
-			}
-			return a.By < b.By
-		})
+		SortActionCounts(sd.Actions)
 	}
 	for _, e := range h.autoRestarts {
 		if in(e.at) {
@@ -426,6 +418,16 @@ func historyAnyIn(cs []historyCheck, in func(time.Time) bool) bool {
 		}
 	}
 	return false
+}
+
+// SortActionCounts puts a digest's action counts in the order its words
+// list them: restarts, starts, stops, then the rest; within an action, the
+// most frequent first, then by name.
+func SortActionCounts(cs []ActionCount) {
+	slices.SortFunc(cs, func(a, b ActionCount) int {
+		return cmp.Or(cmp.Compare(digestActionOrder(a.Action), digestActionOrder(b.Action)), cmp.Compare(a.Action, b.Action),
+			cmp.Compare(b.Count, a.Count), cmp.Compare(a.By, b.By))
+	})
 }
 
 func digestActionOrder(a manager.Action) int {

@@ -1,7 +1,6 @@
 package recorder
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -124,10 +123,7 @@ func (d *Digests) service(ctx context.Context, service string, from, to time.Tim
 			sd.AutoRestarts += c.Count
 		}
 	}
-	slices.SortFunc(sd.Actions, func(a, b alerts.ActionCount) int {
-		return cmp.Or(cmp.Compare(actionOrder(a.Action), actionOrder(b.Action)), cmp.Compare(a.Action, b.Action),
-			cmp.Compare(b.Count, a.Count), cmp.Compare(a.By, b.By))
-	})
+	alerts.SortActionCounts(sd.Actions)
 
 	n, last, err := d.r.Restorations(ctx, service, from, to)
 	if err != nil {
@@ -151,20 +147,6 @@ func summary(r history.Restoration) (*alerts.RestorationSummary, []string) {
 	}
 	rs := whatsapp.Restoration{Found: r.Found, Restored: r.Restored, Failed: r.Failed, Complete: true, Total: -1}
 	return &alerts.RestorationSummary{Result: alerts.FollowResult{Restoration: rs, Completed: true}}, failed
-}
-
-// actionOrder is the digest's order of actions: restarts, starts, stops,
-// then the rest.
-func actionOrder(a manager.Action) int {
-	switch a {
-	case manager.ActionRestart:
-		return 0
-	case manager.ActionStart:
-		return 1
-	case manager.ActionStop:
-		return 2
-	}
-	return 3
 }
 
 // overlap is the length of [a, b] within [from, to].
