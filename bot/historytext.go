@@ -202,18 +202,25 @@ func IncidentLine(in history.Incident, now time.Time) string {
 		cause = "no cause recorded"
 	}
 	b.WriteString(": " + human.Cut(cause, MaxCauseRunes))
+	b.WriteString(incidentOutcome(in))
+	return b.String()
+}
+
+// incidentOutcome is how an incident stands or ended, after its cause:
+// "; acknowledged by bob; still open", "; resolved by alice",
+// "; recovered on its own".
+func incidentOutcome(in history.Incident) string {
+	var s string
 	if in.AckedBy != "" {
-		b.WriteString("; acknowledged by " + human.Cut(in.AckedBy, 60))
+		s = "; acknowledged by " + human.Cut(in.AckedBy, 60)
 	}
 	switch {
 	case in.Open():
-		b.WriteString("; still open")
+		return s + "; still open"
 	case in.ResolvedBy != "":
-		b.WriteString("; resolved by " + human.Cut(in.ResolvedBy, 60))
-	default:
-		b.WriteString("; recovered on its own")
+		return s + "; resolved by " + human.Cut(in.ResolvedBy, 60)
 	}
-	return b.String()
+	return s + "; recovered on its own"
 }
 
 // The words of the status card's history (Reply.History).
@@ -273,16 +280,7 @@ func LastIncidentText(in history.Incident, now time.Time) string {
 	if cause := strings.Join(strings.Fields(in.Cause), " "); cause != "" {
 		b.WriteString(": " + human.Cut(cause, statusCauseRunes))
 	}
-	switch {
-	case in.Open() && in.AckedBy != "":
-		b.WriteString("; still open, acknowledged by " + human.Cut(in.AckedBy, 60))
-	case in.Open():
-		b.WriteString("; still open")
-	case in.ResolvedBy != "":
-		b.WriteString("; resolved by " + human.Cut(in.ResolvedBy, 60))
-	default:
-		b.WriteString("; recovered on its own")
-	}
+	b.WriteString(incidentOutcome(in))
 	return b.String()
 }
 
