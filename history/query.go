@@ -106,7 +106,7 @@ func (s *Store) Uptime(ctx context.Context, service string, from, to time.Time, 
 
 	var mspans []Span
 	if e > f {
-		if mspans, err = s.readWindow(ctx, tx, service, buckets, f, e, res, nowMs); err != nil {
+		if mspans, err = s.readWindow(ctx, tx, service, buckets, f, e, res, nowMs, readRollups); err != nil {
 			return r, fmt.Errorf("history uptime %s: %w", service, err)
 		}
 	}
@@ -170,8 +170,8 @@ func ratio(a agg) (float64, bool) {
 // readWindow adds [f, e) of service into buckets (bucket i starts at
 // f+i*res): day rollups, then hour, then minute, then checks, each part
 // from the finest data retention keeps for it. It returns the maintenance
-// spans.
-func (s *Store) readWindow(ctx context.Context, tx *sql.Tx, service string, buckets []agg, f, e, res, nowMs int64) ([]Span, error) {
+// spans. read reads the rollup parts (readRollups; the tests pass another).
+func (s *Store) readWindow(ctx context.Context, tx *sql.Tx, service string, buckets []agg, f, e, res, nowMs int64, read rollupReader) ([]Span, error) {
 	ivMs := s.opts.CheckInterval.Milliseconds()
 	wm := map[int64]int64{}
 	for _, r := range []int64{resMinute, resHour, resDay} {
@@ -196,7 +196,7 @@ func (s *Store) readWindow(ctx context.Context, tx *sql.Tx, service string, buck
 		if lo >= hi {
 			continue
 		}
-		sp, err := readRollups(ctx, tx, service, part.res, lo, hi, buckets, f, res)
+		sp, err := read(ctx, tx, service, part.res, lo, hi, buckets, f, res)
 		if err != nil {
 			return nil, err
 		}
@@ -221,13 +221,54 @@ func (s *Store) readWindow(ctx context.Context, tx *sql.Tx, service string, buck
 	return mergeSpans(spans), nil
 }
 
+// rollupReader is readRollups' signature.
+type rollupReader func(ctx context.Context, tx *sql.Tx, service string, rres, lo, hi int64, buckets []agg, f, res int64) ([]Span, error)
+
 // readRollups adds the rows of resolution rres overlapping [lo, hi) into
 // buckets, each scaled by the share of it inside [lo, hi) and of each
-// bucket, and returns the spans of rows with maintenance time.
+// bucket, and returns the spans of rows with maintenance time. The rows
+// that lie wholly inside [lo, hi) and inside one bucket are summed by
+// SQLite, one row a bucket; only the others (at most one at each end of a
+// bucket) and those with maintenance time come back one by one: a 90-day
+// report reads a few hundred rows, not every minute and hour.
 func readRollups(ctx context.Context, tx *sql.Tx, service string, rres, lo, hi int64, buckets []agg, f, res int64) ([]Span, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT start, count, healthy, unhealthy, stopped, healthy_ms, unhealthy_ms, stopped_ms, maint_ms,
+	// ?1 lo, ?2 hi, ?3 f, ?4 res, ?5 service, ?6 rres; lo >= f, so the
+	// divisions are of non-negative numbers.
+	const inside = `(start >= ?1 AND start + ?6 <= ?2 AND (start - ?3) / ?4 = (start + ?6 - 1 - ?3) / ?4)`
+	args := []any{lo, hi, f, res, service, rres}
+	rows, err := tx.QueryContext(ctx, `SELECT (start - ?3) / ?4, SUM(count), SUM(healthy), SUM(unhealthy), SUM(stopped),
+		SUM(healthy_ms), SUM(unhealthy_ms), SUM(stopped_ms), SUM(maint_ms), SUM(rt_n),
+		COALESCE(MIN(CASE WHEN rt_n > 0 THEN rt_min_us END), 0), SUM(rt_avg_us * rt_n), MAX(rt_max_us), MAX(rss_max)
+		FROM rollups WHERE service = ?5 AND res = ?6 AND start >= ?1 AND start < ?2 AND `+inside+`
+		GROUP BY 1`, args...)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var b int64
+		var a agg
+		if err := rows.Scan(&b, &a.count, &a.healthy, &a.unhealthy, &a.stopped, &a.healthyMs, &a.unhealthyMs, &a.stoppedMs, &a.mtMs,
+			&a.rtN, &a.rtMinUs, &a.rtSumUs, &a.rtMaxUs, &a.rssMax); err != nil {
+			_ = rows.Close()
+			return nil, err
+		}
+		if b < 0 || b >= int64(len(buckets)) {
+			_ = rows.Close()
+			return nil, fmt.Errorf("rollup sum for bucket %d of %d", b, len(buckets))
+		}
+		buckets[b].mergeScaled(a, 1)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+
+	rows, err = tx.QueryContext(ctx, `SELECT start, `+inside+`, count, healthy, unhealthy, stopped, healthy_ms, unhealthy_ms, stopped_ms, maint_ms,
 		rt_n, rt_min_us, rt_avg_us, rt_max_us, rss_max
-		FROM rollups WHERE service = ? AND res = ? AND start < ? AND start > ? ORDER BY start`, service, rres, hi, lo-rres)
+		FROM rollups WHERE service = ?5 AND res = ?6 AND start < ?2 AND start > ?1 - ?6 AND (NOT `+inside+` OR maint_ms > 0)
+		ORDER BY start`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -235,15 +276,16 @@ func readRollups(ctx context.Context, tx *sql.Tx, service string, rres, lo, hi i
 	var spans []Span
 	for rows.Next() {
 		var st int64
+		var summed bool
 		var a agg
 		var avg float64
-		if err := rows.Scan(&st, &a.count, &a.healthy, &a.unhealthy, &a.stopped, &a.healthyMs, &a.unhealthyMs, &a.stoppedMs, &a.mtMs,
+		if err := rows.Scan(&st, &summed, &a.count, &a.healthy, &a.unhealthy, &a.stopped, &a.healthyMs, &a.unhealthyMs, &a.stoppedMs, &a.mtMs,
 			&a.rtN, &a.rtMinUs, &avg, &a.rtMaxUs, &a.rssMax); err != nil {
 			return nil, err
 		}
 		a.rtSumUs = avg * float64(a.rtN)
 		// Spread the row over the buckets it overlaps inside [lo, hi).
-		for x, z := max(st, lo), min(st+rres, hi); x < z; {
+		for x, z := max(st, lo), min(st+rres, hi); !summed && x < z; {
 			b := (x - f) / res
 			end := min(f+(b+1)*res, z)
 			buckets[b].mergeScaled(a, float64(end-x)/float64(rres))
