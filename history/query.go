@@ -329,11 +329,12 @@ func readRollups(ctx context.Context, tx *sql.Tx, service string, rres int64, ra
 	// ?1 the ranges, ?2 f, ?3 res, ?4 service, ?5 rres; a range starts at
 	// or after f, so the divisions are of non-negative numbers.
 	const (
-		from   = ` FROM json_each(?1) AS r CROSS JOIN rollups ON rollups.service = ?4 AND rollups.res = ?5 AND start < r.value ->> 1 AND start > (r.value ->> 0) - ?5`
-		inside = `(start >= r.value ->> 0 AND start + ?5 <= r.value ->> 1 AND (start - ?2) / ?3 = (start + ?5 - 1 - ?2) / ?3)`
+		with   = `WITH r (lo, hi, fine) AS MATERIALIZED (SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?1)) `
+		from   = ` FROM r CROSS JOIN rollups ON rollups.service = ?4 AND rollups.res = ?5 AND start < r.hi AND start > r.lo - ?5`
+		inside = `(start >= r.lo AND start + ?5 <= r.hi AND (start - ?2) / ?3 = (start + ?5 - 1 - ?2) / ?3)`
 	)
 	args := []any{rangesJSON(ranges), f, res, service, rres}
-	rows, err := tx.QueryContext(ctx, `SELECT (start - ?2) / ?3, SUM(count), SUM(healthy), SUM(unhealthy), SUM(stopped),
+	rows, err := tx.QueryContext(ctx, with+`SELECT (start - ?2) / ?3, SUM(count), SUM(healthy), SUM(unhealthy), SUM(stopped),
 		SUM(healthy_ms), SUM(unhealthy_ms), SUM(stopped_ms), SUM(maint_ms), SUM(rt_n),
 		COALESCE(MIN(CASE WHEN rt_n > 0 THEN rt_min_us END), 0), SUM(rt_avg_us * rt_n), MAX(rt_max_us), MAX(rss_max)`+
 		from+` WHERE `+inside+` GROUP BY 1`, args...)
@@ -361,7 +362,7 @@ func readRollups(ctx context.Context, tx *sql.Tx, service string, rres int64, ra
 		return nil, err
 	}
 
-	rows, err = tx.QueryContext(ctx, `SELECT r.value ->> 0, r.value ->> 1, r.value ->> 2, start, `+inside+`,
+	rows, err = tx.QueryContext(ctx, with+`SELECT r.lo, r.hi, r.fine, start, `+inside+`,
 		count, healthy, unhealthy, stopped, healthy_ms, unhealthy_ms, stopped_ms, maint_ms,
 		rt_n, rt_min_us, rt_avg_us, rt_max_us, rss_max`+
 		from+` WHERE NOT `+inside+` OR maint_ms > 0 ORDER BY start`, args...)
@@ -403,8 +404,9 @@ func readRollups(ctx context.Context, tx *sql.Tx, service string, rres int64, ra
 // maintenanceSpans returns the stretches of the rows of resolution rres
 // inside the ranges that have maintenance time.
 func maintenanceSpans(ctx context.Context, tx *sql.Tx, service string, rres int64, ranges []rollupRange) ([]Span, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT start FROM json_each(?1) AS r CROSS JOIN rollups ON rollups.service = ?2 AND rollups.res = ?3
-		AND start >= r.value ->> 0 AND start < r.value ->> 1 WHERE maint_ms > 0 ORDER BY start`, rangesJSON(ranges), service, rres)
+	rows, err := tx.QueryContext(ctx, `WITH r (lo, hi) AS MATERIALIZED (SELECT value ->> 0, value ->> 1 FROM json_each(?1))
+		SELECT start FROM r CROSS JOIN rollups ON rollups.service = ?2 AND rollups.res = ?3 AND start >= r.lo AND start < r.hi
+		WHERE maint_ms > 0 ORDER BY start`, rangesJSON(ranges), service, rres)
 	if err != nil {
 		return nil, err
 	}
