@@ -15,13 +15,13 @@ import (
 	"image"
 	"image/color"
 	imgdraw "image/draw"
-	"image/png"
 	"math"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"git.sr.ht/~sbinet/gg"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -120,8 +120,7 @@ func Render(u Uptime, opts Options) ([]byte, error) {
 		return nil, fmt.Errorf("render uptime chart: %w", err)
 	}
 	var buf bytes.Buffer
-	enc := png.Encoder{CompressionLevel: png.BestSpeed}
-	if err := enc.Encode(&buf, img); err != nil {
+	if err := encodePNG(&buf, img); err != nil {
 		return nil, fmt.Errorf("render uptime chart: encode png: %w", err)
 	}
 	return buf.Bytes(), nil
@@ -213,9 +212,13 @@ func draw1(w, h int, u Uptime, loc *time.Location) (img image.Image, err error) 
 	}
 
 	// At 72 dpi one point is one pixel.
-	c := vgimg.NewWith(vgimg.UseWH(vg.Length(w), vg.Length(h)), vgimg.UseDPI(72))
-	s.img, _ = c.Image().(*image.RGBA)
-	s.h = c.Image().Bounds().Dy()
+	// The image is drawn on in place (vgimg.New would allocate a second one
+	// to copy into); the context is set up as vgimg sets up its own.
+	s.img, s.h = image.NewRGBA(image.Rect(0, 0, w, h)), h
+	ctx := gg.NewContextForRGBA(s.img)
+	ctx.SetLineCapButt()
+	ctx.InvertY()
+	c := vgimg.NewWith(vgimg.UseImageWithContext(s.img, ctx), vgimg.UseDPI(72))
 	const rightMargin = 70
 	p.Draw(draw.Crop(draw.New(c), 0, -rightMargin, 0, 0))
 	return c.Image(), nil
