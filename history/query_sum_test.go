@@ -104,9 +104,21 @@ func TestUptimeSummedRollups(t *testing.T) {
 	end := t0.Add(10 * 24 * time.Hour)
 	clock := clockwork.NewFakeClockAt(t0)
 	s := openTest(t, filepath.Join(t.TempDir(), "h.db"), clock, nil)
-	scriptDays(s, "whatsapp", end)
-	scriptDays(s, "other", end)
-	waitWritten(t, s)
+	// The checks of scriptDays, stored in one transaction: through the
+	// writer, ten days take too long under the race detector.
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := insertChecks(ctx, tx, "whatsapp", scriptRows(end)); err != nil {
+		t.Fatal(err)
+	}
+	if err := insertChecks(ctx, tx, "other", scriptRows(t0.Add(24*time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
 	odd := 17*time.Minute + 23*time.Second + 456*time.Millisecond
 	windows := []struct {
 		name     string
@@ -172,4 +184,27 @@ func TestUptimeSummedRollups(t *testing.T) {
 			})
 		}
 	}
+}
+
+// scriptRows are the checks scriptDays records from t0 until end, as
+// stored.
+func scriptRows(end time.Time) []checkRow {
+	var out []checkRow
+	for at := t0; at.Before(end); at = at.Add(30 * time.Second) {
+		tod := at.Sub(at.Truncate(24 * time.Hour))
+		c := checkRow{at: at.UnixMilli(), state: Healthy.code(), latUs: 10_000, rss: 100 << 20}
+		switch {
+		case tod >= 5*time.Hour && tod < 6*time.Hour:
+			continue
+		case tod >= time.Hour && tod < time.Hour+10*time.Minute:
+			c.state, c.latUs = Unhealthy.code(), 2_000_000
+			if tod == time.Hour+5*time.Minute {
+				c.rss = 500 << 20
+			}
+		case tod >= 10*time.Hour && tod < 10*time.Hour+30*time.Minute:
+			c.state, c.latUs, c.maint = Stopped.code(), 0, true
+		}
+		out = append(out, c)
+	}
+	return out
 }
