@@ -217,10 +217,24 @@ func historyPrune[T any](xs []T, cut time.Time, at func(T) time.Time) []T {
 	return append(xs[:0], xs[i:]...)
 }
 
-// Digest is the summary of the 24 h before To.
+// DigestSource summarises the services' history over [from, to] for a
+// digest: the history database, which outlives the bot (MonitorConfig.
+// DigestSource). services are the services under watch; a service with
+// nothing recorded in the window may be left out. The source does not know
+// IdleBrowsers (the monitor adds them) nor, when it says so with
+// NoGiveUps, the give-ups.
+type DigestSource interface {
+	Digest(ctx context.Context, services []string, from, to time.Time) (Digest, error)
+}
+
+// Digest is the summary of a window (24 h for the daily digest, 7 days for
+// the weekly one) that ends at To.
 type Digest struct {
 	From, To time.Time
 	Services []ServiceDigest // by name
+	// NoGiveUps is set by a DigestSource that does not record give-ups:
+	// the monitor then counts them from what it saw since it started.
+	NoGiveUps bool `json:",omitempty"`
 }
 
 // ServiceDigest is one service's day.
@@ -266,9 +280,14 @@ type ActionCount struct {
 
 // Digest summarises the 24 h before to.
 func (h *History) Digest(to time.Time) Digest {
+	return h.DigestWindow(to.Add(-digestWindow), to)
+}
+
+// DigestWindow summarises [from, to]: what the history still holds of it
+// (the last 48 h).
+func (h *History) DigestWindow(from, to time.Time) Digest {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	from := to.Add(-digestWindow)
 	now := h.now()
 	in := func(t time.Time) bool { return !t.Before(from) && !t.After(to) }
 	byName := map[string]*ServiceDigest{}
@@ -446,12 +465,16 @@ func (m *Monitor) scheduleDigest(ctx context.Context, sched gocron.Scheduler) er
 	return err
 }
 
+// digestTimeout bounds a DigestSource's answer: a slow database delays a
+// digest by that much at most.
+const digestTimeout = 30 * time.Second
+
 // sendDigest posts the digest of the 24 h before now, to the minute (a job
 // that fires a moment late still covers 09:00 – 09:00), with the browsers
 // of sessions that serve nobody still running now.
 func (m *Monitor) sendDigest(ctx context.Context) {
 	to := m.clock.Now().Truncate(time.Minute)
-	d := m.history.Digest(to)
+	d := m.digest(ctx, to.Add(-digestWindow), to)
 	m.addIdleBrowsers(ctx, &d)
 	if ctx.Err() != nil {
 		return
@@ -461,6 +484,48 @@ func (m *Monitor) sendDigest(ctx context.Context) {
 	if err := m.notifier.Notify(n); err != nil {
 		m.log.Error().Err(err).Str("notice", n.ID).Msg("notify digest")
 	}
+}
+
+// digest summarises [from, to]: from the DigestSource when there is one,
+// else (or when it fails, logged) from what the monitor remembers since it
+// started (the last 48 h at most).
+func (m *Monitor) digest(ctx context.Context, from, to time.Time) Digest {
+	mem := m.history.DigestWindow(from, to)
+	if m.cfg.DigestSource == nil {
+		return mem
+	}
+	sctx, cancel := context.WithTimeout(ctx, digestTimeout)
+	defer cancel()
+	d, err := m.cfg.DigestSource.Digest(sctx, m.serviceNames(), from, to)
+	if err != nil {
+		if ctx.Err() == nil {
+			m.log.Error().Err(err).Msg("digest from the history: using what the bot saw since it started instead")
+		}
+		return mem
+	}
+	if d.NoGiveUps {
+		for _, s := range mem.Services {
+			if s.GiveUps == 0 {
+				continue
+			}
+			i, found := sort.Find(len(d.Services), func(i int) int { return strings.Compare(s.Service, d.Services[i].Service) })
+			if !found {
+				d.Services = slices.Insert(d.Services, i, ServiceDigest{Service: s.Service})
+			}
+			d.Services[i].GiveUps = s.GiveUps
+		}
+		d.NoGiveUps = false
+	}
+	return d
+}
+
+// serviceNames are the names of the services under watch.
+func (m *Monitor) serviceNames() []string {
+	names := make([]string, 0, len(m.watched))
+	for _, w := range m.watched {
+		names = append(names, w.svc.Name())
+	}
+	return names
 }
 
 // addIdleBrowsers fills each service's IdleBrowsers in d (adding the

@@ -2,6 +2,8 @@ package alerts
 
 import (
 	"context"
+	"errors"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -359,5 +361,73 @@ func TestMonitorDigestConfig(t *testing.T) {
 		if _, _, err := digestParse(at); err == nil {
 			t.Errorf("digestParse(%q) accepted", at)
 		}
+	}
+}
+
+// fakeDigestSource answers a digest or an error, and records what it was
+// asked.
+type fakeDigestSource struct {
+	d        Digest
+	err      error
+	services []string
+	from, to time.Time
+	deadline bool
+}
+
+func (f *fakeDigestSource) Digest(ctx context.Context, services []string, from, to time.Time) (Digest, error) {
+	f.services, f.from, f.to = services, from, to
+	_, f.deadline = ctx.Deadline()
+	if f.err != nil {
+		return Digest{}, f.err
+	}
+	d := f.d
+	d.From, d.To = from, to
+	return d, nil
+}
+
+func TestMonitorDigestSource(t *testing.T) {
+	fromDB := ServiceDigest{Service: "whatsapp", UptimePercent: 50, Known: 24 * time.Hour, Incidents: 3}
+	for _, tc := range []struct {
+		name   string
+		source *fakeDigestSource
+		want   []ServiceDigest
+	}{
+		// No source: the memory's (1 of 2 minutes up, 1 give-up).
+		{"none", nil, []ServiceDigest{{Service: "whatsapp", UptimePercent: 50, Known: 2 * time.Minute, GiveUps: 1}}},
+		{"fails", &fakeDigestSource{err: errors.New("database is locked")},
+			[]ServiceDigest{{Service: "whatsapp", UptimePercent: 50, Known: 2 * time.Minute, GiveUps: 1}}},
+		{"answers", &fakeDigestSource{d: Digest{Services: []ServiceDigest{fromDB}}}, []ServiceDigest{fromDB}},
+		// The source keeps no give-ups: the memory's are added.
+		{"answers-without-give-ups", &fakeDigestSource{d: Digest{Services: []ServiceDigest{fromDB}, NoGiveUps: true}},
+			[]ServiceDigest{func() ServiceDigest { s := fromDB; s.GiveUps = 1; return s }()}},
+		{"answers-nothing-without-give-ups", &fakeDigestSource{d: Digest{NoGiveUps: true}},
+			[]ServiceDigest{{Service: "whatsapp", GiveUps: 1}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := clockwork.NewFakeClockAt(digestTo)
+			cfg := MonitorConfig{Interval: 30 * time.Second, Clock: clock, Logger: zerolog.Nop()}
+			if tc.source != nil {
+				cfg.DigestSource = tc.source
+			}
+			m, err := NewMonitor(cfg, []Service{&digestService{}}, &digestNotifier{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.history.Check("whatsapp", digestTo.Add(-2*time.Minute), false)
+			m.history.Check("whatsapp", digestTo.Add(-90*time.Second), false)
+			m.history.Check("whatsapp", digestTo.Add(-time.Minute), true)
+			m.history.Check("whatsapp", digestTo.Add(-30*time.Second), true)
+			m.history.Decision(digestTo.Add(-time.Minute), Decision{Kind: DecisionGiveUp, Incident: Incident{Service: "whatsapp"}})
+			d := m.digest(context.Background(), digestFrom, digestTo)
+			if !d.From.Equal(digestFrom) || !d.To.Equal(digestTo) || d.NoGiveUps {
+				t.Errorf("digest window %s – %s (no give-ups %v), want %s – %s", d.From, d.To, d.NoGiveUps, digestFrom, digestTo)
+			}
+			if got := d.Services; !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("services = %+v\nwant %+v", got, tc.want)
+			}
+			if s := tc.source; s != nil && (!reflect.DeepEqual(s.services, []string{"whatsapp"}) || !s.from.Equal(digestFrom) || !s.to.Equal(digestTo) || !s.deadline) {
+				t.Errorf("source asked for %v %s – %s (deadline %v)", s.services, s.from, s.to, s.deadline)
+			}
+		})
 	}
 }

@@ -55,8 +55,11 @@ type Notice struct {
 	Incident *Incident
 	// Restoration is set for a restoration summary.
 	Restoration *RestorationSummary
-	// Digest is set for the daily digest.
+	// Digest is set for the daily and the weekly digest.
 	Digest *Digest
+	// Weekly is set for the weekly digest (KindWeeklyDigest): the facts
+	// of its charts.
+	Weekly *Weekly
 }
 
 // Notifier delivers notices.
@@ -76,6 +79,16 @@ type MonitorConfig struct {
 	Logger    zerolog.Logger
 	// DigestAt is the local time ("HH:MM") of the daily digest; "" = none.
 	DigestAt string
+	// DigestSource, when set, is what the digests summarise (the history
+	// database: it outlives the bot); nil, or when it fails (logged), the
+	// digest is of what the monitor saw since it started.
+	DigestSource DigestSource
+	// WeeklyDigestAt is the weekday and local time of the weekly digest
+	// ("mon 09:00", see ParseWeeklyAt); "" = none.
+	WeeklyDigestAt string
+	// Reports, when set, gives the weekly digest the services' reports by
+	// day for its charts; nil: no charts.
+	Reports ReportSource
 	// Store keeps the alert state across bot processes (monitorstate.go);
 	// nil keeps it in memory only.
 	Store StateStore
@@ -195,6 +208,11 @@ func NewMonitor(cfg MonitorConfig, services []Service, n Notifier) (*Monitor, er
 			return nil, fmt.Errorf("new monitor: %w", err)
 		}
 	}
+	if cfg.WeeklyDigestAt != "" {
+		if _, _, _, err := ParseWeeklyAt(cfg.WeeklyDigestAt); err != nil {
+			return nil, fmt.Errorf("new monitor: %w", err)
+		}
+	}
 	ws, err := configWindows(cfg.Windows)
 	if err != nil {
 		return nil, fmt.Errorf("new monitor: %w", err)
@@ -246,6 +264,10 @@ func (m *Monitor) Start(ctx context.Context) error {
 	if err := m.scheduleDigest(ctx, sched); err != nil { // digest hook
 		cancel()
 		return fmt.Errorf("start monitor: schedule digest: %w", err)
+	}
+	if err := m.scheduleWeekly(ctx, sched); err != nil {
+		cancel()
+		return fmt.Errorf("start monitor: schedule weekly digest: %w", err)
 	}
 	sched.Start()
 	return nil

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sanasend/sanasend-bot/alerts"
+	"github.com/sanasend/sanasend-bot/history"
 	"github.com/sanasend/sanasend-bot/internal/human"
 	"github.com/sanasend/sanasend-bot/manager"
 	"github.com/sanasend/sanasend-bot/whatsapp"
@@ -238,6 +239,8 @@ func EventLine(e alerts.Event, now time.Time) string {
 		return "session restoration of " + svc
 	case alerts.EventDigest:
 		return "daily digest"
+	case alerts.EventWeeklyDigest:
+		return "weekly digest"
 	}
 	return fmt.Sprintf("%s: %s", svc, e.What)
 }
@@ -520,6 +523,39 @@ func DigestTitle(d alerts.Digest, loc *time.Location) string {
 		loc = time.Local
 	}
 	return fmt.Sprintf("Daily digest %s – %s", d.From.In(loc).Format("2 Jan 15:04"), d.To.In(loc).Format("2 Jan 15:04"))
+}
+
+// WeeklyDigestTitle is the title of the weekly digest: "Weekly digest 24
+// Nov 09:00 – 1 Dec 09:00", in local time.
+func WeeklyDigestTitle(d alerts.Digest, loc *time.Location) string {
+	if loc == nil {
+		loc = time.Local
+	}
+	return fmt.Sprintf("Weekly digest %s – %s", d.From.In(loc).Format("2 Jan 15:04"), d.To.In(loc).Format("2 Jan 15:04"))
+}
+
+// DigestNoticeTitle is the title of a digest's notice: weekly or daily.
+// n.Digest must be set.
+func DigestNoticeTitle(n alerts.Notice, loc *time.Location) string {
+	if n.Weekly != nil {
+		return WeeklyDigestTitle(*n.Digest, loc)
+	}
+	return DigestTitle(*n.Digest, loc)
+}
+
+// WeeklyChartTitle is the title of a service's chart in the weekly
+// digest: the uptime command's headline ("whatsapp, last 7 days: 99.5% up").
+func WeeklyChartTitle(r *history.Report) string { return UptimeHeadline(r) }
+
+// WeeklyNoChartLine says which services of the weekly digest have no
+// chart (their history could not be read, or the chart drawn); "" for
+// none.
+func WeeklyNoChartLine(services []string) string {
+	if len(services) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("no chart for %s this time (the history could not be read or the chart drawn); the figures above are complete",
+		strings.Join(services, ", "))
 }
 
 // digestMaxSessions is how many failed sessions a digest line names.

@@ -223,7 +223,8 @@ func IncidentLine(in history.Incident, now time.Time) string {
 const HistoryTimeoutText = "the history did not answer in time (a busy or locked database?); the rest of the card is current"
 
 // StatusDayLine sums up the card's last 24 hours: "99.2% up; 2 incidents
-// (1 still open)", "100% up; no incident", "unknown: nothing observed".
+// (1 still open)", "100% up; no incident", "20% up over the 5s observed
+// (4s stopped); no incident", "unknown: nothing observed".
 func StatusDayLine(r *history.Report) string {
 	if !r.Known {
 		return "unknown: nothing but maintenance, or nothing at all, was observed"
@@ -234,7 +235,18 @@ func StatusDayLine(r *history.Report) string {
 			open++
 		}
 	}
-	s := UptimePercent(r.Uptime) + " up; "
+	s := UptimePercent(r.Uptime) + " up"
+	if r.Unknown > 0 {
+		// Part of the day was not watched (a new install, the bot down):
+		// say over how much the share is.
+		s += " over the " + human.Duration(r.Healthy+r.Unhealthy+r.Stopped) + " observed"
+	}
+	if r.Stopped > 0 {
+		// Stopped counts as down (nobody was served); say how much of
+		// the down time was a stop rather than a failure.
+		s += " (" + human.Duration(r.Stopped) + " stopped)"
+	}
+	s += "; "
 	if len(r.Incidents) == 0 {
 		return s + "no incident"
 	}

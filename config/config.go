@@ -44,6 +44,8 @@ type Config struct {
 	Notify Notify `yaml:"notify"`
 	// Maintenance lists the recurring maintenance windows (maintenance.go).
 	Maintenance []Maintenance `yaml:"maintenance"`
+	// History configures the history database (history.go).
+	History History `yaml:"history"`
 
 	path string // where it was loaded from, absolute; "" when built in code
 	// lines maps a key path ("services[0].dir") to the YAML line where the key
@@ -210,6 +212,10 @@ type Monitor struct {
 	// DigestAt is the local time ("HH:MM", 24-hour) of a daily summary.
 	// Empty (the default) means no digest.
 	DigestAt string `yaml:"digest_at"`
+	// WeeklyDigestAt is the weekday and local time ("mon 09:00") of a
+	// weekly summary with a chart per service. Empty (the default) means
+	// none.
+	WeeklyDigestAt string `yaml:"weekly_digest_at"`
 	// MemoryLimit is the most resident memory the service's whole process
 	// tree (npm, node and every session's Chromium) may use before it
 	// alerts like a failed health check, e.g. 6GiB. 0 (the default) means

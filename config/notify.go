@@ -27,7 +27,7 @@ const (
 const (
 	EmailKindAlert       = "alert"       // a new alert, and auto-restart giving up
 	EmailKindResolved    = "resolved"    // an alert resolved
-	EmailKindDigest      = "digest"      // the daily digest
+	EmailKindDigest      = "digest"      // the daily and the weekly digest
 	EmailKindReminder    = "reminder"    // an open alert nobody acknowledged
 	EmailKindRestoration = "restoration" // the session restoration summary of a start
 	EmailKindMaintenance = "maintenance" // a maintenance window begins, changes or ends

@@ -19,6 +19,7 @@ var (
 	serviceNameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 	digitsRE       = regexp.MustCompile(`^[0-9]+$`)
 	digestRE       = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
+	weeklyRE       = regexp.MustCompile(`^(?i)(sun(day)?|mon(day)?|tue(sday)?|wed(nesday)?|thu(rsday)?|fri(day)?|sat(urday)?) +([01][0-9]|2[0-3]):[0-5][0-9]$`)
 	reservedPrefix = []string{"SLACK_", "SANASEND_"}
 	logLevels      = []string{"trace", "debug", "info", "warn", "error", "fatal", "panic", "disabled"}
 	logFormats     = []string{"json", "console"}
@@ -78,6 +79,7 @@ func (c *Config) validate() []*FieldError {
 	checkAbsDir(p, "state_dir", c.StateDir)
 	c.validateNotify(p)
 	c.validateMaintenance(p)
+	c.validateHistory(p)
 	return p.errs
 }
 
@@ -184,6 +186,9 @@ func (c *Config) validateMonitor(p *problems) {
 	checkAtLeastOne(p, "monitor.auto_restart_max_per_hour", m.AutoRestartMax)
 	if m.DigestAt != "" && !digestRE.MatchString(m.DigestAt) {
 		p.add("monitor.digest_at", `%s is not a time of day: use "HH:MM" (24-hour, local time), e.g. "09:00", or "" for no digest`, p.show("monitor.digest_at", m.DigestAt))
+	}
+	if m.WeeklyDigestAt != "" && !weeklyRE.MatchString(m.WeeklyDigestAt) {
+		p.add("monitor.weekly_digest_at", `%s is not a weekday and a time of day: use e.g. "mon 09:00" (a weekday, 3 letters or whole, and "HH:MM", 24-hour, local time), or "" for no weekly digest`, p.show("monitor.weekly_digest_at", m.WeeklyDigestAt))
 	}
 	checkMemoryLimit(p, "monitor.memory_limit", m.MemoryLimit)
 	checkMemoryLimit(p, "monitor.session_memory_limit", m.SessionMemoryLimit)

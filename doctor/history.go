@@ -16,7 +16,7 @@ const HistoryCheckName = "history"
 // The hints of the history's line: what an operator does about each
 // trouble. The bot keeps supervising meanwhile, and says so.
 const (
-	historyHintFull = "free disk space on the state dir's file system (or raise the history's size limit); " +
+	historyHintFull = "free disk space on the state dir's file system (or raise history.max_size); " +
 		"the bot keeps supervising and alerting, and writes the history again by itself once there is room"
 	historyHintDamaged = "stop the bot, move history.db (with its -wal and -shm files) aside, and start it again: " +
 		"a new history begins; the bot keeps supervising meanwhile"

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sanasend/sanasend-bot/alerts"
+	"github.com/sanasend/sanasend-bot/history"
 	"github.com/sanasend/sanasend-bot/manager"
 	"github.com/sanasend/sanasend-bot/whatsapp"
 )
@@ -315,9 +316,35 @@ func Cases() []Case {
 		{Name: "resolve-memory", Notice: notice(alerts.DecisionResolve, &memResolved, alerts.Event{What: alerts.EventHealed, Lasted: 6 * time.Minute})},
 		{Name: "digest-idle-browsers", Notice: alerts.Notice{ID: "digest-2026-11-28", Kind: alerts.KindDigest, Event: alerts.Event{What: alerts.EventDigest, At: Now},
 			Digest: &idle}},
+		weeklyDigest(digest, ""),
 		{Name: "digest-empty", Notice: alerts.Notice{ID: "digest-2026-11-28", Kind: alerts.KindDigest, Event: alerts.Event{What: alerts.EventDigest, At: Now},
 			Digest: &alerts.Digest{From: Now.Add(-24 * time.Hour), To: Now}}},
 	}
+}
+
+// weeklyDigest is the weekly digest of d's services over the 7 days before
+// Now, with a report by day for each service but noChart, and a quiet
+// service without any.
+func weeklyDigest(d alerts.Digest, noChart string) Case {
+	d.From, d.To = Now.AddDate(0, 0, -7), Now
+	d.Services = append([]alerts.ServiceDigest(nil), d.Services...)
+	for i, s := range d.Services {
+		if s.Known == 24*time.Hour { // a daily digest's service checked all day: all week
+			d.Services[i].Known = 7 * 24 * time.Hour
+		}
+	}
+	var w alerts.Weekly
+	for _, s := range d.Services {
+		if s.Service == noChart {
+			continue
+		}
+		w.Reports = append(w.Reports, history.Report{Service: s.Service, From: d.From, To: d.To, Bucket: 24 * time.Hour,
+			Known: s.Known > 0, Uptime: s.UptimePercent / 100})
+	}
+	// A service with nothing recorded and no report (names sort first).
+	d.Services = append([]alerts.ServiceDigest{{Service: "quiet"}}, d.Services...)
+	return Case{Name: "weekly-digest", Notice: alerts.Notice{ID: "weekly-digest-2026-11-28", Kind: alerts.KindWeeklyDigest,
+		Event: alerts.Event{What: alerts.EventWeeklyDigest, At: Now}, Digest: &d, Weekly: &w}}
 }
 
 // digestIdle is a digest whose service has the browsers of failed sessions
@@ -389,6 +416,11 @@ func WorstCases() []Case {
 				Sessions: worstSessions}}},
 		{Name: "worst-digest", Notice: alerts.Notice{ID: "worst-digest", Kind: alerts.KindDigest, Event: alerts.Event{What: alerts.EventDigest},
 			Digest: &alerts.Digest{From: Now.Add(-24 * time.Hour), To: Now, Services: services}}},
+		func() Case {
+			c := weeklyDigest(alerts.Digest{Services: services}, "")
+			c.Name = "worst-weekly-digest"
+			return c
+		}(),
 		{Name: "worst-maintenance", Notice: notice(alerts.DecisionAnnounce, nil, alerts.Event{What: alerts.EventMaintenanceEnded, By: &hostileActor,
 			Window: &alerts.Window{Until: at("15:30:00"), By: hostileActor, Reason: long}, Summary: &alerts.MaintenanceSummary{Failures: 5,
 				Actions: []alerts.ActionCount{{Action: manager.ActionRestart, By: long, Count: 2}}}})},

@@ -48,7 +48,7 @@ func AlertLines(n alerts.Notice, now time.Time) []string {
 			lines = append(lines, "  "+l)
 		}
 	case n.Digest != nil:
-		lines = []string{"DIGEST " + bot.DigestTitle(*n.Digest, now.Location())}
+		lines = []string{"DIGEST " + bot.DigestNoticeTitle(n, now.Location())}
 		for _, l := range bot.DigestLines(*n.Digest, now.Location()) {
 			lines = append(lines, "  • "+l)
 		}

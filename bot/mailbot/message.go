@@ -50,7 +50,7 @@ func Kind(n alerts.Notice) string {
 	switch {
 	case n.Restoration != nil:
 		return config.EmailKindRestoration
-	case n.Digest != nil:
+	case n.Digest != nil: // daily or weekly
 		return config.EmailKindDigest
 	}
 	switch n.Event.What {
@@ -125,8 +125,8 @@ func compose(n alerts.Notice, kind string, now time.Time, host string, lastError
 			subject = svc + " session restoration needs attention" + on
 		}
 		return subject, b
-	case n.Digest != nil:
-		title := bot.DigestTitle(*n.Digest, now.Location())
+	case n.Digest != nil: // daily or weekly
+		title := bot.DigestNoticeTitle(n, now.Location())
 		b := body{Headline: title}
 		b.List, b.Notes = capList(bot.DigestLines(*n.Digest, now.Location()), "service", "")
 		return title + on, b

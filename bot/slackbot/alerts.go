@@ -195,7 +195,22 @@ func RestorationMessage(service string, s alerts.RestorationSummary, now time.Ti
 
 // DigestMessage is the daily digest: a header and a line per service.
 func DigestMessage(d alerts.Digest, now time.Time) Message {
-	title := "📊 " + bot.DigestTitle(d, now.Location())
+	return digestMessage("📊 "+bot.DigestTitle(d, now.Location()), d, now, nil)
+}
+
+// WeeklyDigestMessage is the weekly digest: a header, a line per service,
+// and which services have no chart (noChart); the charts follow in its
+// thread.
+func WeeklyDigestMessage(d alerts.Digest, now time.Time, noChart []string) Message {
+	var footer []slack.Block
+	if l := bot.WeeklyNoChartLine(noChart); l != "" {
+		footer = append(footer, blocksContext(blocksCut(blocksEscape(l), blocksMaxText)))
+	}
+	return digestMessage("📊 "+bot.WeeklyDigestTitle(d, now.Location()), d, now, footer)
+}
+
+// digestMessage is a digest titled title, with footer after its lines.
+func digestMessage(title string, d alerts.Digest, now time.Time, footer []slack.Block) Message {
 	lines := bot.DigestLines(d, now.Location())
 	escaped := make([]string, len(lines))
 	for i, l := range lines {
@@ -207,6 +222,7 @@ func DigestMessage(d alerts.Digest, now time.Time) Message {
 	if more := len(lines) - shown; more > 0 {
 		blocks = append(blocks, blocksContext(fmt.Sprintf("and %s more", human.Count(more, "service"))))
 	}
+	blocks = append(blocks, footer...)
 	return Message{Text: alertsTopText(blocksEscape(title) + "\n" + strings.Join(escaped, "\n")), Blocks: blocks}.fit()
 }
 
@@ -238,7 +254,10 @@ type AlertNotifierConfig struct {
 	Clock   clockwork.Clock // required
 	Tokens  TokenIssuer     // nil: alerts have no Restart button
 	Tail    LogTail         // nil: alerts show no error lines
-	Logger  zerolog.Logger  // failures to end a resolved alert's tokens
+	// Charts draws the weekly digest's charts, one PNG per service in its
+	// thread; nil: none.
+	Charts bot.ChartRenderer
+	Logger zerolog.Logger // failures to end a resolved alert's tokens
 }
 
 // AlertNotifier puts the monitor's notices in the outbox for the alerts
@@ -325,10 +344,41 @@ func (n *AlertNotifier) posts(no alerts.Notice) []alertPost {
 			ps[0].Message.Upload = nil
 		}
 		return ps
+	case no.Weekly != nil && no.Digest != nil:
+		return n.weeklyPosts(no, now)
 	case no.Digest != nil:
 		return []alertPost{{ID: no.ID, Op: delivery.OpPost, Message: DigestMessage(*no.Digest, now)}}
 	}
 	return []alertPost{{ID: no.ID, Op: delivery.OpPost, Message: EventMessage(no.Event, now, false)}}
+}
+
+// weeklyPosts are the weekly digest's message and, in its thread, a PNG
+// chart per service whose report it has; a chart that cannot be drawn is
+// logged and named in the message.
+func (n *AlertNotifier) weeklyPosts(no alerts.Notice, now time.Time) []alertPost {
+	drawn := map[string]bool{}
+	var files []alertPost
+	for i, r := range no.Weekly.Reports {
+		if n.cfg.Charts == nil {
+			break
+		}
+		png, err := n.cfg.Charts.RenderUptime(r, now.Location())
+		if err != nil || len(png) == 0 {
+			n.cfg.Logger.Error().Err(err).Str("service", r.Service).Msg("weekly digest: chart not drawn")
+			continue
+		}
+		drawn[r.Service] = true
+		files = append(files, alertPost{ID: fmt.Sprintf("%s-chart-%d", no.ID, i), Ref: no.ID, Op: delivery.OpFile,
+			Message: Message{Upload: &Upload{Filename: strings.TrimSuffix(blocksFileName(r.Service, "uptime-week"), ".txt") + ".png",
+				Title: bot.WeeklyChartTitle(&r), Data: png}}})
+	}
+	var noChart []string
+	for _, s := range no.Digest.Services {
+		if !drawn[s.Service] {
+			noChart = append(noChart, s.Service)
+		}
+	}
+	return append([]alertPost{{ID: no.ID, Op: delivery.OpPost, Message: WeeklyDigestMessage(*no.Digest, now, noChart)}}, files...)
 }
 
 // seen returns what the alert alertID shows again on every edit; open

@@ -53,7 +53,7 @@ func alertsNotifier(t *testing.T, lines []string) (*AlertNotifier, *alertsQueue)
 	t.Helper()
 	q := &alertsQueue{}
 	n, err := NewAlertNotifier(AlertNotifierConfig{Channel: "C0ALERTS", Queue: q, Clock: clockwork.NewFakeClockAt(alertstest.Now),
-		Tokens: &alertsTokens{}, Tail: func(string) []string { return lines }})
+		Tokens: &alertsTokens{}, Tail: func(string) []string { return lines }, Charts: weeklyCharts{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +337,7 @@ func alertsLimitsCases() []limitsCase {
 			lines = limitsLines(1000, 2000)
 		}
 		n, err := NewAlertNotifier(AlertNotifierConfig{Channel: "C0ALERTS", Queue: &alertsQueue{}, Clock: clockwork.NewFakeClockAt(alertstest.Now),
-			Tokens: &alertsTokens{}, Tail: func(string) []string { return lines }})
+			Tokens: &alertsTokens{}, Tail: func(string) []string { return lines }, Charts: weeklyCharts{}})
 		if err != nil {
 			panic(err)
 		}

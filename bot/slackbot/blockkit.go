@@ -1,6 +1,7 @@
 package slackbot
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"unicode/utf16"
@@ -30,8 +31,26 @@ type Message struct {
 	Upload *Upload
 }
 
-// Upload is a text file to send along with a message.
-type Upload struct{ Filename, Title, Content string }
+// Upload is a file to send along with a message: text in Content, or
+// binary (a PNG chart) in Data, which wins when set. In the outbox's JSON
+// Data is base64, so its bytes survive the journal (a string holding a PNG
+// would not: JSON replaces invalid UTF-8); items queued before Data existed
+// still decode, with Content.
+type Upload struct {
+	Filename, Title, Content string
+	Data                     []byte `json:",omitempty"`
+}
+
+// file fills p's file: Data as a reader, else Content.
+func (u *Upload) file(p slack.UploadFileParameters) slack.UploadFileParameters {
+	p.Filename, p.Title = u.Filename, u.Title
+	if len(u.Data) > 0 {
+		p.Reader, p.FileSize = bytes.NewReader(u.Data), len(u.Data)
+		return p
+	}
+	p.Content, p.FileSize = u.Content, len(u.Content)
+	return p
+}
 
 // Slack's documented limits (https://api.slack.com/reference/block-kit/blocks,
 // .../composition-objects#text, chat.postMessage's text), counted as

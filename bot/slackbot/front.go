@@ -265,9 +265,7 @@ func (f *Front) deliver(ctx context.Context, resp *responder, channel, userID st
 }
 
 func (f *Front) upload(ctx context.Context, channel string, u *Upload) error {
-	_, err := f.api.UploadFileContext(ctx, slack.UploadFileParameters{
-		Channel: channel, Filename: u.Filename, Title: u.Title, Content: u.Content, FileSize: len(u.Content),
-	})
+	_, err := f.api.UploadFileContext(ctx, u.file(slack.UploadFileParameters{Channel: channel}))
 	return err
 }
 

@@ -131,10 +131,9 @@ func (s *Sender) upload(ctx context.Context, it delivery.Item, to delivery.Targe
 	if p.File == nil {
 		return "", "", delivery.Permanent("bad_payload", fmt.Errorf("send %s: a file item without a file", it.ID))
 	}
-	f, err := s.api.UploadFileContext(ctx, slack.UploadFileParameters{
+	f, err := s.api.UploadFileContext(ctx, p.File.file(slack.UploadFileParameters{
 		Channel: to.Channel, ThreadTimestamp: to.Thread, InitialComment: p.Text,
-		Filename: p.File.Filename, Title: p.File.Title, Content: p.File.Content, FileSize: len(p.File.Content),
-	})
+	}))
 	if err != nil {
 		return "", "", classify(fmt.Errorf("send %s: upload: %w", it.ID, err), false)
 	}

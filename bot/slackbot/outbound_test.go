@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -46,7 +47,7 @@ func TestEncodePayload(t *testing.T) {
 	if err := json.Unmarshal(raw, &p); err != nil {
 		t.Fatalf("decode %s: %v", raw, err)
 	}
-	if p.Text != m.Text || p.File == nil || *p.File != *m.Upload {
+	if p.Text != m.Text || p.File == nil || !reflect.DeepEqual(*p.File, *m.Upload) {
 		t.Errorf("payload = %+v; want the text and upload of %+v", p, m)
 	}
 	blocks, err := decodeBlocks(p.Blocks)

@@ -34,7 +34,7 @@ func (c *core) openHistory(cfg *config.Config, log zerolog.Logger) {
 		return
 	}
 	store, err := history.Open(filepath.Join(cfg.StateDir, HistoryFile), history.Options{
-		Logger: log, CheckInterval: cfg.Monitor.Interval,
+		Logger: log, CheckInterval: cfg.Monitor.Interval, MaxSize: int64(cfg.History.MaxSize),
 	})
 	if err != nil {
 		log.Error().Str("reason", history.SafeMessage(err)).Msg("history unavailable: supervising without it")

@@ -15,6 +15,7 @@ import (
 	"github.com/sanasend/sanasend-bot/bot/console"
 	"github.com/sanasend/sanasend-bot/bot/mailbot"
 	"github.com/sanasend/sanasend-bot/bot/slackbot"
+	"github.com/sanasend/sanasend-bot/chart"
 	"github.com/sanasend/sanasend-bot/config"
 	"github.com/sanasend/sanasend-bot/delivery"
 	"github.com/sanasend/sanasend-bot/manager"
@@ -34,6 +35,12 @@ func newMonitor(cfg *config.Config, m *manager.Manager, n alerts.Notifier, log z
 	if rec != nil {
 		checks = rec
 	}
+	// The digests read the history (they survive a restart) when there is one.
+	var digests alerts.DigestSource
+	var reports alerts.ReportSource
+	if d := rec.Digests(); d != nil {
+		digests, reports = d, d
+	}
 	return alerts.NewMonitor(alerts.MonitorConfig{
 		Interval: cfg.Monitor.Interval,
 		Rules: alerts.Rules{
@@ -45,6 +52,9 @@ func newMonitor(cfg *config.Config, m *manager.Manager, n alerts.Notifier, log z
 		Clock:              clockwork.NewRealClock(),
 		Logger:             log,
 		DigestAt:           cfg.Monitor.DigestAt,
+		DigestSource:       digests,
+		WeeklyDigestAt:     cfg.Monitor.WeeklyDigestAt,
+		Reports:            reports,
 		Store:              store,
 		Windows:            maintenanceWindows(cfg.Maintenance),
 		WindowStore:        store,
@@ -79,7 +89,7 @@ func slackAlerts(cfg *config.Config, m *manager.Manager, tokens slackbot.TokenIs
 		return nil, nil, err
 	}
 	n, err := slackbot.NewAlertNotifier(slackbot.AlertNotifierConfig{Channel: cfg.Slack.AlertsChannel, Queue: outbox,
-		Clock: clockwork.NewRealClock(), Tokens: tokens, Tail: lastErrorLines(m, log), Logger: log})
+		Clock: clockwork.NewRealClock(), Tokens: tokens, Tail: lastErrorLines(m, log), Logger: log, Charts: chart.Renderer{}})
 	if err != nil {
 		return nil, nil, errors.Join(err, outbox.Close())
 	}
