@@ -43,14 +43,18 @@ fuzz:
 ## bench: logs against GNU tail on a 1 GiB file, process-table scan against ps,
 ## status latency, the sessions scan with 10 and 100 sessions, a restart
 ## against the service's own shutdown and boot done by hand (restart-ms,
-## manual-ms, ratio, diff-ms), and the acknowledgement of signed slash commands.
+## manual-ms, ratio, diff-ms), the acknowledgement of signed slash commands,
+## and a year of checks every 30 s for 3 services as retention keeps them:
+## `uptime 90d` (query, chart, both: goal under 50 ms; x-empty-chart is
+## against drawing an empty chart), one day's rollup job (rollup-day) and
+## the database's size (db-MiB: goal under 50 MiB).
 bench:
 	$(GO) run ./internal/benchlogs
 	$(GO) test -run '^$$' -bench 'ProcessTable|Status|Tail|SessionsScan' -benchmem -benchtime 2s ./manager/
 	$(GO) test -run '^$$' -bench 'RestartVsManual' -benchtime 5x ./manager/
 	$(GO) test -run '^$$' -bench 'SlashCommandAck' -benchmem ./bot/slackbot/
 	$(GO) test -run '^$$' -bench 'ServeStatusAck' -benchmem -benchtime 3s ./cmd/sanasend-bot/
-	$(GO) test -run '^$$' -bench 'HistoryYear' -benchtime 20x ./history/
+	$(GO) test -run '^$$' -bench 'HistoryYear|Uptime90d' -benchtime 20x ./history/
 	$(GO) test -run '^$$' -bench 'Render90d' -benchmem ./chart/
 
 ## soak: not in CI. SOAK_DURATION of slash commands, confirmed restarts,

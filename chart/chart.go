@@ -14,13 +14,14 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/png"
+	imgdraw "image/draw"
 	"math"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"git.sr.ht/~sbinet/gg"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -119,8 +120,7 @@ func Render(u Uptime, opts Options) ([]byte, error) {
 		return nil, fmt.Errorf("render uptime chart: %w", err)
 	}
 	var buf bytes.Buffer
-	enc := png.Encoder{CompressionLevel: png.BestSpeed}
-	if err := enc.Encode(&buf, img); err != nil {
+	if err := encodePNG(&buf, img); err != nil {
 		return nil, fmt.Errorf("render uptime chart: encode png: %w", err)
 	}
 	return buf.Bytes(), nil
@@ -134,6 +134,12 @@ type series struct {
 	hasData  bool
 	hasResp  bool
 	barWidth float64
+	// img is the canvas's pixels, h its height: axis-aligned rectangles
+	// are filled on it directly (pixel-aligned), not through the
+	// anti-aliasing rasteriser, which costs as much per pixel as the whole
+	// rest of the chart. nil: fill through the canvas.
+	img *image.RGBA
+	h   int
 }
 
 func (s *series) x(t time.Time) float64 { return t.Sub(s.u.From).Seconds() }
@@ -174,6 +180,7 @@ func draw1(w, h int, u Uptime, loc *time.Location) (img image.Image, err error) 
 	s.maxResp = respTop(maxMS)
 
 	p := plot.New()
+	p.BackgroundColor = nil // the canvas starts white: no second fill
 	p.Title.Text = title(u.Service, u.From, u.To, loc)
 	p.Title.TextStyle.Font.Size = vg.Points(15)
 	p.X.Min, p.X.Max = 0, s.span
@@ -205,7 +212,13 @@ func draw1(w, h int, u Uptime, loc *time.Location) (img image.Image, err error) 
 	}
 
 	// At 72 dpi one point is one pixel.
-	c := vgimg.NewWith(vgimg.UseWH(vg.Length(w), vg.Length(h)), vgimg.UseDPI(72))
+	// The image is drawn on in place (vgimg.New would allocate a second one
+	// to copy into); the context is set up as vgimg sets up its own.
+	s.img, s.h = image.NewRGBA(image.Rect(0, 0, w, h)), h
+	ctx := gg.NewContextForRGBA(s.img)
+	ctx.SetLineCapButt()
+	ctx.InvertY()
+	c := vgimg.NewWith(vgimg.UseImageWithContext(s.img, ctx), vgimg.UseDPI(72))
 	const rightMargin = 70
 	p.Draw(draw.Crop(draw.New(c), 0, -rightMargin, 0, 0))
 	return c.Image(), nil
@@ -239,12 +252,12 @@ func (s *series) Plot(c draw.Canvas, p *plot.Plot) {
 		case up < 0.999:
 			col = colDegraded
 		}
-		fillRect(c, x0, c.Min.Y, x1, c.Y(p.Y.Norm(up*100)), col)
+		s.fillRect(c, x0, c.Min.Y, x1, c.Y(p.Y.Norm(up*100)), col)
 	}
 	// Spans go over the bars, translucent, so that a full bar does not hide them.
 	for _, sp := range []struct {
 		spans []Span
-		col   color.Color
+		col   color.NRGBA
 	}{{s.u.Maintenance, colMaint}, {s.u.Incidents, colIncident}} {
 		for _, v := range sp.spans {
 			a, b := math.Max(0, s.x(v.Start)), math.Min(s.span, s.x(v.End))
@@ -255,7 +268,7 @@ func (s *series) Plot(c draw.Canvas, p *plot.Plot) {
 			if x1-x0 < 3 { // a short incident on a 90-day chart stays visible
 				x0, x1 = (x0+x1)/2-1.5, (x0+x1)/2+1.5
 			}
-			fillRect(c, x0, c.Min.Y, x1, yTop, sp.col)
+			s.fillRect(c, x0, c.Min.Y, x1, yTop, sp.col)
 		}
 	}
 	// The response-time line, broken where a bucket has none.
@@ -317,6 +330,29 @@ func fillRect(c draw.Canvas, x0, y0, x1, y1 vg.Length, col color.Color) {
 	c.SetColor(col)
 	r := vg.Rectangle{Min: vg.Point{X: x0, Y: y0}, Max: vg.Point{X: x1, Y: y1}}
 	c.Fill(r.Path())
+}
+
+// fillRect fills the rectangle in the canvas's pixels when it has them (at
+// 72 dpi a point is a pixel; y grows upwards in the canvas, downwards in
+// the image), opaque colours replacing and translucent ones blending.
+func (s *series) fillRect(c draw.Canvas, x0, y0, x1, y1 vg.Length, col color.NRGBA) {
+	if s.img == nil {
+		fillRect(c, x0, y0, x1, y1, col)
+		return
+	}
+	if y1 <= y0 {
+		return
+	}
+	px := func(v vg.Length) int { return int(math.Round(float64(v))) }
+	r := image.Rect(px(x0), s.h-px(y1), px(x1), s.h-px(y0))
+	if r.Dx() == 0 { // a sliver still shows
+		r.Max.X++
+	}
+	op := imgdraw.Over
+	if col.A == 0xff {
+		op = imgdraw.Src
+	}
+	imgdraw.Draw(s.img, r, image.NewUniform(col), image.Point{}, op)
 }
 
 type swatch color.NRGBA

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 )
 
@@ -170,7 +171,13 @@ func ratio(a agg) (float64, bool) {
 // readWindow adds [f, e) of service into buckets (bucket i starts at
 // f+i*res): day rollups, then hour, then minute, then checks, each part
 // from the finest data retention keeps for it. It returns the maintenance
-// spans.
+// spans, at the resolution of that finest data.
+//
+// Inside the rollup parts, a coarser row stands in for the finer rows it
+// sums wherever it lies wholly inside one bucket and has been rolled up:
+// a 90-day report by day reads whole days and hours where it can, and
+// minutes only around bucket edges that are not on an hour. The figures
+// are those of the finest rows (a rollup is their sum).
 func (s *Store) readWindow(ctx context.Context, tx *sql.Tx, service string, buckets []agg, f, e, res, nowMs int64) ([]Span, error) {
 	ivMs := s.opts.CheckInterval.Milliseconds()
 	wm := map[int64]int64{}
@@ -188,15 +195,34 @@ func (s *Store) readWindow(ctx context.Context, tx *sql.Tx, service string, buck
 	rawLo := min(ceilTo(nowMs-RawRetention.Milliseconds()+2*ivMs, resMinute), wm[resMinute])
 	minLo := min(ceilTo(nowMs-MinuteRetention.Milliseconds(), resHour), wm[resHour], rawLo)
 	hourLo := min(ceilTo(nowMs-HourRetention.Milliseconds(), resDay), wm[resDay], minLo)
-	var spans []Span
+	plan := readPlan{}
 	for _, part := range []struct{ res, lo, hi int64 }{
 		{resDay, f, hourLo}, {resHour, hourLo, minLo}, {resMinute, minLo, rawLo},
 	} {
 		lo, hi := max(part.lo, f), min(part.hi, e)
-		if lo >= hi {
+		for lo < hi { // bucket by bucket
+			z := min(f+((lo-f)/res+1)*res, hi)
+			plan.cover(lo, z, resDay, part.res, wm)
+			lo = z
+		}
+	}
+	var spans []Span
+	refine := readPlan{}
+	for _, r := range []int64{resDay, resHour, resMinute} {
+		if len(plan[r]) == 0 {
 			continue
 		}
-		sp, err := readRollups(ctx, tx, service, part.res, lo, hi, buckets, f, res)
+		sp, err := readRollups(ctx, tx, service, r, plan[r], buckets, f, res, refine)
+		if err != nil {
+			return nil, err
+		}
+		spans = append(spans, sp...)
+	}
+	for _, r := range []int64{resHour, resMinute} {
+		if len(refine[r]) == 0 {
+			continue
+		}
+		sp, err := maintenanceSpans(ctx, tx, service, r, refine[r])
 		if err != nil {
 			return nil, err
 		}
@@ -221,13 +247,166 @@ func (s *Store) readWindow(ctx context.Context, tx *sql.Tx, service string, buck
 	return mergeSpans(spans), nil
 }
 
-// readRollups adds the rows of resolution rres overlapping [lo, hi) into
-// buckets, each scaled by the share of it inside [lo, hi) and of each
-// bucket, and returns the spans of rows with maintenance time.
-func readRollups(ctx context.Context, tx *sql.Tx, service string, rres, lo, hi int64, buckets []agg, f, res int64) ([]Span, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT start, count, healthy, unhealthy, stopped, healthy_ms, unhealthy_ms, stopped_ms, maint_ms,
-		rt_n, rt_min_us, rt_avg_us, rt_max_us, rss_max
-		FROM rollups WHERE service = ? AND res = ? AND start < ? AND start > ? ORDER BY start`, service, rres, hi, lo-rres)
+// rollupRange is a stretch [lo, hi) to read from rollups of one
+// resolution; fine is the finest resolution kept there, whose rows give
+// the maintenance spans.
+type rollupRange struct{ lo, hi, fine int64 }
+
+// readPlan is what to read from each resolution of rollups, in time order.
+type readPlan map[int64][]rollupRange
+
+func finer(r int64) int64 {
+	if r == resDay {
+		return resHour
+	}
+	return resMinute
+}
+
+// cover plans [a, z), which lies inside one bucket and whose finest rows
+// are of resolution fine: rows of resolution r (from resDay down) where
+// they fit wholly inside it and have been rolled up (below wm[r]), finer
+// rows for the rest, and rows of resolution fine, partly inside or not,
+// for what is left.
+func (p readPlan) cover(a, z, r, fine int64, wm map[int64]int64) {
+	if a >= z {
+		return
+	}
+	if r <= fine {
+		p.add(fine, a, z, fine)
+		return
+	}
+	ca, cz := ceilTo(a, r), min(floorTo(z, r), wm[r])
+	if ca >= cz {
+		p.cover(a, z, finer(r), fine, wm)
+		return
+	}
+	p.cover(a, ca, finer(r), fine, wm)
+	p.add(r, ca, cz, fine)
+	p.cover(cz, z, finer(r), fine, wm)
+}
+
+// add appends [lo, hi) to the rows of resolution r, joining it to the
+// previous stretch when they meet.
+func (p readPlan) add(r, lo, hi, fine int64) {
+	rs := p[r]
+	if n := len(rs); n > 0 && rs[n-1].hi == lo && rs[n-1].fine == fine {
+		rs[n-1].hi = hi
+		return
+	}
+	p[r] = append(rs, rollupRange{lo, hi, fine})
+}
+
+// rangesJSON is ranges as the JSON array of [lo, hi, fine] that the
+// queries read with json_each.
+func rangesJSON(ranges []rollupRange) string {
+	b := make([]byte, 0, 48*len(ranges)+2)
+	b = append(b, '[')
+	for i, r := range ranges {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		b = strconv.AppendInt(b, r.lo, 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, r.hi, 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, r.fine, 10)
+		b = append(b, ']')
+	}
+	return string(append(b, ']'))
+}
+
+// readRollups adds the rows of resolution rres overlapping the ranges into
+// buckets, each scaled by the share of it inside its range and each
+// bucket, and returns the maintenance spans of the rows that are the
+// finest there. A coarser row with maintenance time adds its stretch to
+// refine[fine], to be read at that finer resolution (maintenanceSpans).
+//
+// The rows that lie wholly inside a range and inside one bucket are summed
+// by SQLite, one row a bucket; only the others (at most one at each end of
+// a range or bucket) and those with maintenance time come back one by one.
+func readRollups(ctx context.Context, tx *sql.Tx, service string, rres int64, ranges []rollupRange, buckets []agg, f, res int64, refine readPlan) ([]Span, error) {
+	// ?1 the ranges, ?2 f, ?3 res, ?4 service, ?5 rres; a range starts at
+	// or after f, so the divisions are of non-negative numbers.
+	const (
+		with   = `WITH r (lo, hi, fine) AS MATERIALIZED (SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?1)) `
+		from   = ` FROM r CROSS JOIN rollups ON rollups.service = ?4 AND rollups.res = ?5 AND start < r.hi AND start > r.lo - ?5`
+		inside = `(start >= r.lo AND start + ?5 <= r.hi AND (start - ?2) / ?3 = (start + ?5 - 1 - ?2) / ?3)`
+	)
+	args := []any{rangesJSON(ranges), f, res, service, rres}
+	rows, err := tx.QueryContext(ctx, with+`SELECT (start - ?2) / ?3, SUM(count), SUM(healthy), SUM(unhealthy), SUM(stopped),
+		SUM(healthy_ms), SUM(unhealthy_ms), SUM(stopped_ms), SUM(maint_ms), SUM(rt_n),
+		COALESCE(MIN(CASE WHEN rt_n > 0 THEN rt_min_us END), 0), SUM(rt_avg_us * rt_n), MAX(rt_max_us), MAX(rss_max)`+
+		from+` WHERE `+inside+` GROUP BY 1`, args...)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var b int64
+		var a agg
+		if err := rows.Scan(&b, &a.count, &a.healthy, &a.unhealthy, &a.stopped, &a.healthyMs, &a.unhealthyMs, &a.stoppedMs, &a.mtMs,
+			&a.rtN, &a.rtMinUs, &a.rtSumUs, &a.rtMaxUs, &a.rssMax); err != nil {
+			_ = rows.Close()
+			return nil, err
+		}
+		if b < 0 || b >= int64(len(buckets)) {
+			_ = rows.Close()
+			return nil, fmt.Errorf("rollup sum for bucket %d of %d", b, len(buckets))
+		}
+		buckets[b].mergeScaled(a, 1)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+
+	rows, err = tx.QueryContext(ctx, with+`SELECT r.lo, r.hi, r.fine, start, `+inside+`,
+		count, healthy, unhealthy, stopped, healthy_ms, unhealthy_ms, stopped_ms, maint_ms,
+		rt_n, rt_min_us, rt_avg_us, rt_max_us, rss_max`+
+		from+` WHERE NOT `+inside+` OR maint_ms > 0 ORDER BY start`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var spans []Span
+	for rows.Next() {
+		var lo, hi, fine, st int64
+		var summed bool
+		var a agg
+		var avg float64
+		if err := rows.Scan(&lo, &hi, &fine, &st, &summed, &a.count, &a.healthy, &a.unhealthy, &a.stopped, &a.healthyMs, &a.unhealthyMs, &a.stoppedMs, &a.mtMs,
+			&a.rtN, &a.rtMinUs, &avg, &a.rtMaxUs, &a.rssMax); err != nil {
+			return nil, err
+		}
+		a.rtSumUs = avg * float64(a.rtN)
+		// Spread the row over the buckets it overlaps inside its range.
+		for x, z := max(st, lo), min(st+rres, hi); !summed && x < z; {
+			b := (x - f) / res
+			end := min(f+(b+1)*res, z)
+			buckets[b].mergeScaled(a, float64(end-x)/float64(rres))
+			x = end
+		}
+		if a.mtMs <= 0 {
+			continue
+		}
+		from, to := max(st, lo), min(st+rres, hi)
+		if fine == rres {
+			spans = append(spans, Span{time.UnixMilli(from).UTC(), time.UnixMilli(to).UTC()})
+		} else {
+			refine.add(fine, from, to, fine)
+		}
+	}
+	return spans, rows.Err()
+}
+
+// maintenanceSpans returns the stretches of the rows of resolution rres
+// inside the ranges that have maintenance time.
+func maintenanceSpans(ctx context.Context, tx *sql.Tx, service string, rres int64, ranges []rollupRange) ([]Span, error) {
+	rows, err := tx.QueryContext(ctx, `WITH r (lo, hi) AS MATERIALIZED (SELECT value ->> 0, value ->> 1 FROM json_each(?1))
+		SELECT start FROM r CROSS JOIN rollups ON rollups.service = ?2 AND rollups.res = ?3 AND start >= r.lo AND start < r.hi
+		WHERE maint_ms > 0 ORDER BY start`, rangesJSON(ranges), service, rres)
 	if err != nil {
 		return nil, err
 	}
@@ -235,23 +414,10 @@ func readRollups(ctx context.Context, tx *sql.Tx, service string, rres, lo, hi i
 	var spans []Span
 	for rows.Next() {
 		var st int64
-		var a agg
-		var avg float64
-		if err := rows.Scan(&st, &a.count, &a.healthy, &a.unhealthy, &a.stopped, &a.healthyMs, &a.unhealthyMs, &a.stoppedMs, &a.mtMs,
-			&a.rtN, &a.rtMinUs, &avg, &a.rtMaxUs, &a.rssMax); err != nil {
+		if err := rows.Scan(&st); err != nil {
 			return nil, err
 		}
-		a.rtSumUs = avg * float64(a.rtN)
-		// Spread the row over the buckets it overlaps inside [lo, hi).
-		for x, z := max(st, lo), min(st+rres, hi); x < z; {
-			b := (x - f) / res
-			end := min(f+(b+1)*res, z)
-			buckets[b].mergeScaled(a, float64(end-x)/float64(rres))
-			x = end
-		}
-		if a.mtMs > 0 {
-			spans = append(spans, Span{time.UnixMilli(max(st, lo)).UTC(), time.UnixMilli(min(st+rres, hi)).UTC()})
-		}
+		spans = append(spans, Span{time.UnixMilli(st).UTC(), time.UnixMilli(st + rres).UTC()})
 	}
 	return spans, rows.Err()
 }
