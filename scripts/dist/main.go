@@ -38,6 +38,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/sanasend/sanasend-bot/internal/human"
 )
@@ -84,11 +85,11 @@ func (p platform) archiveExt() string {
 	return ".tar.gz"
 }
 
-// parsePlatforms reads "linux/amd64,windows/amd64".
+// parsePlatforms reads "linux/amd64,windows/amd64" (commas or spaces, as
+// the Makefile's PLATFORMS).
 func parsePlatforms(s string) ([]platform, error) {
 	var ps []platform
-	for f := range strings.SplitSeq(s, ",") {
-		f = strings.TrimSpace(f)
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || unicode.IsSpace(r) }) {
 		goos, goarch, ok := strings.Cut(f, "/")
 		if !ok || !safeName.MatchString(goos) || !safeName.MatchString(goarch) {
 			return nil, fmt.Errorf("platform %q: want os/arch, e.g. linux/amd64", f)
@@ -395,7 +396,7 @@ func mainErr(args []string, stdout io.Writer) error {
 	fset.StringVar(&o.Version, "version", "", "the version stamped in the binary and named in the archives (required)")
 	fset.StringVar(&o.Commit, "commit", "", "the commit stamped in the binary (required)")
 	fset.StringVar(&o.Go, "go", "go", "the go command")
-	platforms := fset.String("platforms", defaultPlatforms, "comma-separated os/arch list")
+	platforms := fset.String("platforms", defaultPlatforms, "os/arch list, separated by commas or spaces")
 	if err := fset.Parse(args); err != nil {
 		return err
 	}
