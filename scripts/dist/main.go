@@ -19,7 +19,6 @@ import (
 	"archive/tar"
 	"archive/zip"
 	"bytes"
-	"compress/flate"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -209,9 +208,10 @@ func archiveEntries(top, binName string, bin []byte, docs []entry) []entry {
 }
 
 // writeTarGz writes es as a gzipped tar: mtime epoch, owner 0:0 without
-// names, no gzip name or time.
+// names, no gzip name or time. The default compression: the best one
+// saves 0.5% of a binary for three times the time.
 func writeTarGz(w io.Writer, es []entry, epoch time.Time) error {
-	zw, err := gzip.NewWriterLevel(w, gzip.BestCompression)
+	zw, err := gzip.NewWriterLevel(w, gzip.DefaultCompression)
 	if err != nil {
 		return err
 	}
@@ -238,9 +238,6 @@ func writeTarGz(w io.Writer, es []entry, epoch time.Time) error {
 // the Unix attributes, files deflated.
 func writeZip(w io.Writer, es []entry, epoch time.Time) error {
 	zw := zip.NewWriter(w)
-	zw.RegisterCompressor(zip.Deflate, func(out io.Writer) (io.WriteCloser, error) {
-		return flate.NewWriter(out, flate.BestCompression)
-	})
 	for _, e := range es {
 		h := &zip.FileHeader{Name: e.name, Method: zip.Deflate, Modified: epoch.UTC()}
 		mode := fs.FileMode(e.mode)
