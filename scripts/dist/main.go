@@ -54,8 +54,9 @@ const (
 	modeFile = 0o644 // everything else
 )
 
-// zipEpochMin is the earliest time a zip entry can hold (MS-DOS time).
-var zipEpochMin = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
+// zipEpochMin is the earliest time a zip entry can hold (MS-DOS time):
+// 1980-01-01 00:00 UTC, in seconds since 1970.
+const zipEpochMin = 315532800
 
 // safeName is what a version or commit may be made of: it becomes part of
 // file names and of the binary's ldflags.
@@ -124,7 +125,7 @@ func (o options) validate() error {
 	if !safeName.MatchString(o.Commit) {
 		errs = append(errs, fmt.Errorf("commit %q: want letters, digits and ._+- (e.g. a git hash)", o.Commit))
 	}
-	if o.Epoch.Before(zipEpochMin) {
+	if o.Epoch.Unix() < zipEpochMin {
 		errs = append(errs, fmt.Errorf("epoch %d: before 1980, which a zip entry cannot hold (set SOURCE_DATE_EPOCH to the commit's time)", o.Epoch.Unix()))
 	}
 	if len(o.Platforms) == 0 {
