@@ -6,7 +6,7 @@ COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 PLATFORMS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64
 
-.PHONY: all build test demo demo-check fuzz bench soak lint cross clean
+.PHONY: all build test demo demo-check fuzz bench soak lint cross dist clean
 
 all: build
 
@@ -80,7 +80,17 @@ cross:
 		GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) vet ./... || exit 1; \
 	done
 
+## dist: release archives in dist/ for PLATFORMS, one per platform (tar.gz,
+## zip for windows), each with the binary (CGO_ENABLED=0, -trimpath, version
+## and commit stamped in as by LDFLAGS), README.md and deploy/, and
+## dist/SHA256SUMS; reproducible: every time in them is the commit's.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+dist:
+	rm -rf dist
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./scripts/dist -go $(GO) -version '$(VERSION)' -commit '$(COMMIT)' \
+		-platforms '$(PLATFORMS)' -out dist
+
 ## clean: what the build and the demo made: the binary, the demo's state
 ## dir, and the stand-in's logs and session profiles.
 clean:
-	rm -rf bin .demo-state examples/whatsapp-service/logs examples/whatsapp-service/.wwebjs_auth examples/whatsapp-service/.wwebjs_cache
+	rm -rf bin dist .demo-state examples/whatsapp-service/logs examples/whatsapp-service/.wwebjs_auth examples/whatsapp-service/.wwebjs_cache
