@@ -1,9 +1,12 @@
 package mailbot
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
+	"maps"
 	"mime"
 	"mime/multipart"
 	"net"
@@ -24,6 +27,7 @@ import (
 	"github.com/sanasend/sanasend-bot/bot"
 	"github.com/sanasend/sanasend-bot/config"
 	"github.com/sanasend/sanasend-bot/delivery"
+	"github.com/sanasend/sanasend-bot/history"
 	"github.com/sanasend/sanasend-bot/internal/syncbuf"
 )
 
@@ -437,5 +441,123 @@ func TestRecipientRefused(t *testing.T) {
 				t.Errorf("%d messages, want %d", got, tt.messages)
 			}
 		})
+	}
+}
+
+// weeklyCharts draws a PNG-like file of binary bytes (invalid UTF-8, as a
+// real PNG has) per service, or fails for the services in fail.
+type weeklyCharts struct{ fail map[string]bool }
+
+func weeklyPNG(service string) []byte {
+	b := []byte("\x89PNG\r\n\x1a\n" + service)
+	for i := range 256 {
+		b = append(b, byte(i))
+	}
+	return b
+}
+
+func (c weeklyCharts) RenderUptime(r history.Report, _ *time.Location) ([]byte, error) {
+	if c.fail[r.Service] {
+		return nil, errors.New("no font")
+	}
+	return weeklyPNG(r.Service), nil
+}
+
+// The weekly digest arrives with a PNG chart attached per service whose
+// report it has, byte for byte through the outbox's JSON; the services
+// without one (no report, a chart that failed) are named in the text and
+// the failure is logged.
+func TestWeeklyDigestChartsAttached(t *testing.T) {
+	srv := newSMTPServer(t)
+	tc := fixture(t, "weekly-digest")
+	if len(tc.Notice.Weekly.Reports) == 0 {
+		t.Fatal("the fixture has no reports")
+	}
+	// A service whose chart fails, last by name.
+	const failing = "zz-failing"
+	d, w := *tc.Notice.Digest, *tc.Notice.Weekly
+	d.Services = append(slices.Clone(d.Services), alerts.ServiceDigest{Service: failing, UptimePercent: 100, Known: time.Hour})
+	w.Reports = append(slices.Clone(w.Reports), history.Report{Service: failing, From: d.From, To: d.To, Bucket: 24 * time.Hour})
+	tc.Notice.Digest, tc.Notice.Weekly = &d, &w
+	drawn := w.Reports[:len(w.Reports)-1]
+	logs := &syncbuf.Buffer{}
+	m, err := Open(Config{Email: srv.email(), StateDir: t.TempDir(), Host: testHost, Logger: zerolog.New(logs),
+		Charts: weeklyCharts{fail: map[string]bool{failing: true}}, Timeout: 5 * time.Second,
+		BackoffInitial: 20 * time.Millisecond, BackoffMax: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Outbox.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	if err := m.Notifier.Notify(tc.Notice); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, m)
+	got := srv.waitMessages(t, 1)
+
+	msg, err := mail.ReadMessage(strings.NewReader(got[0].Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/mixed" {
+		t.Fatalf("Content-Type %q (%v), want multipart/mixed", msg.Header.Get("Content-Type"), err)
+	}
+	files := map[string][]byte{}
+	var text string
+	r := multipart.NewReader(msg.Body, params["boundary"])
+	for {
+		p, err := r.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ct, cp, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
+		switch ct {
+		case "multipart/alternative":
+			_, text, _ = parts(t, "Content-Type: "+p.Header.Get("Content-Type")+"\r\nSubject: x\r\n\r\n"+string(b))
+		case "image/png":
+			if p.Header.Get("Content-Transfer-Encoding") != "base64" {
+				t.Errorf("%s: Content-Transfer-Encoding %q", p.FileName(), p.Header.Get("Content-Transfer-Encoding"))
+			}
+			data, err := base64.StdEncoding.DecodeString(strings.NewReplacer("\r", "", "\n", "").Replace(string(b)))
+			if err != nil {
+				t.Fatalf("%s: %v", p.FileName(), err)
+			}
+			files[p.FileName()] = data
+		default:
+			t.Errorf("unexpected part %q %v", ct, cp)
+		}
+	}
+	var want []string
+	for _, rep := range drawn {
+		name := rep.Service + "-uptime-week.png"
+		want = append(want, name)
+		if !bytes.Equal(files[name], weeklyPNG(rep.Service)) {
+			t.Errorf("%s: %d bytes arrived, not the chart's %d", name, len(files[name]), len(weeklyPNG(rep.Service)))
+		}
+	}
+	if len(files) != len(want) {
+		t.Errorf("attachments %v, want %v", slices.Sorted(maps.Keys(files)), want)
+	}
+	// The fixture's "quiet" service has no report.
+	if line := bot.WeeklyNoChartLine([]string{"quiet", failing}); !strings.Contains(text, line) {
+		t.Errorf("the text does not say %q:\n%s", line, text)
+	}
+	if !strings.Contains(logs.String(), "chart not drawn") || !strings.Contains(logs.String(), failing) {
+		t.Errorf("the failed chart is not logged:\n%s", logs.String())
 	}
 }

@@ -41,6 +41,16 @@ type Email struct {
 	// none.
 	InReplyTo string    `json:"in_reply_to,omitempty"`
 	Date      time.Time `json:"date"`
+	// Attachments are files sent along (the weekly digest's PNG charts);
+	// their bytes are base64 in the outbox's JSON, so they survive it.
+	Attachments []Attachment `json:"attachments,omitempty"`
+}
+
+// Attachment is a file attached to an email.
+type Attachment struct {
+	Filename    string `json:"filename"`
+	ContentType string `json:"content_type"`
+	Data        []byte `json:"data"`
 }
 
 // Kind is the kind of a notice as notify.email.kinds names it
@@ -92,9 +102,16 @@ type body struct {
 // alert. host also makes the Message-ID. Pure: the same facts give the
 // same email.
 func Render(n alerts.Notice, now time.Time, host string, lastErrors []string) Email {
+	return render(n, now, host, lastErrors, nil)
+}
+
+// render is Render; notes follow the body's own (a weekly digest's
+// services without a chart).
+func render(n alerts.Notice, now time.Time, host string, lastErrors, notes []string) Email {
 	host = oneLine(host)
 	kind := Kind(n)
 	subject, b := compose(n, kind, now, host, lastErrors)
+	b.Notes = append(b.Notes, notes...)
 	b.clean()
 	b.Footer = fmt.Sprintf("sanasend-bot on %s · %s · %s", host, kind, human.Clock(now, now, now.Location()))
 	e := Email{

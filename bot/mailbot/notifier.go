@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
 
 	"github.com/sanasend/sanasend-bot/alerts"
+	"github.com/sanasend/sanasend-bot/bot"
 	"github.com/sanasend/sanasend-bot/config"
 	"github.com/sanasend/sanasend-bot/delivery"
 )
@@ -37,6 +39,11 @@ type NotifierConfig struct {
 	Host string
 	// Tail gives a new alert the log's last error lines; nil: none.
 	Tail LogTail
+	// Charts draws the weekly digest's charts, attached as PNGs, one per
+	// service; nil: none.
+	Charts bot.ChartRenderer
+	// Logger gets the charts that could not be drawn.
+	Logger zerolog.Logger
 }
 
 // Notifier puts the monitor's notices of the kinds notify.email.kinds
@@ -76,7 +83,10 @@ func (n *Notifier) Notify(no alerts.Notice) error {
 		lastErrors = n.cfg.Tail(no.Service)
 	}
 	now := n.cfg.Clock.Now()
-	payload, err := Render(no, now, n.cfg.Host, lastErrors).encode()
+	charts, notes := n.charts(no, now)
+	e := render(no, now, n.cfg.Host, lastErrors, notes)
+	e.Attachments = charts
+	payload, err := e.encode()
 	if err != nil {
 		return fmt.Errorf("notify %s by email: %w", no.ID, err)
 	}
@@ -84,6 +94,48 @@ func (n *Notifier) Notify(no alerts.Notice) error {
 		return fmt.Errorf("notify %s by email: %w", no.ID, err)
 	}
 	return nil
+}
+
+// charts are the weekly digest's PNG charts, one per service whose report
+// it has, and the note naming the services without one (a chart that
+// cannot be drawn is logged); none for another notice or without Charts.
+func (n *Notifier) charts(no alerts.Notice, now time.Time) ([]Attachment, []string) {
+	if no.Weekly == nil || no.Digest == nil || n.cfg.Charts == nil {
+		return nil, nil
+	}
+	var out []Attachment
+	drawn := map[string]bool{}
+	for _, r := range no.Weekly.Reports {
+		png, err := n.cfg.Charts.RenderUptime(r, now.Location())
+		if err != nil || len(png) == 0 {
+			n.cfg.Logger.Error().Err(err).Str("service", r.Service).Msg("weekly digest by email: chart not drawn")
+			continue
+		}
+		drawn[r.Service] = true
+		out = append(out, Attachment{Filename: chartFilename(r.Service), ContentType: "image/png", Data: png})
+	}
+	var noChart []string
+	for _, s := range no.Digest.Services {
+		if !drawn[s.Service] {
+			noChart = append(noChart, s.Service)
+		}
+	}
+	if l := bot.WeeklyNoChartLine(noChart); l != "" {
+		return out, []string{l}
+	}
+	return out, nil
+}
+
+// chartFilename is the name of service's weekly chart: the service name
+// (checked by config: [a-z0-9_-]) with anything else replaced.
+func chartFilename(service string) string {
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, service)
+	return name + "-uptime-week.png"
 }
 
 // OutboxDir is where the email outbox keeps its journal (outbox.jsonl),
@@ -106,6 +158,8 @@ type Config struct {
 	Logger zerolog.Logger
 	// Tail gives a new alert the log's last error lines; nil: none.
 	Tail LogTail
+	// Charts draws the weekly digest's charts, attached as PNGs; nil: none.
+	Charts bot.ChartRenderer
 	// Timeout bounds one SMTP conversation; 0 means DefaultTimeout.
 	Timeout time.Duration
 	// BackoffInitial and BackoffMax are the outbox's (delivery.Config); 0
@@ -145,7 +199,8 @@ func Open(cfg Config) (*Mail, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open email: %w", err)
 	}
-	n, err := NewNotifier(NotifierConfig{Email: cfg.Email, Queue: outbox, Clock: cfg.Clock, Host: cfg.Host, Tail: cfg.Tail})
+	n, err := NewNotifier(NotifierConfig{Email: cfg.Email, Queue: outbox, Clock: cfg.Clock, Host: cfg.Host, Tail: cfg.Tail,
+		Charts: cfg.Charts, Logger: cfg.Logger})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("open email: %w", err), outbox.Close())
 	}

@@ -1,6 +1,7 @@
 package mailbot
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -159,6 +160,11 @@ func (s *Sender) message(e Email) (*mail.Msg, error) {
 	m.SetBodyString(mail.TypeTextPlain, e.Text)
 	if e.HTML != "" {
 		m.AddAlternativeString(mail.TypeTextHTML, e.HTML)
+	}
+	for _, a := range e.Attachments {
+		if err := m.AttachReader(a.Filename, bytes.NewReader(a.Data), mail.WithFileContentType(mail.ContentType(a.ContentType))); err != nil {
+			return nil, fmt.Errorf("attach %s: %w", a.Filename, err)
+		}
 	}
 	return m, nil
 }

@@ -134,7 +134,7 @@ func emailAlerts(cfg *config.Config, m *manager.Manager, log zerolog.Logger) (*m
 		host = "localhost"
 	}
 	return mailbot.Open(mailbot.Config{Email: cfg.Notify.Email, StateDir: cfg.StateDir, Host: host, Logger: log,
-		Tail: mailbot.LogTail(lastErrorLines(m, log))})
+		Tail: mailbot.LogTail(lastErrorLines(m, log)), Charts: chart.Renderer{}})
 }
 
 // deadLetters are the dead letters of every outbox (Slack, email), for
