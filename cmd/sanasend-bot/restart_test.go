@@ -172,6 +172,7 @@ func ackAcrossRestart(t *testing.T, h *botHarness, sig syscall.Signal) {
 	if reply := slash(t, h.serveFixture, "ack"); !strings.Contains(reply, "acknowledged the alert") {
 		t.Fatalf("ack answered %s", reply)
 	}
+	waitHistoryWritten(t, h.base) // the acknowledgement is committed
 	h.stop(t, sig)
 
 	h.start(t)
@@ -490,7 +491,14 @@ func checkOutage(t *testing.T, resolution fakeslack.Call, killed, restarted time
 // made, from its /metrics.
 func botChecks(t *testing.T, base string) int {
 	t.Helper()
-	const prefix = `sanasend_health_check_duration_seconds_count{service="whatsapp"} `
+	n, _ := metricValue(t, base, `sanasend_health_check_duration_seconds_count{service="whatsapp"}`)
+	return int(n)
+}
+
+// metricValue is the value of the series name (with its labels) on the
+// bot's /metrics; false when it has none.
+func metricValue(t *testing.T, base, name string) (float64, bool) {
+	t.Helper()
 	resp, err := http.Get(base + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -499,15 +507,34 @@ func botChecks(t *testing.T, base string) int {
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
 			n, err := strconv.ParseFloat(v, 64)
 			if err != nil {
 				t.Fatalf("metrics %q: %v", sc.Text(), err)
 			}
-			return int(n)
+			return n, true
 		}
 	}
-	return 0
+	return 0, false
+}
+
+// waitHistoryWritten waits until the bot's history has nothing left to
+// write (its queue and its pending state changes committed): what a SIGKILL
+// from then on cannot lose. A change is handed to the history's writer
+// without waiting for it (nothing in the alert path waits on SQLite), so a
+// SIGKILL in the milliseconds before its commit loses that one change.
+func waitHistoryWritten(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if n, ok := metricValue(t, base, "sanasend_history_queued"); ok && n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the bot's history still has facts or state to write after 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // waitBotChecks waits until the running bot process has made n health
