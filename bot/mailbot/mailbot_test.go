@@ -46,11 +46,15 @@ func fixture(t *testing.T, name string) alertstest.Case {
 // openMail opens the email side over srv with email, its outbox served
 // until the test ends; every log line goes to the returned buffer, which
 // must never hold the password (checked at cleanup).
-func openMail(t *testing.T, email config.Email, tail LogTail) (*Mail, *syncbuf.Buffer) {
+func openMail(t *testing.T, email config.Email, tail LogTail, with ...func(*Config)) (*Mail, *syncbuf.Buffer) {
 	t.Helper()
 	logs := &syncbuf.Buffer{}
-	m, err := Open(Config{Email: email, StateDir: t.TempDir(), Host: testHost, Logger: zerolog.New(logs),
-		Tail: tail, Timeout: 5 * time.Second, BackoffInitial: 20 * time.Millisecond, BackoffMax: 50 * time.Millisecond})
+	cfg := Config{Email: email, StateDir: t.TempDir(), Host: testHost, Logger: zerolog.New(logs),
+		Tail: tail, Timeout: 5 * time.Second, BackoffInitial: 20 * time.Millisecond, BackoffMax: 50 * time.Millisecond}
+	for _, f := range with {
+		f(&cfg)
+	}
+	m, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,22 +484,7 @@ func TestWeeklyDigestChartsAttached(t *testing.T) {
 	w.Reports = append(slices.Clone(w.Reports), history.Report{Service: failing, From: d.From, To: d.To, Bucket: 24 * time.Hour})
 	tc.Notice.Digest, tc.Notice.Weekly = &d, &w
 	drawn := w.Reports[:len(w.Reports)-1]
-	logs := &syncbuf.Buffer{}
-	m, err := Open(Config{Email: srv.email(), StateDir: t.TempDir(), Host: testHost, Logger: zerolog.New(logs),
-		Charts: weeklyCharts{fail: map[string]bool{failing: true}}, Timeout: 5 * time.Second,
-		BackoffInitial: 20 * time.Millisecond, BackoffMax: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Outbox.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	m, logs := openMail(t, srv.email(), nil, func(c *Config) { c.Charts = weeklyCharts{fail: map[string]bool{failing: true}} })
 	if err := m.Notifier.Notify(tc.Notice); err != nil {
 		t.Fatal(err)
 	}
