@@ -1,0 +1,31 @@
+// Package systemdtest is a test fixture: a real systemd (the host's
+// /lib/systemd/systemd) booted as PID 1 of its own PID, mount, UTS, IPC and
+// cgroup namespaces, inside a fresh cgroup v2 child of the host's writable
+// hierarchy, with a private /run and a D-Bus system bus that the test reaches
+// from the host through a socket in a temporary directory. The systemd
+// controller's tests drive it over D-Bus like a real host's systemd.
+//
+// It runs on Linux as root only; elsewhere Start skips the test with the
+// reason. The namespace's init is the test binary itself, re-executed: the
+// package's init function recognises it by an environment variable, does
+// the mounts in Go and executes systemd, so a test binary needs nothing
+// beyond importing this package. It must not be imported by production code.
+//
+// Nothing outlives the test: the cleanup kills the fixture's cgroup
+// (cgroup.kill), waits until it is empty, removes it and the temporary
+// directories. The mounts live in the fixture's private mount namespace and
+// vanish with it.
+package systemdtest
+
+import "time"
+
+// Options configures a fixture.
+type Options struct {
+	// Units are written to the fixture's /etc/systemd/system before boot:
+	// file name (e.g. "whatsapp.service") to unit text. None is started at
+	// boot; the test starts what it needs over D-Bus.
+	Units map[string]string
+	// BootTimeout bounds the boot, from the start of the namespace's init
+	// to a running manager. Zero means 30 seconds.
+	BootTimeout time.Duration
+}
