@@ -53,6 +53,10 @@ type Systemd struct {
 	// consoleDone is closed when the console's reader has stopped.
 	consoleDone chan struct{}
 	ptm         *os.File // the console's master side
+	// pts is the console's slave side, kept open while systemd runs: its
+	// console is reopened at boot, and the master's reader would end at
+	// the moment no one held the slave.
+	pts *os.File
 }
 
 // Start boots a fixture for t and registers its cleanup. It skips t, with
@@ -293,12 +297,12 @@ func (s *Systemd) launch(c initConfig) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("launch: console: %w", err)
 	}
-	s.ptm = ptm
-	defer pts.Close()
+	s.ptm, s.pts = ptm, pts
 	s.consoleDone = make(chan struct{})
 	go func() {
 		defer close(s.consoleDone)
-		// Ends with EIO once every holder of the slave side is gone.
+		// Ends with EIO once every holder of the slave side is gone:
+		// the namespace's processes and then s.pts, in the cleanup.
 		_, _ = io.Copy(&s.console, ptm)
 	}()
 	if _, err := os.Stat("/dev/console"); err == nil {
@@ -582,12 +586,13 @@ func (s *Systemd) cleanup(t testing.TB) {
 		}
 	}
 	if s.ptm != nil {
+		s.pts.Close()
 		select {
 		case <-s.consoleDone:
 		case <-time.After(cleanupTimeout):
+			t.Errorf("systemdtest: cleanup: the console's reader did not end in %v", cleanupTimeout)
 		}
 		s.ptm.Close()
-		<-s.consoleDone
 	}
 	if s.root != "" {
 		if err := os.RemoveAll(s.root); err != nil {
