@@ -3,18 +3,24 @@
 package systemdtest
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
+
+	"github.com/sanasend/sanasend-bot/internal/syncbuf"
 )
 
 // sleeper is a unit whose main process lives until it is stopped.
@@ -399,5 +405,108 @@ func TestUnescapeMountPath(t *testing.T) {
 		if got := unescapeMountPath(in); got != want {
 			t.Errorf("unescapeMountPath(%q) = %q; want %q", in, got, want)
 		}
+	}
+}
+
+// holdEnv makes TestHold, in a child test binary, start a fixture and hold
+// it until its stdin closes.
+const holdEnv = "SYSTEMDTEST_TEST_HOLD"
+
+// TestHold is the child of TestKilledTestBinary; it is skipped otherwise.
+func TestHold(t *testing.T) {
+	if os.Getenv(holdEnv) == "" {
+		t.Skip("only run by TestKilledTestBinary")
+	}
+	s := Start(t, Options{Units: map[string]string{"sleeper.service": sleeper}})
+	conn := s.Connect(t)
+	startUnit(t, conn, "sleeper.service")
+	nsPID, _ := serviceProps(t, conn, "sleeper.service")
+	pid, err := s.HostPID(nsPID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	systemd, err := s.HostPID(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("HOLD %d %d %s %s\n", systemd, pid, s.Cgroup(), s.root)
+	_, _ = io.Copy(io.Discard, os.Stdin)
+}
+
+// TestKilledTestBinary kills a test binary that holds a fixture, so that no
+// cleanup runs: systemd and its services must die with it (Pdeathsig). The
+// empty cgroup and the temporary directory are left; this test removes them.
+func TestKilledTestBinary(t *testing.T) {
+	if _, reason := hostReady(); reason != "" {
+		t.Skip("systemdtest: skipped: " + reason)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHold$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), holdEnv+"=1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncbuf.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	lines := make(chan string)
+	var output syncbuf.Buffer
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			output.Write([]byte(sc.Text() + "\n"))
+			if strings.HasPrefix(sc.Text(), "HOLD ") {
+				lines <- sc.Text()
+			}
+		}
+	}()
+	var hold string
+	select {
+	case hold = <-lines:
+	case <-time.After(60 * time.Second):
+	}
+	if strings.Contains(output.String(), "--- SKIP: TestHold") {
+		t.Skipf("the child skipped:\n%s", output.String())
+	}
+	f := strings.Fields(hold)
+	if len(f) != 5 {
+		t.Fatalf("child said %q; output:\n%s\n%s", hold, output.String(), stderr.String())
+	}
+	cgroup, root := f[3], f[4]
+	t.Cleanup(func() {
+		// Should anything have survived, it ends here.
+		_ = os.WriteFile(filepath.Join(cgroup, "cgroup.kill"), []byte("1"), 0)
+		_ = waitFor(10*time.Second, func() (bool, error) { return cgroupEmpty(cgroup) })
+		if ok, err := removeCgroupTree(cgroup); !ok {
+			t.Errorf("remove %s: %v", cgroup, err)
+		}
+		os.RemoveAll(root)
+	})
+	var procs []hostProc
+	for _, p := range f[1:3] {
+		pid, _ := strconv.Atoi(p)
+		procs = append(procs, procOf(t, pid))
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range procs {
+		eventually(t, fmt.Sprintf("process %d gone with the test binary", p.pid), func() bool { return !p.alive() })
+	}
+	eventually(t, "the fixture's cgroup empty", func() bool { ok, _ := cgroupEmpty(cgroup); return ok })
+	stdin.Close()
+	for range lines {
 	}
 }
