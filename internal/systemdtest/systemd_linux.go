@@ -207,7 +207,8 @@ func (s *Systemd) makeCgroup() (string, error) {
 	if mnt == "" {
 		return "no cgroup v2 hierarchy mounted read-write (/proc/self/mountinfo)", nil
 	}
-	dir, err := os.MkdirTemp(mnt, "sanasend-systemdtest-")
+	sweepStale(mnt)
+	dir, err := os.MkdirTemp(mnt, cgroupPrefix)
 	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
 		return fmt.Sprintf("cgroup v2 hierarchy %s is not writable: %v", mnt, err), nil
 	}
@@ -219,6 +220,36 @@ func (s *Systemd) makeCgroup() (string, error) {
 		return fmt.Sprintf("kernel has no cgroup.kill (Linux 5.14): %v", err), nil
 	}
 	return "", nil
+}
+
+// cgroupPrefix starts the name of each fixture's cgroup.
+const cgroupPrefix = "sanasend-systemdtest-"
+
+// staleAge is how long a fixture's cgroup must have been empty to be taken
+// for the leftover of a test binary that was killed before its cleanup (a
+// live fixture's cgroup is empty only for the moment before systemd starts).
+const staleAge = time.Minute
+
+// sweepStale removes the empty cgroups that killed test binaries left in
+// the hierarchy mounted at mnt. Their processes died with them (Pdeathsig).
+func sweepStale(mnt string) {
+	entries, err := os.ReadDir(mnt)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), cgroupPrefix) {
+			continue
+		}
+		dir := filepath.Join(mnt, e.Name())
+		fi, err := e.Info()
+		if err != nil || time.Since(fi.ModTime()) < staleAge {
+			continue
+		}
+		if empty, _ := cgroupEmpty(dir); empty {
+			_, _ = removeCgroupTree(dir)
+		}
+	}
 }
 
 // makeDirs lays out the temporary directories the namespace mounts and
@@ -561,15 +592,13 @@ func (s *Systemd) cleanup(t testing.TB) {
 	if t.Failed() {
 		t.Logf("systemdtest: console of systemd:\n%s", s.console.String())
 	}
-	if s.cgroup != "" {
+	if s.exited != nil {
 		if err := os.WriteFile(filepath.Join(s.cgroup, "cgroup.kill"), []byte("1"), 0); err != nil {
 			t.Errorf("systemdtest: cleanup: %v", err)
 		}
-	}
-	if s.exited != nil {
 		if s.pid > 0 {
-			// PID 1's death ends its namespace too; for a kernel that
-			// refused cgroup.kill.
+			// PID 1's death ends its namespace too, should cgroup.kill
+			// have failed.
 			_ = syscall.Kill(s.pid, syscall.SIGKILL)
 		}
 		select {

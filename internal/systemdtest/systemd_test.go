@@ -510,3 +510,41 @@ func TestKilledTestBinary(t *testing.T) {
 	for range lines {
 	}
 }
+
+// TestSweepStale: Start removes the empty cgroups of fixtures whose test
+// binary was killed (older than staleAge) and leaves recent ones alone.
+func TestSweepStale(t *testing.T) {
+	if _, reason := hostReady(); reason != "" {
+		t.Skip("systemdtest: skipped: " + reason)
+	}
+	mnt, err := cgroup2Mount()
+	if err != nil || mnt == "" {
+		t.Skipf("systemdtest: skipped: no cgroup v2 (%v)", err)
+	}
+	stale, err := os.MkdirTemp(mnt, cgroupPrefix)
+	if err != nil {
+		t.Skipf("systemdtest: skipped: %v", err)
+	}
+	recent, err := os.MkdirTemp(mnt, cgroupPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, d := range []string{stale, recent} {
+			if ok, err := removeCgroupTree(d); !ok {
+				t.Errorf("remove %s: %v", d, err)
+			}
+		}
+	})
+	old := time.Now().Add(-2 * staleAge)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	Start(t, Options{})
+	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("stale cgroup %s still there (stat: %v)", stale, err)
+	}
+	if _, err := os.Stat(recent); err != nil {
+		t.Errorf("recent cgroup %s: %v; want it left alone", recent, err)
+	}
+}
