@@ -11,6 +11,14 @@
 // the mounts in Go and executes systemd, so a test binary needs nothing
 // beyond importing this package. It must not be imported by production code.
 //
+// Only /run, /etc/systemd/system, /lib/systemd/system (with the targets
+// and the dbus units), the generators' and modules' directories, /proc and
+// /sys/fs/cgroup differ from the host's; /sys and /proc/sys are read-only.
+// The rest of the file system and the network are the host's: a unit runs
+// the host's binaries on a test's files, listens on a port the test
+// reaches, and writes its output where the test reads it (there is no
+// journal: StandardOutput=append:<a file under t.TempDir()>).
+//
 // Nothing outlives the test: the cleanup kills the fixture's cgroup
 // (cgroup.kill), waits until it is empty, removes it and the temporary
 // directories. The mounts live in the fixture's private mount namespace and

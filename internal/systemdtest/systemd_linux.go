@@ -96,7 +96,7 @@ func Start(t testing.TB, opts Options) *Systemd {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	state, version, err := s.waitReady(ctx)
+	state, version, err := s.waitReady(ctx, timeout)
 	if err != nil {
 		t.Fatalf("systemdtest: boot: %v\nconsole of systemd:\n%s", err, s.console.String())
 	}
@@ -395,7 +395,7 @@ func (s *Systemd) launch(c initConfig) (string, error) {
 
 // waitReady waits until the bus answers and the manager's SystemState is
 // running or degraded; it returns that state and systemd's version.
-func (s *Systemd) waitReady(ctx context.Context) (state, version string, err error) {
+func (s *Systemd) waitReady(ctx context.Context, timeout time.Duration) (state, version string, err error) {
 	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
 	var conn *sddbus.Conn
@@ -410,7 +410,7 @@ func (s *Systemd) waitReady(ctx context.Context) (state, version string, err err
 		case <-s.exited:
 			return "", "", fmt.Errorf("systemd (host PID %d) exited while booting; last check: %v", s.pid, last)
 		case <-ctx.Done():
-			return "", "", fmt.Errorf("not running before the boot timeout; last check: %v", last)
+			return "", "", fmt.Errorf("not running after %v; last check: %v", timeout, last)
 		case <-tick.C:
 		}
 		if conn == nil {
@@ -421,7 +421,9 @@ func (s *Systemd) waitReady(ctx context.Context) (state, version string, err err
 		}
 		p, err := conn.SystemStateContext(ctx)
 		if err != nil {
-			last = fmt.Errorf("read SystemState: %w", err)
+			// Dial again: the bus may have gone away under this one.
+			conn.Close()
+			conn, last = nil, fmt.Errorf("read SystemState: %w", err)
 			continue
 		}
 		state, _ = p.Value.Value().(string)

@@ -304,6 +304,19 @@ func TestWriteUnit(t *testing.T) {
 	}
 }
 
+// TestUnitOutput: a unit's output appended to a file of the test's is
+// read from the host, as the controller's tests will read the stand-in's.
+func TestUnitOutput(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.log")
+	s := Start(t, Options{Units: map[string]string{"hello.service": "[Service]\nType=oneshot\n" +
+		"ExecStart=/bin/echo hello from the fixture\nStandardOutput=append:" + out + "\n"}})
+	startUnit(t, s.Connect(t), "hello.service")
+	got, err := os.ReadFile(out)
+	if err != nil || string(got) != "hello from the fixture\n" {
+		t.Errorf("%s = %q, %v; want the unit's line", out, got, err)
+	}
+}
+
 // TestCleanup runs a fixture in a subtest and checks that its end left no
 // process, cgroup or directory behind.
 func TestCleanup(t *testing.T) {
