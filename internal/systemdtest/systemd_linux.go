@@ -98,7 +98,7 @@ func Start(t testing.TB, opts Options) *Systemd {
 	defer cancel()
 	state, version, err := s.waitReady(ctx, timeout)
 	if err != nil {
-		t.Fatalf("systemdtest: boot: %v\nconsole of systemd:\n%s", err, s.console.String())
+		t.Fatalf("systemdtest: boot: %v (the cleanup logs systemd's console)", err)
 	}
 	t.Logf("systemdtest: systemd %s booted in %v (state %s); cgroup %s; bus %s",
 		version, time.Since(begin).Round(time.Millisecond), state, s.cgroup, s.BusAddress())
@@ -591,9 +591,6 @@ func (s *Systemd) Connect(t testing.TB) *sddbus.Conn {
 // empty and removes it and the temporary directories. It reports what it
 // could not undo as errors of t.
 func (s *Systemd) cleanup(t testing.TB) {
-	if t.Failed() {
-		t.Logf("systemdtest: console of systemd:\n%s", s.console.String())
-	}
 	if s.exited != nil {
 		if err := os.WriteFile(filepath.Join(s.cgroup, "cgroup.kill"), []byte("1"), 0); err != nil {
 			t.Errorf("systemdtest: cleanup: %v", err)
@@ -624,6 +621,9 @@ func (s *Systemd) cleanup(t testing.TB) {
 			t.Errorf("systemdtest: cleanup: the console's reader did not end in %v", cleanupTimeout)
 		}
 		s.ptm.Close()
+	}
+	if t.Failed() {
+		t.Logf("systemdtest: console of systemd:\n%s", s.console.String())
 	}
 	if s.root != "" {
 		if err := os.RemoveAll(s.root); err != nil {
