@@ -93,12 +93,17 @@ func kernelAtLeast(release string, major, minor int) bool {
 	return ma > major || ma == major && mi >= minor
 }
 
-// check applies, for the bot in selfDir, the kernel's rules for creating a cgroup and moving a
-// process into it (cgroup-v2.rst, "Delegation Containment"): write access
-// to the parent directory, and to cgroup.procs of the common ancestor of
-// the bot's cgroup and the new one; and, for a parent that is not the root
-// of the hierarchy, no processes of its own while it has controllers
-// enabled for its children.
+// check applies, for the bot in selfDir, the kernel's rules for creating a
+// cgroup under h.Parent and starting a process into it (cgroup-v2.rst,
+// "Delegation Containment" and "No Internal Process Constraint"): write
+// access to the parent directory; write access to cgroup.procs of the
+// common ancestor of the bot's cgroup and the new one; and a parent that,
+// unless it is the mount's root, does not have both processes and
+// controllers enabled for its children. (For a domain cgroup the kernel
+// itself refuses that last state, so it shows only for threaded ones; what
+// the rule means in practice is the converse: while the bot lives in the
+// parent, its children get no controller, and cgroup.procs, cgroup.events
+// and cgroup.kill, all this package uses, need none.)
 func check(h Hierarchy, selfDir string) error {
 	if err := unix.Access(h.Parent, unix.W_OK|unix.X_OK); err != nil {
 		return denied(h, h.Parent, err)
