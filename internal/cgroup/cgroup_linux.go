@@ -20,7 +20,8 @@ import (
 // create service cgroups under it and start processes into them: as root,
 // or in a subtree delegated to it (systemd's Delegate=yes chowns the unit's
 // cgroup directory and its cgroup.procs to the unit's user). When it may
-// not, the error is an *UnavailableError that says why.
+// not, the error is an *UnavailableError that says why, and the Hierarchy
+// is what was found (zero when no v2 hierarchy holds the bot).
 func Find() (Hierarchy, error) {
 	h, err := locate()
 	if err != nil {
