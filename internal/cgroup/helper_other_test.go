@@ -1,0 +1,5 @@
+//go:build !linux
+
+package cgroup
+
+func runHelper(string) (int, bool) { return 0, false }
