@@ -107,7 +107,9 @@ func TestArgvOfEachCommand(t *testing.T) {
 		{"start command without arguments", func(c *Client, dir string) error {
 			return c.StartCommand(ctx, "new", dir, []string{dir + "/server"})
 		}, `["jlist"] HOME; ["start","DIR/server","--name","new","--cwd","DIR"] DIR`, nil},
-		{"start command of a known app", func(c *Client, dir string) error { return c.StartCommand(ctx, "whatsapp", dir, []string{"npm", "start"}) },
+		{"start command of a known app", func(c *Client, dir string) error {
+			return c.StartCommand(ctx, "whatsapp", dir, []string{"npm", "start"})
+		},
 			`["jlist"] HOME`, ErrAppExists},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
