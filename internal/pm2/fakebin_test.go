@@ -31,6 +31,12 @@ setTimeout(() => {
 
 func newFake(t *testing.T, env ...string) (*Client, string) {
 	t.Helper()
+	return newFakeWith(t, Config{}, env...)
+}
+
+// newFakeWith is newFake with cfg's KillTimeout.
+func newFakeWith(t *testing.T, cfg Config, env ...string) (*Client, string) {
+	t.Helper()
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Fatalf("node is not on PATH: the tests need Node.js 20")
 	}
@@ -41,7 +47,8 @@ func newFake(t *testing.T, env ...string) (*Client, string) {
 	}
 	record := filepath.Join(dir, "calls.jsonl")
 	home := filepath.Join(dir, "home")
-	c, err := New(Config{Bin: bin, Home: home, Env: append([]string{"PATH=" + os.Getenv("PATH"), "FAKE_PM2_RECORD=" + record}, env...), Timeout: 5 * time.Second})
+	c, err := New(Config{Bin: bin, Home: home, Env: append([]string{"PATH=" + os.Getenv("PATH"), "FAKE_PM2_RECORD=" + record}, env...),
+		Timeout: 5 * time.Second, KillTimeout: cfg.KillTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,6 +130,18 @@ func TestArgvOfEachCommand(t *testing.T) {
 				t.Errorf("calls = %s; want %s", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestStartCommandGivesTheKillTimeout(t *testing.T) {
+	c, record := newFakeWith(t, Config{KillTimeout: 10 * time.Second}, "FAKE_PM2_STDOUT=[]")
+	dir := t.TempDir()
+	if err := c.StartCommand(context.Background(), "new", dir, []string{"npm", "start"}); err != nil {
+		t.Fatal(err)
+	}
+	want := `["jlist"] HOME; ["start","npm","--name","new","--cwd","DIR","--kill-timeout","10000","--","start"] DIR`
+	if got := calls(t, record, c.Home(), dir); got != want {
+		t.Errorf("calls = %s; want %s", got, want)
 	}
 }
 

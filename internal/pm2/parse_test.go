@@ -30,7 +30,7 @@ func TestParseJList(t *testing.T) {
 	want := []App{{
 		Name: "whatsapp", ID: 0, PID: 24212, Status: StatusOnline, Restarts: 3, UnstableRestarts: 1,
 		Started: time.UnixMilli(1796417209482), Dir: "/srv/sanasend/whatsapp-service",
-		Memory: 54743040, CPU: 30.6,
+		Memory: 54743040, CPU: 30.6, KillTimeout: 10 * time.Second,
 		OutLog: "/srv/pm2home/logs/whatsapp-out.log", ErrLog: "/srv/pm2home/logs/whatsapp-error.log",
 	}, {
 		Name: "worker", ID: 1, PID: 0, Status: StatusStopped, Dir: "/srv/worker",
@@ -105,6 +105,7 @@ func TestNewValidates(t *testing.T) {
 		{"no home", func(c *Config) { c.Home = "" }, "PM2_HOME (Config.Home) is required"},
 		{"relative home", func(c *Config) { c.Home = ".pm2" }, "not an absolute path"},
 		{"negative timeout", func(c *Config) { c.Timeout = -time.Second }, "negative"},
+		{"negative kill timeout", func(c *Config) { c.KillTimeout = -time.Second }, "negative"},
 		{"PM2_HOME in Env", func(c *Config) { c.Env = []string{"PM2_HOME=/root/.pm2"} }, "must not set PM2_HOME"},
 		{"bad Env entry", func(c *Config) { c.Env = []string{"TOKEN"} }, "not KEY=value"},
 	} {

@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -52,6 +53,11 @@ type Config struct {
 	Env []string
 	// Timeout bounds each pm2 command; zero means DefaultTimeout.
 	Timeout time.Duration
+	// KillTimeout is the app's kill_timeout that StartCommand gives PM2
+	// (--kill-timeout): how long PM2 waits after its SIGINT before it
+	// SIGKILLs what is left of the tree. Zero leaves PM2's default, 1.6 s,
+	// less than the WhatsApp service may take to close its browsers.
+	KillTimeout time.Duration
 }
 
 // Client runs pm2 commands against one PM2_HOME. It is safe for concurrent
@@ -62,6 +68,7 @@ type Client struct {
 	home    string
 	env     []string // nil: os.Environ() at run time
 	timeout time.Duration
+	kill    time.Duration
 }
 
 // New validates cfg. It does no I/O: a missing pm2 shows up as the error of
@@ -76,6 +83,9 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Timeout < 0 {
 		return nil, fmt.Errorf("pm2: timeout %v is negative", cfg.Timeout)
 	}
+	if cfg.KillTimeout < 0 {
+		return nil, fmt.Errorf("pm2: kill timeout %v is negative", cfg.KillTimeout)
+	}
 	for _, kv := range cfg.Env {
 		k, _, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
@@ -85,7 +95,7 @@ func New(cfg Config) (*Client, error) {
 			return nil, errors.New("pm2: Config.Env must not set PM2_HOME: Config.Home does")
 		}
 	}
-	c := &Client{bin: cfg.Bin, home: filepath.Clean(cfg.Home), timeout: cfg.Timeout}
+	c := &Client{bin: cfg.Bin, home: filepath.Clean(cfg.Home), timeout: cfg.Timeout, kill: cfg.KillTimeout}
 	if c.bin == "" {
 		c.bin = "pm2"
 	}
@@ -153,6 +163,9 @@ type App struct {
 	// OutLog and ErrLog are the files PM2 writes the app's stdout and
 	// stderr to (pm2_env.pm_out_log_path, pm_err_log_path).
 	OutLog, ErrLog string
+	// KillTimeout is pm2_env.kill_timeout; zero when the app has none, and
+	// PM2 then uses its default, 1.6 s.
+	KillTimeout time.Duration
 }
 
 // jlistApp is what List reads of an entry; every other field (the app's
@@ -169,6 +182,7 @@ type jlistApp struct {
 		PMCwd            string   `json:"pm_cwd"`
 		OutLog           string   `json:"pm_out_log_path"`
 		ErrLog           string   `json:"pm_err_log_path"`
+		KillTimeout      float64  `json:"kill_timeout"`
 	} `json:"pm2_env"`
 	Monit struct {
 		Memory float64 `json:"memory"`
@@ -243,6 +257,9 @@ func ParseJList(out []byte) ([]App, error) {
 			CPU:              e.Monit.CPU,
 			OutLog:           e.PM2Env.OutLog,
 			ErrLog:           e.PM2Env.ErrLog,
+		}
+		if e.PM2Env.KillTimeout > 0 {
+			a.KillTimeout = time.Duration(e.PM2Env.KillTimeout * float64(time.Millisecond))
 		}
 		if e.Monit.Memory > 0 {
 			a.Memory = uint64(e.Monit.Memory)
@@ -325,7 +342,8 @@ func (c *Client) Restart(ctx context.Context, name string) error {
 
 // StartCommand makes PM2 run argv in dir as a new app called name, as an
 // operator does with `pm2 start npm --name whatsapp -- start`: it runs
-// `pm2 start <argv[0]> --name <name> --cwd <dir> [-- <argv[1:]>]` from dir.
+// `pm2 start <argv[0]> --name <name> --cwd <dir> [--kill-timeout <ms>]
+// [-- <argv[1:]>]` from dir (--kill-timeout when Config.KillTimeout is set).
 // argv[0] is found by pm2 (a path, or a name on the PATH of the client's
 // environment, which the app also inherits). It returns ErrAppExists when
 // PM2 already has an app called name (one List): Start that one instead.
@@ -345,6 +363,9 @@ func (c *Client) StartCommand(ctx context.Context, name, dir string, argv []stri
 		return fmt.Errorf("pm2 start %s: %w", name, ErrAppExists)
 	}
 	args := []string{"start", argv[0], "--name", name, "--cwd", dir}
+	if c.kill > 0 {
+		args = append(args, "--kill-timeout", strconv.FormatInt(max(c.kill.Milliseconds(), 1), 10))
+	}
 	if len(argv) > 1 {
 		args = append(append(args, "--"), argv[1:]...)
 	}

@@ -121,12 +121,13 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// newClient is a Client of a fresh PM2_HOME, for the stand-in s.
-func newClient(t *testing.T, s *standin) *Client {
+// newClient is a Client of a fresh PM2_HOME, for the stand-in s; kill is
+// its KillTimeout.
+func newClient(t *testing.T, s *standin, kill time.Duration) *Client {
 	t.Helper()
 	bin := pm2test.Bin(t)
 	home := pm2test.Home(t, bin)
-	c, err := New(Config{Bin: bin, Home: home, Env: s.env, Timeout: 30 * time.Second})
+	c, err := New(Config{Bin: bin, Home: home, Env: s.env, Timeout: 30 * time.Second, KillTimeout: kill})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +252,9 @@ func isFakeChromium(p proc) bool { return strings.Contains(p.argv, "/src/fake-ch
 
 func TestStartStopRestartUnderPM2(t *testing.T) {
 	s := newStandin(t)
-	c := newClient(t, s)
+	// Long enough for the stand-in to close its browsers: PM2's 1.6 s is
+	// not, and its SIGKILL then ends the tree.
+	c := newClient(t, s, 10*time.Second)
 	ctx := context.Background()
 
 	if err := c.Start(ctx, "whatsapp"); !errors.Is(err, ErrUnknownApp) {
@@ -276,6 +279,9 @@ func TestStartStopRestartUnderPM2(t *testing.T) {
 	}
 	if a.Started.Before(before.Add(-time.Second)) || a.Started.After(time.Now()) {
 		t.Errorf("Started = %v; want between %v and now", a.Started, before)
+	}
+	if a.KillTimeout != 10*time.Second {
+		t.Errorf("KillTimeout = %v; want the 10s StartCommand gave PM2", a.KillTimeout)
 	}
 	if a.OutLog == "" || !strings.HasPrefix(a.OutLog, c.Home()) {
 		t.Errorf("OutLog = %q; want a file under the PM2_HOME %s", a.OutLog, c.Home())
@@ -315,7 +321,9 @@ func TestStartStopRestartUnderPM2(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("pm2 stop: %v", time.Since(start).Round(time.Millisecond))
-	logPM2Kills(t, c.Home())
+	if logPM2Kills(t, c.Home()) {
+		t.Errorf("PM2 SIGKILLed the tree despite a kill timeout of 10 s")
+	}
 	st := app(t, c, "whatsapp")
 	if st.Status != StatusStopped || st.PID != 0 || st.Restarts != r.Restarts {
 		t.Errorf("after Stop: %+v; want stopped, pid 0, restarts %d", st, r.Restarts)
@@ -348,7 +356,7 @@ func TestStartStopRestartUnderPM2(t *testing.T) {
 // `pm2 stop`: what the pm2 controller must end itself.
 func TestCrashRestartedByPM2LeavesBrowsers(t *testing.T) {
 	s := newStandin(t)
-	c := newClient(t, s)
+	c := newClient(t, s, 0)
 	ctx := context.Background()
 	if err := c.StartCommand(ctx, "whatsapp", s.dir, []string{"npm", "start"}); err != nil {
 		t.Fatal(err)
@@ -411,7 +419,7 @@ func TestCrashRestartedByPM2LeavesBrowsers(t *testing.T) {
 // gives up after its max_restarts while the old service still answers.
 func TestKillOfPM2PIDOrphansTheService(t *testing.T) {
 	s := newStandin(t)
-	c := newClient(t, s)
+	c := newClient(t, s, 0)
 	ctx := context.Background()
 	if err := c.StartCommand(ctx, "whatsapp", s.dir, []string{"npm", "start"}); err != nil {
 		t.Fatal(err)
@@ -435,16 +443,20 @@ func TestKillOfPM2PIDOrphansTheService(t *testing.T) {
 
 // logPM2Kills logs what PM2's daemon says of its kills (pm2.log): whether
 // the tree went at PM2's SIGINT or needed its SIGKILL after kill_timeout.
-func logPM2Kills(t *testing.T, home string) {
+// It reports whether PM2 sent a SIGKILL.
+func logPM2Kills(t *testing.T, home string) (sigkill bool) {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(home, "pm2.log"))
 	if err != nil {
-		t.Logf("pm2.log: %v", err)
-		return
+		t.Fatalf("pm2.log: %v", err)
 	}
 	for _, line := range strings.Split(string(data), "\n") {
 		if strings.Contains(line, "SIGKILL") || strings.Contains(line, "tree killed") || strings.Contains(line, "exited with code") {
 			t.Logf("pm2.log: %s", line)
 		}
+		if strings.Contains(line, "sending SIGKILL") {
+			sigkill = true
+		}
 	}
+	return sigkill
 }
