@@ -166,6 +166,13 @@ type App struct {
 	// KillTimeout is pm2_env.kill_timeout; zero when the app has none, and
 	// PM2 then uses its default, 1.6 s.
 	KillTimeout time.Duration
+	// UniqueID is pm2_env.unique_id, the app's id for its life in PM2
+	// (it survives restarts, not a delete). PM2 puts it in the environment
+	// of the process it starts, as unique_id=<UniqueID> beside
+	// PM2_HOME=<home>, name=<Name> and pm_id=<ID>, and every descendant
+	// that keeps its environment inherits it: detached browsers and crash
+	// handlers included, after PM2 has lost track of them.
+	UniqueID string
 }
 
 // jlistApp is what List reads of an entry; every other field (the app's
@@ -183,6 +190,7 @@ type jlistApp struct {
 		OutLog           string   `json:"pm_out_log_path"`
 		ErrLog           string   `json:"pm_err_log_path"`
 		KillTimeout      float64  `json:"kill_timeout"`
+		UniqueID         string   `json:"unique_id"`
 	} `json:"pm2_env"`
 	Monit struct {
 		Memory float64 `json:"memory"`
@@ -257,6 +265,7 @@ func ParseJList(out []byte) ([]App, error) {
 			CPU:              e.Monit.CPU,
 			OutLog:           e.PM2Env.OutLog,
 			ErrLog:           e.PM2Env.ErrLog,
+			UniqueID:         e.PM2Env.UniqueID,
 		}
 		if e.PM2Env.KillTimeout > 0 {
 			a.KillTimeout = time.Duration(e.PM2Env.KillTimeout * float64(time.Millisecond))

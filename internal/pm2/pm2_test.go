@@ -139,6 +139,7 @@ type proc struct {
 	pid, ppid int32
 	argv      string
 	cwd       string
+	env       []string
 }
 
 // String names the process by its kind: for a fake Chromium, its --type
@@ -181,7 +182,8 @@ func processesUnder(dir string) []proc {
 			continue
 		}
 		ppid, _ := p.Ppid()
-		out = append(out, proc{pid: p.Pid, ppid: ppid, argv: argv, cwd: cwd})
+		env, _ := p.Environ()
+		out = append(out, proc{pid: p.Pid, ppid: ppid, argv: argv, cwd: cwd, env: env})
 	}
 	return out
 }
@@ -314,6 +316,9 @@ func TestStartStopRestartUnderPM2(t *testing.T) {
 	if r.Status != StatusOnline || r.Restarts != a.Restarts+1 || r.PID == a.PID || r.PID <= 0 || !r.Started.After(a.Started) {
 		t.Errorf("after Restart: %+v; want online, restarts %d, a pid other than %d, a later start than %v", r, a.Restarts+1, a.PID, a.Started)
 	}
+	if a.UniqueID == "" || r.UniqueID != a.UniqueID {
+		t.Errorf("UniqueID %q before the restart, %q after; want one, kept", a.UniqueID, r.UniqueID)
+	}
 
 	waitFor(t, "the second restoration", 20*time.Second, func() bool { return restorationDone(s.dir, 2) })
 	start = time.Now()
@@ -410,6 +415,18 @@ func TestCrashRestartedByPM2LeavesBrowsers(t *testing.T) {
 	}
 	if len(left) == 0 {
 		t.Errorf("nothing survived pm2 stop; want the killed run's browsers")
+	}
+	// What finds them: PM2's variables in their environment, and their
+	// working directory.
+	for _, p := range left {
+		for _, kv := range []string{"unique_id=" + a.UniqueID, "PM2_HOME=" + c.Home(), "name=whatsapp"} {
+			if !slices.Contains(p.env, kv) {
+				t.Errorf("%v: no %s in its environment", p, kv)
+			}
+		}
+		if p.cwd != s.dir {
+			t.Errorf("%v: working directory %s; want the service's %s", p, p.cwd, s.dir)
+		}
 	}
 }
 
