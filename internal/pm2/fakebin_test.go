@@ -108,6 +108,7 @@ func TestArgvOfEachCommand(t *testing.T) {
 		{"stop", func(c *Client, _ string) error { return c.Stop(ctx, "whatsapp") }, `["stop","whatsapp"] HOME`, nil},
 		{"restart", func(c *Client, _ string) error { return c.Restart(ctx, "whatsapp") }, `["restart","whatsapp"] HOME`, nil},
 		{"start checks the app first", func(c *Client, _ string) error { return c.Start(ctx, "worker") }, `["jlist"] HOME; ["start","worker"] HOME`, nil},
+		{"start of an online app", func(c *Client, _ string) error { return c.Start(ctx, "whatsapp") }, `["jlist"] HOME`, ErrAppOnline},
 		{"start of an unknown app", func(c *Client, _ string) error { return c.Start(ctx, "nosuch") }, `["jlist"] HOME`, ErrUnknownApp},
 		{"start command", func(c *Client, dir string) error { return c.StartCommand(ctx, "new", dir, []string{"npm", "start"}) },
 			`["jlist"] HOME; ["start","npm","--name","new","--cwd","DIR","--","start"] DIR`, nil},

@@ -126,7 +126,7 @@ func TestNamesPM2WouldMisread(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	for _, name := range []string{"", "-h", "--update-env", "all", "0", "12", "../x", "a/b"} {
+	for _, name := range []string{"", "-h", "--update-env", "all", "0", "12", "../x", "a/b", "whatsapp.js", "my app"} {
 		for verb, f := range map[string]func(context.Context, string) error{"start": c.Start, "stop": c.Stop, "restart": c.Restart} {
 			err := f(ctx, name)
 			// The bad name is caught before pm2 runs: the error is not

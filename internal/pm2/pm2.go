@@ -33,6 +33,10 @@ const DefaultTimeout = 60 * time.Second
 // ErrUnknownApp is returned (wrapped) when PM2 has no app of that name.
 var ErrUnknownApp = errors.New("PM2 has no app of that name")
 
+// ErrAppOnline is returned (wrapped) by Start when the app is online or
+// launching already.
+var ErrAppOnline = errors.New("the PM2 app is online already")
+
 // ErrAppExists is returned (wrapped) by StartCommand when PM2 already has an
 // app of that name.
 var ErrAppExists = errors.New("PM2 already has an app of that name")
@@ -198,7 +202,7 @@ type jlistApp struct {
 	} `json:"monit"`
 }
 
-// List returns the apps of the PM2_HOME from `pm2 jlist`. It takes about
+// List returns the apps of the PM2_HOME from `pm2 jlist`. It takes 0.2 to
 // 0.3 s (a Node.js start-up and a round trip to the daemon): callers cache
 // its result and must not call it on every health check. When no daemon
 // runs for the PM2_HOME, pm2 spawns one (with the client's environment),
@@ -314,19 +318,24 @@ func (c *Client) App(ctx context.Context, name string) (app App, ok bool, err er
 	return App{}, false, nil
 }
 
-// Start runs `pm2 start <name>` for an app PM2 knows (stopped or errored;
-// an online one is left as it is). PM2 would take an unknown name for a
-// script to run, so Start first checks that the app exists (one List) and
-// returns ErrUnknownApp when it does not: use StartCommand then. The app
-// keeps the environment of its first start.
+// Start runs `pm2 start <name>` for an app PM2 knows that is not running
+// (stopped, errored). It checks the app first (one List): PM2 takes an
+// unknown name for a script to run (Start returns ErrUnknownApp instead:
+// use StartCommand), and restarts an online app (Start returns
+// ErrAppOnline instead). The app keeps the environment of its first start;
+// a start of a stopped app does not count in Restarts.
 func (c *Client) Start(ctx context.Context, name string) error {
 	if err := checkName(name); err != nil {
 		return fmt.Errorf("pm2 start %s: %w", name, err)
 	}
-	if _, ok, err := c.App(ctx, name); err != nil {
+	app, ok, err := c.App(ctx, name)
+	switch {
+	case err != nil:
 		return fmt.Errorf("pm2 start %s: %w", name, err)
-	} else if !ok {
+	case !ok:
 		return fmt.Errorf("pm2 start %s: %w", name, ErrUnknownApp)
+	case app.Status == StatusOnline || app.Status == StatusLaunching:
+		return fmt.Errorf("pm2 start %s: %w (pid %d)", name, ErrAppOnline, app.PID)
 	}
 	return c.action(ctx, "start", name)
 }
@@ -395,7 +404,8 @@ func (c *Client) action(ctx context.Context, verb, name string) error {
 }
 
 // checkName refuses names pm2 would read as something else: an option, a
-// number (a pm_id), "all", or a path.
+// number (a pm_id), "all", or a path (`pm2 start` takes a name with a
+// slash or an extension for a script).
 func checkName(name string) error {
 	switch {
 	case name == "":
@@ -404,8 +414,8 @@ func checkName(name string) error {
 		return errors.New("an app name must not begin with '-'")
 	case name == "all":
 		return errors.New(`"all" names every app, not one`)
-	case strings.ContainsAny(name, "/\\\x00\n"):
-		return errors.New("an app name must not hold a path separator or a control character")
+	case strings.ContainsAny(name, "/\\.\x00\n\r\t "):
+		return errors.New("an app name must not hold a path separator, a dot, a space or a control character")
 	}
 	if strings.Trim(name, "0123456789") == "" {
 		return errors.New("an app name must not be a number (pm2 reads it as a pm_id)")

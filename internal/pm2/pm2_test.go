@@ -288,6 +288,9 @@ func TestStartStopRestartUnderPM2(t *testing.T) {
 	if a.OutLog == "" || !strings.HasPrefix(a.OutLog, c.Home()) {
 		t.Errorf("OutLog = %q; want a file under the PM2_HOME %s", a.OutLog, c.Home())
 	}
+	if err := c.Start(ctx, "whatsapp"); !errors.Is(err, ErrAppOnline) {
+		t.Errorf("Start of the online app = %v; want ErrAppOnline", err)
+	}
 	if err := c.StartCommand(ctx, "whatsapp", s.dir, []string{"npm", "start"}); !errors.Is(err, ErrAppExists) {
 		t.Errorf("a second StartCommand = %v; want ErrAppExists", err)
 	}
