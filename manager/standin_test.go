@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sanasend/sanasend-bot/internal/human"
+	"github.com/sanasend/sanasend-bot/internal/standin"
 )
 
 // The helpers in this file run the real Node.js stand-in service
@@ -34,38 +35,7 @@ import (
 func standinDir(t testing.TB) string {
 	t.Helper()
 	requireNode(t)
-	src, err := filepath.Abs("../examples/whatsapp-service")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst := filepath.Join(t.TempDir(), "whatsapp-service")
-	for _, sub := range []string{"package.json", "src", "data"} {
-		if err := copyTree(filepath.Join(src, sub), filepath.Join(dst, sub)); err != nil {
-			t.Fatalf("copy stand-in: %v", err)
-		}
-	}
-	return dst
-}
-
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(target, data, 0o644)
-	})
+	return standin.Dir(t)
 }
 
 func requireNode(t testing.TB) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/sanasend/sanasend-bot/bot/slackbot"
 	"github.com/sanasend/sanasend-bot/internal/fakeslack"
+	"github.com/sanasend/sanasend-bot/internal/standin"
 )
 
 // demoCopy copies the stand-in and writes a config for it on a free port,
@@ -32,28 +32,7 @@ func demoCopyWith(t testing.TB, extra string) (configPath string) {
 		}
 	}
 	root := t.TempDir()
-	src, _ := filepath.Abs("../../examples/whatsapp-service")
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if rel == "logs" || rel == ".wwebjs_auth" || rel == "node_modules" {
-			return filepath.SkipDir
-		}
-		target := filepath.Join(root, "whatsapp-service", rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	standin.Copy(t, filepath.Join(root, "whatsapp-service"))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sanasend/sanasend-bot/internal/fakeslack"
+	"github.com/sanasend/sanasend-bot/internal/standin"
 	"github.com/sanasend/sanasend-bot/manager"
 	"github.com/sanasend/sanasend-bot/whatsapp"
 )
@@ -133,14 +134,7 @@ func confirmFromSlack(t *testing.T, f serveFixture, text, want string, timeout t
 // look like the service's but are not its. It returns the copy's dir.
 func startDecoy(t *testing.T, entries []sessionEntry) string {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "decoy", "whatsapp-service")
-	src, _ := filepath.Abs("../../examples/whatsapp-service")
-	if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
-		t.Fatal(err)
-	}
-	for _, sub := range []string{"logs", ".wwebjs_auth"} {
-		_ = os.RemoveAll(filepath.Join(dir, sub))
-	}
+	dir := standin.Copy(t, filepath.Join(t.TempDir(), "decoy", "whatsapp-service"))
 	writeSessions(t, dir, entries)
 	cmd := exec.Command("node", "src/server.js")
 	cmd.Dir = dir

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	copystandin "github.com/sanasend/sanasend-bot/internal/standin"
 )
 
 // writable returns the hierarchy the tests may use, or skips the test
@@ -435,19 +437,7 @@ func standin(t *testing.T, marker string) (cmd *exec.Cmd, ignoring string) {
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Fatal("node is not on PATH: the test runs the real stand-in service (Node.js 20)")
 	}
-	src, err := filepath.Abs("../../examples/whatsapp-service")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "whatsapp-service")
-	if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
-		t.Fatal(err)
-	}
-	for _, sub := range []string{"logs", ".wwebjs_auth"} {
-		if err := os.RemoveAll(filepath.Join(dir, sub)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := copystandin.Dir(t)
 	sessions := filepath.Join(dir, "sessions.json")
 	var entries []string
 	for i := 1; i <= 3; i++ {

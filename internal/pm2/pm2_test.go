@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -21,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sanasend/sanasend-bot/internal/pm2/pm2test"
+	copystandin "github.com/sanasend/sanasend-bot/internal/standin"
 )
 
 // These tests run the real pm2 (pm2test installs it) on a copy of the real
@@ -41,16 +41,7 @@ type standin struct {
 // `pm2 kill` did not end.
 func newStandin(t *testing.T) *standin {
 	t.Helper()
-	src, err := filepath.Abs("../../examples/whatsapp-service")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "whatsapp-service")
-	for _, sub := range []string{"package.json", "src"} {
-		if err := copyTree(filepath.Join(src, sub), filepath.Join(dir, sub)); err != nil {
-			t.Fatalf("copy stand-in: %v", err)
-		}
-	}
+	dir := copystandin.Dir(t)
 	// Two sessions: one restored, one failed (whose browser the service
 	// never closes): the smallest set with every kind of process.
 	sessions := filepath.Join(dir, "sessions.json")
@@ -88,27 +79,6 @@ func newStandin(t *testing.T) *standin {
 		os.RemoveAll(tmp)
 	})
 	return s
-}
-
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(target, data, 0o644)
-	})
 }
 
 func freePort(t *testing.T) int {
