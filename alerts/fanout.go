@@ -17,3 +17,22 @@ func (ns Notifiers) Notify(n Notice) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Observed delivers every notice to next and then, once next accepted it,
+// hands it to seen (the metrics counting it, the history recording it).
+func Observed(next Notifier, seen func(Notice)) Notifier {
+	return observed{next: next, seen: seen}
+}
+
+type observed struct {
+	next Notifier
+	seen func(Notice)
+}
+
+func (o observed) Notify(n Notice) error {
+	if err := o.next.Notify(n); err != nil {
+		return err
+	}
+	o.seen(n)
+	return nil
+}

@@ -25,3 +25,22 @@ func TestNotifiersDeliverToEach(t *testing.T) {
 		t.Errorf("err = %v; want nil", err)
 	}
 }
+
+func TestObservedSeesOnlyAccepted(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		err      error
+		wantSeen int
+	}{
+		{"accepted", nil, 1},
+		{"refused", errors.New("journal full"), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			next, seen := &countingNotifier{err: tc.err}, 0
+			err := Observed(next, func(Notice) { seen++ }).Notify(Notice{ID: "x"})
+			if !errors.Is(err, tc.err) || next.got != 1 || seen != tc.wantSeen {
+				t.Errorf("err %v, delivered %d, seen %d; want %v, 1, %d", err, next.got, seen, tc.err, tc.wantSeen)
+			}
+		})
+	}
+}

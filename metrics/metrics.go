@@ -290,20 +290,7 @@ func (m *Metrics) Notifier(next alerts.Notifier) alerts.Notifier {
 	if m == nil || next == nil {
 		return next
 	}
-	return notifier{m: m, next: next}
-}
-
-type notifier struct {
-	m    *Metrics
-	next alerts.Notifier
-}
-
-func (n notifier) Notify(no alerts.Notice) error {
-	if err := n.next.Notify(no); err != nil {
-		return err
-	}
-	n.m.Noticed(no)
-	return nil
+	return alerts.Observed(next, m.Noticed)
 }
 
 // WatchService returns s recording every health check asked through it.

@@ -107,20 +107,7 @@ func (r *Recorder) Notifier(next alerts.Notifier) alerts.Notifier {
 	if r == nil {
 		return next
 	}
-	return notifier{r: r, next: next}
-}
-
-type notifier struct {
-	r    *Recorder
-	next alerts.Notifier
-}
-
-func (n notifier) Notify(no alerts.Notice) error {
-	if err := n.next.Notify(no); err != nil {
-		return err
-	}
-	n.r.Notice(no)
-	return nil
+	return alerts.Observed(next, r.Notice)
 }
 
 // Notice records what a notice says about the history.
