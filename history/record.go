@@ -243,6 +243,24 @@ func fill(batch []op, q chan op) []op {
 	return batch
 }
 
+// wrote notes a successful write in the Store's health.
+func (s *Store) wrote() {
+	s.mu.Lock()
+	s.lastWrite, s.lastErr, s.failing = s.clock.Now(), "", false
+	s.mu.Unlock()
+}
+
+// writeFailed notes a failed write in the Store's health (its safe message,
+// when, and whether the writer retries it) and says whether it is worth
+// retrying: a full disk or a busy file is, a refused fact is not.
+func (s *Store) writeFailed(err error) (transient bool) {
+	msg, transient := classify(err)
+	s.mu.Lock()
+	s.lastErr, s.lastErrAt, s.failing = msg, s.clock.Now(), transient
+	s.mu.Unlock()
+	return transient
+}
+
 // writeWithRetry writes batch, retrying a transient failure with backoff
 // until it succeeds or Close is called (then it returns false, having
 // counted the batch as dropped).
@@ -251,15 +269,10 @@ func (s *Store) writeWithRetry(batch []op) bool {
 	for {
 		err := s.write(context.Background(), batch)
 		if err == nil {
-			s.mu.Lock()
-			s.lastWrite, s.lastErr, s.failing = s.clock.Now(), "", false
-			s.mu.Unlock()
+			s.wrote()
 			return true
 		}
-		msg, transient := classify(err)
-		s.mu.Lock()
-		s.lastErr, s.lastErrAt, s.failing = msg, s.clock.Now(), transient
-		s.mu.Unlock()
+		transient := s.writeFailed(err)
 		if !transient {
 			// One fact the database refuses must not cost the batch:
 			// write them one by one and drop only those refused.
@@ -339,9 +352,7 @@ func (s *Store) drain() {
 			s.log.Error().Err(err).Int("facts", lost).Msg("history: write at close failed; queued facts dropped")
 			return
 		}
-		s.mu.Lock()
-		s.lastWrite, s.lastErr, s.failing = s.clock.Now(), "", false
-		s.mu.Unlock()
+		s.wrote()
 	}
 }
 

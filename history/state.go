@@ -287,15 +287,10 @@ func (s *Store) writeStateWithRetry() bool {
 		err := s.write(context.Background(), []op{stateOp(batch, s.clock.Now().UnixMilli())})
 		if err == nil {
 			s.landState(false)
-			s.mu.Lock()
-			s.lastWrite, s.lastErr, s.failing = s.clock.Now(), "", false
-			s.mu.Unlock()
+			s.wrote()
 			return true
 		}
-		msg, transient := classify(err)
-		s.mu.Lock()
-		s.lastErr, s.lastErrAt, s.failing = msg, s.clock.Now(), transient
-		s.mu.Unlock()
+		transient := s.writeFailed(err)
 		if !transient {
 			n := countChanges(batch)
 			s.landState(false)
@@ -336,7 +331,5 @@ func (s *Store) drainState(ctx context.Context) {
 		s.log.Error().Err(err).Int("changes", n).Msg("history: state write at close failed; changes lost")
 		return
 	}
-	s.mu.Lock()
-	s.lastWrite, s.lastErr, s.failing = s.clock.Now(), "", false
-	s.mu.Unlock()
+	s.wrote()
 }
