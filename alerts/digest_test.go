@@ -279,32 +279,53 @@ func (n *digestNotifier) count(kind DecisionKind) int {
 	return c
 }
 
+// digestMonitor is a started monitor of one digestService, notifying rec,
+// on a fake clock: stop stops it (at most once: a test that failed before
+// its own stop is stopped by the deferred one).
+type digestMonitor struct {
+	svc  *digestService
+	rec  *digestNotifier
+	ctx  context.Context
+	stop func() error
+}
+
+// startDigestMonitor starts a monitor with cfg, its health poll and tick
+// hourly so that there is one health poll only (the immediate one):
+// gocron's singleton mode skips a poll that fires while the previous one
+// is still returning, and nothing tells a test when a poll has returned,
+// so a second poll would make it racy. The rest comes through events.
+// Defer cancel, then stop.
+func startDigestMonitor(t *testing.T, clock clockwork.Clock, cfg MonitorConfig) (dm digestMonitor, cancel func()) {
+	t.Helper()
+	dm.svc = &digestService{events: make(chan manager.Event)}
+	dm.rec = &digestNotifier{ch: make(chan Notice, 64)}
+	cfg.Interval, cfg.TickEvery, cfg.Clock, cfg.Logger = time.Hour, time.Hour, clock, zerolog.Nop()
+	cfg.Rules = Rules{FailureThreshold: 1, SuccessThreshold: 1}
+	m, err := NewMonitor(cfg, []Service{dm.svc}, dm.rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dm.ctx, cancel = context.WithTimeout(context.Background(), 20*time.Second)
+	if err := m.Start(dm.ctx); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	var once sync.Once
+	dm.stop = func() (err error) {
+		once.Do(func() { err = m.Stop() })
+		return err
+	}
+	return dm, cancel
+}
+
 func TestMonitorSendsDailyDigest(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	start := time.Date(2025, 11, 28, 8, 57, 0, 0, time.Local)
 	clock := clockwork.NewFakeClockAt(start)
-	svc := &digestService{events: make(chan manager.Event)}
-	rec := &digestNotifier{ch: make(chan Notice, 64)}
-	// One health poll only (the immediate one): gocron's singleton mode
-	// skips a poll that fires while the previous one is still returning,
-	// and nothing tells the test when a poll has returned, so a second
-	// poll would make the test racy. The rest comes through events.
-	m, err := NewMonitor(MonitorConfig{Interval: time.Hour, Rules: Rules{FailureThreshold: 1, SuccessThreshold: 1},
-		TickEvery: time.Hour, Clock: clock, Logger: zerolog.Nop(), DigestAt: "09:00"}, []Service{svc}, rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	dm, cancel := startDigestMonitor(t, clock, MonitorConfig{DigestAt: "09:00"})
 	defer cancel()
-	if err := m.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	defer func() {
-		if !stopped {
-			_ = m.Stop()
-		}
-	}()
+	defer dm.stop() // when the test failed before its own, checked stop
+	svc, rec, ctx := dm.svc, dm.rec, dm.ctx
 
 	// 08:57 the immediate check fails: an incident opens.
 	rec.wait(t, ctx, DecisionOpen)
@@ -338,8 +359,7 @@ func TestMonitorSendsDailyDigest(t *testing.T) {
 	if err := clock.BlockUntilContext(ctx, 3); err != nil {
 		t.Fatal(err)
 	}
-	stopped = true
-	if err := m.Stop(); err != nil {
+	if err := dm.stop(); err != nil {
 		t.Fatal(err)
 	}
 	if c := rec.count("digest"); c != 1 {

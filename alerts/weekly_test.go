@@ -7,11 +7,9 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
-	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
 	"github.com/sanasend/sanasend-bot/history"
-	"github.com/sanasend/sanasend-bot/manager"
 )
 
 // fakeReports answers a report of the window asked, or an error.
@@ -61,24 +59,10 @@ func TestMonitorWeeklyDigest(t *testing.T) {
 			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 			start := time.Date(2025, 12, 1, 8, 58, 0, 0, time.Local) // a Monday
 			clock := clockwork.NewFakeClockAt(start)
-			svc := &digestService{events: make(chan manager.Event)}
-			rec := &digestNotifier{ch: make(chan Notice, 64)}
-			m, err := NewMonitor(MonitorConfig{Interval: time.Hour, Rules: Rules{FailureThreshold: 1, SuccessThreshold: 1},
-				TickEvery: time.Hour, Clock: clock, Logger: zerolog.Nop(), WeeklyDigestAt: tc.at, Reports: tc.reports}, []Service{svc}, rec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			dm, cancel := startDigestMonitor(t, clock, MonitorConfig{WeeklyDigestAt: tc.at, Reports: tc.reports})
 			defer cancel()
-			if err := m.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
-			stopped := false
-			defer func() {
-				if !stopped {
-					_ = m.Stop()
-				}
-			}()
+			defer dm.stop() // when the test failed before its own, checked stop
+			rec, ctx := dm.rec, dm.ctx
 			rec.wait(t, ctx, DecisionOpen) // the immediate check fails
 			// Timers: the health poll, the tick and (when on) the weekly digest.
 			if err := clock.BlockUntilContext(ctx, tc.timers); err != nil {
@@ -101,8 +85,7 @@ func TestMonitorWeeklyDigest(t *testing.T) {
 			if err := clock.BlockUntilContext(ctx, tc.timers); err != nil {
 				t.Fatal(err)
 			}
-			stopped = true
-			if err := m.Stop(); err != nil {
+			if err := dm.stop(); err != nil {
 				t.Fatal(err)
 			}
 			if c := rec.count(KindWeeklyDigest); c != tc.want {
