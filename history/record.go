@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -176,6 +177,30 @@ func (s *Store) enqueue(o op) {
 	default:
 		s.drop(1, "queue full")
 	}
+}
+
+// Flush waits until the facts recorded before it are committed, or ctx
+// ends (its error; a Store that is closed or drops its queue makes Flush
+// wait for ctx). It is for tests and tools: nothing in the bot waits on the
+// history. An op runs inside its batch's transaction, before the commit, so
+// Flush sends two barriers: the second, queued once the first ran, goes in
+// a later transaction of the one writer, after the first batch committed.
+// Pending state changes are not waited for (Health's Queued counts them).
+func (s *Store) Flush(ctx context.Context) error {
+	for range 2 {
+		ran := make(chan struct{})
+		select {
+		case s.queue <- func(context.Context, *sql.Tx) error { close(ran); return nil }:
+		case <-ctx.Done():
+			return fmt.Errorf("flush the history: %w", ctx.Err())
+		}
+		select {
+		case <-ran:
+		case <-ctx.Done():
+			return fmt.Errorf("flush the history: %w", ctx.Err())
+		}
+	}
+	return nil
 }
 
 // drop counts n lost facts and logs at most once a minute.

@@ -48,20 +48,12 @@ func waitFlushed(t *testing.T, s *Store) {
 	for {
 		h := s.Health()
 		if h.Queued == 0 && !h.Failing && !h.LastWrite.IsZero() {
-			// The writer may hold a batch it took off the queue: a
-			// flush op proves everything before it is written.
-			// An op runs inside its batch's transaction, before the
-			// commit: a second op, queued once the first ran, runs in
-			// a later transaction of the one writer, so after the
-			// first batch committed.
-			for range 2 {
-				done := make(chan struct{})
-				s.enqueue(func(context.Context, *sql.Tx) error { close(done); return nil })
-				select {
-				case <-done:
-				case <-time.After(time.Until(deadline)):
-					t.Fatalf("history not written: %+v", s.Health())
-				}
+			// The writer may hold a batch it took off the queue,
+			// not yet committed.
+			ctx, cancel := context.WithDeadline(context.Background(), deadline)
+			defer cancel()
+			if err := s.Flush(ctx); err != nil {
+				t.Fatalf("%v: %+v", err, s.Health())
 			}
 			return
 		}
@@ -321,4 +313,29 @@ func recordUntilFailing(t *testing.T, s *Store, what string) time.Duration {
 		slowest = max(slowest, time.Since(begin))
 	}
 	return slowest
+}
+
+// TestFlushWaitsForTheCommit: after Flush, every fact recorded before it
+// can be read; a Flush that cannot finish returns its context's error.
+func TestFlushWaitsForTheCommit(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "h.db"), clockwork.NewFakeClockAt(t0), nil)
+	for round := 1; round <= 20; round++ {
+		for i := range 10 {
+			s.RecordCheck(Check{Service: "whatsapp", At: t0.Add(time.Duration(round*10+i) * time.Second), State: Healthy})
+		}
+		if err := s.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := countRows(t, s, "checks"); got != round*10 {
+			t.Fatalf("after flush %d: %d checks readable; want %d", round, got, round*10)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := s.Flush(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Flush of a closed store = %v; want the context's deadline", err)
+	}
 }

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -30,12 +31,10 @@ func TestHistoryGauges(t *testing.T) {
 		clock.Advance(30 * time.Second)
 	}
 	store.RecordIncidentOpened(history.IncidentOpened{ID: "i1", Service: "whatsapp", FailedAt: t0.Add(3 * time.Minute), OpenedAt: t0.Add(3 * time.Minute), Cause: "connection refused"})
-	deadline := time.Now().Add(10 * time.Second)
-	for h := store.Health(); h.Queued > 0 || h.LastWrite.IsZero(); h = store.Health() {
-		if time.Now().After(deadline) {
-			t.Fatalf("history not written: %+v", h)
-		}
-		time.Sleep(10 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := store.Flush(ctx); err != nil {
+		t.Fatalf("%v: %+v", err, store.Health())
 	}
 	m := New()
 	m.SetHistory(store, []string{"whatsapp"}, clock.Now)
