@@ -513,6 +513,8 @@ func markedPIDs(t testing.TB, marker string) []int {
 			pids = append(pids, pid)
 		}
 	}
+	// ReadDir sorts by name ("1003" before "673"): order them as numbers.
+	slices.Sort(pids)
 	return pids
 }
 
