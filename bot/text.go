@@ -341,6 +341,62 @@ func RestorationRunNote(st *manager.Status, now time.Time) string {
 		human.Clock(st.Since, now, now.Location()))
 }
 
+// AdoptedLine says who started a running service the bot did not start in
+// this process, "" when it did: "adopted: started by hand, found by its
+// port in the service's dir".
+func AdoptedLine(st *manager.Status) string {
+	switch {
+	case st.AdoptedByPort:
+		return "adopted: started by hand, found by its port in the service's dir"
+	case st.Managed != nil:
+		return "" // systemd or PM2 started it: ControllerLine says so
+	case st.Adopted:
+		return "adopted: not started by this bot process"
+	}
+	return ""
+}
+
+// ControllerLine says what controls the service and how its tree is found:
+// "systemd unit whatsapp.service: active/running, restarted 2 times by
+// systemd", "PM2 app whatsapp: online", "the bot, tree by cgroup (cgroup v2
+// under /sys/fs/cgroup/…)", "the bot, tree by marker (no cgroup: …)".
+func ControllerLine(st *manager.Status) string {
+	c := st.Controller
+	if c.Kind == "" {
+		return ""
+	}
+	var b strings.Builder
+	switch c.Kind {
+	case manager.ControllerSystemd:
+		fmt.Fprintf(&b, "systemd unit %s", c.Target)
+	case manager.ControllerPM2:
+		fmt.Fprintf(&b, "PM2 app %s", c.Target)
+	default:
+		b.WriteString("the bot")
+	}
+	if m := st.Managed; m != nil {
+		if m.State != "" {
+			b.WriteString(": " + m.State)
+		}
+		if m.Restarts > 0 {
+			who := "systemd"
+			if c.Kind == manager.ControllerPM2 {
+				who = "PM2"
+			}
+			fmt.Fprintf(&b, ", restarted %s by %s", human.Count(m.Restarts, "time"), who)
+		}
+		if m.LastExit != nil && m.LastExit.Known && !m.Running {
+			b.WriteString(", its main process last " + ExitCause(*m.LastExit))
+		}
+		return b.String()
+	}
+	fmt.Fprintf(&b, ", tree by %s", c.Tree)
+	if c.Why != "" {
+		b.WriteString(" (" + c.Why + ")")
+	}
+	return b.String()
+}
+
 // RootGoneLine says that the start command's process is gone while the
 // service runs on: "npm (pid 863) is gone; node and the browsers still run
 // and serve".

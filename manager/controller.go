@@ -81,6 +81,8 @@ type Launched struct {
 	// Wait, when set, waits for the main process (this bot's child) and
 	// returns how it ended; nil when the process is not the bot's child.
 	Wait func() Exit
+	// Cgroup is the cgroup the run was started into, "" when none.
+	Cgroup string
 }
 
 // Halt is what a stop asks of a controller: end the run's main part by
@@ -142,8 +144,9 @@ type Observation struct {
 // record. Every method is bounded by ctx and by the controller's own
 // timeouts, and never signals a process outside the service's tree.
 type Controller interface {
-	// Info says which controller this is and how the tree is found. It
-	// does no I/O.
+	// Info says which controller this is and how the tree is found (a
+	// process controller looks at the host's cgroups once, on first
+	// need).
 	Info() ControllerInfo
 	// Start starts the service and returns once the controller says it
 	// began (not once it is healthy: the Service waits for that).

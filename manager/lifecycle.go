@@ -10,7 +10,6 @@ import (
 	"io"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -264,10 +263,16 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 	}
 	s.progress(progress, a, by, "checking preconditions")
 	env := s.serviceEnv("")
-	if failed := doctor.Failed(doctor.Preconditions(ctx, doctor.Env{
+	failed := doctor.Failed(doctor.Preconditions(ctx, doctor.Env{
 		Dir: s.cfg.Dir, Start: s.cfg.Start, Env: env, HostPort: s.hostPort,
 		LogPath: s.cfg.LogFile, Timeout: s.cfg.HealthTimeout, Clock: s.clock,
-	})); len(failed) > 0 {
+	}))
+	if s.proc == nil {
+		// systemd's unit or PM2's app says what runs, not the start
+		// command.
+		failed = slices.DeleteFunc(failed, func(c doctor.Check) bool { return c.Name == "start command" })
+	}
+	if len(failed) > 0 {
 		return res, &PreconditionError{Service: s.cfg.Name, Failed: failed}
 	}
 
@@ -276,6 +281,7 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 	if len(snap.members) > 0 {
 		s.progress(progress, a, by, fmt.Sprintf("ending %d processes left by an earlier run", len(snap.members)))
 		ended, survivors := s.endProcesses(ctx, snap, s.inspect(ctx, snap), time.Now().Add(s.grace))
+		survivors = s.finish(ctx, survivors)
 		res.LeftoversEnded = ended
 		if len(survivors) > 0 {
 			return res, fmt.Errorf("start %s: %d processes of an earlier run survive: %s", s.cfg.Name,
@@ -301,26 +307,19 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 	}
 	runID := newRunID()
 	marker := s.key + "/" + runID
-	path, err := doctor.LookPathIn(s.cfg.Start[0], s.cfg.Dir, env)
-	if err != nil {
-		closeOut()
-		return res, fmt.Errorf("start %s: %w", s.cfg.Name, err)
+	l := Launch{Argv: s.cfg.Start, Dir: s.cfg.Dir, Env: append(env, MarkerEnv+"="+marker), Output: out, RunID: runID}
+	if s.proc != nil {
+		if l.Path, err = doctor.LookPathIn(s.cfg.Start[0], s.cfg.Dir, env); err != nil {
+			closeOut()
+			return res, fmt.Errorf("start %s: %w", s.cfg.Name, err)
+		}
 	}
-	cmd := exec.Command(path, s.cfg.Start[1:]...)
-	cmd.Args[0] = s.cfg.Start[0]
-	cmd.Dir = s.cfg.Dir
-	cmd.Env = append(env, MarkerEnv+"="+marker)
-	if out != nil {
-		cmd.Stdout = out
-		cmd.Stderr = out
-	}
-	detach(cmd)
-	err = cmd.Start()
+	launched, err := s.ctl.Start(ctx, l)
 	closeOut() // the child holds its own descriptor
 	if err != nil {
 		return res, fmt.Errorf("start %s: %w", s.cfg.Name, err)
 	}
-	pid := int32(cmd.Process.Pid)
+	pid := launched.PID
 	res.PID = pid
 	ch := &child{pid: pid, done: make(chan struct{})}
 	created := processCreated(ctx, pid)
@@ -328,12 +327,21 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 	if pgid <= 0 {
 		pgid = pid
 	}
+	ref := runRef{pid: pid, created: created, pgid: pgid, marker: marker}
+	if s.proc == nil {
+		// systemd or PM2 ran it: no marker of the bot's, no pid file.
+		ref = managedRun(s.ctl.Info().Kind, &procEntry{pid: pid, created: created, pgid: pgid})
+	}
 	s.mu.Lock()
-	s.child = ch
+	if launched.Wait != nil {
+		s.child = ch
+	}
 	s.startedHere = true
-	s.startedMarker = marker
-	s.persisted.Run = &runRecord{PID: pid, Created: created, PGID: pgid, RunID: runID, Marker: marker, Dir: s.cfg.Dir,
-		Argv: s.cfg.Start, StartedAt: s.now(), StartedBy: by}
+	s.startedMarker = ref.marker
+	if s.proc != nil {
+		s.persisted.Run = &runRecord{PID: pid, Created: created, PGID: pgid, RunID: runID, Marker: marker, Dir: s.cfg.Dir,
+			Argv: s.cfg.Start, StartedAt: s.now(), StartedBy: by, Cgroup: launched.Cgroup}
+	}
 	s.persisted.StoppedOnPurpose = false
 	s.persisted.AuthBefore = authOf(res)
 	p := s.persisted
@@ -343,8 +351,18 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 	}
 	s.events.publish(Event{Service: s.cfg.Name, Kind: EventActionBegun, At: s.now(), Action: a, By: by,
 		PID: pid, LogOffset: res.LogOffset, Detail: "started"})
-	go s.reap(cmd, ch)
-	s.ensureWatch(runRef{pid: pid, created: created, pgid: pgid, marker: marker})
+	if launched.Wait != nil {
+		go s.reap(launched.Wait, ch)
+	} else if pid > 0 {
+		// Not this bot's child: its end is seen, not reaped.
+		go func() {
+			waitExit(s.watchCtx, pid, created)
+			close(ch.done)
+		}()
+	}
+	if pid > 0 {
+		s.ensureWatch(ref)
+	}
 
 	s.progress(progress, a, by, fmt.Sprintf("started pid %d, waiting for health", pid))
 	// The wait is bounded in real time: a fake clock could never end it.
@@ -399,9 +417,8 @@ func (s *Service) healthWithin(ctx context.Context, left time.Duration) Health {
 // reap waits for a process this bot started and records its exit status.
 // Without it the process would stay a zombie. The watcher of the run
 // (watch.go) publishes the exit: npm's exit alone is not the service's.
-func (s *Service) reap(cmd *exec.Cmd, ch *child) {
-	err := cmd.Wait()
-	ch.exit = exitStatus(cmd.ProcessState, err)
+func (s *Service) reap(wait func() Exit, ch *child) {
+	ch.exit = wait()
 	s.mu.Lock()
 	if s.child == ch {
 		s.child = nil
@@ -456,8 +473,14 @@ func (s *Service) stop(ctx context.Context, a Action, by Actor, progress func(st
 	}
 	if snap.root != nil {
 		s.progress(progress, a, by, fmt.Sprintf("stopping (SIGTERM to process group %d)", snap.run.pgid))
-		var killedAt time.Time
-		res.Graceful, res.Forced, killedAt = s.stopMainGroup(ctx, snap, deadline, idle)
+		halted, err := s.stopMainGroup(ctx, snap, deadline, idle)
+		if err != nil && s.proc == nil {
+			// Killing a unit's or an app's processes behind systemd's
+			// or PM2's back would only make them restart it.
+			return res, fmt.Errorf("stop %s: %w", s.cfg.Name, err)
+		}
+		res.Graceful, res.Forced = halted.Graceful, halted.Forced
+		killedAt := halted.KilledAt
 		if res.Forced {
 			// The leftovers had SIGTERM when the group had SIGKILL: they
 			// are SIGKILLed early enough for the whole stop to end
@@ -497,6 +520,7 @@ func (s *Service) stop(ctx context.Context, a Action, by Actor, progress func(st
 		}
 		res.Leftovers, res.Survivors = s.endProcesses(ctx, again, left, deadline)
 	}
+	res.Survivors = s.finish(ctx, res.Survivors)
 	res.Duration = s.clock.Since(began)
 	res.LocksLeft = s.staleLocks(ctx)
 	if len(res.Survivors) > 0 {
@@ -603,54 +627,44 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
-// stopMainGroup sends SIGTERM to the root's process group (npm, sh, node),
-// and to alongside (the browsers of idle sessions), waits up to deadline,
-// then SIGKILLs the group and SIGTERMs every other member: the leftovers'
-// grace begins then (killedAt). The group is signalled as one only while
-// its leader is alive and carries the service's marker (or is the child
-// this bot process started); otherwise (npm gone, or a group that is not the
-// service's own) its members, every one of them a member of the service,
-// are signalled one by one.
-func (s *Service) stopMainGroup(ctx context.Context, snap snapshot, deadline time.Time, alongside map[int32]time.Time) (graceful, forced bool, killedAt time.Time) {
-	pgid := snap.run.pgid
-	group := make(map[int32]time.Time)
-	others := make(map[int32]time.Time)
+// stopMainGroup has the controller end the run's main part: for the
+// process controller, SIGTERM to the root's process group (npm, sh, node)
+// and, at the same moment, to alongside (the browsers of idle sessions),
+// SIGKILL when the deadline is up; for systemd and PM2, their stop. The group
+// is signalled as one only while its leader is a member of the service and
+// so is every live process of the group (a marked npm, the child this bot
+// started, a cgroup's member, a hand-started run's npm); otherwise its
+// members, every one of them a member of the service, are signalled one by
+// one.
+func (s *Service) stopMainGroup(ctx context.Context, snap snapshot, deadline time.Time, alongside map[int32]time.Time) (Halted, error) {
+	h := Halt{PGID: snap.run.pgid, Group: make(map[int32]time.Time), Others: make(map[int32]time.Time), Deadline: deadline}
 	for pid := range snap.members {
-		if e := snap.tab.byPID[pid]; e.pgid == pgid {
-			group[pid] = e.created
-		} else {
-			others[pid] = e.created
+		if e := snap.tab.byPID[pid]; e.pgid == h.PGID {
+			h.Group[pid] = e.created
+		} else if _, early := alongside[pid]; !early {
+			h.Others[pid] = e.created
 		}
 	}
-	var leaderCreated time.Time
-	whole := pgid > 1 && pgid != snap.tab.selfPGID && (snap.tab.marked(s.key, pgid) || pgid == snap.own)
-	if whole {
-		leaderCreated = snap.tab.byPID[pgid].created
-	}
-	signal := func(sig syscall.Signal) {
-		// The leader is checked again right before: a group whose
-		// leader is gone is signalled member by member.
-		if whole && processAlive(ctx, pgid, leaderCreated) {
-			err := signalGroup(pgid, sig)
-			if err == nil {
-				return
-			}
-			s.log.Warn().Err(err).Int32("pgid", pgid).Str("signal", signalName(sig)).Msg("signal process group")
-		}
-		signalEach(ctx, group, sig)
-	}
-	signal(sigTerm)
+	h.Whole = h.PGID > 1 && h.PGID != snap.tab.selfPGID && wholeGroup(snap, h.PGID)
 	signalEach(ctx, alongside, sigTerm)
-	if waitGone(ctx, group, deadline) {
-		return true, false, time.Time{}
+	return s.ctl.Stop(ctx, h)
+}
+
+// wholeGroup reports whether process group pgid may be signalled as one:
+// its leader lives and is a member, and so is every live process of the
+// group (a group holds nothing else of the host's).
+func wholeGroup(snap snapshot, pgid int32) bool {
+	if _, ok := snap.members[pgid]; !ok {
+		return false
 	}
-	s.log.Warn().Int32("pgid", pgid).Dur("after", s.cfg.StopTimeout).Msg("stop timeout: SIGKILL")
-	signal(sigKill)
-	signalEach(ctx, group, sigKill)
-	killedAt = time.Now()
-	signalEach(ctx, others, sigTerm)
-	waitGone(ctx, group, killedAt.Add(500*time.Millisecond))
-	return false, true, killedAt
+	for pid, e := range snap.tab.byPID {
+		if e.pgid == pgid {
+			if _, ok := snap.members[pid]; !ok {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // signalEach sends sig to each process of procs that is still the process
@@ -704,6 +718,16 @@ func (s *Service) endProcesses(ctx context.Context, snap snapshot, in inspection
 		survivors = left
 	}
 	return ended, survivors
+}
+
+// finish is the controller's last step of ending a tree (the process
+// controller's cgroup.kill of whatever is still in the cgroup), and returns
+// which of survivors are still alive after it.
+func (s *Service) finish(ctx context.Context, survivors []Process) []Process {
+	if err := s.ctl.Finish(ctx); err != nil {
+		s.log.Warn().Err(err).Msg("the last step of the stop")
+	}
+	return slices.DeleteFunc(survivors, func(p Process) bool { return !processAlive(ctx, p.PID, p.Started) })
 }
 
 func (s *Service) liveMembers(ctx context.Context, snap snapshot) []Process {

@@ -25,6 +25,8 @@ type runRecord struct {
 	Argv      []string  `json:"argv"`
 	StartedAt time.Time `json:"started_at"`
 	StartedBy Actor     `json:"started_by"`
+	// Cgroup is the cgroup the run was started into, "" when none.
+	Cgroup string `json:"cgroup,omitempty"`
 }
 
 // pgid is the run's process group; in state files without one, npm's PID,

@@ -63,3 +63,10 @@ func signalName(sig syscall.Signal) string {
 	}
 	return "signal " + strconv.Itoa(int(sig))
 }
+
+// sessionLeader reports whether pid leads its own session (a login or
+// terminal shell does; npm run from a shell's job control does not).
+func sessionLeader(pid int32) bool {
+	sid, err := unix.Getsid(int(pid))
+	return err == nil && sid == int(pid)
+}

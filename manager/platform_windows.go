@@ -66,3 +66,6 @@ func signalName(sig syscall.Signal) string {
 	}
 	return "signal " + strconv.Itoa(int(sig))
 }
+
+// sessionLeader: Windows has no POSIX sessions; no process leads one.
+func sessionLeader(int32) bool { return false }

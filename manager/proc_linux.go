@@ -235,3 +235,8 @@ func cmdlineOf(_ context.Context, pid int32) ([]string, error) {
 	}
 	return splitArgv(bytes.TrimRight(data, "\x00")), nil
 }
+
+// cwdOf is the working directory of process pid.
+func cwdOf(_ context.Context, pid int32) (string, error) {
+	return os.Readlink("/proc/" + strconv.Itoa(int(pid)) + "/cwd")
+}

@@ -106,3 +106,13 @@ func processDetails(ctx context.Context, pr *Process) []string {
 	pr.Command = human.CutBytes(strings.Join(argv, " "), 300)
 	return argv
 }
+
+// cwdOf is the working directory of process pid.
+func cwdOf(ctx context.Context, pid int32) (string, error) {
+	gopsutilInit()
+	p, err := process.NewProcessWithContext(ctx, pid)
+	if err != nil {
+		return "", err
+	}
+	return p.CwdWithContext(ctx)
+}

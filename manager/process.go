@@ -6,6 +6,7 @@ package manager
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -39,31 +40,49 @@ type snapshot struct {
 	tab *procTable
 	// root is the service's top process while it runs: the process the
 	// start command ran as (npm), or, when that one is gone (rootGone), the
-	// oldest live process of its group (sh or node). nil when not running.
+	// oldest live process of its group (sh or node); the controller's main
+	// process (systemd, PM2); a hand-started run's root (adopted). nil when
+	// not running.
 	root     *procEntry
 	rootGone bool
+	adopted  bool             // root was found by the port it owns (started by hand)
 	run      runRef           // the run root belongs to; zero when not running
 	members  map[int32]string // every process of the tree, with how it was found
 	// own is the child this bot process started and has not reaped (its
 	// PID cannot have been reused), 0 when none runs.
 	own int32
+	// obs is what the controller said of the service in this look.
+	obs Observation
 }
 
-// look scans the process table and finds the service's processes. The pid
-// file is a hint only: its process is the root when it is alive (same PID,
-// same start time) and carries the run's marker, whatever the file says
-// about it; without such a process, the root is the run's marked group (npm
-// gone, node running on) or a marked process running the start command.
-// The members are the processes carrying the service's marker, their
-// descendants, and the processes of the groups whose leader carries it:
-// nothing else, so that a forged pid file cannot make the bot signal a
-// process that is not the service's.
+// look scans the process table, asks the controller what it knows, and
+// finds the service's processes. The pid file is a hint only: its process
+// is the root when it is alive (same PID, same start time) and carries the
+// run's marker, whatever the file says about it; without such a process,
+// the root is the run's marked group (npm gone, node running on), a marked
+// process running the start command, the controller's main process
+// (systemd, PM2), or a hand-started run that owns the service's port in its
+// dir (adoptByPort). The members are the processes carrying the service's
+// marker, the controller's members (a cgroup's), the descendants of those
+// and the processes of the groups whose leader carries the marker: nothing
+// else, so that a forged pid file cannot make the bot signal a process that
+// is not the service's.
 func (s *Service) look(ctx context.Context) (snapshot, error) {
 	tab, err := scanProcesses(ctx)
 	if err != nil {
 		return snapshot{}, err
 	}
-	snap := snapshot{tab: tab}
+	info := s.ctl.Info()
+	obs, err := s.ctl.Observe(ctx)
+	if err != nil {
+		if s.proc == nil {
+			// systemd or PM2 unreachable: the state is unknown, not
+			// stopped.
+			return snapshot{}, fmt.Errorf("ask %s: %w", info.Kind, err)
+		}
+		s.log.Warn().Err(err).Msg("read the service's cgroup: finding its processes by their marker")
+	}
+	snap := snapshot{tab: tab, obs: obs}
 	s.mu.Lock()
 	run := s.persisted.Run
 	// This bot process's own child, not yet reaped: its PID cannot have
@@ -92,21 +111,45 @@ func (s *Service) look(ctx context.Context) (snapshot, error) {
 			snap.root, snap.run = e, runRef{pid: e.pid, created: e.created, pgid: e.pgid, marker: e.marker}
 		}
 	}
+	seeds := make(map[int32]string)
+	if obs.Managed && snap.root == nil && obs.Running && obs.MainPID > 0 {
+		if e, ok := tab.byPID[obs.MainPID]; ok && !tab.self[e.pid] {
+			snap.root, snap.run = e, managedRun(info.Kind, e)
+		}
+	}
+	for _, pid := range obs.Members {
+		seeds[pid] = string(info.Tree)
+	}
+	if snap.root == nil && s.proc != nil && len(obs.Members) == 0 {
+		if e, more := s.adoptByPort(ctx, tab); e != nil {
+			s.mu.Lock()
+			snap.root, snap.run, snap.adopted = e, *s.adopted, true
+			s.mu.Unlock()
+			maps.Copy(seeds, more)
+		}
+	}
 	if snap.root != nil {
 		s.ensureWatch(snap.run)
 	}
-	var seeds []int32
 	if _, ok := tab.byPID[own]; ok && own > 0 {
-		seeds = append(seeds, own)
+		seeds[own] = "root"
 		snap.own = own
 	}
-	snap.members = tab.serviceMembers(s.key, seeds...)
+	snap.members = tab.serviceMembers(s.key, seeds)
 	if snap.root != nil {
 		if _, ok := snap.members[snap.root.pid]; ok {
 			snap.members[snap.root.pid] = "root"
 		}
 	}
 	return snap, nil
+}
+
+// managedRun is the run of a controller's main process e: it has no marker
+// of the bot's, so its identity is the controller, the PID and its start
+// time.
+func managedRun(kind ControllerKind, e *procEntry) runRef {
+	return runRef{pid: e.pid, created: e.created, pgid: e.pgid,
+		marker: fmt.Sprintf("%s:%d:%d", kind, e.pid, e.created.UnixNano())}
 }
 
 // findUnrecordedRoot finds a run of the service whose pid file is gone (a

@@ -5,6 +5,8 @@ package manager
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"os"
 	"strings"
 	"time"
@@ -91,14 +93,15 @@ func (t *procTable) marked(key string, pid int32) bool {
 // serviceMembers returns the processes that belong to the service whose
 // marker key is key: those carrying the marker (any run), their descendants
 // by PPID, and the members of the process groups whose leader carries the
-// marker, plus the descendants of those. own are processes known to be the
-// service's without their marker (the child this bot process started and
-// has not reaped): seeds too, reported as "root". A process is never a
-// member by what a file says about it (a forged pid file names any
-// process), and a group whose leader is not marked adds nothing: its marked
-// processes are members one by one. The bot's own ancestry and process
-// group are never included.
-func (t *procTable) serviceMembers(key string, own ...int32) map[int32]string {
+// marker, plus the descendants of those. seeds are processes known to be
+// the service's without their marker, by why (the child this bot process
+// started and has not reaped, "root"; the members of the service's cgroup;
+// a hand-started run's port owner): seeds too, with their descendants. A
+// process is never a member by what a file says about it (a forged pid
+// file names any process), and a group whose leader is not marked adds
+// nothing: its marked processes are members one by one. The bot's own
+// ancestry and process group are never included.
+func (t *procTable) serviceMembers(key string, seeds map[int32]string) map[int32]string {
 	why := make(map[int32]string)
 	var queue []int32
 	add := func(pid int32, reason string) {
@@ -111,8 +114,8 @@ func (t *procTable) serviceMembers(key string, own ...int32) map[int32]string {
 		why[pid] = reason
 		queue = append(queue, pid)
 	}
-	for _, pid := range own {
-		add(pid, "root")
+	for _, pid := range slices.Sorted(maps.Keys(seeds)) {
+		add(pid, seeds[pid])
 	}
 	for pid, e := range t.byPID {
 		if t.ours(key, e.marker) {

@@ -67,7 +67,7 @@ func BenchmarkProcessTable(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			_ = tab.serviceMembers("whatsapp-deadbeef")
+			_ = tab.serviceMembers("whatsapp-deadbeef", nil)
 			n = len(tab.byPID)
 		}
 		b.ReportMetric(float64(n), "procs")

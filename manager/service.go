@@ -41,6 +41,11 @@ type ServiceConfig struct {
 	// Secrets are values (tokens) that must never reach the service's
 	// environment, whatever variable holds them.
 	Secrets []string
+	// Cgroup says whether the process controller starts the service into
+	// a cgroup of its own ("" is auto); CgroupParent is the cgroup
+	// directory to make it under, "" for the bot's own cgroup.
+	Cgroup       CgroupMode
+	CgroupParent string
 }
 
 // Options are the dependencies of a Service.
@@ -63,6 +68,10 @@ type Options struct {
 	// WhatsApp profile intact and releases its singleton locks. A stop's
 	// leftovers get what remains of the stop timeout instead.
 	LeftoverGrace time.Duration
+	// Controller starts and stops the service (systemd, PM2); nil means the
+	// process controller: the bot runs the start command itself. The
+	// Service closes it.
+	Controller Controller
 }
 
 // Service supervises one service on this host.
@@ -78,6 +87,9 @@ type Service struct {
 	state    stateFile
 	output   string // stdout/stderr capture
 	events   eventBus
+	ctl      Controller
+	// proc is ctl when it is the process controller, else nil.
+	proc *processController
 
 	mu        sync.Mutex
 	busy      *BusyError
@@ -96,6 +108,9 @@ type Service struct {
 	watching string
 	stopping string
 	closed   bool
+	// adopted is the last run adopted by its port (started by hand), nil
+	// when none.
+	adopted *runRef
 
 	// watchCtx ends the watchers when the Service is closed.
 	watchCtx    context.Context
@@ -178,6 +193,14 @@ func NewService(cfg ServiceConfig, opts Options) (*Service, error) {
 		s.log.Warn().Err(err).Msg("ignoring unreadable state")
 	}
 	s.persisted = p
+	s.ctl = opts.Controller
+	if s.ctl == nil {
+		s.proc = newProcessController(s.log, cfg.Cgroup, cfg.CgroupParent, s.key)
+		s.ctl = s.proc
+		if p.Run != nil {
+			s.proc.resumed = p.Run.Cgroup
+		}
+	}
 	return s, nil
 }
 

@@ -133,6 +133,9 @@ func testServiceConfig(t testing.TB, dir string, env map[string]string) ServiceC
 		StopTimeout:   5 * time.Second,
 		HealthTimeout: 2 * time.Second,
 		StateDir:      filepath.Join(filepath.Dir(dir), "state"),
+		// The marker finds the tree: the cgroup's tests
+		// (controller_process_test.go) set a cgroup of their own.
+		Cgroup: CgroupOff,
 	}
 }
 

@@ -35,6 +35,15 @@ type Status struct {
 	Uptime    time.Duration // since Since
 	Processes []Process     // the service's tree, root first
 	Adopted   bool          // running but not started by this bot process
+	// AdoptedByPort is true when the running service was started by hand
+	// and found by the port it owns in the service's dir (no marker, no
+	// controller of its own).
+	AdoptedByPort bool
+	// Controller says what starts and stops the service and how its tree
+	// is found; Managed is what systemd or PM2 said of it (nil for the
+	// process controller; its Members are left out).
+	Controller ControllerInfo
+	Managed    *Observation
 	// RootPID is the PID the start command ran as (npm), while the
 	// service runs. RootGone is true when that process is gone but the rest
 	// of its process group (node) runs on and the service with it: Since
@@ -88,6 +97,12 @@ func (s *Service) Status(ctx context.Context) (Status, error) {
 		RSS:        in.rss(),
 		Browsers:   in.browsers,
 	}
+	st.Controller = s.ctl.Info()
+	if snap.obs.Managed {
+		obs := snap.obs
+		obs.Members = nil
+		st.Managed = &obs
+	}
 	if r, ok, err := s.LastRestoration(); err == nil && ok {
 		st.Restoration = &r
 	}
@@ -98,6 +113,7 @@ func (s *Service) Status(ctx context.Context) (Status, error) {
 		s.mu.Lock()
 		st.Adopted = s.startedMarker != snap.run.marker
 		s.mu.Unlock()
+		st.AdoptedByPort = snap.adopted
 	} else if !h.Refused {
 		// Nothing of ours runs, yet something answers on the port (or
 		// does not refuse): say what.

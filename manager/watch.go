@@ -109,7 +109,7 @@ func (s *Service) Close() error {
 	s.mu.Unlock()
 	s.watchCancel()
 	s.watchWG.Wait()
-	return nil
+	return s.ctl.Close()
 }
 
 // watchRun follows run r until it is gone or the Service is closed: it

@@ -107,10 +107,13 @@ func renderStatus(b *strings.Builder, st *manager.Status, maint *bot.Maintenance
 	}
 	if !st.Since.IsZero() {
 		who := ""
-		if st.Adopted {
-			who = ", adopted: not started by this bot process"
+		if line := bot.AdoptedLine(st); line != "" {
+			who = ", " + line
 		}
 		row("uptime", "%s (since %s%s)", human.Duration(st.Uptime), human.Clock(st.Since, now, now.Location()), who)
+	}
+	if line := bot.ControllerLine(st); line != "" {
+		row("controller", "%s", line)
 	}
 	if st.RootGone {
 		row("note", "%s", bot.RootGoneLine(st))

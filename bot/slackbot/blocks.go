@@ -175,10 +175,13 @@ func blocksStatus(st *manager.Status, maint *bot.MaintenanceWindow, und *bot.Und
 	}
 	if !st.Since.IsZero() {
 		v := fmt.Sprintf("%s\nsince %s", human.Duration(st.Uptime), human.Clock(st.Since, now, loc))
-		if st.Adopted {
-			v += "\nadopted: not started by this bot process"
+		if line := bot.AdoptedLine(st); line != "" {
+			v += "\n" + line
 		}
 		field("uptime", v)
+	}
+	if line := bot.ControllerLine(st); line != "" {
+		field("controller", blocksEscape(line))
 	}
 	field("URL", blocksEscape(st.URL))
 	if st.RootGone {

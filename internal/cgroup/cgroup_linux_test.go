@@ -446,7 +446,7 @@ func standin(t *testing.T, marker string) (cmd *exec.Cmd, ignoring string) {
 	if err := os.WriteFile(sessions, []byte("["+strings.Join(entries, ",")+"]"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	preload, err := filepath.Abs("testdata/ignore-sigterm.js")
+	preload, err := filepath.Abs("cgrouptest/ignore-sigterm.js") // cgrouptest imports this package
 	if err != nil {
 		t.Fatal(err)
 	}
