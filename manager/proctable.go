@@ -6,8 +6,8 @@ package manager
 import (
 	"context"
 	"maps"
-	"slices"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
