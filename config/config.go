@@ -145,6 +145,24 @@ type Service struct {
 	// StopTimeout is how long a stop waits after SIGTERM before SIGKILL.
 	// Default 10s.
 	StopTimeout time.Duration `yaml:"stop_timeout"`
+	// Controller is what starts and stops the service: "process" (the bot
+	// runs Start itself; the default), "systemd" (the unit Unit) or "pm2"
+	// (the PM2 app PM2App).
+	Controller string `yaml:"controller"`
+	// Cgroup, for the process controller: "auto" (the default) starts the
+	// service into a cgroup of its own where the host allows it, "off"
+	// never does.
+	Cgroup string `yaml:"cgroup"`
+	// Unit is the systemd unit, for controller systemd ("whatsapp.service").
+	Unit string `yaml:"unit"`
+	// PM2App is the PM2 app's name, for controller pm2.
+	PM2App string `yaml:"pm2_app"`
+	// PM2Home is PM2's home (PM2_HOME), for controller pm2: required, so
+	// that the bot never talks to the wrong PM2 daemon (~/.pm2 of the
+	// bot's user) by accident. Absolute after Parse.
+	PM2Home string `yaml:"pm2_home"`
+	// PM2 is the pm2 program, for controller pm2; default "pm2" on PATH.
+	PM2 string `yaml:"pm2"`
 }
 
 // LogPath returns the absolute path of the service's log file.
@@ -286,6 +304,9 @@ func defaultService() Service {
 		AuthDir:      ".wwebjs_auth",
 		StartTimeout: 60 * time.Second,
 		StopTimeout:  10 * time.Second,
+		Controller:   "process",
+		Cgroup:       "auto",
+		PM2:          "pm2",
 	}
 }
 

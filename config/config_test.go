@@ -90,6 +90,9 @@ func TestLoadFull(t *testing.T) {
 			Env:          map[string]string{"NODE_ENV": "production"},
 			StartTimeout: 60 * time.Second,
 			StopTimeout:  10 * time.Second,
+			Controller:   "process",
+			Cgroup:       "auto",
+			PM2:          "pm2",
 		}},
 		Monitor: Monitor{
 			Interval:           30 * time.Second,
@@ -257,6 +260,27 @@ func TestValidate(t *testing.T) {
 		{"env bad name", func(c *Config) { c.Services[0].Env = map[string]string{"A B": "x"} }, `services[0].env["A B"]: "A B" is not a valid variable name: use letters, digits and _, not starting with a digit (line 9)`},
 		{"env ok", func(c *Config) { c.Services[0].Env = map[string]string{"NODE_ENV": "production", "_X1": ""} }, ""},
 		{"start timeout", func(c *Config) { c.Services[0].StartTimeout = 999 * time.Millisecond }, "services[0].start_timeout: 999ms is too short: the minimum is 1s (line 9)"},
+		{"controller unknown", func(c *Config) { c.Services[0].Controller = "docker" }, `services[0].controller: "docker" is not a controller: use process, systemd or pm2 (line 9)`},
+		{"cgroup bad", func(c *Config) { c.Services[0].Cgroup = "yes" }, `services[0].cgroup: "yes" is not a cgroup mode: use auto or off (line 9)`},
+		{"cgroup off", func(c *Config) { c.Services[0].Cgroup = "off" }, ""},
+		{"unit without systemd", func(c *Config) { c.Services[0].Unit = "whatsapp.service" }, "services[0].unit: is for controller systemd only (this service's controller is process) (line 9)"},
+		{"systemd", func(c *Config) { c.Services[0].Controller, c.Services[0].Unit = "systemd", "whatsapp@main.service" }, ""},
+		{"systemd no unit", func(c *Config) { c.Services[0].Controller = "systemd" }, `services[0].unit: "" is not a systemd service unit: give its name, e.g. whatsapp.service (line 9)`},
+		{"systemd bad unit", func(c *Config) { c.Services[0].Controller, c.Services[0].Unit = "systemd", "whatsapp.service; rm" }, `services[0].unit: "whatsapp.service; rm" is not a systemd service unit: give its name, e.g. whatsapp.service (line 9)`},
+		{"systemd cgroup off", func(c *Config) {
+			c.Services[0].Controller, c.Services[0].Unit, c.Services[0].Cgroup = "systemd", "whatsapp.service", "off"
+		}, "services[0].cgroup: is for controller process only: systemd puts the service in a cgroup of its own (line 9)"},
+		{"pm2", func(c *Config) {
+			c.Services[0].Controller, c.Services[0].PM2App, c.Services[0].PM2Home = "pm2", "whatsapp", "/home/sanasend/.pm2"
+		}, ""},
+		{"pm2 no home", func(c *Config) { c.Services[0].Controller, c.Services[0].PM2App = "pm2", "whatsapp" },
+			"services[0].pm2_home: is required with controller pm2: the PM2_HOME of the daemon that runs the app (e.g. /home/sanasend/.pm2), so that the bot never talks to another user's PM2 by accident (line 9)"},
+		{"pm2 relative home", func(c *Config) {
+			c.Services[0].Controller, c.Services[0].PM2App, c.Services[0].PM2Home = "pm2", "whatsapp", ".pm2"
+		}, `services[0].pm2_home: ".pm2" is not an absolute path (line 9)`},
+		{"pm2 numeric app", func(c *Config) {
+			c.Services[0].Controller, c.Services[0].PM2App, c.Services[0].PM2Home = "pm2", "0", "/p"
+		}, `services[0].pm2_app: "0" is not a PM2 app name: give the name PM2 lists (pm2 ls), e.g. whatsapp (line 9)`},
 		{"stop timeout zero", func(c *Config) { c.Services[0].StopTimeout = 0 }, "services[0].stop_timeout: 0s is too short: the minimum is 1s (line 9)"},
 		{"durations of 1s", func(c *Config) {
 			c.Monitor.Interval, c.Monitor.Timeout, c.Monitor.RepeatInterval, c.Monitor.RestorationTimeout = time.Second, time.Second, time.Second, time.Second

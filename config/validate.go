@@ -172,6 +172,55 @@ func (c *Config) validateServices(p *problems) {
 		}
 		checkDuration(p, at("start_timeout"), s.StartTimeout)
 		checkDuration(p, at("stop_timeout"), s.StopTimeout)
+		validateController(p, s, at)
+	}
+}
+
+// unitRE is a systemd service unit name (systemd.unit(5): letters, digits,
+// ":-_.\\", and "@" for instances).
+var unitRE = regexp.MustCompile(`^[A-Za-z0-9:_.\\@-]{1,250}\.service$`)
+
+// pm2AppRE is a PM2 app name the bot accepts: no spaces, no option-like
+// start, not all digits (PM2 would read an id).
+var pm2AppRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,99}$`)
+
+// validateController checks a service's controller and the keys that go
+// with it; a key of another controller is an error, not silently ignored.
+func validateController(p *problems, s *Service, at func(string) string) {
+	foreign := func(key, value, kind string) {
+		if value != "" {
+			p.add(at(key), "is for controller %s only (this service's controller is %s)", kind, s.Controller)
+		}
+	}
+	switch s.Controller {
+	case "process":
+		if s.Cgroup != "auto" && s.Cgroup != "off" {
+			p.add(at("cgroup"), "%s is not a cgroup mode: use auto or off", p.show(at("cgroup"), s.Cgroup))
+		}
+		foreign("unit", s.Unit, "systemd")
+		foreign("pm2_app", s.PM2App, "pm2")
+		foreign("pm2_home", s.PM2Home, "pm2")
+	case "systemd":
+		if !unitRE.MatchString(s.Unit) {
+			p.add(at("unit"), "%s is not a systemd service unit: give its name, e.g. whatsapp.service", p.show(at("unit"), s.Unit))
+		}
+		foreign("pm2_app", s.PM2App, "pm2")
+		foreign("pm2_home", s.PM2Home, "pm2")
+	case "pm2":
+		if !pm2AppRE.MatchString(s.PM2App) || digitsRE.MatchString(s.PM2App) {
+			p.add(at("pm2_app"), "%s is not a PM2 app name: give the name PM2 lists (pm2 ls), e.g. whatsapp", p.show(at("pm2_app"), s.PM2App))
+		}
+		if s.PM2Home == "" {
+			p.add(at("pm2_home"), "is required with controller pm2: the PM2_HOME of the daemon that runs the app (e.g. /home/sanasend/.pm2), so that the bot never talks to another user's PM2 by accident")
+		} else {
+			checkAbsDir(p, at("pm2_home"), s.PM2Home)
+		}
+		foreign("unit", s.Unit, "systemd")
+	default:
+		p.add(at("controller"), "%s is not a controller: use process, systemd or pm2", p.show(at("controller"), s.Controller))
+	}
+	if s.Controller != "process" && s.Cgroup != "auto" && s.Cgroup != "" {
+		p.add(at("cgroup"), "is for controller process only: %s puts the service in a cgroup of its own", s.Controller)
 	}
 }
 

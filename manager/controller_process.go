@@ -259,27 +259,44 @@ func (c *processController) Observe(ctx context.Context) (Observation, error) {
 }
 
 // Finish kills whatever is still in the run's cgroup (cgroup.kill: one
-// atomic step, a process forking meanwhile included) and waits until it is
-// empty.
+// atomic step, a process forking meanwhile included), waits until it is
+// empty and removes it: a stopped service leaves no cgroup behind (the next
+// start makes it again).
 func (c *processController) Finish(ctx context.Context) error {
 	g := c.current()
 	if g == nil {
 		return nil
 	}
 	busy, err := g.Populated()
-	if err != nil || !busy {
+	if err != nil {
 		return nil
 	}
-	c.log.Info().Str("cgroup", g.Path()).Msg("cgroup.kill: processes were left in the service's cgroup")
-	if err := g.Kill(); err != nil {
-		return fmt.Errorf("kill the service's cgroup: %w", err)
+	if busy {
+		c.log.Info().Str("cgroup", g.Path()).Msg("cgroup.kill: processes were left in the service's cgroup")
+		if err := g.Kill(); err != nil {
+			return fmt.Errorf("kill the service's cgroup: %w", err)
+		}
+		ctx, cancel := context.WithTimeout(ctx, cgroupEmptyWait)
+		defer cancel()
+		if err := g.WaitEmpty(ctx); err != nil {
+			return fmt.Errorf("wait for the service's cgroup to empty: %w", err)
+		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, cgroupEmptyWait)
-	defer cancel()
-	if err := g.WaitEmpty(ctx); err != nil {
-		return fmt.Errorf("wait for the service's cgroup to empty: %w", err)
-	}
+	c.remove(g)
 	return nil
+}
+
+// remove removes the empty cgroup g, and forgets it as the current one.
+func (c *processController) remove(g *cgroup.Group) {
+	if err := g.Remove(); err != nil {
+		c.log.Debug().Err(err).Msg("remove the service's cgroup")
+		return
+	}
+	c.mu.Lock()
+	if c.group == g {
+		c.group = nil
+	}
+	c.mu.Unlock()
 }
 
 // Close removes the service's cgroup when it is empty (the service is
@@ -290,11 +307,8 @@ func (c *processController) Close() error {
 	if g == nil {
 		return nil
 	}
-	if busy, err := g.Populated(); err != nil || busy {
-		return nil
-	}
-	if err := g.Remove(); err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, cgroup.ErrPopulated) {
-		return fmt.Errorf("remove the service's cgroup: %w", err)
+	if busy, err := g.Populated(); err == nil && !busy {
+		c.remove(g)
 	}
 	return nil
 }
