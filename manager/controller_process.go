@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -44,9 +46,10 @@ type processController struct {
 	// parent is the cgroup directory under which the service's cgroup is
 	// made; "" means the bot's own cgroup.
 	parent string
-	// name is the service's cgroup's name: one per service, reused by
-	// every run (it is empty between runs).
-	name string
+	// prefix begins the name of each run's cgroup: "sanasend-<key>-"
+	// and the run's ID. A run never reuses a cgroup: one that was just
+	// killed is not a place to start anything.
+	prefix string
 
 	once sync.Once
 	hier cgroup.Hierarchy
@@ -67,7 +70,7 @@ func newProcessController(log zerolog.Logger, mode CgroupMode, parent, key strin
 	if mode == "" {
 		mode = CgroupAuto
 	}
-	return &processController{log: log, mode: mode, parent: parent, name: "sanasend-" + key}
+	return &processController{log: log, mode: mode, parent: parent, prefix: "sanasend-" + key + "-"}
 }
 
 // hierarchy finds, once, the cgroup v2 hierarchy the service's cgroup goes
@@ -114,7 +117,7 @@ func (c *processController) Info() ControllerInfo {
 // one. A start into the cgroup that the kernel refuses is retried without
 // it (and said in the log): the service starts either way.
 func (c *processController) Start(ctx context.Context, l Launch) (Launched, error) {
-	g := c.prepare()
+	g := c.prepare(l.RunID)
 	cmd, err := c.spawn(l, g)
 	if err != nil && g != nil {
 		c.log.Warn().Err(err).Str("cgroup", g.Path()).Msg("start into the cgroup failed: starting without it")
@@ -137,19 +140,39 @@ func (c *processController) Start(ctx context.Context, l Launch) (Launched, erro
 	return out, nil
 }
 
-// prepare makes (or takes, empty) the service's cgroup, nil when there is
-// none to use.
-func (c *processController) prepare() *cgroup.Group {
+// prepare makes the cgroup of run runID, nil when there is none to use.
+// The empty cgroups of earlier runs (a bot that died before it could
+// remove them) go first.
+func (c *processController) prepare(runID string) *cgroup.Group {
 	h, err := c.hierarchy()
 	if err != nil {
 		return nil
 	}
-	g, err := h.Create(c.name)
+	c.sweep(h)
+	g, err := h.Create(c.prefix + runID)
 	if err != nil {
 		c.log.Warn().Err(err).Msg("create the service's cgroup: starting without it")
 		return nil
 	}
 	return g
+}
+
+// sweep removes the empty cgroups of this service's earlier runs.
+func (c *processController) sweep(h cgroup.Hierarchy) {
+	entries, err := os.ReadDir(h.Parent)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), c.prefix) {
+			continue
+		}
+		if g, err := h.Group(e.Name()); err == nil {
+			if busy, err := g.Populated(); err == nil && !busy {
+				_ = g.Remove()
+			}
+		}
+	}
 }
 
 func (c *processController) spawn(l Launch, g *cgroup.Group) (*exec.Cmd, error) {
@@ -184,7 +207,8 @@ func (c *processController) current() *cgroup.Group {
 	c.mu.Unlock()
 	if resume {
 		if h, err := c.hierarchy(); err == nil {
-			if g, err := h.Group(c.name); err == nil && g.Path() == c.resumed {
+			name := filepath.Base(c.resumed)
+			if g, err := h.Group(name); err == nil && strings.HasPrefix(name, c.prefix) && g.Path() == c.resumed {
 				c.mu.Lock()
 				if c.group == nil {
 					c.group = g

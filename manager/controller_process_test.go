@@ -34,7 +34,11 @@ func cgroupService(t *testing.T, env map[string]string, mutate ...func(*ServiceC
 // removed it).
 func cgroupProcs(t *testing.T, s *Service) []int32 {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(s.cfg.CgroupParent, "sanasend-"+s.key, "cgroup.procs"))
+	g := s.proc.current()
+	if g == nil {
+		return nil // removed once empty
+	}
+	data, err := os.ReadFile(filepath.Join(g.Path(), "cgroup.procs"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // removed once empty
 	}
@@ -73,6 +77,9 @@ func TestCgroupHoldsTheWholeTree(t *testing.T) {
 	if info := s.ctl.Info(); info.Kind != ControllerProcess || info.Tree != TreeCgroup {
 		t.Fatalf("controller = %+v; want the process controller with the cgroup", info)
 	}
+	if c := s.controllerCheck(context.Background()); c.Verdict != "ok" || !strings.Contains(c.Detail, "cgroup of its own") {
+		t.Errorf("doctor's controller check = %+v; want ok, by cgroup", c)
+	}
 	res := startHealthy(t, s)
 	var st Status
 	waitFor(t, "2 browsers with 2 crash handlers each", 20*time.Second, func() bool {
@@ -104,9 +111,8 @@ func TestCgroupHoldsTheWholeTree(t *testing.T) {
 	if left := cgroupProcs(t, s); len(left) > 0 {
 		t.Errorf("cgroup.procs after the stop: %v", left)
 	}
-	dir := filepath.Join(s.cfg.CgroupParent, "sanasend-"+s.key)
-	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("the service's cgroup %s is still there after the stop (%v)", dir, err)
+	if left, _ := filepath.Glob(filepath.Join(s.cfg.CgroupParent, "sanasend-*")); len(left) > 0 {
+		t.Errorf("cgroups left after the stop: %v", left)
 	}
 }
 

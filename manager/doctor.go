@@ -64,7 +64,7 @@ func (s *Service) Doctor(ctx context.Context) []doctor.Check {
 			pc.Verdict, pc.Detail = doctor.VerdictOK, "no process of the service is running"
 		}
 	}
-	checks = append(checks, pc, doctor.CheckUsers(doctor.ServiceUsers(os.Getuid(), pids, s.cfg.Dir)))
+	checks = append(checks, pc, s.controllerCheck(ctx), doctor.CheckUsers(doctor.ServiceUsers(os.Getuid(), pids, s.cfg.Dir)))
 
 	lc := doctor.Check{Name: "chromium locks"}
 	if dirs, err := s.authDirs(ctx); err != nil {
@@ -79,4 +79,35 @@ func (s *Service) Doctor(ctx context.Context) []doctor.Check {
 		}
 	}
 	return append(checks, lc)
+}
+
+// controllerCheck says what starts and stops the service and how its tree
+// is found, and why: the process controller's cgroup or marker, systemd's
+// or PM2's answer.
+func (s *Service) controllerCheck(ctx context.Context) doctor.Check {
+	c := doctor.Check{Name: "controller"}
+	info := s.ctl.Info()
+	switch info.Kind {
+	case ControllerProcess:
+		switch {
+		case info.Tree == TreeCgroup:
+			c.Verdict, c.Detail = doctor.VerdictOK, "the bot starts the service into a cgroup of its own ("+info.Why+"): every process of its tree is found and ended, wherever it was reparented"
+		case s.cfg.Cgroup == CgroupOff:
+			c.Verdict, c.Detail = doctor.VerdictOK, "the bot finds the service's tree by its environment marker (cgroup: off in the configuration)"
+		default:
+			c.Verdict, c.Detail = doctor.VerdictWarn, "the bot finds the service's tree by its environment marker, not a cgroup: "+info.Why
+			c.Hint = "a process that clears its environment and leaves the tree would be missed; with a cgroup none can be (run the bot as root, or give its unit Delegate=yes and ProtectControlGroups=no), or set cgroup: off to accept the marker"
+		}
+	default:
+		obs, err := s.ctl.Observe(ctx)
+		if err != nil {
+			c.Verdict, c.Detail = doctor.VerdictFail, err.Error()
+			c.Hint = "the bot cannot start, stop or see the service without it: see README, Controllers"
+			return c
+		}
+		c.Verdict = doctor.VerdictOK
+		c.Detail = fmt.Sprintf("%s %s: %s, %d processes in its tree (by %s), restarted %d times by %s", info.Kind, info.Target, obs.State,
+			len(obs.Members), info.Tree, obs.Restarts, info.Kind)
+	}
+	return c
 }
