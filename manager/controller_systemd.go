@@ -83,9 +83,6 @@ type systemdController struct {
 	// root is the cgroup root: the configured one, or the one found at
 	// the first use ("" until then).
 	root string
-	// lastCgroup is the unit's ControlGroup as last seen, for Finish
-	// when systemd no longer says it.
-	lastCgroup string
 }
 
 var _ Controller = (*systemdController)(nil)
@@ -296,8 +293,11 @@ type unitProps struct {
 	ExecMainCode                             int32
 	ExecMainStatus                           int32
 	ExecMainStartTimestamp                   uint64 // µs since the epoch
-	ControlGroup                             string
-	TimeoutStartUSec, TimeoutStopUSec        uint64
+	// ControlGroup is the unit's cgroup: systemd's ControlGroup while the
+	// unit is active, else where its cgroup is made (which processes left
+	// by a stop of a KillMode=process unit still occupy).
+	ControlGroup                      string
+	TimeoutStartUSec, TimeoutStopUSec uint64
 }
 
 func (p unitProps) state() string { return p.ActiveState + "/" + p.SubState }
@@ -342,6 +342,22 @@ func (p unitProps) exitPhrase() string {
 	return ""
 }
 
+// sliceCgroup is the cgroup of a slice unit: "system.slice" is
+// /system.slice, "a-b.slice" /a.slice/a-b.slice, "-.slice" (or none) the
+// root ("").
+func sliceCgroup(slice string) string {
+	name, ok := strings.CutSuffix(slice, ".slice")
+	if !ok || name == "-" || name == "" {
+		return ""
+	}
+	parts := strings.Split(name, "-")
+	var b strings.Builder
+	for i := range parts {
+		b.WriteString("/" + strings.Join(parts[:i+1], "-") + ".slice")
+	}
+	return b.String()
+}
+
 // usecDuration converts a systemd µs duration; infinity is 0.
 func usecDuration(us uint64) time.Duration {
 	if us == math.MaxUint64 || us > uint64(math.MaxInt64/int64(time.Microsecond)) {
@@ -372,6 +388,9 @@ func (c *systemdController) props(ctx context.Context, op string) (unitProps, er
 	str := func(k string) string { s, _ := all[k].(string); return s }
 	p.LoadState, p.ActiveState, p.SubState, p.Result = str("LoadState"), str("ActiveState"), str("SubState"), str("Result")
 	p.ControlGroup = str("ControlGroup")
+	if p.ControlGroup == "" {
+		p.ControlGroup = sliceCgroup(str("Slice")) + "/" + c.unit
+	}
 	p.MainPID, _ = all["MainPID"].(uint32)
 	p.NRestarts, _ = all["NRestarts"].(uint32)
 	p.ExecMainCode, _ = all["ExecMainCode"].(int32)
@@ -381,11 +400,6 @@ func (c *systemdController) props(ctx context.Context, op string) (unitProps, er
 	p.TimeoutStopUSec, _ = all["TimeoutStopUSec"].(uint64)
 	if p.LoadState != "loaded" {
 		return p, usererr.New(usererr.NotFound, "systemd has no usable unit %s (it is %s)", c.unit, p.LoadState)
-	}
-	if p.ControlGroup != "" {
-		c.mu.Lock()
-		c.lastCgroup = p.ControlGroup
-		c.mu.Unlock()
 	}
 	return p, nil
 }
@@ -692,11 +706,6 @@ func (c *systemdController) Finish(ctx context.Context) error {
 		return err
 	}
 	cg := p.ControlGroup
-	if cg == "" {
-		c.mu.Lock()
-		cg = c.lastCgroup
-		c.mu.Unlock()
-	}
 	members, err := c.members(cg)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
