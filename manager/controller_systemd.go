@@ -81,8 +81,9 @@ type systemdController struct {
 	conn   *sddbus.Conn // nil until the first call, or after a break
 	closed bool
 	// root is the cgroup root: the configured one, or the one found at
-	// the first use ("" until then).
-	root string
+	// the first use ("" until then); rootErr says why none was found.
+	root    string
+	rootErr error
 }
 
 var _ Controller = (*systemdController)(nil)
@@ -153,10 +154,11 @@ func (c *systemdController) Info() ControllerInfo {
 // Close closes the bus connection and ends the watchers of Changes. It may
 // be called more than once.
 func (c *systemdController) Close() error {
+	// First: a dial under way (holding mu) ends with the controller's life.
+	c.closeFn()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.closed = true
-	c.closeFn()
 	if c.conn != nil {
 		c.conn.Close()
 		c.conn = nil
@@ -197,16 +199,21 @@ func busReason(err error) string {
 	return "the connection failed"
 }
 
-// dialBus makes one authenticated connection to the system bus, closed at
-// the latest when the controller is. ctx bounds the dial only.
+// dialBus makes one authenticated connection to the system bus; it lives
+// until it is closed or the controller is. ctx and the controller's Timeout
+// bound the dial.
 func (c *systemdController) dialBus(ctx context.Context) (*godbus.Conn, error) {
 	type result struct {
 		conn *godbus.Conn
 		err  error
 	}
+	// connCtx is the connection's life: godbus closes the connection when
+	// it ends, which also ends a dial that hangs (a peer that never
+	// answers the authentication or Hello).
+	connCtx, abandon := context.WithCancel(c.life)
 	done := make(chan result, 1)
 	go func() {
-		conn, err := godbus.Dial(c.bus, godbus.WithContext(c.life))
+		conn, err := godbus.Dial(c.bus, godbus.WithContext(connCtx))
 		if err == nil {
 			err = conn.Auth([]godbus.Auth{godbus.AuthExternal(strconv.Itoa(os.Getuid()))})
 			if err == nil {
@@ -218,17 +225,20 @@ func (c *systemdController) dialBus(ctx context.Context) (*godbus.Conn, error) {
 		}
 		done <- result{conn, err}
 	}()
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
 	select {
 	case r := <-done:
-		return r.conn, r.err
+		if r.err != nil {
+			abandon()
+			return nil, r.err
+		}
+		// connCtx is released once the connection is closed (by its
+		// user, a broken bus or the controller's Close).
+		context.AfterFunc(r.conn.Context(), abandon)
+		return r.conn, nil
 	case <-ctx.Done():
-		// The dial ends with the controller's life at the latest; its
-		// connection, if any, is closed then.
-		go func() {
-			if r := <-done; r.conn != nil {
-				r.conn.Close()
-			}
-		}()
+		abandon()
 		return nil, ctx.Err()
 	}
 }
@@ -545,10 +555,10 @@ func (c *systemdController) Observe(ctx context.Context) (Observation, error) {
 		LastExit: p.lastExit(),
 	}
 	members, err := c.members(p.ControlGroup)
-	if err != nil {
-		c.log.Warn().Err(err).Msg("cannot read the unit's cgroup")
-	} else {
+	if err == nil {
 		o.Members = members
+	} else if c.rootKnown() {
+		c.log.Warn().Err(err).Msg("cannot read the unit's cgroup")
 	}
 	if p.MainPID != 0 {
 		o.MainPID = mapMainPID(int32(p.MainPID), o.Members, err == nil)
@@ -565,7 +575,7 @@ func (c *systemdController) hostMainPID(p unitProps) int32 {
 		return 0
 	}
 	members, err := c.members(p.ControlGroup)
-	if err != nil {
+	if err != nil && c.rootKnown() {
 		c.log.Warn().Err(err).Msg("cannot read the unit's cgroup")
 	}
 	return mapMainPID(int32(p.MainPID), members, err == nil)
@@ -619,28 +629,49 @@ func nsPIDs(pid int32) ([]int32, error) {
 	return nil, fmt.Errorf("process %d: no NSpid line", pid)
 }
 
-// cgroupRoot returns the root of systemd's cgroup tree: the configured one,
-// else the host's cgroup v2 mount (found once).
+// cgroupRoot returns the root of systemd's cgroup tree: the configured
+// one, else the host's cgroup v2 mount, else (a cgroup v1 host) systemd's
+// own v1 hierarchy, /sys/fs/cgroup/systemd. What it finds, or why it found
+// nothing, is kept: neither changes while the bot runs.
 func (c *systemdController) cgroupRoot() (string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.root != "" {
-		return c.root, nil
+	if c.root != "" || c.rootErr != nil {
+		return c.root, c.rootErr
 	}
+	c.root, c.rootErr = findCgroupRoot()
+	if c.rootErr != nil {
+		c.log.Warn().Err(c.rootErr).Msg("the unit's processes cannot be listed: no cgroup hierarchy of systemd's found")
+	}
+	return c.root, c.rootErr
+}
+
+func findCgroupRoot() (string, error) {
 	mi, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
-		return "", fmt.Errorf("find the cgroup v2 mount: %w", err)
+		return "", fmt.Errorf("find systemd's cgroup hierarchy: %w", err)
 	}
 	self, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
-		return "", fmt.Errorf("find the cgroup v2 mount: %w", err)
+		return "", fmt.Errorf("find systemd's cgroup hierarchy: %w", err)
 	}
 	h, err := cgroup.Parse(bytes.NewReader(mi), bytes.NewReader(self))
-	if err != nil {
-		return "", fmt.Errorf("find the cgroup v2 mount: %w", err)
+	if err == nil {
+		return h.Mount, nil
 	}
-	c.root = h.Mount
-	return c.root, nil
+	const v1 = "/sys/fs/cgroup/systemd"
+	if _, serr := os.Stat(filepath.Join(v1, "cgroup.procs")); serr == nil {
+		return v1, nil
+	}
+	return "", fmt.Errorf("find systemd's cgroup hierarchy: %w", err)
+}
+
+// rootKnown says whether the cgroup root was found (cgroupRoot logged
+// once why not).
+func (c *systemdController) rootKnown() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rootErr == nil
 }
 
 // cgroupDir is the host directory of a unit's ControlGroup.

@@ -625,3 +625,66 @@ func BenchmarkSystemdStartStop(b *testing.B) {
 		}
 	}
 }
+
+// A bus that breaks under the controller (the bus daemon killed; systemd's
+// socket starts a new one at the next connection) is reached again: by the
+// next Observe, and by the watch, which then signals (changes may have been
+// missed).
+func TestSystemdReconnectsAfterTheBusBroke(t *testing.T) {
+	s := systemdtest.Start(t, systemdtest.Options{Units: map[string]string{"sleeper.service": sdSleeper}})
+	c := newSystemdTest(t, s, "sleeper.service")
+	ctx := context.Background()
+	if _, err := c.Start(ctx, Launch{}); err != nil {
+		t.Fatal(err)
+	}
+	changes, err := c.Changes(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := observe(t, c)
+
+	procs, err := os.ReadFile(filepath.Join(s.CgroupPath("/system.slice/dbus.service"), "cgroup.procs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	daemons := strings.Fields(string(procs))
+	if len(daemons) != 1 {
+		t.Fatalf("dbus.service's processes: %q; want one bus daemon", daemons)
+	}
+	pid, _ := strconv.Atoi(daemons[0])
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the bus daemon's end", 5*time.Second, func() bool { return !processAlive(ctx, int32(pid), time.Time{}) })
+	drain := true
+	for drain {
+		select {
+		case <-changes:
+		default:
+			drain = false
+		}
+	}
+
+	var after Observation
+	waitFor(t, "an Observe on a new connection", 10*time.Second, func() bool {
+		after, err = c.Observe(ctx)
+		return err == nil
+	})
+	if after.MainPID != before.MainPID || !after.Running {
+		t.Errorf("after the reconnection: %+v; want the same run as before, %+v", after, before)
+	}
+	select {
+	case <-changes:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watch sent nothing after its reconnection")
+	}
+	// The new watch connection works: a stop is news.
+	if _, err := c.Stop(ctx, Halt{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changes:
+	case <-time.After(2 * time.Second):
+		t.Fatal("no change signal for the stop after the reconnection")
+	}
+}
