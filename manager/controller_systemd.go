@@ -44,8 +44,8 @@ type SystemdConfig struct {
 	// at the first use.
 	CgroupRoot string
 	// Timeout bounds the wait for one systemd job beyond the unit's own
-	// timeouts (TimeoutStartSec, TimeoutStopSec), and Finish's wait for an
-	// empty cgroup; 0 means 90 seconds.
+	// timeouts (TimeoutStartSec, TimeoutStopSec), a connection to the
+	// bus, and Finish's wait for an empty cgroup; 0 means 90 seconds.
 	Timeout time.Duration
 	Logger  zerolog.Logger
 }
@@ -260,6 +260,10 @@ func (c *systemdController) connect(ctx context.Context) (*sddbus.Conn, error) {
 		c.conn = nil
 	}
 	conn, err := sddbus.NewConnection(func() (*godbus.Conn, error) { return c.dialBus(ctx) })
+	if err != nil && ctx.Err() != nil {
+		// The caller gave up: that says nothing of the bus.
+		return nil, fmt.Errorf("connect to the system bus: %w", ctx.Err())
+	}
 	if err != nil {
 		return nil, unavailable("connect to the system bus", err)
 	}

@@ -688,3 +688,58 @@ func TestSystemdReconnectsAfterTheBusBroke(t *testing.T) {
 		t.Fatal("no change signal for the stop after the reconnection")
 	}
 }
+
+// The facts read from a unit's properties, without a systemd.
+func TestSystemdUnitFacts(t *testing.T) {
+	tests := []struct {
+		name    string
+		p       unitProps
+		running bool
+		exit    *Exit
+	}{
+		{"running", unitProps{ActiveState: "active", SubState: "running"}, true, nil},
+		{"starting", unitProps{ActiveState: "activating", SubState: "start"}, true, nil},
+		{"reloading", unitProps{ActiveState: "reloading", SubState: "reload"}, true, nil},
+		{"stopping: its processes are still there", unitProps{ActiveState: "deactivating", SubState: "stop-sigterm"}, true, nil},
+		{"waiting to be restarted", unitProps{ActiveState: "activating", SubState: "auto-restart", ExecMainCode: 2, ExecMainStatus: 9},
+			false, &Exit{Known: true, Code: -1, Signal: "SIGKILL"}},
+		{"stopped", unitProps{ActiveState: "inactive", SubState: "dead", ExecMainCode: 1}, false, &Exit{Known: true, Code: 0}},
+		{"failed", unitProps{ActiveState: "failed", SubState: "failed", ExecMainCode: 1, ExecMainStatus: 3}, false, &Exit{Known: true, Code: 3}},
+		{"npm's 128+9", unitProps{ActiveState: "failed", SubState: "failed", ExecMainCode: 1, ExecMainStatus: 137}, false,
+			&Exit{Known: true, Code: 137, ChildSignal: "SIGKILL"}},
+		{"core dump", unitProps{ActiveState: "failed", SubState: "failed", ExecMainCode: 3, ExecMainStatus: 11}, false,
+			&Exit{Known: true, Code: -1, Signal: "SIGSEGV"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.p.running(); got != tt.running {
+				t.Errorf("running() = %v; want %v", got, tt.running)
+			}
+			got := tt.p.lastExit()
+			if (got == nil) != (tt.exit == nil) || got != nil && *got != *tt.exit {
+				t.Errorf("lastExit() = %v; want %v", got, tt.exit)
+			}
+		})
+	}
+	for slice, want := range map[string]string{"system.slice": "/system.slice", "a-b-c.slice": "/a.slice/a-b.slice/a-b-c.slice", "-.slice": "", "": ""} {
+		if got := sliceCgroup(slice); got != want {
+			t.Errorf("sliceCgroup(%q) = %q; want %q", slice, got, want)
+		}
+	}
+	self := int32(os.Getpid())
+	for _, tt := range []struct {
+		main    int32
+		members []int32
+		known   bool
+		want    int32
+	}{
+		{self, []int32{self}, true, self},  // systemd in our PID namespace: the identity
+		{self, []int32{1 << 30}, true, 0},  // not a member (gone meanwhile)
+		{self, nil, false, self},           // members unknown: taken as it is
+		{self + 1, []int32{self}, true, 0}, // a member, but another PID
+	} {
+		if got := mapMainPID(tt.main, tt.members, tt.known); got != tt.want {
+			t.Errorf("mapMainPID(%d, %v, %v) = %d; want %d", tt.main, tt.members, tt.known, got, tt.want)
+		}
+	}
+}
