@@ -616,14 +616,20 @@ func BenchmarkSystemdStartStop(b *testing.B) {
 	s := systemdtest.Start(b, systemdtest.Options{Units: map[string]string{"sleeper.service": sdSleeper}})
 	c := newSystemdTest(b, s, "sleeper.service")
 	ctx := context.Background()
+	var start, stop time.Duration
 	for b.Loop() {
+		t0 := time.Now()
 		if _, err := c.Start(ctx, Launch{}); err != nil {
 			b.Fatal(err)
 		}
+		t1 := time.Now()
 		if _, err := c.Stop(ctx, Halt{}); err != nil {
 			b.Fatal(err)
 		}
+		start, stop = start+t1.Sub(t0), stop+time.Since(t1)
 	}
+	b.ReportMetric(float64(start.Microseconds())/float64(b.N)/1000, "start-ms/op")
+	b.ReportMetric(float64(stop.Microseconds())/float64(b.N)/1000, "stop-ms/op")
 }
 
 // A bus that breaks under the controller (the bus daemon killed; systemd's
