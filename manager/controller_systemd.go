@@ -54,6 +54,7 @@ const (
 	defaultSystemBus     = "unix:path=/run/dbus/system_bus_socket"
 	defaultSystemdWait   = 90 * time.Second
 	systemdPollInterval  = 10 * time.Millisecond
+	systemdBrokenCheck   = 250 * time.Millisecond
 	systemdReconnectMin  = 100 * time.Millisecond
 	systemdReconnectMax  = 5 * time.Second
 	systemdDest          = "org.freedesktop.systemd1"
@@ -419,7 +420,8 @@ func (c *systemdController) props(ctx context.Context, op string) (unitProps, er
 }
 
 // job runs one systemd job (StartUnit, StopUnit) and waits for its result
-// until wait has passed or ctx ends.
+// until wait has passed, ctx ends or the connection breaks. The job goes on
+// in systemd when the wait ends first.
 func (c *systemdController) job(ctx context.Context, op string, wait time.Duration,
 	call func(*sddbus.Conn, context.Context, chan<- string) (int, error)) (string, error) {
 	conn, err := c.connect(ctx)
@@ -434,16 +436,23 @@ func (c *systemdController) job(ctx context.Context, op string, wait time.Durati
 	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
-	select {
-	case result := <-ch:
-		return result, nil
-	case <-ctx.Done():
-		return "", fmt.Errorf("%s: waiting for systemd's job: %w", op, ctx.Err())
-	case <-timer.C:
-		if !conn.Connected() {
-			return "", unavailable(op, godbus.ErrClosed)
+	// The result comes as a signal on the connection: should it break,
+	// none will come.
+	tick := time.NewTicker(systemdBrokenCheck)
+	defer tick.Stop()
+	for {
+		select {
+		case result := <-ch:
+			return result, nil
+		case <-ctx.Done():
+			return "", fmt.Errorf("%s: waiting for systemd's job: %w", op, ctx.Err())
+		case <-tick.C:
+			if !conn.Connected() {
+				return "", unavailable(op+": waiting for systemd's job", godbus.ErrClosed)
+			}
+		case <-timer.C:
+			return "", usererr.New(usererr.Unavailable, "systemd did not finish the job for %s in %s", c.unit, human.Duration(wait))
 		}
-		return "", usererr.New(usererr.Unavailable, "systemd did not finish the job for %s in %s", c.unit, human.Duration(wait))
 	}
 }
 

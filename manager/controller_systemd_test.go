@@ -749,3 +749,49 @@ func TestSystemdUnitFacts(t *testing.T) {
 		}
 	}
 }
+
+// A bus that breaks while a stop waits for its job ends the wait at once
+// with the bus unavailable, not after the job's timeouts.
+func TestSystemdJobWaitEndsWhenTheBusBreaks(t *testing.T) {
+	s := systemdtest.Start(t, systemdtest.Options{Units: map[string]string{
+		"stubborn.service": "[Service]\nExecStart=/bin/sleep 1000\nKillSignal=SIGWINCH\nTimeoutStopSec=20\n",
+	}})
+	c := newSystemdTest(t, s, "stubborn.service")
+	ctx := context.Background()
+	if _, err := c.Start(ctx, Launch{}); err != nil {
+		t.Fatal(err)
+	}
+	type stopped struct {
+		h   Halted
+		err error
+		at  time.Time
+	}
+	done := make(chan stopped, 1)
+	go func() {
+		h, err := c.Stop(ctx, Halt{})
+		done <- stopped{h, err, time.Now()}
+	}()
+	waitObserve(t, c, "the stop under way", 5*time.Second, func(o Observation) bool { return o.State == "deactivating/stop-sigterm" })
+	procs, err := os.ReadFile(filepath.Join(s.CgroupPath("/system.slice/dbus.service"), "cgroup.procs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(procs)))
+	killed := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-done:
+		if !errors.Is(r.err, ErrControllerUnavailable) {
+			t.Errorf("Stop = %+v, %v; want the bus unavailable", r.h, r.err)
+		}
+		if took := r.at.Sub(killed); took > 2*time.Second {
+			t.Errorf("Stop returned %v after the bus broke; want within a second", took)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stop still waits 10 s after the bus broke")
+	}
+	// The stop goes on in systemd (SIGKILL after TimeoutStopSec); the
+	// fixture's cleanup ends it.
+}
