@@ -459,7 +459,8 @@ func (c *systemdController) job(ctx context.Context, op string, wait time.Durati
 // Start starts the unit (StartUnit, mode "replace") and waits for the job:
 // a result other than "done" is an error that says it, with the unit's
 // state and its main process's exit when the job failed. The PID returned
-// is the unit's MainPID as a PID of this host; Wait is nil.
+// is the unit's MainPID as a PID of this host (0 when it has none); Wait is
+// nil. l is ignored: the unit says what runs.
 func (c *systemdController) Start(ctx context.Context, _ Launch) (Launched, error) {
 	op := "start " + c.unit
 	before, err := c.props(ctx, op)
@@ -554,7 +555,13 @@ func (c *systemdController) Stop(ctx context.Context, h Halt) (Halted, error) {
 	return Halted{Graceful: true}, nil
 }
 
-// Observe reads the unit's state in one call, and its cgroup's members.
+// Observe reads the unit's properties in one call (GetAll: a consistent
+// snapshot) and its cgroup's members. Running is true for a unit active,
+// reloading, activating (but not waiting to be restarted) or deactivating:
+// a unit being stopped still has its processes, and its exit is seen once
+// it is inactive or failed. MainPID is mapped to a host PID through the
+// cgroup's members (NSpid), Since is ExecMainStartTimestamp while it runs,
+// LastExit is ExecMainCode/ExecMainStatus once the main process ended.
 func (c *systemdController) Observe(ctx context.Context) (Observation, error) {
 	p, err := c.props(ctx, "observe "+c.unit)
 	if err != nil {
