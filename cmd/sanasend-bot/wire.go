@@ -36,6 +36,10 @@ func newLogger(cfg *config.Config, w io.Writer) (zerolog.Logger, error) {
 func newManager(cfg *config.Config, log zerolog.Logger) (*manager.Manager, error) {
 	var services []*manager.Service
 	for _, sc := range cfg.Services {
+		ctl, err := newController(sc, log)
+		if err != nil {
+			return nil, err
+		}
 		s, err := manager.NewService(manager.ServiceConfig{
 			Name:          sc.Name,
 			Dir:           sc.Dir,
@@ -49,7 +53,8 @@ func newManager(cfg *config.Config, log zerolog.Logger) (*manager.Manager, error
 			HealthTimeout: cfg.Monitor.Timeout,
 			StateDir:      filepath.Join(cfg.StateDir, sc.Name),
 			Secrets:       cfg.Secrets(),
-		}, manager.Options{Logger: log})
+			Cgroup:        manager.CgroupMode(sc.Cgroup),
+		}, manager.Options{Logger: log, Controller: ctl})
 		if err != nil {
 			return nil, err
 		}
