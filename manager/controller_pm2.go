@@ -50,7 +50,8 @@ type PM2Config struct {
 	// takes about 0.3 s); zero means DefaultPM2Cache. The controller's own
 	// actions drop it.
 	Cache time.Duration
-	// Clock measures the cache's age; nil means the real clock.
+	// Clock measures the cache's age and dates Halted.KilledAt; nil means
+	// the real clock.
 	Clock  clockwork.Clock
 	Logger zerolog.Logger
 }
@@ -128,7 +129,7 @@ func (c *pm2Controller) Info() ControllerInfo {
 // and not online) and returns PM2's pid for it, from a fresh jlist. l is
 // ignored: the app says what runs.
 func (c *pm2Controller) Start(ctx context.Context, _ Launch) (Launched, error) {
-	began := c.clock.Now()
+	began := time.Now() // measured, not timed: the real clock
 	err := c.client.Start(ctx, c.app)
 	c.invalidate()
 	if err != nil {
@@ -143,11 +144,12 @@ func (c *pm2Controller) Start(ctx context.Context, _ Launch) (Launched, error) {
 		return Launched{}, c.unknownApp(pm2.ErrUnknownApp)
 	}
 	c.log.Info().Int("pid", app.PID).Str("pm2_status", string(app.Status)).
-		Dur("took", c.clock.Since(began)).Msg("pm2 start")
+		Dur("took", time.Since(began)).Msg("pm2 start")
 	return Launched{PID: int32(app.PID)}, nil
 }
 
-// Stop runs `pm2 stop <app>`, which returns once PM2's tree kill is done:
+// Stop reads PM2's pid for the app (a fresh jlist) and runs `pm2 stop
+// <app>`, which returns once PM2's tree kill is done:
 // its SIGINT to the processes below PM2's pid, and its SIGKILL to those left
 // after the app's kill_timeout. The stop was forced when PM2 says so in its
 // log (pm2.log in the PM2_HOME: "Process with pid <pid> still alive after
@@ -158,6 +160,7 @@ func (c *pm2Controller) Start(ctx context.Context, _ Launch) (Launched, error) {
 // handlers) are left running: Observe's Members lists them for the bot to
 // end. A stop of an app that does not run returns a zero Halted.
 func (c *pm2Controller) Stop(ctx context.Context, h Halt) (Halted, error) {
+	c.invalidate() // PM2's pid now, not the cache's: an autorestart may have changed it
 	ans, err := c.apps(ctx)
 	if err != nil {
 		return Halted{}, err
@@ -170,7 +173,7 @@ func (c *pm2Controller) Stop(ctx context.Context, h Halt) (Halted, error) {
 	if kill <= 0 {
 		kill = pm2DefaultKillTimeout
 	}
-	began := c.clock.Now()
+	began, measured := c.clock.Now(), time.Now()
 	if !h.Deadline.IsZero() && h.Deadline.Before(began.Add(kill)) {
 		c.log.Warn().Dur("kill_timeout", kill).Dur("until_deadline", h.Deadline.Sub(began)).
 			Msg("pm2 stop: PM2's kill_timeout ends after the stop's deadline: PM2 waits for it")
@@ -179,7 +182,7 @@ func (c *pm2Controller) Stop(ctx context.Context, h Halt) (Halted, error) {
 	logOff, logErr := pm2LogSize(logPath)
 	err = c.client.Stop(ctx, c.app)
 	c.invalidate()
-	took := c.clock.Since(began)
+	took := time.Since(measured)
 	if err != nil {
 		return Halted{}, c.actionError(ctx, "stop", err)
 	}
@@ -344,7 +347,7 @@ func (c *pm2Controller) apps(ctx context.Context) (pm2Answer, error) {
 	c.mu.Lock()
 	gen := c.gen
 	c.mu.Unlock()
-	at := c.clock.Now()
+	at, measured := c.clock.Now(), time.Now()
 	c.lists.Add(1)
 	apps, err := c.client.List(ctx)
 	if err != nil {
@@ -356,7 +359,7 @@ func (c *pm2Controller) apps(ctx context.Context) (pm2Answer, error) {
 		c.answer = &a
 	}
 	c.mu.Unlock()
-	c.log.Debug().Int("apps", len(apps)).Dur("took", c.clock.Since(at)).Msg("pm2 jlist")
+	c.log.Debug().Int("apps", len(apps)).Dur("took", time.Since(measured)).Msg("pm2 jlist")
 	return a, nil
 }
 
