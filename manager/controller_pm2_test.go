@@ -594,13 +594,37 @@ func TestPM2ControllerLifecycle(t *testing.T) {
 	}
 
 	// A stop within PM2's kill_timeout (10 s) is graceful; the stand-in
-	// closes its browsers: nothing is left.
+	// closes its browsers: nothing is left. The service's own time: until
+	// the last process of PM2's tree (PM2's pid and its descendants, the
+	// processes PM2 waits for) is gone.
+	procs := hostProcsUnder(app.dir)
+	tree := []int32{again.MainPID}
+	for grew := true; grew; {
+		grew = false
+		for _, p := range procs {
+			if slices.Contains(tree, p.ppid) && !slices.Contains(tree, p.pid) {
+				tree, grew = append(tree, p.pid), true
+			}
+		}
+	}
+	treeGone := make(chan time.Time, 1)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go func() {
+		for watchCtx.Err() == nil && slices.ContainsFunc(tree, func(pid int32) bool { return processAlive(watchCtx, pid, time.Time{}) }) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		treeGone <- time.Now()
+	}()
 	start = time.Now()
 	halted, err = ctl.Stop(ctx, Halt{Deadline: time.Now().Add(15 * time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("Stop (graceful): %v", time.Since(start).Round(time.Millisecond))
+	stopTook := time.Since(start)
+	own := (<-treeGone).Sub(start)
+	t.Logf("Stop (graceful): %v; PM2's tree of %d processes gone after %v: the controller's share %v", stopTook.Round(time.Millisecond),
+		len(tree), own.Round(time.Millisecond), (stopTook - own).Round(time.Millisecond))
 	if !halted.Graceful || halted.Forced || !halted.KilledAt.IsZero() {
 		t.Errorf("Stop = %+v; want graceful", halted)
 	}
@@ -737,5 +761,46 @@ func TestPM2ControllerErrors(t *testing.T) {
 	}
 	if _, err := ctl.Observe(cancelled); !errors.Is(err, context.Canceled) || errors.Is(err, ErrControllerUnavailable) {
 		t.Errorf("Observe with a cancelled ctx = %v; want context.Canceled, not unavailable", err)
+	}
+}
+
+// TestPM2ControllerForcedStop: an app that ignores PM2's SIGINT is
+// SIGKILLed by PM2 after its kill_timeout, and Stop says so (pm2.log).
+func TestPM2ControllerForcedStop(t *testing.T) {
+	h, apps := newPM2Host(t, "stubborn")
+	app := apps[0]
+	const kill = 300 * time.Millisecond
+	client, err := pm2.New(pm2.Config{Bin: h.bin, Home: h.home, Timeout: 30 * time.Second, KillTimeout: kill})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// A node that ignores SIGINT, in the app's dir (its cwd: the cleanup
+	// finds it there).
+	script := "process.on('SIGINT', () => {}); setInterval(() => {}, 1000)"
+	if err := client.StartCommand(ctx, app.name, app.dir, []string{"node", "-e", script}); err != nil {
+		t.Fatal(err)
+	}
+	ctl, err := NewPM2Controller(PM2Config{App: app.name, Client: client, Dir: app.dir,
+		Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obs Observation
+	waitFor(t, "the app to run", 10*time.Second, func() bool {
+		obs, err = ctl.Observe(ctx)
+		return err == nil && obs.Running && obs.MainPID > 0
+	})
+	began := time.Now()
+	halted, err := ctl.Stop(ctx, Halt{Deadline: time.Now().Add(5 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("forced Stop: %v, %+v", time.Since(began).Round(time.Millisecond), halted)
+	if !halted.Forced || halted.Graceful || halted.KilledAt.Before(began.Add(kill-50*time.Millisecond)) || halted.KilledAt.After(time.Now()) {
+		t.Errorf("Stop of an app that ignores SIGINT = %+v; want forced, killed %v after %v", halted, kill, began)
+	}
+	if processAlive(ctx, obs.MainPID, time.Time{}) {
+		t.Errorf("the app's pid %d is alive after the forced stop", obs.MainPID)
 	}
 }
