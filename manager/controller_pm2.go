@@ -75,7 +75,7 @@ type pm2Controller struct {
 	gen    uint64     // bumped by every action: an answer fetched before it is stale
 	answer *pm2Answer // the last answer, nil when none or dropped
 
-	lists atomic.Int64 // jlists run, for tests and the debug log
+	lists atomic.Int64 // jlists run (the tests count them)
 }
 
 // pm2Answer is one `pm2 jlist` answer.
@@ -257,7 +257,8 @@ func pm2LogSaysKilled(path string, off int64, pid int) (bool, error) {
 // restarting), "waiting restart" and one-launch-status are not running, and
 // State says which. MainPID is PM2's pid whenever PM2 gives one (while
 // stopping too); Since is pm_uptime while running; LastExit is the
-// pm2_env.exit_code PM2 recorded (nil when none). An unknown app is an
+// pm2_env.exit_code PM2 recorded when it is not 0 (PM2 records 0 for a
+// process a signal killed too: then, and when there is none, nil). An unknown app is an
 // error (usererr, wrapping pm2.ErrUnknownApp); a pm2 that cannot be run or
 // does not answer is ErrControllerUnavailable.
 func (c *pm2Controller) Observe(ctx context.Context) (Observation, error) {
@@ -281,7 +282,7 @@ func (c *pm2Controller) Observe(ctx context.Context) (Observation, error) {
 	if obs.Running {
 		obs.Since = app.Started
 	}
-	if app.ExitCode != nil {
+	if app.ExitCode != nil && *app.ExitCode != 0 { // PM2's 0 may be a signal's death
 		obs.LastExit = &Exit{Known: true, Code: *app.ExitCode, ChildSignal: childSignal(*app.ExitCode)}
 	}
 	members, err := c.members(ctx, obs.MainPID)

@@ -525,6 +525,9 @@ func TestPM2ControllerLifecycle(t *testing.T) {
 	restarted := o.waitObs("PM2 to restart the app", 10*time.Second, func(x Observation) bool {
 		return x.Restarts > obs.Restarts && x.MainPID > 0 && x.MainPID != obs.MainPID
 	})
+	if restarted.LastExit != nil {
+		t.Errorf("LastExit after a kill -9 = %+v; want unknown (PM2 records a signal's death as 0)", *restarted.LastExit)
+	}
 	t.Logf("kill -9 of PM2's pid %d: Observe saw restart_time %d, pid %d (%s) after %v", obs.MainPID,
 		restarted.Restarts, restarted.MainPID, restarted.State, time.Since(killed).Round(time.Millisecond))
 
@@ -629,7 +632,8 @@ func TestPM2ControllerLifecycle(t *testing.T) {
 		t.Errorf("Stop = %+v; want graceful", halted)
 	}
 	waitFor(t, "nothing left of the app after a graceful stop", 5*time.Second, func() bool { return len(hostProcsUnder(app.dir)) == 0 })
-	if st := o.fresh(); st.Running || st.State != "stopped" || len(st.Members) != 0 {
+	st := o.fresh()
+	if st.Running || st.State != "stopped" || len(st.Members) != 0 {
 		t.Errorf("Observe after a graceful stop = %+v; want stopped, no member", st)
 	}
 	if !answersHealth(decoy.port) {
@@ -802,5 +806,26 @@ func TestPM2ControllerForcedStop(t *testing.T) {
 	}
 	if processAlive(ctx, obs.MainPID, time.Time{}) {
 		t.Errorf("the app's pid %d is alive after the forced stop", obs.MainPID)
+	}
+}
+
+// TestPM2ControllerErrored: an app that exits 3 at once is restarted by PM2
+// until it gives up: Observe says errored, not running, and the exit code.
+func TestPM2ControllerErrored(t *testing.T) {
+	h, apps := newPM2Host(t, "crashing")
+	app := apps[0]
+	client, err := pm2.New(pm2.Config{Bin: h.bin, Home: h.home, Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := client.StartCommand(ctx, app.name, app.dir, []string{"node", "-e", "process.exit(3)"}); err != nil {
+		t.Fatal(err)
+	}
+	o := newPM2Observer(t, &pm2App{name: app.name, dir: app.dir, client: client}, time.Second)
+	obs := o.waitObs("PM2 to give up", 30*time.Second, func(x Observation) bool { return x.State == "errored" })
+	want := Exit{Known: true, Code: 3}
+	if obs.Running || obs.MainPID != 0 || obs.Restarts == 0 || obs.LastExit == nil || *obs.LastExit != want || len(obs.Members) != 0 {
+		t.Errorf("Observe of an errored app = %+v (last exit %v); want not running, no pid, restarts, exit 3, no member", obs, obs.LastExit)
 	}
 }

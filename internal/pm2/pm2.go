@@ -179,7 +179,8 @@ type App struct {
 	UniqueID string
 	// ExitCode is pm2_env.exit_code, the code the app's process last
 	// exited with (PM2 keeps it across restarts); nil when it has not
-	// exited yet or a signal ended it.
+	// exited yet. PM2 7 records 0 when a signal ended the process (it
+	// passes `code || 0`): 0 does not tell a clean exit from a kill.
 	ExitCode *int
 }
 
