@@ -255,8 +255,9 @@ func pm2LogSaysKilled(path string, off int64, pid int) (bool, error) {
 // and the app's tree, read from the process table at every call. Running
 // is true for online and launching; stopping, stopped, errored (PM2 gave up
 // restarting), "waiting restart" and one-launch-status are not running, and
-// State says which. MainPID is PM2's pid whenever PM2 gives one (while
-// stopping too); Since is pm_uptime while running; LastExit is the
+// State says which. MainPID is PM2's pid while a process of PM2's runs
+// (online, launching, stopping): an errored app's jlist may still name its
+// last, dead pid; Since is pm_uptime while running; LastExit is the
 // pm2_env.exit_code PM2 recorded when it is not 0 (PM2 records 0 for a
 // process a signal killed too: then, and when there is none, nil). An unknown app is an
 // error (usererr, wrapping pm2.ErrUnknownApp); a pm2 that cannot be run or
@@ -276,7 +277,7 @@ func (c *pm2Controller) Observe(ctx context.Context) (Observation, error) {
 		Restarts: app.Restarts,
 		State:    string(app.Status),
 	}
-	if app.PID > 0 {
+	if app.PID > 0 && (obs.Running || app.Status == pm2.StatusStopping) {
 		obs.MainPID = int32(app.PID)
 	}
 	if obs.Running {
