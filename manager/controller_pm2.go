@@ -272,10 +272,13 @@ func (c *pm2Controller) Observe(ctx context.Context) (Observation, error) {
 		return Observation{}, c.unknownApp(pm2.ErrUnknownApp)
 	}
 	obs := Observation{
-		Managed:  true,
-		Running:  app.Status == pm2.StatusOnline || app.Status == pm2.StatusLaunching,
-		Restarts: app.Restarts,
-		State:    string(app.Status),
+		Managed: true,
+		Running: app.Status == pm2.StatusOnline || app.Status == pm2.StatusLaunching,
+		// PM2 is starting it again: after a crash (its restart
+		// policy), or a `pm2 restart` under way.
+		Restarting: app.Status == pm2.StatusLaunching || app.Status == pm2.StatusWaitingRestart,
+		Restarts:   app.Restarts,
+		State:      string(app.Status),
 	}
 	if app.PID > 0 && (obs.Running || app.Status == pm2.StatusStopping) {
 		obs.MainPID = int32(app.PID)
@@ -326,6 +329,13 @@ func (c *pm2Controller) fresh() (pm2Answer, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.answer == nil || c.answer.gen != c.gen || c.clock.Since(c.answer.at) >= c.cache {
+		return pm2Answer{}, false
+	}
+	// An answer whose main process has exited since is stale whatever
+	// its age: PM2 is restarting the app, or has stopped it, and the
+	// exit's watcher asks what it is.
+	if app, ok := c.answer.find(c.app); ok && app.PID > 0 && app.Status != pm2.StatusStopped &&
+		app.Status != pm2.StatusErrored && !processAlive(context.Background(), int32(app.PID), time.Time{}) {
 		return pm2Answer{}, false
 	}
 	return *c.answer, true

@@ -264,11 +264,14 @@ func (s *Service) restartedOutside(ctx context.Context, r runRef) (ControllerKin
 			return "", nil
 		case obs.Restarting || obs.Running && obs.MainPID > 0 && obs.MainPID != r.pid:
 			return kind, obs.LastExit
+		case obs.MainPID == r.pid:
+			// The controller has not noticed the exit yet (PM2
+			// "stopping"): look again.
 		case !obs.Running:
 			return "", obs.LastExit // stopped (or failed) for good
 		}
-		// Still running the old main process (being deactivated): look
-		// again.
+		// Still running the old main process, or being deactivated:
+		// look again.
 		if time.Now().After(deadline) || !sleepCtx(ctx, 50*time.Millisecond) {
 			return "", obs.LastExit
 		}
