@@ -413,7 +413,7 @@ func (c *pm2Controller) actionError(ctx context.Context, verb string, err error)
 func (c *pm2Controller) unknownApp(err error) error {
 	return usererr.Wrap(err, usererr.NotFound,
 		"PM2 (PM2_HOME %s) has no app called %s: register it once, in %s, with "+
-			"`PM2_HOME=%s pm2 start npm --name %s --kill-timeout 10000 -- start`, then `pm2 save`",
+			"`PM2_HOME=%s pm2 start <the script npm start runs> --name %s --kill-timeout 10000`, then `pm2 save`",
 		c.home, c.app, c.dir, c.home, c.app)
 }
 

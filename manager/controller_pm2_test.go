@@ -728,7 +728,7 @@ func TestPM2ControllerErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "PM2 (PM2_HOME " + h.home + ") has no app called nosuch: register it once, in " + app.dir +
-		", with `PM2_HOME=" + h.home + " pm2 start npm --name nosuch --kill-timeout 10000 -- start`, then `pm2 save`"
+		", with `PM2_HOME=" + h.home + " pm2 start <the script npm start runs> --name nosuch --kill-timeout 10000`, then `pm2 save`"
 	_, errObserve := ctl.Observe(ctx)
 	_, errStart := ctl.Start(ctx, Launch{})
 	_, errStop := ctl.Stop(ctx, Halt{})
