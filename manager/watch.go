@@ -178,6 +178,9 @@ func (s *Service) watchRun(ctx context.Context, r runRef, ch *child) {
 				exit = *last
 			}
 			s.publishExit(EventExited, r, at, exit, by)
+			if by != "" {
+				s.followRestart(ctx)
+			}
 			return
 		}
 		if !waitExit(ctx, target.pid, target.created) {
@@ -234,6 +237,36 @@ func (s *Service) publishExit(kind EventKind, r runRef, at time.Time, exit Exit,
 	}
 	s.events.publish(Event{Service: s.cfg.Name, Kind: kind, At: at, PID: r.pid, ExitCode: code, Signal: sig,
 		Intended: intended, Exit: exit, Detail: detail, RestartedBy: restartedBy})
+}
+
+// followRestartFor bounds how long the bot looks for the new run of a
+// service its controller is restarting; the next healthy check looks
+// again after that (Health).
+const followRestartFor = 30 * time.Second
+
+// followRestart looks, in the background, for the run the controller
+// starts after a restart outside the bot, until one is watched, so that its
+// exit is seen at once too.
+func (s *Service) followRestart(ctx context.Context) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.watchWG.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.watchWG.Done()
+		deadline := time.Now().Add(followRestartFor)
+		for time.Now().Before(deadline) && sleepCtx(ctx, 100*time.Millisecond) {
+			if s.watchedRun() != "" {
+				return
+			}
+			if snap, err := s.look(ctx); err == nil && snap.root != nil {
+				return // look watches it
+			}
+		}
+	}()
 }
 
 // restartWait bounds how long the exit of a controller's main process
