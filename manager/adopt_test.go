@@ -86,24 +86,38 @@ func TestAdoptAHandStartedService(t *testing.T) {
 		var err error
 		st, err = s.Status(context.Background())
 		return err == nil && st.State == StateHealthy && countRole(st.Processes, roleBrowser) == 2 &&
-			countRole(st.Processes, roleCrashpad) == 4
+			countRole(st.Processes, roleCrashpad) == 4 && countArg(pidsOf(st.Processes), "--type=crashpad-launcher") == 0
 	})
 	if !st.AdoptedByPort || !st.Adopted {
 		t.Errorf("status adopted %v, by port %v; want both", st.Adopted, st.AdoptedByPort)
 	}
 	var decoyPIDs []int32
-	waitFor(t, "the decoy's whole tree", 40*time.Second, func() bool {
+	waitFor(t, "the decoy's whole tree, settled", 40*time.Second, func() bool {
+		// The crash handlers' launchers exit once they double-forked:
+		// the tree is settled when the same processes are there twice
+		// in a row, 4 crash handlers among them.
+		before := processesUnder(t, decoyCfg.Dir)
+		time.Sleep(200 * time.Millisecond)
 		decoyPIDs = processesUnder(t, decoyCfg.Dir)
-		return crashHandlers(decoyPIDs) == 4
+		return crashHandlers(decoyPIDs) == 4 && slices.Equal(before, decoyPIDs)
 	})
-	mine := pidsOf(st.Processes)
+	decoyArgv := make(map[int32]string)
+	for _, pid := range decoyPIDs {
+		argv, _ := cmdlineOf(context.Background(), pid)
+		decoyArgv[pid] = strings.Join(argv, " ")
+	}
+	// The adopted tree is exactly what runs under the service's dir,
+	// once both are read while nothing starts or ends.
+	var mine, under []int32
+	waitFor(t, "the adopted tree to be what runs under the service's dir", 10*time.Second, func() bool {
+		st, _ = s.Status(context.Background())
+		mine, under = pidsOf(st.Processes), processesUnder(t, cfg.Dir)
+		return slices.Equal(mine, under)
+	})
 	for _, pid := range decoyPIDs {
 		if slices.Contains(mine, pid) {
 			t.Fatalf("the decoy's pid %d is among the service's: %s", pid, commands(st.Processes))
 		}
-	}
-	if want := processesUnder(t, cfg.Dir); !slices.Equal(mine, want) {
-		t.Errorf("adopted tree %v; the processes under the service's dir are %v", mine, want)
 	}
 	whys := map[string]bool{}
 	for _, p := range st.Processes {
@@ -122,12 +136,23 @@ func TestAdoptAHandStartedService(t *testing.T) {
 	}
 	for _, pid := range decoyPIDs {
 		if !processAlive(context.Background(), pid, time.Time{}) {
-			t.Errorf("decoy process %d did not survive the stop", pid)
+			t.Errorf("decoy process %d (%s) did not survive the stop", pid, decoyArgv[pid])
 		}
 	}
 	if dst, err := decoy.Status(context.Background()); err != nil || dst.State != StateHealthy {
 		t.Errorf("decoy status = %v, %v; want healthy", dst.State, err)
 	}
+}
+
+// countArg counts the processes among pids that have arg in their argv.
+func countArg(pids []int32, arg string) int {
+	n := 0
+	for _, pid := range pids {
+		if argv, err := cmdlineOf(context.Background(), pid); err == nil && slices.Contains(argv, arg) {
+			n++
+		}
+	}
+	return n
 }
 
 // crashHandlers counts the Chromium crash handlers among pids.
