@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,6 +24,7 @@ import (
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
 	godbus "github.com/godbus/dbus/v5"
 	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
 
 	"github.com/sanasend/sanasend-bot/internal/cgroup"
 	"github.com/sanasend/sanasend-bot/internal/human"
@@ -85,6 +87,9 @@ type systemdController struct {
 	// the first use ("" until then); rootErr says why none was found.
 	root    string
 	rootErr error
+	// rootMu makes the search for the root once: it is held across the
+	// search, whose bus calls take mu.
+	rootMu sync.Mutex
 }
 
 var _ Controller = (*systemdController)(nil)
@@ -485,7 +490,7 @@ func (c *systemdController) Start(ctx context.Context, _ Launch) (Launched, erro
 	if perr != nil {
 		return Launched{}, perr
 	}
-	return Launched{PID: c.hostMainPID(after)}, nil
+	return Launched{PID: c.hostMainPID(ctx, after)}, nil
 }
 
 // jobFailure is the sentence for a job that did not end "done".
@@ -574,7 +579,7 @@ func (c *systemdController) Observe(ctx context.Context) (Observation, error) {
 		Restarts: int(p.NRestarts),
 		LastExit: p.lastExit(),
 	}
-	members, err := c.members(p.ControlGroup)
+	members, err := c.members(ctx, p.ControlGroup)
 	if err == nil {
 		o.Members = members
 	} else if c.rootKnown() {
@@ -590,11 +595,11 @@ func (c *systemdController) Observe(ctx context.Context) (Observation, error) {
 }
 
 // hostMainPID maps the unit's MainPID to a host PID through its cgroup.
-func (c *systemdController) hostMainPID(p unitProps) int32 {
+func (c *systemdController) hostMainPID(ctx context.Context, p unitProps) int32 {
 	if p.MainPID == 0 {
 		return 0
 	}
-	members, err := c.members(p.ControlGroup)
+	members, err := c.members(ctx, p.ControlGroup)
 	if err != nil && c.rootKnown() {
 		c.log.Warn().Err(err).Msg("cannot read the unit's cgroup")
 	}
@@ -649,41 +654,223 @@ func nsPIDs(pid int32) ([]int32, error) {
 	return nil, fmt.Errorf("process %d: no NSpid line", pid)
 }
 
-// cgroupRoot returns the root of systemd's cgroup tree: the configured
-// one, else the host's cgroup v2 mount, else (a cgroup v1 host) systemd's
-// own v1 hierarchy, /sys/fs/cgroup/systemd. What it finds, or why it found
-// nothing, is kept: neither changes while the bot runs.
-func (c *systemdController) cgroupRoot() (string, error) {
+// cgroupRoot returns the host directory of systemd's cgroup tree: the
+// configured one, else the one found at the first need (findCgroupRoot).
+// What it finds, or why it found nothing, is kept: neither changes while
+// the bot runs. A search cut short by ctx is not kept.
+func (c *systemdController) cgroupRoot(ctx context.Context) (string, error) {
+	c.rootMu.Lock()
+	defer c.rootMu.Unlock()
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.root != "" || c.rootErr != nil {
-		return c.root, c.rootErr
+	root, rootErr := c.root, c.rootErr
+	c.mu.Unlock()
+	if root != "" || rootErr != nil {
+		return root, rootErr
 	}
-	c.root, c.rootErr = findCgroupRoot()
-	if c.rootErr != nil {
-		c.log.Warn().Err(c.rootErr).Msg("the unit's processes cannot be listed: no cgroup hierarchy of systemd's found")
+	root, why, rootErr := c.findCgroupRoot(ctx)
+	if rootErr == nil && why != "" && ctx.Err() != nil {
+		return root, nil // the mount for now; the search is made again
 	}
-	return c.root, c.rootErr
+	c.mu.Lock()
+	c.root, c.rootErr = root, rootErr
+	c.mu.Unlock()
+	switch {
+	case rootErr != nil:
+		c.log.Warn().Err(rootErr).Msg("the unit's processes cannot be listed: no cgroup hierarchy of systemd's found")
+	case why != "":
+		c.log.Warn().Str("cgroup_root", root).Str("why", why).Msg("systemd's cgroup tree taken to be rooted at the cgroup mount")
+	default:
+		c.log.Debug().Str("cgroup_root", root).Msg("systemd's cgroup tree found")
+	}
+	return root, rootErr
 }
 
-func findCgroupRoot() (string, error) {
+// findCgroupRoot finds where systemd's cgroup tree is in the host's: the
+// cgroup v2 mount where systemd runs in the host's cgroup namespace, a
+// cgroup beneath it where systemd runs in a namespace or container of its
+// own (its "/" is then that cgroup). The peer of a connection to the bus
+// socket (SO_PEERCRED: dbus-daemon, or PID 1 when systemd holds the socket)
+// is in a cgroup whose path the host sees (/proc/<pid>/cgroup); systemd
+// says the path it sees for the units that peer may be in (dbus.service,
+// init.scope); when one is a suffix of the host's path, the rest before it
+// is where systemd's tree is rooted. When that cannot be told, the root is
+// the mount and why says why; on a cgroup v1 host it is systemd's own v1
+// hierarchy, /sys/fs/cgroup/systemd.
+func (c *systemdController) findCgroupRoot(ctx context.Context) (root, why string, err error) {
 	mi, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
-		return "", fmt.Errorf("find systemd's cgroup hierarchy: %w", err)
+		return "", "", fmt.Errorf("find systemd's cgroup hierarchy: %w", err)
 	}
 	self, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
-		return "", fmt.Errorf("find systemd's cgroup hierarchy: %w", err)
+		return "", "", fmt.Errorf("find systemd's cgroup hierarchy: %w", err)
 	}
 	h, err := cgroup.Parse(bytes.NewReader(mi), bytes.NewReader(self))
-	if err == nil {
-		return h.Mount, nil
+	if err != nil {
+		const v1 = "/sys/fs/cgroup/systemd"
+		if _, serr := os.Stat(filepath.Join(v1, "cgroup.procs")); serr == nil {
+			return v1, "", nil // a cgroup v1 host: systemd's own hierarchy
+		}
+		return "", "", fmt.Errorf("find systemd's cgroup hierarchy: %w", err)
 	}
-	const v1 = "/sys/fs/cgroup/systemd"
-	if _, serr := os.Stat(filepath.Join(v1, "cgroup.procs")); serr == nil {
-		return v1, nil
+	// The cgroup at the mount point: the bot's own cgroup less the part
+	// of it beneath the mount ("/" unless the mount is of a subtree).
+	rel, _ := filepath.Rel(h.Mount, h.Parent)
+	mountRoot := "/"
+	if rel != "." {
+		mountRoot = strings.TrimSuffix(h.Self, "/"+filepath.ToSlash(rel))
 	}
-	return "", fmt.Errorf("find systemd's cgroup hierarchy: %w", err)
+	prefix, why := c.systemdPrefix(ctx)
+	if why != "" {
+		return h.Mount, why, nil
+	}
+	under, ok := cgroupWithin(prefix, mountRoot)
+	if !ok {
+		return h.Mount, fmt.Sprintf("systemd's cgroup %s is outside the cgroup mount's %s", prefix, mountRoot), nil
+	}
+	return filepath.Join(h.Mount, filepath.FromSlash(under)), "", nil
+}
+
+// cgroupWithin returns cgroup path p relative to root when root is p or an
+// ancestor of it.
+func cgroupWithin(p, root string) (string, bool) {
+	if root == "/" {
+		return strings.TrimPrefix(p, "/"), true
+	}
+	if p == root {
+		return "", true
+	}
+	if rest, ok := strings.CutPrefix(p, root+"/"); ok {
+		return rest, true
+	}
+	return "", false
+}
+
+// systemdPrefix is the host's cgroup path of systemd's root cgroup ("" for
+// the host's own root), or why it cannot be told.
+func (c *systemdController) systemdPrefix(ctx context.Context) (prefix, why string) {
+	path, ok := unixSocketPath(c.bus)
+	if !ok {
+		return "", "the bus address is not a unix socket path, so its peer cannot be asked"
+	}
+	pid, err := socketPeer(ctx, path)
+	if err != nil {
+		return "", "the bus socket's peer: " + err.Error()
+	}
+	hostPath, err := processCgroup(pid)
+	if err != nil {
+		return "", "the cgroup of the bus socket's peer: " + err.Error()
+	}
+	conn, err := c.connect(ctx)
+	if err != nil {
+		return "", err.Error()
+	}
+	var seen []string
+	for _, u := range []struct{ name, kind string }{{"dbus.service", "Service"}, {"init.scope", "Scope"}} {
+		p, err := conn.GetUnitTypePropertyContext(ctx, u.name, u.kind, "ControlGroup")
+		if err != nil {
+			seen = append(seen, u.name+": "+err.Error())
+			continue
+		}
+		cg, _ := p.Value.Value().(string)
+		if cg == "" || cg == "/" {
+			seen = append(seen, u.name+" has no cgroup")
+			continue
+		}
+		if before, ok := strings.CutSuffix(hostPath, cg); ok && (before == "" || strings.HasPrefix(before, "/")) {
+			if before == "" {
+				before = "/"
+			}
+			return before, ""
+		}
+		seen = append(seen, u.name+" is in "+cg)
+	}
+	return "", fmt.Sprintf("the bus socket's peer (pid %d) is in %s, which ends in no cgroup of systemd's units (%s)",
+		pid, hostPath, strings.Join(seen, "; "))
+}
+
+// unixSocketPath is the path of the first unix:path= entry of a D-Bus
+// address.
+func unixSocketPath(address string) (string, bool) {
+	for _, entry := range strings.Split(address, ";") {
+		transport, params, ok := strings.Cut(entry, ":")
+		if !ok || transport != "unix" {
+			continue
+		}
+		for _, kv := range strings.Split(params, ",") {
+			if v, ok := strings.CutPrefix(kv, "path="); ok && v != "" {
+				if u, err := unescapeBusValue(v); err == nil {
+					return u, true
+				}
+			}
+		}
+	}
+	return "", false
+}
+
+// unescapeBusValue undoes the %xx escapes of a D-Bus address value.
+func unescapeBusValue(v string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		if v[i] != '%' {
+			b.WriteByte(v[i])
+			continue
+		}
+		if i+2 >= len(v) {
+			return "", fmt.Errorf("bad escape in %q", v)
+		}
+		n, err := strconv.ParseUint(v[i+1:i+3], 16, 8)
+		if err != nil {
+			return "", fmt.Errorf("bad escape in %q", v)
+		}
+		b.WriteByte(byte(n))
+		i += 2
+	}
+	return b.String(), nil
+}
+
+// socketPeer connects to the unix socket at path and returns the PID of its
+// peer as this process's PID namespace sees it (SO_PEERCRED).
+func socketPeer(ctx context.Context, path string) (int32, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return 0, fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close()
+	raw, err := conn.(*net.UnixConn).SyscallConn()
+	if err != nil {
+		return 0, fmt.Errorf("peer credentials: %w", err)
+	}
+	var cred *unix.Ucred
+	var credErr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return 0, fmt.Errorf("peer credentials: %w", err)
+	}
+	if credErr != nil {
+		return 0, fmt.Errorf("peer credentials: %w", credErr)
+	}
+	if cred.Pid <= 0 {
+		return 0, errors.New("the peer's PID is not visible from this PID namespace")
+	}
+	return cred.Pid, nil
+}
+
+// processCgroup reads a process's cgroup v2 path from /proc/<pid>/cgroup,
+// as this process's cgroup namespace sees it.
+func processCgroup(pid int32) (string, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(int(pid)) + "/cgroup")
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok && strings.HasPrefix(p, "/") {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("process %d has no cgroup v2 line", pid)
 }
 
 // rootKnown says whether the cgroup root was found (cgroupRoot logged
@@ -695,8 +882,8 @@ func (c *systemdController) rootKnown() bool {
 }
 
 // cgroupDir is the host directory of a unit's ControlGroup.
-func (c *systemdController) cgroupDir(controlGroup string) (string, error) {
-	root, err := c.cgroupRoot()
+func (c *systemdController) cgroupDir(ctx context.Context, controlGroup string) (string, error) {
+	root, err := c.cgroupRoot(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -706,11 +893,11 @@ func (c *systemdController) cgroupDir(controlGroup string) (string, error) {
 
 // members lists the processes of a unit's cgroup and its sub-cgroups,
 // sorted; empty (not nil) for a unit without a cgroup.
-func (c *systemdController) members(controlGroup string) ([]int32, error) {
+func (c *systemdController) members(ctx context.Context, controlGroup string) ([]int32, error) {
 	if controlGroup == "" {
 		return []int32{}, nil
 	}
-	dir, err := c.cgroupDir(controlGroup)
+	dir, err := c.cgroupDir(ctx, controlGroup)
 	if err != nil {
 		return nil, err
 	}
@@ -757,7 +944,7 @@ func (c *systemdController) Finish(ctx context.Context) error {
 		return err
 	}
 	cg := p.ControlGroup
-	members, err := c.members(cg)
+	members, err := c.members(ctx, cg)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
@@ -777,7 +964,7 @@ func (c *systemdController) Finish(ctx context.Context) error {
 	tick := time.NewTicker(systemdPollInterval)
 	defer tick.Stop()
 	for {
-		left, err := c.members(cg)
+		left, err := c.members(ctx, cg)
 		if err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
