@@ -168,16 +168,29 @@ func TestSystemdService(t *testing.T) {
 	if e.Intended || e.PID != killedPID {
 		t.Errorf("exit %+v; want unintended, of %d", e, killedPID)
 	}
-	st = waitStatus(t, s, "healthy again after systemd's restart", 20*time.Second, func(st Status) bool {
-		return st.State == StateHealthy && st.Managed != nil && st.Managed.Restarts > restarts && st.Managed.MainPID != killedPID
+	// Seen through the controller alone: the Service is not asked, so only
+	// its following of systemd's news can make it watch the new run.
+	o := waitObserve(t, s.ctl, "systemd's restart", 10*time.Second, func(o Observation) bool {
+		return o.Running && o.Restarts > restarts && o.MainPID != 0 && o.MainPID != killedPID
 	})
-	t.Logf("figure: healthy again %v after the kill (restarts %d -> %d)", time.Since(killed), restarts, st.Managed.Restarts)
+	waitFor(t, "health after systemd's restart", 20*time.Second, func() bool { return healthy(freeTCPPortOf(t, s.cfg)) })
+	t.Logf("figure: healthy again %v after the kill (restarts %d -> %d)", time.Since(killed), restarts, o.Restarts)
 	waitRestored(t, s.cfg.Dir, 3)
+	waitFor(t, "the watch of systemd's new run", 5*time.Second, func() bool {
+		return strings.HasPrefix(s.watchedRun(), "systemd:"+strconv.Itoa(int(o.MainPID))+":")
+	})
 
-	// systemctl restart outside the bot: Since moves, an unintended exit.
+	// systemctl restart outside the bot: an unintended exit within 2 s,
+	// then Since moves.
+	st, err = s.Status(ctx)
+	if err != nil || st.State != StateHealthy || st.Managed.Restarts != o.Restarts || st.Managed.MainPID != o.MainPID {
+		t.Fatalf("status after systemd's restart %s (%v), managed %+v; want healthy, main PID %d, restarts %d",
+			st.State, err, st.Managed, o.MainPID, o.Restarts)
+	}
 	since, main := st.Since, st.Managed.MainPID
 	conn := sd.Connect(t)
 	done := make(chan string, 1)
+	outside := time.Now()
 	if _, err := conn.RestartUnitContext(ctx, "whatsapp.service", "replace", done); err != nil {
 		t.Fatal(err)
 	}
@@ -185,6 +198,7 @@ func TestSystemdService(t *testing.T) {
 		t.Fatalf("RestartUnit: job %s", r)
 	}
 	e = mustEvent(t, events, EventExited, 2*time.Second)
+	t.Logf("figure: EventExited %v after RestartUnit was sent", time.Since(outside))
 	if e.Intended || e.PID != main {
 		t.Errorf("exit on the outside restart %+v; want unintended, of %d", e, main)
 	}
