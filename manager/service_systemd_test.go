@@ -5,6 +5,7 @@ package manager
 import (
 	"context"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/sanasend/sanasend-bot/internal/cgroup/cgrouptest"
 
 	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/internal/systemdtest"
@@ -23,7 +26,7 @@ import (
 // systemdService is a Service whose controller is systemd's, for a unit that
 // runs the stand-in in the service's dir on its port, with env added; the
 // controller finds systemd's cgroup root itself (CgroupRoot "").
-func systemdService(t *testing.T, env map[string]string) (*Service, *systemdtest.Systemd) {
+func systemdService(t testing.TB, env map[string]string) (*Service, *systemdtest.Systemd) {
 	t.Helper()
 	cfg := testServiceConfig(t, standinDir(t), env)
 	unit := standinUnit(t, cfg.Dir, freeTCPPortOf(t, cfg), "control-group", with(cfg.Env, env))
@@ -44,7 +47,7 @@ func systemdService(t *testing.T, env map[string]string) (*Service, *systemdtest
 
 // freeTCPPortOf is the port of cfg's URL, which testServiceConfig chose
 // free.
-func freeTCPPortOf(t *testing.T, cfg ServiceConfig) int {
+func freeTCPPortOf(t testing.TB, cfg ServiceConfig) int {
 	t.Helper()
 	n, err := strconv.Atoi(cfg.Env["PORT"])
 	if err != nil {
@@ -231,5 +234,123 @@ func TestSystemdService(t *testing.T) {
 		if !processAlive(ctx, pid, created) {
 			t.Errorf("decoy process %d was killed by the stop", pid)
 		}
+	}
+}
+
+// timedController times the Start and Stop of the controller it wraps:
+// what the controller itself takes, the service's own shutdown included.
+type timedController struct {
+	Controller
+	start, stop time.Duration
+}
+
+func (c *timedController) Start(ctx context.Context, l Launch) (Launched, error) {
+	began := time.Now()
+	defer func() { c.start = time.Since(began) }()
+	return c.Controller.Start(ctx, l)
+}
+
+func (c *timedController) Stop(ctx context.Context, h Halt) (Halted, error) {
+	began := time.Now()
+	defer func() { c.stop = time.Since(began) }()
+	return c.Controller.Stop(ctx, h)
+}
+
+// benchControllers are the services the controller benchmarks compare:
+// the process controller with its cgroup (the default where the host
+// allows it) and systemd's, on the same stand-in with two sessions.
+func benchControllers() []struct {
+	name string
+	make func(b *testing.B) *Service
+} {
+	return []struct {
+		name string
+		make func(b *testing.B) *Service
+	}{
+		{"process", func(b *testing.B) *Service {
+			cfg := testServiceConfig(b, standinDir(b), twoSessions(b))
+			cfg.Cgroup, cfg.CgroupParent = CgroupAuto, cgrouptest.Parent(b)
+			return newTestServiceFrom(b, cfg)
+		}},
+		{"systemd", func(b *testing.B) *Service {
+			s, _ := systemdService(b, twoSessions(b))
+			return s
+		}},
+	}
+}
+
+// BenchmarkControllerStatus measures Service.Status of a healthy stand-in
+// per controller (p50 and p99): the health request, the process scan, and
+// for systemd the unit's properties over D-Bus and its cgroup.
+//
+//	go test ./manager/ -run '^$' -bench BenchmarkControllerStatus -benchtime 200x
+func BenchmarkControllerStatus(b *testing.B) {
+	for _, c := range benchControllers() {
+		b.Run(c.name, func(b *testing.B) {
+			s := c.make(b)
+			ctx := context.Background()
+			if _, err := s.Start(ctx, alice, nil); err != nil {
+				b.Fatal(err)
+			}
+			var lat []time.Duration
+			for b.Loop() {
+				began := time.Now()
+				st, err := s.Status(ctx)
+				lat = append(lat, time.Since(began))
+				if err != nil || st.State != StateHealthy {
+					b.Fatalf("status = %s, %v", st.State, err)
+				}
+			}
+			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		})
+	}
+}
+
+// BenchmarkControllerRestart measures Service.Restart per controller and
+// what it adds to the service's own time: the total, less the time to
+// healthy (the service's boot, from the controller's start on), less the
+// controller's stop (the main part's own shutdown after SIGTERM, and for
+// systemd its job), is the bot's own share ("beyond-ms": its looks, the
+// sessions, the leftovers, the controller's start call).
+//
+//	go test ./manager/ -run '^$' -bench BenchmarkControllerRestart -benchtime 5x
+func BenchmarkControllerRestart(b *testing.B) {
+	for _, c := range benchControllers() {
+		b.Run(c.name, func(b *testing.B) {
+			s := c.make(b)
+			timed := &timedController{Controller: s.ctl}
+			s.ctl = timed
+			ctx := context.Background()
+			if _, err := s.Start(ctx, alice, nil); err != nil {
+				b.Fatal(err)
+			}
+			var total, healthy, stop, beyond time.Duration
+			for b.Loop() {
+				n := restorations(s) + 1
+				b.StopTimer()
+				waitRestorations(b, s, n-1)
+				b.StartTimer()
+				began := time.Now()
+				res, err := s.Restart(ctx, alice, nil)
+				took := time.Since(began)
+				if err != nil || !res.Start.Healthy {
+					b.Fatalf("restart = %+v, %v", res, err)
+				}
+				total += took
+				healthy += res.Start.TimeToHealthy
+				stop += timed.stop
+				beyond += took - res.Start.TimeToHealthy - timed.stop
+				b.StopTimer()
+				waitRestorations(b, s, n)
+				b.StartTimer()
+			}
+			per := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
+			b.ReportMetric(per(total), "restart-ms")
+			b.ReportMetric(per(healthy), "healthy-ms")
+			b.ReportMetric(per(stop), "ctlstop-ms")
+			b.ReportMetric(per(beyond), "beyond-ms")
+		})
 	}
 }
