@@ -87,6 +87,14 @@ type systemdController struct {
 	// the first use ("" until then); rootErr says why none was found.
 	root    string
 	rootErr error
+	// mainHost and mainNS are the last main process seen, as a host PID
+	// and as systemd's (sawMain).
+	mainHost int32
+	mainNS   uint32
+	// exitNS and exit are the last exit of a main process the watch of
+	// Changes saw (sawExit), by systemd's PID.
+	exitNS uint32
+	exit   Exit
 	// rootMu makes the search for the root once: it is held across the
 	// search, whose bus calls take mu.
 	rootMu sync.Mutex
@@ -310,6 +318,7 @@ type unitProps struct {
 	LoadState, ActiveState, SubState, Result string
 	MainPID                                  uint32
 	NRestarts                                uint32
+	ExecMainPID                              uint32 // the last main process, also once it ended
 	ExecMainCode                             int32
 	ExecMainStatus                           int32
 	ExecMainStartTimestamp                   uint64 // µs since the epoch
@@ -413,6 +422,7 @@ func (c *systemdController) props(ctx context.Context, op string) (unitProps, er
 	}
 	p.MainPID, _ = all["MainPID"].(uint32)
 	p.NRestarts, _ = all["NRestarts"].(uint32)
+	p.ExecMainPID, _ = all["ExecMainPID"].(uint32)
 	p.ExecMainCode, _ = all["ExecMainCode"].(int32)
 	p.ExecMainStatus, _ = all["ExecMainStatus"].(int32)
 	p.ExecMainStartTimestamp, _ = all["ExecMainStartTimestamp"].(uint64)
@@ -587,6 +597,7 @@ func (c *systemdController) Observe(ctx context.Context) (Observation, error) {
 	}
 	if p.MainPID != 0 {
 		o.MainPID = mapMainPID(int32(p.MainPID), o.Members, err == nil)
+		c.sawMain(o.MainPID, p.MainPID)
 	}
 	if o.Running && p.ExecMainStartTimestamp != 0 {
 		o.Since = time.UnixMicro(int64(p.ExecMainStartTimestamp))
@@ -603,7 +614,94 @@ func (c *systemdController) hostMainPID(ctx context.Context, p unitProps) int32 
 	if err != nil && c.rootKnown() {
 		c.log.Warn().Err(err).Msg("cannot read the unit's cgroup")
 	}
-	return mapMainPID(int32(p.MainPID), members, err == nil)
+	host := mapMainPID(int32(p.MainPID), members, err == nil)
+	c.sawMain(host, p.MainPID)
+	return host
+}
+
+// sawMain keeps the last main process seen, as a host PID and as
+// systemd's, for ExitOf.
+func (c *systemdController) sawMain(host int32, ns uint32) {
+	if host == 0 {
+		return
+	}
+	c.mu.Lock()
+	c.mainHost, c.mainNS = host, ns
+	c.mu.Unlock()
+}
+
+// sawExit keeps the main process's exit that a PropertiesChanged body
+// (interface, changed, invalidated) of the unit carries: systemd sends it
+// before it starts the next main process (a restart), which resets the
+// properties.
+func (c *systemdController) sawExit(body []any) {
+	if len(body) < 2 {
+		return
+	}
+	changed, _ := body[1].(map[string]godbus.Variant)
+	var p unitProps
+	pid, ok1 := changed["ExecMainPID"].Value().(uint32)
+	code, ok2 := changed["ExecMainCode"].Value().(int32)
+	status, ok3 := changed["ExecMainStatus"].Value().(int32)
+	if !ok1 || !ok2 || !ok3 {
+		return
+	}
+	p.ExecMainCode, p.ExecMainStatus = code, status
+	if e := p.lastExit(); e != nil && pid != 0 {
+		c.mu.Lock()
+		c.exitNS, c.exit = pid, *e
+		c.mu.Unlock()
+	}
+}
+
+// exitWait bounds ExitOf's wait for systemd's record of an exit.
+const exitWait = 500 * time.Millisecond
+
+// ExitOf says how the unit's main process hostPID ended, as systemd
+// recorded it (ExecMainCode, ExecMainStatus): from the watch of Changes,
+// which sees it even when a restart follows at once, or from the unit's
+// properties; it waits up to half a second for systemd to see the end. The
+// exit is unknown when hostPID is not the last main process Observe or
+// Start saw, or systemd started another one before the exit could be read
+// (no watch running).
+func (c *systemdController) ExitOf(ctx context.Context, hostPID int32) Exit {
+	c.mu.Lock()
+	host, ns := c.mainHost, c.mainNS
+	c.mu.Unlock()
+	if host != hostPID || ns == 0 {
+		return Exit{}
+	}
+	ctx, cancel := context.WithTimeout(ctx, exitWait)
+	defer cancel()
+	tick := time.NewTicker(systemdPollInterval)
+	defer tick.Stop()
+	props := true // until systemd shows another main process
+	for {
+		c.mu.Lock()
+		exitNS, exit := c.exitNS, c.exit
+		c.mu.Unlock()
+		if exitNS == ns {
+			return exit
+		}
+		if props {
+			p, err := c.props(ctx, "read how the main process of "+c.unit+" ended")
+			if err != nil {
+				return Exit{}
+			}
+			if p.ExecMainPID == ns {
+				if e := p.lastExit(); e != nil {
+					return *e
+				}
+			} else {
+				props = false
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return Exit{}
+		case <-tick.C:
+		}
+	}
 }
 
 // mapMainPID finds, among the unit cgroup's members, the process whose PID
@@ -1053,7 +1151,11 @@ func (c *systemdController) relay(ctx context.Context, sigs <-chan *godbus.Signa
 			if !ok {
 				return
 			}
-			if s.Path == c.unitPath && s.Name == dbusPropertiesIface+"."+dbusPropertiesSignal && watchedChange(s.Body) {
+			if s.Path != c.unitPath || s.Name != dbusPropertiesIface+"."+dbusPropertiesSignal {
+				continue
+			}
+			c.sawExit(s.Body)
+			if watchedChange(s.Body) {
 				notify()
 			}
 		}

@@ -94,6 +94,12 @@ func (s *Service) adoptInBackground() {
 	}()
 }
 
+// exitTeller is a controller that knows how a main process it ran ended
+// (systemd records its unit's), where the bot, not its parent, cannot.
+type exitTeller interface {
+	ExitOf(ctx context.Context, pid int32) Exit
+}
+
 // changeSource is a controller that says when the service's state changed
 // (systemd's unit: a new main process, a restart count grown).
 type changeSource interface {
@@ -225,6 +231,9 @@ func (s *Service) watchRun(ctx context.Context, r runRef, ch *child) {
 		if target == root {
 			rootExited = true
 			rootExit = exitOf(ctx, ch)
+			if et, ok := s.ctl.(exitTeller); ok && !rootExit.Known {
+				rootExit = et.ExitOf(ctx, r.pid)
+			}
 		}
 	}
 }
