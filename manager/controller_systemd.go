@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,7 +23,6 @@ import (
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
 	godbus "github.com/godbus/dbus/v5"
 	"github.com/rs/zerolog"
-	"golang.org/x/sys/unix"
 
 	"github.com/sanasend/sanasend-bot/internal/cgroup"
 	"github.com/sanasend/sanasend-bot/internal/human"
@@ -925,35 +923,6 @@ func unescapeBusValue(v string) (string, error) {
 		i += 2
 	}
 	return b.String(), nil
-}
-
-// socketPeer connects to the unix socket at path and returns the PID of its
-// peer as this process's PID namespace sees it (SO_PEERCRED).
-func socketPeer(ctx context.Context, path string) (int32, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", path)
-	if err != nil {
-		return 0, fmt.Errorf("connect: %w", err)
-	}
-	defer conn.Close()
-	raw, err := conn.(*net.UnixConn).SyscallConn()
-	if err != nil {
-		return 0, fmt.Errorf("peer credentials: %w", err)
-	}
-	var cred *unix.Ucred
-	var credErr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return 0, fmt.Errorf("peer credentials: %w", err)
-	}
-	if credErr != nil {
-		return 0, fmt.Errorf("peer credentials: %w", credErr)
-	}
-	if cred.Pid <= 0 {
-		return 0, errors.New("the peer's PID is not visible from this PID namespace")
-	}
-	return cred.Pid, nil
 }
 
 // processCgroup reads a process's cgroup v2 path from /proc/<pid>/cgroup,
