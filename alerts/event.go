@@ -47,8 +47,10 @@ const (
 	// hour (at most Max); the service is still State.
 	EventGaveUp EventKind = "gave_up"
 	// EventExternalRestart: the service restarted without the bot: its
-	// uptime is Uptime where Expected was due. Count is how many restarts
-	// this notice reports (those held back by the rate limit included).
+	// uptime is Uptime where Expected was due, or its controller
+	// (Controller) restarted it (Exit: how its main process ended, when
+	// known). Count is how many restarts this notice reports (those held
+	// back by the rate limit included).
 	EventExternalRestart EventKind = "external_restart"
 	// EventBackAfterStop: the service runs again although it was stopped
 	// through the bot: alerts are on again.
@@ -100,9 +102,13 @@ type Event struct {
 	Waited            time.Duration
 	NextAutoRestartIn time.Duration
 
-	// External restarts.
+	// External restarts: found by the service's uptime going back
+	// (Uptime, Expected), or told by the service's controller (systemd,
+	// PM2: Controller, and Exit when it recorded how the main process
+	// ended).
 	Uptime, Expected time.Duration
 	Count            int
+	Controller       manager.ControllerKind
 
 	// Memory is the memory limit crossed, when a memory limit is the
 	// failure (EventFailing, EventStateChanged, EventFailingAgain,

@@ -427,7 +427,11 @@ func (m *Monitor) follow(ctx context.Context, w *watched, events <-chan manager.
 			}
 			switch e.Kind {
 			case manager.EventExited:
-				if !e.Intended {
+				switch {
+				case e.Intended:
+				case e.RestartedBy != "":
+					ds = w.tracker.RestartedOutside(cmp.Or(e.At, now), e.RestartedBy, e.Exit)
+				default:
 					ds = w.tracker.Exited(cmp.Or(e.At, now), e.Exit) // outages count from the exit
 				}
 			case manager.EventActionBegun:

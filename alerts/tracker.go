@@ -336,11 +336,36 @@ func (t *Tracker) trackerHealthy(now time.Time, uptime time.Duration) []Decision
 	return append(ds, t.trackerResolve(now, t.resolver, Event{What: EventHealed, By: t.resolver}))
 }
 
+// RestartedOutside takes a restart of the service by its controller
+// (systemd, PM2) outside the bot at now: its main process exited (exit)
+// while the controller was already starting it again (the manager's
+// EventExited with RestartedBy). It is reported as a restart outside the
+// bot, once (the uptime that goes back at the next check is this restart,
+// not another), and is not an outage: if the new run fails, its checks
+// alert.
+func (t *Tracker) RestartedOutside(now time.Time, by manager.ControllerKind, exit Exit) []Decision {
+	ds := t.trackerExpire(now)
+	if t.action != nil || t.stopped {
+		return ds
+	}
+	t.started = time.Time{} // the next healthy check learns the new run's start
+	e := Event{What: EventExternalRestart, Controller: by}
+	if exit.Known {
+		e.Exit = &exit
+	}
+	return append(ds, t.trackerExternalEvent(now, e)...)
+}
+
 // trackerExternal takes one restart outside the bot: one notice per
 // trackerExternalEvery at most (the restarts held back are counted into the
 // next), in the open incident's thread when there is one, counted into the
 // summary during maintenance.
 func (t *Tracker) trackerExternal(now time.Time, uptime, expected time.Duration) []Decision {
+	return t.trackerExternalEvent(now, Event{What: EventExternalRestart, Uptime: uptime, Expected: expected})
+}
+
+// trackerExternalEvent is trackerExternal for the notice e.
+func (t *Tracker) trackerExternalEvent(now time.Time, e Event) []Decision {
 	if t.maint.on {
 		t.maint.sum.External++
 		return nil
@@ -349,7 +374,7 @@ func (t *Tracker) trackerExternal(now time.Time, uptime, expected time.Duration)
 		t.extHeld++
 		return nil
 	}
-	e := Event{What: EventExternalRestart, Uptime: uptime, Expected: expected, Count: 1 + t.extHeld}
+	e.Count = 1 + t.extHeld
 	t.extLast, t.extHeld = now, 0
 	if t.inc.Open {
 		return []Decision{t.trackerUpdate(e)}

@@ -43,6 +43,12 @@ func trackerExit(code int, signal string) trackerInput {
 	return func(tr *Tracker, now time.Time) []Decision { return tr.Exited(now, Exit{Code: code, Signal: signal}) }
 }
 
+func trackerRestartedBy(by manager.ControllerKind, signal string) trackerInput {
+	return func(tr *Tracker, now time.Time) []Decision {
+		return tr.RestartedOutside(now, by, Exit{Known: signal != "", Code: -1, Signal: signal})
+	}
+}
+
 func trackerBegin(a manager.Action, by manager.Actor) trackerInput {
 	return func(tr *Tracker, now time.Time) []Decision { return tr.ActionBegun(now, a, by) }
 }
@@ -149,8 +155,13 @@ func trackerFact(e Event) string {
 	if e.NextAutoRestartIn != 0 {
 		add("next", e.NextAutoRestartIn)
 	}
-	if e.Count != 0 {
+	if e.Count != 0 && e.Controller == "" {
 		add("uptime", fmt.Sprintf("%s/%s", e.Uptime, e.Expected))
+	}
+	if e.Controller != "" {
+		add("by_controller", e.Controller)
+	}
+	if e.Count != 0 {
 		add("count", e.Count)
 	}
 	if w := e.Window; w != nil {
@@ -583,6 +594,39 @@ func TestTrackerTransitions(t *testing.T) {
 					}},
 				{at: 90 * time.Second, in: trackerOK(42 * time.Second)},
 				{at: 120 * time.Second, in: trackerOK(72 * time.Second)},
+			},
+		},
+		{
+			name: "restarted by its controller (systemd): announced once, not an outage; the new run's uptime is not a second restart",
+			steps: []trackerStep{
+				{at: 0, in: trackerOK(3 * time.Hour)},
+				{at: 10 * time.Second, in: trackerRestartedBy(manager.ControllerSystemd, "SIGKILL"),
+					want: []string{"announce: external_restart exit=-1/SIGKILL by_controller=systemd count=1"},
+					check: func(t *testing.T, ds []Decision, snap Incident) {
+						trackerEqual(t, "ID", ds[0].Incident.ID, 0)
+					}},
+				{at: 11 * time.Second, in: trackerOK(500 * time.Millisecond)},
+				{at: 40 * time.Second, in: trackerOK(30 * time.Second)},
+				// The next restart outside the bot counts one: the
+				// controller's was not held back as a second.
+				{at: 7 * time.Minute, in: trackerOK(5 * time.Second), want: []string{"announce: external_restart uptime=5s/6m49.5s count=1"}},
+			},
+		},
+		{
+			name: "restarted by PM2 while the bot restarts it: the action's, nothing",
+			steps: []trackerStep{
+				{at: 0, in: trackerOK(time.Hour)},
+				{at: 10 * time.Second, in: trackerBegin(manager.ActionRestart, alice), want: []string{"announce: action_begun action=restart by=alice"}},
+				{at: 11 * time.Second, in: trackerRestartedBy(manager.ControllerPM2, "")},
+			},
+		},
+		{
+			name: "a run restarted by its controller that then fails its checks: an incident",
+			steps: []trackerStep{
+				{at: 0, in: trackerOK(time.Hour)},
+				{at: 10 * time.Second, in: trackerRestartedBy(manager.ControllerPM2, ""), want: []string{"announce: external_restart by_controller=pm2 count=1"}},
+				{at: 40 * time.Second, in: trackerDown()},
+				{at: 70 * time.Second, in: trackerDown(), want: []string{"open"}},
 			},
 		},
 		{

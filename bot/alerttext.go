@@ -200,6 +200,16 @@ func EventLine(e alerts.Event, now time.Time) string {
 			human.Count(e.Attempt, "restart"), e.Max, svc, e.State)
 	case alerts.EventExternalRestart:
 		s := fmt.Sprintf("%s restarted outside the bot: up %s, expected about %s", svc, human.Duration(e.Uptime), human.Duration(e.Expected))
+		if e.Controller != "" {
+			s = fmt.Sprintf("%s restarted outside the bot, by %s", svc, ControllerName(e.Controller))
+			if e.Exit != nil {
+				cause := ExitCause(*e.Exit)
+				if strings.HasPrefix(cause, "killed") {
+					cause = "was " + cause
+				}
+				s += " (its main process " + cause + ")"
+			}
+		}
 		if e.Count > 1 {
 			s += fmt.Sprintf(" (%s outside the bot since the last notice)", human.Count(e.Count, "restart"))
 		}

@@ -356,6 +356,14 @@ func AdoptedLine(st *manager.Status) string {
 	return ""
 }
 
+// ControllerName is a controller as people call it: "systemd", "PM2".
+func ControllerName(k manager.ControllerKind) string {
+	if k == manager.ControllerPM2 {
+		return "PM2"
+	}
+	return string(k)
+}
+
 // ControllerLine says what controls the service and how its tree is found:
 // "systemd unit whatsapp.service: active/running, restarted 2 times by
 // systemd", "PM2 app whatsapp: online", "the bot, tree by cgroup (cgroup v2
@@ -379,11 +387,7 @@ func ControllerLine(st *manager.Status) string {
 			b.WriteString(": " + m.State)
 		}
 		if m.Restarts > 0 {
-			who := "systemd"
-			if c.Kind == manager.ControllerPM2 {
-				who = "PM2"
-			}
-			fmt.Fprintf(&b, ", restarted %s by %s", human.Count(m.Restarts, "time"), who)
+			fmt.Fprintf(&b, ", restarted %s by %s", human.Count(m.Restarts, "time"), ControllerName(c.Kind))
 		}
 		if m.LastExit != nil && m.LastExit.Known && !m.Running {
 			b.WriteString(", its main process last " + ExitCause(*m.LastExit))

@@ -116,6 +116,10 @@ type Observation struct {
 	// Running: the controller says the service runs (active, activating,
 	// reloading; PM2 online or launching).
 	Running bool
+	// Restarting: the controller is bringing the service back by itself
+	// (systemd activating, an auto-restart pending; PM2 launching): an
+	// exit of its main process now is part of a restart outside the bot.
+	Restarting bool
 	// MainPID is the run's main process as a PID of this host; 0 when none.
 	MainPID int32
 	// Since is when the current run began, by the controller's account

@@ -581,11 +581,14 @@ func (c *systemdController) Observe(ctx context.Context) (Observation, error) {
 		return Observation{}, err
 	}
 	o := Observation{
-		Managed:  true,
-		Running:  p.running(),
-		State:    p.state(),
-		Restarts: int(p.NRestarts),
-		LastExit: p.lastExit(),
+		Managed: true,
+		Running: p.running(),
+		// activating, an auto-restart pending included: systemd is
+		// starting it again.
+		Restarting: p.ActiveState == "activating",
+		State:      p.state(),
+		Restarts:   int(p.NRestarts),
+		LastExit:   p.lastExit(),
 	}
 	members, err := c.members(ctx, p.ControlGroup)
 	if err == nil {

@@ -62,6 +62,11 @@ type Event struct {
 	ExitCode int    // EventExited: -1 when killed by a signal or unknown
 	Signal   string // EventExited: "SIGKILL", "SIGTERM", ...
 	Intended bool   // EventExited
+	// RestartedBy is set on an EventExited that is part of a restart
+	// outside the bot by the service's controller ("systemd", "pm2"): it
+	// was already starting the service again when the main process
+	// exited (systemctl restart, Restart=on-failure, PM2's restart).
+	RestartedBy ControllerKind
 	// Exit is how the root (npm) ended: EventExited, EventRootExited.
 	Exit Exit
 	// LogOffset is the size of the service's log when a start began, so a

@@ -155,6 +155,14 @@ func (h Health) State() State {
 }
 
 // Health asks the service's health endpoint once.
+//
+// A healthy answer while no run is watched (one started outside the bot:
+// by systemd or PM2 after their own restart, by hand) has the service
+// looked for in the background, so that its next exit is seen at once.
 func (s *Service) Health(ctx context.Context) Health {
-	return checkHealth(ctx, s.clock, s.client, s.HealthURL(), s.cfg.HealthTimeout)
+	h := checkHealth(ctx, s.clock, s.client, s.HealthURL(), s.cfg.HealthTimeout)
+	if h.OK {
+		s.adoptInBackground()
+	}
+	return h
 }

@@ -122,7 +122,12 @@ func (m manualRun) stopByHand(b *testing.B, members map[int32]time.Time) {
 // restored sessions and two failed ones (whose browsers the service never
 // closes). It reports both, their ratio and their difference.
 func BenchmarkRestartVsManual(b *testing.B) {
-	s := testService(b, restartBenchSessions(b))
+	benchRestartVsManual(b, testService(b, restartBenchSessions(b)))
+}
+
+// benchRestartVsManual is BenchmarkRestartVsManual on s.
+func benchRestartVsManual(b *testing.B, s *Service) {
+	b.Helper()
 	ctx := context.Background()
 	var restart, manual time.Duration
 	b.StopTimer()

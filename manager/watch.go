@@ -205,7 +205,7 @@ func (s *Service) watchRun(ctx context.Context, r runRef, ch *child) {
 				return
 			}
 			reported = true
-			s.publishExit(EventRootExited, r, at, rootExit)
+			s.publishExit(EventRootExited, r, at, rootExit, "")
 		}
 		var target *procEntry
 		switch {
@@ -221,7 +221,14 @@ func (s *Service) watchRun(ctx context.Context, r runRef, ch *child) {
 			if reported {
 				exit = Exit{} // the root's end was reported already; this one's is unknown
 			}
-			s.publishExit(EventExited, r, at, exit)
+			by, last := s.restartedOutside(ctx, r)
+			if !exit.Known && last != nil {
+				exit = *last
+			}
+			s.publishExit(EventExited, r, at, exit, by)
+			if by != "" {
+				s.followRestart(ctx)
+			}
 			return
 		}
 		if !waitExit(ctx, target.pid, target.created) {
@@ -257,7 +264,7 @@ func exitOf(ctx context.Context, ch *child) Exit {
 
 // publishExit publishes an exit of run r. It is intended when a stop or
 // restart through the bot is ending that run.
-func (s *Service) publishExit(kind EventKind, r runRef, at time.Time, exit Exit) {
+func (s *Service) publishExit(kind EventKind, r runRef, at time.Time, exit Exit, restartedBy ControllerKind) {
 	s.mu.Lock()
 	intended := s.stopping == r.marker ||
 		(s.busy != nil && (s.busy.Action == ActionStop || s.busy.Action == ActionRestart))
@@ -276,8 +283,83 @@ func (s *Service) publishExit(kind EventKind, r runRef, at time.Time, exit Exit)
 	}
 	s.log.Info().Str("event", string(kind)).Int32("pid", r.pid).Int("exit_code", code).Str("signal", exit.Signal).
 		Str("child_signal", exit.ChildSignal).Bool("intended", intended).Time("at", at).Msg("service process exited")
+	if intended {
+		restartedBy = ""
+	}
 	s.events.publish(Event{Service: s.cfg.Name, Kind: kind, At: at, PID: r.pid, ExitCode: code, Signal: sig,
-		Intended: intended, Exit: exit, Detail: detail})
+		Intended: intended, Exit: exit, Detail: detail, RestartedBy: restartedBy})
+}
+
+// followRestartFor bounds how long the bot looks for the new run of a
+// service its controller is restarting; the next healthy check looks
+// again after that (Health).
+const followRestartFor = 30 * time.Second
+
+// followRestart looks, in the background, for the run the controller
+// starts after a restart outside the bot, until one is watched, so that its
+// exit is seen at once too.
+func (s *Service) followRestart(ctx context.Context) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.watchWG.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.watchWG.Done()
+		deadline := time.Now().Add(followRestartFor)
+		for time.Now().Before(deadline) && sleepCtx(ctx, 100*time.Millisecond) {
+			if s.watchedRun() != "" {
+				return
+			}
+			if snap, err := s.look(ctx); err == nil && snap.root != nil {
+				return // look watches it
+			}
+		}
+	}()
+}
+
+// restartWait bounds how long the exit of a controller's main process
+// waits for the controller to say whether it is restarting the service.
+const restartWait = 1500 * time.Millisecond
+
+// restartedOutside asks the controller of a managed run (systemd, PM2)
+// whether the exit of the run's main process is part of a restart outside
+// the bot: it already runs a new main process, or it is starting the service
+// again. It returns that controller (or "" for a plain exit, a stop outside
+// the bot, or a run of the bot's own) and how the main process ended when
+// the controller recorded it. It waits at most restartWait: a stop is known
+// at once, a restart shows as the unit or app is deactivated.
+func (s *Service) restartedOutside(ctx context.Context, r runRef) (ControllerKind, *Exit) {
+	s.mu.Lock()
+	intended := s.stopping == r.marker || s.busy != nil
+	s.mu.Unlock()
+	if s.proc != nil || intended {
+		return "", nil
+	}
+	kind := s.ctl.Info().Kind
+	deadline := time.Now().Add(restartWait)
+	for {
+		obs, err := s.ctl.Observe(ctx)
+		switch {
+		case err != nil:
+			s.log.Warn().Err(err).Msg("ask the controller about the exit")
+			return "", nil
+		case obs.Restarting || obs.Running && obs.MainPID > 0 && obs.MainPID != r.pid:
+			return kind, obs.LastExit
+		case obs.MainPID == r.pid:
+			// The controller has not noticed the exit yet (PM2
+			// "stopping"): look again.
+		case !obs.Running:
+			return "", obs.LastExit // stopped (or failed) for good
+		}
+		// Still running the old main process, or being deactivated:
+		// look again.
+		if time.Now().After(deadline) || !sleepCtx(ctx, 50*time.Millisecond) {
+			return "", obs.LastExit
+		}
+	}
 }
 
 // pollExit is waitExit by polling: it looks every interval whether the

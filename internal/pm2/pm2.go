@@ -177,6 +177,11 @@ type App struct {
 	// that keeps its environment inherits it: detached browsers and crash
 	// handlers included, after PM2 has lost track of them.
 	UniqueID string
+	// ExitCode is pm2_env.exit_code, the code the app's process last
+	// exited with (PM2 keeps it across restarts); nil when it has not
+	// exited yet. PM2 7 records 0 when a signal ended the process (it
+	// passes `code || 0`): 0 does not tell a clean exit from a kill.
+	ExitCode *int
 }
 
 // jlistApp is what List reads of an entry; every other field (the app's
@@ -195,6 +200,7 @@ type jlistApp struct {
 		ErrLog           string   `json:"pm_err_log_path"`
 		KillTimeout      float64  `json:"kill_timeout"`
 		UniqueID         string   `json:"unique_id"`
+		ExitCode         *int     `json:"exit_code"`
 	} `json:"pm2_env"`
 	Monit struct {
 		Memory float64 `json:"memory"`
@@ -270,6 +276,7 @@ func ParseJList(out []byte) ([]App, error) {
 			OutLog:           e.PM2Env.OutLog,
 			ErrLog:           e.PM2Env.ErrLog,
 			UniqueID:         e.PM2Env.UniqueID,
+			ExitCode:         e.PM2Env.ExitCode,
 		}
 		if e.PM2Env.KillTimeout > 0 {
 			a.KillTimeout = time.Duration(e.PM2Env.KillTimeout * float64(time.Millisecond))
@@ -402,6 +409,10 @@ func (c *Client) action(ctx context.Context, verb, name string) error {
 	}
 	return nil
 }
+
+// CheckName reports whether name can name one app on pm2's command line
+// (see checkName); a caller validating its configuration uses it.
+func CheckName(name string) error { return checkName(name) }
 
 // checkName refuses names pm2 would read as something else: an option, a
 // number (a pm_id), "all", or a path (`pm2 start` takes a name with a

@@ -8,10 +8,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -96,4 +98,34 @@ func Remove(dir string) error {
 func IgnoreSIGTERM() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "ignore-sigterm.js")
+}
+
+// Enclose moves the test process into a new cgroup below its own, so that
+// every cgroup its tests make there (a bot started in-process makes its
+// services' below its own cgroup) is removed at the end, whatever the
+// tests left: leave moves the process back, kills what is left in the
+// cgroup's tree and removes it. Where no cgroup v2 hierarchy is writable
+// it does nothing and leave is a no-op.
+func Enclose() (leave func() error) {
+	h, err := cgroup.Find()
+	if err != nil {
+		return func() error { return nil }
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	g, err := h.Create("sanasend-tests-" + hex.EncodeToString(b))
+	if err != nil {
+		return func() error { return nil }
+	}
+	self := []byte(strconv.Itoa(os.Getpid()))
+	if err := os.WriteFile(filepath.Join(g.Path(), "cgroup.procs"), self, 0); err != nil {
+		_ = g.Remove()
+		return func() error { return nil }
+	}
+	return func() error {
+		if err := os.WriteFile(filepath.Join(h.Parent, "cgroup.procs"), self, 0); err != nil {
+			return fmt.Errorf("leave the tests' cgroup: %w", err)
+		}
+		return Remove(g.Path())
+	}
 }
