@@ -168,8 +168,8 @@ func TestSystemdService(t *testing.T) {
 	}
 	e := mustEvent(t, events, EventExited, 2*time.Second)
 	t.Logf("figure: EventExited %v after the kill of the main process", time.Since(killed))
-	if e.Intended || e.PID != killedPID || e.Exit != (Exit{Known: true, Code: -1, Signal: "SIGKILL"}) {
-		t.Errorf("exit %+v; want unintended, of %d, by SIGKILL (systemd's record)", e, killedPID)
+	if e.Intended || e.PID != killedPID || e.Exit != (Exit{Known: true, Code: -1, Signal: "SIGKILL"}) || e.RestartedBy != ControllerSystemd {
+		t.Errorf("exit %+v; want unintended, of %d, by SIGKILL (systemd's record), restarted by systemd", e, killedPID)
 	}
 	// Seen through the controller alone: the Service is not asked, so only
 	// its following of systemd's news can make it watch the new run.
@@ -202,8 +202,8 @@ func TestSystemdService(t *testing.T) {
 	}
 	e = mustEvent(t, events, EventExited, 2*time.Second)
 	t.Logf("figure: EventExited %v after RestartUnit was sent", time.Since(outside))
-	if e.Intended || e.PID != main || e.Exit != (Exit{Known: true, Code: 0}) {
-		t.Errorf("exit on the outside restart %+v; want unintended, of %d, status 0 (the stand-in's clean shutdown)", e, main)
+	if e.Intended || e.PID != main || e.Exit != (Exit{Known: true, Code: 0}) || e.RestartedBy != ControllerSystemd {
+		t.Errorf("exit on the outside restart %+v; want unintended, of %d, status 0 (the stand-in's clean shutdown), restarted by systemd", e, main)
 	}
 	st = waitStatus(t, s, "the run restarted outside the bot", 20*time.Second, func(st Status) bool {
 		return st.State == StateHealthy && st.Since.After(since) && st.Managed.MainPID != main
