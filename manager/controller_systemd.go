@@ -40,8 +40,10 @@ type SystemdConfig struct {
 	BusAddress string
 	// CgroupRoot is the host directory at which systemd's cgroup tree is
 	// rooted: a unit's ControlGroup ("/system.slice/whatsapp.service") is
-	// a directory beneath it. "" means the host's cgroup v2 mount, found
-	// at the first use.
+	// a directory beneath it. "" means it is found at the first need: the
+	// host's cgroup v2 mount, or the cgroup beneath it that is systemd's
+	// "/" where systemd runs in a namespace or container of its own (told
+	// by the bus socket's peer, see findCgroupRoot).
 	CgroupRoot string
 	// Timeout bounds the wait for one systemd job beyond the unit's own
 	// timeouts (TimeoutStartSec, TimeoutStopSec), a connection to the
