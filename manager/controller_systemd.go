@@ -40,8 +40,10 @@ type SystemdConfig struct {
 	BusAddress string
 	// CgroupRoot is the host directory at which systemd's cgroup tree is
 	// rooted: a unit's ControlGroup ("/system.slice/whatsapp.service") is
-	// a directory beneath it. "" means the host's cgroup v2 mount, found
-	// at the first use.
+	// a directory beneath it. "" means it is found at the first need: the
+	// host's cgroup v2 mount, or the cgroup beneath it that is systemd's
+	// "/" where systemd runs in a namespace or container of its own (told
+	// by the bus socket's peer, see findCgroupRoot).
 	CgroupRoot string
 	// Timeout bounds the wait for one systemd job beyond the unit's own
 	// timeouts (TimeoutStartSec, TimeoutStopSec), a connection to the
@@ -85,6 +87,17 @@ type systemdController struct {
 	// the first use ("" until then); rootErr says why none was found.
 	root    string
 	rootErr error
+	// mainHost and mainNS are the last main process seen, as a host PID
+	// and as systemd's (sawMain).
+	mainHost int32
+	mainNS   uint32
+	// exitNS and exit are the last exit of a main process the watch of
+	// Changes saw (sawExit), by systemd's PID.
+	exitNS uint32
+	exit   Exit
+	// rootMu makes the search for the root once: it is held across the
+	// search, whose bus calls take mu.
+	rootMu sync.Mutex
 }
 
 var _ Controller = (*systemdController)(nil)
@@ -305,6 +318,7 @@ type unitProps struct {
 	LoadState, ActiveState, SubState, Result string
 	MainPID                                  uint32
 	NRestarts                                uint32
+	ExecMainPID                              uint32 // the last main process, also once it ended
 	ExecMainCode                             int32
 	ExecMainStatus                           int32
 	ExecMainStartTimestamp                   uint64 // µs since the epoch
@@ -408,6 +422,7 @@ func (c *systemdController) props(ctx context.Context, op string) (unitProps, er
 	}
 	p.MainPID, _ = all["MainPID"].(uint32)
 	p.NRestarts, _ = all["NRestarts"].(uint32)
+	p.ExecMainPID, _ = all["ExecMainPID"].(uint32)
 	p.ExecMainCode, _ = all["ExecMainCode"].(int32)
 	p.ExecMainStatus, _ = all["ExecMainStatus"].(int32)
 	p.ExecMainStartTimestamp, _ = all["ExecMainStartTimestamp"].(uint64)
@@ -485,7 +500,7 @@ func (c *systemdController) Start(ctx context.Context, _ Launch) (Launched, erro
 	if perr != nil {
 		return Launched{}, perr
 	}
-	return Launched{PID: c.hostMainPID(after)}, nil
+	return Launched{PID: c.hostMainPID(ctx, after)}, nil
 }
 
 // jobFailure is the sentence for a job that did not end "done".
@@ -577,7 +592,7 @@ func (c *systemdController) Observe(ctx context.Context) (Observation, error) {
 		Restarts:   int(p.NRestarts),
 		LastExit:   p.lastExit(),
 	}
-	members, err := c.members(p.ControlGroup)
+	members, err := c.members(ctx, p.ControlGroup)
 	if err == nil {
 		o.Members = members
 	} else if c.rootKnown() {
@@ -585,6 +600,7 @@ func (c *systemdController) Observe(ctx context.Context) (Observation, error) {
 	}
 	if p.MainPID != 0 {
 		o.MainPID = mapMainPID(int32(p.MainPID), o.Members, err == nil)
+		c.sawMain(o.MainPID, p.MainPID)
 	}
 	if o.Running && p.ExecMainStartTimestamp != 0 {
 		o.Since = time.UnixMicro(int64(p.ExecMainStartTimestamp))
@@ -593,15 +609,102 @@ func (c *systemdController) Observe(ctx context.Context) (Observation, error) {
 }
 
 // hostMainPID maps the unit's MainPID to a host PID through its cgroup.
-func (c *systemdController) hostMainPID(p unitProps) int32 {
+func (c *systemdController) hostMainPID(ctx context.Context, p unitProps) int32 {
 	if p.MainPID == 0 {
 		return 0
 	}
-	members, err := c.members(p.ControlGroup)
+	members, err := c.members(ctx, p.ControlGroup)
 	if err != nil && c.rootKnown() {
 		c.log.Warn().Err(err).Msg("cannot read the unit's cgroup")
 	}
-	return mapMainPID(int32(p.MainPID), members, err == nil)
+	host := mapMainPID(int32(p.MainPID), members, err == nil)
+	c.sawMain(host, p.MainPID)
+	return host
+}
+
+// sawMain keeps the last main process seen, as a host PID and as
+// systemd's, for ExitOf.
+func (c *systemdController) sawMain(host int32, ns uint32) {
+	if host == 0 {
+		return
+	}
+	c.mu.Lock()
+	c.mainHost, c.mainNS = host, ns
+	c.mu.Unlock()
+}
+
+// sawExit keeps the main process's exit that a PropertiesChanged body
+// (interface, changed, invalidated) of the unit carries: systemd sends it
+// before it starts the next main process (a restart), which resets the
+// properties.
+func (c *systemdController) sawExit(body []any) {
+	if len(body) < 2 {
+		return
+	}
+	changed, _ := body[1].(map[string]godbus.Variant)
+	var p unitProps
+	pid, ok1 := changed["ExecMainPID"].Value().(uint32)
+	code, ok2 := changed["ExecMainCode"].Value().(int32)
+	status, ok3 := changed["ExecMainStatus"].Value().(int32)
+	if !ok1 || !ok2 || !ok3 {
+		return
+	}
+	p.ExecMainCode, p.ExecMainStatus = code, status
+	if e := p.lastExit(); e != nil && pid != 0 {
+		c.mu.Lock()
+		c.exitNS, c.exit = pid, *e
+		c.mu.Unlock()
+	}
+}
+
+// exitWait bounds ExitOf's wait for systemd's record of an exit.
+const exitWait = 500 * time.Millisecond
+
+// ExitOf says how the unit's main process hostPID ended, as systemd
+// recorded it (ExecMainCode, ExecMainStatus): from the watch of Changes,
+// which sees it even when a restart follows at once, or from the unit's
+// properties; it waits up to half a second for systemd to see the end. The
+// exit is unknown when hostPID is not the last main process Observe or
+// Start saw, or systemd started another one before the exit could be read
+// (no watch running).
+func (c *systemdController) ExitOf(ctx context.Context, hostPID int32) Exit {
+	c.mu.Lock()
+	host, ns := c.mainHost, c.mainNS
+	c.mu.Unlock()
+	if host != hostPID || ns == 0 {
+		return Exit{}
+	}
+	ctx, cancel := context.WithTimeout(ctx, exitWait)
+	defer cancel()
+	tick := time.NewTicker(systemdPollInterval)
+	defer tick.Stop()
+	props := true // until systemd shows another main process
+	for {
+		c.mu.Lock()
+		exitNS, exit := c.exitNS, c.exit
+		c.mu.Unlock()
+		if exitNS == ns {
+			return exit
+		}
+		if props {
+			p, err := c.props(ctx, "read how the main process of "+c.unit+" ended")
+			if err != nil {
+				return Exit{}
+			}
+			if p.ExecMainPID == ns {
+				if e := p.lastExit(); e != nil {
+					return *e
+				}
+			} else {
+				props = false
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return Exit{}
+		case <-tick.C:
+		}
+	}
 }
 
 // mapMainPID finds, among the unit cgroup's members, the process whose PID
@@ -652,41 +755,194 @@ func nsPIDs(pid int32) ([]int32, error) {
 	return nil, fmt.Errorf("process %d: no NSpid line", pid)
 }
 
-// cgroupRoot returns the root of systemd's cgroup tree: the configured
-// one, else the host's cgroup v2 mount, else (a cgroup v1 host) systemd's
-// own v1 hierarchy, /sys/fs/cgroup/systemd. What it finds, or why it found
-// nothing, is kept: neither changes while the bot runs.
-func (c *systemdController) cgroupRoot() (string, error) {
+// cgroupRoot returns the host directory of systemd's cgroup tree: the
+// configured one, else the one found at the first need (findCgroupRoot).
+// What it finds, or why it found nothing, is kept: neither changes while
+// the bot runs. A search cut short by ctx is not kept.
+func (c *systemdController) cgroupRoot(ctx context.Context) (string, error) {
+	c.rootMu.Lock()
+	defer c.rootMu.Unlock()
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.root != "" || c.rootErr != nil {
-		return c.root, c.rootErr
+	root, rootErr := c.root, c.rootErr
+	c.mu.Unlock()
+	if root != "" || rootErr != nil {
+		return root, rootErr
 	}
-	c.root, c.rootErr = findCgroupRoot()
-	if c.rootErr != nil {
-		c.log.Warn().Err(c.rootErr).Msg("the unit's processes cannot be listed: no cgroup hierarchy of systemd's found")
+	root, why, rootErr := c.findCgroupRoot(ctx)
+	if rootErr == nil && why != "" && ctx.Err() != nil {
+		return root, nil // the mount for now; the search is made again
 	}
-	return c.root, c.rootErr
+	c.mu.Lock()
+	c.root, c.rootErr = root, rootErr
+	c.mu.Unlock()
+	switch {
+	case rootErr != nil:
+		c.log.Warn().Err(rootErr).Msg("the unit's processes cannot be listed: no cgroup hierarchy of systemd's found")
+	case why != "":
+		c.log.Warn().Str("cgroup_root", root).Str("why", why).Msg("systemd's cgroup tree taken to be rooted at the cgroup mount")
+	default:
+		c.log.Debug().Str("cgroup_root", root).Msg("systemd's cgroup tree found")
+	}
+	return root, rootErr
 }
 
-func findCgroupRoot() (string, error) {
+// findCgroupRoot finds where systemd's cgroup tree is in the host's: the
+// cgroup v2 mount where systemd runs in the host's cgroup namespace, a
+// cgroup beneath it where systemd runs in a namespace or container of its
+// own (its "/" is then that cgroup). The peer of a connection to the bus
+// socket (SO_PEERCRED: dbus-daemon, or PID 1 when systemd holds the socket)
+// is in a cgroup whose path the host sees (/proc/<pid>/cgroup); systemd
+// says the path it sees for the units that peer may be in (dbus.service,
+// init.scope); when one is a suffix of the host's path, the rest before it
+// is where systemd's tree is rooted. When that cannot be told, the root is
+// the mount and why says why; on a cgroup v1 host it is systemd's own v1
+// hierarchy, /sys/fs/cgroup/systemd.
+func (c *systemdController) findCgroupRoot(ctx context.Context) (root, why string, err error) {
 	mi, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
-		return "", fmt.Errorf("find systemd's cgroup hierarchy: %w", err)
+		return "", "", fmt.Errorf("find systemd's cgroup hierarchy: %w", err)
 	}
 	self, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
-		return "", fmt.Errorf("find systemd's cgroup hierarchy: %w", err)
+		return "", "", fmt.Errorf("find systemd's cgroup hierarchy: %w", err)
 	}
 	h, err := cgroup.Parse(bytes.NewReader(mi), bytes.NewReader(self))
-	if err == nil {
-		return h.Mount, nil
+	if err != nil {
+		const v1 = "/sys/fs/cgroup/systemd"
+		if _, serr := os.Stat(filepath.Join(v1, "cgroup.procs")); serr == nil {
+			return v1, "", nil // a cgroup v1 host: systemd's own hierarchy
+		}
+		return "", "", fmt.Errorf("find systemd's cgroup hierarchy: %w", err)
 	}
-	const v1 = "/sys/fs/cgroup/systemd"
-	if _, serr := os.Stat(filepath.Join(v1, "cgroup.procs")); serr == nil {
-		return v1, nil
+	// The cgroup at the mount point: the bot's own cgroup less the part
+	// of it beneath the mount ("/" unless the mount is of a subtree).
+	rel, _ := filepath.Rel(h.Mount, h.Parent)
+	mountRoot := "/"
+	if rel != "." {
+		mountRoot = strings.TrimSuffix(h.Self, "/"+filepath.ToSlash(rel))
 	}
-	return "", fmt.Errorf("find systemd's cgroup hierarchy: %w", err)
+	prefix, why := c.systemdPrefix(ctx)
+	if why != "" {
+		return h.Mount, why, nil
+	}
+	under, ok := cgroupWithin(prefix, mountRoot)
+	if !ok {
+		return h.Mount, fmt.Sprintf("systemd's cgroup %s is outside the cgroup mount's %s", prefix, mountRoot), nil
+	}
+	return filepath.Join(h.Mount, filepath.FromSlash(under)), "", nil
+}
+
+// cgroupWithin returns cgroup path p relative to root when root is p or an
+// ancestor of it.
+func cgroupWithin(p, root string) (string, bool) {
+	if root == "/" {
+		return strings.TrimPrefix(p, "/"), true
+	}
+	if p == root {
+		return "", true
+	}
+	if rest, ok := strings.CutPrefix(p, root+"/"); ok {
+		return rest, true
+	}
+	return "", false
+}
+
+// systemdPrefix is the host's cgroup path of systemd's root cgroup ("" for
+// the host's own root), or why it cannot be told.
+func (c *systemdController) systemdPrefix(ctx context.Context) (prefix, why string) {
+	path, ok := unixSocketPath(c.bus)
+	if !ok {
+		return "", "the bus address is not a unix socket path, so its peer cannot be asked"
+	}
+	pid, err := socketPeer(ctx, path)
+	if err != nil {
+		return "", "the bus socket's peer: " + err.Error()
+	}
+	hostPath, err := processCgroup(pid)
+	if err != nil {
+		return "", "the cgroup of the bus socket's peer: " + err.Error()
+	}
+	conn, err := c.connect(ctx)
+	if err != nil {
+		return "", err.Error()
+	}
+	var seen []string
+	for _, u := range []struct{ name, kind string }{{"dbus.service", "Service"}, {"init.scope", "Scope"}} {
+		p, err := conn.GetUnitTypePropertyContext(ctx, u.name, u.kind, "ControlGroup")
+		if err != nil {
+			seen = append(seen, u.name+": "+err.Error())
+			continue
+		}
+		cg, _ := p.Value.Value().(string)
+		if cg == "" || cg == "/" {
+			seen = append(seen, u.name+" has no cgroup")
+			continue
+		}
+		if before, ok := strings.CutSuffix(hostPath, cg); ok && (before == "" || strings.HasPrefix(before, "/")) {
+			if before == "" {
+				before = "/"
+			}
+			return before, ""
+		}
+		seen = append(seen, u.name+" is in "+cg)
+	}
+	return "", fmt.Sprintf("the bus socket's peer (pid %d) is in %s, which ends in no cgroup of systemd's units (%s)",
+		pid, hostPath, strings.Join(seen, "; "))
+}
+
+// unixSocketPath is the path of the first unix:path= entry of a D-Bus
+// address.
+func unixSocketPath(address string) (string, bool) {
+	for _, entry := range strings.Split(address, ";") {
+		transport, params, ok := strings.Cut(entry, ":")
+		if !ok || transport != "unix" {
+			continue
+		}
+		for _, kv := range strings.Split(params, ",") {
+			if v, ok := strings.CutPrefix(kv, "path="); ok && v != "" {
+				if u, err := unescapeBusValue(v); err == nil {
+					return u, true
+				}
+			}
+		}
+	}
+	return "", false
+}
+
+// unescapeBusValue undoes the %xx escapes of a D-Bus address value.
+func unescapeBusValue(v string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		if v[i] != '%' {
+			b.WriteByte(v[i])
+			continue
+		}
+		if i+2 >= len(v) {
+			return "", fmt.Errorf("bad escape in %q", v)
+		}
+		n, err := strconv.ParseUint(v[i+1:i+3], 16, 8)
+		if err != nil {
+			return "", fmt.Errorf("bad escape in %q", v)
+		}
+		b.WriteByte(byte(n))
+		i += 2
+	}
+	return b.String(), nil
+}
+
+// processCgroup reads a process's cgroup v2 path from /proc/<pid>/cgroup,
+// as this process's cgroup namespace sees it.
+func processCgroup(pid int32) (string, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(int(pid)) + "/cgroup")
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok && strings.HasPrefix(p, "/") {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("process %d has no cgroup v2 line", pid)
 }
 
 // rootKnown says whether the cgroup root was found (cgroupRoot logged
@@ -698,8 +954,8 @@ func (c *systemdController) rootKnown() bool {
 }
 
 // cgroupDir is the host directory of a unit's ControlGroup.
-func (c *systemdController) cgroupDir(controlGroup string) (string, error) {
-	root, err := c.cgroupRoot()
+func (c *systemdController) cgroupDir(ctx context.Context, controlGroup string) (string, error) {
+	root, err := c.cgroupRoot(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -709,11 +965,11 @@ func (c *systemdController) cgroupDir(controlGroup string) (string, error) {
 
 // members lists the processes of a unit's cgroup and its sub-cgroups,
 // sorted; empty (not nil) for a unit without a cgroup.
-func (c *systemdController) members(controlGroup string) ([]int32, error) {
+func (c *systemdController) members(ctx context.Context, controlGroup string) ([]int32, error) {
 	if controlGroup == "" {
 		return []int32{}, nil
 	}
-	dir, err := c.cgroupDir(controlGroup)
+	dir, err := c.cgroupDir(ctx, controlGroup)
 	if err != nil {
 		return nil, err
 	}
@@ -760,7 +1016,7 @@ func (c *systemdController) Finish(ctx context.Context) error {
 		return err
 	}
 	cg := p.ControlGroup
-	members, err := c.members(cg)
+	members, err := c.members(ctx, cg)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
@@ -780,7 +1036,7 @@ func (c *systemdController) Finish(ctx context.Context) error {
 	tick := time.NewTicker(systemdPollInterval)
 	defer tick.Stop()
 	for {
-		left, err := c.members(cg)
+		left, err := c.members(ctx, cg)
 		if err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
@@ -869,7 +1125,11 @@ func (c *systemdController) relay(ctx context.Context, sigs <-chan *godbus.Signa
 			if !ok {
 				return
 			}
-			if s.Path == c.unitPath && s.Name == dbusPropertiesIface+"."+dbusPropertiesSignal && watchedChange(s.Body) {
+			if s.Path != c.unitPath || s.Name != dbusPropertiesIface+"."+dbusPropertiesSignal {
+				continue
+			}
+			c.sawExit(s.Body)
+			if watchedChange(s.Body) {
 				notify()
 			}
 		}

@@ -795,3 +795,81 @@ func TestSystemdJobWaitEndsWhenTheBusBreaks(t *testing.T) {
 	// The stop goes on in systemd (SIGKILL after TimeoutStopSec); the
 	// fixture's cleanup ends it.
 }
+
+// A controller without a CgroupRoot, against a systemd in namespaces of its
+// own (the fixture: its "/" is a cgroup beneath the host's mount), finds
+// the root by the bus socket's peer and lists the unit's members: its main
+// process as a host PID among them.
+func TestSystemdFindsItsCgroupRoot(t *testing.T) {
+	s := systemdtest.Start(t, systemdtest.Options{Units: map[string]string{"sleeper.service": sdSleeper}})
+	ctl, err := NewSystemdController(SystemdConfig{
+		Unit:       "sleeper.service",
+		BusAddress: s.BusAddress(),
+		Timeout:    20 * time.Second,
+		Logger:     zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ctl.Close() })
+	c := ctl.(*systemdController)
+	launched, err := c.Start(context.Background(), Launch{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := s.Connect(t)
+	p, err := conn.GetServicePropertyContext(context.Background(), "sleeper.service", "MainPID")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, err := s.HostPID(int(p.Value.Value().(uint32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := observe(t, c)
+	if !slices.Equal(o.Members, []int32{int32(host)}) || o.MainPID != int32(host) || launched.PID != int32(host) {
+		t.Errorf("members %v, main PID %d, started PID %d; want [%d] and %d", o.Members, o.MainPID, launched.PID, host, host)
+	}
+	c.mu.Lock()
+	root, rootErr := c.root, c.rootErr
+	c.mu.Unlock()
+	if root != s.Cgroup() || rootErr != nil {
+		t.Errorf("cgroup root %q (%v); want the fixture's %q", root, rootErr, s.Cgroup())
+	}
+}
+
+// The parts of the root's search that need no systemd: the socket path of
+// a bus address, a cgroup path beneath a mount's root.
+func TestSystemdRootSearchParts(t *testing.T) {
+	for _, tt := range []struct {
+		addr string
+		path string
+		ok   bool
+	}{
+		{"unix:path=/run/dbus/system_bus_socket", "/run/dbus/system_bus_socket", true},
+		{"unix:path=/tmp/a%20b/bus,guid=x", "/tmp/a b/bus", true},
+		{"tcp:host=localhost,port=1;unix:path=/b", "/b", true},
+		{"unix:abstract=/tmp/dbus-x", "", false},
+		{"tcp:host=localhost,port=1", "", false},
+		{"unix:path=/bad%2", "", false},
+	} {
+		if got, ok := unixSocketPath(tt.addr); got != tt.path || ok != tt.ok {
+			t.Errorf("unixSocketPath(%q) = %q, %v; want %q, %v", tt.addr, got, ok, tt.path, tt.ok)
+		}
+	}
+	for _, tt := range []struct {
+		p, root, rel string
+		ok           bool
+	}{
+		{"/", "/", "", true},
+		{"/a/b", "/", "a/b", true},
+		{"/a/b", "/a", "b", true},
+		{"/a", "/a", "", true},
+		{"/ab", "/a", "", false},
+		{"/b", "/a", "", false},
+	} {
+		if rel, ok := cgroupWithin(tt.p, tt.root); rel != tt.rel || ok != tt.ok {
+			t.Errorf("cgroupWithin(%q, %q) = %q, %v; want %q, %v", tt.p, tt.root, rel, ok, tt.rel, tt.ok)
+		}
+	}
+}

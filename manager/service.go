@@ -108,6 +108,9 @@ type Service struct {
 	watching string
 	stopping string
 	closed   bool
+	// followingChanges is set while a goroutine follows the controller's
+	// news of the service (followChanges).
+	followingChanges bool
 	// adopted is the last run adopted by its port (started by hand), nil
 	// when none.
 	adopted *runRef

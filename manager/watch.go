@@ -78,6 +78,7 @@ func (s *Service) ensureWatch(r runRef) {
 // so that a service this bot did not start is watched from the moment
 // someone listens to its events.
 func (s *Service) adoptInBackground() {
+	s.followChanges()
 	s.mu.Lock()
 	if s.closed || s.watching != "" {
 		s.mu.Unlock()
@@ -89,6 +90,53 @@ func (s *Service) adoptInBackground() {
 		defer s.watchWG.Done()
 		if _, err := s.look(s.watchCtx); err != nil && s.watchCtx.Err() == nil {
 			s.log.Warn().Err(err).Msg("look for a running service to watch")
+		}
+	}()
+}
+
+// exitTeller is a controller that knows how a main process it ran ended
+// (systemd records its unit's), where the bot, not its parent, cannot.
+type exitTeller interface {
+	ExitOf(ctx context.Context, pid int32) Exit
+}
+
+// changeSource is a controller that says when the service's state changed
+// (systemd's unit: a new main process, a restart count grown).
+type changeSource interface {
+	Changes(ctx context.Context) (<-chan struct{}, error)
+}
+
+// followChanges follows, once, the news of a controller that has any and
+// looks again at each, so that a run the controller started by itself (a
+// restart by systemd, a systemctl restart) is watched from its start, and
+// its exit is an event like any other.
+func (s *Service) followChanges() {
+	cs, ok := s.ctl.(changeSource)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	if s.closed || s.followingChanges {
+		s.mu.Unlock()
+		return
+	}
+	s.followingChanges = true
+	s.watchWG.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.watchWG.Done()
+		changes, err := cs.Changes(s.watchCtx)
+		if err != nil {
+			s.log.Warn().Err(err).Msg("follow the controller's news of the service: a run it starts by itself is watched from the next look")
+			s.mu.Lock()
+			s.followingChanges = false // tried again at the next Subscribe
+			s.mu.Unlock()
+			return
+		}
+		for range changes {
+			if _, err := s.look(s.watchCtx); err != nil && s.watchCtx.Err() == nil {
+				s.log.Warn().Err(err).Msg("look for the run the controller started")
+			}
 		}
 	}()
 }
@@ -190,6 +238,9 @@ func (s *Service) watchRun(ctx context.Context, r runRef, ch *child) {
 		if target == root {
 			rootExited = true
 			rootExit = exitOf(ctx, ch)
+			if et, ok := s.ctl.(exitTeller); ok && !rootExit.Known {
+				rootExit = et.ExitOf(ctx, r.pid)
+			}
 		}
 	}
 }
