@@ -415,6 +415,7 @@ func (m *Monitor) follow(ctx context.Context, w *watched, events <-chan manager.
 			now := m.clock.Now()
 			var ds []Decision
 			var rw *restorationWatch
+			started := e // the start a summary follows
 			w.mu.Lock()
 			for _, x := range w.watches {
 				x.observe(e, now)
@@ -431,6 +432,14 @@ func (m *Monitor) follow(ctx context.Context, w *watched, events <-chan manager.
 				case e.Intended:
 				case e.RestartedBy != "":
 					ds = w.tracker.RestartedOutside(cmp.Or(e.At, now), e.RestartedBy, e.Exit)
+					// The controller starts it again: its restoration
+					// is in the log from here on, and deserves a
+					// summary as any start does.
+					rw = newRestorationWatch(manager.Event{}, false)
+					w.watchLocked(rw)
+					w.lastSummary = now // the next check's "uptime went back" is this start
+					started = manager.Event{Service: e.Service, Kind: manager.EventActionBegun, At: now,
+						LogOffset: fileSize(w.svc.Config().LogFile)}
 				default:
 					ds = w.tracker.Exited(cmp.Or(e.At, now), e.Exit) // outages count from the exit
 				}
@@ -445,16 +454,17 @@ func (m *Monitor) follow(ctx context.Context, w *watched, events <-chan manager.
 			m.saveLocked(w)
 			w.mu.Unlock()
 			m.act(ctx, w, ds)
-			switch {
-			case e.Kind == manager.EventExited && !e.Intended && w.job != nil:
+			if e.Kind == manager.EventExited && !e.Intended && e.RestartedBy == "" && w.job != nil {
 				// A crash is a fact: confirm the state now, not at the
-				// next poll.
+				// next poll (not while the controller restarts it: that
+				// check could only fail).
 				_ = w.job.RunNow()
-			case rw != nil:
+			}
+			if rw != nil {
 				m.wg.Add(1)
 				go func() {
 					defer m.wg.Done()
-					m.summarise(ctx, w, e, rw)
+					m.summarise(ctx, w, started, rw)
 				}()
 			}
 		}
