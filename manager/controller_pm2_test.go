@@ -831,3 +831,80 @@ func TestPM2ControllerErrored(t *testing.T) {
 		t.Errorf("Observe of an errored app = %+v (last exit %v); want not running, no pid, restarts, exit 3, no member", obs, obs.LastExit)
 	}
 }
+
+// TestPM2ControllerTransitions: what Observe makes of the states PM2 goes
+// through during a stop, a `pm2 restart` and a crash's restart (pm2 7's
+// God: a stopped process's pid is zeroed as soon as it exits, while the app
+// stays "stopping" until the rest of its tree is gone; a crashed process
+// keeps its pid while "stopped" until PM2's restart, a loop turn later). A
+// fake pm2 answers jlist from a file; answers between two states are never
+// reused.
+func TestPM2ControllerTransitions(t *testing.T) {
+	home := t.TempDir()
+	bin := filepath.Join(t.TempDir(), "pm2")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\nexec cat \"$PM2_HOME/jlist.json\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	client, err := pm2.New(pm2.Config{Bin: bin, Home: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := clockwork.NewFakeClock()
+	c, err := NewPM2Controller(PM2Config{App: "whatsapp", Client: client, Dir: t.TempDir(), Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl := c.(*pm2Controller)
+	alive := os.Getpid() // a pid that runs (never a member: the test itself)
+	const dead = 1 << 22 // above pid_max's default: no process
+	// created_at and pm_uptime (ms): registered at 1000, the process
+	// started at 2000; a `pm2 restart` began at 3000, its new process
+	// started at 4000.
+	for _, step := range []struct {
+		name             string
+		status           string
+		pid, starts      int
+		created, started int
+		main             int32
+		running          bool
+		restarting       bool
+		reused           bool // a second Observe runs no jlist
+	}{
+		{"online", "online", alive, 3, 1000, 2000, int32(alive), true, false, true},
+		{"stopping (pm2 stop), the process still running", "stopping", alive, 3, 1000, 2000, int32(alive), false, false, false},
+		{"stopping (pm2 stop), the process exited (pid 0)", "stopping", 0, 3, 1000, 2000, int32(alive), false, false, false},
+		{"stopped by pm2 stop", "stopped", 0, 3, 1000, 2000, 0, false, false, true},
+		{"online after pm2 start", "online", alive, 3, 1000, 2500, int32(alive), true, false, true},
+		{"stopping for pm2 restart", "stopping", alive, 3, 3000, 2500, int32(alive), false, true, false},
+		{"stopping for pm2 restart, the process exited", "stopping", 0, 3, 3000, 2500, int32(alive), false, true, false},
+		{"launching (pm2 restart's start)", "launching", alive, 4, 3000, 4000, int32(alive), true, true, false},
+		{"online again", "online", alive, 4, 3000, 4000, int32(alive), true, false, true},
+		{"stopped with the pid of a crash, restart pending", "stopped", dead, 4, 3000, 4000, 0, false, true, false},
+		{"waiting restart", "waiting restart", 0, 5, 3000, 4000, 0, false, true, false},
+		{"errored", "errored", dead, 9, 3000, 4000, 0, false, false, true},
+	} {
+		t.Run(step.name, func(t *testing.T) {
+			jlist := fmt.Sprintf(`[{"name":"whatsapp","pm_id":0,"pid":%d,"pm2_env":{"status":%q,"restart_time":%d,"created_at":%d,"pm_uptime":%d}}]`,
+				step.pid, step.status, step.starts, step.created, step.started)
+			if err := os.WriteFile(filepath.Join(home, "jlist.json"), []byte(jlist), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(ctl.cache) // the last answer expired
+			obs, err := ctl.Observe(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if obs.MainPID != step.main || obs.Running != step.running || obs.Restarting != step.restarting || obs.State != step.status || obs.Restarts != step.starts {
+				t.Errorf("Observe = main %d, running %v, restarting %v, state %q, restarts %d; want %d, %v, %v, %q, %d",
+					obs.MainPID, obs.Running, obs.Restarting, obs.State, obs.Restarts, step.main, step.running, step.restarting, step.status, step.starts)
+			}
+			n := ctl.lists.Load()
+			if _, err := ctl.Observe(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if reused := ctl.lists.Load() == n; reused != step.reused {
+				t.Errorf("a second Observe reused the answer: %v; want %v", reused, step.reused)
+			}
+		})
+	}
+}
