@@ -218,7 +218,7 @@ type pm2Host struct {
 // every process in them ended). Cleanup, in this order: pm2 kill (which
 // ends every app of the home and its daemon), then SIGKILL of whatever
 // carries the home in its environment or runs in one of the copies.
-func newPM2Host(t *testing.T, names ...string) (*pm2Host, []*pm2App) {
+func newPM2Host(t testing.TB, names ...string) (*pm2Host, []*pm2App) {
 	t.Helper()
 	requireNode(t)
 	var apps []*pm2App
@@ -243,7 +243,7 @@ func newPM2Host(t *testing.T, names ...string) (*pm2Host, []*pm2App) {
 // client is a pm2 client of the home with a's environment: its port, two
 // sessions (one restored, one failed), fast timings, one child per fake
 // Chromium, a short TMPDIR (socket paths), PM2's kill_timeout of 10 s.
-func (h *pm2Host) client(t *testing.T, a *pm2App) *pm2.Client {
+func (h *pm2Host) client(t testing.TB, a *pm2App) *pm2.Client {
 	t.Helper()
 	sessions := filepath.Join(t.TempDir(), "sessions.json")
 	data := `[{"session_id":"user_1_instance_main","instance_name":"main","restore":"ok","after":"ready"},` +
@@ -274,7 +274,7 @@ func (h *pm2Host) client(t *testing.T, a *pm2App) *pm2.Client {
 
 // register runs `pm2 start npm --name <app> --cwd <dir> -- start` and waits
 // for the app's first session restoration (its browsers all exist then).
-func (a *pm2App) register(t *testing.T) {
+func (a *pm2App) register(t testing.TB) {
 	t.Helper()
 	if err := a.client.StartCommand(context.Background(), a.name, a.dir, []string{"npm", "start"}); err != nil {
 		t.Fatal(err)
@@ -284,7 +284,7 @@ func (a *pm2App) register(t *testing.T) {
 
 // waitRestored waits until the app answers /health and logged the end of
 // its n-th session restoration.
-func (a *pm2App) waitRestored(t *testing.T, n int) {
+func (a *pm2App) waitRestored(t testing.TB, n int) {
 	t.Helper()
 	waitFor(t, a.name+" to answer /health", 20*time.Second, func() bool { return answersHealth(a.port) })
 	waitFor(t, fmt.Sprintf("%s's restoration #%d", a.name, n), 20*time.Second, func() bool {
@@ -364,7 +364,7 @@ func hostProcsWhere(keep func(hostProc) bool) []hostProc {
 
 // killPM2Leftovers SIGKILLs every process that carries home in its
 // environment or runs under one of dirs, until none is left.
-func killPM2Leftovers(t *testing.T, home string, dirs []string) {
+func killPM2Leftovers(t testing.TB, home string, dirs []string) {
 	t.Helper()
 	left := func() []hostProc {
 		return hostProcsWhere(func(p hostProc) bool {

@@ -29,7 +29,7 @@ import (
 // controller timed by clock (nil: the real clock, with PM2's default
 // cache), and the apps. Cleanup stops the Service, then kills PM2 and
 // whatever is left in the copies (newPM2Host).
-func pm2Service(t *testing.T, clock clockwork.Clock, names ...string) (*Service, []*pm2App) {
+func pm2Service(t testing.TB, clock clockwork.Clock, names ...string) (*Service, []*pm2App) {
 	t.Helper()
 	_, apps := newPM2Host(t, names...)
 	ctx := context.Background()
@@ -346,4 +346,98 @@ func TestPM2ServiceLifecycle(t *testing.T) {
 		t.Errorf("more exit events after `pm2 stop`: %+v", more)
 	}
 	decoyIntact("at the end")
+}
+
+// BenchmarkPM2ServiceStatus measures Service.Status of the stand-in under
+// PM2 (two sessions, one restored, one failed: 9 processes), with PM2's
+// answer from the controller's cache and with a `pm2 jlist` every time
+// (the cache expired: the controller's fake clock moves past it). Run:
+//
+//	go test -run '^$' -bench BenchmarkPM2ServiceStatus -benchtime 20x ./manager/
+func BenchmarkPM2ServiceStatus(b *testing.B) {
+	clock := clockwork.NewFakeClock()
+	s, apps := pm2Service(b, clock, "whatsapp")
+	app, ctx := apps[0], context.Background()
+	if res, err := s.Start(ctx, alice, nil); err != nil || !res.Healthy {
+		b.Fatalf("start = %+v, %v", res, err)
+	}
+	app.waitRestored(b, 2)
+	ctl := s.ctl.(*pm2Controller)
+	for _, bc := range []struct {
+		name   string
+		expire bool
+	}{{"cached", false}, {"jlist", true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			if _, err := s.Status(ctx); err != nil {
+				b.Fatal(err)
+			}
+			lists := ctl.lists.Load()
+			b.ResetTimer()
+			for range b.N {
+				if bc.expire {
+					clock.Advance(ctl.cache)
+				}
+				st, err := s.Status(ctx)
+				if err != nil || st.State != StateHealthy || st.Managed == nil {
+					b.Fatalf("status = %s, %+v, %v", st.State, st.Managed, err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(ctl.lists.Load()-lists)/float64(b.N), "jlists/op")
+		})
+	}
+}
+
+// BenchmarkPM2RestartVsPM2 measures Service.Restart of the stand-in under
+// PM2 (the whole call: its look at the processes and sessions, `pm2 stop`,
+// the end of what PM2 left, `pm2 start`, healthy) against PM2 alone doing
+// the same: `pm2 restart <app>` and a wait for /health (polled every 5 ms),
+// each from a run whose restoration is done. It reports both and their
+// difference, the bot's share. Run:
+//
+//	go test -run '^$' -bench BenchmarkPM2RestartVsPM2 -benchtime 3x ./manager/
+func BenchmarkPM2RestartVsPM2(b *testing.B) {
+	s, apps := pm2Service(b, nil, "whatsapp")
+	app, ctx := apps[0], context.Background()
+	if res, err := s.Start(ctx, alice, nil); err != nil || !res.Healthy {
+		b.Fatalf("start = %+v, %v", res, err)
+	}
+	runs := 2
+	app.waitRestored(b, runs)
+	var restart, pm2Only time.Duration
+	b.StopTimer()
+	for range b.N {
+		began := time.Now()
+		res, err := s.Restart(ctx, alice, nil)
+		took := time.Since(began)
+		restart += took
+		if err != nil || !res.Start.Healthy {
+			b.Fatalf("restart = %+v, %v", res, err)
+		}
+		runs++
+		app.waitRestored(b, runs)
+
+		began = time.Now()
+		if err := app.client.Restart(ctx, app.name); err != nil {
+			b.Fatal(err)
+		}
+		returned := time.Since(began)
+		for !answersHealth(app.port) {
+			if time.Since(began) > 30*time.Second {
+				b.Fatal("not healthy 30 s after pm2 restart")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		alone := time.Since(began)
+		pm2Only += alone
+		runs++
+		app.waitRestored(b, runs)
+		b.Logf("Service.Restart %v (stop %v, start to healthy %v); pm2 restart %v (returned after %v)",
+			took.Round(time.Millisecond), res.Stop.Duration.Round(time.Millisecond), res.Start.TimeToHealthy.Round(time.Millisecond),
+			alone.Round(time.Millisecond), returned.Round(time.Millisecond))
+	}
+	r, p := restart/time.Duration(b.N), pm2Only/time.Duration(b.N)
+	b.ReportMetric(float64(r.Microseconds())/1000, "restart-ms")
+	b.ReportMetric(float64(p.Microseconds())/1000, "pm2-restart-ms")
+	b.ReportMetric(float64((r-p).Microseconds())/1000, "diff-ms")
 }
