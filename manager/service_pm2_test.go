@@ -259,6 +259,10 @@ func TestPM2ServiceLifecycle(t *testing.T) {
 	if more := exitsWithin(events, restartWait+500*time.Millisecond); len(more) > 0 {
 		t.Errorf("more exit events after the kill -9: %+v", more)
 	}
+	app.waitRestored(t, 4)
+	if r, ok, err := s.LastRestoration(); err == nil && ok {
+		t.Logf("restoration of the run PM2 started after the kill -9: %d restored, %d failed, sessions %+v", r.Restored, r.Failed, r.Sessions)
+	}
 	// The killed run's browsers and crash handlers, orphaned to init, are
 	// the service's still.
 	var orphans []hostProc
