@@ -840,9 +840,11 @@ func TestPM2ControllerErrored(t *testing.T) {
 // fake pm2 answers jlist from a file; answers between two states are never
 // reused.
 func TestPM2ControllerTransitions(t *testing.T) {
+	requireNode(t)
 	home := t.TempDir()
 	bin := filepath.Join(t.TempDir(), "pm2")
-	if err := os.WriteFile(bin, []byte("#!/bin/sh\nexec cat \"$PM2_HOME/jlist.json\"\n"), 0o755); err != nil {
+	fake := "#!/usr/bin/env node\nprocess.stdout.write(require('fs').readFileSync(process.env.PM2_HOME + '/jlist.json'));\n"
+	if err := os.WriteFile(bin, []byte(fake), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	client, err := pm2.New(pm2.Config{Bin: bin, Home: home})
