@@ -185,9 +185,9 @@ func pm2Status(t *testing.T, f pm2Fixture) manager.Status {
 	return st
 }
 
-// alertsSince are the messages delivered to the alerts channel since
+// pm2Alerts are the messages delivered to the alerts channel since
 // since, as "[thread] text" lines for the report.
-func alertsSince(fake *fakeslack.Server, since time.Time) []string {
+func pm2Alerts(fake *fakeslack.Server, since time.Time) []string {
 	var out []string
 	for _, c := range fake.Calls("chat.postMessage") {
 		if c.Error == "" && !c.At.Before(since) && c.Param("channel") == "C0ALERTS" {
@@ -219,7 +219,7 @@ func TestPM2ServeRestartAndKill(t *testing.T) {
 	if before.State != manager.StateHealthy || before.Controller.Kind != manager.ControllerPM2 || before.Managed == nil || before.Managed.MainPID <= 0 {
 		t.Fatalf("status after the start: %s, controller %+v, managed %+v; want healthy, PM2's pid", before.State, before.Controller, before.Managed)
 	}
-	t.Logf("alerts channel after the start:\n%s", strings.Join(alertsSince(f.fake, began), "\n"))
+	t.Logf("alerts channel after the start:\n%s", strings.Join(pm2Alerts(f.fake, began), "\n"))
 
 	// /sanasend restart, confirmed.
 	restarted := time.Now()
@@ -243,7 +243,7 @@ func TestPM2ServeRestartAndKill(t *testing.T) {
 		}
 	}
 	waitAlertsChannelN(t, f.fake, "session restoration", 2, 30*time.Second)
-	t.Logf("alerts channel after the restart:\n%s", strings.Join(alertsSince(f.fake, restarted), "\n"))
+	t.Logf("alerts channel after the restart:\n%s", strings.Join(pm2Alerts(f.fake, restarted), "\n"))
 
 	// kill -9 of node, PM2's pid: PM2 restarts it.
 	main := after.Managed.MainPID
@@ -281,7 +281,7 @@ func TestPM2ServeRestartAndKill(t *testing.T) {
 	if n := len(alertTexts(f.fake, "restarted outside the bot", killed)); n != 1 {
 		t.Errorf("%d notices of the restart outside the bot; want 1", n)
 	}
-	t.Logf("alerts channel after the kill -9:\n%s", strings.Join(alertsSince(f.fake, killed), "\n"))
+	t.Logf("alerts channel after the kill -9:\n%s", strings.Join(pm2Alerts(f.fake, killed), "\n"))
 }
 
 // pm2RestartMonitor checks every second and tolerates 4 failed checks:
@@ -335,5 +335,5 @@ func TestPM2ServeRestartOutsideOnce(t *testing.T) {
 	if got := topAlerts(f.fake, "STOPPED", at); len(got) > 0 {
 		t.Errorf("`pm2 restart` was alerted as an outage: %q", got[0].Param("text"))
 	}
-	t.Logf("alerts channel after `pm2 restart`:\n%s", strings.Join(alertsSince(f.fake, at), "\n"))
+	t.Logf("alerts channel after `pm2 restart`:\n%s", strings.Join(pm2Alerts(f.fake, at), "\n"))
 }
