@@ -74,6 +74,10 @@ type pm2Controller struct {
 	mu     sync.Mutex
 	gen    uint64     // bumped by every action: an answer fetched before it is stale
 	answer *pm2Answer // the last answer, nil when none or dropped
+	// lastPID is the app's pid in the last answer where a process of
+	// PM2's ran: the process a "stopping" app whose jlist pid is already 0
+	// is being stopped from.
+	lastPID int
 
 	lists atomic.Int64 // jlists run (the tests count them)
 }
@@ -83,6 +87,37 @@ type pm2Answer struct {
 	apps []pm2.App
 	at   time.Time // when the jlist began: its age is counted from then
 	gen  uint64
+	// stoppingPID is the pid of the run PM2 is stopping when the app is
+	// "stopping" with pid 0 (the controller's lastPID then), else 0.
+	stoppingPID int
+}
+
+// pm2Transient reports whether app is between two states (PM2 stopping,
+// launching or about to restart it): such an answer is not reused.
+func pm2Transient(app pm2.App) bool {
+	switch app.Status {
+	case pm2.StatusStopping, pm2.StatusLaunching, pm2.StatusWaitingRestart:
+		return true
+	}
+	return pm2CrashRestartPending(app)
+}
+
+// pm2RestartStopping reports whether app is being stopped by a `pm2
+// restart`: PM2 7 (God.restartProcessId) sets created_at to the moment the
+// restart began, before its stop, so that it is after pm_uptime (the
+// current process's start) until the new process starts; a `pm2 stop`
+// leaves created_at alone.
+func pm2RestartStopping(app pm2.App) bool {
+	return app.Status == pm2.StatusStopping && !app.Started.IsZero() && app.Created.After(app.Started)
+}
+
+// pm2CrashRestartPending reports whether app is "stopped" with a pid: PM2
+// 7 (God.handleExit) zeroes the pid of every process it stops, and leaves
+// it only on a process that exited by itself and is restarted at once
+// (restart_delay 0: the status is "stopped" until the next turn of PM2's
+// loop).
+func pm2CrashRestartPending(app pm2.App) bool {
+	return app.Status == pm2.StatusStopped && app.PID > 0
 }
 
 // NewPM2Controller validates cfg and returns the controller of its PM2 app.
@@ -251,12 +286,19 @@ func pm2LogSaysKilled(path string, off int64, pid int) (bool, error) {
 	return bytes.Contains(data, fmt.Appendf(nil, pm2LogKillLine+" ", pid)), nil
 }
 
-// Observe reports PM2's view of the app (a jlist at most every cfg.Cache)
+// Observe reports PM2's view of the app (a jlist at most every cfg.Cache,
+// at every call while the app is between two states: stopping, launching,
+// about to restart)
 // and the app's tree, read from the process table at every call. Running
 // is true for online and launching; stopping, stopped, errored (PM2 gave up
 // restarting), "waiting restart" and one-launch-status are not running, and
-// State says which. MainPID is PM2's pid while a process of PM2's runs
-// (online, launching, stopping): an errored app's jlist may still name its
+// State says which. Restarting is true while PM2 starts the app again
+// (launching, "waiting restart", the moment between a crash and its
+// restart: "stopped" with a pid) or stops it for a `pm2 restart`
+// (pm2RestartStopping). MainPID is PM2's pid while a process of
+// PM2's runs (online, launching, stopping), and while PM2 is stopping the
+// app after that process exited (its jlist pid is 0 then) the pid the
+// controller last saw it run: an errored app's jlist may still name its
 // last, dead pid; Since is pm_uptime while running; LastExit is the
 // pm2_env.exit_code PM2 recorded when it is not 0 (PM2 records 0 for a
 // process a signal killed too: then, and when there is none, nil). An unknown app is an
@@ -276,12 +318,19 @@ func (c *pm2Controller) Observe(ctx context.Context) (Observation, error) {
 		Running: app.Status == pm2.StatusOnline || app.Status == pm2.StatusLaunching,
 		// PM2 is starting it again: after a crash (its restart
 		// policy), or a `pm2 restart` under way.
-		Restarting: app.Status == pm2.StatusLaunching || app.Status == pm2.StatusWaitingRestart,
-		Restarts:   app.Restarts,
-		State:      string(app.Status),
+		Restarting: app.Status == pm2.StatusLaunching || app.Status == pm2.StatusWaitingRestart ||
+			pm2CrashRestartPending(app) || pm2RestartStopping(app),
+		Restarts: app.Restarts,
+		State:    string(app.Status),
 	}
-	if app.PID > 0 && (obs.Running || app.Status == pm2.StatusStopping) {
+	switch {
+	case app.PID > 0 && (obs.Running || app.Status == pm2.StatusStopping):
 		obs.MainPID = int32(app.PID)
+	case app.Status == pm2.StatusStopping:
+		// PM2 zeroes the pid once the process exited, and says
+		// "stopping" until the rest of the tree it kills is gone: the
+		// run it stops is still the one it last ran.
+		obs.MainPID = int32(ans.stoppingPID)
 	}
 	if obs.Running {
 		obs.Since = app.Started
@@ -331,6 +380,11 @@ func (c *pm2Controller) fresh() (pm2Answer, bool) {
 	if c.answer == nil || c.answer.gen != c.gen || c.clock.Since(c.answer.at) >= c.cache {
 		return pm2Answer{}, false
 	}
+	// An answer between two states is reused by no one: PM2 is about to
+	// say how it ends (a stop, or a restart).
+	if app, ok := c.answer.find(c.app); ok && pm2Transient(app) {
+		return pm2Answer{}, false
+	}
 	// An answer whose main process has exited since is stale whatever
 	// its age: PM2 is restarting the app, or has stopped it, and the
 	// exit's watcher asks what it is.
@@ -367,6 +421,14 @@ func (c *pm2Controller) apps(ctx context.Context) (pm2Answer, error) {
 	}
 	a := pm2Answer{apps: apps, at: at, gen: gen}
 	c.mu.Lock()
+	if app, ok := a.find(c.app); ok {
+		switch {
+		case app.PID > 0 && (app.Status == pm2.StatusOnline || app.Status == pm2.StatusLaunching || app.Status == pm2.StatusStopping):
+			c.lastPID = app.PID
+		case app.Status == pm2.StatusStopping:
+			a.stoppingPID = c.lastPID
+		}
+	}
 	if c.gen == gen {
 		c.answer = &a
 	}

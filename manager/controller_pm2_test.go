@@ -218,7 +218,7 @@ type pm2Host struct {
 // every process in them ended). Cleanup, in this order: pm2 kill (which
 // ends every app of the home and its daemon), then SIGKILL of whatever
 // carries the home in its environment or runs in one of the copies.
-func newPM2Host(t *testing.T, names ...string) (*pm2Host, []*pm2App) {
+func newPM2Host(t testing.TB, names ...string) (*pm2Host, []*pm2App) {
 	t.Helper()
 	requireNode(t)
 	var apps []*pm2App
@@ -243,7 +243,7 @@ func newPM2Host(t *testing.T, names ...string) (*pm2Host, []*pm2App) {
 // client is a pm2 client of the home with a's environment: its port, two
 // sessions (one restored, one failed), fast timings, one child per fake
 // Chromium, a short TMPDIR (socket paths), PM2's kill_timeout of 10 s.
-func (h *pm2Host) client(t *testing.T, a *pm2App) *pm2.Client {
+func (h *pm2Host) client(t testing.TB, a *pm2App) *pm2.Client {
 	t.Helper()
 	sessions := filepath.Join(t.TempDir(), "sessions.json")
 	data := `[{"session_id":"user_1_instance_main","instance_name":"main","restore":"ok","after":"ready"},` +
@@ -274,7 +274,7 @@ func (h *pm2Host) client(t *testing.T, a *pm2App) *pm2.Client {
 
 // register runs `pm2 start npm --name <app> --cwd <dir> -- start` and waits
 // for the app's first session restoration (its browsers all exist then).
-func (a *pm2App) register(t *testing.T) {
+func (a *pm2App) register(t testing.TB) {
 	t.Helper()
 	if err := a.client.StartCommand(context.Background(), a.name, a.dir, []string{"npm", "start"}); err != nil {
 		t.Fatal(err)
@@ -284,7 +284,7 @@ func (a *pm2App) register(t *testing.T) {
 
 // waitRestored waits until the app answers /health and logged the end of
 // its n-th session restoration.
-func (a *pm2App) waitRestored(t *testing.T, n int) {
+func (a *pm2App) waitRestored(t testing.TB, n int) {
 	t.Helper()
 	waitFor(t, a.name+" to answer /health", 20*time.Second, func() bool { return answersHealth(a.port) })
 	waitFor(t, fmt.Sprintf("%s's restoration #%d", a.name, n), 20*time.Second, func() bool {
@@ -364,7 +364,7 @@ func hostProcsWhere(keep func(hostProc) bool) []hostProc {
 
 // killPM2Leftovers SIGKILLs every process that carries home in its
 // environment or runs under one of dirs, until none is left.
-func killPM2Leftovers(t *testing.T, home string, dirs []string) {
+func killPM2Leftovers(t testing.TB, home string, dirs []string) {
 	t.Helper()
 	left := func() []hostProc {
 		return hostProcsWhere(func(p hostProc) bool {
@@ -829,5 +829,84 @@ func TestPM2ControllerErrored(t *testing.T) {
 	want := Exit{Known: true, Code: 3}
 	if obs.Running || obs.MainPID != 0 || obs.Restarts == 0 || obs.LastExit == nil || *obs.LastExit != want || len(obs.Members) != 0 {
 		t.Errorf("Observe of an errored app = %+v (last exit %v); want not running, no pid, restarts, exit 3, no member", obs, obs.LastExit)
+	}
+}
+
+// TestPM2ControllerTransitions: what Observe makes of the states PM2 goes
+// through during a stop, a `pm2 restart` and a crash's restart (pm2 7's
+// God: a stopped process's pid is zeroed as soon as it exits, while the app
+// stays "stopping" until the rest of its tree is gone; a crashed process
+// keeps its pid while "stopped" until PM2's restart, a loop turn later). A
+// fake pm2 answers jlist from a file; answers between two states are never
+// reused.
+func TestPM2ControllerTransitions(t *testing.T) {
+	requireNode(t)
+	home := t.TempDir()
+	bin := filepath.Join(t.TempDir(), "pm2")
+	fake := "#!/usr/bin/env node\nprocess.stdout.write(require('fs').readFileSync(process.env.PM2_HOME + '/jlist.json'));\n"
+	if err := os.WriteFile(bin, []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	client, err := pm2.New(pm2.Config{Bin: bin, Home: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := clockwork.NewFakeClock()
+	c, err := NewPM2Controller(PM2Config{App: "whatsapp", Client: client, Dir: t.TempDir(), Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl := c.(*pm2Controller)
+	alive := os.Getpid() // a pid that runs (never a member: the test itself)
+	const dead = 1 << 22 // above pid_max's default: no process
+	// created_at and pm_uptime (ms): registered at 1000, the process
+	// started at 2000; a `pm2 restart` began at 3000, its new process
+	// started at 4000.
+	for _, step := range []struct {
+		name             string
+		status           string
+		pid, starts      int
+		created, started int
+		main             int32
+		running          bool
+		restarting       bool
+		reused           bool // a second Observe runs no jlist
+	}{
+		{"online", "online", alive, 3, 1000, 2000, int32(alive), true, false, true},
+		{"stopping (pm2 stop), the process still running", "stopping", alive, 3, 1000, 2000, int32(alive), false, false, false},
+		{"stopping (pm2 stop), the process exited (pid 0)", "stopping", 0, 3, 1000, 2000, int32(alive), false, false, false},
+		{"stopped by pm2 stop", "stopped", 0, 3, 1000, 2000, 0, false, false, true},
+		{"online after pm2 start", "online", alive, 3, 1000, 2500, int32(alive), true, false, true},
+		{"stopping for pm2 restart", "stopping", alive, 3, 3000, 2500, int32(alive), false, true, false},
+		{"stopping for pm2 restart, the process exited", "stopping", 0, 3, 3000, 2500, int32(alive), false, true, false},
+		{"launching (pm2 restart's start)", "launching", alive, 4, 3000, 4000, int32(alive), true, true, false},
+		{"online again", "online", alive, 4, 3000, 4000, int32(alive), true, false, true},
+		{"stopped with the pid of a crash, restart pending", "stopped", dead, 4, 3000, 4000, 0, false, true, false},
+		{"waiting restart", "waiting restart", 0, 5, 3000, 4000, 0, false, true, false},
+		{"errored", "errored", dead, 9, 3000, 4000, 0, false, false, true},
+	} {
+		t.Run(step.name, func(t *testing.T) {
+			jlist := fmt.Sprintf(`[{"name":"whatsapp","pm_id":0,"pid":%d,"pm2_env":{"status":%q,"restart_time":%d,"created_at":%d,"pm_uptime":%d}}]`,
+				step.pid, step.status, step.starts, step.created, step.started)
+			if err := os.WriteFile(filepath.Join(home, "jlist.json"), []byte(jlist), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(ctl.cache) // the last answer expired
+			obs, err := ctl.Observe(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if obs.MainPID != step.main || obs.Running != step.running || obs.Restarting != step.restarting || obs.State != step.status || obs.Restarts != step.starts {
+				t.Errorf("Observe = main %d, running %v, restarting %v, state %q, restarts %d; want %d, %v, %v, %q, %d",
+					obs.MainPID, obs.Running, obs.Restarting, obs.State, obs.Restarts, step.main, step.running, step.restarting, step.status, step.starts)
+			}
+			n := ctl.lists.Load()
+			if _, err := ctl.Observe(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if reused := ctl.lists.Load() == n; reused != step.reused {
+				t.Errorf("a second Observe reused the answer: %v; want %v", reused, step.reused)
+			}
+		})
 	}
 }

@@ -29,11 +29,11 @@ func TestParseJList(t *testing.T) {
 	jlist := readJList(t)
 	want := []App{{
 		Name: "whatsapp", ID: 0, PID: 24212, Status: StatusOnline, Restarts: 3, UnstableRestarts: 1,
-		Started: time.UnixMilli(1796417209482), Dir: "/srv/sanasend/whatsapp-service",
+		Started: time.UnixMilli(1796417209482), Created: time.UnixMilli(1796417209482), Dir: "/srv/sanasend/whatsapp-service",
 		Memory: 54743040, CPU: 30.6, KillTimeout: 10 * time.Second, UniqueID: "7ac21a4c-82f1-456f-8571-f89a7aa15bd8",
 		OutLog: "/srv/pm2home/logs/whatsapp-out.log", ErrLog: "/srv/pm2home/logs/whatsapp-error.log",
 	}, {
-		Name: "worker", ID: 1, PID: 0, Status: StatusStopped, Dir: "/srv/worker", UniqueID: "0b9e6c1e-3d4f-4c55-9b1a-2f6f0d0e7a11",
+		Name: "worker", ID: 1, PID: 0, Status: StatusStopped, Created: time.UnixMilli(1796417209482), Dir: "/srv/worker", UniqueID: "0b9e6c1e-3d4f-4c55-9b1a-2f6f0d0e7a11",
 		OutLog: "/srv/pm2home/logs/whatsapp-out.log", ErrLog: "/srv/pm2home/logs/whatsapp-error.log",
 	}}
 	// What pm2 7.0.4 prints before the list on the first command in a

@@ -158,6 +158,10 @@ type App struct {
 	// Started is pm2_env.pm_uptime: when the current process was started
 	// (PM2 keeps the last value after a stop). Zero when absent.
 	Started time.Time
+	// Created is pm2_env.created_at: when the app was registered, and
+	// again when a `pm2 restart` of it began (God.resetState), before its
+	// stop: during that stop it is after Started. Zero when absent.
+	Created time.Time
 	// Dir is pm2_env.pm_cwd, the working directory of the app.
 	Dir string
 	// Memory (bytes) and CPU (percent of one core) are PM2's monit of PID
@@ -195,6 +199,7 @@ type jlistApp struct {
 		RestartTime      int      `json:"restart_time"`
 		UnstableRestarts int      `json:"unstable_restarts"`
 		PMUptime         *float64 `json:"pm_uptime"`
+		CreatedAt        *float64 `json:"created_at"`
 		PMCwd            string   `json:"pm_cwd"`
 		OutLog           string   `json:"pm_out_log_path"`
 		ErrLog           string   `json:"pm_err_log_path"`
@@ -286,6 +291,9 @@ func ParseJList(out []byte) ([]App, error) {
 		}
 		if u := e.PM2Env.PMUptime; u != nil && *u > 0 {
 			a.Started = time.UnixMilli(int64(*u))
+		}
+		if u := e.PM2Env.CreatedAt; u != nil && *u > 0 {
+			a.Created = time.UnixMilli(int64(*u))
 		}
 		apps = append(apps, a)
 	}
