@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 
 	"github.com/sanasend/sanasend-bot/whatsapp"
@@ -17,28 +16,19 @@ import (
 // zombies, and those whose files cannot be read (another user's) are left
 // out or counted without what could not be read.
 func scanPM2Procs(ctx context.Context, id pm2Identity) ([]pm2Proc, error) {
-	d, err := os.Open("/proc")
+	pids, err := hostPIDs()
 	if err != nil {
-		return nil, fmt.Errorf("list processes: %w", err)
+		return nil, err
 	}
-	names, err := d.Readdirnames(-1)
-	d.Close()
-	if err != nil {
-		return nil, fmt.Errorf("list processes: %w", err)
-	}
-	out := make([]pm2Proc, 0, len(names))
+	out := make([]pm2Proc, 0, len(pids))
 	statBuf := make([]byte, 0, 512)
 	envBuf := make([]byte, 0, 8192)
 	cmdBuf := make([]byte, 0, 1024)
-	for i, name := range names {
+	for i, pid := range pids {
 		if i%256 == 0 && ctx.Err() != nil {
 			return nil, fmt.Errorf("list processes: %w", ctx.Err())
 		}
-		n, err := strconv.ParseInt(name, 10, 32)
-		if err != nil || n <= 1 {
-			continue
-		}
-		pid := int32(n)
+		name := strconv.Itoa(int(pid))
 		var st procStat
 		st, statBuf, err = readStat(pid, statBuf)
 		if err != nil || st.zombie {

@@ -4,8 +4,6 @@ package manager
 
 import (
 	"context"
-	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/shirou/gopsutil/v4/process"
@@ -19,29 +17,10 @@ import (
 // is then a member only as a descendant of PM2's pid or by its Chromium
 // profile.
 func scanPM2Procs(ctx context.Context, id pm2Identity) ([]pm2Proc, error) {
-	gopsutilInit()
-	pids, err := process.PidsWithContext(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list processes: %w", err)
-	}
-	out := make([]pm2Proc, 0, len(pids))
-	for _, pid := range pids {
-		if pid <= 1 {
-			continue
-		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("list processes: %w", ctx.Err())
-		}
-		p, err := process.NewProcessWithContext(ctx, pid)
-		if err != nil {
-			continue
-		}
-		ppid, err := p.PpidWithContext(ctx)
-		if err != nil {
-			continue
-		}
-		if st, err := p.StatusWithContext(ctx); err == nil && slices.Contains(st, process.Zombie) {
-			continue
+	var out []pm2Proc
+	err := eachHostProc(ctx, func(p *process.Process, pid, ppid int32, zombie bool) {
+		if zombie {
+			return
 		}
 		row := pm2Proc{pid: pid, ppid: ppid}
 		if env, err := p.EnvironWithContext(ctx); err == nil {
@@ -57,6 +36,9 @@ func scanPM2Procs(ctx context.Context, id pm2Identity) ([]pm2Proc, error) {
 			}
 		}
 		out = append(out, row)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -57,15 +57,6 @@ func cgroupProcs(t *testing.T, s *Service) []int32 {
 	return out
 }
 
-func pidsOf(procs []Process) []int32 {
-	out := make([]int32, 0, len(procs))
-	for _, p := range procs {
-		out = append(out, p.PID)
-	}
-	slices.Sort(out)
-	return out
-}
-
 // TestCgroupHoldsTheWholeTree: started into its cgroup, every process of
 // the stand-in's tree (detached browsers and double-forked crash handlers
 // included) is a member by construction; ps reads the tree from the

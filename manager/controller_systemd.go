@@ -483,24 +483,35 @@ func (c *systemdController) Start(ctx context.Context, _ Launch) (Launched, erro
 		return Launched{}, err
 	}
 	wait := usecDuration(before.TimeoutStartUSec) + c.timeout
-	begin := time.Now()
-	result, err := c.job(ctx, op, wait, func(conn *sddbus.Conn, ctx context.Context, ch chan<- string) (int, error) {
+	after, err := c.runJob(ctx, "start", wait, func(conn *sddbus.Conn, ctx context.Context, ch chan<- string) (int, error) {
 		return conn.StartUnitContext(ctx, c.unit, "replace", ch)
 	})
 	if err != nil {
 		return Launched{}, err
 	}
-	after, perr := c.props(ctx, op)
-	c.log.Debug().Str("result", result).Dur("took", time.Since(begin)).Str("state", after.state()).
-		Uint32("main_pid", after.MainPID).Msg("systemd start job ended")
-	if result != "done" {
-		return Launched{}, usererr.Wrap(fmt.Errorf("%s: job %s", op, result), usererr.Unavailable,
-			"%s", c.jobFailure("start", result, after, perr))
-	}
-	if perr != nil {
-		return Launched{}, perr
-	}
 	return Launched{PID: c.hostMainPID(ctx, after)}, nil
+}
+
+// runJob runs one job on the unit (call asks for it: StartUnit, StopUnit),
+// waits up to wait for its result, and returns the unit's properties after
+// it. A result other than "done" is an error that says it, with the unit's
+// state (jobFailure).
+func (c *systemdController) runJob(ctx context.Context, verb string, wait time.Duration,
+	call func(conn *sddbus.Conn, ctx context.Context, ch chan<- string) (int, error)) (unitProps, error) {
+	op := verb + " " + c.unit
+	begin := time.Now()
+	result, err := c.job(ctx, op, wait, call)
+	if err != nil {
+		return unitProps{}, err
+	}
+	after, perr := c.props(ctx, op)
+	c.log.Debug().Str("job", verb).Str("result", result).Dur("took", time.Since(begin)).Str("state", after.state()).
+		Uint32("main_pid", after.MainPID).Str("unit_result", after.Result).Msg("systemd job ended")
+	if result != "done" {
+		return unitProps{}, usererr.Wrap(fmt.Errorf("%s: job %s", op, result), usererr.Unavailable,
+			"%s", c.jobFailure(verb, result, after, perr))
+	}
+	return after, perr
 }
 
 // jobFailure is the sentence for a job that did not end "done".
@@ -544,21 +555,11 @@ func (c *systemdController) Stop(ctx context.Context, h Halt) (Halted, error) {
 		until = h.Deadline
 	}
 	wait := until.Sub(begin) + c.timeout
-	result, err := c.job(ctx, op, wait, func(conn *sddbus.Conn, ctx context.Context, ch chan<- string) (int, error) {
+	after, err := c.runJob(ctx, "stop", wait, func(conn *sddbus.Conn, ctx context.Context, ch chan<- string) (int, error) {
 		return conn.StopUnitContext(ctx, c.unit, "replace", ch)
 	})
 	if err != nil {
 		return Halted{}, err
-	}
-	after, perr := c.props(ctx, op)
-	c.log.Debug().Str("result", result).Dur("took", time.Since(begin)).Str("state", after.state()).
-		Str("unit_result", after.Result).Msg("systemd stop job ended")
-	if result != "done" {
-		return Halted{}, usererr.Wrap(fmt.Errorf("%s: job %s", op, result), usererr.Unavailable,
-			"%s", c.jobFailure("stop", result, after, perr))
-	}
-	if perr != nil {
-		return Halted{}, perr
 	}
 	if after.Result == "timeout" {
 		killed := time.Now()

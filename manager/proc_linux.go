@@ -146,8 +146,9 @@ func readMarkerFrom(pid int32, buf []byte) (string, []byte) {
 	return "", buf
 }
 
-// listProcs reads every process of the host once.
-func listProcs(_ context.Context) ([]procRow, error) {
+// hostPIDs lists the processes of the host from /proc, init (PID 1) left
+// out: no service is ever init.
+func hostPIDs() ([]int32, error) {
 	d, err := os.Open("/proc")
 	if err != nil {
 		return nil, fmt.Errorf("list processes: %w", err)
@@ -157,15 +158,25 @@ func listProcs(_ context.Context) ([]procRow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list processes: %w", err)
 	}
-	rows := make([]procRow, 0, len(names))
+	pids := make([]int32, 0, len(names))
+	for _, name := range names {
+		if n, err := strconv.ParseInt(name, 10, 32); err == nil && n > 1 {
+			pids = append(pids, int32(n))
+		}
+	}
+	return pids, nil
+}
+
+// listProcs reads every process of the host once.
+func listProcs(_ context.Context) ([]procRow, error) {
+	pids, err := hostPIDs()
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]procRow, 0, len(pids))
 	statBuf := make([]byte, 0, 512)
 	envBuf := make([]byte, 0, 8192)
-	for _, name := range names {
-		n, err := strconv.ParseInt(name, 10, 32)
-		if err != nil || n <= 1 {
-			continue
-		}
-		pid := int32(n)
+	for _, pid := range pids {
 		var st procStat
 		st, statBuf, err = readStat(pid, statBuf)
 		if err != nil {

@@ -32,17 +32,21 @@ func cmdlineOf(ctx context.Context, pid int32) ([]string, error) {
 	return p.CmdlineSliceWithContext(ctx)
 }
 
-// listProcs reads every process of the host once through gopsutil.
-func listProcs(ctx context.Context) ([]procRow, error) {
+// eachHostProc calls f with every process of the host through gopsutil
+// (init left out), its parent and whether it is a zombie; a process that
+// vanishes meanwhile is skipped.
+func eachHostProc(ctx context.Context, f func(p *process.Process, pid, ppid int32, zombie bool)) error {
 	gopsutilInit()
 	pids, err := process.PidsWithContext(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list processes: %w", err)
+		return fmt.Errorf("list processes: %w", err)
 	}
-	rows := make([]procRow, 0, len(pids))
 	for _, pid := range pids {
 		if pid <= 1 {
 			continue
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("list processes: %w", ctx.Err())
 		}
 		p, err := process.NewProcessWithContext(ctx, pid)
 		if err != nil {
@@ -52,11 +56,18 @@ func listProcs(ctx context.Context) ([]procRow, error) {
 		if err != nil {
 			continue
 		}
+		st, err := p.StatusWithContext(ctx)
+		f(p, pid, ppid, err == nil && slices.Contains(st, process.Zombie))
+	}
+	return nil
+}
+
+// listProcs reads every process of the host once through gopsutil.
+func listProcs(ctx context.Context) ([]procRow, error) {
+	var rows []procRow
+	err := eachHostProc(ctx, func(p *process.Process, pid, ppid int32, zombie bool) {
 		ms, _ := p.CreateTimeWithContext(ctx)
-		row := procRow{pid: pid, ppid: ppid, pgid: getpgid(pid), created: time.UnixMilli(ms)}
-		if st, err := p.StatusWithContext(ctx); err == nil && slices.Contains(st, process.Zombie) {
-			row.zombie = true
-		}
+		row := procRow{pid: pid, ppid: ppid, pgid: getpgid(pid), created: time.UnixMilli(ms), zombie: zombie}
 		if !row.zombie {
 			if env, err := p.EnvironWithContext(ctx); err == nil {
 				for _, kv := range env {
@@ -67,8 +78,8 @@ func listProcs(ctx context.Context) ([]procRow, error) {
 			}
 		}
 		rows = append(rows, row)
-	}
-	return rows, nil
+	})
+	return rows, err
 }
 
 func procState(ctx context.Context, pid int32) (created time.Time, zombie, ok bool) {

@@ -821,3 +821,13 @@ func TestStandinRejectsBadChromiumKnobs(t *testing.T) {
 		}
 	}
 }
+
+// pidsOf lists the PIDs of procs, in order.
+func pidsOf(procs []Process) []int32 {
+	out := make([]int32, 0, len(procs))
+	for _, p := range procs {
+		out = append(out, p.PID)
+	}
+	slices.Sort(out)
+	return out
+}

@@ -79,19 +79,11 @@ func (s *Service) ensureWatch(r runRef) {
 // someone listens to its events.
 func (s *Service) adoptInBackground() {
 	s.followChanges()
-	s.mu.Lock()
-	if s.closed || s.watching != "" {
-		s.mu.Unlock()
-		return
-	}
-	s.watchWG.Add(1)
-	s.mu.Unlock()
-	go func() {
-		defer s.watchWG.Done()
+	s.watchInBackground(func() bool { return s.watching == "" }, func() {
 		if _, err := s.look(s.watchCtx); err != nil && s.watchCtx.Err() == nil {
 			s.log.Warn().Err(err).Msg("look for a running service to watch")
 		}
-	}()
+	})
 }
 
 // exitTeller is a controller that knows how a main process it ran ended
@@ -115,16 +107,13 @@ func (s *Service) followChanges() {
 	if !ok {
 		return
 	}
-	s.mu.Lock()
-	if s.closed || s.followingChanges {
-		s.mu.Unlock()
-		return
-	}
-	s.followingChanges = true
-	s.watchWG.Add(1)
-	s.mu.Unlock()
-	go func() {
-		defer s.watchWG.Done()
+	s.watchInBackground(func() bool {
+		if s.followingChanges {
+			return false
+		}
+		s.followingChanges = true
+		return true
+	}, func() {
 		changes, err := cs.Changes(s.watchCtx)
 		if err != nil {
 			s.log.Warn().Err(err).Msg("follow the controller's news of the service: a run it starts by itself is watched from the next look")
@@ -138,6 +127,22 @@ func (s *Service) followChanges() {
 				s.log.Warn().Err(err).Msg("look for the run the controller started")
 			}
 		}
+	})
+}
+
+// watchInBackground runs f in a goroutine that Close waits for, unless the
+// Service is closed or want, called with s.mu held, says no.
+func (s *Service) watchInBackground(want func() bool, f func()) {
+	s.mu.Lock()
+	if s.closed || !want() {
+		s.mu.Unlock()
+		return
+	}
+	s.watchWG.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.watchWG.Done()
+		f()
 	}()
 }
 
@@ -299,15 +304,7 @@ const followRestartFor = 30 * time.Second
 // starts after a restart outside the bot, until one is watched, so that its
 // exit is seen at once too.
 func (s *Service) followRestart(ctx context.Context) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.watchWG.Add(1)
-	s.mu.Unlock()
-	go func() {
-		defer s.watchWG.Done()
+	s.watchInBackground(func() bool { return true }, func() {
 		deadline := time.Now().Add(followRestartFor)
 		for time.Now().Before(deadline) && sleepCtx(ctx, 100*time.Millisecond) {
 			if s.watchedRun() != "" {
@@ -317,7 +314,7 @@ func (s *Service) followRestart(ctx context.Context) {
 				return // look watches it
 			}
 		}
-	}()
+	})
 }
 
 // restartWait bounds how long the exit of a controller's main process
