@@ -48,6 +48,7 @@ func runConsole(ctx context.Context, configPath string, args []string, stdin io.
 		return err
 	}
 	defer c.closeHistory() // when it returns before the monitor runs; keepHistory closes it otherwise
+	defer c.closeServices()
 	actor := manager.Actor{ID: "console:" + *userName, Name: *userName}
 	var auth bot.Authorizer = localOperator{}
 	if slackid.User(*userName) {

@@ -50,11 +50,7 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 		return err
 	}
 	defer c.closeHistory() // when it returns before serving; keepHistory closes it otherwise
-	defer func() {
-		for _, s := range c.m.Services() {
-			_ = s.Close() // ends the watching and the controller's connection; the services keep running
-		}
-	}()
+	defer c.closeServices()
 	outbox, notifier, err := slackAlerts(cfg, c.m, c.confirms, log, sl.http)
 	if err != nil {
 		return err

@@ -82,6 +82,14 @@ type core struct {
 	alertState alertStore
 }
 
+// closeServices ends the services' watching and their controllers'
+// connections (systemd's bus); the services keep running.
+func (c *core) closeServices() {
+	for _, s := range c.m.Services() {
+		_ = s.Close()
+	}
+}
+
 // alertStore is where the monitor keeps its alert state and the windows
 // added by commands across bot processes.
 type alertStore interface {
