@@ -16,7 +16,6 @@ import (
 
 	"github.com/shirou/gopsutil/v4/process"
 
-	"github.com/sanasend/sanasend-bot/internal/fakeslack"
 	"github.com/sanasend/sanasend-bot/internal/pm2"
 	"github.com/sanasend/sanasend-bot/internal/pm2/pm2test"
 	"github.com/sanasend/sanasend-bot/manager"
@@ -185,22 +184,6 @@ func pm2Status(t *testing.T, f pm2Fixture) manager.Status {
 	return st
 }
 
-// pm2Alerts are the messages delivered to the alerts channel since
-// since, as "[thread] text" lines for the report.
-func pm2Alerts(fake *fakeslack.Server, since time.Time) []string {
-	var out []string
-	for _, c := range fake.Calls("chat.postMessage") {
-		if c.Error == "" && !c.At.Before(since) && c.Param("channel") == "C0ALERTS" {
-			where := "top"
-			if c.Param("thread_ts") != "" {
-				where = "thread"
-			}
-			out = append(out, fmt.Sprintf("+%v %s: %s", c.At.Sub(since).Round(time.Millisecond), where, c.Param("text")))
-		}
-	}
-	return out
-}
-
 // TestPM2ServeRestartAndKill: with controller: pm2, the start through the
 // bot is summarised; `/sanasend restart` confirmed through the fake Slack
 // gives the app a new pid and says healthy; a kill -9 of PM2's main
@@ -219,17 +202,11 @@ func TestPM2ServeRestartAndKill(t *testing.T) {
 	if before.State != manager.StateHealthy || before.Controller.Kind != manager.ControllerPM2 || before.Managed == nil || before.Managed.MainPID <= 0 {
 		t.Fatalf("status after the start: %s, controller %+v, managed %+v; want healthy, PM2's pid", before.State, before.Controller, before.Managed)
 	}
-	t.Logf("alerts channel after the start:\n%s", strings.Join(pm2Alerts(f.fake, began), "\n"))
+	t.Logf("alerts channel after the start:\n%s", strings.Join(alertsSince(f.fake, began), "\n"))
 
 	// /sanasend restart, confirmed.
 	restarted := time.Now()
-	promptURL := f.fake.NewResponseURL()
-	slashCommand(t, f.base, "U0ALICE", "C0OPS", "restart", promptURL)
-	prompt := f.fake.WaitResponseURLPosts(t, promptURL, 1, 10*time.Second)[0]
-	token := fakeslack.ButtonValue(t, prompt, "sanasend_confirm")
-	clickURL := f.fake.NewResponseURL()
-	click(t, f.base, "U0ALICE", "C0OPS", "sanasend_confirm", token, clickURL)
-	final := messageText(waitPost(t, f.fake, clickURL, "restart whatsapp", 60*time.Second))
+	final := messageText(confirmedRestart(t, f.serveFixture))
 	if !strings.Contains(final, "healthy") {
 		t.Errorf("the restart's final message %s; want healthy", final)
 	}
@@ -243,7 +220,7 @@ func TestPM2ServeRestartAndKill(t *testing.T) {
 		}
 	}
 	waitAlertsChannelN(t, f.fake, "session restoration", 2, 30*time.Second)
-	t.Logf("alerts channel after the restart:\n%s", strings.Join(pm2Alerts(f.fake, restarted), "\n"))
+	t.Logf("alerts channel after the restart:\n%s", strings.Join(alertsSince(f.fake, restarted), "\n"))
 
 	// kill -9 of node, PM2's pid: PM2 restarts it.
 	main := after.Managed.MainPID
@@ -281,7 +258,7 @@ func TestPM2ServeRestartAndKill(t *testing.T) {
 	if n := len(alertTexts(f.fake, "restarted outside the bot", killed)); n != 1 {
 		t.Errorf("%d notices of the restart outside the bot; want 1", n)
 	}
-	t.Logf("alerts channel after the kill -9:\n%s", strings.Join(pm2Alerts(f.fake, killed), "\n"))
+	t.Logf("alerts channel after the kill -9:\n%s", strings.Join(alertsSince(f.fake, killed), "\n"))
 }
 
 // pm2RestartMonitor checks every second and tolerates 4 failed checks:
@@ -335,5 +312,5 @@ func TestPM2ServeRestartOutsideOnce(t *testing.T) {
 	if got := topAlerts(f.fake, "STOPPED", at); len(got) > 0 {
 		t.Errorf("`pm2 restart` was alerted as an outage: %q", got[0].Param("text"))
 	}
-	t.Logf("alerts channel after `pm2 restart`:\n%s", strings.Join(pm2Alerts(f.fake, at), "\n"))
+	t.Logf("alerts channel after `pm2 restart`:\n%s", strings.Join(alertsSince(f.fake, at), "\n"))
 }

@@ -549,3 +549,32 @@ func waitBotChecks(t *testing.T, base string, n int, timeout time.Duration) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// alertsSince are the texts posted to the alerts channel since since, with
+// their thread.
+func alertsSince(fake *fakeslack.Server, since time.Time) []string {
+	var out []string
+	for _, c := range fake.Calls("chat.postMessage") {
+		if c.Error == "" && !c.At.Before(since) && c.Param("channel") == "C0ALERTS" {
+			thread := ""
+			if c.Param("thread_ts") != "" {
+				thread = "(in thread) "
+			}
+			out = append(out, fmt.Sprintf("+%s %s%s", c.At.Sub(since).Round(time.Millisecond), thread, c.Param("text")))
+		}
+	}
+	return out
+}
+
+// confirmedRestart types `/sanasend restart` as U0ALICE, clicks the
+// prompt's confirm button and returns the final message of the restart.
+func confirmedRestart(t *testing.T, f serveFixture) map[string]any {
+	t.Helper()
+	promptURL := f.fake.NewResponseURL()
+	slashCommand(t, f.base, "U0ALICE", "C0OPS", "restart", promptURL)
+	prompt := f.fake.WaitResponseURLPosts(t, promptURL, 1, 10*time.Second)[0]
+	token := fakeslack.ButtonValue(t, prompt, "sanasend_confirm")
+	clickURL := f.fake.NewResponseURL()
+	click(t, f.base, "U0ALICE", "C0OPS", "sanasend_confirm", token, clickURL)
+	return waitPost(t, f.fake, clickURL, "restart whatsapp", 60*time.Second)
+}

@@ -251,14 +251,7 @@ func TestServeRestartFromSlack(t *testing.T) {
 		t.Fatalf("processes before restart: %v, %v", before, err)
 	}
 
-	promptURL := f.fake.NewResponseURL()
-	slashCommand(t, f.base, "U0ALICE", "C0OPS", "restart", promptURL)
-	prompt := f.fake.WaitResponseURLPosts(t, promptURL, 1, 10*time.Second)[0]
-	token := fakeslack.ButtonValue(t, prompt, "sanasend_confirm")
-
-	clickURL := f.fake.NewResponseURL()
-	click(t, f.base, "U0ALICE", "C0OPS", "sanasend_confirm", token, clickURL)
-	final := waitPost(t, f.fake, clickURL, "restart whatsapp", 60*time.Second)
+	final := confirmedRestart(t, f)
 	if !strings.Contains(messageText(final), "healthy") {
 		t.Errorf("outcome %s: want healthy", messageText(final))
 	}
@@ -492,13 +485,7 @@ func TestMetricsAfterRestart(t *testing.T) {
 	// that it interrupted would count as interrupted.
 	waitAlertsChannel(t, f.fake, "session restoration", 30*time.Second)
 
-	promptURL := f.fake.NewResponseURL()
-	slashCommand(t, f.base, "U0ALICE", "C0OPS", "restart", promptURL)
-	prompt := f.fake.WaitResponseURLPosts(t, promptURL, 1, 10*time.Second)[0]
-	token := fakeslack.ButtonValue(t, prompt, "sanasend_confirm")
-	clickURL := f.fake.NewResponseURL()
-	click(t, f.base, "U0ALICE", "C0OPS", "sanasend_confirm", token, clickURL)
-	waitPost(t, f.fake, clickURL, "restart whatsapp", 60*time.Second)
+	confirmedRestart(t, f)
 
 	scrape := func() string {
 		t.Helper()

@@ -93,22 +93,6 @@ func mainPID(t *testing.T, sd *systemdtest.Systemd) (ns, host int) {
 	return ns, host
 }
 
-// alertsSince are the texts posted to the alerts channel since since, with
-// their thread.
-func alertsSince(fake *fakeslack.Server, since time.Time) []string {
-	var out []string
-	for _, c := range fake.Calls("chat.postMessage") {
-		if c.Error == "" && !c.At.Before(since) && c.Param("channel") == "C0ALERTS" {
-			thread := ""
-			if c.Param("thread_ts") != "" {
-				thread = "(in thread) "
-			}
-			out = append(out, fmt.Sprintf("+%s %s%s", c.At.Sub(since).Round(time.Millisecond), thread, c.Param("text")))
-		}
-	}
-	return out
-}
-
 // waitQuiet waits until no message came to the alerts channel for quiet,
 // up to timeout, and returns what came since since.
 func waitQuiet(t *testing.T, fake *fakeslack.Server, since time.Time, quiet, timeout time.Duration) []string {
@@ -155,13 +139,7 @@ func TestServeSystemdService(t *testing.T) {
 	}
 
 	// /sanasend restart, confirmed: systemd runs a new main process.
-	promptURL := f.fake.NewResponseURL()
-	slashCommand(t, f.base, "U0ALICE", "C0OPS", "restart", promptURL)
-	prompt := f.fake.WaitResponseURLPosts(t, promptURL, 1, 10*time.Second)[0]
-	token := fakeslack.ButtonValue(t, prompt, "sanasend_confirm")
-	clickURL := f.fake.NewResponseURL()
-	click(t, f.base, "U0ALICE", "C0OPS", "sanasend_confirm", token, clickURL)
-	if final := messageText(waitPost(t, f.fake, clickURL, "restart whatsapp", 60*time.Second)); !strings.Contains(final, "healthy") {
+	if final := messageText(confirmedRestart(t, f)); !strings.Contains(final, "healthy") {
 		t.Errorf("restart answered %s; want healthy", final)
 	}
 	nsAfter, host := mainPID(t, sd)
