@@ -16,12 +16,6 @@ func cgroupBenchService(b *testing.B, env map[string]string) *Service {
 	return newTestServiceFrom(b, cfg)
 }
 
-// BenchmarkStatusCgroup is BenchmarkStatus with the tree read from the
-// service's cgroup.
-func BenchmarkStatusCgroup(b *testing.B) {
-	benchStatus(b, cgroupBenchService(b, twoSessions(b)))
-}
-
 // BenchmarkRestartVsManualCgroup is BenchmarkRestartVsManual with the
 // service started into a cgroup of its own.
 func BenchmarkRestartVsManualCgroup(b *testing.B) {

@@ -5,7 +5,6 @@ package manager
 import (
 	"context"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -13,8 +12,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-
-	"github.com/sanasend/sanasend-bot/internal/cgroup/cgrouptest"
 
 	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/internal/systemdtest"
@@ -267,11 +264,7 @@ func benchControllers() []struct {
 		name string
 		make func(b *testing.B) *Service
 	}{
-		{"process", func(b *testing.B) *Service {
-			cfg := testServiceConfig(b, standinDir(b), twoSessions(b))
-			cfg.Cgroup, cfg.CgroupParent = CgroupAuto, cgrouptest.Parent(b)
-			return newTestServiceFrom(b, cfg)
-		}},
+		{"process", func(b *testing.B) *Service { return cgroupBenchService(b, twoSessions(b)) }},
 		{"systemd", func(b *testing.B) *Service {
 			s, _ := systemdService(b, twoSessions(b))
 			return s
@@ -286,25 +279,7 @@ func benchControllers() []struct {
 //	go test ./manager/ -run '^$' -bench BenchmarkControllerStatus -benchtime 200x
 func BenchmarkControllerStatus(b *testing.B) {
 	for _, c := range benchControllers() {
-		b.Run(c.name, func(b *testing.B) {
-			s := c.make(b)
-			ctx := context.Background()
-			if _, err := s.Start(ctx, alice, nil); err != nil {
-				b.Fatal(err)
-			}
-			var lat []time.Duration
-			for b.Loop() {
-				began := time.Now()
-				st, err := s.Status(ctx)
-				lat = append(lat, time.Since(began))
-				if err != nil || st.State != StateHealthy {
-					b.Fatalf("status = %s, %v", st.State, err)
-				}
-			}
-			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
-		})
+		b.Run(c.name, func(b *testing.B) { benchStatus(b, c.make(b)) })
 	}
 }
 
