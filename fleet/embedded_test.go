@@ -1,0 +1,141 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// startEmbedded starts an embedded server for t on dir; cleanup shuts it
+// down.
+func startEmbedded(t *testing.T, dir, listen string) *Embedded {
+	t.Helper()
+	e, err := NewEmbedded(EmbeddedConfig{StoreDir: dir, Listen: listen, Name: "hub-test", Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Shutdown)
+	return e
+}
+
+func TestNewEmbeddedValidates(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  EmbeddedConfig
+		want string
+	}{
+		{"relative store", EmbeddedConfig{StoreDir: "nats"}, `store dir "nats" is not an absolute path`},
+		{"bad listen", EmbeddedConfig{StoreDir: "/x", Listen: "4222"}, `listen "4222"`},
+		{"bad port", EmbeddedConfig{StoreDir: "/x", Listen: "127.0.0.1:99999"}, "bad port"},
+		{"in-process", EmbeddedConfig{StoreDir: "/x"}, ""},
+		{"loopback", EmbeddedConfig{StoreDir: "/x", Listen: "127.0.0.1:0"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewEmbedded(tc.cfg)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("error %v; want none", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v; want one saying %q", err, tc.want)
+			}
+			if _, serr := os.Stat("/x"); err == nil && serr == nil {
+				t.Fatal("NewEmbedded made its store dir: it must touch no file")
+			}
+		})
+	}
+}
+
+// TestEmbeddedKeyValueCreateIsSingleUse: in-process, JetStream on the
+// store dir; a key-value Create of a key that exists fails, which is what
+// makes a confirmation token single-use across hubs; the bucket survives a
+// restart of the server on the same dir.
+func TestEmbeddedKeyValueCreateIsSingleUse(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "nats")
+	e := startEmbedded(t, dir, "")
+	if e.ClientURL() != "" {
+		t.Errorf("ClientURL = %q for a server that listens nowhere", e.ClientURL())
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("store dir: %v, %v; want a 0700 dir", fi, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nc, err := nats.Connect("", nats.InProcessServer(e.Server()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "tokens", Storage: jetstream.FileStorage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Create(ctx, "t1", []byte("restart whatsapp")); err != nil {
+		t.Fatalf("first create: %v", err)
+	}
+	if _, err := kv.Create(ctx, "t1", []byte("again")); !errors.Is(err, jetstream.ErrKeyExists) {
+		t.Fatalf("second create: %v; want ErrKeyExists", err)
+	}
+	nc.Close()
+	e.Shutdown()
+
+	again := startEmbedded(t, dir, "")
+	nc2, err := nats.Connect("", nats.InProcessServer(again.Server()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc2.Close()
+	js2, err := jetstream.New(nc2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv2, err := js2.KeyValue(ctx, "tokens")
+	if err != nil {
+		t.Fatalf("bucket after a restart: %v", err)
+	}
+	if got, err := kv2.Get(ctx, "t1"); err != nil || string(got.Value()) != "restart whatsapp" {
+		t.Fatalf("t1 after a restart = %v, %v", got, err)
+	}
+}
+
+// TestEmbeddedListensOnLoopback: with a listen address agents connect
+// over TCP, to the port the server picked.
+func TestEmbeddedListensOnLoopback(t *testing.T) {
+	e := startEmbedded(t, filepath.Join(t.TempDir(), "nats"), "127.0.0.1:0")
+	url := e.ClientURL()
+	if !strings.HasPrefix(url, "nats://127.0.0.1:") || strings.HasSuffix(url, ":0") {
+		t.Fatalf("ClientURL = %q; want a loopback URL with the picked port", url)
+	}
+	nc, err := nats.Connect(url, nats.Timeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sub, err := nc.SubscribeSync("hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Publish("hello", []byte("web-2")); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := sub.NextMsg(5 * time.Second)
+	if err != nil || string(msg.Data) != "web-2" {
+		t.Fatalf("message = %v, %v", msg, err)
+	}
+}
