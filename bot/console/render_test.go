@@ -80,6 +80,19 @@ func TestRenderGolden(t *testing.T) {
 			Health:     manager.Health{StatusCode: 404, Reason: "HTTP 404"},
 			PortHolder: &manager.PortHolder{PID: 812, Command: "python3 -m http.server 3000"},
 		}}},
+		{"status-pm2", bot.Reply{Kind: bot.KindStatus, Status: &manager.Status{
+			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateHealthy,
+			Health: manager.Health{OK: true, StatusCode: 200, Status: "healthy", Latency: 1200 * time.Microsecond},
+			Since:  started, Uptime: now.Sub(started), Processes: procs[2:], Adopted: true,
+			Controller: manager.ControllerInfo{Kind: manager.ControllerPM2, Target: "whatsapp", Tree: manager.TreePM2},
+			Managed:    &manager.Observation{Managed: true, Running: true, MainPID: 4251, State: "online", Restarts: 1},
+		}}},
+		{"status-cgroup", bot.Reply{Kind: bot.KindStatus, Status: &manager.Status{
+			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateHealthy,
+			Health: manager.Health{OK: true, StatusCode: 200, Status: "healthy", Latency: 1200 * time.Microsecond},
+			Since:  started, Uptime: now.Sub(started), Processes: procs, AdoptedByPort: true, Adopted: true,
+			Controller: manager.ControllerInfo{Kind: manager.ControllerProcess, Tree: manager.TreeCgroup, Why: "cgroup v2 under /sys/fs/cgroup/system.slice/sanasend-bot.service"},
+		}}},
 		{"status-root-gone", bot.Reply{Kind: bot.KindStatus, Status: &manager.Status{
 			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateHealthy,
 			Health: manager.Health{OK: true, StatusCode: 200, Status: "healthy", Latency: 1200 * time.Microsecond},

@@ -163,6 +163,21 @@ func blocksCases() []blocksCase {
 			Health:     manager.Health{StatusCode: 404, Reason: "HTTP 404"},
 			PortHolder: &manager.PortHolder{PID: 812, Command: "python3 -m http.server 3000 <&>"},
 		}}},
+		{"status-systemd", bot.Reply{Kind: bot.KindStatus, Service: "whatsapp", Status: &manager.Status{
+			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateHealthy,
+			Health: manager.Health{OK: true, StatusCode: 200, Status: "healthy", Latency: 1200 * time.Microsecond},
+			Since:  blocksStarted, Uptime: blocksNow.Sub(blocksStarted), Processes: blocksProcs[2:], Adopted: true,
+			Controller: manager.ControllerInfo{Kind: manager.ControllerSystemd, Target: "whatsapp.service", Tree: manager.TreeUnitCgroup},
+			Managed: &manager.Observation{Managed: true, Running: true, MainPID: 4251, State: "active/running", Restarts: 2,
+				LastExit: &manager.Exit{Known: true, Code: -1, Signal: "SIGKILL"}},
+		}}},
+		{"status-adopted-by-port-cgroup", bot.Reply{Kind: bot.KindStatus, Service: "whatsapp", Status: &manager.Status{
+			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateHealthy,
+			Health: manager.Health{OK: true, StatusCode: 200, Status: "healthy", Latency: 1200 * time.Microsecond},
+			Since:  blocksStarted, Uptime: blocksNow.Sub(blocksStarted), Processes: blocksProcs, Adopted: true, AdoptedByPort: true,
+			Controller: manager.ControllerInfo{Kind: manager.ControllerProcess, Tree: manager.TreeMarker,
+				Why: "the bot may not create cgroups under /sys/fs/cgroup/system.slice/sanasend-bot.service: run it as root, or give its systemd unit Delegate=yes"},
+		}}},
 		{"status-root-gone", bot.Reply{Kind: bot.KindStatus, Service: "whatsapp", Status: &manager.Status{
 			Service: "whatsapp", URL: "http://127.0.0.1:3000", State: manager.StateHealthy,
 			Health: manager.Health{OK: true, StatusCode: 200, Status: "healthy", Latency: 1200 * time.Microsecond},
