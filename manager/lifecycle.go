@@ -355,10 +355,11 @@ func (s *Service) start(ctx context.Context, a Action, by Actor, progress func(s
 		go s.reap(launched.Wait, ch)
 	} else if pid > 0 {
 		// Not this bot's child: its end is seen, not reaped.
-		go func() {
-			waitExit(s.watchCtx, pid, created)
-			close(ch.done)
-		}()
+		s.watchInBackground(func() bool { return true }, func() {
+			if waitExit(s.watchCtx, pid, created) {
+				close(ch.done)
+			}
+		})
 	}
 	if pid > 0 {
 		s.ensureWatch(ref)
@@ -472,7 +473,11 @@ func (s *Service) stop(ctx context.Context, a Action, by Actor, progress func(st
 		}
 	}
 	if snap.root != nil {
-		s.progress(progress, a, by, fmt.Sprintf("stopping (SIGTERM to process group %d)", snap.run.pgid))
+		if info := s.ctl.Info(); s.proc == nil {
+			s.progress(progress, a, by, fmt.Sprintf("stopping (%s stops %s)", info.Kind, info.Target))
+		} else {
+			s.progress(progress, a, by, fmt.Sprintf("stopping (SIGTERM to process group %d)", snap.run.pgid))
+		}
 		halted, err := s.stopMainGroup(ctx, snap, deadline, idle)
 		if err != nil && s.proc == nil {
 			// Killing a unit's or an app's processes behind systemd's
