@@ -221,6 +221,9 @@ func adoptService(t testing.TB, configPath string) *manager.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Its looks may start a watcher (and systemd's controller a bus
+	// connection): Close ends them when the test does.
+	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
 
