@@ -245,12 +245,7 @@ func newPM2Host(t testing.TB, names ...string) (*pm2Host, []*pm2App) {
 // Chromium, a short TMPDIR (socket paths), PM2's kill_timeout of 10 s.
 func (h *pm2Host) client(t testing.TB, a *pm2App) *pm2.Client {
 	t.Helper()
-	sessions := filepath.Join(t.TempDir(), "sessions.json")
-	data := `[{"session_id":"user_1_instance_main","instance_name":"main","restore":"ok","after":"ready"},` +
-		`{"session_id":"user_2_instance_old","instance_name":"old","restore":"fail","reason":"undefined"}]`
-	if err := os.WriteFile(sessions, []byte(data), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	sessions := twoSessions(t)["SESSIONS_FILE"]
 	tmp, err := os.MkdirTemp("", "ss")
 	if err != nil {
 		t.Fatal(err)

@@ -245,20 +245,8 @@ func TestPM2ServiceLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	killed := time.Now()
-	e := nextExit(t, events, 2*time.Second)
-	t.Logf("kill -9 of node %d: EventExited (RestartedBy %q) %v after the kill", main, e.RestartedBy, time.Since(killed).Round(time.Millisecond))
-	if e.RestartedBy != ControllerPM2 || e.Intended || e.PID != main {
-		t.Errorf("exit event of a kill -9 = %+v; want RestartedBy pm2, not intended, pid %d", e, main)
-	}
-	st = statusUntil(t, s, "healthy again after PM2's restart", 20*time.Second, func(x Status) bool {
-		return x.State == StateHealthy && x.Managed != nil && x.Managed.MainPID > 0 && x.Managed.MainPID != main
-	})
-	if st.Managed.Restarts <= restartsAtStart {
-		t.Errorf("Managed.Restarts after PM2's restart = %d; want more than %d", st.Managed.Restarts, restartsAtStart)
-	}
-	if more := exitsWithin(events, restartWait+500*time.Millisecond); len(more) > 0 {
-		t.Errorf("more exit events after the kill -9: %+v", more)
-	}
+	st = expectRestartedByPM2(t, s, events, "a kill -9", main, restartsAtStart, 2*time.Second)
+	t.Logf("kill -9 of node %d: restarted by PM2, seen %v after the kill", main, time.Since(killed).Round(time.Millisecond))
 	app.waitRestored(t, 4)
 	if r, ok, err := s.LastRestoration(); err == nil && ok {
 		t.Logf("restoration of the run PM2 started after the kill -9: %d restored, %d failed, sessions %+v", r.Restored, r.Failed, r.Sessions)
@@ -283,19 +271,7 @@ func TestPM2ServiceLifecycle(t *testing.T) {
 	if err := app.client.Restart(ctx, app.name); err != nil {
 		t.Fatal(err)
 	}
-	e = nextExit(t, events, 15*time.Second)
-	if e.RestartedBy != ControllerPM2 || e.Intended || e.PID != main {
-		t.Errorf("exit event of `pm2 restart` = %+v; want RestartedBy pm2, not intended, pid %d", e, main)
-	}
-	st = statusUntil(t, s, "healthy again after `pm2 restart`", 20*time.Second, func(x Status) bool {
-		return x.State == StateHealthy && x.Managed != nil && x.Managed.MainPID > 0 && x.Managed.MainPID != main
-	})
-	if st.Managed.Restarts <= restarts {
-		t.Errorf("Managed.Restarts after `pm2 restart` = %d; want more than %d", st.Managed.Restarts, restarts)
-	}
-	if more := exitsWithin(events, restartWait+500*time.Millisecond); len(more) > 0 {
-		t.Errorf("more exit events after `pm2 restart`: %+v", more)
-	}
+	st = expectRestartedByPM2(t, s, events, "`pm2 restart`", main, restarts, 15*time.Second)
 
 	// Stop through the bot: PM2 stops the app, the Service ends what PM2
 	// left (the killed run's orphans): nothing of the app is left; the
@@ -342,7 +318,7 @@ func TestPM2ServiceLifecycle(t *testing.T) {
 	if err := app.client.Stop(ctx, app.name); err != nil {
 		t.Fatal(err)
 	}
-	e = nextExit(t, events, 15*time.Second)
+	e := nextExit(t, events, 15*time.Second)
 	if e.RestartedBy != "" || e.Intended || e.PID != main {
 		t.Errorf("exit event of `pm2 stop` = %+v; want no RestartedBy, not intended, pid %d", e, main)
 	}
@@ -444,4 +420,26 @@ func BenchmarkPM2RestartVsPM2(b *testing.B) {
 	b.ReportMetric(float64(r.Microseconds())/1000, "restart-ms")
 	b.ReportMetric(float64(p.Microseconds())/1000, "pm2-restart-ms")
 	b.ReportMetric(float64((r-p).Microseconds())/1000, "diff-ms")
+}
+
+// expectRestartedByPM2 checks that what (a kill, `pm2 restart`) of the run
+// whose main process was main is one exit event within the given time,
+// restarted by PM2 and not intended, followed by a healthy new run with a
+// grown restart count and no other exit event; it returns that status.
+func expectRestartedByPM2(t *testing.T, s *Service, events <-chan Event, what string, main int32, restarts int, within time.Duration) Status {
+	t.Helper()
+	e := nextExit(t, events, within)
+	if e.RestartedBy != ControllerPM2 || e.Intended || e.PID != main {
+		t.Errorf("exit event of %s = %+v; want RestartedBy pm2, not intended, pid %d", what, e, main)
+	}
+	st := statusUntil(t, s, "healthy again after "+what, 20*time.Second, func(x Status) bool {
+		return x.State == StateHealthy && x.Managed != nil && x.Managed.MainPID > 0 && x.Managed.MainPID != main
+	})
+	if st.Managed.Restarts <= restarts {
+		t.Errorf("Managed.Restarts after %s = %d; want more than %d", what, st.Managed.Restarts, restarts)
+	}
+	if more := exitsWithin(events, restartWait+500*time.Millisecond); len(more) > 0 {
+		t.Errorf("more exit events after %s: %+v", what, more)
+	}
+	return st
 }
