@@ -119,10 +119,20 @@ func waitRestorations(t *testing.T, dir string, n int, timeout time.Duration) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("fewer than %d session restorations in %s's log within %s", n, dir, timeout)
+			t.Fatalf("fewer than %d session restorations in %s's log within %s; its end:\n%s\nits processes:\n%s",
+				n, dir, timeout, lastLines(string(data), 60), psGrep(t, dir))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// lastLines returns the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // killPM2Leftovers SIGKILLs whatever runs in dir or carries home as its
@@ -301,7 +311,9 @@ func TestPM2ServeRestartOutsideOnce(t *testing.T) {
 	t.Logf("`pm2 restart` to /health answering again: %v", time.Since(at).Round(10*time.Millisecond))
 	// Healthy again, then five more checks: the uptime that went back is
 	// this restart, not another.
-	waitRestorations(t, f.dir, 3, 30*time.Second)
+	// 45 s: a browser that never announces itself fails the restore after
+	// the stand-in's 30 s launch timeout, and the restoration still ends.
+	waitRestorations(t, f.dir, 3, 45*time.Second)
 	waitBotChecks(t, f.base, botChecks(t, f.base)+5, 20*time.Second)
 	if st := pm2Status(t, f); st.State != manager.StateHealthy || st.Managed.MainPID == before.Managed.MainPID {
 		t.Errorf("status after `pm2 restart`: %s, managed %+v; want healthy under a new pid", st.State, st.Managed)
