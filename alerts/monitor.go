@@ -60,6 +60,25 @@ type Notice struct {
 	// Weekly is set for the weekly digest (KindWeeklyDigest): the facts
 	// of its charts.
 	Weekly *Weekly
+	// Host is set for a notice of the fleet's hub about an agent: its
+	// heartbeat stopped (DecisionOpen) or came back (DecisionResolve, Ref
+	// the open notice's ID). Service is then "".
+	Host *HostPresence
+	// From is the host whose agent observed this notice, in a fleet; ""
+	// on one host. The hub's front end names it beside the service.
+	From string
+}
+
+// HostPresence is what the hub knows of an agent that stopped or resumed
+// sending heartbeats.
+type HostPresence struct {
+	Host string
+	// LastSeen is the last heartbeat before the silence.
+	LastSeen time.Time
+	// Timeout is fleet.agent_timeout, the silence that opened the alert.
+	Timeout time.Duration
+	// Back is when the agent was heard again; zero while it is silent.
+	Back time.Time
 }
 
 // Notifier delivers notices.
