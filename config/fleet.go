@@ -44,6 +44,12 @@ type Fleet struct {
 	// requests to agents with; default state_dir/fleet-hub.nk, made at the
 	// hub's first start. `sanasend-bot hub-key` prints its public key.
 	SigningKey string `yaml:"signing_key"`
+	// AgentKeys (hub with embedded) are the nkey public keys ("U...") of
+	// the agents allowed to connect to the embedded server, each agent
+	// connecting with its seed in fleet.credentials; empty lets any client
+	// that reaches listen connect (it still cannot command an agent: only
+	// requests signed by a hub key are obeyed).
+	AgentKeys []string `yaml:"agent_keys"`
 	// HubKeys (agent) are the public keys of the hubs whose requests the
 	// agent obeys.
 	HubKeys []string `yaml:"hub_keys"`
@@ -83,7 +89,7 @@ func (c *Config) finishFleet(base string) {
 			*p = absUnder(base, *p)
 		}
 	}
-	if f.SigningKey == "" && f.Embedded {
+	if f.SigningKey == "" {
 		f.SigningKey = filepath.Join(c.StateDir, HubKeyFile)
 	}
 }
@@ -111,6 +117,14 @@ func (c *Config) validateFleet(p *problems) {
 	checkDuration(p, "fleet.failover", f.Failover)
 	if (f.TLSCert == "") != (f.TLSKey == "") {
 		p.add("fleet.tls_key", "set tls_cert and tls_key together")
+	}
+	for i, k := range f.AgentKeys {
+		if !nkeys.IsValidPublicUserKey(k) {
+			p.add(fmt.Sprintf("fleet.agent_keys[%d]", i), "%s is not an nkey user public key (U...)", p.show(fmt.Sprintf("fleet.agent_keys[%d]", i), k))
+		}
+	}
+	if len(f.AgentKeys) > 0 && !f.Embedded {
+		p.add("fleet.agent_keys", "agent_keys are for a hub with embedded: true; an existing NATS server has its own users")
 	}
 	for i, k := range f.HubKeys {
 		if !nkeys.IsValidPublicUserKey(k) && !nkeys.IsValidPublicAccountKey(k) {
