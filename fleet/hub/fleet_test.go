@@ -271,3 +271,27 @@ func TestOfflineAgent(t *testing.T) {
 		t.Errorf("web-2 ps: %v", err)
 	}
 }
+
+// An action runs to its end on the agent when the hub stops waiting, and
+// the agent's Stop waits for it.
+func TestActionOutlivesTheHubAndStopWaits(t *testing.T) {
+	f := startFleet(t)
+	alice := manager.Actor{ID: "U0ALICE", Name: "alice"}
+	svc := f.lookup(t, "web-2/whatsapp")
+	if _, err := svc.Start(context.Background(), alice, nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err := svc.Restart(ctx, alice, func(string) { cancel() }) // the hub goes away at the first step
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("restart with the hub gone = %v; want canceled", err)
+	}
+	if err := f.agents["web-2"].Stop(); err != nil {
+		t.Fatal(err)
+	}
+	a := f.svcs["web-2"].LastAction()
+	if a == nil || a.Action != manager.ActionRestart || !a.OK {
+		t.Fatalf("last action once the agent stopped = %+v; want the restart, done and ok", a)
+	}
+}
