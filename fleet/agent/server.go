@@ -122,8 +122,8 @@ func NewServer(cfg Config) (*Server, error) {
 // metadata comma-joined and into "host/service".
 var serviceRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-// Start adds the micro service and its endpoints; requests are served
-// until Stop.
+// Start adds the micro service and its endpoints and returns once the
+// NATS server has their subscriptions; requests are served until Stop.
 func (s *Server) Start(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -158,6 +158,15 @@ func (s *Server) Start(ctx context.Context) error {
 			s.cancel()
 			return fmt.Errorf("agent: endpoint %s: %w", verb, err)
 		}
+	}
+	// A round trip to the server: the endpoints' subscriptions are in
+	// place when Start returns (else a hub could find no responders).
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := s.cfg.Conn.FlushWithContext(fctx); err != nil {
+		_ = svc.Stop()
+		s.cancel()
+		return fmt.Errorf("agent: flush: %w", err)
 	}
 	s.svc = svc
 	return nil
