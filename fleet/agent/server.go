@@ -183,7 +183,8 @@ func microVersion(v string) string {
 	return "0.0.0"
 }
 
-// Stop stops serving and waits for the requests and actions in flight.
+// Stop stops serving and waits for the requests and actions in flight;
+// once it returns, requests to this host find no responders.
 func (s *Server) Stop() error {
 	s.mu.Lock()
 	if s.stopped {
@@ -196,6 +197,12 @@ func (s *Server) Stop() error {
 	var err error
 	if svc != nil {
 		err = svc.Stop()
+		// A round trip: the server has dropped the endpoints'
+		// subscriptions (their unsubscribe went before it), so a hub
+		// finds no responders from now on.
+		if ferr := s.cfg.Conn.Flush(); ferr != nil && !errors.Is(ferr, nats.ErrConnectionClosed) {
+			s.cfg.Logger.Warn().Err(ferr).Msg("fleet: flush at stop")
+		}
 	}
 	s.wg.Wait()
 	if s.cancel != nil {
