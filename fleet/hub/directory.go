@@ -118,7 +118,7 @@ func New(cfg Config) (*Directory, error) {
 		}
 		d.local[s.Name()] = s
 	}
-	d.c = &client{conn: cfg.Conn, signer: cfg.Signer, timeout: cfg.Timeout, actionTimeout: cfg.ActionTimeout,
+	d.c = &client{hub: cfg.Host, conn: cfg.Conn, signer: cfg.Signer, timeout: cfg.Timeout, actionTimeout: cfg.ActionTimeout,
 		lastSeen: d.lastSeen, log: cfg.Logger}
 	return d, nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 	"github.com/rs/zerolog"
 
@@ -293,5 +294,37 @@ func TestActionOutlivesTheHubAndStopWaits(t *testing.T) {
 	a := f.svcs["web-2"].LastAction()
 	if a == nil || a.Action != manager.ActionRestart || !a.OK {
 		t.Fatalf("last action once the agent stopped = %+v; want the restart, done and ok", a)
+	}
+}
+
+// An agent that is connected but does not answer in time is unavailable,
+// a usererr the front ends show; a long action without its result too.
+func TestTimeouts(t *testing.T) {
+	f := startFleet(t)
+	nc := f.dir.cfg.Conn
+	for _, verb := range []string{agent.VerbStatus, agent.VerbRestart} {
+		sub, err := nc.Subscribe(fleet.AgentSubject("web-3", verb), func(m *nats.Msg) {
+			if verb == agent.VerbRestart { // accepted, and then nothing
+				_ = m.Respond([]byte(`{"accepted":true}`))
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = sub.Unsubscribe() })
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	c := *f.dir.c
+	c.timeout, c.actionTimeout = 200*time.Millisecond, 300*time.Millisecond
+	r := &Remote{c: &c, host: "web-3", service: "whatsapp"}
+	_, err := r.Status(context.Background())
+	if usererr.CodeOf(err) != usererr.Unavailable || !strings.Contains(usererr.Message(err), "did not answer") {
+		t.Errorf("status of a silent agent = %v; want unavailable, did not answer", err)
+	}
+	_, err = r.Restart(context.Background(), manager.Actor{ID: "U0ALICE"}, nil)
+	if usererr.CodeOf(err) != usererr.Unavailable || !strings.Contains(usererr.Message(err), "may still run") {
+		t.Errorf("restart without a result = %v; want unavailable, may still run", err)
 	}
 }

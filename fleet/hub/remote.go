@@ -33,6 +33,7 @@ var _ bot.Service = (*Remote)(nil)
 
 // client is what every Remote of a Directory shares.
 type client struct {
+	hub           string // this hub's host: reads are signed by "hub:<host>"
 	conn          *nats.Conn
 	signer        Signer
 	timeout       time.Duration
@@ -185,8 +186,9 @@ func (r *Remote) sign(verb string, args []string, by manager.Actor) (sign.Signed
 }
 
 // read asks the agent and returns its reply; an error reply is its error.
+// bot.Service's reads carry no actor: the hub signs them as "hub:<host>".
 func (r *Remote) read(ctx context.Context, verb string, args []string) (agent.Reply, error) {
-	_, data, err := r.sign(verb, args, manager.Actor{ID: "hub"})
+	_, data, err := r.sign(verb, args, manager.Actor{ID: "hub:" + r.c.hub})
 	if err != nil {
 		return agent.Reply{}, err
 	}
