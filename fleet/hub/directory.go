@@ -33,6 +33,8 @@ type Config struct {
 	// Host is this hub's host: its Local services are "Host/name".
 	Host  string
 	Local []bot.Service
+	// Version is this bot's version, for Hosts.
+	Version string
 	// Timeout bounds a request to an agent; 0 means 10 s.
 	Timeout time.Duration
 	// ActionTimeout bounds a long action's wait for its result; 0 means
@@ -293,7 +295,7 @@ func joinLast(xs []string, last string) string {
 
 // Hosts lists the known hosts, the hub's own first, then by name.
 func (d *Directory) Hosts(context.Context) []HostInfo {
-	own := HostInfo{Name: d.cfg.Host, Started: d.started, LastSeen: d.cfg.Clock.Now(), Online: true, Local: true}
+	own := HostInfo{Name: d.cfg.Host, Version: d.cfg.Version, Started: d.started, LastSeen: d.cfg.Clock.Now(), Online: true, Local: true}
 	for name := range d.local {
 		own.Services = append(own.Services, name)
 	}
