@@ -100,7 +100,9 @@ func TestSilenceOpensOneAlertAndABeatResolvesIt(t *testing.T) {
 		done := make(chan struct{})
 		go func() { hb.Run(bctx); close(done) }()
 		seen := reg.LastSeen("web-2")
-		waitFor(t, "a beat", func() bool { return reg.LastSeen("web-2").After(seen) || (seen.IsZero() && !reg.LastSeen("web-2").IsZero()) })
+		waitFor(t, "a beat", func() bool {
+			return reg.LastSeen("web-2").After(seen) || (seen.IsZero() && !reg.LastSeen("web-2").IsZero())
+		})
 		bcancel()
 		<-done
 	}
