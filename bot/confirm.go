@@ -104,6 +104,21 @@ type TokenStore interface {
 	DeleteToken(hash string)
 }
 
+// SharedTokens is a TokenStore that several hubs of a fleet share
+// (fleet/tokens): a token issued by one can be settled on another, and
+// Claim makes its use single across all of them. When ConfirmConfig.Tokens
+// implements it, a token unknown here is looked up in it, and a use or a
+// cancellation is claimed in it first.
+type SharedTokens interface {
+	// Lookup returns the record of hash another hub shared.
+	Lookup(hash string) ([]byte, bool)
+	// Claim wins the single use of hash: won is false when another use
+	// (on any hub) won it before; err is set when it could not be asked.
+	Claim(hash string) (won bool, err error)
+	// Unclaim gives the use back (Restore).
+	Unclaim(hash string) error
+}
+
 // ConfirmConfig configures a ConfirmStore.
 type ConfirmConfig struct {
 	// Path is the file that keeps the tokens across restarts of the bot
@@ -139,6 +154,7 @@ type ConfirmStore struct {
 	cfg    ConfirmConfig
 	file   *statefile.File // nil: memory only, or Tokens
 	tokens TokenStore      // nil: the file, or memory only
+	shared SharedTokens    // tokens, when several hubs share them; else nil
 	log    zerolog.Logger
 
 	mu      sync.Mutex
@@ -200,6 +216,7 @@ func NewConfirmStore(cfg ConfirmConfig) (*ConfirmStore, error) {
 		cfg.Clock = clockwork.NewRealClock()
 	}
 	s := &ConfirmStore{cfg: cfg, log: cfg.Logger, tokens: cfg.Tokens, records: make(map[string]*tokenRecord)}
+	s.shared, _ = cfg.Tokens.(SharedTokens)
 	if cfg.Path != "" {
 		f, err := statefile.New(cfg.Path)
 		if err != nil {
@@ -430,6 +447,11 @@ func (s *ConfirmStore) Restore(token string) error {
 		return fmt.Errorf("restore a confirmation: it is %s, not used", r.ended())
 	}
 	by, at := r.By, r.At
+	if s.shared != nil {
+		if err := s.shared.Unclaim(h); err != nil {
+			return fmt.Errorf("restore a confirmation: %w", err)
+		}
+	}
 	r.Ended, r.By, r.At = "", "", time.Time{}
 	if err := s.saveLocked([]string{h}, nil); err != nil {
 		r.Ended, r.By, r.At = endUsed, by, at
@@ -451,7 +473,10 @@ func (s *ConfirmStore) settle(token string, by manager.Actor, then endReason) (P
 	h := tokenHash(token)
 	r, ok := s.records[h]
 	if !ok {
-		return Pending{}, ErrTokenUnknown
+		if r = s.lookupShared(h); r == nil {
+			return Pending{}, ErrTokenUnknown
+		}
+		s.records[h] = r
 	}
 	p := r.pending()
 	p.Token = token
@@ -470,6 +495,20 @@ func (s *ConfirmStore) settle(token string, by manager.Actor, then endReason) (P
 	}
 	if r.Requester != "" && by.ID != r.Requester {
 		return p, ErrNotRequester
+	}
+	if s.shared != nil {
+		won, err := s.shared.Claim(h)
+		if err != nil {
+			return p, fmt.Errorf("%w (%s): %w", ErrTokenNotSaved, then, err)
+		}
+		if !won {
+			// Another hub settled it: say how, when it has shared that.
+			if other := s.lookupShared(h); other != nil && other.Ended != "" {
+				s.records[h] = other
+				return p, other.endedError(now)
+			}
+			return p, ErrTokenUsed
+		}
 	}
 	r.Ended, r.By, r.At = then, by.String(), now
 	if err := s.saveLocked([]string{h}, nil); err != nil {
@@ -531,6 +570,24 @@ func (s *ConfirmStore) sweep(now time.Time) []string {
 		}
 	}
 	return forgot
+}
+
+// lookupShared reads the record of hash another hub shared; nil when
+// there is none (or no shared store). s.mu is held.
+func (s *ConfirmStore) lookupShared(h string) *tokenRecord {
+	if s.shared == nil {
+		return nil
+	}
+	data, ok := s.shared.Lookup(h)
+	if !ok {
+		return nil
+	}
+	var r tokenRecord
+	if err := json.Unmarshal(data, &r); err != nil {
+		s.log.Warn().Err(err).Msg("a shared confirmation token is unreadable: refused")
+		return nil
+	}
+	return &r
 }
 
 // saveLocked saves the records of the hashes put, which changed, and the
