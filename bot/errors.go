@@ -22,6 +22,10 @@ func userError(err error, service string, now time.Time) error {
 	if err == nil {
 		return nil
 	}
+	if off := offlineOf(err); off != nil {
+		// One wording for a host without its agent, whoever wrapped it.
+		return usererr.Wrap(err, usererr.Unavailable, "%s", OfflineText(off, now))
+	}
 	var safe *usererr.Error
 	if errors.As(err, &safe) {
 		return err

@@ -161,6 +161,7 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 		VerbMaint:    r.maintenance,
 		VerbUptime:   r.uptime,
 		VerbIncident: r.incidents,
+		VerbHosts:    func(ctx context.Context, _ Request, _ Command, _ Service) Reply { return r.hosts(ctx) },
 	}
 	return r, nil
 }
@@ -256,6 +257,17 @@ func (r *Router) Handle(ctx context.Context, req Request) Reply {
 	if cmd.Verb == VerbMaint && (cmd.List || cmd.Cancel != "") {
 		// About every service's windows: no service to look up.
 		reply := r.recurring(ctx, req, cmd, nil)
+		r.record(req, "command", cmd.String(), "", reply.outcome(), began, reply.Err)
+		return reply
+	}
+	if cmd.Verb == VerbHosts {
+		reply := r.hosts(ctx)
+		r.record(req, "command", cmd.String(), "", reply.outcome(), began, reply.Err)
+		return reply
+	}
+	if names := r.dir.Names(); cmd.Verb == VerbStatus && cmd.Service == "" && len(names) > 1 {
+		// Every service, one line each: in a fleet, every host's.
+		reply := r.statusAll(ctx, names)
 		r.record(req, "command", cmd.String(), "", reply.outcome(), began, reply.Err)
 		return reply
 	}
