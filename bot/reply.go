@@ -30,9 +30,9 @@ const (
 	KindProcesses Kind = "processes"
 	KindSessions  Kind = "sessions"
 	KindDoctor    Kind = "doctor"
-	KindWindows   Kind = "windows"   // `maintenance list`: Windows
-	KindUptime    Kind = "uptime"    // `uptime`: Uptime, and Chart when one was drawn
-	KindIncidents Kind = "incidents" // `incidents`: Incidents, Asked
+	KindWindows   Kind = "windows"    // `maintenance list`: Windows
+	KindUptime    Kind = "uptime"     // `uptime`: Uptime, and Chart when one was drawn
+	KindIncidents Kind = "incidents"  // `incidents`: Incidents, Asked
 	KindStatusAll Kind = "status-all" // `status` with no name and several services: Lines
 	KindHosts     Kind = "hosts"      // `hosts` in a fleet: Hosts
 )
