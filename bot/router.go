@@ -252,7 +252,8 @@ func (r *Router) Handle(ctx context.Context, req Request) Reply {
 	}
 	if cmd.Verb == VerbHelp {
 		r.record(req, "command", cmd.String(), "", "ok", began, nil)
-		return Reply{Kind: KindHelp, Help: helpFor(cmd.Topic), HelpTopic: cmd.Topic}
+		_, fleet := r.dir.(HostLister)
+		return Reply{Kind: KindHelp, Help: helpFor(cmd.Topic, fleet), HelpTopic: cmd.Topic}
 	}
 	if cmd.Verb == VerbMaint && (cmd.List || cmd.Cancel != "") {
 		// About every service's windows: no service to look up.
@@ -559,10 +560,14 @@ func (r *Router) record(req Request, what, command, service, outcome string, beg
 	ev.Msg("audit")
 }
 
-// helpFor lists every command, or one.
-func helpFor(topic Verb) []HelpLine {
+// helpFor lists every command, or one. The list names `hosts` only in a
+// fleet (a Directory that is a HostLister): one host's help is as it was.
+func helpFor(topic Verb, fleet bool) []HelpLine {
 	var out []HelpLine
 	for _, s := range commandSpecs {
+		if topic == "" && s.verb == VerbHosts && !fleet {
+			continue
+		}
 		if topic == "" || s.verb == topic {
 			out = append(out, HelpLine{Usage: s.usage, Text: s.help})
 		}
