@@ -48,9 +48,10 @@ func blocksHosts(hosts []bot.HostInfo, now time.Time) Message {
 
 // HostMessage is the hub's alert that an agent stopped reporting
 // (DecisionOpen) or, edited in place and replied in its thread, that it is
-// back (DecisionResolve).
+// back (DecisionResolve). It has no buttons: the agent is not a service
+// the bot can restart; its icon is not an incident's.
 func HostMessage(n alerts.Notice, now time.Time) Message {
-	icon := "🔴 "
+	icon := "📡 "
 	if n.Kind == alerts.DecisionResolve || !n.Host.Back.IsZero() {
 		icon = "✅ "
 	}
