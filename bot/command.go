@@ -435,7 +435,7 @@ func isNumber(s string) bool {
 // plain name, or an address "host/service".
 func looksLikeName(s string) bool {
 	if h, svc, ok := strings.Cut(s, "/"); ok {
-		return looksLikeName(h) && looksLikeName(svc)
+		return looksLikeName(h) && !strings.Contains(svc, "/") && looksLikeName(svc)
 	}
 	for _, r := range s {
 		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {

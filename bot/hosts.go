@@ -96,7 +96,7 @@ func (r *Router) hosts(ctx context.Context) Reply {
 }
 
 // statusAll runs `status` with no name where there are several services:
-// every service's Status at once, each within StatusAllTimeout; a service
+// every service's Status at once, each within RouterConfig.StatusTimeout; a service
 // that fails is its own line, never an error for the whole reply.
 func (r *Router) statusAll(ctx context.Context, names []string) Reply {
 	lines := make([]ServiceLine, len(names))
@@ -122,7 +122,7 @@ func (r *Router) statusLine(ctx context.Context, name string) ServiceLine {
 		l.Err = lookupError(err, name, r.dir.Names())
 		return l
 	}
-	cctx, cancel := context.WithTimeout(ctx, StatusAllTimeout)
+	cctx, cancel := context.WithTimeout(ctx, r.statusAllTO)
 	defer cancel()
 	st, err := svc.Status(cctx)
 	switch {

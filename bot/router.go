@@ -89,6 +89,7 @@ type Router struct {
 	histMissing bool
 	histTimeout time.Duration
 	chart       ChartRenderer
+	statusAllTO time.Duration
 }
 
 type handler func(ctx context.Context, req Request, cmd Command, svc Service) Reply
@@ -119,6 +120,9 @@ type RouterConfig struct {
 	HistoryTimeout time.Duration
 	// Chart draws the chart of `uptime`; nil: no chart.
 	Chart ChartRenderer
+	// StatusTimeout bounds each service's Status call of `status` with no
+	// name; 0 means StatusAllTimeout.
+	StatusTimeout time.Duration
 }
 
 // DeadLetters is what the status reply needs of the outbox.
@@ -148,6 +152,13 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 	if r.histTimeout == 0 {
 		r.histTimeout = StatusHistoryTimeout
 	}
+	r.statusAllTO = cfg.StatusTimeout
+	if r.statusAllTO < 0 {
+		return nil, errors.New("new router: status timeout must not be negative")
+	}
+	if r.statusAllTO == 0 {
+		r.statusAllTO = StatusAllTimeout
+	}
 	r.handlers = map[Verb]handler{
 		VerbStatus:   r.status,
 		VerbStart:    r.start,
@@ -174,7 +185,7 @@ func (r *Router) ack(ctx context.Context, req Request, _ Command, svc Service) R
 		return Reply{Kind: KindError, Text: "alerts are not running in this mode"}
 	}
 	if err := a.Acknowledge(ctx, svc.Name(), req.User); err != nil {
-		return errorReply(err)
+		return r.errorReply(err)
 	}
 	return Reply{Kind: KindDone, Text: fmt.Sprintf("%s acknowledged the alert on %s", req.User, svc.Name())}
 }
@@ -202,13 +213,13 @@ func (r *Router) recurring(ctx context.Context, req Request, cmd Command, svc Se
 	case cmd.Cancel != "":
 		w, err := rm.CancelWindow(ctx, cmd.Cancel, req.User)
 		if err != nil {
-			return errorReply(err)
+			return r.errorReply(err)
 		}
 		return Reply{Kind: KindDone, Text: WindowCancelledText(w, req.User)}
 	}
 	w, err := rm.AddWindow(svc.Name(), cmd.Every, cmd.Window, req.User, cmd.Reason)
 	if err != nil {
-		return errorReply(err)
+		return r.errorReply(err)
 	}
 	return Reply{Kind: KindDone, Text: WindowAddedText(w, svc.Name())}
 }
@@ -226,7 +237,7 @@ func (r *Router) maintenance(ctx context.Context, req Request, cmd Command, svc 
 		until = r.now().Add(cmd.Window)
 	}
 	if err := a.Maintenance(ctx, svc.Name(), until, req.User, cmd.Reason); err != nil {
-		return errorReply(err)
+		return r.errorReply(err)
 	}
 	if cmd.Off {
 		return Reply{Kind: KindDone, Text: fmt.Sprintf("maintenance of %s ended by %s", svc.Name(), req.User)}
@@ -354,7 +365,7 @@ func (r *Router) run(ctx context.Context, req Request, cmd Command, name string)
 		return Reply{Kind: KindError, Text: "nothing to confirm for " + cmd.Action(), Service: name}, false
 	}
 	out.Took = time.Since(began)
-	return outcomeReply(out), begun(out)
+	return r.outcomeReply(out), begun(out)
 }
 
 // begun reports whether an action changed anything: a process was
@@ -425,7 +436,7 @@ func busyOf(svc Service) *manager.BusyError {
 func (r *Router) start(ctx context.Context, req Request, _ Command, svc Service) Reply {
 	began := time.Now()
 	res, err := svc.Start(ctx, req.User, req.Progress)
-	return outcomeReply(&Outcome{Action: manager.ActionStart, Service: svc.Name(), By: req.User,
+	return r.outcomeReply(&Outcome{Action: manager.ActionStart, Service: svc.Name(), By: req.User,
 		Start: &res, Err: err, Took: time.Since(began)})
 }
 
@@ -436,7 +447,7 @@ func (r *Router) status(ctx context.Context, _ Request, _ Command, svc Service) 
 	st, err := svc.Status(ctx)
 	if err != nil {
 		card()
-		return errorReply(err)
+		return r.errorReply(err)
 	}
 	reply := Reply{Kind: KindStatus, Status: &st, At: r.now(), History: card()}
 	if m, ok := r.alertsOrNil().(MaintenanceReporter); ok {
@@ -481,7 +492,7 @@ func (r *Router) logs(ctx context.Context, _ Request, cmd Command, svc Service) 
 	}
 	res, err := read(ctx, q)
 	if err != nil {
-		return errorReply(err)
+		return r.errorReply(err)
 	}
 	return Reply{Kind: KindLogs, Logs: &res, LogQuery: q}
 }
@@ -489,7 +500,7 @@ func (r *Router) logs(ctx context.Context, _ Request, cmd Command, svc Service) 
 func (r *Router) ps(ctx context.Context, _ Request, _ Command, svc Service) Reply {
 	procs, err := svc.Processes(ctx)
 	if err != nil {
-		return errorReply(err)
+		return r.errorReply(err)
 	}
 	return Reply{Kind: KindProcesses, Processes: procs, At: r.now()}
 }
@@ -500,7 +511,7 @@ func (r *Router) sessions(ctx context.Context, req Request, cmd Command, svc Ser
 	}
 	rep, err := svc.Sessions(ctx)
 	if err != nil {
-		return errorReply(err)
+		return r.errorReply(err)
 	}
 	return Reply{Kind: KindSessions, Sessions: &rep, At: r.now()}
 }
@@ -516,16 +527,16 @@ func (r *Router) doctor(ctx context.Context, _ Request, _ Command, svc Service) 
 // errorReply shows only the safe part of err (usererr.Message, or the
 // bot's sentence for a manager error it knows); the raw error is Err, for
 // the audit line.
-func errorReply(err error) Reply {
-	err = userError(err, "", time.Now())
+func (r *Router) errorReply(err error) Reply {
+	err = userError(err, "", r.now())
 	return Reply{Kind: KindError, Text: usererr.Message(err), Err: err}
 }
 
 // outcomeReply is the reply of an action that ran. Its error becomes one
 // whose message is safe to show (OutcomeDetail shows only that); a busy
 // service is a busy reply.
-func outcomeReply(o *Outcome) Reply {
-	o.Err = outcomeError(o, time.Now())
+func (r *Router) outcomeReply(o *Outcome) Reply {
+	o.Err = outcomeError(o, r.now())
 	var busy *manager.BusyError
 	if errors.As(o.Err, &busy) {
 		return Reply{Kind: KindBusy, Text: usererr.Message(o.Err), Err: o.Err}
