@@ -110,7 +110,10 @@ func (s *fleetService) Status(ctx context.Context) (manager.Status, error) {
 			return manager.Status{}, err
 		}
 	}
-	return s.Service.Status(ctx)
+	// An agent knows its service by its plain name.
+	st, err := s.Service.Status(ctx)
+	_, st.Service = SplitAddress(st.Service)
+	return st, err
 }
 
 func (s *fleetService) Restart(ctx context.Context, by manager.Actor, progress func(string)) (manager.RestartResult, error) {
@@ -295,8 +298,8 @@ func TestFleetRouter(t *testing.T) {
 		if got.Kind != KindUsage || !strings.Contains(got.Text, "say which one (web-1/whatsapp, web-2/whatsapp)") {
 			t.Errorf("restart whatsapp = %s %q", got.Kind, got.Text)
 		}
-		if got := r.Handle(ctx, req(alice, "status billing")); got.Kind != KindStatus || got.Service != "web-1/billing" {
-			t.Errorf("status billing = %s for %q; want web-1/billing's status", got.Kind, got.Service)
+		if got := r.Handle(ctx, req(alice, "status billing")); got.Kind != KindStatus || got.Service != "web-1/billing" || got.Status.Service != "web-1/billing" {
+			t.Errorf("status billing = %s for %q; want web-1/billing's status, its card named so", got.Kind, got.Service)
 		}
 	})
 

@@ -449,6 +449,11 @@ func (r *Router) status(ctx context.Context, _ Request, _ Command, svc Service) 
 		card()
 		return r.errorReply(err)
 	}
+	if name := svc.Name(); strings.HasSuffix(name, "/"+st.Service) {
+		// A service of a fleet's host: the card and its buttons name
+		// it by its address, which the router resolves.
+		st.Service = name
+	}
 	reply := Reply{Kind: KindStatus, Status: &st, At: r.now(), History: card()}
 	if m, ok := r.alertsOrNil().(MaintenanceReporter); ok {
 		if w, on := m.MaintenanceWindow(svc.Name()); on {
