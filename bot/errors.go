@@ -119,7 +119,10 @@ func refusalText(err error) string {
 
 // lookupError is the error of a Directory that found no service called
 // name ("" = the only one), in the bot's words.
-func lookupError(err error, name string, names []string) error {
+func lookupError(err error, name string, names []string, now time.Time) error {
+	if offlineOf(err) != nil {
+		return userError(err, name, now)
+	}
 	var safe *usererr.Error
 	if errors.As(err, &safe) {
 		return err

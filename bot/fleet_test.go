@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -168,10 +169,12 @@ func (b *barrier) wait(ctx context.Context) error {
 type fleetDirectory struct {
 	svcs  []*fleetService
 	hosts []HostInfo
+	// gone are services whose Lookup fails: their host is offline.
+	gone map[string]*fleet.OfflineError
 }
 
 func (d *fleetDirectory) Names() []string {
-	var out []string
+	out := slices.Sorted(maps.Keys(d.gone))
 	for _, s := range d.svcs {
 		out = append(out, s.Name())
 	}
@@ -179,6 +182,9 @@ func (d *fleetDirectory) Names() []string {
 }
 
 func (d *fleetDirectory) Lookup(name string) (Service, error) {
+	if off, ok := d.gone[name]; ok {
+		return nil, fmt.Errorf("lookup %s: %w", name, off)
+	}
 	for _, s := range d.svcs {
 		if s.Name() == name {
 			return s, nil
@@ -288,6 +294,20 @@ func TestFleetRouter(t *testing.T) {
 		}
 		if !strings.Contains(audit.String(), `"service":"web-2/whatsapp"`) {
 			t.Error("the audit does not name web-2/whatsapp")
+		}
+	})
+
+	t.Run("a host offline at lookup", func(t *testing.T) {
+		dir := twoHosts(now)
+		dir.gone = map[string]*fleet.OfflineError{"web-3/whatsapp": {Host: "web-3", Since: now.Add(-3 * time.Minute)}}
+		r, _ := newFleetRouter(t, dir, 0)
+		want := "web-3 is offline since " + now.Add(-3*time.Minute).Format(time.TimeOnly) + " (last heard 3m ago)"
+		if got := r.Handle(ctx, req(alice, "logs web-3/whatsapp")); got.Text != want {
+			t.Errorf("logs = %s %q; want %q", got.Kind, got.Text, want)
+		}
+		got := r.Handle(ctx, req(alice, "status"))
+		if i := slices.IndexFunc(got.Lines, func(l ServiceLine) bool { return l.Name == "web-3/whatsapp" }); i < 0 || got.Lines[i].Offline == nil {
+			t.Errorf("status lines %+v; want web-3/whatsapp offline", got.Lines)
 		}
 	})
 

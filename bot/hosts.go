@@ -118,8 +118,12 @@ func (r *Router) statusAll(ctx context.Context, names []string) Reply {
 func (r *Router) statusLine(ctx context.Context, name string) ServiceLine {
 	l := ServiceLine{Name: name}
 	svc, err := r.dir.Lookup(name)
+	if off := offlineOf(err); off != nil {
+		l.Offline = off
+		return l
+	}
 	if err != nil {
-		l.Err = lookupError(err, name, r.dir.Names())
+		l.Err = lookupError(err, name, r.dir.Names(), r.now())
 		return l
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.statusAllTO)

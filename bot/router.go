@@ -285,7 +285,7 @@ func (r *Router) Handle(ctx context.Context, req Request) Reply {
 	}
 	svc, err := r.dir.Lookup(cmd.Service)
 	if err != nil {
-		err = lookupError(err, cmd.Service, r.dir.Names())
+		err = lookupError(err, cmd.Service, r.dir.Names(), r.now())
 		r.record(req, "command", cmd.String(), cmd.Service, "usage", began, err)
 		return Reply{Kind: KindUsage, Text: usererr.Message(err), Err: err}
 	}
@@ -345,7 +345,7 @@ func (r *Router) Cancel(ctx context.Context, req Request, token string) Reply {
 func (r *Router) run(ctx context.Context, req Request, cmd Command, name string) (reply Reply, started bool) {
 	svc, err := r.dir.Lookup(name)
 	if err != nil {
-		err = lookupError(err, name, r.dir.Names())
+		err = lookupError(err, name, r.dir.Names(), r.now())
 		return Reply{Kind: KindError, Text: usererr.Message(err), Err: err, Service: name}, false
 	}
 	out := &Outcome{Action: manager.Action(cmd.Verb), Service: name, By: req.User}
