@@ -50,3 +50,18 @@ func TestAlertLinesFleetGolden(t *testing.T) {
 	}
 	golden(t, "alerts-fleet", all.String())
 }
+
+// TestRenderFleetPrintable: an agent's version or a service's health
+// reason cannot drive the terminal.
+func TestRenderFleetPrintable(t *testing.T) {
+	hosts := bottest.FleetHosts()
+	hosts[0].Version = "v1\x1b[2J\rboom"
+	lines := bottest.FleetLines()
+	lines[1].Status.Health.Reason = "bad\x1b]0;title\x07"
+	for _, r := range []bot.Reply{{Kind: bot.KindHosts, Hosts: hosts}, {Kind: bot.KindStatusAll, Lines: lines}} {
+		out := Render(r, bottest.Now)
+		if strings.ContainsAny(out, "\x1b\r\x07") {
+			t.Errorf("%s: a control character reached the terminal: %q", r.Kind, out)
+		}
+	}
+}

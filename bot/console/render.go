@@ -66,7 +66,8 @@ func render(r bot.Reply, now time.Time, chart ChartFile) string {
 	case bot.KindStatusAll:
 		b.WriteString(bot.StatusAllHeadline(r.Lines) + "\n")
 		for _, l := range r.Lines {
-			b.WriteString("  " + bot.StatusLineText(l, now) + "\n")
+			// A service's health reason is outside text.
+			b.WriteString("  " + alertsPrintable(bot.StatusLineText(l, now)) + "\n")
 		}
 		if r.Undelivered != nil {
 			b.WriteString("  " + bot.UndeliveredLine(r.Undelivered) + "\n")
@@ -74,7 +75,8 @@ func render(r bot.Reply, now time.Time, chart ChartFile) string {
 	case bot.KindHosts:
 		b.WriteString(bot.HostsHeadline(r.Hosts) + "\n")
 		for _, h := range r.Hosts {
-			b.WriteString("  " + bot.HostLine(h, now) + "\n")
+			// An agent's version is outside text.
+			b.WriteString("  " + alertsPrintable(bot.HostLine(h, now)) + "\n")
 		}
 	case bot.KindOutcome:
 		renderOutcome(&b, r.Outcome)
