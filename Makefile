@@ -47,7 +47,9 @@ fuzz:
 ## and a year of checks every 30 s for 3 services as retention keeps them:
 ## `uptime 90d` (query, chart, both: goal under 50 ms; x-empty-chart is
 ## against drawing an empty chart), one day's rollup job (rollup-day) and
-## the database's size (db-MiB: goal under 50 MiB).
+## the database's size (db-MiB: goal under 50 MiB); and `status` of a fleet
+## of 50 agents from one hub (p50-ms, p99-ms: goal p99 under 200 ms;
+## hub-RSS-MiB).
 bench:
 	$(GO) run ./internal/benchlogs
 	$(GO) test -run '^$$' -bench 'ProcessTable|Status|Tail|SessionsScan' -benchmem -benchtime 2s ./manager/
@@ -56,6 +58,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'ServeStatusAck' -benchmem -benchtime 3s ./cmd/sanasend-bot/
 	$(GO) test -run '^$$' -bench 'HistoryYear|Uptime90d' -benchtime 20x ./history/
 	$(GO) test -run '^$$' -bench 'Render90d' -benchmem ./chart/
+	$(GO) test -run '^$$' -bench 'FleetStatus50' -benchtime 500x ./fleet/hub/
 
 ## soak: not in CI. SOAK_DURATION of slash commands, confirmed restarts,
 ## crashes (SIGKILL) with their alerts acknowledged, one every SOAK_INTERVAL,

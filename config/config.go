@@ -46,6 +46,8 @@ type Config struct {
 	Maintenance []Maintenance `yaml:"maintenance"`
 	// History configures the history database (history.go).
 	History History `yaml:"history"`
+	// Fleet joins this bot to the bots of other hosts (fleet.go).
+	Fleet Fleet `yaml:"fleet"`
 
 	path string // where it was loaded from, absolute; "" when built in code
 	// lines maps a key path ("services[0].dir") to the YAML line where the key
@@ -431,6 +433,7 @@ func (c *Config) finish(base string) {
 	c.Log.Level = strings.ToLower(c.Log.Level)
 	c.Log.Format = strings.ToLower(c.Log.Format)
 	c.finishNotify()
+	c.finishFleet(base)
 }
 
 func absUnder(base, p string) string {

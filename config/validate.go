@@ -80,6 +80,7 @@ func (c *Config) validate() []*FieldError {
 	c.validateNotify(p)
 	c.validateMaintenance(p)
 	c.validateHistory(p)
+	c.validateFleet(p)
 	return p.errs
 }
 

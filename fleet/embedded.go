@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
 	"github.com/rs/zerolog"
 )
 
@@ -27,6 +28,12 @@ type EmbeddedConfig struct {
 	Listen string
 	// Name is the server's name in the NATS cluster ("sanasend-hub-web-1").
 	Name string
+	// Users are the nkey public keys ("U...") allowed to connect; empty
+	// lets any client that reaches Listen connect (what it may do is
+	// still bounded: agents act only on requests the hub signed).
+	Users []string
+	// TLSCert and TLSKey, when set, make the server speak TLS only.
+	TLSCert, TLSKey string
 	// ReadyTimeout bounds the wait for the server to accept connections;
 	// zero means 10 s.
 	ReadyTimeout time.Duration
@@ -69,6 +76,19 @@ func NewEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 			opts.Port = server.RANDOM_PORT
 		}
 	}
+	for _, k := range cfg.Users {
+		if !nkeys.IsValidPublicUserKey(k) {
+			return nil, fmt.Errorf("embedded nats: %q is not an nkey user public key", k)
+		}
+		opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: k})
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return nil, errors.New("embedded nats: a TLS certificate needs its key, and a key its certificate")
+	}
+	if cfg.TLSCert != "" {
+		opts.TLS = true
+		opts.TLSTimeout = 2
+	}
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = 10 * time.Second
 	}
@@ -86,6 +106,13 @@ func (e *Embedded) Start(ctx context.Context) error {
 	}
 	if err := os.MkdirAll(e.opts.StoreDir, 0o700); err != nil {
 		return fmt.Errorf("embedded nats: %w", err)
+	}
+	if e.cfg.TLSCert != "" {
+		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: e.cfg.TLSCert, KeyFile: e.cfg.TLSKey})
+		if err != nil {
+			return fmt.Errorf("embedded nats: TLS: %w", err)
+		}
+		e.opts.TLSConfig = tc
 	}
 	srv, err := server.NewServer(e.opts)
 	if err != nil {

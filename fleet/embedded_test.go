@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 )
@@ -138,4 +139,43 @@ func TestEmbeddedListensOnLoopback(t *testing.T) {
 	if err != nil || string(msg.Data) != "web-2" {
 		t.Fatalf("message = %v, %v", msg, err)
 	}
+}
+
+// TestEmbeddedUsersOnly: with Users, a client without one of their keys
+// cannot connect; one with a key can.
+func TestEmbeddedUsersOnly(t *testing.T) {
+	agent, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := agent.PublicKey()
+	seed, _ := agent.Seed()
+	e, err := NewEmbedded(EmbeddedConfig{StoreDir: filepath.Join(t.TempDir(), "nats"), Listen: "127.0.0.1:0", Name: "hub-test",
+		Users: []string{pub}, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Shutdown)
+	if nc, err := nats.Connect(e.ClientURL(), nats.MaxReconnects(0)); err == nil {
+		nc.Close()
+		t.Fatal("a client without a key connected")
+	} else if !errors.Is(err, nats.ErrAuthorization) && !strings.Contains(strings.ToLower(err.Error()), "authorization") {
+		t.Errorf("refusal = %v; want an authorization error", err)
+	}
+	seedFile := filepath.Join(t.TempDir(), "agent.nk")
+	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opt, err := nats.NkeyOptionFromSeed(seedFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(e.ClientURL(), opt)
+	if err != nil {
+		t.Fatalf("the agent's key: %v", err)
+	}
+	nc.Close()
 }
