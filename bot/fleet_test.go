@@ -222,8 +222,8 @@ func twoHosts(now time.Time) *fleetDirectory {
 			{Service: fakeservice.New("web-1/billing")},
 		},
 		hosts: []HostInfo{
+			{Name: "web-1", Version: "v1.4.0", Started: now.Add(-time.Hour), LastSeen: now, Online: true, Local: true, Services: []string{"billing", "whatsapp"}},
 			{Name: "web-2", Version: "v1.3.9", LastSeen: off.Since, Services: []string{"whatsapp"}},
-			{Name: "web-1", Version: "v1.4.0", Started: now.Add(-time.Hour), LastSeen: now, Online: true, Services: []string{"whatsapp", "billing"}},
 		},
 	}
 }
@@ -328,7 +328,10 @@ func TestFleetRouter(t *testing.T) {
 		r, _ := newFleetRouter(t, dir, 0)
 		got := r.Handle(ctx, req(alice, "hosts"))
 		if got.Kind != KindHosts || len(got.Hosts) != 2 || got.Hosts[0].Name != "web-1" || got.Hosts[1].Online {
-			t.Fatalf("hosts = %s %+v; want web-1 then web-2 (offline)", got.Kind, got.Hosts)
+			t.Fatalf("hosts = %s %+v; want web-1 then web-2 (offline), as the Directory lists them", got.Kind, got.Hosts)
+		}
+		if l := HostLine(got.Hosts[0], now); !strings.HasPrefix(l, "web-1 (this hub) — 🟢 online, v1.4.0, up 1h; services: billing, whatsapp") {
+			t.Errorf("web-1's line %q", l)
 		}
 		if l := HostLine(got.Hosts[1], now); !strings.HasPrefix(l, "web-2 — 🔴 offline since "+now.Add(-3*time.Minute).Format(time.TimeOnly)) {
 			t.Errorf("web-2's line %q", l)

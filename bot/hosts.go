@@ -23,10 +23,15 @@ type HostLister interface {
 type HostInfo struct {
 	Name    string
 	Version string
-	// Started is when the agent started; LastSeen its last heartbeat.
+	// Started is when the agent (or the hub, for its own host) started;
+	// LastSeen its last heartbeat (zero: never heard from).
 	Started  time.Time
 	LastSeen time.Time
-	Online   bool
+	// Online: the host answered the hub's last discovery (always, for
+	// the hub's own host).
+	Online bool
+	// Local marks the hub's own host.
+	Local bool
 	// Services are the host's services, by their plain names.
 	Services []string
 }
@@ -35,11 +40,15 @@ type HostInfo struct {
 // name, so that one slow host cannot hold the reply of the others.
 const StatusAllTimeout = 5 * time.Second
 
-// HostLine is one host of `hosts`: "web-2 — 🟢 online, v1.4.0, up 3d4h,
+// HostLine is one host of `hosts`: "web-1 (this hub) — 🟢 online, v1.4.0, up 3d4h,
 // last heard 12s ago; services: whatsapp, billing" or "web-3 — 🔴 offline
 // since 14:02:05 (last heard 3m ago), v1.4.0; services: whatsapp".
 func HostLine(h HostInfo, now time.Time) string {
-	s := h.Name + " — "
+	s := h.Name
+	if h.Local {
+		s += " (this hub)"
+	}
+	s += " — "
 	switch {
 	case h.Online:
 		s += "🟢 online"
@@ -54,7 +63,7 @@ func HostLine(h HostInfo, now time.Time) string {
 	if h.Online && !h.Started.IsZero() {
 		s += ", up " + human.Duration(now.Sub(h.Started))
 	}
-	if h.Online && !h.LastSeen.IsZero() {
+	if h.Online && !h.Local && !h.LastSeen.IsZero() {
 		s += ", last heard " + human.Ago(h.LastSeen, now)
 	}
 	if len(h.Services) == 0 {
@@ -90,9 +99,8 @@ func (r *Router) hosts(ctx context.Context) Reply {
 	if !ok {
 		return Reply{Kind: KindDone, Text: OneHostText(r.dir.Names())}
 	}
-	hs := slices.Clone(hl.Hosts(ctx))
-	slices.SortFunc(hs, func(a, b HostInfo) int { return strings.Compare(a.Name, b.Name) })
-	return Reply{Kind: KindHosts, Hosts: hs, At: r.now()}
+	// In the Directory's order: the hub's own host first, then by name.
+	return Reply{Kind: KindHosts, Hosts: hl.Hosts(ctx), At: r.now()}
 }
 
 // statusAll runs `status` with no name where there are several services:

@@ -35,7 +35,7 @@ func FleetLines() []bot.ServiceLine {
 // FleetHosts are `hosts`: one online, one offline, one never heard from.
 func FleetHosts() []bot.HostInfo {
 	return []bot.HostInfo{
-		{Name: "web-1", Version: "v1.4.0", Started: Now.Add(-76 * time.Hour), LastSeen: Now.Add(-4 * time.Second), Online: true, Services: []string{"whatsapp", "billing"}},
+		{Name: "web-1", Version: "v1.4.0", Started: Now.Add(-76 * time.Hour), LastSeen: Now.Add(-4 * time.Second), Online: true, Local: true, Services: []string{"billing", "whatsapp"}},
 		{Name: "web-2", Version: "v1.3.9", Started: Now.Add(-30 * time.Hour), LastSeen: Now.Add(-3 * time.Minute), Services: []string{"whatsapp"}},
 		{Name: "web-3", Version: "", Services: nil},
 	}
