@@ -386,7 +386,7 @@ func TestStatusAllTimeout(t *testing.T) {
 		{Service: fakeservice.New("web-1/whatsapp")},
 		{Service: fakeservice.New("web-2/whatsapp"), block: true},
 	}}
-	r, _ := newFleetRouter(t, dir, 50*time.Millisecond)
+	r, _ := newFleetRouter(t, dir, 100*time.Millisecond)
 	got := r.Handle(context.Background(), req(alice, "status"))
 	if got.Kind != KindStatusAll || len(got.Lines) != 2 {
 		t.Fatalf("status = %s with %d lines", got.Kind, len(got.Lines))
@@ -394,7 +394,7 @@ func TestStatusAllTimeout(t *testing.T) {
 	if got.Lines[0].Status == nil || got.Lines[1].Err == nil || !errors.Is(got.Lines[1].Err, context.DeadlineExceeded) {
 		t.Errorf("lines %+v; want web-1 healthy and web-2's deadline", got.Lines)
 	}
-	if l := StatusLineText(got.Lines[1], time.Now()); !strings.HasPrefix(l, "web-2/whatsapp — ✗ ") {
+	if l := StatusLineText(got.Lines[1], time.Now()); !strings.HasPrefix(l, "web-2/whatsapp — ✗ no answer within 0.1s") {
 		t.Errorf("line %q", l)
 	}
 }

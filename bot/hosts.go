@@ -142,6 +142,8 @@ func (r *Router) statusLine(ctx context.Context, name string) ServiceLine {
 		l.Status = &st
 	case offlineOf(err) != nil:
 		l.Offline = offlineOf(err)
+	case cctx.Err() != nil && ctx.Err() == nil:
+		l.Err = usererr.Wrap(err, usererr.Unavailable, "no answer within %s", human.Duration(r.statusAllTO))
 	default:
 		l.Err = userError(err, name, r.now())
 	}
