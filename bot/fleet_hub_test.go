@@ -4,6 +4,7 @@ package bot_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -28,84 +29,108 @@ type allowAll struct{}
 
 func (allowAll) Authorize(context.Context, manager.Actor, string) error { return nil }
 
+// hubFleet is a hub (hub-1, one local service "mailer") and an agent per
+// host, each serving one test double "whatsapp", on an in-process NATS
+// server; the test's end stops them all. window bounds the hub's
+// discoveries (the first ends once every host answered).
+type hubFleet struct {
+	dir    *hub.Directory
+	router *bot.Router
+	clock  *clockwork.FakeClock
+	svcs   map[string]*fakeservice.Service
+	agents map[string]*agent.Server
+}
+
+func startHubFleet(tb testing.TB, hosts []string, seen time.Time, window time.Duration) *hubFleet {
+	tb.Helper()
+	e, err := fleet.NewEmbedded(fleet.EmbeddedConfig{StoreDir: filepath.Join(tb.TempDir(), "nats"), Name: "bot-test-hub",
+		Logger: zerolog.Nop()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(e.Shutdown)
+	connect := func() *nats.Conn {
+		nc, err := nats.Connect("", nats.InProcessServer(e.Server()))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(nc.Close)
+		return nc
+	}
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	seed, err := kp.Seed()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	signer, err := sign.NewSigner(seed, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f := &hubFleet{svcs: map[string]*fakeservice.Service{}, agents: map[string]*agent.Server{}}
+	for _, host := range hosts {
+		v, err := sign.NewVerifier(sign.VerifierConfig{Trusted: []string{signer.PublicKey()}, Host: host})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		f.svcs[host] = fakeservice.New("whatsapp")
+		srv, err := agent.NewServer(agent.Config{Conn: connect(), Host: host, Version: "v1.4.0", Services: []agent.Service{f.svcs[host]},
+			Verifier: v, Audit: zerolog.Nop(), Logger: zerolog.Nop()})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := srv.Start(context.Background()); err != nil {
+			tb.Fatal(err)
+		}
+		// An agent the test stopped already: a second Stop's error
+		// says nothing.
+		tb.Cleanup(func() { _ = srv.Stop() })
+		f.agents[host] = srv
+	}
+	f.clock = clockwork.NewFakeClockAt(seen.Add(3 * time.Minute))
+	f.dir, err = hub.New(hub.Config{Conn: connect(), Signer: signer, Host: "hub-1", Local: []bot.Service{fakeservice.New("mailer")},
+		Version: "v1.4.0", Timeout: 5 * time.Second, DiscoverWindow: window, Expect: len(hosts),
+		LastSeen: func(string) time.Time { return seen }, Logger: zerolog.Nop(), Clock: f.clock})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := f.dir.Refresh(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	if n := len(f.dir.Names()); n != len(hosts)+1 {
+		tb.Fatalf("the hub found %d services; want %d", n, len(hosts)+1)
+	}
+	store, err := bot.NewConfirmStore(bot.ConfirmConfig{TTL: time.Minute, Clock: f.clock})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f.router, err = bot.NewRouter(bot.RouterConfig{Services: f.dir, Auth: allowAll{}, Confirms: store, Audit: zerolog.Nop(), Now: f.clock.Now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return f
+}
+
 // TestRouterOverTheHub: the command layer over the fleet's real hub
 // (fleet/hub's Directory on an in-process NATS server, two agents serving
 // test doubles of their services): addresses, `status` of every service
 // with web-2's agent gone (offline at once, one line), a restart on one
 // host only, and `hosts`.
+
 func TestRouterOverTheHub(t *testing.T) {
-	e, err := fleet.NewEmbedded(fleet.EmbeddedConfig{StoreDir: filepath.Join(t.TempDir(), "nats"), Name: "bot-test-hub",
-		Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Shutdown)
-	connect := func() *nats.Conn {
-		nc, err := nats.Connect("", nats.InProcessServer(e.Server()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		return nc
-	}
-	kp, err := nkeys.CreateUser()
-	if err != nil {
-		t.Fatal(err)
-	}
-	seed, err := kp.Seed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := sign.NewSigner(seed, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svcs := map[string]*fakeservice.Service{}
-	agents := map[string]*agent.Server{}
-	for _, host := range []string{"web-1", "web-2"} {
-		v, err := sign.NewVerifier(sign.VerifierConfig{Trusted: []string{signer.PublicKey()}, Host: host})
-		if err != nil {
-			t.Fatal(err)
-		}
-		svcs[host] = fakeservice.New("whatsapp")
-		srv, err := agent.NewServer(agent.Config{Conn: connect(), Host: host, Version: "v1.4.0", Services: []agent.Service{svcs[host]},
-			Verifier: v, Audit: zerolog.Nop(), Logger: zerolog.Nop()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := srv.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		// web-2's is stopped by the test already: a second Stop's
-		// error says nothing.
-		t.Cleanup(func() { _ = srv.Stop() })
-		agents[host] = srv
-	}
 	seen := time.Date(2026, 12, 5, 14, 2, 0, 0, time.UTC)
-	clock := clockwork.NewFakeClockAt(seen.Add(3 * time.Minute))
-	dir, err := hub.New(hub.Config{Conn: connect(), Signer: signer, Host: "hub-1", Local: []bot.Service{fakeservice.New("mailer")},
-		Version: "v1.4.0", Timeout: 5 * time.Second, DiscoverWindow: time.Second, Expect: 2,
-		LastSeen: func(string) time.Time { return seen }, Logger: zerolog.Nop(), Clock: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dir.Refresh(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	store, err := bot.NewConfirmStore(bot.ConfirmConfig{TTL: time.Minute, Clock: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := bot.NewRouter(bot.RouterConfig{Services: dir, Auth: allowAll{}, Confirms: store, Audit: zerolog.Nop(), Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := startHubFleet(t, []string{"web-1", "web-2"}, seen, time.Second)
+	r, svcs, agents, clock, dir := f.router, f.svcs, f.agents, f.clock, f.dir
 	ctx := context.Background()
 	alice := manager.Actor{ID: "U0ALICE", Name: "alice"}
-	req := func(text string) bot.Request { return bot.Request{User: alice, Channel: "C1", Source: "test", Text: text} }
+	req := func(text string) bot.Request {
+		return bot.Request{User: alice, Channel: "C1", Source: "test", Text: text}
+	}
 
 	if got := r.Handle(ctx, req("restart whatsapp")); got.Kind != bot.KindUsage || !strings.Contains(got.Text, "web-1/whatsapp, web-2/whatsapp") {
 		t.Errorf("restart whatsapp = %s %q; want the choices", got.Kind, got.Text)
@@ -163,4 +188,35 @@ func TestRouterOverTheHub(t *testing.T) {
 		!strings.HasPrefix(names[1], "web-1 — 🟢 online, v1.4.0") || !strings.HasPrefix(names[2], "web-2 — 🔴 offline since 14:05:00") {
 		t.Errorf("hosts = %s %q", hosts.Kind, names)
 	}
+}
+
+// BenchmarkRouterStatus50: `status` with no name through the router over
+// the hub and 50 agents (one process, a NATS connection each): p50 and
+// p99 of a reply (goal: p99 under 200 ms).
+func BenchmarkRouterStatus50(b *testing.B) {
+	hosts := make([]string, 50)
+	for i := range hosts {
+		hosts[i] = fmt.Sprintf("web-%d", i+1)
+	}
+	f := startHubFleet(b, hosts, time.Date(2026, 12, 5, 14, 2, 0, 0, time.UTC), 10*time.Second)
+	req := bot.Request{User: manager.Actor{ID: "U0ALICE"}, Channel: "C1", Source: "bench", Text: "status"}
+	took := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		began := time.Now()
+		got := f.router.Handle(context.Background(), req)
+		took = append(took, time.Since(began))
+		if got.Kind != bot.KindStatusAll || len(got.Lines) != 51 {
+			b.Fatalf("status = %s with %d lines", got.Kind, len(got.Lines))
+		}
+		for _, l := range got.Lines {
+			if l.Status == nil {
+				b.Fatalf("%s", bot.StatusLineText(l, f.clock.Now()))
+			}
+		}
+	}
+	b.StopTimer()
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(took[min(len(took)-1, len(took)*99/100)].Microseconds())/1000, "p99-ms")
 }
