@@ -56,10 +56,9 @@ func FleetNotices() []HostCase {
 	back.Back = now
 	back.LastSeen = now.Add(-4*time.Minute - 12*time.Second)
 	out := []HostCase{
-		{Name: "host-silent", Notice: alerts.Notice{ID: "host-web-2-silent-1", Kind: alerts.DecisionOpen,
-			Event: alerts.Event{At: now}, Host: &silent, From: "web-1"}},
-		{Name: "host-back", Notice: alerts.Notice{ID: "host-web-2-back-1", Ref: "host-web-2-silent-1", Kind: alerts.DecisionResolve,
-			Event: alerts.Event{At: now}, Host: &back, From: "web-1"}},
+		// As fleet/presence raises them: no event, no From.
+		{Name: "host-silent", Notice: alerts.Notice{ID: "host-web-2-down-1", Kind: alerts.DecisionOpen, Host: &silent}},
+		{Name: "host-back", Notice: alerts.Notice{ID: "host-web-2-down-1-back", Ref: "host-web-2-down-1", Kind: alerts.DecisionResolve, Host: &back}},
 	}
 	from := map[string]bool{"alert-stopped": true, "update-acked": true, "resolve-restart": true, "announce-external-restart": true,
 		"restoration-timed-out-sessions": true, "digest": true}
