@@ -30,6 +30,7 @@ const (
 	VerbMaint    Verb = "maintenance"
 	VerbUptime   Verb = "uptime"
 	VerbIncident Verb = "incidents"
+	VerbHosts    Verb = "hosts"
 )
 
 // The windows of `uptime`, as typed, and the default one.
@@ -188,6 +189,7 @@ var commandSpecs = []commandSpec{
 		"mute alerts for a window (e.g. `maintenance 30m deploy`), or end it; `every sun 03:00 1h weekly restart` (or `every daily 03:00 30m`, or a cron expression `every 0 3 * * 0 1h`) adds a window that recurs, `list` shows the recurring windows and their IDs, `cancel <ID>` removes one"},
 	{VerbUptime, "uptime [service] [24h|7d|30d|90d]", "uptime over the window (default 24h): time by state, incidents, total outage, MTTR, restarts by who, and a chart"},
 	{VerbIncident, "incidents [service] [N]", "the last N incidents (default 10, max 100): when, how long, cause, who acknowledged and resolved them"},
+	{VerbHosts, "hosts", "the hosts of the fleet: online or offline since when, version, uptime, last heard, services"},
 	{VerbHelp, "help [command]", "this list"},
 }
 
@@ -247,13 +249,25 @@ func Parse(text string, services []string) (Command, error) {
 		}
 		return cmd, nil
 	}
-	if verb == VerbSessions && len(args) > 0 && strings.EqualFold(args[0], "cleanup") && !slices.Contains(services, args[0]) {
+	if verb == VerbHosts {
+		if len(args) > 0 {
+			return usage("hosts takes nothing more: it lists every host")
+		}
+		return cmd, nil
+	}
+	if verb == VerbSessions && len(args) > 0 && strings.EqualFold(args[0], "cleanup") && resolveService(args[0], services).Name == "" {
 		cmd.Cleanup = true
 		args = args[1:]
 	}
-	if len(args) > 0 && slices.Contains(services, args[0]) {
-		cmd.Service = args[0]
-		args = args[1:]
+	if len(args) > 0 {
+		res := resolveService(args[0], services)
+		if len(res.Choices) > 0 {
+			return usage("%q runs on several hosts: say which one (%s)", human.Cut(args[0], 40), strings.Join(res.Choices, ", "))
+		}
+		if res.Name != "" {
+			cmd.Service = res.Name
+			args = args[1:]
+		}
 	}
 	if verb == VerbSessions && !cmd.Cleanup && len(args) > 0 && strings.EqualFold(args[0], "cleanup") {
 		cmd.Cleanup = true
@@ -417,7 +431,12 @@ func isNumber(s string) bool {
 	return true
 }
 
+// looksLikeName reports whether s could be meant as a service's name: a
+// plain name, or an address "host/service".
 func looksLikeName(s string) bool {
+	if h, svc, ok := strings.Cut(s, "/"); ok {
+		return looksLikeName(h) && !strings.Contains(svc, "/") && looksLikeName(svc)
+	}
 	for _, r := range s {
 		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
 			return false

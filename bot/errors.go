@@ -22,6 +22,10 @@ func userError(err error, service string, now time.Time) error {
 	if err == nil {
 		return nil
 	}
+	if off := offlineOf(err); off != nil {
+		// One wording for a host without its agent, whoever wrapped it.
+		return usererr.Wrap(err, usererr.Unavailable, "%s", OfflineText(off, now))
+	}
 	var safe *usererr.Error
 	if errors.As(err, &safe) {
 		return err
@@ -115,7 +119,10 @@ func refusalText(err error) string {
 
 // lookupError is the error of a Directory that found no service called
 // name ("" = the only one), in the bot's words.
-func lookupError(err error, name string, names []string) error {
+func lookupError(err error, name string, names []string, now time.Time) error {
+	if offlineOf(err) != nil {
+		return userError(err, name, now)
+	}
 	var safe *usererr.Error
 	if errors.As(err, &safe) {
 		return err

@@ -30,9 +30,11 @@ const (
 	KindProcesses Kind = "processes"
 	KindSessions  Kind = "sessions"
 	KindDoctor    Kind = "doctor"
-	KindWindows   Kind = "windows"   // `maintenance list`: Windows
-	KindUptime    Kind = "uptime"    // `uptime`: Uptime, and Chart when one was drawn
-	KindIncidents Kind = "incidents" // `incidents`: Incidents, Asked
+	KindWindows   Kind = "windows"    // `maintenance list`: Windows
+	KindUptime    Kind = "uptime"     // `uptime`: Uptime, and Chart when one was drawn
+	KindIncidents Kind = "incidents"  // `incidents`: Incidents, Asked
+	KindStatusAll Kind = "status-all" // `status` with no name and several services: Lines
+	KindHosts     Kind = "hosts"      // `hosts` in a fleet: Hosts
 )
 
 // Reply is the structured answer to a Request. Exactly the fields of its
@@ -75,6 +77,11 @@ type Reply struct {
 	// Asked is how many were asked for.
 	Incidents []history.Incident
 	Asked     int
+	// Lines are the services of `status` with no name, grouped by host;
+	// At is when they were asked (Undelivered may be set too).
+	Lines []ServiceLine
+	// Hosts are the fleet's hosts for `hosts`, by name; At is when.
+	Hosts []HostInfo
 }
 
 // Undelivered is what the outbox could not deliver: how many messages, and

@@ -89,6 +89,7 @@ type Router struct {
 	histMissing bool
 	histTimeout time.Duration
 	chart       ChartRenderer
+	statusAllTO time.Duration
 }
 
 type handler func(ctx context.Context, req Request, cmd Command, svc Service) Reply
@@ -119,6 +120,9 @@ type RouterConfig struct {
 	HistoryTimeout time.Duration
 	// Chart draws the chart of `uptime`; nil: no chart.
 	Chart ChartRenderer
+	// StatusTimeout bounds each service's Status call of `status` with no
+	// name; 0 means StatusAllTimeout.
+	StatusTimeout time.Duration
 }
 
 // DeadLetters is what the status reply needs of the outbox.
@@ -148,6 +152,13 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 	if r.histTimeout == 0 {
 		r.histTimeout = StatusHistoryTimeout
 	}
+	r.statusAllTO = cfg.StatusTimeout
+	if r.statusAllTO < 0 {
+		return nil, errors.New("new router: status timeout must not be negative")
+	}
+	if r.statusAllTO == 0 {
+		r.statusAllTO = StatusAllTimeout
+	}
 	r.handlers = map[Verb]handler{
 		VerbStatus:   r.status,
 		VerbStart:    r.start,
@@ -161,6 +172,7 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 		VerbMaint:    r.maintenance,
 		VerbUptime:   r.uptime,
 		VerbIncident: r.incidents,
+		VerbHosts:    func(ctx context.Context, _ Request, _ Command, _ Service) Reply { return r.hosts(ctx) },
 	}
 	return r, nil
 }
@@ -173,7 +185,7 @@ func (r *Router) ack(ctx context.Context, req Request, _ Command, svc Service) R
 		return Reply{Kind: KindError, Text: "alerts are not running in this mode"}
 	}
 	if err := a.Acknowledge(ctx, svc.Name(), req.User); err != nil {
-		return errorReply(err)
+		return r.errorReply(err)
 	}
 	return Reply{Kind: KindDone, Text: fmt.Sprintf("%s acknowledged the alert on %s", req.User, svc.Name())}
 }
@@ -201,13 +213,13 @@ func (r *Router) recurring(ctx context.Context, req Request, cmd Command, svc Se
 	case cmd.Cancel != "":
 		w, err := rm.CancelWindow(ctx, cmd.Cancel, req.User)
 		if err != nil {
-			return errorReply(err)
+			return r.errorReply(err)
 		}
 		return Reply{Kind: KindDone, Text: WindowCancelledText(w, req.User)}
 	}
 	w, err := rm.AddWindow(svc.Name(), cmd.Every, cmd.Window, req.User, cmd.Reason)
 	if err != nil {
-		return errorReply(err)
+		return r.errorReply(err)
 	}
 	return Reply{Kind: KindDone, Text: WindowAddedText(w, svc.Name())}
 }
@@ -225,7 +237,7 @@ func (r *Router) maintenance(ctx context.Context, req Request, cmd Command, svc 
 		until = r.now().Add(cmd.Window)
 	}
 	if err := a.Maintenance(ctx, svc.Name(), until, req.User, cmd.Reason); err != nil {
-		return errorReply(err)
+		return r.errorReply(err)
 	}
 	if cmd.Off {
 		return Reply{Kind: KindDone, Text: fmt.Sprintf("maintenance of %s ended by %s", svc.Name(), req.User)}
@@ -251,7 +263,8 @@ func (r *Router) Handle(ctx context.Context, req Request) Reply {
 	}
 	if cmd.Verb == VerbHelp {
 		r.record(req, "command", cmd.String(), "", "ok", began, nil)
-		return Reply{Kind: KindHelp, Help: helpFor(cmd.Topic), HelpTopic: cmd.Topic}
+		_, fleet := r.dir.(HostLister)
+		return Reply{Kind: KindHelp, Help: helpFor(cmd.Topic, fleet), HelpTopic: cmd.Topic}
 	}
 	if cmd.Verb == VerbMaint && (cmd.List || cmd.Cancel != "") {
 		// About every service's windows: no service to look up.
@@ -259,9 +272,20 @@ func (r *Router) Handle(ctx context.Context, req Request) Reply {
 		r.record(req, "command", cmd.String(), "", reply.outcome(), began, reply.Err)
 		return reply
 	}
+	if cmd.Verb == VerbHosts {
+		reply := r.hosts(ctx)
+		r.record(req, "command", cmd.String(), "", reply.outcome(), began, reply.Err)
+		return reply
+	}
+	if names := r.dir.Names(); cmd.Verb == VerbStatus && cmd.Service == "" && len(names) > 1 {
+		// Every service, one line each: in a fleet, every host's.
+		reply := r.statusAll(ctx, names)
+		r.record(req, "command", cmd.String(), "", reply.outcome(), began, reply.Err)
+		return reply
+	}
 	svc, err := r.dir.Lookup(cmd.Service)
 	if err != nil {
-		err = lookupError(err, cmd.Service, r.dir.Names())
+		err = lookupError(err, cmd.Service, r.dir.Names(), r.now())
 		r.record(req, "command", cmd.String(), cmd.Service, "usage", began, err)
 		return Reply{Kind: KindUsage, Text: usererr.Message(err), Err: err}
 	}
@@ -321,7 +345,7 @@ func (r *Router) Cancel(ctx context.Context, req Request, token string) Reply {
 func (r *Router) run(ctx context.Context, req Request, cmd Command, name string) (reply Reply, started bool) {
 	svc, err := r.dir.Lookup(name)
 	if err != nil {
-		err = lookupError(err, name, r.dir.Names())
+		err = lookupError(err, name, r.dir.Names(), r.now())
 		return Reply{Kind: KindError, Text: usererr.Message(err), Err: err, Service: name}, false
 	}
 	out := &Outcome{Action: manager.Action(cmd.Verb), Service: name, By: req.User}
@@ -341,7 +365,7 @@ func (r *Router) run(ctx context.Context, req Request, cmd Command, name string)
 		return Reply{Kind: KindError, Text: "nothing to confirm for " + cmd.Action(), Service: name}, false
 	}
 	out.Took = time.Since(began)
-	return outcomeReply(out), begun(out)
+	return r.outcomeReply(out), begun(out)
 }
 
 // begun reports whether an action changed anything: a process was
@@ -412,7 +436,7 @@ func busyOf(svc Service) *manager.BusyError {
 func (r *Router) start(ctx context.Context, req Request, _ Command, svc Service) Reply {
 	began := time.Now()
 	res, err := svc.Start(ctx, req.User, req.Progress)
-	return outcomeReply(&Outcome{Action: manager.ActionStart, Service: svc.Name(), By: req.User,
+	return r.outcomeReply(&Outcome{Action: manager.ActionStart, Service: svc.Name(), By: req.User,
 		Start: &res, Err: err, Took: time.Since(began)})
 }
 
@@ -423,7 +447,12 @@ func (r *Router) status(ctx context.Context, _ Request, _ Command, svc Service) 
 	st, err := svc.Status(ctx)
 	if err != nil {
 		card()
-		return errorReply(err)
+		return r.errorReply(err)
+	}
+	if name := svc.Name(); strings.HasSuffix(name, "/"+st.Service) {
+		// A service of a fleet's host: the card and its buttons name
+		// it by its address, which the router resolves.
+		st.Service = name
 	}
 	reply := Reply{Kind: KindStatus, Status: &st, At: r.now(), History: card()}
 	if m, ok := r.alertsOrNil().(MaintenanceReporter); ok {
@@ -468,7 +497,7 @@ func (r *Router) logs(ctx context.Context, _ Request, cmd Command, svc Service) 
 	}
 	res, err := read(ctx, q)
 	if err != nil {
-		return errorReply(err)
+		return r.errorReply(err)
 	}
 	return Reply{Kind: KindLogs, Logs: &res, LogQuery: q}
 }
@@ -476,7 +505,7 @@ func (r *Router) logs(ctx context.Context, _ Request, cmd Command, svc Service) 
 func (r *Router) ps(ctx context.Context, _ Request, _ Command, svc Service) Reply {
 	procs, err := svc.Processes(ctx)
 	if err != nil {
-		return errorReply(err)
+		return r.errorReply(err)
 	}
 	return Reply{Kind: KindProcesses, Processes: procs, At: r.now()}
 }
@@ -487,7 +516,7 @@ func (r *Router) sessions(ctx context.Context, req Request, cmd Command, svc Ser
 	}
 	rep, err := svc.Sessions(ctx)
 	if err != nil {
-		return errorReply(err)
+		return r.errorReply(err)
 	}
 	return Reply{Kind: KindSessions, Sessions: &rep, At: r.now()}
 }
@@ -503,16 +532,16 @@ func (r *Router) doctor(ctx context.Context, _ Request, _ Command, svc Service) 
 // errorReply shows only the safe part of err (usererr.Message, or the
 // bot's sentence for a manager error it knows); the raw error is Err, for
 // the audit line.
-func errorReply(err error) Reply {
-	err = userError(err, "", time.Now())
+func (r *Router) errorReply(err error) Reply {
+	err = userError(err, "", r.now())
 	return Reply{Kind: KindError, Text: usererr.Message(err), Err: err}
 }
 
 // outcomeReply is the reply of an action that ran. Its error becomes one
 // whose message is safe to show (OutcomeDetail shows only that); a busy
 // service is a busy reply.
-func outcomeReply(o *Outcome) Reply {
-	o.Err = outcomeError(o, time.Now())
+func (r *Router) outcomeReply(o *Outcome) Reply {
+	o.Err = outcomeError(o, r.now())
 	var busy *manager.BusyError
 	if errors.As(o.Err, &busy) {
 		return Reply{Kind: KindBusy, Text: usererr.Message(o.Err), Err: o.Err}
@@ -547,10 +576,14 @@ func (r *Router) record(req Request, what, command, service, outcome string, beg
 	ev.Msg("audit")
 }
 
-// helpFor lists every command, or one.
-func helpFor(topic Verb) []HelpLine {
+// helpFor lists every command, or one. The list names `hosts` only in a
+// fleet (a Directory that is a HostLister): one host's help is as it was.
+func helpFor(topic Verb, fleet bool) []HelpLine {
 	var out []HelpLine
 	for _, s := range commandSpecs {
+		if topic == "" && s.verb == VerbHosts && !fleet {
+			continue
+		}
 		if topic == "" || s.verb == topic {
 			out = append(out, HelpLine{Usage: s.usage, Text: s.help})
 		}

@@ -25,8 +25,13 @@ const alertsMaxSessions = 20
 // no open alert: whoever typed it sees its outcome already.
 func AlertLines(n alerts.Notice, now time.Time) []string {
 	stamp := "[" + human.Clock(now, now, now.Location()) + "] "
+	n = bot.AddressedNotice(n)
 	var lines []string
 	switch {
+	case n.Host != nil && (n.Kind == alerts.DecisionResolve || !n.Host.Back.IsZero()):
+		lines = []string{"RESOLVED " + bot.HostNoticeLine(n, now)}
+	case n.Host != nil:
+		lines = []string{"ALERT " + bot.HostNoticeLine(n, now)}
 	case n.Event.What == alerts.EventActionBegun && n.Incident == nil:
 		return nil
 	case n.Incident != nil && n.Kind == alerts.DecisionOpen:

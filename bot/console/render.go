@@ -63,6 +63,21 @@ func render(r bot.Reply, now time.Time, chart ChartFile) string {
 		for _, in := range r.Incidents {
 			b.WriteString("  " + bot.IncidentLine(in, now) + "\n")
 		}
+	case bot.KindStatusAll:
+		b.WriteString(bot.StatusAllHeadline(r.Lines) + "\n")
+		for _, l := range r.Lines {
+			// A service's health reason is outside text.
+			b.WriteString("  " + alertsPrintable(bot.StatusLineText(l, now)) + "\n")
+		}
+		if r.Undelivered != nil {
+			b.WriteString("  " + bot.UndeliveredLine(r.Undelivered) + "\n")
+		}
+	case bot.KindHosts:
+		b.WriteString(bot.HostsHeadline(r.Hosts) + "\n")
+		for _, h := range r.Hosts {
+			// An agent's version is outside text.
+			b.WriteString("  " + alertsPrintable(bot.HostLine(h, now)) + "\n")
+		}
 	case bot.KindOutcome:
 		renderOutcome(&b, r.Outcome)
 	case bot.KindConfirm:

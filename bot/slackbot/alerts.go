@@ -315,7 +315,20 @@ func (n *AlertNotifier) Notify(no alerts.Notice) error {
 // posts turns a notice into the messages to enqueue, in order.
 func (n *AlertNotifier) posts(no alerts.Notice) []alertPost {
 	now := n.cfg.Clock.Now()
+	// A notice from another host names its service "host/service"
+	// everywhere: in its words, its buttons and its tokens.
+	no = bot.AddressedNotice(no)
 	switch {
+	case no.Host != nil && no.Kind == alerts.DecisionOpen:
+		return []alertPost{{ID: no.ID, Op: delivery.OpPost, Message: HostMessage(no, now)}}
+	case no.Host != nil && no.Ref != "":
+		m := HostMessage(no, now)
+		return []alertPost{
+			{ID: no.ID, Ref: no.Ref, Op: delivery.OpReply, Message: m},
+			{ID: no.ID + "-edit", Ref: no.Ref, Op: delivery.OpUpdate, Message: m},
+		}
+	case no.Host != nil:
+		return []alertPost{{ID: no.ID, Op: delivery.OpPost, Message: HostMessage(no, now)}}
 	case no.Incident != nil && no.Kind == alerts.DecisionOpen:
 		seen := n.seen(no.ID, no.Service, true)
 		return []alertPost{{ID: no.ID, Op: delivery.OpPost, Message: AlertMessage(*no.Incident, now, seen.token, seen.errors, no.ID)}}

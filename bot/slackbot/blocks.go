@@ -70,6 +70,10 @@ func render(r bot.Reply, now time.Time) Message {
 		}
 	case bot.KindIncidents:
 		return blocksIncidents(r.Service, r.Incidents, r.Asked, now)
+	case bot.KindStatusAll:
+		return blocksStatusAll(r.Lines, r.Undelivered, now)
+	case bot.KindHosts:
+		return blocksHosts(r.Hosts, now)
 	case bot.KindRefused:
 		return blocksShort("⛔ "+blocksEscape(r.Text), true)
 	case bot.KindUsage, bot.KindRejected:

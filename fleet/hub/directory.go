@@ -52,16 +52,10 @@ type Config struct {
 	Clock    clockwork.Clock
 }
 
-// HostInfo is what the hub knows of one host.
-type HostInfo struct {
-	Name     string
-	Version  string
-	Started  time.Time // when its agent (or this hub) started
-	LastSeen time.Time // zero: never seen (this hub's own host: now)
-	Online   bool      // answered the last discovery (always, for the hub's own host)
-	Local    bool      // the hub's own host
-	Services []string  // names on the host, sorted
-}
+// HostInfo is what the hub knows of one host (bot's, for `hosts`).
+type HostInfo = bot.HostInfo
+
+var _ bot.HostLister = (*Directory)(nil)
 
 // Directory is bot.Directory for a fleet: the hub's local services and the
 // services of every agent discovered, all named "host/service".
