@@ -89,8 +89,8 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 
 var _ alerts.Notifier = (*Publisher)(nil)
 
-// Notify spools n (From set to this host, an ID given when it has none)
-// and wakes the sender.
+// Notify spools n (From set to this host, an ID given when it has none,
+// ID and Ref prefixed with "<host>/") and wakes the sender.
 func (p *Publisher) Notify(n alerts.Notice) error {
 	n.From = p.cfg.Host
 	p.mu.Lock()
@@ -104,7 +104,12 @@ func (p *Publisher) Notify(n alerts.Notice) error {
 	}
 	p.seq++
 	if n.ID == "" {
-		n.ID = fmt.Sprintf("%s-fact-%d-%d", p.cfg.Host, time.Now().UnixNano(), p.seq)
+		n.ID = fmt.Sprintf("fact-%d-%d", time.Now().UnixNano(), p.seq)
+	}
+	// IDs name the host: two hosts' monitors number their incidents alike.
+	n.ID = p.cfg.Host + "/" + n.ID
+	if n.Ref != "" {
+		n.Ref = p.cfg.Host + "/" + n.Ref
 	}
 	data, err := json.Marshal(n)
 	if err != nil {
@@ -208,7 +213,7 @@ func (p *Publisher) sendAll(ctx context.Context) error {
 			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err = p.cfg.JS.Publish(pctx, fleet.FactsSubject(p.cfg.Host), data, jetstream.WithMsgID(p.cfg.Host+"/"+n.ID))
+		_, err = p.cfg.JS.Publish(pctx, fleet.FactsSubject(p.cfg.Host), data, jetstream.WithMsgID(n.ID))
 		cancel()
 		if err != nil {
 			return fmt.Errorf("publish notice %s: %w", n.ID, err)

@@ -142,7 +142,7 @@ func TestDeliveredOnceWithItsHost(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitIDs(t, &h, "a", "b", "c")
+	waitIDs(t, &h, "web-2/a", "web-2/b", "web-2/c")
 	if h.got[0].From != "web-2" {
 		t.Errorf("From = %q; want web-2", h.got[0].From)
 	}
@@ -194,7 +194,7 @@ func TestKeptWhileTheHubIsAwayThenDeliveredOnce(t *testing.T) {
 	consume(t, js2, &h)
 	p2 := publisher(t, js2, spool) // the agent restarted
 	run(t, p2.Run)
-	waitIDs(t, &h, "down-1")
+	waitIDs(t, &h, "web-2/down-1")
 	// The same file again, as if the delete had not happened.
 	if err := os.WriteFile(filepath.Join(spool, files[0].Name()), data, 0o600); err != nil {
 		t.Fatal(err)
@@ -202,7 +202,7 @@ func TestKeptWhileTheHubIsAwayThenDeliveredOnce(t *testing.T) {
 	if err := p2.Notify(notice("after")); err != nil {
 		t.Fatal(err)
 	}
-	waitIDs(t, &h, "down-1", "after")
+	waitIDs(t, &h, "web-2/down-1", "web-2/after")
 }
 
 // TestRefusedThenDeliveredInOrder: a notice the front end refuses comes
@@ -215,7 +215,7 @@ func TestRefusedThenDeliveredInOrder(t *testing.T) {
 	run(t, p.Run)
 	_ = p.Notify(notice("first"))
 	_ = p.Notify(notice("second"))
-	waitIDs(t, &h, "first", "second")
+	waitIDs(t, &h, "web-2/first", "web-2/second")
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.seen != 4 {
