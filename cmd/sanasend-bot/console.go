@@ -43,7 +43,7 @@ func runConsole(ctx context.Context, configPath string, args []string, stdin io.
 	if err != nil {
 		return err
 	}
-	c, err := build(cfg, log, false)
+	c, err := build(cfg, log, false, nil)
 	if err != nil {
 		return err
 	}

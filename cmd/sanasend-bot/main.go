@@ -46,7 +46,10 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e))
 const usage = `usage: sanasend-bot [-config PATH] <command> [flags]
 
 commands:
-  serve     the bot: Slack (Socket Mode with an app token, else HTTP) and the monitor
+  serve     the bot: Slack (Socket Mode with an app token, else HTTP) and the monitor;
+            with fleet: also the hub of the agents of other hosts
+  agent     this host's services and monitor for a hub, over NATS (fleet:), no Slack
+  hub-key   print the hub's public key, for the agents' fleet.hub_keys
   console   the bot's commands in this terminal (flags: -user NAME)
   manifest  print the Slack app manifest for this config (flags: -url https://...)
   check     validate the config and the host; exit 0 only if every check passes
@@ -81,6 +84,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runServe(ctx, configPath, cmdArgs, stdout)
 	case "console":
 		return runConsole(ctx, configPath, cmdArgs, stdin, stdout)
+	case "agent":
+		return runAgent(ctx, configPath, cmdArgs, stdout)
+	case "hub-key":
+		return runHubKey(configPath, cmdArgs, stdout)
 	case "manifest":
 		return runManifest(configPath, cmdArgs, stdout)
 	case "check":
@@ -156,6 +163,10 @@ func commandSummary(name string) string {
 		return "The bot's commands in this terminal, with line editing and history; alerts appear inline."
 	case "manifest":
 		return "Print the Slack app manifest for this config: paste it at api.slack.com/apps,\nCreate New App, From a manifest."
+	case "agent":
+		return "This host's services and their monitor, served to the fleet's hub over NATS (fleet.url),\nuntil SIGINT or SIGTERM. No Slack: the hub is the front end. The services keep running."
+	case "hub-key":
+		return "Print the public key of the hub's signing key (made at the first call when it is the\ndefault file in the state dir): list it in each agent's fleet.hub_keys."
 	case "check":
 		return "Validate the config (as serve would) and the host; exit 0 only if every check passes."
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -88,8 +89,20 @@ func slackAlerts(cfg *config.Config, m *manager.Manager, tokens slackbot.TokenIs
 	if err != nil {
 		return nil, nil, err
 	}
+	tail := lastErrorLines(m, log)
+	if cfg.Fleet.Enabled() {
+		// A fleet's notices name their service "host/service": this hub
+		// reads the log of its own host's services only.
+		own, local := cfg.Fleet.Host+"/", tail
+		tail = func(service string) []string {
+			if name, ok := strings.CutPrefix(service, own); ok {
+				return local(name)
+			}
+			return nil
+		}
+	}
 	n, err := slackbot.NewAlertNotifier(slackbot.AlertNotifierConfig{Channel: cfg.Slack.AlertsChannel, Queue: outbox,
-		Clock: clockwork.NewRealClock(), Tokens: tokens, Tail: lastErrorLines(m, log), Logger: log, Charts: chart.Renderer{}})
+		Clock: clockwork.NewRealClock(), Tokens: tokens, Tail: tail, Logger: log, Charts: chart.Renderer{}})
 	if err != nil {
 		return nil, nil, errors.Join(err, outbox.Close())
 	}

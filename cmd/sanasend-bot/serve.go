@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sanasend/sanasend-bot/alerts"
+	"github.com/sanasend/sanasend-bot/bot"
 	"github.com/sanasend/sanasend-bot/bot/slackbot"
 	"github.com/sanasend/sanasend-bot/delivery"
 	"github.com/sanasend/sanasend-bot/manager"
@@ -45,7 +46,16 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 	if err != nil {
 		return err
 	}
-	c, err := build(cfg, log, true)
+	var fh *fleetHub
+	var shared bot.TokenStore
+	if cfg.Fleet.Enabled() {
+		if fh, err = openHub(ctx, cfg, log); err != nil {
+			return err
+		}
+		defer fh.Close()
+		shared = fh.tokens
+	}
+	c, err := build(cfg, log, true, shared)
 	if err != nil {
 		return err
 	}
@@ -70,7 +80,16 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 	if c.history != nil {
 		met.SetHistory(c.history, c.m.Names(), nil)
 	}
-	if err := c.route(cfg, log, notify, met, sl.staff, dead); err != nil {
+	monitorNotify := notify
+	if fh != nil {
+		// Every monitor's notices, this hub's own included, reach Slack
+		// through the facts stream, delivered by the leading hub only.
+		if err := fh.prepare(c.m, notify); err != nil {
+			return err
+		}
+		c.dir, c.fleetHost, monitorNotify = fh.dir, cfg.Fleet.Host, fh.pub
+	}
+	if err := c.route(cfg, log, monitorNotify, met, sl.staff, dead); err != nil {
 		return err
 	}
 	front, err := newFront(cfg, log, c.router, sl.api, outbox)
@@ -81,7 +100,7 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 	if err != nil {
 		return err
 	}
-	sv := served{core: c, slackClients: sl, met: met, outbox: outbox, front: front, srv: srv, ln: ln}
+	sv := served{core: c, slackClients: sl, met: met, outbox: outbox, front: front, srv: srv, ln: ln, fleet: fh}
 	if mail != nil {
 		sv.mail = mail.Outbox
 	}
@@ -98,6 +117,7 @@ type served struct {
 	front  *slackbot.Front
 	srv    *http.Server
 	ln     net.Listener
+	fleet  *fleetHub // nil without fleet:
 }
 
 // serve runs the bot until ctx is done or its HTTP server fails. The front
@@ -132,7 +152,16 @@ func serve(ctx context.Context, log zerolog.Logger, s served) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serveHTTP(gctx, log, s.srv, s.ln) })
-	if s.socket != nil {
+	switch {
+	case s.fleet != nil:
+		// Only the leading hub holds Socket Mode (Slack sends each event
+		// to one connection) and delivers the fleet's facts.
+		var lead func(ctx context.Context) error
+		if s.socket != nil {
+			lead = func(ctx context.Context) error { return s.front.RunSocketMode(ctx, s.socket) }
+		}
+		g.Go(func() error { return s.fleet.run(gctx, lead) })
+	case s.socket != nil:
 		g.Go(func() error { return s.front.RunSocketMode(gctx, s.socket) })
 	}
 	g.Go(func() error { s.front.RunExpiry(gctx, s.confirms, clockwork.NewRealClock()); return nil })

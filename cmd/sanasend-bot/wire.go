@@ -80,6 +80,10 @@ type core struct {
 	// alertState keeps the monitor's alert state and added windows: in the
 	// history when it is open, else in the state dir's file.
 	alertState alertStore
+	// dir is what the router finds services in; nil: this host's (a hub
+	// sets the fleet's, and its host, before route).
+	dir       bot.Directory
+	fleetHost string
 }
 
 // closeServices ends the services' watching and their controllers'
@@ -104,7 +108,10 @@ type alertStore interface {
 // the history or else in the state dir's file (serve); else they stay in
 // memory (the console's prompts die with it). route completes the core;
 // keepHistory or closeHistory closes the history.
-func build(cfg *config.Config, log zerolog.Logger, durable bool) (*core, error) {
+//
+// shared, when set, keeps the tokens instead: the bucket the hubs of a
+// fleet share.
+func build(cfg *config.Config, log zerolog.Logger, durable bool, shared bot.TokenStore) (*core, error) {
 	m, err := newManager(cfg, log)
 	if err != nil {
 		return nil, err
@@ -115,6 +122,9 @@ func build(cfg *config.Config, log zerolog.Logger, durable bool) (*core, error) 
 	if err != nil {
 		c.closeHistory()
 		return nil, err
+	}
+	if shared != nil {
+		tokens = shared
 	}
 	if c.confirms, err = openConfirms(cfg, log, durable, tokens); err != nil {
 		c.closeHistory()
@@ -154,8 +164,16 @@ func (c *core) route(cfg *config.Config, log zerolog.Logger, n alerts.Notifier, 
 	if err != nil {
 		return err
 	}
+	var dir bot.Directory = directory{c.m}
+	if c.dir != nil {
+		dir = c.dir
+	}
+	var al bot.Alerts = monitor
+	if c.dir != nil {
+		al = hubAlerts{monitor: monitor, host: c.fleetHost}
+	}
 	rc := bot.RouterConfig{
-		Services: directory{c.m}, Auth: auth, Confirms: c.confirms, Alerts: monitor, Audit: log, DeadLetters: dead,
+		Services: dir, Auth: auth, Confirms: c.confirms, Alerts: al, Audit: log, DeadLetters: dead,
 		NoHistory: c.noHistory,
 	}
 	if c.history != nil { // never a typed nil in the interface

@@ -1,0 +1,282 @@
+//go:build !windows
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
+	"github.com/sanasend/sanasend-bot/fleet"
+	"github.com/sanasend/sanasend-bot/fleet/sign"
+	"github.com/sanasend/sanasend-bot/internal/fakeslack"
+	"github.com/sanasend/sanasend-bot/internal/syncbuf"
+)
+
+// The acceptance of issue 13 on real parts: a hub (`serve` with fleet:, its
+// NATS server in-process on a loopback port) and agents (`agent`), each
+// agent on its own copy of the real stand-in in its own dir.
+
+// freePort is a loopback port nobody listens on now.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// hubKey writes a hub signing key (an nkey user seed, 0600) in dir and
+// returns its path and public key.
+func hubKey(t testing.TB, dir string) (path, public string) {
+	t.Helper()
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := kp.Seed()
+	public, _ = kp.PublicKey()
+	path = filepath.Join(dir, "hub.nk")
+	if err := os.WriteFile(path, seed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, public
+}
+
+// fleetAgent is one `sanasend-bot agent` process (in this test process),
+// which a test stops and runs again over the same config and state dir.
+type fleetAgent struct {
+	host       string
+	configPath string
+	logs       *syncbuf.Buffer
+	cancel     context.CancelFunc
+	done       chan error
+}
+
+// newAgent writes an agent's config for a copy of the stand-in: host, the
+// hub's NATS URL, the hub's public key, and a monitor checking every second.
+// The cleanup stops the agent and the service.
+func newAgent(t *testing.T, host, natsURL, hubPublic string) *fleetAgent {
+	t.Helper()
+	extra := fmt.Sprintf("state_dir: sanasend-state\nfleet:\n  host: %s\n  url: %s\n  hub_keys: [%s]\n  agent_timeout: 4s\n%s",
+		host, natsURL, hubPublic, "monitor:\n  interval: 1s\n  timeout: 1s\n  failure_threshold: 2\n  restoration_timeout: 20s\n")
+	a := &fleetAgent{host: host, configPath: demoCopyWith(t, extra), logs: &syncbuf.Buffer{}}
+	t.Cleanup(func() {
+		a.stop(t)
+		stopService(t, a.configPath)
+		if t.Failed() {
+			t.Logf("agent %s log:\n%s", host, a.logs.String())
+		}
+	})
+	return a
+}
+
+// start runs the agent.
+func (a *fleetAgent) start(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel, a.done = cancel, make(chan error, 1)
+	go func() {
+		a.done <- run(ctx, []string{"agent", "-config", a.configPath}, strings.NewReader(""), a.logs, a.logs)
+	}()
+}
+
+// stop ends the agent (as SIGTERM does) and waits for it.
+func (a *fleetAgent) stop(t *testing.T) {
+	t.Helper()
+	if a.cancel == nil {
+		return
+	}
+	a.cancel()
+	a.cancel = nil
+	if err := <-a.done; err != nil {
+		t.Errorf("agent %s: %v", a.host, err)
+	}
+}
+
+// mainPID is the pid of the agent's service as a manager of its own sees it.
+func (a *fleetAgent) mainPID(t *testing.T) int32 {
+	t.Helper()
+	st, err := adoptService(t, a.configPath).Status(context.Background())
+	if err != nil || len(st.Processes) == 0 {
+		t.Fatalf("%s: status %v, %v", a.host, st.State, err)
+	}
+	return st.Processes[0].PID
+}
+
+// hubFixture writes the hub's serve config: its NATS server in-process on
+// natsPort, the key at keyPath, agents alerted after 4 s of silence.
+func hubFixture(t *testing.T, natsPort int, keyPath, extra string) (serveFixture, func() *botProcess) {
+	t.Helper()
+	return restartableServe(t, 0, fmt.Sprintf("fleet:\n  host: hub\n  embedded: true\n  listen: 127.0.0.1:%d\n  signing_key: %s\n  agent_timeout: 4s\n  failover: 2s\n",
+		natsPort, keyPath)+extra)
+}
+
+// waitSlash types text until the answer contains want (the agents are
+// found by the hub within a heartbeat), and returns that answer.
+func waitSlash(t *testing.T, f serveFixture, text, want string, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		u := f.fake.NewResponseURL()
+		slashCommand(t, f.base, "U0ALICE", "C0OPS", text, u)
+		post := f.fake.WaitResponseURLPosts(t, u, 1, 10*time.Second)
+		got := messageText(post[len(post)-1])
+		if strings.Contains(got, want) {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%q answered %q; want %q within %s", text, got, want, timeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// confirmed types a stop or restart and clicks its button; it returns the
+// final answer, the one that contains want.
+func confirmed(t *testing.T, f serveFixture, text, want string) map[string]any {
+	t.Helper()
+	promptURL := f.fake.NewResponseURL()
+	slashCommand(t, f.base, "U0ALICE", "C0OPS", text, promptURL)
+	prompt := f.fake.WaitResponseURLPosts(t, promptURL, 1, 10*time.Second)[0]
+	token := fakeslack.ButtonValue(t, prompt, "sanasend_confirm")
+	clickURL := f.fake.NewResponseURL()
+	click(t, f.base, "U0ALICE", "C0OPS", "sanasend_confirm", token, clickURL)
+	return waitPost(t, f.fake, clickURL, want, 60*time.Second)
+}
+
+// startFleet runs a hub and two agents (web-1, web-2) with their services
+// started through the hub's Slack front end.
+func startFleet(t *testing.T) (f serveFixture, agents map[string]*fleetAgent, natsURL string) {
+	t.Helper()
+	port := freePort(t)
+	keyPath, pub := hubKey(t, t.TempDir())
+	f, start := hubFixture(t, port, keyPath, "")
+	start()
+	natsURL = fmt.Sprintf("nats://127.0.0.1:%d", port)
+	agents = map[string]*fleetAgent{}
+	for _, host := range []string{"web-1", "web-2"} {
+		a := newAgent(t, host, natsURL, pub)
+		a.start(t)
+		agents[host] = a
+	}
+	waitSlash(t, f, "hosts", "web-2", 30*time.Second)
+	waitSlash(t, f, "hosts", "web-1", 30*time.Second)
+	for _, host := range []string{"web-1", "web-2"} {
+		u := f.fake.NewResponseURL()
+		slashCommand(t, f.base, "U0ALICE", "C0OPS", "start "+host+"/whatsapp", u)
+		waitPost(t, f.fake, u, "start "+host+"/whatsapp", 60*time.Second)
+	}
+	return f, agents, natsURL
+}
+
+// TestFleetRestartsTheRightHost: a restart typed in the hub's Slack for
+// web-2/whatsapp restarts web-2's service and not web-1's; a stopped agent
+// is offline at once in `status` and alerted after agent_timeout, and its
+// return resolves the alert; a request to an agent signed by a key it does
+// not trust is refused, changes nothing, and is audited on the agent.
+func TestFleetRestartsTheRightHost(t *testing.T) {
+	f, agents, natsURL := startFleet(t)
+	pid1, pid2 := agents["web-1"].mainPID(t), agents["web-2"].mainPID(t)
+
+	final := confirmed(t, f, "restart web-2/whatsapp", "restart web-2/whatsapp")
+	if !strings.Contains(messageText(final), "healthy") {
+		t.Errorf("outcome of the restart: %s; want healthy", messageText(final))
+	}
+	if got := agents["web-2"].mainPID(t); got == pid2 {
+		t.Errorf("web-2's service kept pid %d: not restarted", pid2)
+	}
+	if got := agents["web-1"].mainPID(t); got != pid1 {
+		t.Errorf("web-1's service went from pid %d to %d: the restart reached the wrong host", pid1, got)
+	}
+	status := waitSlash(t, f, "status", "web-2/whatsapp", 10*time.Second)
+	if !strings.Contains(status, "web-1/whatsapp") {
+		t.Errorf("status of every host: %q; want a line per host and service", status)
+	}
+
+	// Forged: a client on the NATS network with a key of its own.
+	forger, err := sign.NewSigner(newSeed(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := forger.Sign(sign.Request{Host: "web-2", Service: "whatsapp", Verb: "restart", Actor: sign.Actor{ID: "U0MALLORY", Name: "mallory"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	body, _ := json.Marshal(req)
+	before := agents["web-2"].mainPID(t)
+	reply, err := nc.Request(fleet.AgentSubject("web-2", "restart"), body, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := reply.Header.Get("Nats-Service-Error-Code"); code != "403" {
+		t.Errorf("forged restart answered %q %s; want 403", code, reply.Data)
+	}
+	if strings.Contains(string(reply.Data), req.Sig) {
+		t.Error("the refusal echoes the signature")
+	}
+	waitLog(t, agents["web-2"].logs, `"outcome":"refused"`, 5*time.Second)
+	if got := agents["web-2"].mainPID(t); got != before {
+		t.Errorf("the forged restart changed web-2's pid %d to %d", before, got)
+	}
+
+	// web-1's agent stops: offline at the next command, alerted later.
+	stopped := time.Now()
+	agents["web-1"].stop(t)
+	u := f.fake.NewResponseURL()
+	slashCommand(t, f.base, "U0ALICE", "C0OPS", "status web-1/whatsapp", u)
+	answer := messageText(f.fake.WaitResponseURLPosts(t, u, 1, 10*time.Second)[0])
+	t.Logf("status of web-1 %v after its agent stopped: %q", time.Since(stopped).Round(time.Millisecond), answer)
+	if !strings.Contains(answer, "web-1 is offline") {
+		t.Errorf("status of web-1 after its agent stopped: %q; want offline at once", answer)
+	}
+	alert := waitAlertsChannel(t, f.fake, "web-1's agent stopped reporting", 20*time.Second)
+	t.Logf("agent stopped to the alert: %v (agent_timeout 4s)", alert.At.Sub(stopped).Round(time.Millisecond))
+	if d := alert.At.Sub(stopped); d < 4*time.Second {
+		t.Errorf("the agent was alerted %v after it stopped; want after agent_timeout (4s)", d)
+	}
+	agents["web-1"].start(t)
+	waitAlertsChannel(t, f.fake, "web-1's agent is back", 20*time.Second)
+	if n := countAlerts(f.fake, "web-1's agent stopped reporting"); n != 1 {
+		t.Errorf("%d alerts of web-1's silence; want 1", n)
+	}
+}
+
+// waitLog waits for want in a log.
+func waitLog(t *testing.T, log *syncbuf.Buffer, want string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(log.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%q not in the log within %s", want, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// newSeed is a fresh nkey user seed.
+func newSeed(t *testing.T) []byte {
+	t.Helper()
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := kp.Seed()
+	return seed
+}

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sanasend/sanasend-bot/alerts"
+	"github.com/sanasend/sanasend-bot/bot"
+	"github.com/sanasend/sanasend-bot/config"
+	"github.com/sanasend/sanasend-bot/fleet"
+	"github.com/sanasend/sanasend-bot/fleet/facts"
+	"github.com/sanasend/sanasend-bot/fleet/hub"
+	"github.com/sanasend/sanasend-bot/fleet/presence"
+	"github.com/sanasend/sanasend-bot/fleet/tokens"
+	"github.com/sanasend/sanasend-bot/internal/usererr"
+	"github.com/sanasend/sanasend-bot/manager"
+)
+
+// fleetHub is what `serve` runs when fleet: is configured: the NATS link
+// (with the embedded server), the tokens the hubs share, the fleet's
+// directory of services, the registry of agents, the facts every monitor
+// publishes (this hub's own included), and the leadership among hubs:
+// only the leader delivers facts and alerts and holds Socket Mode.
+type fleetHub struct {
+	cfg      *config.Config
+	log      zerolog.Logger
+	link     *fleetLink
+	tokens   *tokens.Store
+	pub      *facts.Publisher
+	leader   *fleet.Leader
+	dir      *hub.Directory
+	registry *presence.Registry
+	consumer *facts.Consumer
+}
+
+// openHub joins the fleet as a hub: the embedded server or fleet.url, the
+// shared tokens bucket, the facts stream and the leadership bucket.
+func openHub(ctx context.Context, cfg *config.Config, log zerolog.Logger) (h *fleetHub, err error) {
+	host := cfg.Fleet.Host
+	link, err := openFleet(ctx, cfg, log, "hub "+host)
+	if err != nil {
+		return nil, err
+	}
+	h = &fleetHub{cfg: cfg, log: log, link: link}
+	defer func() {
+		if err != nil {
+			h.Close()
+		}
+	}()
+	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	kv, err := tokens.EnsureBucket(setupCtx, link.js, tokenLife(cfg))
+	if err != nil {
+		return nil, err
+	}
+	if h.tokens, err = tokens.New(kv, log); err != nil {
+		return nil, err
+	}
+	if err := facts.EnsureStream(setupCtx, link.js); err != nil {
+		return nil, err
+	}
+	lkv, err := link.js.CreateOrUpdateKeyValue(setupCtx, jetstream.KeyValueConfig{Bucket: fleet.LeaderBucket, TTL: cfg.Fleet.Failover})
+	if err != nil {
+		return nil, fmt.Errorf("fleet: leadership bucket: %w", err)
+	}
+	if h.leader, err = fleet.NewLeader(fleet.LeaderConfig{KV: lkv, Key: "leader", ID: host + "-" + randomID(), TTL: cfg.Fleet.Failover, Logger: log}); err != nil {
+		return nil, err
+	}
+	if h.pub, err = facts.NewPublisher(facts.PublisherConfig{JS: link.js, Host: host, Dir: filepath.Join(cfg.StateDir, "fleet-facts"), Logger: log}); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// tokenLife is how long a token record must live in the shared bucket: the
+// longest a prompt or an alert button stays valid.
+func tokenLife(cfg *config.Config) time.Duration {
+	return max(cfg.Slack.ConfirmTimeout, bot.DefaultAlertTTL)
+}
+
+// prepare builds the fleet's directory over this host's services, and the
+// registry and the consumer that deliver to deliver (the Slack notifier).
+func (h *fleetHub) prepare(m *manager.Manager, deliver alerts.Notifier) error {
+	signer, err := hubSigner(h.cfg)
+	if err != nil {
+		return err
+	}
+	h.registry, err = presence.NewRegistry(presence.RegistryConfig{
+		Conn: h.link.nc, Timeout: h.cfg.Fleet.AgentTimeout, Notify: deliver.Notify, Logger: h.log,
+	})
+	if err != nil {
+		return err
+	}
+	h.consumer, err = facts.NewConsumer(facts.ConsumerConfig{
+		JS: h.link.js, Durable: "hub", Logger: h.log,
+		Deliver: func(_ context.Context, n alerts.Notice) error { return deliver.Notify(n) },
+	})
+	if err != nil {
+		return err
+	}
+	var local []bot.Service
+	for _, s := range m.Services() {
+		local = append(local, s)
+	}
+	h.dir, err = hub.New(hub.Config{Conn: h.link.nc, Host: h.cfg.Fleet.Host, Local: local, Signer: signer, Version: version,
+		LastSeen: h.registry.LastSeen, Logger: h.log})
+	return err
+}
+
+// run keeps the fleet going until ctx ends: this hub's own facts
+// published, the agents' heartbeats followed, the directory refreshed,
+// and, while this hub leads, the facts delivered and lead run (Socket
+// Mode; nil for none).
+func (h *fleetHub) run(ctx context.Context, lead func(ctx context.Context) error) error {
+	var g errgroup.Group
+	g.Go(func() error { h.pub.Run(ctx); return nil })
+	g.Go(func() error { return h.registry.Run(ctx) })
+	g.Go(func() error { h.refresh(ctx); return nil })
+	g.Go(func() error {
+		h.leader.Run(ctx, func(lctx context.Context) {
+			h.log.Info().Msg("fleet: this hub leads")
+			h.registry.SetLeading(true)
+			defer h.registry.SetLeading(false)
+			var lg errgroup.Group
+			lg.Go(func() error { return h.consumer.Run(lctx) })
+			if lead != nil {
+				lg.Go(func() error { return lead(lctx) })
+			}
+			if err := lg.Wait(); err != nil && lctx.Err() == nil {
+				h.log.Error().Err(err).Msg("fleet: while leading")
+			}
+			h.log.Info().Msg("fleet: this hub no longer leads")
+		})
+		return nil
+	})
+	return g.Wait()
+}
+
+// refresh asks the agents for their services now and every
+// agent_timeout/4, so that an agent that joins is addressable within that.
+func (h *fleetHub) refresh(ctx context.Context) {
+	every := h.cfg.Fleet.AgentTimeout / 4
+	for {
+		if err := h.dir.Refresh(ctx); err != nil && ctx.Err() == nil {
+			h.log.Warn().Err(err).Msg("fleet: asking the agents for their services")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
+}
+
+// Close leaves the fleet: the shared tokens written, the connection
+// drained, the embedded server stopped.
+func (h *fleetHub) Close() {
+	if h.tokens != nil {
+		h.tokens.Close()
+	}
+	h.link.Close()
+}
+
+// hubAlerts is the monitor of this hub's own services, addressed as
+// "host/service" in a fleet: ack and maintenance of another host's service
+// are the agent's (not served over the fleet yet).
+type hubAlerts struct {
+	monitor *alerts.Monitor
+	host    string
+}
+
+func (a hubAlerts) local(service string) (string, error) {
+	if name, ok := strings.CutPrefix(service, a.host+"/"); ok {
+		return name, nil
+	}
+	return "", usererr.New(usererr.Invalid, "%s is on another host: acknowledge and maintain it on that host's bot (`sanasend-bot console` there) for now", service)
+}
+
+func (a hubAlerts) Acknowledge(ctx context.Context, service string, by manager.Actor) error {
+	name, err := a.local(service)
+	if err != nil {
+		return err
+	}
+	return a.monitor.Acknowledge(ctx, name, by)
+}
+
+func (a hubAlerts) Maintenance(ctx context.Context, service string, until time.Time, by manager.Actor, reason string) error {
+	name, err := a.local(service)
+	if err != nil {
+		return err
+	}
+	return a.monitor.Maintenance(ctx, name, until, by, reason)
+}
+
+// randomID tells two hubs of the same host name apart in the leadership
+// key.
+func randomID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
