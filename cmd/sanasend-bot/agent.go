@@ -99,15 +99,28 @@ func runAgent(ctx context.Context, configPath string, args []string, stdout io.W
 		return err
 	}
 	defer c.monitor.Stop()
-	if err := srv.Start(ctx); err != nil {
-		return err
-	}
+	// The monitor runs and its facts are spooled whether or not the hub
+	// is there; the endpoints and the heartbeat begin once NATS is.
 	var g errgroup.Group
-	g.Go(func() error { beat.Run(ctx); return nil })
+	g.Go(func() error {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-link.connected:
+		}
+		if err := srv.Start(ctx); err != nil {
+			return err
+		}
+		beat.Run(ctx)
+		return nil
+	})
 	log.Info().Strs("services", c.m.Names()).Strs("hub_keys", cfg.Fleet.HubKeys).Msg("agent serving")
 	<-ctx.Done()
-	srv.Stop() // waits for the actions in flight
-	_ = g.Wait()
+	err = g.Wait()
+	_ = srv.Stop() // waits for the actions in flight
+	if err != nil {
+		return err
+	}
 	log.Info().Msg("agent stopped; the services keep running")
 	return nil
 }

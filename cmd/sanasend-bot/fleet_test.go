@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -279,4 +280,65 @@ func newSeed(t *testing.T) []byte {
 	}
 	seed, _ := kp.Seed()
 	return seed
+}
+
+// TestFleetAlertQueuedWhileTheHubIsDown: web-2's service is killed while
+// the hub is down, and web-2's agent is restarted meanwhile; when the hub
+// is back the alert is delivered, once.
+func TestFleetAlertQueuedWhileTheHubIsDown(t *testing.T) {
+	port := freePort(t)
+	keyPath, pub := hubKey(t, t.TempDir())
+	f, start := hubFixture(t, port, keyPath, "")
+	hubProc := start()
+	a := newAgent(t, "web-2", fmt.Sprintf("nats://127.0.0.1:%d", port), pub)
+	a.start(t)
+	waitSlash(t, f, "hosts", "web-2", 30*time.Second)
+	u := f.fake.NewResponseURL()
+	slashCommand(t, f.base, "U0ALICE", "C0OPS", "start web-2/whatsapp", u)
+	waitPost(t, f.fake, u, "start web-2/whatsapp", 60*time.Second)
+
+	hubProc.stop(t)
+	killed := time.Now()
+	procs, err := adoptService(t, a.configPath).Processes(context.Background())
+	if err != nil || len(procs) == 0 {
+		t.Fatalf("web-2's processes: %v, %v", procs, err)
+	}
+	if err := syscall.Kill(-int(procs[0].PGID), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	spool := filepath.Join(filepath.Dir(a.configPath), "sanasend-state", "fleet-facts")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if entries, _ := os.ReadDir(spool); len(entries) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no fact spooled on web-2 within 20s of the kill")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	a.stop(t) // the agent restarts while the hub is down
+	a.start(t)
+	waitLog(t, a.logs, "NATS is away", 10*time.Second)
+
+	start()
+	alert := waitTopAlert(t, f.fake, "web-2/whatsapp is STOPPED", killed, 30*time.Second)
+	t.Logf("the alert, delivered when the hub came back: %q", alert.Param("text"))
+	// The spool empties once JetStream has the fact, and the hub has
+	// delivered what it acknowledged: count after both.
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		if entries, _ := os.ReadDir(spool); len(entries) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("web-2's spool still holds facts 20s after the hub came back")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitSlash(t, f, "hosts", "web-2", 10*time.Second) // a round trip through the hub after the delivery
+	t.Logf("alerts channel after the kill:\n%s", strings.Join(alertsSince(f.fake, killed), "\n"))
+	if n := len(topAlerts(f.fake, "web-2/whatsapp is STOPPED", killed)); n != 1 {
+		t.Errorf("%d alerts of web-2's outage; want exactly 1:\n%s", n, strings.Join(alertsSince(f.fake, killed), "\n"))
+	}
 }

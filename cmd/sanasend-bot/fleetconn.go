@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -29,6 +30,10 @@ type fleetLink struct {
 	emb *fleet.Embedded // nil: the server is elsewhere (fleet.url)
 	nc  *nats.Conn
 	js  jetstream.JetStream
+	// connected is closed once the connection is up: a bot started
+	// while its NATS server is away connects when it comes.
+	connected chan struct{}
+	once      sync.Once
 }
 
 // openFleet starts the embedded server (a hub with fleet.embedded) and
@@ -36,11 +41,15 @@ type fleetLink struct {
 // itself ("hub web-1", "agent web-2").
 func openFleet(ctx context.Context, cfg *config.Config, log zerolog.Logger, name string) (*fleetLink, error) {
 	f := cfg.Fleet
-	l := &fleetLink{}
+	l := &fleetLink{connected: make(chan struct{})}
 	opts, err := natsOptions(f, log, name)
 	if err != nil {
 		return nil, err
 	}
+	opts = append(opts, nats.RetryOnFailedConnect(true), nats.ConnectHandler(func(*nats.Conn) {
+		log.Info().Msg("fleet: connected to NATS")
+		l.up()
+	}))
 	target := f.URL
 	if f.Embedded {
 		ec := fleet.EmbeddedConfig{
@@ -78,12 +87,19 @@ func openFleet(ctx context.Context, cfg *config.Config, log zerolog.Logger, name
 		return nil, fmt.Errorf("fleet: connect to %s: %w", redactURL(target), err)
 	}
 	l.nc = nc
+	if nc.IsConnected() {
+		l.up()
+	} else {
+		log.Warn().Str("server", redactURL(target)).Msg("fleet: NATS is away; connecting when it comes")
+	}
 	if l.js, err = jetstream.New(nc); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("fleet: jetstream: %w", err)
 	}
 	return l, nil
 }
+
+func (l *fleetLink) up() { l.once.Do(func() { close(l.connected) }) }
 
 // Close drains the connection and stops the embedded server.
 func (l *fleetLink) Close() {
