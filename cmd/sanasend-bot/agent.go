@@ -40,6 +40,7 @@ func runAgent(ctx context.Context, configPath string, args []string, stdout io.W
 		return err
 	}
 	host := cfg.Fleet.Host
+	audit := log // the agent's audit lines name the host themselves
 	log = log.With().Str("host", host).Logger()
 	verifier, err := sign.NewVerifier(sign.VerifierConfig{Trusted: cfg.Fleet.HubKeys, Host: host})
 	if err != nil {
@@ -71,7 +72,7 @@ func runAgent(ctx context.Context, configPath string, args []string, stdout io.W
 		svcs = append(svcs, s)
 	}
 	srv, err := agent.NewServer(agent.Config{
-		Conn: link.nc, Host: host, Version: version, Services: svcs, Verifier: verifier, Audit: log, Logger: log,
+		Conn: link.nc, Host: host, Version: version, Services: svcs, Verifier: verifier, Audit: audit, Logger: log,
 	})
 	if err != nil {
 		return err

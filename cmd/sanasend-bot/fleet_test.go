@@ -4,18 +4,24 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
+	"github.com/rs/zerolog"
 
 	"github.com/sanasend/sanasend-bot/fleet"
 	"github.com/sanasend/sanasend-bot/fleet/sign"
@@ -341,4 +347,119 @@ func TestFleetAlertQueuedWhileTheHubIsDown(t *testing.T) {
 	if n := len(topAlerts(f.fake, "web-2/whatsapp is STOPPED", killed)); n != 1 {
 		t.Errorf("%d alerts of web-2's outage; want exactly 1:\n%s", n, strings.Join(alertsSince(f.fake, killed), "\n"))
 	}
+}
+
+// externalNATS runs a NATS server with JetStream on a loopback port for
+// the test: the existing NATS that two hubs share (fleet.url).
+func externalNATS(t *testing.T) string {
+	t.Helper()
+	e, err := fleet.NewEmbedded(fleet.EmbeddedConfig{StoreDir: filepath.Join(t.TempDir(), "nats"), Listen: "127.0.0.1:0", Name: "cluster-test",
+		Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Shutdown)
+	return e.ClientURL()
+}
+
+// hubOn is the fleet: section of a hub named host on an existing NATS.
+func hubOn(host, natsURL, keyPath string) string {
+	return fmt.Sprintf("fleet:\n  host: %s\n  url: %s\n  signing_key: %s\n  agent_timeout: 4s\n  failover: 2s\n", host, natsURL, keyPath)
+}
+
+// tokenShared waits until a token's record is in the hubs' bucket.
+func tokenShared(t *testing.T, natsURL, token string) {
+	t.Helper()
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kv, err := js.KeyValue(ctx, fleet.TokensBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(token))
+	for {
+		if _, err := kv.Get(ctx, "t."+hex.EncodeToString(sum[:])); err == nil {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the prompt's token never reached the shared bucket")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestFleetDoubleClickOnTwoHubsActsOnce: a restart prompt posted by hub A
+// is confirmed on A and on B at the same moment: web-2 restarts once, and
+// the other click is told the confirmation was used.
+func TestFleetDoubleClickOnTwoHubsActsOnce(t *testing.T) {
+	natsURL := externalNATS(t)
+	keyPath, pub := hubKey(t, t.TempDir())
+	a, startA := restartableServe(t, 0, hubOn("hub-a", natsURL, keyPath))
+	b, startB := restartableServe(t, 0, hubOn("hub-b", natsURL, keyPath))
+	startA()
+	startB()
+	agent := newAgent(t, "web-2", natsURL, pub)
+	agent.start(t)
+	waitSlash(t, a, "hosts", "web-2", 30*time.Second)
+	waitSlash(t, b, "hosts", "web-2", 30*time.Second)
+	u := a.fake.NewResponseURL()
+	slashCommand(t, a.base, "U0ALICE", "C0OPS", "start web-2/whatsapp", u)
+	waitPost(t, a.fake, u, "start web-2/whatsapp", 60*time.Second)
+	before := agent.mainPID(t)
+
+	promptURL := a.fake.NewResponseURL()
+	slashCommand(t, a.base, "U0ALICE", "C0OPS", "restart web-2/whatsapp", promptURL)
+	token := fakeslack.ButtonValue(t, a.fake.WaitResponseURLPosts(t, promptURL, 1, 10*time.Second)[0], "sanasend_confirm")
+	tokenShared(t, natsURL, token)
+	urls := []string{a.fake.NewResponseURL(), a.fake.NewResponseURL()}
+	var wg sync.WaitGroup
+	for i, hub := range []serveFixture{a, b} {
+		wg.Add(1)
+		go func() { defer wg.Done(); click(t, hub.base, "U0ALICE", "C0OPS", "sanasend_confirm", token, urls[i]) }()
+	}
+	wg.Wait()
+	var answers []string
+	for _, u := range urls {
+		posts := a.fake.WaitResponseURLPosts(t, u, 1, 60*time.Second)
+		answers = append(answers, messageText(posts[len(posts)-1]))
+	}
+	used := 0
+	for _, s := range answers {
+		if strings.Contains(s, "already used") {
+			used++
+		}
+	}
+	if used != 1 {
+		t.Fatalf("answers to the two clicks: %q; want one told the confirmation was already used", answers)
+	}
+	// The winner's restart ends.
+	for _, u := range urls {
+		if !strings.Contains(strings.Join(answerTexts(a.fake, u), " "), "already used") {
+			waitPost(t, a.fake, u, "restart web-2/whatsapp", 60*time.Second)
+		}
+	}
+	if got := agent.mainPID(t); got == before {
+		t.Errorf("web-2 kept pid %d: the confirmed restart did not happen", before)
+	}
+	if n := len(regexp.MustCompile(`"outcome":"ok"[^\n]*"verb":"restart"[^\n]*"message":"fleet request"`).FindAllString(agent.logs.String(), -1)); n != 1 {
+		t.Errorf("web-2's agent audited %d restarts; want 1", n)
+	}
+}
+
+// answerTexts are the texts posted to a response URL.
+func answerTexts(fake *fakeslack.Server, u string) []string {
+	var out []string
+	for _, p := range fake.ResponseURLPosts(u) {
+		out = append(out, messageText(p))
+	}
+	return out
 }

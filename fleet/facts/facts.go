@@ -259,7 +259,7 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 		return nil, errors.New("facts consumer: JetStream, a durable name and Deliver are required")
 	}
 	if cfg.AckWait <= 0 {
-		cfg.AckWait = 2 * time.Minute
+		cfg.AckWait = 30 * time.Second
 	}
 	if cfg.Retry <= 0 {
 		cfg.Retry = 30 * time.Second
