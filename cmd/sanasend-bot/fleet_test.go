@@ -463,3 +463,66 @@ func answerTexts(fake *fakeslack.Server, u string) []string {
 	}
 	return out
 }
+
+// waitFileLog waits for want in a bot process's log file.
+func waitFileLog(t *testing.T, path, want string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		data, _ := os.ReadFile(path)
+		if strings.Contains(string(data), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%q not in %s within %s", want, path, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestFleetLeaderHandOver: two hub processes on one NATS; the leader is
+// killed (SIGKILL: no resignation, its key must expire); the other leads
+// within fleet.failover and delivers the next alert, once.
+func TestFleetLeaderHandOver(t *testing.T) {
+	bin := buildBot(t)
+	natsURL := externalNATS(t)
+	keyPath, pub := hubKey(t, t.TempDir())
+	a := newBotHarness(t, bin, hubOn("hub-a", natsURL, keyPath))
+	a.start(t)
+	waitFileLog(t, a.logPath, "this hub leads", 10*time.Second)
+	b := newBotHarness(t, bin, hubOn("hub-b", natsURL, keyPath))
+	b.start(t)
+	agent := newAgent(t, "web-2", natsURL, pub)
+	agent.start(t)
+	waitSlash(t, a.serveFixture, "hosts", "web-2", 30*time.Second)
+	u := a.fake.NewResponseURL()
+	slashCommand(t, a.base, "U0ALICE", "C0OPS", "start web-2/whatsapp", u)
+	waitPost(t, a.fake, u, "start web-2/whatsapp", 60*time.Second)
+	waitTopAlert(t, a.fake, "session restoration of web-2/whatsapp", time.Time{}, 30*time.Second)
+
+	a.stop(t, syscall.SIGKILL)
+	killed := time.Now()
+	waitFileLog(t, b.logPath, "this hub leads", 10*time.Second)
+	took := time.Since(killed)
+	t.Logf("leader killed to the other hub leading: %v (failover 2s)", took.Round(time.Millisecond))
+	if took > 3*2*time.Second {
+		t.Errorf("hand-over took %v; want within fleet.failover (2s), give or take a renewal", took)
+	}
+
+	procs, err := adoptService(t, agent.configPath).Processes(context.Background())
+	if err != nil || len(procs) == 0 {
+		t.Fatalf("web-2's processes: %v, %v", procs, err)
+	}
+	crashed := time.Now()
+	if err := syscall.Kill(-int(procs[0].PGID), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitTopAlert(t, b.fake, "web-2/whatsapp is STOPPED", crashed, 30*time.Second)
+	waitSlash(t, b.serveFixture, "hosts", "web-2", 10*time.Second) // a round trip after the delivery
+	if n := len(topAlerts(b.fake, "web-2/whatsapp is STOPPED", crashed)); n != 1 {
+		t.Errorf("the new leader posted %d alerts of web-2's crash; want 1", n)
+	}
+	if n := len(topAlerts(a.fake, "web-2/whatsapp", crashed)); n != 0 {
+		t.Errorf("the dead leader's Slack got %d alerts after its death", n)
+	}
+}
