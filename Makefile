@@ -48,8 +48,9 @@ fuzz:
 ## `uptime 90d` (query, chart, both: goal under 50 ms; x-empty-chart is
 ## against drawing an empty chart), one day's rollup job (rollup-day) and
 ## the database's size (db-MiB: goal under 50 MiB); and `status` of a fleet
-## of 50 agents from one hub (p50-ms, p99-ms: goal p99 under 200 ms;
-## hub-RSS-MiB).
+## of 50 agents from one hub, over NATS (agents in another process;
+## p50-ms, p99-ms: goal p99 under 200 ms; hub-RSS-MiB) and through the
+## router (the command's whole path).
 bench:
 	$(GO) run ./internal/benchlogs
 	$(GO) test -run '^$$' -bench 'ProcessTable|Status|Tail|SessionsScan' -benchmem -benchtime 2s ./manager/
@@ -59,6 +60,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'HistoryYear|Uptime90d' -benchtime 20x ./history/
 	$(GO) test -run '^$$' -bench 'Render90d' -benchmem ./chart/
 	$(GO) test -run '^$$' -bench 'FleetStatus50' -benchtime 500x ./fleet/hub/
+	$(GO) test -run '^$$' -bench 'RouterStatus50' -benchtime 200x ./bot/
 
 ## soak: not in CI. SOAK_DURATION of slash commands, confirmed restarts,
 ## crashes (SIGKILL) with their alerts acknowledged, one every SOAK_INTERVAL,
