@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/nats-io/nats.go"
+	"github.com/sanasend/sanasend-bot/config"
 	"io"
 	"strings"
 	"time"
@@ -31,8 +33,30 @@ func runCheck(ctx context.Context, configPath string, args []string, out io.Writ
 		return err
 	}
 	failed := 0
-	// What serve refuses fails here too; the console needs none of it.
-	if err := cfg.ValidateSlack(); err != nil {
+	agentConfig := cfg.Fleet.URL != "" && len(cfg.Fleet.HubKeys) > 0 && cfg.Slack.BotToken == "" && cfg.Slack.BotTokenFile == ""
+	if agentConfig {
+		// An agent's config: what `agent` refuses fails here, and no Slack.
+		if err := cfg.ValidateAgent(); err != nil {
+			failed++
+			fmt.Fprintln(out, "✗ agent settings: `agent` would refuse this config:")
+			for line := range strings.Lines(err.Error()) {
+				fmt.Fprintf(out, "    %s", strings.TrimRight(line, "\n")+"\n")
+			}
+		} else {
+			fmt.Fprintf(out, "✓ agent %s of the hubs %s\n", cfg.Fleet.Host, strings.Join(cfg.Fleet.HubKeys, ", "))
+		}
+	}
+	if cfg.Fleet.URL != "" {
+		if err := checkFleetConnection(cfg); err != nil {
+			failed++
+			fmt.Fprintf(out, "✗ fleet: %v\n", err)
+		} else {
+			fmt.Fprintf(out, "✓ fleet: connected to %s\n", redactURL(cfg.Fleet.URL))
+		}
+	}
+	// What serve refuses fails here too; the console needs none of it; an
+	// agent has no Slack settings at all.
+	if err := cfg.ValidateSlack(); err != nil && !agentConfig {
 		failed++
 		fmt.Fprintln(out, "✗ slack settings: `serve` would refuse this config (the console runs without them):")
 		for line := range strings.Lines(err.Error()) {
@@ -86,5 +110,20 @@ func runCheck(ctx context.Context, configPath string, args []string, out io.Writ
 		fmt.Fprintf(out, "%s failed\n", human.Count(failed, "check"))
 		return exitError(1)
 	}
+	return nil
+}
+
+// checkFleetConnection connects to fleet.url with the configured
+// credentials and TLS, and disconnects.
+func checkFleetConnection(cfg *config.Config) error {
+	opts, err := natsOptions(cfg.Fleet, nopLogger(), "check "+cfg.Fleet.Host)
+	if err != nil {
+		return err
+	}
+	nc, err := nats.Connect(cfg.Fleet.URL, append(opts, nats.Timeout(5*time.Second), nats.MaxReconnects(0))...)
+	if err != nil {
+		return fmt.Errorf("cannot connect to %s: %w", redactURL(cfg.Fleet.URL), err)
+	}
+	nc.Close()
 	return nil
 }

@@ -526,3 +526,39 @@ func TestFleetLeaderHandOver(t *testing.T) {
 		t.Errorf("the dead leader's Slack got %d alerts after its death", n)
 	}
 }
+
+// TestCheckAgentConfig: `check` on an agent's config checks what `agent`
+// needs (no Slack) and connects to the fleet's NATS.
+func TestCheckAgentConfig(t *testing.T) {
+	natsURL := externalNATS(t)
+	_, pub := hubKey(t, t.TempDir())
+	a := newAgent(t, "web-2", natsURL, pub)
+	var out syncbuf.Buffer
+	_ = run(context.Background(), []string{"check", "-config", a.configPath}, strings.NewReader(""), &out, &out)
+	for _, want := range []string{"✓ agent web-2 of the hubs " + pub, "✓ fleet: connected to " + natsURL} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check of an agent's config:\n%s\nwant %q", out.String(), want)
+		}
+	}
+	if strings.Contains(out.String(), "slack settings") {
+		t.Errorf("check of an agent's config asks for Slack settings:\n%s", out.String())
+	}
+	bad := strings.Replace(readFile(t, a.configPath), natsURL, fmt.Sprintf("nats://127.0.0.1:%d", freePort(t)), 1)
+	if err := os.WriteFile(a.configPath, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out2 syncbuf.Buffer
+	err := run(context.Background(), []string{"check", "-config", a.configPath}, strings.NewReader(""), &out2, &out2)
+	if err == nil || !strings.Contains(out2.String(), "✗ fleet: cannot connect to nats://127.0.0.1:") {
+		t.Errorf("check with no NATS there: %v\n%s", err, out2.String())
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
