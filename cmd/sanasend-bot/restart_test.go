@@ -108,8 +108,24 @@ func openIncidentAcrossRestart(t *testing.T, h *botHarness, sig syscall.Signal) 
 func maintenanceAcrossRestart(t *testing.T, h *botHarness, sig syscall.Signal) {
 	h.start(t)
 	startThroughBot(t, h.serveFixture)
+	asked := time.Now()
 	if reply := slash(t, h.serveFixture, "maintenance 30m upgrade"); !strings.Contains(reply, "muted until") {
 		t.Fatalf("maintenance 30m answered %s", reply)
+	}
+	// The window reaches the history's file by its writer, without the
+	// reply waiting for it: a SIGKILL in the instant between loses it (as
+	// documented). Kill once it is written.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		queued, _ := metricValue(t, h.base, "sanasend_history_queued")
+		last, ok := metricValue(t, h.base, "sanasend_history_last_write_timestamp_seconds")
+		if queued == 0 && ok && last >= float64(asked.UnixNano())/1e9 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the maintenance window was not written to the history within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	h.stop(t, sig)
 
