@@ -114,7 +114,7 @@ func New(cfg Config) (*Directory, error) {
 		}
 		d.local[s.Name()] = s
 	}
-	d.c = &client{hub: cfg.Host, conn: cfg.Conn, signer: cfg.Signer, timeout: cfg.Timeout, actionTimeout: cfg.ActionTimeout,
+	d.c = &client{hub: cfg.Host, now: cfg.Clock.Now, conn: cfg.Conn, signer: cfg.Signer, timeout: cfg.Timeout, actionTimeout: cfg.ActionTimeout,
 		lastSeen: d.lastSeen, log: cfg.Logger}
 	return d, nil
 }

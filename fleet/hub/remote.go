@@ -34,6 +34,7 @@ var _ bot.Service = (*Remote)(nil)
 // client is what every Remote of a Directory shares.
 type client struct {
 	hub           string // this hub's host: reads are signed by "hub:<host>"
+	now           func() time.Time
 	conn          *nats.Conn
 	signer        Signer
 	timeout       time.Duration
@@ -126,7 +127,7 @@ func (r *Remote) Sessions(ctx context.Context) (whatsapp.SessionsReport, error) 
 func (r *Remote) Doctor(ctx context.Context) []doctor.Check {
 	rep, err := r.read(ctx, agent.VerbDoctor, nil)
 	if err != nil {
-		return []doctor.Check{{Name: "agent " + r.host, Verdict: doctor.VerdictFail, Detail: errorText(err)}}
+		return []doctor.Check{{Name: "agent " + r.host, Verdict: doctor.VerdictFail, Detail: r.errorText(err)}}
 	}
 	return rep.Checks
 }
@@ -156,10 +157,10 @@ func (r *Remote) CleanupBrowsers(ctx context.Context, by manager.Actor, progress
 }
 
 // errorText is an error's words for a doctor check.
-func errorText(err error) string {
+func (r *Remote) errorText(err error) string {
 	var off *fleet.OfflineError
 	if errors.As(err, &off) {
-		return off.Error()
+		return bot.OfflineText(off, r.c.now())
 	}
 	return usererr.Message(err)
 }
