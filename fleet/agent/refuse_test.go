@@ -15,6 +15,7 @@ import (
 
 	"github.com/sanasend/sanasend-bot/fleet"
 	"github.com/sanasend/sanasend-bot/fleet/sign"
+	"github.com/sanasend/sanasend-bot/internal/fleettest"
 	"github.com/sanasend/sanasend-bot/internal/syncbuf"
 	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
@@ -48,13 +49,13 @@ type agentFixture struct {
 
 func startAgent(t *testing.T) *agentFixture {
 	t.Helper()
-	_, connect := embedded(t)
+	_, connect := fleettest.NATS(t)
 	hub := newSigner(t)
 	v, err := sign.NewVerifier(sign.VerifierConfig{Trusted: []string{hub.PublicKey()}, Host: "web-2"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &agentFixture{nc: connect(), hub: hub, svc: standinService(t), audit: &syncbuf.Buffer{}}
+	f := &agentFixture{nc: connect(), hub: hub, svc: fleettest.StandinService(t), audit: &syncbuf.Buffer{}}
 	srv, err := NewServer(Config{Conn: connect(), Host: "web-2", Version: "1.2.3", Services: []Service{f.svc},
 		Verifier: v, Audit: zerolog.New(f.audit), Logger: zerolog.New(zerolog.NewTestWriter(t))})
 	if err != nil {

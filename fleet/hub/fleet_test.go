@@ -20,6 +20,7 @@ import (
 	"github.com/sanasend/sanasend-bot/fleet/agent"
 	"github.com/sanasend/sanasend-bot/fleet/sign"
 	"github.com/sanasend/sanasend-bot/internal/fakeservice"
+	"github.com/sanasend/sanasend-bot/internal/fleettest"
 	"github.com/sanasend/sanasend-bot/internal/syncbuf"
 	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
@@ -61,7 +62,7 @@ type fleetFixture struct {
 // nobody but itself.
 func startFleet(t *testing.T) *fleetFixture {
 	t.Helper()
-	_, connect := embedded(t)
+	_, connect := fleettest.NATS(t)
 	kp, err := nkeys.CreateUser()
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +82,7 @@ func startFleet(t *testing.T) *fleetFixture {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec := &recording{Service: standinService(t)}
+		rec := &recording{Service: fleettest.StandinService(t)}
 		f.svcs[host], f.audit[host] = rec, &syncbuf.Buffer{}
 		srv, err := agent.NewServer(agent.Config{Conn: connect(), Host: host, Version: "v1.4.0", Services: []agent.Service{rec},
 			Verifier: v, Audit: zerolog.New(f.audit[host]), Logger: zerolog.New(zerolog.NewTestWriter(t)).With().Str("host", host).Logger()})

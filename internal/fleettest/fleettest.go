@@ -1,6 +1,8 @@
 //go:build !windows
 
-package hub
+// Package fleettest holds what the fleet's tests share: a NATS server with
+// JetStream in the test's process, and a real service on the stand-in.
+package fleettest
 
 import (
 	"context"
@@ -21,9 +23,9 @@ import (
 	"github.com/sanasend/sanasend-bot/manager"
 )
 
-// embedded runs an in-process NATS server (no listener) for the test and
+// NATS runs an in-process NATS server (no listener) for the test and
 // returns a connection to it.
-func embedded(t *testing.T) (*fleet.Embedded, func() *nats.Conn) {
+func NATS(t *testing.T) (*fleet.Embedded, func() *nats.Conn) {
 	t.Helper()
 	e, err := fleet.NewEmbedded(fleet.EmbeddedConfig{StoreDir: filepath.Join(t.TempDir(), "nats"), Name: "test-hub",
 		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
@@ -44,10 +46,10 @@ func embedded(t *testing.T) (*fleet.Embedded, func() *nats.Conn) {
 	}
 }
 
-// standinService is a real manager.Service on a private copy of the
+// StandinService is a real manager.Service on a private copy of the
 // stand-in (internal/standin), with the fast timings of manager's tests;
 // the test's end stops whatever of it runs.
-func standinService(t *testing.T) *manager.Service {
+func StandinService(t *testing.T) *manager.Service {
 	t.Helper()
 	for _, bin := range []string{"node", "npm"} {
 		if _, err := exec.LookPath(bin); err != nil {
