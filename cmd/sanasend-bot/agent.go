@@ -72,7 +72,7 @@ func runAgent(ctx context.Context, configPath string, args []string, stdout io.W
 		svcs = append(svcs, s)
 	}
 	srv, err := agent.NewServer(agent.Config{
-		Conn: link.nc, Host: host, Version: version, Services: svcs, Verifier: verifier, Audit: audit, Logger: log,
+		Conn: link.nc, Host: host, Version: version, Services: svcs, Verifier: verifier, Alerts: c.monitor, Audit: audit, Logger: log,
 	})
 	if err != nil {
 		return err

@@ -212,6 +212,13 @@ func TestFleetRestartsTheRightHost(t *testing.T) {
 		t.Errorf("status of every host: %q; want a line per host and service", status)
 	}
 
+	// Maintenance of web-2's service is its agent's monitor's.
+	if got := waitSlash(t, f, "maintenance web-2/whatsapp 30m deploy", "muted until", 10*time.Second); !strings.Contains(got, "web-2/whatsapp") {
+		t.Errorf("maintenance answered %q; want web-2/whatsapp muted", got)
+	}
+	waitLog(t, agents["web-2"].logs, `"verb":"maintenance","service":"whatsapp"`, 5*time.Second)
+	waitSlash(t, f, "maintenance web-2/whatsapp off", "ended", 10*time.Second)
+
 	// Forged: a client on the NATS network with a key of its own.
 	forger, err := sign.NewSigner(newSeed(t), nil)
 	if err != nil {

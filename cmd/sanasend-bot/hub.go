@@ -170,33 +170,58 @@ func (h *fleetHub) Close() {
 	h.link.Close()
 }
 
-// hubAlerts is the monitor of this hub's own services, addressed as
-// "host/service" in a fleet: ack and maintenance of another host's service
-// are the agent's (not served over the fleet yet).
+// hubAlerts is ack and maintenance in a fleet, where services are
+// "host/service": the hub's own host's on its monitor, another host's on
+// that host's agent (its monitor holds the alert).
 type hubAlerts struct {
 	monitor *alerts.Monitor
 	host    string
+	dir     bot.Directory
 }
 
-func (a hubAlerts) local(service string) (string, error) {
+// remoteAlerts is what a service of another host offers (*hub.Remote).
+type remoteAlerts interface {
+	Acknowledge(ctx context.Context, by manager.Actor) error
+	Maintenance(ctx context.Context, until time.Time, by manager.Actor, reason string) error
+}
+
+var _ remoteAlerts = (*hub.Remote)(nil)
+
+// remote returns the other host's service named service, or ok false for
+// one of this hub's own (name is then its name here).
+func (a hubAlerts) remote(service string) (r remoteAlerts, name string, err error) {
 	if name, ok := strings.CutPrefix(service, a.host+"/"); ok {
-		return name, nil
+		return nil, name, nil
 	}
-	return "", usererr.New(usererr.Invalid, "%s is on another host: acknowledge and maintain it on that host's bot (`sanasend-bot console` there) for now", service)
+	svc, err := a.dir.Lookup(service)
+	if err != nil {
+		return nil, "", err
+	}
+	r, ok := svc.(remoteAlerts)
+	if !ok {
+		return nil, "", usererr.New(usererr.Internal, "%s is neither this hub's nor an agent's service", service)
+	}
+	return r, "", nil
 }
 
 func (a hubAlerts) Acknowledge(ctx context.Context, service string, by manager.Actor) error {
-	name, err := a.local(service)
-	if err != nil {
+	r, name, err := a.remote(service)
+	switch {
+	case err != nil:
 		return err
+	case r != nil:
+		return r.Acknowledge(ctx, by)
 	}
 	return a.monitor.Acknowledge(ctx, name, by)
 }
 
 func (a hubAlerts) Maintenance(ctx context.Context, service string, until time.Time, by manager.Actor, reason string) error {
-	name, err := a.local(service)
-	if err != nil {
+	r, name, err := a.remote(service)
+	switch {
+	case err != nil:
 		return err
+	case r != nil:
+		return r.Maintenance(ctx, until, by, reason)
 	}
 	return a.monitor.Maintenance(ctx, name, until, by, reason)
 }

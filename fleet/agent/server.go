@@ -49,6 +49,13 @@ type Verifier interface {
 	Verify(sign.Signed) (sign.Request, error)
 }
 
+// Alerts is the agent's monitor, for ack and maintenance; nil where none
+// runs. *alerts.Monitor implements it.
+type Alerts interface {
+	Acknowledge(ctx context.Context, service string, by manager.Actor) error
+	Maintenance(ctx context.Context, service string, until time.Time, by manager.Actor, reason string) error
+}
+
 // Config is what an agent's server needs.
 type Config struct {
 	Conn     *nats.Conn
@@ -56,6 +63,8 @@ type Config struct {
 	Version  string // the bot's version, told to hubs in the metadata
 	Services []Service
 	Verifier Verifier
+	// Alerts answers ack and maintenance; nil: they are refused.
+	Alerts Alerts
 	// Audit receives one line per request: refused, ok or error.
 	Audit  zerolog.Logger
 	Logger zerolog.Logger
@@ -272,6 +281,18 @@ func (s *Server) handle(verb string, req micro.Request) {
 		audit(err)
 		return
 	}
+	if verb == VerbAck || verb == VerbMaintenance {
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ReadTimeout)
+		defer cancel()
+		err := s.alerts(ctx, verb, r.Service, by, r.Args)
+		if err != nil {
+			s.respondError(req, err)
+		} else {
+			s.respond(req, Reply{Done: true})
+		}
+		audit(err)
+		return
+	}
 	if IsAction(verb) {
 		s.respond(req, Reply{Accepted: true})
 		err := s.act(verb, svc, by, r.Nonce)
@@ -288,6 +309,24 @@ func (s *Server) handle(verb string, req micro.Request) {
 		s.respond(req, reply)
 	}
 	audit(err)
+}
+
+// alerts runs ack or maintenance on the agent's monitor.
+func (s *Server) alerts(ctx context.Context, verb, service string, by manager.Actor, args []string) error {
+	if s.cfg.Alerts == nil {
+		return usererr.New(usererr.Unavailable, "no monitor runs on %s", s.cfg.Host)
+	}
+	if verb == VerbAck {
+		return s.cfg.Alerts.Acknowledge(ctx, service, by)
+	}
+	if len(args) != 2 {
+		return usererr.New(usererr.Invalid, "maintenance takes an end and a reason")
+	}
+	until, err := time.Parse(time.RFC3339Nano, args[0])
+	if err != nil {
+		return usererr.Wrap(err, usererr.Invalid, "maintenance: %q is not a time", args[0])
+	}
+	return s.cfg.Alerts.Maintenance(ctx, service, until, by, args[1])
 }
 
 // read answers a verb that reads.

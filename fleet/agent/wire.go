@@ -31,12 +31,17 @@ const (
 	VerbCleanup  = "cleanup"
 	VerbDoctor   = "doctor"
 	VerbServices = "services"
+	// VerbAck and VerbMaintenance are about the service's alerts, asked
+	// of the agent's monitor: ack; maintenance with the arguments
+	// [until (RFC 3339; zero: end the window), reason].
+	VerbAck         = "ack"
+	VerbMaintenance = "maintenance"
 )
 
 // Verbs lists every endpoint.
 func Verbs() []string {
 	return []string{VerbStatus, VerbStart, VerbStop, VerbRestart, VerbLogs, VerbOutput, VerbPS,
-		VerbSessions, VerbCleanup, VerbDoctor, VerbServices}
+		VerbSessions, VerbCleanup, VerbDoctor, VerbServices, VerbAck, VerbMaintenance}
 }
 
 // IsAction reports whether verb is a long action: answered with Accepted,
@@ -67,6 +72,7 @@ type Reply struct {
 	Sessions  *whatsapp.SessionsReport `json:"sessions,omitempty"`
 	Checks    []doctor.Check           `json:"checks,omitempty"`
 	Services  []string                 `json:"services,omitempty"`
+	Done      bool                     `json:"done,omitempty"` // ack, maintenance
 }
 
 // Event is one message of a long action on fleet.EventsSubject: a progress

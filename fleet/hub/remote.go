@@ -186,6 +186,33 @@ func (r *Remote) sign(verb string, args []string, by manager.Actor) (sign.Signed
 	return s, data, nil
 }
 
+// Acknowledge acknowledges the service's open alert on its agent's
+// monitor, as by.
+func (r *Remote) Acknowledge(ctx context.Context, by manager.Actor) error {
+	return r.alertsCall(ctx, agent.VerbAck, nil, by)
+}
+
+// Maintenance opens (until in the future) or ends (until zero) a
+// maintenance window of the service on its agent's monitor, as by.
+func (r *Remote) Maintenance(ctx context.Context, until time.Time, by manager.Actor, reason string) error {
+	return r.alertsCall(ctx, agent.VerbMaintenance, []string{until.UTC().Format(time.RFC3339Nano), reason}, by)
+}
+
+func (r *Remote) alertsCall(ctx context.Context, verb string, args []string, by manager.Actor) error {
+	_, data, err := r.sign(verb, args, by)
+	if err != nil {
+		return err
+	}
+	rep, err := r.request(ctx, verb, data)
+	if err != nil {
+		return err
+	}
+	if !rep.Done {
+		return r.badReply(verb)
+	}
+	return nil
+}
+
 // read asks the agent and returns its reply; an error reply is its error.
 // bot.Service's reads carry no actor: the hub signs them as "hub:<host>".
 func (r *Remote) read(ctx context.Context, verb string, args []string) (agent.Reply, error) {
