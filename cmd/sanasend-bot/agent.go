@@ -71,7 +71,11 @@ func runAgent(ctx context.Context, configPath string, args []string, stdout io.W
 	for _, s := range c.m.Services() {
 		svcs = append(svcs, s)
 	}
-	srv, err := agent.NewServer(agent.Config{
+	var hist agent.History
+	if c.history != nil { // never a typed nil in the interface
+		hist = c.history
+	}
+	srv, err := agent.NewServer(agent.Config{History: hist,
 		Conn: link.nc, Host: host, Version: version, Services: svcs, Verifier: verifier, Alerts: c.monitor, Audit: audit, Logger: log,
 	})
 	if err != nil {

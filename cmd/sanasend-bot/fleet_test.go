@@ -219,6 +219,16 @@ func TestFleetRestartsTheRightHost(t *testing.T) {
 	waitLog(t, agents["web-2"].logs, `"verb":"maintenance","service":"whatsapp"`, 5*time.Second)
 	waitSlash(t, f, "maintenance web-2/whatsapp off", "ended", 10*time.Second)
 
+	// Uptime and incidents of web-2's service come from its agent's history.
+	for _, cmd := range []string{"uptime web-2/whatsapp 24h", "incidents web-2/whatsapp"} {
+		got := waitSlash(t, f, cmd, "web-2/whatsapp", 10*time.Second)
+		if strings.Contains(got, "✗") {
+			t.Errorf("%s answered %q", cmd, got)
+		}
+		t.Logf("%s: %.300q", cmd, got)
+	}
+	waitLog(t, agents["web-2"].logs, `"verb":"uptime","service":"whatsapp"`, 5*time.Second)
+
 	// Forged: a client on the NATS network with a key of its own.
 	forger, err := sign.NewSigner(newSeed(t), nil)
 	if err != nil {

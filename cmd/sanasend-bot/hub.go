@@ -21,6 +21,7 @@ import (
 	"github.com/sanasend/sanasend-bot/fleet/hub"
 	"github.com/sanasend/sanasend-bot/fleet/presence"
 	"github.com/sanasend/sanasend-bot/fleet/tokens"
+	"github.com/sanasend/sanasend-bot/history"
 	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
 )
@@ -225,6 +226,64 @@ func (a hubAlerts) Maintenance(ctx context.Context, service string, until time.T
 	}
 	return a.monitor.Maintenance(ctx, name, until, by, reason)
 }
+
+// fleetHistory answers uptime and incidents in a fleet: the hub's own
+// host's services from its history, another host's from that host's agent.
+type fleetHistory struct {
+	local *history.Store
+	host  string
+	dir   bot.Directory
+}
+
+// remoteHistory is what a service of another host offers (*hub.Remote).
+type remoteHistory interface {
+	Uptime(ctx context.Context, from, to time.Time, bucket time.Duration) (history.Report, error)
+	Incidents(ctx context.Context, n int) ([]history.Incident, error)
+}
+
+var _ remoteHistory = (*hub.Remote)(nil)
+
+func (h fleetHistory) remote(service string) (remoteHistory, string, error) {
+	if name, ok := strings.CutPrefix(service, h.host+"/"); ok {
+		return nil, name, nil
+	}
+	svc, err := h.dir.Lookup(service)
+	if err != nil {
+		return nil, "", err
+	}
+	r, ok := svc.(remoteHistory)
+	if !ok {
+		return nil, "", usererr.New(usererr.Internal, "%s is neither this hub's nor an agent's service", service)
+	}
+	return r, "", nil
+}
+
+func (h fleetHistory) Uptime(ctx context.Context, service string, from, to time.Time, bucket time.Duration) (history.Report, error) {
+	r, name, err := h.remote(service)
+	switch {
+	case err != nil:
+		return history.Report{}, err
+	case r != nil:
+		return r.Uptime(ctx, from, to, bucket)
+	}
+	rep, err := h.local.Uptime(ctx, name, from, to, bucket)
+	rep.Service = service
+	return rep, err
+}
+
+func (h fleetHistory) Incidents(ctx context.Context, service string, n int) ([]history.Incident, error) {
+	r, name, err := h.remote(service)
+	switch {
+	case err != nil:
+		return nil, err
+	case r != nil:
+		return r.Incidents(ctx, n)
+	}
+	return h.local.Incidents(ctx, name, n)
+}
+
+// Health is the hub's own history's.
+func (h fleetHistory) Health() history.Health { return h.local.Health() }
 
 // randomID tells two hubs of the same host name apart in the leadership
 // key.

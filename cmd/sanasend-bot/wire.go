@@ -178,6 +178,9 @@ func (c *core) route(cfg *config.Config, log zerolog.Logger, n alerts.Notifier, 
 	}
 	if c.history != nil { // never a typed nil in the interface
 		rc.History, rc.Chart = c.history, chart.Renderer{}
+		if c.dir != nil {
+			rc.History = fleetHistory{local: c.history, host: c.fleetHost, dir: c.dir}
+		}
 	}
 	router, err := bot.NewRouter(rc)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/fleet"
 	"github.com/sanasend/sanasend-bot/fleet/sign"
+	"github.com/sanasend/sanasend-bot/history"
 	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
 	"github.com/sanasend/sanasend-bot/whatsapp"
@@ -49,6 +51,13 @@ type Verifier interface {
 	Verify(sign.Signed) (sign.Request, error)
 }
 
+// History is the agent's history database, for uptime and incidents;
+// *history.Store implements it.
+type History interface {
+	Uptime(ctx context.Context, service string, from, to time.Time, bucket time.Duration) (history.Report, error)
+	Incidents(ctx context.Context, service string, n int) ([]history.Incident, error)
+}
+
 // Alerts is the agent's monitor, for ack and maintenance; nil where none
 // runs. *alerts.Monitor implements it.
 type Alerts interface {
@@ -65,6 +74,8 @@ type Config struct {
 	Verifier Verifier
 	// Alerts answers ack and maintenance; nil: they are refused.
 	Alerts Alerts
+	// History answers uptime and incidents; nil: they are refused.
+	History History
 	// Audit receives one line per request: refused, ok or error.
 	Audit  zerolog.Logger
 	Logger zerolog.Logger
@@ -329,6 +340,41 @@ func (s *Server) alerts(ctx context.Context, verb, service string, by manager.Ac
 	return s.cfg.Alerts.Maintenance(ctx, service, until, by, args[1])
 }
 
+// history answers uptime or incidents from the agent's history.
+func (s *Server) history(ctx context.Context, verb, service string, args []string) (Reply, error) {
+	if s.cfg.History == nil {
+		return Reply{}, usererr.New(usererr.Unavailable, "no history is kept on %s", s.cfg.Host)
+	}
+	if verb == VerbIncidents {
+		n, err := strconv.Atoi(strings.Join(args, ""))
+		if err != nil || n < 1 || n > 100 {
+			return Reply{}, usererr.New(usererr.Invalid, "incidents takes a count from 1 to 100")
+		}
+		list, err := s.cfg.History.Incidents(ctx, service, n)
+		if err != nil {
+			return Reply{}, err
+		}
+		if list == nil {
+			list = []history.Incident{}
+		}
+		return Reply{Incidents: list}, nil
+	}
+	if len(args) != 3 {
+		return Reply{}, usererr.New(usererr.Invalid, "uptime takes a start, an end and a bucket")
+	}
+	from, err1 := time.Parse(time.RFC3339Nano, args[0])
+	to, err2 := time.Parse(time.RFC3339Nano, args[1])
+	bucket, err3 := time.ParseDuration(args[2])
+	if err := errors.Join(err1, err2, err3); err != nil || !from.Before(to) || bucket <= 0 {
+		return Reply{}, usererr.Wrap(err, usererr.Invalid, "uptime: a start before an end and a positive bucket are needed")
+	}
+	rep, err := s.cfg.History.Uptime(ctx, service, from, to, bucket)
+	if err != nil {
+		return Reply{}, err
+	}
+	return Reply{Uptime: &rep}, nil
+}
+
 // read answers a verb that reads.
 func (s *Server) read(ctx context.Context, verb string, svc Service, args []string) (Reply, error) {
 	switch verb {
@@ -367,6 +413,8 @@ func (s *Server) read(ctx context.Context, verb string, svc Service, args []stri
 			return Reply{}, err
 		}
 		return Reply{Sessions: &rep}, nil
+	case VerbUptime, VerbIncidents:
+		return s.history(ctx, verb, svc.Name(), args)
 	case VerbDoctor:
 		checks := svc.Doctor(ctx)
 		if checks == nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/sanasend/sanasend-bot/doctor"
+	"github.com/sanasend/sanasend-bot/history"
 	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
 	"github.com/sanasend/sanasend-bot/whatsapp"
@@ -36,12 +37,16 @@ const (
 	// [until (RFC 3339; zero: end the window), reason].
 	VerbAck         = "ack"
 	VerbMaintenance = "maintenance"
+	// VerbUptime and VerbIncidents read the agent's history: uptime with
+	// [from, to (RFC 3339), bucket (a duration)], incidents with [n].
+	VerbUptime    = "uptime"
+	VerbIncidents = "incidents"
 )
 
 // Verbs lists every endpoint.
 func Verbs() []string {
 	return []string{VerbStatus, VerbStart, VerbStop, VerbRestart, VerbLogs, VerbOutput, VerbPS,
-		VerbSessions, VerbCleanup, VerbDoctor, VerbServices, VerbAck, VerbMaintenance}
+		VerbSessions, VerbCleanup, VerbDoctor, VerbServices, VerbAck, VerbMaintenance, VerbUptime, VerbIncidents}
 }
 
 // IsAction reports whether verb is a long action: answered with Accepted,
@@ -73,6 +78,8 @@ type Reply struct {
 	Checks    []doctor.Check           `json:"checks,omitempty"`
 	Services  []string                 `json:"services,omitempty"`
 	Done      bool                     `json:"done,omitempty"` // ack, maintenance
+	Uptime    *history.Report          `json:"uptime,omitempty"`
+	Incidents []history.Incident       `json:"incidents,omitempty"`
 }
 
 // Event is one message of a long action on fleet.EventsSubject: a progress

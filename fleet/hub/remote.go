@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -18,6 +19,7 @@ import (
 	"github.com/sanasend/sanasend-bot/fleet"
 	"github.com/sanasend/sanasend-bot/fleet/agent"
 	"github.com/sanasend/sanasend-bot/fleet/sign"
+	"github.com/sanasend/sanasend-bot/history"
 	"github.com/sanasend/sanasend-bot/internal/human"
 	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
@@ -211,6 +213,38 @@ func (r *Remote) alertsCall(ctx context.Context, verb string, args []string, by 
 		return r.badReply(verb)
 	}
 	return nil
+}
+
+// Uptime is the service's report from its agent's history, named by its
+// address.
+func (r *Remote) Uptime(ctx context.Context, from, to time.Time, bucket time.Duration) (history.Report, error) {
+	rep, err := r.read(ctx, agent.VerbUptime, []string{from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano), bucket.String()})
+	if err != nil {
+		return history.Report{}, err
+	}
+	if rep.Uptime == nil {
+		return history.Report{}, r.badReply(agent.VerbUptime)
+	}
+	rep.Uptime.Service = r.Name()
+	for i := range rep.Uptime.Incidents {
+		rep.Uptime.Incidents[i].Service = r.Name()
+	}
+	return *rep.Uptime, nil
+}
+
+// Incidents are the service's last n incidents from its agent's history.
+func (r *Remote) Incidents(ctx context.Context, n int) ([]history.Incident, error) {
+	rep, err := r.read(ctx, agent.VerbIncidents, []string{strconv.Itoa(n)})
+	if err != nil {
+		return nil, err
+	}
+	if rep.Incidents == nil {
+		return nil, r.badReply(agent.VerbIncidents)
+	}
+	for i := range rep.Incidents {
+		rep.Incidents[i].Service = r.Name()
+	}
+	return rep.Incidents, nil
 }
 
 // read asks the agent and returns its reply; an error reply is its error.
