@@ -425,8 +425,10 @@ func (s *Service) reap(wait func() Exit, ch *child) {
 		s.child = nil
 	}
 	s.mu.Unlock()
-	close(ch.done)
+	// Logged before done: whoever waits on done (a stop, Close) may end
+	// the logger's owner, and nothing is written after.
 	s.log.Debug().Int32("pid", ch.pid).Int("exit_code", ch.exit.Code).Str("signal", ch.exit.Signal).Msg("reaped")
+	close(ch.done)
 }
 
 func (s *Service) stop(ctx context.Context, a Action, by Actor, progress func(string)) (StopResult, error) {
