@@ -52,6 +52,12 @@ type Item struct {
 	// outbox, which only checks that it is JSON. Required.
 	Payload  json.RawMessage `json:"payload"`
 	Enqueued time.Time       `json:"enqueued"`
+	// EditOnly, for an OpUpdate, drops the item (logged) where its
+	// message is not in the chat (never landed here, dead, forgotten or
+	// gone) instead of posting it as a new message: for an edit that a
+	// reply beside it already says (an incident's resolution), so that a
+	// thread whose root another bot posted does not get it twice.
+	EditOnly bool `json:"edit_only,omitempty"`
 }
 
 // Target is where the outbox sends an item, its Ref resolved: a new
@@ -136,6 +142,8 @@ const (
 	outboxRecEnqueued  = "enqueued"
 	outboxRecDelivered = "delivered"
 	outboxRecDead      = "dead"
+	// outboxRecDropped: an EditOnly update whose message was not there.
+	outboxRecDropped = "dropped"
 )
 
 // outboxRecord is one line of the journal.
@@ -167,8 +175,9 @@ type outboxRecord struct {
 // item recorded as dead (see Dead); an update whose message is gone
 // (RefGone) is posted as a new message. An update or reply whose Ref is
 // dead or unknown is posted as a new top-level message, and a file into the
-// channel; an item whose ID is known is not enqueued again. Each of these
-// is logged with the item's ID and the reason.
+// channel; an EditOnly update is dropped in both cases instead. An item
+// whose ID is known is not enqueued again. Each of these is logged with the
+// item's ID and the reason.
 //
 // Every item is in the journal, Dir/outbox.jsonl, before Enqueue returns,
 // so a restart loses nothing. Delivery is at-least-once: Slack's
@@ -346,6 +355,8 @@ func (r outboxRecord) valid() bool {
 		return r.Item != nil && r.Item.ID != "" && r.Item.Channel != "" && json.Valid(r.Item.Payload)
 	case outboxRecDelivered:
 		return r.ID != "" && r.Channel != "" && r.TS != ""
+	case outboxRecDropped:
+		return r.ID != ""
 	}
 	return false
 }
@@ -364,6 +375,8 @@ func (o *Outbox) applyLocked(rec outboxRecord) {
 	case outboxRecDead:
 		delete(o.pending, rec.Item.ID)
 		o.dead[rec.Item.ID] = DeadItem{Item: *rec.Item, Code: rec.Code, At: rec.At}
+	case outboxRecDropped:
+		delete(o.pending, rec.ID)
 	}
 }
 
@@ -529,6 +542,11 @@ func (o *Outbox) sendQueue(ctx context.Context, channel string, q *outboxQueue) 
 		}
 		e := q.items[0]
 		target := o.targetLocked(e.item)
+		if target.Op == "" { // an EditOnly update with nothing to edit
+			o.finishLocked(q, e, outboxResult{dropped: true})
+			o.mu.Unlock()
+			continue
+		}
 		o.mu.Unlock()
 
 		res, done := o.deliver(ctx, e.item, target)
@@ -544,6 +562,8 @@ func (o *Outbox) sendQueue(ctx context.Context, channel string, q *outboxQueue) 
 // targetLocked resolves the Ref of it. An update or reply whose Ref has not
 // landed (dead, unknown, or forgotten) is posted as a new message, and a
 // file whose Ref has not landed goes into the channel; either is logged.
+// An EditOnly update whose Ref has not landed gets no target (Op ""): it is
+// dropped.
 func (o *Outbox) targetLocked(it Item) Target {
 	if it.Op == OpPost || (it.Op == OpFile && it.Ref == "") {
 		return Target{Op: it.Op, Channel: it.Channel}
@@ -557,8 +577,11 @@ func (o *Outbox) targetLocked(it Item) Target {
 			why = "not delivered yet"
 		}
 		op, where := OpPost, "posting it as a new message"
-		if it.Op == OpFile {
+		switch {
+		case it.Op == OpFile:
 			op, where = OpFile, "uploading it into the channel"
+		case it.Op == OpUpdate && it.EditOnly:
+			op, where = "", "dropping it (the reply beside it says the same)"
 		}
 		o.log.Warn().Str("item", it.ID).Str("channel", it.Channel).Str("ref", it.Ref).Str("ref_state", why).
 			Msgf("outbox: the %s's message is not in the chat (ref %s); %s", it.Op, why, where)
@@ -575,8 +598,9 @@ func (o *Outbox) targetLocked(it Item) Target {
 
 // outboxResult is how an item ended: delivered to sent, or dead with code.
 type outboxResult struct {
-	sent outboxSent
-	code string
+	sent    outboxSent
+	code    string
+	dropped bool // an EditOnly update whose message is not there
 }
 
 // finishLocked records e's result and takes it off q.
@@ -589,7 +613,9 @@ func (o *Outbox) finishLocked(q *outboxQueue, e *outboxEntry, res outboxResult) 
 	o.notifyLocked()
 	now := o.clock.Now()
 	var rec outboxRecord
-	if res.code != "" {
+	if res.dropped {
+		rec = outboxRecord{Rec: outboxRecDropped, At: now, ID: e.item.ID}
+	} else if res.code != "" {
 		o.dead[e.item.ID] = DeadItem{Item: e.item, Code: res.code, At: now}
 		rec = outboxRecord{Rec: outboxRecDead, At: now, Item: &e.item, Code: res.code}
 	} else {
@@ -628,6 +654,10 @@ func (o *Outbox) deliver(ctx context.Context, it Item, t Target) (res outboxResu
 		}
 		var perm *PermanentError
 		if errors.As(err, &perm) {
+			if perm.Gone && t.Op == OpUpdate && it.EditOnly {
+				log.Warn().Err(err).Str("code", perm.Code).Str("ref", it.Ref).Msg("outbox: the message to update is gone; the edit is dropped (the reply beside it says the same)")
+				return outboxResult{dropped: true}, true
+			}
 			if perm.Gone && t.Op == OpUpdate {
 				log.Warn().Err(err).Str("code", perm.Code).Str("ref", it.Ref).Msg("outbox: the message to update is gone; posting it as a new message")
 				t = Target{Op: OpPost, Channel: it.Channel}

@@ -497,6 +497,78 @@ func TestOutboxRefs(t *testing.T) {
 	}
 }
 
+// TestOutboxEditOnly: an EditOnly update edits its message where it is in
+// the chat; where it is not (never landed here, dead) or is gone, it is
+// dropped: nothing posted, nothing pending, not sent again by the next
+// process; the reply beside it is posted as usual.
+func TestOutboxEditOnly(t *testing.T) {
+	editOnly := func(it delivery.Item) delivery.Item { it.EditOnly = true; return it }
+	env := newOutboxEnv(t)
+	o := env.open(t, env.sender(t, nil))
+	stop := outboxStart(t, o)
+	env.fake.FailNext("chat.postMessage", fakeslack.Answer{Error: "msg_too_long"})
+	outboxEnqueue(t, o,
+		post("dead", "C0OPS", "too long"),
+		post("p", "C0OPS", "web-2's agent stopped reporting"),
+		reply("p-back", "p", "C0OPS", "web-2's agent is back"),
+		editOnly(update("p-back-edit", "p", "C0OPS", "web-2's agent is back (edit)")),
+		reply("x-back", "posted-by-another-hub", "C0OPS", "web-3's agent is back"),
+		editOnly(update("x-back-edit", "posted-by-another-hub", "C0OPS", "web-3's agent is back (edit)")),
+		editOnly(update("dead-edit", "dead", "C0OPS", "an edit of a dead message")))
+	outboxFlush(t, o)
+	env.fake.FailNext("chat.update", fakeslack.Answer{Error: "message_not_found"})
+	outboxEnqueue(t, o,
+		editOnly(update("p-gone-edit", "p", "C0OPS", "an edit of a deleted message")),
+		update("p-gone-update", "p", "C0OPS", "an update of a deleted message, not EditOnly"))
+	env.fake.FailNext("chat.update", fakeslack.Answer{Error: "message_not_found"})
+	outboxFlush(t, o)
+
+	var got []string
+	for _, c := range outboxSummary(env.fake.Calls("")) {
+		if method, text, ok := strings.Cut(c, " ok "); ok {
+			got = append(got, method+" "+text)
+		}
+	}
+	want := []string{
+		"chat.postMessage web-2's agent stopped reporting",
+		"chat.postMessage web-2's agent is back",
+		"chat.update web-2's agent is back (edit)",
+		"chat.postMessage web-3's agent is back",
+		"chat.postMessage an update of a deleted message, not EditOnly",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("delivered = %q; want %q (all calls %q)", got, want, outboxSummary(env.fake.Calls("")))
+	}
+	if n := o.Pending(); n != 0 {
+		t.Errorf("Pending() = %d; want 0", n)
+	}
+	for _, id := range []string{"x-back-edit", "dead-edit", "p-gone-edit"} {
+		if _, _, ok := o.TS(id); ok {
+			t.Errorf("TS(%s) known; a dropped edit has no message", id)
+		}
+	}
+	if dead := o.Dead(); len(dead) != 1 || dead[0].Item.ID != "dead" {
+		t.Errorf("Dead() = %+v; want only the refused post (a dropped edit is not a dead letter)", dead)
+	}
+
+	// The next process sends none of them again.
+	stop()
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	calls := len(env.fake.Calls(""))
+	o2 := env.open(t, env.sender(t, nil))
+	if n := o2.Pending(); n != 0 {
+		t.Fatalf("Pending() after a reopen = %d; want 0", n)
+	}
+	outboxStart(t, o2)
+	outboxEnqueue(t, o2, post("after", "C0OPS", "after the reopen"))
+	outboxFlush(t, o2)
+	if got := outboxSummary(env.fake.Calls("")[calls:]); !slices.Equal(got, []string{"chat.postMessage ok after the reopen"}) {
+		t.Errorf("calls after the reopen = %q; want only the new post", got)
+	}
+}
+
 // TestOutboxInvalidBlocks: blocks Slack refuses are retried once, as
 // text only; refused again, the item is dead and the channel goes on.
 func TestOutboxInvalidBlocks(t *testing.T) {

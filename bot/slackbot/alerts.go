@@ -300,6 +300,9 @@ type alertPost struct {
 	ID, Ref string
 	Op      delivery.Op
 	Message Message
+	// EditOnly: an edit that the reply before it already says, dropped
+	// where the message is not in the chat (delivery.Item.EditOnly).
+	EditOnly bool
 }
 
 // Notify enqueues the messages of one notice.
@@ -325,7 +328,7 @@ func (n *AlertNotifier) posts(no alerts.Notice) []alertPost {
 		m := HostMessage(no, now)
 		return []alertPost{
 			{ID: no.ID, Ref: no.Ref, Op: delivery.OpReply, Message: m},
-			{ID: no.ID + "-edit", Ref: no.Ref, Op: delivery.OpUpdate, Message: m},
+			{ID: no.ID + "-edit", Ref: no.Ref, Op: delivery.OpUpdate, Message: m, EditOnly: true},
 		}
 	case no.Host != nil:
 		return []alertPost{{ID: no.ID, Op: delivery.OpPost, Message: HostMessage(no, now)}}
@@ -339,7 +342,10 @@ func (n *AlertNotifier) posts(no alerts.Notice) []alertPost {
 		}
 		return []alertPost{
 			{ID: no.ID, Ref: no.Ref, Op: delivery.OpReply, Message: EventMessage(no.Event, now, true)},
-			{ID: no.ID + "-edit", Ref: no.Ref, Op: delivery.OpUpdate,
+			// A resolved alert's card is dropped where it is not in the
+			// chat (the hub that posted it died): the reply says it. An
+			// open one's comes as a new card, with its buttons.
+			{ID: no.ID + "-edit", Ref: no.Ref, Op: delivery.OpUpdate, EditOnly: !no.Incident.Open,
 				Message: AlertMessage(*no.Incident, now, seen.token, seen.errors, no.ID+"-edit")},
 		}
 	case no.Restoration != nil:
@@ -434,5 +440,5 @@ func (n *AlertNotifier) enqueue(p alertPost) error {
 		return err
 	}
 	return n.cfg.Queue.Enqueue(delivery.Item{ID: p.ID, Ref: p.Ref, Channel: n.cfg.Channel, Op: p.Op,
-		Payload: payload, Enqueued: n.cfg.Clock.Now()})
+		Payload: payload, Enqueued: n.cfg.Clock.Now(), EditOnly: p.EditOnly})
 }
