@@ -546,6 +546,43 @@ func TestFleetLeaderHandOver(t *testing.T) {
 	}
 }
 
+// TestFleetSilenceSurvivesAHandOver: an agent's silence alerted by the
+// leading hub is resolved by the hub that took over after the leader died
+// (it heard the silence too, under the same ID), and neither the alert nor
+// its resolution is posted twice.
+func TestFleetSilenceSurvivesAHandOver(t *testing.T) {
+	bin := buildBot(t)
+	natsURL := externalNATS(t)
+	keyPath, pub := hubKey(t, t.TempDir())
+	a := newBotHarness(t, bin, hubOn("hub-a", natsURL, keyPath))
+	a.start(t)
+	waitFileLog(t, a.logPath, "this hub leads", 10*time.Second)
+	b := newBotHarness(t, bin, hubOn("hub-b", natsURL, keyPath))
+	b.start(t)
+	agent := newAgent(t, "web-2", natsURL, pub)
+	agent.start(t)
+	waitSlash(t, a.serveFixture, "hosts", "web-2", 30*time.Second)
+	waitSlash(t, b.serveFixture, "hosts", "web-2", 30*time.Second)
+
+	agent.stop(t)
+	waitAlertsChannel(t, a.fake, "web-2's agent stopped reporting", 20*time.Second)
+	a.stop(t, syscall.SIGKILL)
+	waitFileLog(t, b.logPath, "this hub leads", 10*time.Second)
+	agent.start(t)
+	back := waitAlertsChannel(t, b.fake, "web-2's agent is back", 20*time.Second)
+	t.Logf("resolution posted by the hub that took over: %q", back.Param("text"))
+	waitSlash(t, b.serveFixture, "hosts", "web-2", 10*time.Second) // a round trip after the delivery
+	if n := countAlerts(a.fake, "stopped reporting") + countAlerts(b.fake, "stopped reporting"); n != 1 {
+		t.Errorf("web-2's silence was posted %d times by the two hubs; want 1", n)
+	}
+	if n := countAlerts(a.fake, "is back") + countAlerts(b.fake, "is back"); n != 1 {
+		t.Errorf("web-2's return was posted %d times by the two hubs; want 1", n)
+	}
+	if t.Failed() {
+		t.Logf("hub-a's alerts channel:\n%s\nhub-b's:\n%s", strings.Join(alertsSince(a.fake, time.Time{}), "\n"), strings.Join(alertsSince(b.fake, time.Time{}), "\n"))
+	}
+}
+
 // TestCheckAgentConfig: `check` on an agent's config checks what `agent`
 // needs (no Slack) and connects to the fleet's NATS.
 func TestCheckAgentConfig(t *testing.T) {

@@ -89,14 +89,21 @@ func tokenLife(cfg *config.Config) time.Duration {
 }
 
 // prepare builds the fleet's directory over this host's services, and the
-// registry and the consumer that deliver to deliver (the Slack notifier).
+// registry, which raises the agents' silences into the facts stream (every
+// hub alike; the stream keeps one), and the consumer that delivers the
+// facts to deliver (the Slack notifier).
 func (h *fleetHub) prepare(m *manager.Manager, deliver alerts.Notifier) error {
 	signer, err := hubSigner(h.cfg)
 	if err != nil {
 		return err
 	}
 	h.registry, err = presence.NewRegistry(presence.RegistryConfig{
-		Conn: h.link.nc, Timeout: h.cfg.Fleet.AgentTimeout, Notify: deliver.Notify, Logger: h.log,
+		Conn: h.link.nc, Timeout: h.cfg.Fleet.AgentTimeout, Logger: h.log,
+		Notify: func(n alerts.Notice) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return facts.Raise(ctx, h.link.js, h.cfg.Fleet.Host, n)
+		},
 	})
 	if err != nil {
 		return err
@@ -118,7 +125,9 @@ func (h *fleetHub) prepare(m *manager.Manager, deliver alerts.Notifier) error {
 }
 
 // run keeps the fleet going until ctx ends: this hub's own facts
-// published, the agents' heartbeats followed, the directory refreshed,
+// published, the agents' heartbeats followed (whether this hub leads or
+// not, so that a hub that takes over knows every silence), the directory
+// refreshed,
 // and, while this hub leads, the facts delivered and lead run (Socket
 // Mode; nil for none).
 func (h *fleetHub) run(ctx context.Context, lead func(ctx context.Context) error) error {
@@ -129,8 +138,6 @@ func (h *fleetHub) run(ctx context.Context, lead func(ctx context.Context) error
 	g.Go(func() error {
 		h.leader.Run(ctx, func(lctx context.Context) {
 			h.log.Info().Msg("fleet: this hub leads")
-			h.registry.SetLeading(true)
-			defer h.registry.SetLeading(false)
 			var lg errgroup.Group
 			lg.Go(func() error { return h.consumer.Run(lctx) })
 			if lead != nil {

@@ -225,6 +225,25 @@ func (p *Publisher) sendAll(ctx context.Context) error {
 	return nil
 }
 
+// Raise publishes a notice that every hub raises alike (an agent's
+// silence, noticed by each hub's registry) on the facts of host, the
+// hub's own, with the notice's ID as message id: the stream keeps the
+// first copy of an ID and drops the others (for 10 minutes), so the
+// leader's consumer delivers it once, whichever hub raised it first.
+func Raise(ctx context.Context, js jetstream.JetStream, host string, n alerts.Notice) error {
+	if n.ID == "" {
+		return errors.New("raise a notice: it has no ID")
+	}
+	data, err := json.Marshal(n)
+	if err != nil {
+		return fmt.Errorf("raise notice %s: %w", n.ID, err)
+	}
+	if _, err := js.Publish(ctx, fleet.FactsSubject(host), data, jetstream.WithMsgID(n.ID)); err != nil {
+		return fmt.Errorf("raise notice %s: %w", n.ID, err)
+	}
+	return nil
+}
+
 // ConsumerConfig configures the hub's consumer.
 type ConsumerConfig struct {
 	JS jetstream.JetStream

@@ -2,7 +2,9 @@
 // publishes a heartbeat (its version, start and services) on its host's
 // subject; the hub's Registry keeps what it heard and raises its own alert
 // (an alerts.Notice with Host set) when a known agent is silent for longer
-// than the timeout, and resolves it when the agent is heard again.
+// than the timeout, and resolves it when the agent is heard again. Every
+// hub's registry raises the same notices under the same IDs, so that the
+// facts stream keeps one of each whichever hub leads or dies.
 package presence
 
 import (
@@ -97,8 +99,10 @@ type RegistryConfig struct {
 	// Timeout is fleet.agent_timeout: the silence that opens an alert.
 	Timeout time.Duration
 	Clock   clockwork.Clock
-	// Notify delivers the registry's alerts (the hub's notifier); an
-	// error keeps the notice and retries it at the next check.
+	// Notify delivers the registry's alerts: in a hub, into the facts
+	// stream with the notice's ID as message id, where the copies that
+	// every hub raises alike are kept once. An error keeps the notice and
+	// retries it at the next check.
 	Notify func(alerts.Notice) error
 	Logger zerolog.Logger
 }
@@ -107,19 +111,20 @@ type RegistryConfig struct {
 type Registry struct {
 	cfg RegistryConfig
 
+	flushing sync.Mutex // one flush at a time: notices go out in order
+
 	mu      sync.Mutex
 	hosts   map[string]*hostState
-	leading bool
-	pending []alerts.Notice // notices whose Notify failed, in order
+	pending []alerts.Notice // notices not delivered yet, in order
 }
 
 type hostState struct {
 	Host
+	// beatAt is the last beat's own time (the agent's clock): the same
+	// for every hub that heard it, unlike LastSeen.
+	beatAt time.Time
 	// open is the ID of the open alert of its silence; "" when none.
 	open string
-	// silent: the silence passed the timeout (alerted or not: a hub that
-	// did not lead when it began never alerts it).
-	silent bool
 }
 
 // NewRegistry validates cfg; it does no I/O.
@@ -134,15 +139,6 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 		cfg.Clock = clockwork.NewRealClock()
 	}
 	return &Registry{cfg: cfg, hosts: map[string]*hostState{}}, nil
-}
-
-// SetLeading says whether this hub leads: only the leading hub alerts. A
-// hub that takes over does not alert the silences that passed the timeout
-// before it led (the leader before it did).
-func (r *Registry) SetLeading(on bool) {
-	r.mu.Lock()
-	r.leading = on
-	r.mu.Unlock()
 }
 
 // Run follows the heartbeats and checks the silences every Timeout/4
@@ -161,6 +157,9 @@ func (r *Registry) Run(ctx context.Context) error {
 		return fmt.Errorf("registry: subscribe to heartbeats: %w", err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
+	// The server knows the subscription before the first check: a beat
+	// sent from now on is heard (NATS away: the next beats are).
+	_ = r.cfg.Conn.FlushTimeout(5 * time.Second)
 	t := r.cfg.Clock.NewTicker(r.cfg.Timeout / 4)
 	defer t.Stop()
 	for {
@@ -182,19 +181,17 @@ func (r *Registry) beat(b Beat) {
 		h = &hostState{Host: Host{Name: b.Host}}
 		r.hosts[b.Host] = h
 	}
-	var back *alerts.Notice
-	if h.silent {
-		if h.open != "" {
-			back = &alerts.Notice{ID: h.open + "-back", Ref: h.open, Kind: alerts.DecisionResolve,
-				Host: &alerts.HostPresence{Host: b.Host, LastSeen: h.LastSeen, Timeout: r.cfg.Timeout, Back: now}}
-			r.pending = append(r.pending, *back)
-		}
-		h.silent, h.open = false, ""
+	back := h.open != ""
+	if back {
+		r.pending = append(r.pending, alerts.Notice{ID: h.open + "-back", Ref: h.open, Kind: alerts.DecisionResolve,
+			Host: &alerts.HostPresence{Host: b.Host, LastSeen: h.LastSeen, Timeout: r.cfg.Timeout, Back: now}})
+		h.open = ""
 		r.cfg.Logger.Info().Str("agent", b.Host).Msg("fleet: agent heard again")
 	}
 	h.Version, h.Started, h.Services, h.LastSeen, h.Online = b.Version, b.Started, slices.Clone(b.Services), now, true
+	h.beatAt = b.At
 	r.mu.Unlock()
-	if back != nil {
+	if back {
 		r.flush()
 	}
 }
@@ -205,15 +202,12 @@ func (r *Registry) check() {
 	now := r.cfg.Clock.Now()
 	r.mu.Lock()
 	for _, h := range r.hosts {
-		if h.silent || now.Sub(h.LastSeen) <= r.cfg.Timeout {
+		if !h.Online || now.Sub(h.LastSeen) <= r.cfg.Timeout {
 			continue
 		}
-		h.silent, h.Online = true, false
+		h.Online = false
 		r.cfg.Logger.Warn().Str("agent", h.Name).Time("last_seen", h.LastSeen).Msg("fleet: agent stopped reporting")
-		if !r.leading {
-			continue
-		}
-		h.open = fmt.Sprintf("host-%s-down-%d", h.Name, h.LastSeen.UnixNano())
+		h.open = silenceID(h)
 		r.pending = append(r.pending, alerts.Notice{ID: h.open, Kind: alerts.DecisionOpen,
 			Host: &alerts.HostPresence{Host: h.Name, LastSeen: h.LastSeen, Timeout: r.cfg.Timeout}})
 	}
@@ -221,20 +215,38 @@ func (r *Registry) check() {
 	r.flush()
 }
 
+// silenceID names the silence that began after h's last beat, alike on
+// every hub that heard that beat: by the beat's own time, or by when this
+// hub heard it for a beat without one.
+func silenceID(h *hostState) string {
+	at := h.beatAt
+	if at.IsZero() {
+		at = h.LastSeen
+	}
+	return fmt.Sprintf("host-%s-down-%d", h.Name, at.UnixNano())
+}
+
 // flush delivers the pending notices in order; it stops at the first that
-// fails, which the next check retries.
+// fails, which the next check retries. Notify is called without r.mu, so
+// that heartbeats are noted meanwhile.
 func (r *Registry) flush() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for len(r.pending) > 0 {
-		if !r.leading {
+	r.flushing.Lock()
+	defer r.flushing.Unlock()
+	for {
+		r.mu.Lock()
+		if len(r.pending) == 0 {
+			r.mu.Unlock()
 			return
 		}
-		if err := r.cfg.Notify(r.pending[0]); err != nil {
-			r.cfg.Logger.Error().Err(err).Str("notice", r.pending[0].ID).Msg("fleet: agent alert not delivered; retrying")
+		n := r.pending[0]
+		r.mu.Unlock()
+		if err := r.cfg.Notify(n); err != nil {
+			r.cfg.Logger.Error().Err(err).Str("notice", n.ID).Msg("fleet: agent alert not delivered; retrying")
 			return
 		}
-		r.pending = r.pending[1:]
+		r.mu.Lock()
+		r.pending = r.pending[1:] // only flush removes, and one flush runs at a time
+		r.mu.Unlock()
 	}
 }
 

@@ -2,6 +2,7 @@ package presence
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -69,25 +70,45 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 
 // TestSilenceOpensOneAlertAndABeatResolvesIt: a known agent silent past
 // the timeout is alerted once, however many checks follow; its next beat
-// resolves the alert in its thread. A hub that does not lead alerts
-// nothing.
+// resolves the alert in its thread. Two registries (two hubs) that heard
+// the same beats raise the same notices under the same IDs, which the facts
+// stream keeps once, even when they heard a beat at different times.
 func TestSilenceOpensOneAlertAndABeatResolvesIt(t *testing.T) {
 	conn := connect(t)
 	start := time.Date(2026, 12, 5, 14, 0, 0, 0, time.UTC)
 	hubClock := clockwork.NewFakeClockAt(start)
+	otherClock := clockwork.NewFakeClockAt(start.Add(700 * time.Millisecond)) // the other hub's clock is off
 	agentClock := clockwork.NewFakeClockAt(start)
-	var got notices
+	var got, other notices
 	reg, err := NewRegistry(RegistryConfig{Conn: conn(), Timeout: 60 * time.Second, Clock: hubClock, Notify: got.notify, Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg.SetLeading(true)
+	reg2, err := NewRegistry(RegistryConfig{Conn: conn(), Timeout: 60 * time.Second, Clock: otherClock, Notify: other.notify, Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = reg.Run(ctx) }()
+	for _, r := range []*Registry{reg, reg2} {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = r.Run(ctx) }()
+	}
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	waitFor(t, "the registry's ticker", func() bool { return hubClock.BlockUntilContext(ctx, 1) == nil })
+	waitFor(t, "the registries' tickers", func() bool {
+		return hubClock.BlockUntilContext(ctx, 1) == nil && otherClock.BlockUntilContext(ctx, 1) == nil
+	})
+	advance := func(d time.Duration) {
+		t.Helper()
+		hubClock.Advance(d)
+		otherClock.Advance(d)
+		waitFor(t, "the checks", func() bool {
+			return hubClock.BlockUntilContext(ctx, 1) == nil && otherClock.BlockUntilContext(ctx, 1) == nil
+		})
+	}
+	heard := func(r *Registry, seen time.Time) bool {
+		return r.LastSeen("web-2").After(seen) || (seen.IsZero() && !r.LastSeen("web-2").IsZero())
+	}
 
 	beat := func() {
 		t.Helper()
@@ -98,11 +119,9 @@ func TestSilenceOpensOneAlertAndABeatResolvesIt(t *testing.T) {
 		}
 		bctx, bcancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
+		seen, seen2 := reg.LastSeen("web-2"), reg2.LastSeen("web-2")
 		go func() { hb.Run(bctx); close(done) }()
-		seen := reg.LastSeen("web-2")
-		waitFor(t, "a beat", func() bool {
-			return reg.LastSeen("web-2").After(seen) || (seen.IsZero() && !reg.LastSeen("web-2").IsZero())
-		})
+		waitFor(t, "a beat", func() bool { return heard(reg, seen) && heard(reg2, seen2) })
 		bcancel()
 		<-done
 	}
@@ -114,13 +133,12 @@ func TestSilenceOpensOneAlertAndABeatResolvesIt(t *testing.T) {
 	lastSeen := reg.LastSeen("web-2")
 
 	// 60 s of silence is not yet over the timeout; 75 s is.
-	hubClock.Advance(60 * time.Second)
-	waitFor(t, "a check", func() bool { return hubClock.BlockUntilContext(ctx, 1) == nil })
-	if n := len(got.list()); n != 0 {
+	advance(60 * time.Second)
+	if n := len(got.list()) + len(other.list()); n != 0 {
 		t.Fatalf("%d notices at exactly the timeout", n)
 	}
-	hubClock.Advance(15 * time.Second)
-	waitFor(t, "the alert", func() bool { return len(got.list()) == 1 })
+	advance(15 * time.Second)
+	waitFor(t, "the alert", func() bool { return len(got.list()) == 1 && len(other.list()) == 1 })
 	open := got.list()[0]
 	if open.Kind != alerts.DecisionOpen || open.Host == nil || open.Host.Host != "web-2" || !open.Host.LastSeen.Equal(lastSeen) || open.Service != "" {
 		t.Fatalf("open notice = %+v", open)
@@ -128,21 +146,86 @@ func TestSilenceOpensOneAlertAndABeatResolvesIt(t *testing.T) {
 	if h := reg.Hosts()[0]; h.Online {
 		t.Errorf("web-2 online after the silence")
 	}
+	advance(15 * time.Second)
+	advance(15 * time.Second)
+	if n := len(got.list()); n != 1 {
+		t.Fatalf("%d notices after more checks of one silence; want 1", n)
+	}
 
-	hubClock.Advance(time.Minute)
+	agentClock.Advance(2 * time.Minute)
+	advance(time.Minute)
 	beat()
-	waitFor(t, "the resolution", func() bool { return len(got.list()) == 2 })
+	waitFor(t, "the resolution", func() bool { return len(got.list()) == 2 && len(other.list()) == 2 })
 	back := got.list()[1]
 	if back.Kind != alerts.DecisionResolve || back.Ref != open.ID || back.Host == nil || back.Host.Back.IsZero() {
 		t.Fatalf("back notice = %+v; want a resolve of %s", back, open.ID)
 	}
+	for i, n := range other.list() {
+		if n.ID != got.list()[i].ID || n.Ref != got.list()[i].Ref || n.Kind != got.list()[i].Kind {
+			t.Errorf("the other hub's notice %d = %s (ref %q, %v); want the same as this hub's, %s (ref %q, %v)",
+				i, n.ID, n.Ref, n.Kind, got.list()[i].ID, got.list()[i].Ref, got.list()[i].Kind)
+		}
+	}
 
-	// Not leading: a silence is noted, never alerted.
-	reg.SetLeading(false)
-	hubClock.Advance(90 * time.Second)
-	waitFor(t, "the second silence noted", func() bool { return !reg.Hosts()[0].Online })
-	if n := len(got.list()); n != 2 {
-		t.Errorf("%d notices; a hub that does not lead alerted", n)
+	// A second silence is another alert, under another ID.
+	advance(75 * time.Second)
+	waitFor(t, "the second alert", func() bool { return len(got.list()) == 3 })
+	if again := got.list()[2]; again.Kind != alerts.DecisionOpen || again.ID == open.ID {
+		t.Errorf("second silence's notice = %+v; want an open alert with an ID of its own (first %s)", again, open.ID)
+	}
+}
+
+// TestUndeliveredAlertIsRetried: a notice Notify refused is kept and
+// retried at the next check, in order, once.
+func TestUndeliveredAlertIsRetried(t *testing.T) {
+	conn := connect(t)
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 12, 5, 14, 0, 0, 0, time.UTC))
+	var got notices
+	var mu sync.Mutex
+	refuse := true
+	reg, err := NewRegistry(RegistryConfig{Conn: conn(), Timeout: 60 * time.Second, Clock: clock, Logger: zerolog.Nop(),
+		Notify: func(n alerts.Notice) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if refuse {
+				return errors.New("NATS is away")
+			}
+			return got.notify(n)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = reg.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, "the ticker", func() bool { return clock.BlockUntilContext(ctx, 1) == nil })
+	hb, err := NewHeartbeat(HeartbeatConfig{Conn: conn(), Host: "web-3", Services: func() []string { return nil }, Every: time.Hour, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bctx, bcancel := context.WithCancel(context.Background())
+	bdone := make(chan struct{})
+	go func() { hb.Run(bctx); close(bdone) }()
+	waitFor(t, "a beat", func() bool { return !reg.LastSeen("web-3").IsZero() })
+	bcancel()
+	<-bdone
+
+	clock.Advance(75 * time.Second)
+	waitFor(t, "the check", func() bool { return clock.BlockUntilContext(ctx, 1) == nil })
+	waitFor(t, "the silence noted", func() bool { return !reg.Hosts()[0].Online })
+	if n := len(got.list()); n != 0 {
+		t.Fatalf("%d notices delivered while Notify refused", n)
+	}
+	mu.Lock()
+	refuse = false
+	mu.Unlock()
+	clock.Advance(15 * time.Second)
+	waitFor(t, "the retried alert", func() bool { return len(got.list()) == 1 })
+	clock.Advance(15 * time.Second)
+	waitFor(t, "the check", func() bool { return clock.BlockUntilContext(ctx, 1) == nil })
+	if n := len(got.list()); n != 1 || got.list()[0].Kind != alerts.DecisionOpen {
+		t.Errorf("notices after the retry: %+v; want one open alert", got.list())
 	}
 }
 
