@@ -62,6 +62,9 @@ type WindowStore interface {
 // WindowInfo is a recurring window as `maintenance list` shows it.
 type WindowInfo struct {
 	RecurringWindow
+	// Host is the host whose agent keeps the window, in a fleet (its ID
+	// and services are then "host/..."); "" on one host.
+	Host string `json:"host,omitempty"`
 	// Next is the start of its next occurrence (zero: none within five
 	// years); Open is set when an occurrence is open now, Until its end.
 	Next  time.Time
@@ -182,8 +185,9 @@ func (m *Monitor) tickRecurring(ctx context.Context, w *watched, now time.Time) 
 // service) that begins on every (see internal/recur) and lasts d, and
 // saves it. A schedule or duration that will not do is a *usererr.Error
 // saying why. The window is in force from the next tick: an occurrence
-// open now begins then.
-func (m *Monitor) AddWindow(service, every string, d time.Duration, by manager.Actor, reason string) (RecurringWindow, error) {
+// open now begins then. ctx is not used: the save does not wait on the
+// disk (the front ends' interface has it for an agent's monitor).
+func (m *Monitor) AddWindow(_ context.Context, service, every string, d time.Duration, by manager.Actor, reason string) (RecurringWindow, error) {
 	w := RecurringWindow{Every: every, Duration: d, Reason: reason, By: by, Added: m.clock.Now()}
 	if service != "" {
 		if _, err := m.find(service); err != nil {
@@ -266,8 +270,10 @@ func (m *Monitor) saveWindowsLocked(ws []recurringWindow) error {
 }
 
 // Windows lists the recurring windows, the config's first, with their
-// next occurrence and whether one is open now.
-func (m *Monitor) Windows() []WindowInfo {
+// next occurrence and whether one is open now. The error is always nil
+// here (the front ends' interface has one for a fleet, where an agent may
+// not answer).
+func (m *Monitor) Windows(context.Context) ([]WindowInfo, error) {
 	now := m.clock.Now().In(time.Local)
 	var out []WindowInfo
 	for _, r := range m.windows() {
@@ -278,5 +284,5 @@ func (m *Monitor) Windows() []WindowInfo {
 		}
 		out = append(out, info)
 	}
-	return out
+	return out, nil
 }

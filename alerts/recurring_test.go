@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -198,7 +199,7 @@ func TestMonitorAddListCancelWindows(t *testing.T) {
 	r := newRestartRig(t, Rules{FailureThreshold: 1})
 	r.windows = []RecurringWindow{{Every: "sun 03:00", Duration: time.Hour}}
 	a, _ := r.start()
-	w, err := a.AddWindow("whatsapp", "sat 15:00", 90*time.Minute, alice, "backup")
+	w, err := a.AddWindow(r.ctx, "whatsapp", "sat 15:00", 90*time.Minute, alice, "backup")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,18 +210,18 @@ func TestMonitorAddListCancelWindows(t *testing.T) {
 		{"sun 25:00", `"sun 25:00": "25:00" is not a time of day`},
 		{"0 3 * *", `"0 3 * *": use a weekday`},
 	} {
-		_, err := a.AddWindow("whatsapp", bad.every, time.Hour, alice, "")
+		_, err := a.AddWindow(r.ctx, "whatsapp", bad.every, time.Hour, alice, "")
 		if got := usererr.Message(err); !strings.HasPrefix(got, bad.want) {
 			t.Errorf("AddWindow(%q) = %q; want %q...", bad.every, got, bad.want)
 		}
 	}
-	if _, err := a.AddWindow("whatsapp", "daily 03:00", 25*time.Hour, alice, ""); usererr.Message(err) != `25h is not shorter than the 24h between two starts of "daily 03:00"` {
+	if _, err := a.AddWindow(r.ctx, "whatsapp", "daily 03:00", 25*time.Hour, alice, ""); usererr.Message(err) != `25h is not shorter than the 24h between two starts of "daily 03:00"` {
 		t.Errorf("AddWindow(25h daily) = %v", err)
 	}
 	r.stop(a)
 
 	b, _ := r.start()
-	list := b.Windows()
+	list := mustWindows(t, b)
 	if len(list) != 2 || list[0].ID != "c1" || !list[0].Config || list[1].ID != "1" || list[1].Reason != "backup" {
 		t.Fatalf("Windows() = %+v; want c1 then 1", list)
 	}
@@ -237,10 +238,10 @@ func TestMonitorAddListCancelWindows(t *testing.T) {
 	if gone, err := b.CancelWindow(r.ctx, "1", alice); err != nil || gone.Reason != "backup" {
 		t.Errorf("CancelWindow(1) = %+v, %v", gone, err)
 	}
-	if got := b.Windows(); len(got) != 1 {
+	if got := mustWindows(t, b); len(got) != 1 {
 		t.Errorf("Windows() after cancel = %+v", got)
 	}
-	if w, err := b.AddWindow("", "daily 01:00", time.Hour, alice, ""); err != nil || w.ID != "2" {
+	if w, err := b.AddWindow(r.ctx, "", "daily 01:00", time.Hour, alice, ""); err != nil || w.ID != "2" {
 		t.Errorf("AddWindow after a cancel = %+v, %v; want ID 2", w, err)
 	}
 }
@@ -303,4 +304,14 @@ func TestTrackerRecurring(t *testing.T) {
 			t.Errorf("window until %s then Recurring = %s, %v; want %q", tc.until, kinds(ds), began, tc.want)
 		}
 	}
+}
+
+// mustWindows is m's windows; Windows' error is always nil on a monitor.
+func mustWindows(t *testing.T, m *Monitor) []WindowInfo {
+	t.Helper()
+	ws, err := m.Windows(context.Background())
+	if err != nil {
+		t.Fatalf("Windows: %v", err)
+	}
+	return ws
 }

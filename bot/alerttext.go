@@ -284,9 +284,12 @@ func windowText(w *alerts.Window, now time.Time) string {
 // weekly restart".
 func WindowLine(w alerts.WindowInfo, now time.Time) string {
 	s := fmt.Sprintf("%s: %s for %s, ", w.ID, EveryText(w.Every), human.Duration(w.Duration))
-	if len(w.Services) == 0 {
+	switch {
+	case len(w.Services) == 0 && w.Host != "":
+		s += "all services of " + w.Host
+	case len(w.Services) == 0:
 		s += "all services"
-	} else {
+	default:
 		s += strings.Join(w.Services, ", ")
 	}
 	if w.Restart {
@@ -319,6 +322,14 @@ func WindowsHeadline(ws []alerts.WindowInfo) string {
 		return "no recurring maintenance windows: add one with `maintenance every sun 03:00 1h <reason>`"
 	}
 	return human.Count(len(ws), "recurring maintenance window")
+}
+
+// WindowsNotListedText says why a host's windows are missing from
+// `maintenance list`, after why it could not be asked: "web-3 is offline
+// since 14:02:05 (last heard 3m ago): its maintenance windows are not
+// listed".
+func WindowsNotListedText(why string) string {
+	return why + ": its maintenance windows are not listed"
 }
 
 // WindowAddedText confirms `maintenance every`: "maintenance window 1

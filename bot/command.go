@@ -388,8 +388,9 @@ func PeriodWord(d time.Duration) string {
 	return strconv.Itoa(int(d/time.Hour)) + "h"
 }
 
-// windowIDRE matches the ID of a recurring maintenance window: "3", "c1".
-var windowIDRE = regexp.MustCompile(`^[cC]?[0-9]{1,9}$`)
+// windowIDRE matches the ID of a recurring maintenance window: "3", "c1";
+// in a fleet "web-2/3" (the host whose monitor keeps it).
+var windowIDRE = regexp.MustCompile(`^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?/)?[cC]?[0-9]{1,9}$`)
 
 // parseEvery reads the rest of `maintenance [service] every <when>
 // <duration> [reason]`: when is a weekday or "daily" and a time (two

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sanasend/sanasend-bot/alerts"
+	"github.com/sanasend/sanasend-bot/fleet"
 	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
 )
@@ -26,6 +27,8 @@ func TestParseMaintenanceRecurring(t *testing.T) {
 		{in: "MAINTENANCE LIST", want: Command{Verb: VerbMaint, List: true}},
 		{in: "maintenance cancel 3", want: Command{Verb: VerbMaint, Cancel: "3"}},
 		{in: "maintenance cancel C1", want: Command{Verb: VerbMaint, Cancel: "c1"}},
+		{in: "maintenance cancel Web-2/3", want: Command{Verb: VerbMaint, Cancel: "web-2/3"}},
+		{in: "maintenance cancel web-2/c1", want: Command{Verb: VerbMaint, Cancel: "web-2/c1"}},
 		{in: "maintenance 30m deploy", want: Command{Verb: VerbMaint, Window: 30 * time.Minute, Reason: "deploy"}},
 		{in: "maintenance off", want: Command{Verb: VerbMaint, Off: true}},
 		{in: "maintenance every", err: "say when and for how long, e.g. `maintenance every sun 03:00 1h weekly restart`"},
@@ -42,6 +45,9 @@ func TestParseMaintenanceRecurring(t *testing.T) {
 		{in: "maintenance cancel", err: "say which window, e.g. `maintenance cancel 2`"},
 		{in: "maintenance cancel 1 2", err: "say which window"},
 		{in: "maintenance cancel <!channel>", err: "say which window"},
+		{in: "maintenance cancel -web/3", err: "say which window"},
+		{in: "maintenance cancel web-2/", err: "say which window"},
+		{in: "maintenance cancel a/b/3", err: "say which window"},
 	}
 	for _, tt := range tests {
 		got, err := Parse(tt.in, services)
@@ -67,20 +73,21 @@ func TestParseMaintenanceRecurring(t *testing.T) {
 type recurringAlerts struct {
 	fakeAlerts
 	windows []alerts.RecurringWindow
+	missing error // what Windows could not list
 }
 
-func (a *recurringAlerts) AddWindow(service, every string, d time.Duration, by manager.Actor, reason string) (alerts.RecurringWindow, error) {
+func (a *recurringAlerts) AddWindow(_ context.Context, service, every string, d time.Duration, by manager.Actor, reason string) (alerts.RecurringWindow, error) {
 	w := alerts.RecurringWindow{ID: "1", Every: every, Duration: d, Reason: reason, Services: []string{service}, By: by}
 	a.windows = append(a.windows, w)
 	return w, nil
 }
 
-func (a *recurringAlerts) Windows() []alerts.WindowInfo {
+func (a *recurringAlerts) Windows(context.Context) ([]alerts.WindowInfo, error) {
 	var out []alerts.WindowInfo
 	for _, w := range a.windows {
 		out = append(out, alerts.WindowInfo{RecurringWindow: w})
 	}
-	return out
+	return out, a.missing
 }
 
 func (a *recurringAlerts) CancelWindow(_ context.Context, id string, _ manager.Actor) (alerts.RecurringWindow, error) {
@@ -130,6 +137,22 @@ func TestRouterRecurringMaintenance(t *testing.T) {
 		"maintenance cancel 1 → ok"}
 	if len(cmds) < len(want) || strings.Join(cmds[:len(want)], "|") != strings.Join(want, "|") {
 		t.Errorf("audit = %q; want %q first", cmds, want)
+	}
+
+	// In a fleet, hosts that cannot be asked are named under the list,
+	// a line each, and the list is still an answer.
+	clock := newFakeClock()
+	a = &recurringAlerts{windows: []alerts.RecurringWindow{{ID: "web-2/1", Every: "sun 03:00", Duration: time.Hour}},
+		missing: errors.Join(&fleet.OfflineError{Host: "web-3", Since: clock.Now().Add(-3 * time.Minute)},
+			usererr.New(usererr.Unavailable, "web-4 did not answer windows within 10s"))}
+	f = newRouterFixtureAt(t, "", clock, a)
+	got = f.r.Handle(ctx, req(alice, "maintenance list"))
+	wantNotes := []string{
+		"web-3 is offline since " + clock.Now().Add(-3*time.Minute).Format("15:04:05") + " (last heard 3m ago): its maintenance windows are not listed",
+		"web-4 did not answer windows within 10s: its maintenance windows are not listed",
+	}
+	if got.Kind != KindWindows || len(got.Windows) != 1 || got.Text != strings.Join(wantNotes, "\n") {
+		t.Errorf("list with hosts missing = %s %d windows, notes %q; want 1 window and notes %q", got.Kind, len(got.Windows), got.Text, wantNotes)
 	}
 
 	// Without a monitor that keeps windows, every one says so.

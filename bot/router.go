@@ -191,10 +191,13 @@ func (r *Router) ack(ctx context.Context, req Request, _ Command, svc Service) R
 }
 
 // RecurringMaintenance is what `maintenance every|list|cancel` need of the
-// monitor (*alerts.Monitor), when it can keep recurring windows.
+// monitor (*alerts.Monitor), when it can keep recurring windows, or of a
+// hub, which keeps its own and asks its agents for theirs. Windows lists
+// what it can; its error says what it could not (an agent offline),
+// beside the list.
 type RecurringMaintenance interface {
-	AddWindow(service, every string, d time.Duration, by manager.Actor, reason string) (alerts.RecurringWindow, error)
-	Windows() []alerts.WindowInfo
+	AddWindow(ctx context.Context, service, every string, d time.Duration, by manager.Actor, reason string) (alerts.RecurringWindow, error)
+	Windows(ctx context.Context) ([]alerts.WindowInfo, error)
 	CancelWindow(ctx context.Context, id string, by manager.Actor) (alerts.RecurringWindow, error)
 }
 
@@ -209,7 +212,18 @@ func (r *Router) recurring(ctx context.Context, req Request, cmd Command, svc Se
 	}
 	switch {
 	case cmd.List:
-		return Reply{Kind: KindWindows, Windows: rm.Windows(), At: r.now()}
+		ws, err := rm.Windows(ctx)
+		reply := Reply{Kind: KindWindows, Windows: ws, At: r.now()}
+		if err != nil {
+			// Beside the list: the hosts whose windows are not in it,
+			// a line each.
+			var notes []string
+			for _, e := range joinedErrors(err) {
+				notes = append(notes, WindowsNotListedText(usererr.Message(userError(e, "", r.now()))))
+			}
+			reply.Err, reply.Text = err, strings.Join(notes, "\n")
+		}
+		return reply
 	case cmd.Cancel != "":
 		w, err := rm.CancelWindow(ctx, cmd.Cancel, req.User)
 		if err != nil {
@@ -217,11 +231,19 @@ func (r *Router) recurring(ctx context.Context, req Request, cmd Command, svc Se
 		}
 		return Reply{Kind: KindDone, Text: WindowCancelledText(w, req.User)}
 	}
-	w, err := rm.AddWindow(svc.Name(), cmd.Every, cmd.Window, req.User, cmd.Reason)
+	w, err := rm.AddWindow(ctx, svc.Name(), cmd.Every, cmd.Window, req.User, cmd.Reason)
 	if err != nil {
 		return r.errorReply(err)
 	}
 	return Reply{Kind: KindDone, Text: WindowAddedText(w, svc.Name())}
+}
+
+// joinedErrors is the errors err joins (errors.Join), or err alone.
+func joinedErrors(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 func (r *Router) maintenance(ctx context.Context, req Request, cmd Command, svc Service) Reply {

@@ -448,3 +448,22 @@ func Windows(now time.Time) []alerts.WindowInfo {
 		{RecurringWindow: alerts.RecurringWindow{ID: "5", Every: "0 3 30 2 *", Duration: time.Hour, By: alice}},
 	}
 }
+
+// FleetWindows are windows of a hub's `maintenance list` in a fleet: the
+// hub's own and an agent's, addressed "host/...", with Host set.
+func FleetWindows(now time.Time) []alerts.WindowInfo {
+	return []alerts.WindowInfo{
+		{RecurringWindow: alerts.RecurringWindow{ID: "web-1/c1", Every: "daily 03:00", Duration: time.Hour, Reason: "nightly restart",
+			Services: []string{"web-1/" + svc}, Restart: true, Config: true, By: alerts.MaintenanceActor}, Host: "web-1",
+			Next: now.Add(24*time.Hour - 10*time.Minute)},
+		{RecurringWindow: alerts.RecurringWindow{ID: "web-2/1", Every: "sun 03:00", Duration: time.Hour,
+			Reason: "kernel <!here> updates", By: bob}, Host: "web-2", Next: now.Add(3 * 24 * time.Hour)},
+	}
+}
+
+// WindowsNotes are the notes under a fleet's `maintenance list` naming the
+// hosts whose windows are missing, one a line (one with a hostile word).
+func WindowsNotes(now time.Time) string {
+	return "web-3 is offline since " + now.Add(-3*time.Minute).Format("15:04:05") + " (last heard 3m ago): its maintenance windows are not listed\n" +
+		"web-4 refused windows (<!channel>): its maintenance windows are not listed"
+}

@@ -54,6 +54,9 @@ func render(r bot.Reply, now time.Time, chart ChartFile) string {
 		for _, w := range r.Windows {
 			b.WriteString("  " + bot.WindowLine(w, now) + "\n")
 		}
+		if r.Text != "" {
+			b.WriteString("! " + strings.ReplaceAll(r.Text, "\n", "\n! ") + "\n")
+		}
 	case bot.KindUptime:
 		if r.Uptime != nil {
 			renderUptime(&b, r, chart)

@@ -158,6 +158,7 @@ func TestRenderGolden(t *testing.T) {
 		{"refused", bot.Reply{Kind: bot.KindRefused, Text: "sorry, only SanaSend staff may use this command"}},
 		{"maintenance-list", bot.Reply{Kind: bot.KindWindows, Windows: alertstest.Windows(now), At: now}},
 		{"maintenance-list-none", bot.Reply{Kind: bot.KindWindows, At: now}},
+		{"maintenance-list-fleet", bot.Reply{Kind: bot.KindWindows, Windows: alertstest.FleetWindows(now), Text: alertstest.WindowsNotes(now), At: now}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -110,7 +110,7 @@ func limitsCases() []limitsCase {
 		{"outcome", render(bot.Reply{Kind: bot.KindOutcome, Service: "whatsapp", Outcome: outcome})},
 		{"confirm", render(bot.Reply{Kind: bot.KindConfirm, Confirm: &pending})},
 		{"refused", render(bot.Reply{Kind: bot.KindRefused, Text: long})},
-		{"maintenance-list", render(bot.Reply{Kind: bot.KindWindows, At: blocksNow, Windows: func() []alerts.WindowInfo {
+		{"maintenance-list", render(bot.Reply{Kind: bot.KindWindows, At: blocksNow, Text: strings.TrimSuffix(strings.Repeat(limitsEvil+"\n", 30), "\n"), Windows: func() []alerts.WindowInfo {
 			ws := make([]alerts.WindowInfo, 500)
 			for i := range ws {
 				ws[i] = alerts.WindowInfo{RecurringWindow: alerts.RecurringWindow{ID: fmt.Sprint(i + 1), Every: "sun 03:00", Duration: time.Hour,

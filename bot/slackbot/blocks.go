@@ -63,7 +63,7 @@ func render(r bot.Reply, now time.Time) Message {
 	case bot.KindDoctor:
 		return blocksDoctor(r.Service, r.Checks)
 	case bot.KindWindows:
-		return blocksWindows(r.Windows, now)
+		return blocksWindows(r.Windows, r.Text, now)
 	case bot.KindUptime:
 		if r.Uptime != nil {
 			return blocksUptime(r.Uptime, r.Chart, r.ChartFailed)
@@ -529,7 +529,9 @@ func blocksDoctor(svc string, checks []doctor.Check) Message {
 
 // blocksWindows is `maintenance list`: a headline and one line per
 // recurring window, "…and N more" past the budget.
-func blocksWindows(ws []alerts.WindowInfo, now time.Time) Message {
+// blocksWindows is `maintenance list`; notes (lines) say whose windows
+// are missing from it.
+func blocksWindows(ws []alerts.WindowInfo, notes string, now time.Time) Message {
 	head := "🔧 " + blocksEscape(bot.WindowsHeadline(ws))
 	lines := []string{head}
 	for _, w := range ws {
@@ -538,6 +540,13 @@ func blocksWindows(ws []alerts.WindowInfo, now time.Time) Message {
 	blocks, shown := blocksTextFit(lines, blocksTextSections)
 	if shown < len(lines) {
 		blocks = append(blocks, blocksContext(fmt.Sprintf("…and %d more not shown here", len(lines)-shown)))
+	}
+	if notes != "" {
+		var ns []string
+		for _, n := range strings.Split(notes, "\n") {
+			ns = append(ns, "⚠️ "+blocksEscape(n))
+		}
+		blocks = append(blocks, blocksContext(ns...))
 	}
 	return Message{Text: head, Blocks: blocks}
 }

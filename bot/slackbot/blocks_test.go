@@ -264,6 +264,7 @@ func blocksCases() []blocksCase {
 		{"cancelled", bot.Reply{Kind: bot.KindCancelled, Service: "whatsapp", Text: "restart whatsapp cancelled by alice; nothing was done"}},
 		{"maintenance-list", bot.Reply{Kind: bot.KindWindows, Windows: alertstest.Windows(blocksNow), At: blocksNow}},
 		{"maintenance-list-none", bot.Reply{Kind: bot.KindWindows, At: blocksNow}},
+		{"maintenance-list-fleet", bot.Reply{Kind: bot.KindWindows, Windows: alertstest.FleetWindows(blocksNow), Text: alertstest.WindowsNotes(blocksNow), At: blocksNow}},
 	}
 }
 

@@ -219,6 +219,28 @@ func TestFleetRestartsTheRightHost(t *testing.T) {
 	waitLog(t, agents["web-2"].logs, `"verb":"maintenance","service":"whatsapp"`, 5*time.Second)
 	waitSlash(t, f, "maintenance web-2/whatsapp off", "ended", 10*time.Second)
 
+	// So are its recurring windows: added, listed and cancelled there.
+	added := waitSlash(t, f, "maintenance web-2/whatsapp every sun 03:00 1h kernel updates", "added", 10*time.Second)
+	if !strings.Contains(added, "maintenance window web-2/1 added by") || !strings.Contains(added, "web-2/whatsapp muted every sun 03:00 for 1h") {
+		t.Errorf("maintenance every answered %q; want window web-2/1 of web-2/whatsapp", added)
+	}
+	waitLog(t, agents["web-2"].logs, `"verb":"windowadd","service":"whatsapp"`, 5*time.Second)
+	list := waitSlash(t, f, "maintenance list", "web-2/1", 10*time.Second)
+	if !strings.Contains(list, "web-2/1: every sun 03:00 for 1h, web-2/whatsapp") || strings.Contains(list, "web-1/1") {
+		t.Errorf("maintenance list answered %q; want web-2's window alone", list)
+	}
+	cancelled := waitSlash(t, f, "maintenance cancel web-2/1", "cancelled", 10*time.Second)
+	if !strings.Contains(cancelled, "maintenance window web-2/1 (every sun 03:00) cancelled by") {
+		t.Errorf("maintenance cancel answered %q", cancelled)
+	}
+	waitLog(t, agents["web-2"].logs, `"verb":"windowcancel"`, 5*time.Second)
+	if got := waitSlash(t, f, "maintenance list", "maintenance window", 10*time.Second); strings.Contains(got, "web-2/1") {
+		t.Errorf("maintenance list after the cancel: %q", got)
+	}
+	if got := waitSlash(t, f, "maintenance cancel web-9/1", "✗", 10*time.Second); !strings.Contains(got, "no maintenance window web-9/1") {
+		t.Errorf("cancel of another host's unknown window: %q", got)
+	}
+
 	// Uptime and incidents of web-2's service come from its agent's history.
 	for _, cmd := range []string{"uptime web-2/whatsapp 24h", "incidents web-2/whatsapp"} {
 		got := waitSlash(t, f, cmd, "web-2/whatsapp", 10*time.Second)
@@ -269,6 +291,10 @@ func TestFleetRestartsTheRightHost(t *testing.T) {
 	t.Logf("status of web-1 %v after its agent stopped: %q", time.Since(stopped).Round(time.Millisecond), answer)
 	if !strings.Contains(answer, "web-1 is offline") {
 		t.Errorf("status of web-1 after its agent stopped: %q; want offline at once", answer)
+	}
+	if got := waitSlash(t, f, "maintenance list", "maintenance window", 10*time.Second); !strings.Contains(got, "web-1 is offline since") ||
+		!strings.Contains(got, "its maintenance windows are not listed") {
+		t.Errorf("maintenance list with web-1's agent stopped: %q; want web-1 named as not listed", got)
 	}
 	alert := waitAlertsChannel(t, f.fake, "web-1's agent stopped reporting", 20*time.Second)
 	t.Logf("agent stopped to the alert: %v (agent_timeout 4s)", alert.At.Sub(stopped).Round(time.Millisecond))

@@ -178,22 +178,37 @@ func (h *fleetHub) Close() {
 	h.link.Close()
 }
 
-// hubAlerts is ack and maintenance in a fleet, where services are
-// "host/service": the hub's own host's on its monitor, another host's on
-// that host's agent (its monitor holds the alert).
+// hubAlerts is ack, maintenance and the recurring maintenance windows in a
+// fleet, where services are "host/service": the hub's own host's on its
+// monitor, another host's on that host's agent (its monitor holds the
+// alert and the windows).
 type hubAlerts struct {
 	monitor *alerts.Monitor
 	host    string
 	dir     bot.Directory
+	agents  agentWindows // nil: the hub's own windows only
 }
 
 // remoteAlerts is what a service of another host offers (*hub.Remote).
 type remoteAlerts interface {
 	Acknowledge(ctx context.Context, by manager.Actor) error
 	Maintenance(ctx context.Context, until time.Time, by manager.Actor, reason string) error
+	AddWindow(ctx context.Context, every string, d time.Duration, by manager.Actor, reason string) (alerts.RecurringWindow, error)
 }
 
 var _ remoteAlerts = (*hub.Remote)(nil)
+
+// agentWindows is every agent's recurring maintenance windows
+// (*hub.Directory).
+type agentWindows interface {
+	Windows(ctx context.Context) ([]alerts.WindowInfo, error)
+	CancelWindow(ctx context.Context, id string, by manager.Actor) (alerts.RecurringWindow, error)
+}
+
+var (
+	_ agentWindows             = (*hub.Directory)(nil)
+	_ bot.RecurringMaintenance = hubAlerts{}
+)
 
 // remote returns the other host's service named service, or ok false for
 // one of this hub's own (name is then its name here).
@@ -232,6 +247,54 @@ func (a hubAlerts) Maintenance(ctx context.Context, service string, until time.T
 		return r.Maintenance(ctx, until, by, reason)
 	}
 	return a.monitor.Maintenance(ctx, name, until, by, reason)
+}
+
+// AddWindow adds a recurring window of the service on its host's monitor.
+func (a hubAlerts) AddWindow(ctx context.Context, service, every string, d time.Duration, by manager.Actor, reason string) (alerts.RecurringWindow, error) {
+	r, name, err := a.remote(service)
+	switch {
+	case err != nil:
+		return alerts.RecurringWindow{}, err
+	case r != nil:
+		return r.AddWindow(ctx, every, d, by, reason)
+	}
+	w, err := a.monitor.AddWindow(ctx, name, every, d, by, reason)
+	if err != nil {
+		return alerts.RecurringWindow{}, err
+	}
+	return hub.AddressWindow(a.host, w), nil
+}
+
+// Windows lists the hub's own windows, then every agent's, as the fleet
+// names them; the error says whose could not be listed.
+func (a hubAlerts) Windows(ctx context.Context) ([]alerts.WindowInfo, error) {
+	own, err := a.monitor.Windows(ctx)
+	ws := hub.AddressWindows(a.host, own)
+	if a.agents == nil || err != nil {
+		return ws, err
+	}
+	theirs, err := a.agents.Windows(ctx)
+	return append(ws, theirs...), err
+}
+
+// CancelWindow cancels the window id: "host/ID" on that host's monitor, a
+// bare ID on the hub's own.
+func (a hubAlerts) CancelWindow(ctx context.Context, id string, by manager.Actor) (alerts.RecurringWindow, error) {
+	local, own := strings.CutPrefix(id, a.host+"/")
+	if !own && !strings.Contains(id, "/") {
+		local, own = id, true
+	}
+	if !own {
+		if a.agents == nil {
+			return alerts.RecurringWindow{}, usererr.New(usererr.NotFound, "no maintenance window %s: `maintenance list` shows them", id)
+		}
+		return a.agents.CancelWindow(ctx, id, by)
+	}
+	w, err := a.monitor.CancelWindow(ctx, local, by)
+	if err != nil {
+		return alerts.RecurringWindow{}, err
+	}
+	return hub.AddressWindow(a.host, w), nil
 }
 
 // fleetHistory answers uptime and incidents in a fleet: the hub's own

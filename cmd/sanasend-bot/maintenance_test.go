@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -49,7 +50,7 @@ maintenance:
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws := mon.Windows()
+	ws, _ := mon.Windows(context.Background())
 	if len(ws) != 2 {
 		t.Fatalf("Windows() = %+v; want the config's two", ws)
 	}

@@ -170,7 +170,9 @@ func (c *core) route(cfg *config.Config, log zerolog.Logger, n alerts.Notifier, 
 	}
 	var al bot.Alerts = monitor
 	if c.dir != nil {
-		al = hubAlerts{monitor: monitor, host: c.fleetHost, dir: c.dir}
+		ha := hubAlerts{monitor: monitor, host: c.fleetHost, dir: c.dir}
+		ha.agents, _ = c.dir.(agentWindows)
+		al = ha
 	}
 	rc := bot.RouterConfig{
 		Services: dir, Auth: auth, Confirms: c.confirms, Alerts: al, Audit: log, DeadLetters: dead,

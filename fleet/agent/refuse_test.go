@@ -215,3 +215,14 @@ func TestAcceptedReplayedAndUnknown(t *testing.T) {
 		t.Errorf("unknown service = %+v; want not found naming the services", rep.Error)
 	}
 }
+
+// TestEveryVerbCanBeSigned: the hub can sign a request for every endpoint
+// (a verb the signature's canonical form refuses would reach no agent).
+func TestEveryVerbCanBeSigned(t *testing.T) {
+	s := newSigner(t)
+	for _, verb := range Verbs() {
+		if _, err := s.Sign(sign.Request{Host: "web-2", Service: "whatsapp", Verb: verb, Actor: sign.Actor{ID: "U0ALICE"}}); err != nil {
+			t.Errorf("verb %q: %v", verb, err)
+		}
+	}
+}

@@ -21,10 +21,12 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"github.com/rs/zerolog"
 
+	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/fleet"
 	"github.com/sanasend/sanasend-bot/fleet/sign"
 	"github.com/sanasend/sanasend-bot/history"
+	"github.com/sanasend/sanasend-bot/internal/human"
 	"github.com/sanasend/sanasend-bot/internal/usererr"
 	"github.com/sanasend/sanasend-bot/manager"
 	"github.com/sanasend/sanasend-bot/whatsapp"
@@ -58,12 +60,17 @@ type History interface {
 	Incidents(ctx context.Context, service string, n int) ([]history.Incident, error)
 }
 
-// Alerts is the agent's monitor, for ack and maintenance; nil where none
-// runs. *alerts.Monitor implements it.
+// Alerts is the agent's monitor, for ack, maintenance and the recurring
+// maintenance windows; nil where none runs. *alerts.Monitor implements it.
 type Alerts interface {
 	Acknowledge(ctx context.Context, service string, by manager.Actor) error
 	Maintenance(ctx context.Context, service string, until time.Time, by manager.Actor, reason string) error
+	AddWindow(ctx context.Context, service, every string, d time.Duration, by manager.Actor, reason string) (alerts.RecurringWindow, error)
+	Windows(ctx context.Context) ([]alerts.WindowInfo, error)
+	CancelWindow(ctx context.Context, id string, by manager.Actor) (alerts.RecurringWindow, error)
 }
+
+var _ Alerts = (*alerts.Monitor)(nil)
 
 // Config is what an agent's server needs.
 type Config struct {
@@ -285,6 +292,18 @@ func (s *Server) handle(verb string, req micro.Request) {
 		audit(nil)
 		return
 	}
+	if verb == VerbWindows || verb == VerbWindowCancel { // the host's, no service
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ReadTimeout)
+		defer cancel()
+		reply, err := s.windows(ctx, verb, "", by, r.Args)
+		if err != nil {
+			s.respondError(req, err)
+		} else {
+			s.respond(req, reply)
+		}
+		audit(err)
+		return
+	}
 	svc, ok := s.services[r.Service]
 	if !ok {
 		err := usererr.New(usererr.NotFound, "no service %q on %s (services: %s)", r.Service, s.cfg.Host, strings.Join(s.names, ", "))
@@ -292,14 +311,19 @@ func (s *Server) handle(verb string, req micro.Request) {
 		audit(err)
 		return
 	}
-	if verb == VerbAck || verb == VerbMaintenance {
+	if verb == VerbAck || verb == VerbMaintenance || verb == VerbWindowAdd {
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ReadTimeout)
 		defer cancel()
-		err := s.alerts(ctx, verb, r.Service, by, r.Args)
+		reply, err := Reply{Done: true}, error(nil)
+		if verb == VerbWindowAdd {
+			reply, err = s.windows(ctx, verb, r.Service, by, r.Args)
+		} else {
+			err = s.alerts(ctx, verb, r.Service, by, r.Args)
+		}
 		if err != nil {
 			s.respondError(req, err)
 		} else {
-			s.respond(req, Reply{Done: true})
+			s.respond(req, reply)
 		}
 		audit(err)
 		return
@@ -338,6 +362,46 @@ func (s *Server) alerts(ctx context.Context, verb, service string, by manager.Ac
 		return usererr.Wrap(err, usererr.Invalid, "maintenance: %q is not a time", args[0])
 	}
 	return s.cfg.Alerts.Maintenance(ctx, service, until, by, args[1])
+}
+
+// windows lists, adds (for service) or cancels the recurring maintenance
+// windows of the agent's monitor.
+func (s *Server) windows(ctx context.Context, verb, service string, by manager.Actor, args []string) (Reply, error) {
+	if s.cfg.Alerts == nil {
+		return Reply{}, usererr.New(usererr.Unavailable, "no monitor runs on %s", s.cfg.Host)
+	}
+	switch verb {
+	case VerbWindows:
+		ws, err := s.cfg.Alerts.Windows(ctx)
+		if err != nil {
+			return Reply{}, err
+		}
+		if ws == nil {
+			ws = []alerts.WindowInfo{}
+		}
+		return Reply{Windows: ws}, nil
+	case VerbWindowCancel:
+		if len(args) != 1 {
+			return Reply{}, usererr.New(usererr.Invalid, "windowcancel takes a window's ID")
+		}
+		w, err := s.cfg.Alerts.CancelWindow(ctx, args[0], by)
+		if err != nil {
+			return Reply{}, err
+		}
+		return Reply{Window: &w}, nil
+	}
+	if len(args) != 3 {
+		return Reply{}, usererr.New(usererr.Invalid, "windowadd takes a schedule, a duration and a reason")
+	}
+	d, err := time.ParseDuration(args[1])
+	if err != nil || d <= 0 {
+		return Reply{}, usererr.New(usererr.Invalid, "windowadd: %q is not a positive duration", human.Cut(args[1], 64))
+	}
+	w, err := s.cfg.Alerts.AddWindow(ctx, service, args[0], d, by, args[2])
+	if err != nil {
+		return Reply{}, err
+	}
+	return Reply{Window: &w}, nil
 }
 
 // history answers uptime or incidents from the agent's history.

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/doctor"
 	"github.com/sanasend/sanasend-bot/history"
 	"github.com/sanasend/sanasend-bot/internal/usererr"
@@ -41,12 +42,20 @@ const (
 	// [from, to (RFC 3339), bucket (a duration)], incidents with [n].
 	VerbUptime    = "uptime"
 	VerbIncidents = "incidents"
+	// The recurring maintenance windows of the agent's monitor:
+	// windows lists the host's (no service); windowadd adds one for the
+	// service with [schedule, duration, reason]; windowcancel cancels
+	// the host's window [id] (no service).
+	VerbWindows      = "windows"
+	VerbWindowAdd    = "windowadd"
+	VerbWindowCancel = "windowcancel"
 )
 
 // Verbs lists every endpoint.
 func Verbs() []string {
 	return []string{VerbStatus, VerbStart, VerbStop, VerbRestart, VerbLogs, VerbOutput, VerbPS,
-		VerbSessions, VerbCleanup, VerbDoctor, VerbServices, VerbAck, VerbMaintenance, VerbUptime, VerbIncidents}
+		VerbSessions, VerbCleanup, VerbDoctor, VerbServices, VerbAck, VerbMaintenance, VerbUptime, VerbIncidents,
+		VerbWindows, VerbWindowAdd, VerbWindowCancel}
 }
 
 // IsAction reports whether verb is a long action: answered with Accepted,
@@ -80,6 +89,8 @@ type Reply struct {
 	Done      bool                     `json:"done,omitempty"` // ack, maintenance
 	Uptime    *history.Report          `json:"uptime,omitempty"`
 	Incidents []history.Incident       `json:"incidents,omitempty"`
+	Windows   []alerts.WindowInfo      `json:"windows,omitempty"`
+	Window    *alerts.RecurringWindow  `json:"window,omitempty"` // windowadd, windowcancel
 }
 
 // Event is one message of a long action on fleet.EventsSubject: a progress

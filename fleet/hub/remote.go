@@ -201,11 +201,7 @@ func (r *Remote) Maintenance(ctx context.Context, until time.Time, by manager.Ac
 }
 
 func (r *Remote) alertsCall(ctx context.Context, verb string, args []string, by manager.Actor) error {
-	_, data, err := r.sign(verb, args, by)
-	if err != nil {
-		return err
-	}
-	rep, err := r.request(ctx, verb, data)
+	rep, err := r.call(ctx, verb, args, by)
 	if err != nil {
 		return err
 	}
@@ -250,7 +246,12 @@ func (r *Remote) Incidents(ctx context.Context, n int) ([]history.Incident, erro
 // read asks the agent and returns its reply; an error reply is its error.
 // bot.Service's reads carry no actor: the hub signs them as "hub:<host>".
 func (r *Remote) read(ctx context.Context, verb string, args []string) (agent.Reply, error) {
-	_, data, err := r.sign(verb, args, manager.Actor{ID: "hub:" + r.c.hub})
+	return r.call(ctx, verb, args, manager.Actor{ID: "hub:" + r.c.hub})
+}
+
+// call sends one request signed as by and returns the agent's reply.
+func (r *Remote) call(ctx context.Context, verb string, args []string, by manager.Actor) (agent.Reply, error) {
+	_, data, err := r.sign(verb, args, by)
 	if err != nil {
 		return agent.Reply{}, err
 	}
