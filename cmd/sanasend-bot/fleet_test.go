@@ -525,21 +525,29 @@ func waitFileLog(t *testing.T, path, want string, timeout time.Duration) {
 	}
 }
 
+// twoHubs runs two hub processes on one NATS, hub-a first (it leads) and
+// hub-b, and web-2's agent, which hub-a knows when it returns.
+func twoHubs(t *testing.T) (a, b *botHarness, agent *fleetAgent) {
+	t.Helper()
+	bin := buildBot(t)
+	natsURL := externalNATS(t)
+	keyPath, pub := hubKey(t, t.TempDir())
+	a = newBotHarness(t, bin, hubOn("hub-a", natsURL, keyPath))
+	a.start(t)
+	waitFileLog(t, a.logPath, "this hub leads", 10*time.Second)
+	b = newBotHarness(t, bin, hubOn("hub-b", natsURL, keyPath))
+	b.start(t)
+	agent = newAgent(t, "web-2", natsURL, pub)
+	agent.start(t)
+	waitSlash(t, a.serveFixture, "hosts", "web-2", 30*time.Second)
+	return a, b, agent
+}
+
 // TestFleetLeaderHandOver: two hub processes on one NATS; the leader is
 // killed (SIGKILL: no resignation, its key must expire); the other leads
 // within fleet.failover and delivers the next alert, once.
 func TestFleetLeaderHandOver(t *testing.T) {
-	bin := buildBot(t)
-	natsURL := externalNATS(t)
-	keyPath, pub := hubKey(t, t.TempDir())
-	a := newBotHarness(t, bin, hubOn("hub-a", natsURL, keyPath))
-	a.start(t)
-	waitFileLog(t, a.logPath, "this hub leads", 10*time.Second)
-	b := newBotHarness(t, bin, hubOn("hub-b", natsURL, keyPath))
-	b.start(t)
-	agent := newAgent(t, "web-2", natsURL, pub)
-	agent.start(t)
-	waitSlash(t, a.serveFixture, "hosts", "web-2", 30*time.Second)
+	a, b, agent := twoHubs(t)
 	u := a.fake.NewResponseURL()
 	slashCommand(t, a.base, "U0ALICE", "C0OPS", "start web-2/whatsapp", u)
 	waitPost(t, a.fake, u, "start web-2/whatsapp", 60*time.Second)
@@ -577,17 +585,7 @@ func TestFleetLeaderHandOver(t *testing.T) {
 // (it heard the silence too, under the same ID), and neither the alert nor
 // its resolution is posted twice.
 func TestFleetSilenceSurvivesAHandOver(t *testing.T) {
-	bin := buildBot(t)
-	natsURL := externalNATS(t)
-	keyPath, pub := hubKey(t, t.TempDir())
-	a := newBotHarness(t, bin, hubOn("hub-a", natsURL, keyPath))
-	a.start(t)
-	waitFileLog(t, a.logPath, "this hub leads", 10*time.Second)
-	b := newBotHarness(t, bin, hubOn("hub-b", natsURL, keyPath))
-	b.start(t)
-	agent := newAgent(t, "web-2", natsURL, pub)
-	agent.start(t)
-	waitSlash(t, a.serveFixture, "hosts", "web-2", 30*time.Second)
+	a, b, agent := twoHubs(t)
 	waitSlash(t, b.serveFixture, "hosts", "web-2", 30*time.Second)
 
 	agent.stop(t)
