@@ -106,7 +106,37 @@ type Config struct {
 	// a retryable error: it doubles from BackoffInitial up to BackoffMax,
 	// and is jittered down by up to half. Zero means 1s and 5m.
 	BackoffInitial, BackoffMax time.Duration
+	// Shared, when set, is where the outboxes of one chat (the hubs of a
+	// fleet, one sending at a time) tell each other where their items
+	// landed: each delivery is shared; an item another outbox delivered
+	// already is recorded, not sent again; and a Ref this outbox does not
+	// know is looked up there before the item is posted as a new message.
+	Shared SharedRefs
 }
+
+// Landed is where a delivered item's message is: for SharedRefs.
+type Landed struct {
+	Channel string `json:"channel"`
+	TS      string `json:"ts"`
+	Thread  string `json:"thread_ts,omitempty"`
+}
+
+// SharedRefs keeps where the items of several outboxes of one chat landed,
+// by item ID. A call's failure is logged by the outbox and changes nothing
+// else: an unshared delivery is only unknown to the others, and a failed
+// lookup posts the item as for an unknown Ref.
+type SharedRefs interface {
+	Share(ctx context.Context, id string, l Landed) error
+	// Lookup returns where id landed; ok false when nobody shared it.
+	Lookup(ctx context.Context, id string) (l Landed, ok bool, err error)
+}
+
+// Retention is how long an outbox keeps where a message landed after the
+// last activity on it or its thread (SharedRefs keep theirs as long).
+const Retention = 30 * 24 * time.Hour
+
+// sharedTimeout bounds one call to SharedRefs.
+const sharedTimeout = 5 * time.Second
 
 // DeadItem is an item the chat refused for good (the Sender returned
 // Permanent): it was logged at error level and will not be sent.
@@ -126,7 +156,7 @@ const (
 	// dead item, are kept after the last activity on that message or its
 	// thread. An update or reply of an older message is posted as a new
 	// message.
-	outboxRetention = 30 * 24 * time.Hour
+	outboxRetention = Retention
 	// outboxAttemptTimeout bounds one Send. It is wall-clock time on
 	// purpose: it bounds network I/O, not a wait of the outbox's own, and a
 	// fake clock must not have to be advanced through a Send.
@@ -204,6 +234,7 @@ type Outbox struct {
 	backoffInitial time.Duration
 	backoffMax     time.Duration
 	dir, path      string
+	shared         SharedRefs // nil: none
 
 	mu        sync.Mutex
 	journal   *os.File // nil once closed
@@ -261,6 +292,7 @@ func Open(cfg Config, s Sender) (*Outbox, error) {
 		backoffMax:     cmp.Or(cfg.BackoffMax, 5*time.Minute),
 		dir:            cfg.Dir,
 		path:           filepath.Join(cfg.Dir, outboxJournalName),
+		shared:         cfg.Shared,
 		compactAt:      outboxCompactSize,
 		pending:        make(map[string]*outboxEntry),
 		queues:         make(map[string]*outboxQueue),
@@ -541,6 +573,31 @@ func (o *Outbox) sendQueue(ctx context.Context, channel string, q *outboxQueue) 
 			return
 		}
 		e := q.items[0]
+		if o.shared != nil {
+			refUnknown := o.refUnknownLocked(e.item)
+			o.mu.Unlock()
+			self, delivered := o.lookupShared(ctx, e.item, e.item.ID)
+			var ref Landed
+			var refFound bool
+			if refUnknown && !delivered {
+				ref, refFound = o.lookupShared(ctx, e.item, e.item.Ref)
+			}
+			o.mu.Lock()
+			if ctx.Err() != nil {
+				continue // stopping: it stays queued
+			}
+			if delivered {
+				// A leader that died before its acknowledgement: the
+				// message is there once already.
+				o.log.Info().Str("item", e.item.ID).Str("channel", e.item.Channel).Msg("outbox: another outbox of this chat delivered the item already; not sent again")
+				o.finishLocked(q, e, outboxResult{sent: outboxSent{channel: self.Channel, ts: self.TS, thread: self.Thread}})
+				o.mu.Unlock()
+				continue
+			}
+			if _, known := o.sent[e.item.Ref]; refFound && !known {
+				o.sent[e.item.Ref] = outboxSent{channel: ref.Channel, ts: ref.TS, thread: ref.Thread, at: o.clock.Now()}
+			}
+		}
 		target := o.targetLocked(e.item)
 		if target.Op == "" { // an EditOnly update with nothing to edit
 			o.finishLocked(q, e, outboxResult{dropped: true})
@@ -556,6 +613,50 @@ func (o *Outbox) sendQueue(ctx context.Context, channel string, q *outboxQueue) 
 		o.mu.Lock()
 		o.finishLocked(q, e, res)
 		o.mu.Unlock()
+		if o.shared != nil && res.code == "" && !res.dropped {
+			o.share(ctx, e.item, res.sent)
+		}
+	}
+}
+
+// refUnknownLocked says whether it refers to a message this outbox has no
+// record of (neither delivered nor dead here).
+func (o *Outbox) refUnknownLocked(it Item) bool {
+	if it.Ref == "" || it.Op == OpPost {
+		return false
+	}
+	_, sent := o.sent[it.Ref]
+	_, dead := o.dead[it.Ref]
+	return !sent && !dead
+}
+
+// lookupShared asks the other outboxes where id (it's own, or its Ref)
+// landed; a failure is logged and reads as not found.
+func (o *Outbox) lookupShared(ctx context.Context, it Item, id string) (Landed, bool) {
+	lctx, cancel := context.WithTimeout(ctx, sharedTimeout)
+	defer cancel()
+	l, ok, err := o.shared.Lookup(lctx, id)
+	switch {
+	case err != nil && ctx.Err() != nil: // stopping: the item stays queued
+		return Landed{}, false
+	case err != nil:
+		o.log.Warn().Err(err).Str("item", it.ID).Str("id", id).Msg("outbox: cannot ask where another outbox of this chat delivered it")
+		return Landed{}, false
+	case ok && (l.Channel == "" || l.TS == ""):
+		o.log.Warn().Str("item", it.ID).Str("id", id).Msg("outbox: the shared record has no message: ignored")
+		return Landed{}, false
+	case ok && id == it.Ref:
+		o.log.Info().Str("item", it.ID).Str("ref", it.Ref).Str("ts", l.TS).Msg("outbox: the ref was delivered by another outbox of this chat")
+	}
+	return l, ok
+}
+
+// share tells the other outboxes where it landed.
+func (o *Outbox) share(ctx context.Context, it Item, s outboxSent) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedTimeout)
+	defer cancel()
+	if err := o.shared.Share(sctx, it.ID, Landed{Channel: s.channel, TS: s.ts, Thread: s.thread}); err != nil {
+		o.log.Warn().Err(err).Str("item", it.ID).Msg("outbox: cannot share where the item landed; another hub would not find its thread")
 	}
 }
 

@@ -21,6 +21,9 @@ const (
 	TokensBucket = "sanasend_tokens"
 	// LeaderBucket is the key-value bucket of the hubs' leadership key.
 	LeaderBucket = "sanasend_leader"
+	// ThreadsBucket is the key-value bucket where the leading hub's
+	// outbox tells the others where its Slack messages landed.
+	ThreadsBucket = "sanasend_threads"
 )
 
 // hostRE is a DNS label in lowercase: what a host may be called in

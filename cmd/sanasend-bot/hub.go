@@ -16,10 +16,12 @@ import (
 	"github.com/sanasend/sanasend-bot/alerts"
 	"github.com/sanasend/sanasend-bot/bot"
 	"github.com/sanasend/sanasend-bot/config"
+	"github.com/sanasend/sanasend-bot/delivery"
 	"github.com/sanasend/sanasend-bot/fleet"
 	"github.com/sanasend/sanasend-bot/fleet/facts"
 	"github.com/sanasend/sanasend-bot/fleet/hub"
 	"github.com/sanasend/sanasend-bot/fleet/presence"
+	"github.com/sanasend/sanasend-bot/fleet/threads"
 	"github.com/sanasend/sanasend-bot/fleet/tokens"
 	"github.com/sanasend/sanasend-bot/history"
 	"github.com/sanasend/sanasend-bot/internal/usererr"
@@ -36,6 +38,7 @@ type fleetHub struct {
 	log      zerolog.Logger
 	link     *fleetLink
 	tokens   *tokens.Store
+	threads  *threads.Store
 	pub      *facts.Publisher
 	leader   *fleet.Leader
 	dir      *hub.Directory
@@ -44,7 +47,8 @@ type fleetHub struct {
 }
 
 // openHub joins the fleet as a hub: the embedded server or fleet.url, the
-// shared tokens bucket, the facts stream and the leadership bucket.
+// shared tokens bucket, the bucket of where Slack messages landed, the
+// facts stream and the leadership bucket.
 func openHub(ctx context.Context, cfg *config.Config, log zerolog.Logger) (h *fleetHub, err error) {
 	host := cfg.Fleet.Host
 	link, err := openFleet(ctx, cfg, log, "hub "+host)
@@ -64,6 +68,13 @@ func openHub(ctx context.Context, cfg *config.Config, log zerolog.Logger) (h *fl
 		return nil, err
 	}
 	if h.tokens, err = tokens.New(kv, log); err != nil {
+		return nil, err
+	}
+	tkv, err := threads.EnsureBucket(setupCtx, link.js, delivery.Retention)
+	if err != nil {
+		return nil, err
+	}
+	if h.threads, err = threads.New(tkv); err != nil {
 		return nil, err
 	}
 	if err := facts.EnsureStream(setupCtx, link.js); err != nil {

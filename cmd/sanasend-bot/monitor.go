@@ -77,15 +77,17 @@ func maintenanceWindows(ms []config.Maintenance) []alerts.RecurringWindow {
 }
 
 // slackAlerts is the Slack side of the monitor: the outbox (durable, in the
-// state dir, with its own retry policy: the client does not retry) and the
-// notifier that fills it. opts add to the options of its Slack client.
-func slackAlerts(cfg *config.Config, m *manager.Manager, tokens slackbot.TokenIssuer, log zerolog.Logger, opts ...slackbot.ClientOption) (*delivery.Outbox, *slackbot.AlertNotifier, error) {
+// state dir, with its own retry policy: the client does not retry; in a
+// fleet, sharing where its messages landed with the other hubs through
+// shared, nil on one host) and the notifier that fills it. opts add to the
+// options of its Slack client.
+func slackAlerts(cfg *config.Config, m *manager.Manager, tokens slackbot.TokenIssuer, shared delivery.SharedRefs, log zerolog.Logger, opts ...slackbot.ClientOption) (*delivery.Outbox, *slackbot.AlertNotifier, error) {
 	opts = append([]slackbot.ClientOption{slackbot.WithRetryPolicy(slackbot.RetryPolicy{})}, opts...)
 	sender, err := slackbot.NewSender(slackbot.NewClient(cfg.Slack.BotToken, cfg.Slack.APIURL, opts...), log)
 	if err != nil {
 		return nil, nil, err
 	}
-	outbox, err := delivery.Open(delivery.Config{Dir: cfg.StateDir, Logger: log}, sender)
+	outbox, err := delivery.Open(delivery.Config{Dir: cfg.StateDir, Logger: log, Shared: shared}, sender)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -48,12 +48,13 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 	}
 	var fh *fleetHub
 	var shared bot.TokenStore
+	var refs delivery.SharedRefs // never a typed nil
 	if cfg.Fleet.Enabled() {
 		if fh, err = openHub(ctx, cfg, log); err != nil {
 			return err
 		}
 		defer fh.Close()
-		shared = fh.tokens
+		shared, refs = fh.tokens, fh.threads
 	}
 	c, err := build(cfg, log, true, shared)
 	if err != nil {
@@ -61,7 +62,7 @@ func runServe(ctx context.Context, configPath string, args []string, stdout io.W
 	}
 	defer c.closeHistory() // when it returns before serving; keepHistory closes it otherwise
 	defer c.closeServices()
-	outbox, notifier, err := slackAlerts(cfg, c.m, c.confirms, log, sl.http)
+	outbox, notifier, err := slackAlerts(cfg, c.m, c.confirms, refs, log, sl.http)
 	if err != nil {
 		return err
 	}

@@ -268,7 +268,9 @@ type Consumer struct {
 	// delivered are the IDs delivered lately (bounded): a fact JetStream
 	// sends again after its acknowledgement was lost is acknowledged
 	// without a second delivery. A hub that dies between Deliver and the
-	// acknowledgement leaves one fact that the next leader delivers again.
+	// acknowledgement leaves one fact that the next leader delivers again
+	// (its outbox finds the messages already in Slack through the shared
+	// record of where messages landed, and does not post them twice).
 	delivered []string
 }
 
