@@ -518,6 +518,8 @@ func TestParseErrors(t *testing.T) {
 		{"fleet host not a label", "fleet:\n  host: Web_1\n  embedded: true\nservices: [{dir: /s}]\n", nil, head + `fleet.host: host name "Web_1": want lowercase letters, digits and '-', at most 63, not starting or ending with '-' (line 2)`},
 		{"fleet url not nats", "fleet:\n  host: web-1\n  url: http://hub:4222\nservices: [{dir: /s}]\n", nil, head + `fleet.url: "http://hub:4222" is not a NATS URL: use nats://host:4222 or tls://host:4222 (line 3)`},
 		{"fleet hub key a seed", "fleet:\n  host: web-2\n  url: nats://hub:4222\n  hub_keys: [SUAbc]\nservices: [{dir: /s}]\n", nil, head + "fleet.hub_keys[0]: \"SUAbc\" is not an nkey public key (U... or A...): `sanasend-bot hub-key` on the hub prints it (line 4)"},
+		{"fleet agent key bad host", "fleet:\n  host: web-1\n  embedded: true\n  agent_keys: [\"Web 2=UAGIMYJMWDRAMK3FRIL3BFIT3YA2YJ4DXFIX2UJVH5XPEE3AU4SBJHXU\"]\nservices: [{dir: /s}]\n", nil, head + `fleet.agent_keys[0]: "Web 2=UAGIMYJMWDRAMK3FRIL3BFIT3YA2YJ4DXFIX2UJVH5XPEE3AU4SBJHXU": host name "Web 2": want lowercase letters, digits and '-', at most 63, not starting or ending with '-' (line 4)`},
+		{"fleet agent key a seed", "fleet:\n  host: web-1\n  embedded: true\n  agent_keys: [web-2=SUAbc]\nservices: [{dir: /s}]\n", nil, head + `fleet.agent_keys[0]: "web-2=SUAbc": want an nkey user public key (U...), or host=U... to bind it to its host (line 4)`},
 		{"fleet failover too short", "fleet:\n  host: web-1\n  embedded: true\n  failover: 100ms\nservices: [{dir: /s}]\n", nil, head + "fleet.failover: 100ms is too short: the minimum is 1s (line 4)"},
 		{"boolean", "monitor:\n  auto_restart: yes\nservices: [{dir: /s}]\n", nil, head + `monitor.auto_restart: "yes" is not a boolean: use true or false (line 2)`},
 		{"start as a string", "services:\n  - dir: /s\n    start: npm start\n", nil, head + `services[0].start: expected a list, got "npm start": write it as a list, e.g. ["npm", "start"] (it is argv, never run by a shell) (line 3)`},
@@ -941,4 +943,14 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestAgentKeys(t *testing.T) {
+	const key = "UAGIMYJMWDRAMK3FRIL3BFIT3YA2YJ4DXFIX2UJVH5XPEE3AU4SBJHXU"
+	f := Fleet{AgentKeys: []string{key, "web-2=" + key, "web-3=nope", "=" + key}}
+	got := f.Agents()
+	want := []AgentKey{{Key: key}, {Host: "web-2", Key: key}}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("Agents() = %+v; want %+v (entries that do not parse left out)", got, want)
+	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -46,13 +47,51 @@ type Fleet struct {
 	SigningKey string `yaml:"signing_key"`
 	// AgentKeys (hub with embedded) are the nkey public keys ("U...") of
 	// the agents allowed to connect to the embedded server, each agent
-	// connecting with its seed in fleet.credentials; empty lets any client
-	// that reaches listen connect (it still cannot command an agent: only
-	// requests signed by a hub key are obeyed).
+	// connecting with its seed in fleet.credentials; "web-2=U..." binds
+	// the key to the host it may speak for (its heartbeats, facts and
+	// endpoints, nothing of another host's). An agent's key may never touch
+	// the hubs' buckets. Empty lets any client that reaches listen connect
+	// (it still cannot command an agent: only requests signed by a hub key
+	// are obeyed).
 	AgentKeys []string `yaml:"agent_keys"`
 	// HubKeys (agent) are the public keys of the hubs whose requests the
 	// agent obeys.
 	HubKeys []string `yaml:"hub_keys"`
+}
+
+// AgentKey is one entry of fleet.agent_keys: an agent's public key and
+// the host it is bound to ("" when it may speak for any host).
+type AgentKey struct {
+	Host, Key string
+}
+
+// ParseAgentKey reads "U..." or "web-2=U...".
+func ParseAgentKey(s string) (AgentKey, error) {
+	host, key, bound := strings.Cut(s, "=")
+	if !bound {
+		host, key = "", s
+	}
+	if bound {
+		if err := fleet.ValidHost(host); err != nil {
+			return AgentKey{}, err
+		}
+	}
+	if !nkeys.IsValidPublicUserKey(key) {
+		return AgentKey{}, errors.New("want an nkey user public key (U...), or host=U... to bind it to its host")
+	}
+	return AgentKey{Host: host, Key: key}, nil
+}
+
+// Agents are fleet.agent_keys, read; entries that do not parse are left
+// out (Validate names them).
+func (f Fleet) Agents() []AgentKey {
+	var out []AgentKey
+	for _, s := range f.AgentKeys {
+		if k, err := ParseAgentKey(s); err == nil {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // Enabled says whether this bot is part of a fleet.
@@ -119,8 +158,9 @@ func (c *Config) validateFleet(p *problems) {
 		p.add("fleet.tls_key", "set tls_cert and tls_key together")
 	}
 	for i, k := range f.AgentKeys {
-		if !nkeys.IsValidPublicUserKey(k) {
-			p.add(fmt.Sprintf("fleet.agent_keys[%d]", i), "%s is not an nkey user public key (U...)", p.show(fmt.Sprintf("fleet.agent_keys[%d]", i), k))
+		if _, err := ParseAgentKey(k); err != nil {
+			path := fmt.Sprintf("fleet.agent_keys[%d]", i)
+			p.add(path, "%s: %s", p.show(path, k), err.Error())
 		}
 	}
 	if len(f.AgentKeys) > 0 && !f.Embedded {

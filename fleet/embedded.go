@@ -28,16 +28,47 @@ type EmbeddedConfig struct {
 	Listen string
 	// Name is the server's name in the NATS cluster ("sanasend-hub-web-1").
 	Name string
-	// Users are the nkey public keys ("U...") allowed to connect; empty
-	// lets any client that reaches Listen connect (what it may do is
-	// still bounded: agents act only on requests the hub signed).
+	// Users are the nkey public keys ("U...") allowed to connect with
+	// every right (the hubs'); with Agents empty too, any client that
+	// reaches Listen connects (what it may do is still bounded: agents act
+	// only on requests the hub signed).
 	Users []string
+	// Agents are the agents' keys, each allowed what an agent does and
+	// nothing more (AgentPermissions).
+	Agents []AgentUser
 	// TLSCert and TLSKey, when set, make the server speak TLS only.
 	TLSCert, TLSKey string
 	// ReadyTimeout bounds the wait for the server to accept connections;
 	// zero means 10 s.
 	ReadyTimeout time.Duration
 	Logger       zerolog.Logger
+}
+
+// AgentUser is an agent's nkey public key and the host it speaks for; ""
+// for any host.
+type AgentUser struct {
+	Key, Host string
+}
+
+// AgentPermissions is what an agent's connection may do: publish its
+// host's heartbeats, facts (into the facts stream, whose acknowledgement
+// comes to its inbox) and action events, answer requests (replies go to
+// the asker's inbox), and receive its host's endpoint requests and the
+// micro discovery's; host "" stands for any host. Nothing else: not the
+// hubs' buckets, not another host's subjects, not JetStream's API.
+func AgentPermissions(host string) *server.Permissions {
+	h := host
+	if h == "" {
+		h = "*"
+	}
+	return &server.Permissions{
+		Publish: &server.SubjectPermission{Allow: []string{
+			HeartbeatSubject(h), FactsSubject(h), EventsSubject(h, ">"), "_INBOX.>",
+		}},
+		Subscribe: &server.SubjectPermission{Allow: []string{
+			AgentSubject(h, ">"), "$SRV.>", "_INBOX.>",
+		}},
+	}
 }
 
 // Embedded is a NATS server with JetStream, in this process.
@@ -81,6 +112,17 @@ func NewEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 			return nil, fmt.Errorf("embedded nats: %q is not an nkey user public key", k)
 		}
 		opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: k})
+	}
+	for _, a := range cfg.Agents {
+		if !nkeys.IsValidPublicUserKey(a.Key) {
+			return nil, fmt.Errorf("embedded nats: %q is not an nkey user public key", a.Key)
+		}
+		if a.Host != "" {
+			if err := ValidHost(a.Host); err != nil {
+				return nil, fmt.Errorf("embedded nats: agent key %s: %w", a.Key, err)
+			}
+		}
+		opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: a.Key, Permissions: AgentPermissions(a.Host)})
 	}
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return nil, errors.New("embedded nats: a TLS certificate needs its key, and a key its certificate")

@@ -179,3 +179,127 @@ func TestEmbeddedUsersOnly(t *testing.T) {
 	}
 	nc.Close()
 }
+
+// TestEmbeddedAgentPermissions: an agent's key bound to web-2 may publish
+// web-2's heartbeats and facts (into the stream, with its
+// acknowledgement) but not web-3's, may not receive web-3's endpoint
+// requests, and cannot read the hubs' buckets; the hub's key can do all.
+func TestEmbeddedAgentPermissions(t *testing.T) {
+	user := func() (pub string, opt nats.Option) {
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, _ = kp.PublicKey()
+		seed, _ := kp.Seed()
+		file := filepath.Join(t.TempDir(), "key.nk")
+		if err := os.WriteFile(file, seed, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		opt, err = nats.NkeyOptionFromSeed(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pub, opt
+	}
+	hubPub, hubOpt := user()
+	agentPub, agentOpt := user()
+	e, err := NewEmbedded(EmbeddedConfig{StoreDir: filepath.Join(t.TempDir(), "nats"), Name: "hub-test",
+		Users: []string{hubPub}, Agents: []AgentUser{{Key: agentPub, Host: "web-2"}}, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Shutdown)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	hub, err := nats.Connect("", nats.InProcessServer(e.Server()), hubOpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hub.Close()
+	hjs, _ := jetstream.New(hub)
+	if _, err := hjs.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: FactsStream, Subjects: []string{FactsSubjects}}); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := hjs.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: TokensBucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, "t.1", []byte("restart web-2/whatsapp")); err != nil {
+		t.Fatal(err)
+	}
+	beats, err := hub.SubscribeSync(HeartbeatSubjects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	violations := make(chan string, 16)
+	agent, err := nats.Connect("", nats.InProcessServer(e.Server()), agentOpt,
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { violations <- err.Error() }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer agent.Close()
+	waitViolation := func(what string) {
+		t.Helper()
+		select {
+		case v := <-violations:
+			if !strings.Contains(strings.ToLower(v), "permissions violation") {
+				t.Errorf("%s: error %q; want a permissions violation", what, v)
+			}
+		case <-ctx.Done():
+			t.Fatalf("%s: no permissions violation", what)
+		}
+	}
+
+	// Its own host's heartbeat arrives; another host's is refused.
+	for _, host := range []string{"web-3", "web-2"} {
+		if err := agent.Publish(HeartbeatSubject(host), []byte(host)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitViolation("heartbeat of web-3")
+	msg, err := beats.NextMsg(10 * time.Second)
+	if err != nil || msg.Subject != HeartbeatSubject("web-2") {
+		t.Fatalf("first heartbeat at the hub = %v, %v; want web-2's alone (web-3's came first and was refused)", msg, err)
+	}
+
+	// Its facts go into the stream and are acknowledged; another host's
+	// are refused.
+	ajs, _ := jetstream.New(agent)
+	if _, err := ajs.Publish(ctx, FactsSubject("web-2"), []byte(`{"id":"1"}`)); err != nil {
+		t.Errorf("web-2's fact: %v", err)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 2*time.Second)
+	if _, err := ajs.Publish(short, FactsSubject("web-3"), []byte(`{"id":"2"}`)); err == nil {
+		t.Error("a fact of web-3 published by web-2's agent")
+	}
+	cancelShort()
+	waitViolation("fact of web-3")
+
+	// Its own endpoints; not another host's.
+	if _, err := agent.SubscribeSync(AgentSubject("web-2", "restart")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := agent.SubscribeSync(AgentSubject("web-3", "restart")); err != nil {
+		t.Fatal(err)
+	}
+	waitViolation("web-3's endpoint")
+
+	// Not the hubs' buckets.
+	short, cancelShort = context.WithTimeout(ctx, 2*time.Second)
+	defer cancelShort()
+	if _, err := ajs.KeyValue(short, TokensBucket); err == nil {
+		t.Error("web-2's agent opened the tokens bucket")
+	}
+	if got, err := kv.Get(ctx, "t.1"); err != nil || string(got.Value()) != "restart web-2/whatsapp" {
+		t.Errorf("the hub's token = %v, %v", got, err)
+	}
+}

@@ -72,12 +72,13 @@ type fleetAgent struct {
 }
 
 // newAgent writes an agent's config for a copy of the stand-in: host, the
-// hub's NATS URL, the hub's public key, and a monitor checking every second.
-// The cleanup stops the agent and the service.
-func newAgent(t *testing.T, host, natsURL, hubPublic string) *fleetAgent {
+// hub's NATS URL, the hub's public key, fleet keys of fleetExtra ("  key:
+// value\n" lines), and a monitor checking every second. The cleanup stops
+// the agent and the service.
+func newAgent(t *testing.T, host, natsURL, hubPublic string, fleetExtra ...string) *fleetAgent {
 	t.Helper()
-	extra := fmt.Sprintf("state_dir: sanasend-state\nfleet:\n  host: %s\n  url: %s\n  hub_keys: [%s]\n  agent_timeout: 4s\n%s",
-		host, natsURL, hubPublic, "monitor:\n  interval: 1s\n  timeout: 1s\n  failure_threshold: 2\n  restoration_timeout: 20s\n")
+	extra := fmt.Sprintf("state_dir: sanasend-state\nfleet:\n  host: %s\n  url: %s\n  hub_keys: [%s]\n  agent_timeout: 4s\n%s%s",
+		host, natsURL, hubPublic, strings.Join(fleetExtra, ""), "monitor:\n  interval: 1s\n  timeout: 1s\n  failure_threshold: 2\n  restoration_timeout: 20s\n")
 	a := &fleetAgent{host: host, configPath: demoCopyWith(t, extra), logs: &syncbuf.Buffer{}}
 	t.Cleanup(func() {
 		a.stop(t)
@@ -630,6 +631,46 @@ func TestFleetSilenceSurvivesAHandOver(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("the alerts channel:\n%s", strings.Join(alertsSince(a.fake, time.Time{}), "\n"))
+	}
+}
+
+// TestFleetAgentKeysBoundToTheirHost: with agent_keys on the embedded hub,
+// web-2's agent, whose key is bound to web-2, works as without (listed,
+// started through Slack, its status, the alert of its crash); an agent
+// that says it is web-3 with web-2's key is refused by NATS: never listed,
+// never heard, and its log says why. A client with no key cannot connect.
+func TestFleetAgentKeysBoundToTheirHost(t *testing.T) {
+	port := freePort(t)
+	keyPath, pub := hubKey(t, t.TempDir())
+	web2Seed, web2Key := hubKey(t, t.TempDir()) // an nkey seed file, as for the hub
+	f, start := hubFixture(t, port, keyPath, fmt.Sprintf("  agent_keys: [\"web-2=%s\"]\n", web2Key))
+	start()
+	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	if nc, err := nats.Connect(natsURL, nats.MaxReconnects(0)); err == nil {
+		nc.Close()
+		t.Fatal("a client without a key connected to the hub's NATS")
+	}
+
+	web2 := newAgent(t, "web-2", natsURL, pub, "  credentials: "+web2Seed+"\n")
+	web2.start(t)
+	waitSlash(t, f, "hosts", "web-2", 30*time.Second)
+	u := f.fake.NewResponseURL()
+	slashCommand(t, f.base, "U0ALICE", "C0OPS", "start web-2/whatsapp", u)
+	if got := messageText(waitPost(t, f.fake, u, "start web-2/whatsapp", 60*time.Second)); !strings.Contains(got, "healthy") {
+		t.Errorf("start through the hub answered %q; want healthy", got)
+	}
+	waitSlash(t, f, "status web-2/whatsapp", "healthy", 10*time.Second)
+	killed := killService(t, web2.configPath)
+	waitTopAlert(t, f.fake, "web-2/whatsapp is STOPPED", killed, 30*time.Second)
+
+	impostor := newAgent(t, "web-3", natsURL, pub, "  credentials: "+web2Seed+"\n")
+	impostor.start(t)
+	waitLog(t, impostor.logs, "NATS refused what this bot asked", 20*time.Second)
+	if got := waitSlash(t, f, "hosts", "web-2", 10*time.Second); strings.Contains(got, "web-3") {
+		t.Errorf("hosts lists the impostor: %q", got)
+	}
+	if got := waitSlash(t, f, "status web-3/whatsapp", "✗", 10*time.Second); !strings.Contains(got, `unknown service \"web-3/whatsapp\"`) {
+		t.Errorf("status web-3/whatsapp answered %q; want an unknown service", got)
 	}
 }
 

@@ -62,7 +62,10 @@ func openFleet(ctx context.Context, cfg *config.Config, log zerolog.Logger, name
 			if err != nil {
 				return nil, err
 			}
-			ec.Users = append([]string{signer.PublicKey()}, f.AgentKeys...)
+			ec.Users = []string{signer.PublicKey()}
+			for _, k := range f.Agents() {
+				ec.Agents = append(ec.Agents, fleet.AgentUser{Key: k.Key, Host: k.Host})
+			}
 			o, err := nats.NkeyOptionFromSeed(f.SigningKey)
 			if err != nil {
 				return nil, fmt.Errorf("fleet: the hub's key: %w", err)
@@ -130,6 +133,15 @@ func natsOptions(f config.Fleet, log zerolog.Logger, name string) ([]nats.Option
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info().Str("server", redactURL(nc.ConnectedUrl())).Msg("fleet: reconnected to NATS")
+		}),
+		// A permissions violation: a key bound to another host than
+		// fleet.host in the hub's agent_keys, or an account's limits.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			ev := log.Error().Err(err)
+			if sub != nil {
+				ev = ev.Str("subject", sub.Subject)
+			}
+			ev.Msg("fleet: NATS refused what this bot asked (is its key bound to another host in the hub's agent_keys?)")
 		}),
 	}
 	if f.Credentials != "" {

@@ -137,7 +137,11 @@ func (d *Directory) lastSeen(host string) time.Time {
 
 // Refresh asks every agent for its info ($SRV.INFO.sanasend-agent) and
 // collects the answers for the discover window. A host that answered
-// before and not now stays known, offline, with its services.
+// before and not now stays known, offline, with its services. What an
+// agent says of itself is checked where NATS binds the host: each host
+// found is asked for its services on its own subject (an agent whose key
+// is bound to another host cannot answer there), and only a host that
+// answers is listed, with the services it answered.
 func (d *Directory) Refresh(ctx context.Context) error {
 	subject, err := micro.ControlSubject(micro.InfoVerb, fleet.AgentService, "")
 	if err != nil {
@@ -174,6 +178,7 @@ func (d *Directory) Refresh(ctx context.Context) error {
 		st.seen, st.online = d.cfg.Clock.Now(), true
 		found[host] = st
 	}
+	d.confirm(ctx, found)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, h := range d.hosts {
@@ -183,6 +188,52 @@ func (d *Directory) Refresh(ctx context.Context) error {
 		d.hosts[host] = st
 	}
 	return nil
+}
+
+// confirm asks each host found for its services on its own subject, at
+// once: a host that is not there (no responders: what said it was that
+// host cannot answer for it) is dropped from found; one that answers gets
+// the services it answered; one that does not answer in time keeps what
+// was known of it, or is dropped when nothing was.
+func (d *Directory) confirm(ctx context.Context, found map[string]*hostState) {
+	type answer struct {
+		host     string
+		services []string
+		err      error
+	}
+	answers := make(chan answer, len(found))
+	for host := range found {
+		go func() {
+			rep, err := d.hostClient(host).read(ctx, agent.VerbServices, nil)
+			answers <- answer{host, rep.Services, err}
+		}()
+	}
+	for range len(found) {
+		a := <-answers
+		var off *fleet.OfflineError
+		switch {
+		case a.err == nil && !slices.ContainsFunc(a.services, func(s string) bool { return !serviceRE.MatchString(s) }):
+			services := slices.Clone(a.services)
+			slices.Sort(services)
+			found[a.host].services = services
+		case a.err == nil:
+			d.cfg.Logger.Warn().Str("host", a.host).Msg("fleet: an agent answered service names that are not ones: not listed")
+			delete(found, a.host)
+		case errors.As(a.err, &off):
+			d.cfg.Logger.Warn().Str("host", a.host).Msg("fleet: an agent says it is this host but does not answer on its subjects: not listed")
+			delete(found, a.host)
+		default:
+			d.cfg.Logger.Warn().Err(a.err).Str("host", a.host).Msg("fleet: an agent did not confirm its services in time")
+			d.mu.Lock()
+			known, ok := d.hosts[a.host]
+			d.mu.Unlock()
+			if !ok {
+				delete(found, a.host)
+			} else {
+				found[a.host].services = slices.Clone(known.services)
+			}
+		}
+	}
 }
 
 // parseInfo reads an agent's host and services from its micro info.

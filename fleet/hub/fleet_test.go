@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
 	"github.com/nats-io/nkeys"
 	"github.com/rs/zerolog"
 
@@ -55,6 +56,9 @@ type fleetFixture struct {
 	agents map[string]*agent.Server
 	audit  map[string]*syncbuf.Buffer
 	seen   time.Time // what LastSeen says of every host
+
+	connect func() *nats.Conn
+	signer  *sign.Signer
 }
 
 // startFleet runs an in-process NATS server, two agents (web-1, web-2) on
@@ -76,7 +80,7 @@ func startFleet(t *testing.T) *fleetFixture {
 		t.Fatal(err)
 	}
 	f := &fleetFixture{svcs: map[string]*recording{}, agents: map[string]*agent.Server{}, audit: map[string]*syncbuf.Buffer{},
-		seen: time.Date(2026, 12, 5, 14, 2, 0, 0, time.UTC)}
+		seen: time.Date(2026, 12, 5, 14, 2, 0, 0, time.UTC), connect: connect, signer: signer}
 	for _, host := range []string{"web-1", "web-2"} {
 		v, err := sign.NewVerifier(sign.VerifierConfig{Trusted: []string{signer.PublicKey()}, Host: host})
 		if err != nil {
@@ -327,5 +331,33 @@ func TestTimeouts(t *testing.T) {
 	_, err = r.Restart(context.Background(), manager.Actor{ID: "U0ALICE"}, nil)
 	if usererr.CodeOf(err) != usererr.Unavailable || !strings.Contains(usererr.Message(err), "may still run") {
 		t.Errorf("restart without a result = %v; want unavailable, may still run", err)
+	}
+}
+
+// TestImpostorIsNotListed: a micro service that says it is the agent of
+// web-9 (its metadata) but does not answer on web-9's subjects (an agent
+// whose NATS key is bound to another host cannot) is not listed; the real
+// agents are, with the services they answered on their own subjects.
+func TestImpostorIsNotListed(t *testing.T) {
+	f := startFleet(t)
+	svc, err := micro.AddService(f.connect(), micro.Config{Name: fleet.AgentService, Version: "1.4.0",
+		Metadata: map[string]string{agent.MetaHost: "web-9", agent.MetaServices: "whatsapp,billing"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Stop() })
+	dir, err := New(Config{Conn: f.connect(), Signer: f.signer, Host: "hub-1", Timeout: 5 * time.Second, ActionTimeout: time.Minute,
+		DiscoverWindow: 2 * time.Second, Expect: 3, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dir.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := dir.Names(), []string{"web-1/whatsapp", "web-2/whatsapp"}; !slices.Equal(got, want) {
+		t.Errorf("Names = %v; want %v (web-9 does not answer on its subjects)", got, want)
+	}
+	if _, err := dir.Lookup("web-9/whatsapp"); err == nil {
+		t.Error("web-9/whatsapp found")
 	}
 }
