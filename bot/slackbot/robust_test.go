@@ -260,3 +260,39 @@ func getHealth(t *testing.T, f *frontFixture) (int, map[string]any) {
 	}
 	return resp.StatusCode, body
 }
+
+// TestSocketModeStandby: a hub that does not lead holds no connection on
+// purpose: /healthz is 200 "standby" with since when, not 503; once it
+// leads and connects, "ok"; once it no longer leads, "standby" again.
+func TestSocketModeStandby(t *testing.T) {
+	f := newFrontFixture(t)
+	f.front.cfg.SocketMode = true
+	f.front.SetStandby(true)
+	code, body := getHealth(t, f)
+	if code != http.StatusOK || body["status"] != "standby" || !strings.HasPrefix(body["slack"].(string), "not connected: another hub of the fleet leads") {
+		t.Errorf("/healthz on standby = %d %v; want 200 standby", code, body)
+	}
+
+	f.front.SetStandby(false)
+	client := socketmode.New(NewClient("xoxb-test", f.fake.APIURL(), WithAppToken(fakeslack.DefaultAppToken)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.front.RunSocketMode(ctx, client) }()
+	f.fake.SocketConnected(t, 10*time.Second)
+	eventually(t, 5*time.Second, "/healthz ok", func() bool {
+		code, body = getHealth(t, f)
+		return code == http.StatusOK && body["status"] == "ok"
+	})
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("RunSocketMode: %v", err)
+	}
+	if code, body = getHealth(t, f); code != http.StatusServiceUnavailable {
+		t.Errorf("/healthz after the connection stopped, not on standby = %d %v; want 503", code, body)
+	}
+	f.front.SetStandby(true)
+	if code, body = getHealth(t, f); code != http.StatusOK || body["status"] != "standby" {
+		t.Errorf("/healthz back on standby = %d %v; want 200 standby", code, body)
+	}
+}

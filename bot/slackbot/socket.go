@@ -50,6 +50,10 @@ type connState struct {
 	up    bool
 	since time.Time // of the last change between up and down
 	cause string    // why it is down; "" when up or not connected yet
+	// standby: a hub of a fleet that does not lead, and so does not
+	// connect (Slack sends each event to one connection); since when.
+	standby      bool
+	standbySince time.Time
 }
 
 func (c *connState) set(up bool, cause string, now time.Time) {
@@ -65,6 +69,18 @@ func (c *connState) get() (up bool, since time.Time, cause string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.up, c.since, c.cause
+}
+
+// SetStandby says whether this bot is a hub of a fleet that does not lead,
+// and so holds no Socket Mode connection on purpose: /healthz then answers
+// 200 "standby", not 503.
+func (f *Front) SetStandby(on bool) {
+	f.conn.mu.Lock()
+	defer f.conn.mu.Unlock()
+	if f.conn.standby != on {
+		f.conn.standbySince = f.now()
+	}
+	f.conn.standby = on
 }
 
 // SlackConnected reports whether the Socket Mode connection is up, and
@@ -255,15 +271,26 @@ func (f *Front) ack(client *socketmode.Client, evt socketmode.Event) {
 
 // healthReport is the body of /healthz in Socket Mode.
 type healthReport struct {
-	Status string `json:"status"` // "ok" or "down"
+	Status string `json:"status"` // "ok", "down", or "standby" (a hub that does not lead)
 	Slack  string `json:"slack"`  // "connected since ..." or "disconnected since ..."
 	Since  string `json:"since"`  // RFC 3339, UTC
 	Cause  string `json:"cause,omitempty"`
 }
 
 func (f *Front) health() (healthReport, bool) {
+	f.conn.mu.Lock()
+	standby, standbySince := f.conn.standby, f.conn.standbySince
+	f.conn.mu.Unlock()
 	up, since, cause := f.conn.get()
 	now := f.now()
+	if standby && !up {
+		r := healthReport{Status: "standby", Since: standbySince.UTC().Format(time.RFC3339),
+			Slack: "not connected: another hub of the fleet leads and holds the connection, since " + standbySince.UTC().Format(time.RFC3339)}
+		if d := now.Sub(standbySince); d >= 0 {
+			r.Slack += " (" + human.Duration(d) + ")"
+		}
+		return r, true
+	}
 	r := healthReport{Status: "ok", Since: since.UTC().Format(time.RFC3339),
 		Slack: "connected since " + since.UTC().Format(time.RFC3339)}
 	if !up {

@@ -8,7 +8,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -671,6 +673,67 @@ func TestFleetAgentKeysBoundToTheirHost(t *testing.T) {
 	}
 	if got := waitSlash(t, f, "status web-3/whatsapp", "✗", 10*time.Second); !strings.Contains(got, `unknown service \"web-3/whatsapp\"`) {
 		t.Errorf("status web-3/whatsapp answered %q; want an unknown service", got)
+	}
+}
+
+// TestFleetSocketModeFollowsTheLeader: two hubs in Socket Mode on one
+// Slack: only the leader connects, the other's /healthz is 200 "standby"
+// (a container's health check must not restart it); when the leader dies,
+// the other connects and answers the next slash command.
+func TestFleetSocketModeFollowsTheLeader(t *testing.T) {
+	bin := buildBot(t)
+	natsURL := externalNATS(t)
+	keyPath, _ := hubKey(t, t.TempDir())
+	a := newBotHarness(t, bin, hubOn("hub-a", natsURL, keyPath))
+	b := newBotHarness(t, bin, hubOn("hub-b", natsURL, keyPath))
+	for _, h := range []*botHarness{a, b} {
+		cfg := strings.Replace(readFile(t, h.configPath), "slack:\n", "slack:\n  app_token: "+fakeslack.DefaultAppToken+"\n", 1)
+		cfg = strings.Replace(cfg, "api_url: "+h.fake.APIURL(), "api_url: "+a.fake.APIURL(), 1)
+		if err := os.WriteFile(h.configPath, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.fake = a.fake
+	health := func(h *botHarness) (int, string) {
+		t.Helper()
+		resp, err := http.Get(h.base + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+
+	a.start(t)
+	waitFileLog(t, a.logPath, "this hub leads", 10*time.Second)
+	a.fake.SocketConnected(t, 10*time.Second)
+	b.start(t)
+	if code, body := health(b); code != http.StatusOK || !strings.Contains(body, `"status":"standby"`) {
+		t.Errorf("/healthz of the hub that does not lead = %d %s; want 200 standby", code, body)
+	}
+	if n := a.fake.SocketConnections(); n != 1 {
+		t.Errorf("%d Socket Mode connections with one leader; want 1", n)
+	}
+
+	a.stop(t, syscall.SIGKILL)
+	killed := time.Now()
+	waitFileLog(t, b.logPath, "this hub leads", 10*time.Second)
+	for a.fake.SocketConnections() < 2 {
+		if time.Since(killed) > 15*time.Second {
+			t.Fatalf("the new leader did not connect to Socket Mode within 15 s of the old one's death")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("leader killed to the other hub's Socket Mode connection: %v (failover 2s)", time.Since(killed).Round(time.Millisecond))
+	a.fake.SocketConnected(t, 10*time.Second)
+	env, u := a.fake.SlashCommand("/sanasend", "hosts", "U0ALICE", "C0OPS")
+	a.fake.WaitAck(t, a.fake.SendEnvelope(t, env), 5*time.Second)
+	if got := messageText(waitPost(t, a.fake, u, "online", 10*time.Second)); !strings.Contains(got, "hub-b") {
+		t.Errorf("hosts over Socket Mode answered %q; want the new leader's host", got)
+	}
+	if code, body := health(b); code != http.StatusOK || !strings.Contains(body, `"status":"ok"`) {
+		t.Errorf("/healthz of the new leader = %d %s; want 200 ok, connected", code, body)
 	}
 }
 

@@ -159,7 +159,12 @@ func serve(ctx context.Context, log zerolog.Logger, s served) error {
 		// to one connection) and delivers the fleet's facts.
 		var lead func(ctx context.Context) error
 		if s.socket != nil {
-			lead = func(ctx context.Context) error { return s.front.RunSocketMode(ctx, s.socket) }
+			s.front.SetStandby(true) // healthy while another hub leads
+			lead = func(ctx context.Context) error {
+				s.front.SetStandby(false)
+				defer s.front.SetStandby(true)
+				return s.front.RunSocketMode(ctx, s.socket)
+			}
 		}
 		g.Go(func() error { return s.fleet.run(gctx, lead) })
 	case s.socket != nil:
