@@ -138,9 +138,8 @@ func (h *fleetHub) prepare(m *manager.Manager, deliver alerts.Notifier) error {
 // run keeps the fleet going until ctx ends: this hub's own facts
 // published, the agents' heartbeats followed (whether this hub leads or
 // not, so that a hub that takes over knows every silence), the directory
-// refreshed,
-// and, while this hub leads, the facts delivered and lead run (Socket
-// Mode; nil for none).
+// refreshed, and, while this hub leads, the facts delivered and lead run
+// (Socket Mode; nil for none).
 func (h *fleetHub) run(ctx context.Context, lead func(ctx context.Context) error) error {
 	var g errgroup.Group
 	g.Go(func() error { h.pub.Run(ctx); return nil })

@@ -53,8 +53,14 @@ type Remote struct {
 	service string
 }
 
-// Name is the service's address in the fleet: "web-2/whatsapp".
-func (r *Remote) Name() string { return r.host + "/" + r.service }
+// Name is the service's address in the fleet: "web-2/whatsapp"; the
+// host's name for a request about the host itself (hostClient).
+func (r *Remote) Name() string {
+	if r.service == "" {
+		return r.host
+	}
+	return r.host + "/" + r.service
+}
 
 // Host is the host the service runs on.
 func (r *Remote) Host() string { return r.host }
