@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
@@ -80,9 +79,9 @@ func openHub(ctx context.Context, cfg *config.Config, log zerolog.Logger) (h *fl
 	if err := facts.EnsureStream(setupCtx, link.js); err != nil {
 		return nil, err
 	}
-	lkv, err := link.js.CreateOrUpdateKeyValue(setupCtx, jetstream.KeyValueConfig{Bucket: fleet.LeaderBucket, TTL: cfg.Fleet.Failover})
+	lkv, err := fleet.EnsureBucket(setupCtx, link.js, fleet.LeaderBucket, cfg.Fleet.Failover)
 	if err != nil {
-		return nil, fmt.Errorf("fleet: leadership bucket: %w", err)
+		return nil, fmt.Errorf("fleet: leadership: %w", err)
 	}
 	if h.leader, err = fleet.NewLeader(fleet.LeaderConfig{KV: lkv, Key: "leader", ID: host + "-" + randomID(), TTL: cfg.Fleet.Failover, Logger: log}); err != nil {
 		return nil, err

@@ -293,15 +293,7 @@ func (s *Server) handle(verb string, req micro.Request) {
 		return
 	}
 	if verb == VerbWindows || verb == VerbWindowCancel { // the host's, no service
-		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ReadTimeout)
-		defer cancel()
-		reply, err := s.windows(ctx, verb, "", by, r.Args)
-		if err != nil {
-			s.respondError(req, err)
-		} else {
-			s.respond(req, reply)
-		}
-		audit(err)
+		s.answer(req, audit, func(ctx context.Context) (Reply, error) { return s.windows(ctx, verb, "", by, r.Args) })
 		return
 	}
 	svc, ok := s.services[r.Service]
@@ -312,20 +304,12 @@ func (s *Server) handle(verb string, req micro.Request) {
 		return
 	}
 	if verb == VerbAck || verb == VerbMaintenance || verb == VerbWindowAdd {
-		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ReadTimeout)
-		defer cancel()
-		reply, err := Reply{Done: true}, error(nil)
-		if verb == VerbWindowAdd {
-			reply, err = s.windows(ctx, verb, r.Service, by, r.Args)
-		} else {
-			err = s.alerts(ctx, verb, r.Service, by, r.Args)
-		}
-		if err != nil {
-			s.respondError(req, err)
-		} else {
-			s.respond(req, reply)
-		}
-		audit(err)
+		s.answer(req, audit, func(ctx context.Context) (Reply, error) {
+			if verb == VerbWindowAdd {
+				return s.windows(ctx, verb, r.Service, by, r.Args)
+			}
+			return Reply{Done: true}, s.alerts(ctx, verb, r.Service, by, r.Args)
+		})
 		return
 	}
 	if IsAction(verb) {
@@ -334,11 +318,22 @@ func (s *Server) handle(verb string, req micro.Request) {
 		audit(err)
 		return
 	}
+	s.answer(req, audit, func(ctx context.Context) (Reply, error) {
+		reply, err := s.read(ctx, verb, svc, r.Args)
+		if err != nil {
+			s.cfg.Logger.Warn().Err(err).Str("verb", verb).Str("service", r.Service).Msg("fleet request failed")
+		}
+		return reply, err
+	})
+}
+
+// answer runs f within the read timeout, answers the request with its
+// reply or its error, and audits it.
+func (s *Server) answer(req micro.Request, audit func(error), f func(context.Context) (Reply, error)) {
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ReadTimeout)
 	defer cancel()
-	reply, err := s.read(ctx, verb, svc, r.Args)
+	reply, err := f(ctx)
 	if err != nil {
-		s.cfg.Logger.Warn().Err(err).Str("verb", verb).Str("service", r.Service).Msg("fleet request failed")
 		s.respondError(req, err)
 	} else {
 		s.respond(req, reply)

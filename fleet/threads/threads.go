@@ -20,14 +20,10 @@ import (
 	"github.com/sanasend/sanasend-bot/fleet"
 )
 
-// EnsureBucket makes (or updates) fleet.ThreadsBucket, whose records live
-// ttl: as long as an outbox keeps where its messages are.
+// EnsureBucket makes (or updates) fleet.ThreadsBucket, whose keys live ttl:
+// as long as an outbox keeps where its messages are.
 func EnsureBucket(ctx context.Context, js jetstream.JetStream, ttl time.Duration) (jetstream.KeyValue, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: fleet.ThreadsBucket, TTL: ttl, Storage: jetstream.FileStorage})
-	if err != nil {
-		return nil, fmt.Errorf("threads bucket: %w", err)
-	}
-	return kv, nil
+	return fleet.EnsureBucket(ctx, js, fleet.ThreadsBucket, ttl)
 }
 
 // Store is delivery.SharedRefs over the bucket.

@@ -23,11 +23,7 @@ import (
 // EnsureBucket makes (or updates) fleet.TokensBucket, whose keys live ttl:
 // the longest life of a token.
 func EnsureBucket(ctx context.Context, js jetstream.JetStream, ttl time.Duration) (jetstream.KeyValue, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: fleet.TokensBucket, TTL: ttl, Storage: jetstream.FileStorage})
-	if err != nil {
-		return nil, fmt.Errorf("tokens bucket: %w", err)
-	}
-	return kv, nil
+	return fleet.EnsureBucket(ctx, js, fleet.TokensBucket, ttl)
 }
 
 // Store is a bot.TokenStore over the bucket, and bot.SharedTokens.
