@@ -584,7 +584,8 @@ func (o *Outbox) sendQueue(ctx context.Context, channel string, q *outboxQueue) 
 			}
 			o.mu.Lock()
 			if ctx.Err() != nil {
-				continue // stopping: it stays queued
+				o.mu.Unlock()
+				continue // stopping: it stays queued (the loop's top returns)
 			}
 			if delivered {
 				// A leader that died before its acknowledgement: the

@@ -6,6 +6,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -135,5 +136,46 @@ func TestOutboxSharedRefs(t *testing.T) {
 	}
 	if !strings.Contains(env.logs.String(), "cannot ask where another outbox of this chat delivered it") {
 		t.Errorf("the failed lookup is not logged:\n%s", env.logs)
+	}
+}
+
+// TestOutboxStopsDuringASharedLookup: Run stops while a lookup in the
+// shared bucket waits (NATS gone: the request waits for a reply that does
+// not come); the item stays queued, nothing reaches Slack.
+func TestOutboxStopsDuringASharedLookup(t *testing.T) {
+	env := newOutboxEnv(t)
+	server, connect := fleettest.NATS(t)
+	refs, nc := sharedRefs(t, connect)
+	cfg := env.cfg
+	cfg.Shared = refs
+	o, err := delivery.Open(cfg, env.sender(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = o.Close() })
+	stop := outboxStart(t, o)
+
+	server.Shutdown()
+	deadline := time.Now().Add(outboxWait)
+	for nc.IsConnected() {
+		if time.Now().After(deadline) {
+			t.Fatal("still connected to a NATS that was shut down")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	sent := nc.Stats().OutMsgs
+	outboxEnqueue(t, o, post("web-2/alert-7", "C0ALERTS", "web-2/whatsapp is STOPPED"))
+	for nc.Stats().OutMsgs == sent { // the lookup's request is out
+		if time.Now().After(deadline) {
+			t.Fatal("the outbox did not ask the shared bucket")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop() // fails the test if Run does not return
+	if n := o.Pending(); n != 1 {
+		t.Errorf("Pending() after the stop = %d; want the item still queued", n)
+	}
+	if calls := env.fake.Calls(""); len(calls) != 0 {
+		t.Errorf("calls to Slack = %q; want none", outboxSummary(calls))
 	}
 }
