@@ -668,6 +668,8 @@ func TestFleetAgentKeysBoundToTheirHost(t *testing.T) {
 	impostor := newAgent(t, "web-3", natsURL, pub, "  credentials: "+web2Seed+"\n")
 	impostor.start(t)
 	waitLog(t, impostor.logs, "NATS refused what this bot asked", 20*time.Second)
+	// The hub found it, asked it on web-3's subjects, and left it out.
+	waitLog(t, f.logs, "fleet: an agent says it is this host but does not answer on its subjects: not listed", 20*time.Second) // only web-3 can
 	if got := waitSlash(t, f, "hosts", "web-2", 10*time.Second); strings.Contains(got, "web-3") {
 		t.Errorf("hosts lists the impostor: %q", got)
 	}
